@@ -1,0 +1,277 @@
+"""A loaded PKCS#11 module: its tokens, their certificates, and signing with their keys.
+
+Every call into the module runs on the module's one worker thread. A token is
+logged in once and its session kept for later signatures; keys marked
+CKA_ALWAYS_AUTHENTICATE get a context-specific login per signature. A wrong PIN
+is reported, never retried.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from pathlib import Path
+
+import pkcs11
+from asn1crypto import algos
+from pkcs11 import Attribute, CertificateType, KeyType, Mechanism, ObjectClass, TokenFlag
+from pkcs11 import exceptions as p11
+
+from .errors import TokenError
+from .pins import PINPAD, Pin, PinRequest, PinSource, pin_source_for
+from .tokeninfo import CertificateObject, KeyRef, TokenFlags, TokenInfo
+from .worker import ModuleWorker
+
+# DER prefixes of DigestInfo (RFC 8017, section 9.2, note 1) for PKCS#1 v1.5 signatures.
+DIGEST_INFO_PREFIX = {
+    "sha256": bytes.fromhex("3031300d060960864801650304020105000420"),
+    "sha384": bytes.fromhex("3041300d060960864801650304020205000430"),
+    "sha512": bytes.fromhex("3051300d060960864801650304020305000440"),
+}
+
+_GONE = (
+    p11.DeviceRemoved,
+    p11.TokenNotPresent,
+    p11.TokenNotRecognised,
+    p11.SessionHandleInvalid,
+    p11.SessionClosed,
+    p11.SlotIDInvalid,
+    p11.DeviceError,
+)
+
+
+class Pkcs11Module:
+    """One module file, loaded on its own worker thread."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.worker = ModuleWorker(path.stem)
+        self._lib = self.worker.run(_load, str(path))
+        # Only touched on the worker thread:
+        self._sessions: dict[str, pkcs11.Session] = {}
+        self._keys: dict[tuple[str, bytes], tuple[pkcs11.PrivateKey, str, bool]] = {}
+        # Serialises PIN prompts and logins (held outside the worker while a PIN is asked).
+        self._login_lock = threading.Lock()
+
+    # -- listing -------------------------------------------------------------
+
+    def tokens(self) -> list[TokenInfo]:
+        return self.worker.run(self._tokens)
+
+    def certificates(self) -> list[CertificateObject]:
+        return self.worker.run(self._certificates)
+
+    def _tokens(self) -> list[TokenInfo]:
+        try:
+            return [self._token_info(slot.get_token()) for slot in self._lib.get_slots(token_present=True)]
+        except p11.PKCS11Error as exc:
+            raise TokenError("TOKEN_ERROR", f"listing tokens failed: {type(exc).__name__}") from None
+
+    def _certificates(self) -> list[CertificateObject]:
+        found: list[CertificateObject] = []
+        for slot in self._lib.get_slots(token_present=True):
+            try:
+                token = slot.get_token()
+                info = self._token_info(token)
+                session = self._sessions.get(info.serial)
+                opened = session is None
+                if opened:
+                    session = token.open()
+                try:
+                    for obj in session.get_objects(
+                        {Attribute.CLASS: ObjectClass.CERTIFICATE, Attribute.CERTIFICATE_TYPE: CertificateType.X_509}
+                    ):
+                        found.append(
+                            CertificateObject(
+                                token=info,
+                                label=obj[Attribute.LABEL] or "",
+                                key_id=bytes(obj[Attribute.ID] or b""),
+                                der=bytes(obj[Attribute.VALUE]),
+                            )
+                        )
+                finally:
+                    if opened:
+                        session.close()
+            except _GONE:
+                continue  # removed while listing: it simply is not there
+            except p11.PKCS11Error as exc:
+                raise TokenError("TOKEN_ERROR", f"reading certificates failed: {type(exc).__name__}") from None
+        return found
+
+    def _token_info(self, token: pkcs11.Token) -> TokenInfo:
+        flags = token.flags
+        return TokenInfo(
+            module=str(self.path),
+            slot_id=token.slot.slot_id,
+            label=token.label.strip(),
+            serial=_text(token.serial),
+            manufacturer=token.manufacturer_id.strip(),
+            model=_text(token.model),
+            flags=TokenFlags(
+                login_required=bool(flags & TokenFlag.LOGIN_REQUIRED),
+                protected_authentication_path=bool(flags & TokenFlag.PROTECTED_AUTHENTICATION_PATH),
+                pin_count_low=bool(flags & TokenFlag.USER_PIN_COUNT_LOW),
+                pin_final_try=bool(flags & TokenFlag.USER_PIN_FINAL_TRY),
+                pin_locked=bool(flags & TokenFlag.USER_PIN_LOCKED),
+                initialized=bool(flags & TokenFlag.TOKEN_INITIALIZED),
+            ),
+        )
+
+    def _find_token(self, serial: str) -> pkcs11.Token:
+        for slot in self._lib.get_slots(token_present=True):
+            token = slot.get_token()
+            if _text(token.serial) == serial:
+                return token
+        raise TokenError("TOKEN_NOT_PRESENT", "the token is not connected", serial=serial)
+
+    # -- signing -------------------------------------------------------------
+
+    def sign_digest(self, key: KeyRef, algorithm: str, digest: bytes, pins: PinSource) -> bytes:
+        """Sign a precomputed digest with the key (blocking; any thread but the worker)."""
+        always_auth = self._prepare_key(key, pins)
+        pin = self._ask(key, pins, per_signature=True) if always_auth else None
+        return self.worker.run(self._sign_on_worker, key, algorithm, digest, pin)
+
+    async def asign_digest(self, key: KeyRef, algorithm: str, digest: bytes, pins: PinSource) -> bytes:
+        """Sign a precomputed digest; awaits the worker, asks for a PIN off the event loop."""
+        ready = await self.worker.arun(self._key_ready, key)
+        if ready is None or ready:
+            return await asyncio.to_thread(self.sign_digest, key, algorithm, digest, pins)
+        return await self.worker.arun(self._sign_on_worker, key, algorithm, digest, None)
+
+    def logout(self) -> None:
+        self.worker.run(self._logout_all)
+
+    def close(self) -> None:
+        self.logout()
+        self.worker.close()
+
+    def _key_ready(self, key: KeyRef) -> bool | None:
+        """None: not logged in yet; else whether the key needs a PIN per signature."""
+        cached = self._keys.get((key.token_serial, key.key_id))
+        if cached is None or key.token_serial not in self._sessions:
+            return None
+        return cached[2]
+
+    def _prepare_key(self, key: KeyRef, pins: PinSource) -> bool:
+        """Log in if needed (asking for the PIN once) and find the key; returns CKA_ALWAYS_AUTHENTICATE."""
+        with self._login_lock:
+            ready = self.worker.run(self._key_ready, key)
+            if ready is not None:
+                return ready
+            if not self.worker.run(self._has_session, key.token_serial):
+                info = self.worker.run(lambda: self._token_info(self._find_token(key.token_serial)))
+                if info.flags.pin_locked:
+                    raise TokenError("PIN_LOCKED", "the token's PIN is locked", token=info.label)
+                pin: Pin | None = None
+                if info.flags.login_required:
+                    source = pin_source_for(info.flags, pins)
+                    pin = source.pin_for(PinRequest(info.label, info.serial, info.flags))
+                self.worker.run(self._login, key.token_serial, pin)
+                del pin
+            return self.worker.run(self._load_key, key)
+
+    def _ask(self, key: KeyRef, pins: PinSource, per_signature: bool) -> Pin:
+        info = self.worker.run(lambda: self._token_info(self._find_token(key.token_serial)))
+        source = pin_source_for(info.flags, pins)
+        return source.pin_for(PinRequest(info.label, info.serial, info.flags, per_signature=per_signature))
+
+    def _has_session(self, serial: str) -> bool:
+        return serial in self._sessions
+
+    def _login(self, serial: str, pin: Pin | None) -> None:
+        token = self._find_token(serial)
+        try:
+            if pin is None:
+                session = token.open()
+            else:
+                session = token.open(user_pin=pkcs11.PROTECTED_AUTH if pin is PINPAD else pin)
+        except (p11.PinIncorrect, p11.PinLenRange, p11.PinInvalid):
+            raise self._pin_incorrect(serial) from None
+        except p11.PinLocked:
+            raise TokenError("PIN_LOCKED", "the token's PIN is locked", token=token.label.strip()) from None
+        except p11.PinExpired:
+            raise TokenError("PIN_EXPIRED", "the token's PIN must be changed first") from None
+        except _GONE:
+            raise TokenError("TOKEN_NOT_PRESENT", "the token was removed", serial=serial) from None
+        except p11.PKCS11Error as exc:
+            raise TokenError("TOKEN_ERROR", f"login failed: {type(exc).__name__}") from None
+        self._sessions[serial] = session
+
+    def _pin_incorrect(self, serial: str) -> TokenError:
+        try:
+            flags = self._token_info(self._find_token(serial)).flags
+        except (TokenError, p11.PKCS11Error):
+            flags = None
+        return TokenError(
+            "PIN_INCORRECT",
+            "wrong PIN",
+            final_try=bool(flags and flags.pin_final_try),
+            count_low=bool(flags and flags.pin_count_low),
+            locked=bool(flags and flags.pin_locked),
+        )
+
+    def _load_key(self, key: KeyRef) -> bool:
+        session = self._sessions[key.token_serial]
+        try:
+            found = list(session.get_objects({Attribute.CLASS: ObjectClass.PRIVATE_KEY, Attribute.ID: key.key_id}))
+        except _GONE:
+            self._drop_session(key.token_serial)
+            raise TokenError("TOKEN_NOT_PRESENT", "the token was removed", serial=key.token_serial) from None
+        if not found:
+            raise TokenError("KEY_NOT_FOUND", "no private key for this certificate on the token", label=key.label)
+        private_key = found[0]
+        kind = "ec" if private_key[Attribute.KEY_TYPE] == KeyType.EC else "rsa"
+        try:
+            always_auth = bool(private_key[Attribute.ALWAYS_AUTHENTICATE])
+        except (p11.AttributeTypeInvalid, p11.AttributeSensitive):
+            always_auth = False
+        self._keys[(key.token_serial, key.key_id)] = (private_key, kind, always_auth)
+        return always_auth
+
+    def _sign_on_worker(self, key: KeyRef, algorithm: str, digest: bytes, pin: Pin | None) -> bytes:
+        private_key, kind, _ = self._keys[(key.token_serial, key.key_id)]
+        context_pin = None if pin is None or pin is PINPAD else pin
+        try:
+            if kind == "rsa":
+                return private_key.sign(
+                    DIGEST_INFO_PREFIX[algorithm] + digest, mechanism=Mechanism.RSA_PKCS, pin=context_pin
+                )
+            raw = private_key.sign(digest, mechanism=Mechanism.ECDSA, pin=context_pin)
+            return algos.DSASignature.from_p1363(raw).dump()
+        except (p11.PinIncorrect, p11.PinLenRange, p11.PinInvalid):
+            raise self._pin_incorrect(key.token_serial) from None
+        except p11.PinLocked:
+            raise TokenError("PIN_LOCKED", "the token's PIN is locked") from None
+        except (*_GONE, p11.ObjectHandleInvalid, p11.KeyHandleInvalid):
+            self._drop_session(key.token_serial)
+            raise TokenError("TOKEN_NOT_PRESENT", "the token was removed", serial=key.token_serial) from None
+        except p11.PKCS11Error as exc:
+            raise TokenError("TOKEN_ERROR", f"signing failed: {type(exc).__name__}") from None
+
+    def _drop_session(self, serial: str) -> None:
+        session = self._sessions.pop(serial, None)
+        for cache_key in [k for k in self._keys if k[0] == serial]:
+            del self._keys[cache_key]
+        if session is not None:
+            try:
+                session.close()
+            except p11.PKCS11Error:
+                pass  # the token is gone; nothing left to close
+
+    def _logout_all(self) -> None:
+        for serial in list(self._sessions):
+            self._drop_session(serial)
+
+
+def _load(path: str) -> pkcs11.lib:
+    try:
+        return pkcs11.lib(path)
+    except (OSError, RuntimeError, p11.PKCS11Error) as exc:
+        raise TokenError("MODULE_LOAD_FAILED", f"cannot load PKCS#11 module {path}: {exc}", path=path) from None
+
+
+def _text(value: str | bytes) -> str:
+    if isinstance(value, bytes):
+        return value.decode("utf-8", "replace").strip()
+    return value.strip()

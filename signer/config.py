@@ -1,0 +1,130 @@
+"""Settings: read from a TOML file (``--config``, ``SIGNER_CONFIG`` or the user's config dir).
+
+Relative paths in the file are taken relative to the file's folder.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+import platformdirs
+
+from .errors import SignerError
+
+APP_NAME = "vn-token-signer"
+CONFIG_ENV = "SIGNER_CONFIG"
+
+PinSourceName = Literal["terminal", "development"]
+
+
+@dataclass(frozen=True)
+class TokenSettings:
+    modules: tuple[Path, ...] = ()  # tried first, before the catalogue
+    use_catalog: bool = True
+    default_certificate: str | None = None
+
+
+@dataclass(frozen=True)
+class PinSettings:
+    source: PinSourceName = "terminal"
+    development_pins: dict[str, str] = field(default_factory=dict, repr=False)
+
+
+@dataclass(frozen=True)
+class TrustSettings:
+    anchors: tuple[Path, ...] = ()
+    intermediates: tuple[Path, ...] = ()
+
+
+@dataclass(frozen=True)
+class Settings:
+    path: Path | None = None
+    development: bool = False
+    tokens: TokenSettings = TokenSettings()
+    pin: PinSettings = PinSettings()
+    trust: TrustSettings = TrustSettings()
+    log_level: str = "warning"
+
+
+def config_path(explicit: str | os.PathLike[str] | None) -> Path | None:
+    """--config wins, then SIGNER_CONFIG, then the user's config file if it exists."""
+    if explicit:
+        return Path(explicit)
+    if os.environ.get(CONFIG_ENV):
+        return Path(os.environ[CONFIG_ENV])
+    default = Path(platformdirs.user_config_dir(APP_NAME)) / "signer.toml"
+    return default if default.is_file() else None
+
+
+def load_settings(explicit: str | os.PathLike[str] | None = None) -> Settings:
+    path = config_path(explicit)
+    if path is None:
+        return Settings()
+    try:
+        raw = tomllib.loads(path.read_text("utf-8"))
+    except FileNotFoundError:
+        raise SignerError("CONFIG_INVALID", f"{path} does not exist") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise SignerError("CONFIG_INVALID", f"{path}: {exc}") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise SignerError("CONFIG_INVALID", f"{path}: {exc}") from None
+    return _parse(raw, path)
+
+
+def _parse(raw: dict[str, Any], path: Path) -> Settings:
+    base = path.parent
+    try:
+        tokens = raw.get("tokens", {})
+        pin = raw.get("pin", {})
+        trust = raw.get("trust", {})
+        logging = raw.get("logging", {})
+        _only(raw, {"development", "tokens", "pin", "trust", "logging"}, "top level")
+        _only(tokens, {"modules", "use_catalog", "default_certificate"}, "[tokens]")
+        _only(pin, {"source", "development"}, "[pin]")
+        _only(trust, {"anchors", "intermediates"}, "[trust]")
+        _only(logging, {"level"}, "[logging]")
+        source = pin.get("source", "terminal")
+        if source not in ("terminal", "development"):
+            raise ValueError(f"[pin] source must be 'terminal' or 'development', not {source!r}")
+        development = _bool(raw.get("development", False), "development")
+        if source == "development" and not development:
+            raise ValueError("[pin] source = 'development' is refused unless development = true")
+        return Settings(
+            path=path,
+            development=development,
+            tokens=TokenSettings(
+                modules=_paths(tokens.get("modules", []), base),
+                use_catalog=_bool(tokens.get("use_catalog", True), "[tokens] use_catalog"),
+                default_certificate=tokens.get("default_certificate"),
+            ),
+            pin=PinSettings(source=source, development_pins={str(k): str(v) for k, v in pin.get("development", {}).items()}),
+            trust=TrustSettings(
+                anchors=_paths(trust.get("anchors", []), base),
+                intermediates=_paths(trust.get("intermediates", []), base),
+            ),
+            log_level=str(logging.get("level", "warning")).lower(),
+        )
+    except (ValueError, TypeError, AttributeError) as exc:
+        raise SignerError("CONFIG_INVALID", f"{path}: {exc}") from None
+
+
+def _only(section: dict[str, Any], allowed: set[str], where: str) -> None:
+    unknown = set(section) - allowed
+    if unknown:
+        raise ValueError(f"unknown setting(s) in {where}: {', '.join(sorted(unknown))}")
+
+
+def _bool(value: Any, name: str) -> bool:
+    if not isinstance(value, bool):
+        raise ValueError(f"{name} must be true or false")
+    return value
+
+
+def _paths(values: Any, base: Path) -> tuple[Path, ...]:
+    if not isinstance(values, list):
+        raise ValueError("expected a list of paths")
+    return tuple((base / Path(v).expanduser()).resolve() for v in values)

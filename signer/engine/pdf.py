@@ -1,0 +1,193 @@
+"""PAdES signatures on PDF documents.
+
+``sign_pdf`` runs three separate steps: ``prepare_pdf`` (parse, add the field,
+reserve space, hash the byte ranges), the token signature over the CMS signed
+attributes, and ``finish_pdf`` (embed the CMS). Every signature is a new
+incremental update with a fresh field, so earlier signatures stay valid.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+from dataclasses import dataclass
+from datetime import datetime
+
+from pyhanko.pdf_utils import generic, misc
+from pyhanko.pdf_utils.incremental_writer import IncrementalPdfFileWriter
+from pyhanko.sign import fields, signers
+from pyhanko.sign.signers.pdf_byterange import PreparedByteRangeDigest
+
+from ..errors import SignerError
+from ..keys import SigningKey
+from . import cms
+
+# Extra room in the signature container beyond the exact CMS size (hex digits).
+RESERVE_MARGIN = 64
+
+
+@dataclass(frozen=True)
+class PdfSignOptions:
+    reason: str | None = None
+    location: str | None = None
+    field_name: str | None = None  # None: a fresh, unused name
+
+
+@dataclass
+class PreparedPdf:
+    """A document with its signature placeholder, waiting for the CMS."""
+
+    output: io.BytesIO
+    byte_range_digest: PreparedByteRangeDigest
+    field_name: str
+    signing_time: datetime
+    input_sha256: str
+
+    @property
+    def document_digest(self) -> bytes:
+        return self.byte_range_digest.document_digest
+
+
+@dataclass(frozen=True)
+class SignedPdf:
+    data: bytes
+    field_name: str
+    signing_time: datetime
+    input_sha256: str
+    signer: str
+
+
+def open_pdf(data: bytes) -> IncrementalPdfFileWriter:
+    """Parse a PDF for an incremental update, refusing what cannot be signed."""
+    if not data.lstrip()[:5].startswith(b"%PDF-"):
+        raise SignerError("DOCUMENT_INVALID", "the file does not start with a PDF header")
+    try:
+        writer = IncrementalPdfFileWriter(io.BytesIO(data), strict=False)
+    except misc.PdfReadError as exc:
+        if "encrypt" in str(exc).lower():
+            raise SignerError("DOCUMENT_ENCRYPTED") from None
+        raise SignerError("DOCUMENT_INVALID", _reason(exc)) from None
+    except (misc.PdfError, ValueError, KeyError, IndexError, TypeError, AttributeError) as exc:
+        raise SignerError("DOCUMENT_INVALID", _reason(exc)) from None
+    if writer.prev.encrypted:
+        raise SignerError("DOCUMENT_ENCRYPTED")
+    try:
+        pages = writer.root["/Pages"].get_object()["/Count"]
+    except (misc.PdfError, KeyError, TypeError, AttributeError) as exc:
+        raise SignerError("DOCUMENT_INVALID", f"no page tree ({_reason(exc)})") from None
+    if pages < 1:
+        raise SignerError("DOCUMENT_INVALID", "the document has no pages")
+    return writer
+
+
+def fresh_field_name(writer: IncrementalPdfFileWriter) -> str:
+    """``SignatureN`` with the smallest N not used by any form field."""
+    used = set(_field_names(writer))
+    n = 1
+    while f"Signature{n}" in used:
+        n += 1
+    return f"Signature{n}"
+
+
+def reserved_size(key: SigningKey) -> int:
+    """Hex digits to reserve for the CMS: exact size, plus a small margin."""
+    return 2 * cms.container_size(key) + RESERVE_MARGIN
+
+
+def prepare_pdf(
+    data: bytes,
+    key: SigningKey,
+    options: PdfSignOptions = PdfSignOptions(),
+    *,
+    signing_time: datetime | None = None,
+    bytes_reserved: int | None = None,
+) -> PreparedPdf:
+    """Add the signature field and placeholder, and hash the signed byte ranges (no token call)."""
+    writer = open_pdf(data)
+    field_name = options.field_name or fresh_field_name(writer)
+    meta = signers.PdfSignatureMetadata(
+        field_name=field_name,
+        md_algorithm=cms.DIGEST,
+        subfilter=fields.SigSeedSubFilter.PADES,
+        reason=options.reason,
+        location=options.location,
+        name=_common_name(key),
+    )
+    placeholder_signer = signers.ExternalSigner(
+        signing_cert=key.certificate,
+        cert_registry=None,
+        signature_value=bytes(key.signature_size),
+    )
+    pdf_signer = signers.PdfSigner(meta, signer=placeholder_signer)
+    try:
+        session = pdf_signer.init_signing_session(writer)
+        tbs = session.prepare_tbs_document(
+            validation_info=None, bytes_reserved=bytes_reserved or reserved_size(key)
+        )
+        byte_range_digest, output = tbs.digest_tbs_document(output=io.BytesIO())
+    except SignerError:
+        raise
+    except (misc.PdfError, ValueError, KeyError, IndexError, TypeError, AttributeError) as exc:
+        raise SignerError("DOCUMENT_INVALID", _reason(exc)) from None
+    except signers.SigningError as exc:
+        raise SignerError("SIGNING_FAILED", _reason(exc)) from None
+    return PreparedPdf(
+        output=output,
+        byte_range_digest=byte_range_digest,
+        field_name=field_name,
+        signing_time=signing_time or cms.signing_time_now(),
+        input_sha256=hashlib.sha256(data).hexdigest(),
+    )
+
+
+def finish_pdf(prepared: PreparedPdf, signature_cms: bytes) -> bytes:
+    """Embed the CMS into the placeholder; returns the signed document."""
+    try:
+        prepared.byte_range_digest.fill_with_cms(prepared.output, signature_cms)
+    except signers.SigningError as exc:
+        raise SignerError("SIGNING_FAILED", _reason(exc)) from None
+    return prepared.output.getvalue()
+
+
+async def sign_pdf(
+    data: bytes,
+    key: SigningKey,
+    options: PdfSignOptions = PdfSignOptions(),
+    *,
+    bytes_reserved: int | None = None,
+) -> SignedPdf:
+    """Sign one PDF: prepare, token signature, finish."""
+    prepared = prepare_pdf(data, key, options, bytes_reserved=bytes_reserved)
+    attributes = cms.signed_attributes(prepared.document_digest, key.certificate, prepared.signing_time)
+    signature = await key.sign_digest(cms.attributes_digest(attributes), cms.DIGEST)
+    container = cms.signed_data(key, attributes, signature).dump()
+    return SignedPdf(
+        data=finish_pdf(prepared, container),
+        field_name=prepared.field_name,
+        signing_time=prepared.signing_time,
+        input_sha256=prepared.input_sha256,
+        signer=_common_name(key),
+    )
+
+
+def _field_names(writer: IncrementalPdfFileWriter):
+    try:
+        form = writer.root.get("/AcroForm")
+        if form is None:
+            return
+        for ref in form.get_object().get("/Fields", generic.ArrayObject()):
+            name = ref.get_object().get("/T")
+            if name is not None:
+                yield str(name)
+    except (misc.PdfError, KeyError, TypeError, AttributeError):
+        return
+
+
+def _common_name(key: SigningKey) -> str:
+    names = key.certificate.subject.native
+    return names.get("common_name") or names.get("organization_name") or ""
+
+
+def _reason(exc: BaseException) -> str:
+    text = str(exc).strip() or type(exc).__name__
+    return text.splitlines()[0][:200]

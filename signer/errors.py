@@ -1,0 +1,134 @@
+"""Every error the signer reports: a stable code, a message in Vietnamese and English,
+and how it maps to an HTTP status and a command-line exit code.
+
+This table is the one place where codes meet users. Failures from ``drivers``
+(``TokenError``) carry the same codes and are converted with ``as_signer_error``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from drivers.errors import TokenError
+
+
+@dataclass(frozen=True)
+class ErrorKind:
+    code: str
+    http_status: int
+    exit_code: int
+    message_en: str
+    message_vi: str
+
+
+_KINDS = (
+    # 3: configuration and environment
+    ErrorKind("CONFIG_INVALID", 500, 3, "The configuration is invalid: {detail}",
+              "Cấu hình không hợp lệ: {detail}"),
+    ErrorKind("MODULE_NOT_FOUND", 503, 3, "No PKCS#11 module found: {detail}",
+              "Không tìm thấy thư viện PKCS#11 của token: {detail}"),
+    ErrorKind("MODULE_LOAD_FAILED", 503, 3, "A PKCS#11 module could not be loaded: {detail}",
+              "Không nạp được thư viện PKCS#11: {detail}"),
+    # 4: the document
+    ErrorKind("DOCUMENT_INVALID", 422, 4, "The document is not a valid PDF: {detail}",
+              "Tệp không phải là PDF hợp lệ: {detail}"),
+    ErrorKind("DOCUMENT_ENCRYPTED", 422, 4,
+              "The PDF is password-protected; remove the protection before signing",
+              "Tệp PDF đang được đặt mật khẩu; hãy gỡ mật khẩu trước khi ký"),
+    ErrorKind("FILE_UNREADABLE", 400, 4, "Cannot read the input file: {detail}",
+              "Không đọc được tệp đầu vào: {detail}"),
+    ErrorKind("OUTPUT_FAILED", 500, 4, "Cannot write the output file: {detail}",
+              "Không ghi được tệp kết quả: {detail}"),
+    # 5: the token
+    ErrorKind("TOKEN_NOT_PRESENT", 409, 5, "No token connected: {detail}",
+              "Không có token nào được cắm: {detail}"),
+    ErrorKind("TOKEN_ERROR", 502, 5, "The token reported an error: {detail}",
+              "Token báo lỗi: {detail}"),
+    ErrorKind("CERT_NOT_FOUND", 404, 5, "Certificate not found: {detail}",
+              "Không tìm thấy chứng thư số: {detail}"),
+    ErrorKind("CERT_AMBIGUOUS", 409, 5, "Several certificates match: {detail}",
+              "Có nhiều chứng thư số trùng khớp: {detail}"),
+    ErrorKind("KEY_NOT_FOUND", 404, 5, "The token has no private key for this certificate",
+              "Token không có khóa bí mật cho chứng thư số này"),
+    # 6: the PIN
+    ErrorKind("PIN_INCORRECT", 401, 6, "Wrong PIN. {tries_en}", "Sai mã PIN. {tries_vi}"),
+    ErrorKind("PIN_LOCKED", 423, 6, "The token's PIN is locked; contact IT staff to unblock it",
+              "Mã PIN của token đã bị khóa; liên hệ cán bộ CNTT để mở khóa"),
+    ErrorKind("PIN_EXPIRED", 401, 6, "The token's PIN has expired; change it first",
+              "Mã PIN của token đã hết hạn; hãy đổi PIN trước"),
+    ErrorKind("PIN_UNAVAILABLE", 401, 6, "No PIN could be obtained: {detail}",
+              "Không lấy được mã PIN: {detail}"),
+    ErrorKind("PIN_SOURCE_REFUSED", 401, 6, "The PIN source refused: {detail}",
+              "Nguồn cấp PIN từ chối: {detail}"),
+    ErrorKind("USER_CANCELLED", 499, 7, "Cancelled by the user", "Người dùng đã hủy"),
+    # 8: signing
+    ErrorKind("SIGNING_FAILED", 500, 8, "Signing failed: {detail}", "Ký số thất bại: {detail}"),
+    ErrorKind("INTERNAL_ERROR", 500, 70, "Internal error: {detail}", "Lỗi nội bộ: {detail}"),
+)
+
+KINDS: dict[str, ErrorKind] = {kind.code: kind for kind in _KINDS}
+
+
+class SignerError(Exception):
+    """An error with a stable code; the message is built from the code's table entry."""
+
+    def __init__(self, code: str, detail: str = "", **facts: Any) -> None:
+        if code not in KINDS:
+            raise ValueError(f"unknown error code {code}")
+        self.code = code
+        self.detail = detail
+        self.facts = facts
+        super().__init__(f"{code}: {self.message_en}")
+
+    @property
+    def kind(self) -> ErrorKind:
+        return KINDS[self.code]
+
+    @property
+    def http_status(self) -> int:
+        return self.kind.http_status
+
+    @property
+    def exit_code(self) -> int:
+        return self.kind.exit_code
+
+    @property
+    def message_en(self) -> str:
+        return self.kind.message_en.format(**self._fields("en")).strip()
+
+    @property
+    def message_vi(self) -> str:
+        return self.kind.message_vi.format(**self._fields("vi")).strip()
+
+    def _fields(self, lang: str) -> dict[str, str]:
+        fields = {"detail": self.detail or "-"}
+        if self.code == "PIN_INCORRECT":
+            fields["tries_en"], fields["tries_vi"] = _tries_text(self.facts)
+        return fields
+
+    def as_dict(self) -> dict[str, str]:
+        return {"code": self.code, "message": self.message_en, "message_vi": self.message_vi}
+
+
+def _tries_text(facts: dict[str, Any]) -> tuple[str, str]:
+    if facts.get("locked"):
+        return "The PIN is now locked.", "Mã PIN đã bị khóa."
+    if facts.get("final_try"):
+        return ("One try left: another wrong PIN locks the token.",
+                "Chỉ còn một lần thử: nhập sai nữa token sẽ bị khóa.")
+    if facts.get("count_low"):
+        return "Few tries remain.", "Số lần thử còn lại không nhiều."
+    return "", ""
+
+
+def as_signer_error(exc: BaseException) -> SignerError:
+    """The one conversion from any failure to a reportable error."""
+    if isinstance(exc, SignerError):
+        return exc
+    if isinstance(exc, TokenError):
+        code = exc.code if exc.code in KINDS else "TOKEN_ERROR"
+        return SignerError(code, exc.detail, **exc.facts)
+    if isinstance(exc, KeyboardInterrupt):
+        return SignerError("USER_CANCELLED")
+    return SignerError("INTERNAL_ERROR", type(exc).__name__)

@@ -1,0 +1,247 @@
+"""The signer's view of all tokens: which certificates exist, and the key to sign with.
+
+Loads every PKCS#11 module found (configured first, then the catalogue's), lists
+tokens and certificates across them, resolves ``--cert LABEL|ID`` and returns a
+``SigningKey`` that carries the certificate, its chain and the way to the token.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+
+import structlog
+from asn1crypto import pem, x509
+
+from drivers.errors import TokenError
+from drivers.modules import discover_modules
+from drivers.pins import DevelopmentPinSource, PinSource, TerminalPinSource
+from drivers.tokeninfo import KeyRef, TokenInfo
+from drivers.tokens import Pkcs11Module
+
+from .chain import build_chain
+from .config import Settings
+from .errors import SignerError, as_signer_error
+
+log = structlog.get_logger(__name__)
+
+
+@dataclass(frozen=True)
+class CertificateEntry:
+    """A signing certificate found on a token."""
+
+    id: str  # first 16 hex digits of the SHA-256 fingerprint: stable across tokens and runs
+    label: str
+    key_id: str
+    token: TokenInfo
+    certificate: x509.Certificate
+
+    @property
+    def subject(self) -> str:
+        return self.certificate.subject.human_friendly
+
+    @property
+    def common_name(self) -> str:
+        names = self.certificate.subject.native
+        return names.get("common_name") or names.get("organization_name") or self.subject
+
+    @property
+    def issuer(self) -> str:
+        return self.certificate.issuer.human_friendly
+
+    @property
+    def serial(self) -> str:
+        return format(self.certificate.serial_number, "x")
+
+    @property
+    def not_before(self) -> datetime:
+        return self.certificate.not_valid_before
+
+    @property
+    def not_after(self) -> datetime:
+        return self.certificate.not_valid_after
+
+    @property
+    def key_usage(self) -> tuple[str, ...]:
+        return tuple(sorted(self.certificate.key_usage_value.native)) if self.certificate.key_usage_value else ()
+
+    def status(self, now: datetime | None = None) -> str:
+        now = now or datetime.now(timezone.utc)
+        if now < self.not_before:
+            return "not_yet_valid"
+        if now > self.not_after:
+            return "expired"
+        return "valid"
+
+
+@dataclass
+class SigningKey:
+    """A certificate with its chain, and the token key that signs for it."""
+
+    certificate: x509.Certificate
+    chain: tuple[x509.Certificate, ...]
+    ref: KeyRef
+    module: Pkcs11Module
+    pins: PinSource
+
+    @property
+    def algorithm(self) -> str:
+        return self.certificate.public_key.algorithm  # "rsa" or "ec"
+
+    @property
+    def signature_size(self) -> int:
+        """Upper bound of a raw signature's DER size, for reserving space."""
+        bits = self.certificate.public_key.bit_size
+        return (bits + 7) // 8 if self.algorithm == "rsa" else 2 * ((bits + 7) // 8) + 9
+
+    async def sign_digest(self, digest: bytes, algorithm: str = "sha256") -> bytes:
+        return await self.module.asign_digest(self.ref, algorithm, digest, self.pins)
+
+    def sign_digest_blocking(self, digest: bytes, algorithm: str = "sha256") -> bytes:
+        return self.module.sign_digest(self.ref, algorithm, digest, self.pins)
+
+
+class KeyStore:
+    def __init__(self, settings: Settings, pins: PinSource | None = None) -> None:
+        self.settings = settings
+        self.pins = pins or pin_source_from(settings)
+        self.modules: list[Pkcs11Module] = []
+        try:
+            candidates = discover_modules(settings.tokens.modules, use_catalog=settings.tokens.use_catalog)
+        except TokenError as exc:
+            raise as_signer_error(exc) from None
+        for candidate in candidates:
+            try:
+                self.modules.append(Pkcs11Module(candidate.path))
+            except TokenError as exc:
+                if candidate.source == "configured":
+                    self.close()
+                    raise as_signer_error(exc) from None
+                log.warning("module_skipped", path=str(candidate.path), reason=exc.detail)
+        if not self.modules:
+            raise SignerError(
+                "MODULE_NOT_FOUND",
+                "install the token's driver or set [tokens] modules in the configuration",
+            )
+
+    def close(self) -> None:
+        for module in self.modules:
+            module.close()
+        self.modules.clear()
+
+    def __enter__(self) -> KeyStore:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def tokens(self) -> list[TokenInfo]:
+        return [token for module in self.modules for token in _driver_call(module.tokens)]
+
+    def certificates(self) -> list[CertificateEntry]:
+        """Signing (end-entity) certificates on all tokens."""
+        return [entry for entry in self._all_certificates() if not _is_ca(entry.certificate)]
+
+    def signing_key(self, selector: str | None = None) -> SigningKey:
+        selector = selector or self.settings.tokens.default_certificate
+        entries = self.certificates()
+        if not entries:
+            if not any(t.flags.initialized for t in self.tokens()):
+                raise SignerError("TOKEN_NOT_PRESENT", "plug in the USB token and try again")
+            raise SignerError("CERT_NOT_FOUND", "the connected tokens hold no signing certificate")
+        entry = _select(entries, selector)
+        module = next(m for m in self.modules if str(m.path) == entry.token.module)
+        pool = [e.certificate for e in self._all_certificates() if _is_ca(e.certificate)]
+        pool += load_certificates(self.settings.trust.intermediates + self.settings.trust.anchors)
+        return SigningKey(
+            certificate=entry.certificate,
+            chain=build_chain(entry.certificate, pool),
+            ref=KeyRef(
+                module=entry.token.module,
+                token_serial=entry.token.serial,
+                key_id=bytes.fromhex(entry.key_id),
+                label=entry.label,
+            ),
+            module=module,
+            pins=self.pins,
+        )
+
+    def _all_certificates(self) -> list[CertificateEntry]:
+        entries = []
+        for module in self.modules:
+            for obj in _driver_call(module.certificates):
+                try:
+                    cert = x509.Certificate.load(obj.der)
+                    cert.native  # parse fully now: a broken certificate is skipped, not fatal later
+                except ValueError:
+                    log.warning("certificate_unreadable", token=obj.token.label, label=obj.label)
+                    continue
+                entries.append(
+                    CertificateEntry(
+                        id=hashlib.sha256(obj.der).hexdigest()[:16],
+                        label=obj.label,
+                        key_id=obj.key_id.hex(),
+                        token=obj.token,
+                        certificate=cert,
+                    )
+                )
+        return entries
+
+
+def pin_source_from(settings: Settings) -> PinSource:
+    if settings.pin.source == "development":
+        return _driver_call(
+            DevelopmentPinSource, settings.pin.development_pins, development=settings.development
+        )
+    return TerminalPinSource()
+
+
+def load_certificates(paths: tuple[Path, ...]) -> list[x509.Certificate]:
+    certs = []
+    for path in paths:
+        try:
+            data = path.read_bytes()
+        except OSError as exc:
+            raise SignerError("CONFIG_INVALID", f"cannot read certificate {path}: {exc.strerror}") from None
+        blobs = [der for _, _, der in pem.unarmor(data, multiple=True)] if pem.detect(data) else [data]
+        try:
+            certs += [x509.Certificate.load(der) for der in blobs]
+        except ValueError:
+            raise SignerError("CONFIG_INVALID", f"{path} is not a certificate") from None
+    return certs
+
+
+def _select(entries: list[CertificateEntry], selector: str | None) -> CertificateEntry:
+    if selector is None:
+        if len(entries) == 1:
+            return entries[0]
+        raise SignerError(
+            "CERT_AMBIGUOUS",
+            "choose one with --cert (labels: " + ", ".join(sorted({e.label for e in entries})) + ")",
+        )
+    wanted = selector.lower()
+    matches = [
+        e for e in entries
+        if e.label == selector or e.key_id == wanted or (len(wanted) >= 8 and e.id.startswith(wanted))
+    ]
+    if not matches:
+        raise SignerError("CERT_NOT_FOUND", f"no certificate with label or id '{selector}'")
+    if len(matches) > 1:
+        raise SignerError(
+            "CERT_AMBIGUOUS", f"'{selector}' matches " + ", ".join(f"{e.id} ({e.token.label})" for e in matches)
+        )
+    return matches[0]
+
+
+def _is_ca(cert: x509.Certificate) -> bool:
+    return bool(cert.ca) or cert.self_signed != "no"
+
+
+def _driver_call(fn, *args, **kwargs):
+    """Call into drivers, turning a TokenError into the signer's error."""
+    try:
+        return fn(*args, **kwargs)
+    except TokenError as exc:
+        raise as_signer_error(exc) from None

@@ -1,0 +1,155 @@
+#!/usr/bin/env bash
+# Create development / CI tokens on SoftHSM with the test PKI of fixtures/pki.
+#
+#   ./softhsm-setup.sh [DIR]        (default: ./.dev)
+#
+# Writes DIR/softhsm2.conf, DIR/signer.toml, DIR/pki/ (keys and certificates)
+# and DIR/tokens/ (SoftHSM token storage), then prints the export lines.
+# Running it again keeps what is already there: keys, certificates and tokens
+# are only created when missing.
+set -euo pipefail
+
+HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+DIR="${1:-./.dev}"
+mkdir -p "$DIR"
+DIR="$(cd "$DIR" && pwd)"
+
+# Token layout: one token per person, as the government issues them.
+LEADER_TOKEN="Token Le Hong Son"
+CLERK_TOKEN="Token VP UBND Ha Noi"
+LEADER_PIN="12345678"
+CLERK_PIN="87654321"
+SO_PIN="0000000000"
+
+fail() {
+    printf 'softhsm-setup: %s\n' "$1" >&2
+    exit 1
+}
+
+need() {  # need COMMAND PACKAGE
+    command -v "$1" >/dev/null 2>&1 ||
+        fail "'$1' not found. Install it with: sudo apt-get install -y $2 (macOS: brew install $2)"
+}
+
+need softhsm2-util softhsm2
+need pkcs11-tool opensc
+need openssl openssl
+
+CERTOMANCER="${CERTOMANCER:-}"
+if [ -z "$CERTOMANCER" ]; then
+    if command -v certomancer >/dev/null 2>&1; then
+        CERTOMANCER="$(command -v certomancer)"
+    elif [ -x "$HERE/.venv/bin/certomancer" ]; then
+        CERTOMANCER="$HERE/.venv/bin/certomancer"
+    else
+        fail "'certomancer' not found. Install the project's development extra: pip install -e '.[dev]'"
+    fi
+fi
+
+MODULE=""
+for candidate in \
+    /usr/lib/softhsm/libsofthsm2.so \
+    /usr/lib/x86_64-linux-gnu/softhsm/libsofthsm2.so \
+    /usr/lib/aarch64-linux-gnu/softhsm/libsofthsm2.so \
+    /usr/local/lib/softhsm/libsofthsm2.so \
+    /opt/homebrew/lib/softhsm/libsofthsm2.so; do
+    if [ -f "$candidate" ]; then MODULE="$candidate"; break; fi
+done
+[ -n "$MODULE" ] || fail "the SoftHSM PKCS#11 module (libsofthsm2.so) was not found. Install it with: sudo apt-get install -y softhsm2"
+
+mkdir -p "$DIR/tokens" "$DIR/pki/keys"
+chmod 700 "$DIR/pki/keys" "$DIR/tokens"
+
+cat > "$DIR/softhsm2.conf" <<EOF
+# SoftHSM configuration for development tokens (written by softhsm-setup.sh)
+directories.tokendir = $DIR/tokens
+objectstore.backend = file
+log.level = ERROR
+slots.removable = false
+EOF
+export SOFTHSM2_CONF="$DIR/softhsm2.conf"
+
+# Keys: generated here, never committed.
+for key in root interm interm-ocsp tsa leader clerk expired revoked; do
+    if [ ! -s "$DIR/pki/keys/$key.key.pem" ]; then
+        openssl genpkey -algorithm RSA -pkeyopt rsa_keygen_bits:2048 \
+            -out "$DIR/pki/keys/$key.key.pem" 2>/dev/null
+    fi
+done
+
+# Certificates: certomancer output is deterministic for the same keys.
+if [ ! -s "$DIR/pki/certs/leader.cert.pem" ]; then
+    "$CERTOMANCER" --config "$HERE/fixtures/pki/certomancer.yml" \
+        --key-root "$DIR/pki/keys" \
+        mass-summon --flat --no-pfx gov-test "$DIR/pki/certs" >/dev/null
+fi
+
+token_exists() {
+    softhsm2-util --show-slots 2>/dev/null | grep -q "Label:[[:space:]]*$1[[:space:]]*$"
+}
+
+load_object() {  # load_object TOKEN PIN NAME ID
+    local token="$1" pin="$2" name="$3" id="$4" tmp
+    tmp="$(mktemp -d)"
+    openssl pkey -in "$DIR/pki/keys/$name.key.pem" -outform DER -out "$tmp/key.der"
+    openssl x509 -in "$DIR/pki/certs/$name.cert.pem" -outform DER -out "$tmp/cert.der"
+    pkcs11-tool --module "$MODULE" --token-label "$token" --login --pin "$pin" \
+        --write-object "$tmp/key.der" --type privkey --usage-sign \
+        --id "$id" --label "$name" >/dev/null
+    pkcs11-tool --module "$MODULE" --token-label "$token" --login --pin "$pin" \
+        --write-object "$tmp/cert.der" --type cert --id "$id" --label "$name" >/dev/null
+    rm -rf "$tmp"
+}
+
+load_ca_cert() {  # load_ca_cert TOKEN PIN NAME ID: chain certificate, no key
+    local token="$1" pin="$2" name="$3" id="$4" tmp
+    tmp="$(mktemp -d)"
+    openssl x509 -in "$DIR/pki/certs/$name.cert.pem" -outform DER -out "$tmp/cert.der"
+    pkcs11-tool --module "$MODULE" --token-label "$token" --login --pin "$pin" \
+        --write-object "$tmp/cert.der" --type cert --id "$id" --label "$name" >/dev/null
+    rm -rf "$tmp"
+}
+
+create_token() {  # create_token LABEL PIN
+    softhsm2-util --init-token --free --label "$1" --so-pin "$SO_PIN" --pin "$2" >/dev/null
+}
+
+if ! token_exists "$LEADER_TOKEN"; then
+    create_token "$LEADER_TOKEN" "$LEADER_PIN"
+    load_object "$LEADER_TOKEN" "$LEADER_PIN" leader 01
+    load_object "$LEADER_TOKEN" "$LEADER_PIN" expired 02
+    load_object "$LEADER_TOKEN" "$LEADER_PIN" revoked 03
+    load_ca_cert "$LEADER_TOKEN" "$LEADER_PIN" interm a1
+fi
+if ! token_exists "$CLERK_TOKEN"; then
+    create_token "$CLERK_TOKEN" "$CLERK_PIN"
+    load_object "$CLERK_TOKEN" "$CLERK_PIN" clerk 01
+    load_ca_cert "$CLERK_TOKEN" "$CLERK_PIN" interm a1
+fi
+
+cat > "$DIR/signer.toml" <<EOF
+# Development configuration written by softhsm-setup.sh: test tokens, test PKI.
+# The development PIN source below is refused unless development = true.
+# Never use this file with real tokens.
+development = true
+
+[tokens]
+modules = ["$MODULE"]
+default_certificate = "leader"
+
+[pin]
+source = "development"
+
+[pin.development]
+"$LEADER_TOKEN" = "$LEADER_PIN"
+"$CLERK_TOKEN" = "$CLERK_PIN"
+
+[trust]
+anchors = ["$DIR/pki/certs/root.cert.pem"]
+intermediates = ["$DIR/pki/certs/interm.cert.pem"]
+EOF
+chmod 600 "$DIR/signer.toml"
+
+echo "# Development tokens are ready in $DIR. Run these lines in your shell:"
+echo "export SOFTHSM2_CONF=\"$DIR/softhsm2.conf\""
+echo "export SIGNER_CONFIG=\"$DIR/signer.toml\""
