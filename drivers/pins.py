@@ -103,7 +103,8 @@ class DevelopmentPinSource:
         if request.flags.pin_count_low or request.flags.pin_final_try:
             raise TokenError(
                 "PIN_SOURCE_REFUSED",
-                "token reports earlier wrong PINs; the development PIN is not tried",
+                "token reports earlier wrong PINs, so the development PIN is not tried; "
+                "log in once with the right PIN (pin source = terminal) to clear the count",
                 token=request.token_label,
             )
         try:

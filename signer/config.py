@@ -127,4 +127,5 @@ def _bool(value: Any, name: str) -> bool:
 def _paths(values: Any, base: Path) -> tuple[Path, ...]:
     if not isinstance(values, list):
         raise ValueError("expected a list of paths")
-    return tuple((base / Path(v).expanduser()).resolve() for v in values)
+    # Not resolve(): a module path is often a symlink that IT staff chose on purpose.
+    return tuple(Path(os.path.normpath(base / Path(v).expanduser())) for v in values)

@@ -1,0 +1,57 @@
+"""The ``signer`` command line: one module per subcommand, errors reported in one place."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from collections.abc import Sequence
+
+import structlog
+
+from .. import __version__
+from ..config import load_settings
+from ..errors import as_signer_error
+from ..logs import configure_logging
+from . import certs, sign, sign_cms, tokens
+
+COMMANDS = (tokens, certs, sign, sign_cms)
+
+log = structlog.get_logger(__name__)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--config", metavar="PATH", help="configuration file (default: $SIGNER_CONFIG)")
+    common.add_argument("-v", "--verbose", action="store_true", help="debug logging to standard error")
+    parser = argparse.ArgumentParser(
+        prog="signer",
+        description="Ký số văn bản bằng USB token / Sign documents with USB tokens.",
+        parents=[common],
+    )
+    parser.add_argument("--version", action="version", version=f"signer {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    for command in COMMANDS:
+        command.register(sub, common)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    configure_logging("debug" if args.verbose else "warning")
+    try:
+        settings = load_settings(args.config)
+        if not args.verbose:
+            configure_logging(settings.log_level)
+        return args.run(args, settings)
+    except BrokenPipeError:  # output piped into a command that stopped reading
+        sys.stdout = open(os.devnull, "w")  # noqa: SIM115  (silences the flush at exit)
+        return 0
+    except BaseException as exc:  # every failure ends as one line with a stable code
+        if isinstance(exc, SystemExit):
+            raise
+        error = as_signer_error(exc)
+        if error.code == "INTERNAL_ERROR":
+            log.debug("internal_error", exc_info=exc)
+        print(f"signer: {error.code}: {error.message_vi} / {error.message_en}", file=sys.stderr)
+        return error.exit_code

@@ -1,0 +1,40 @@
+"""Writing results safely: a temporary file in the target folder, then an atomic rename."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+
+from .errors import SignerError
+
+
+def read_input(path: Path) -> bytes:
+    try:
+        return path.read_bytes()
+    except OSError as exc:
+        raise SignerError("FILE_UNREADABLE", f"{path}: {exc.strerror or exc}") from None
+
+
+def write_atomically(path: Path, data: bytes) -> None:
+    """Either the whole file appears at ``path`` or nothing changes there."""
+    folder = path.parent if str(path.parent) else Path(".")
+    try:
+        fd, tmp_name = tempfile.mkstemp(dir=folder, prefix=f".{path.name}.", suffix=".part")
+    except OSError as exc:
+        raise SignerError("OUTPUT_FAILED", f"{path}: {exc.strerror or exc}") from None
+    try:
+        with os.fdopen(fd, "wb") as tmp:
+            tmp.write(data)
+            tmp.flush()
+            os.fsync(tmp.fileno())
+        os.chmod(tmp_name, 0o644)
+        os.replace(tmp_name, path)
+    except BaseException as exc:
+        try:
+            os.unlink(tmp_name)
+        except OSError:
+            pass
+        if isinstance(exc, OSError):
+            raise SignerError("OUTPUT_FAILED", f"{path}: {exc.strerror or exc}") from None
+        raise
