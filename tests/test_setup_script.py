@@ -1,0 +1,83 @@
+"""softhsm-setup.sh: tokens, PKI, configuration; idempotent; clear failures."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import stat
+import subprocess
+from pathlib import Path
+
+from conftest import REPO, DevEnv, run_setup, signer_cli
+
+
+def test_writes_configuration_and_prints_exports(dev_env: DevEnv) -> None:
+    assert f'export SOFTHSM2_CONF="{dev_env.softhsm_conf}"' in dev_env.setup_output
+    assert f'export SIGNER_CONFIG="{dev_env.signer_config}"' in dev_env.setup_output
+    config = dev_env.signer_config.read_text()
+    assert "development = true" in config
+    assert 'source = "development"' in config
+    assert str(dev_env.root_cert) in config
+    assert f"directories.tokendir = {dev_env.dir}/tokens" in dev_env.softhsm_conf.read_text()
+    assert stat.S_IMODE(dev_env.signer_config.stat().st_mode) == 0o600
+    # token storage stays under DIR, never in the user's home
+    assert any((dev_env.dir / "tokens").iterdir())
+
+
+def test_test_pki_has_government_shape(dev_env: DevEnv) -> None:
+    def subject(name: str) -> str:
+        return subprocess.run(
+            ["openssl", "x509", "-noout", "-subject", "-issuer", "-nameopt", "utf8,sep_comma_plus",
+             "-in", str(dev_env.dir / "pki" / "certs" / f"{name}.cert.pem")],
+            capture_output=True, text=True, check=True,
+        ).stdout
+
+    assert "CN=Test Root CA chuyên dùng Chính phủ" in subject("root")
+    assert "CN=Test CA phục vụ các cơ quan Nhà nước" in subject("interm")
+    leader = subject("leader")
+    assert "CN=Lê Hồng Sơn" in leader and "issuer=C=VN,O=Ban Cơ yếu Chính phủ,CN=Test CA phục vụ" in leader
+    assert "CN=Văn phòng UBND Thành phố Hà Nội" in subject("clerk")
+
+
+def test_running_again_changes_nothing(dev_env: DevEnv) -> None:
+    before = signer_cli("certs", "--json", env=dev_env.env())
+    tokens_before = signer_cli("tokens", "--json", env=dev_env.env())
+    again = run_setup(dev_env.dir)
+    assert again.returncode == 0, again.stderr
+    after = signer_cli("certs", "--json", env=dev_env.env())
+    tokens_after = signer_cli("tokens", "--json", env=dev_env.env())
+    assert json.loads(before.stdout) == json.loads(after.stdout)
+    assert json.loads(tokens_before.stdout) == json.loads(tokens_after.stdout)
+    assert len(json.loads(after.stdout)) == 4
+
+
+def _path_without(tmp_path: Path, missing: str) -> dict[str, str]:
+    """A PATH holding the tools the script needs, except ``missing``."""
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    for tool in ("bash", "dirname", "mkdir", "chmod", "grep", "cat", "rm", "mktemp",
+                 "softhsm2-util", "pkcs11-tool", "openssl"):
+        found = shutil.which(tool)
+        if tool != missing and found:
+            os.symlink(found, bin_dir / tool)
+    env = dict(os.environ)
+    env["PATH"] = str(bin_dir)
+    return env
+
+
+def test_missing_softhsm_is_explained(tmp_path: Path) -> None:
+    done = subprocess.run([shutil.which("bash"), str(REPO / "softhsm-setup.sh"), str(tmp_path / "d")],
+                          capture_output=True, text=True, env=_path_without(tmp_path, "softhsm2-util"))
+    assert done.returncode != 0
+    assert "'softhsm2-util' not found" in done.stderr
+    assert "apt-get install -y softhsm2" in done.stderr
+    assert not (tmp_path / "d" / "signer.toml").exists()
+
+
+def test_missing_pkcs11_tool_is_explained(tmp_path: Path) -> None:
+    done = subprocess.run([shutil.which("bash"), str(REPO / "softhsm-setup.sh"), str(tmp_path / "d")],
+                          capture_output=True, text=True, env=_path_without(tmp_path, "pkcs11-tool"))
+    assert done.returncode != 0
+    assert "'pkcs11-tool' not found" in done.stderr
+    assert "apt-get install -y opensc" in done.stderr
