@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass
 from datetime import datetime, timezone
+from functools import lru_cache
 
 from asn1crypto import algos, cms, core, x509
 from pyhanko.sign.general import as_signing_certificate_v2
@@ -38,11 +39,24 @@ def signed_attributes(
             cms.CMSAttribute({"type": "content_type", "values": ["data"]}),
             cms.CMSAttribute({"type": "signing_time", "values": [cms.Time({"utc_time": core.UTCTime(utc)})]}),
             cms.CMSAttribute({"type": "message_digest", "values": [content_digest]}),
-            cms.CMSAttribute(
-                {"type": "signing_certificate_v2", "values": [as_signing_certificate_v2(certificate, DIGEST)]}
-            ),
+            cms.CMSAttribute.load(_signing_certificate_attribute(certificate.dump())),
         ]
     )
+
+
+# asn1crypto re-encodes nested structures on every dump; what depends only on the
+# certificates is encoded once per key and reused (lazily parsed, dumped verbatim).
+@lru_cache(maxsize=64)
+def _signing_certificate_attribute(certificate_der: bytes) -> bytes:
+    certificate = x509.Certificate.load(certificate_der)
+    return cms.CMSAttribute(
+        {"type": "signing_certificate_v2", "values": [as_signing_certificate_v2(certificate, DIGEST)]}
+    ).dump()
+
+
+@lru_cache(maxsize=64)
+def _certificate_set(certificates_der: tuple[bytes, ...]) -> bytes:
+    return cms.CertificateSet([x509.Certificate.load(der) for der in certificates_der]).dump()
 
 
 def attributes_digest(attributes: cms.CMSAttributes) -> bytes:
@@ -84,7 +98,9 @@ def signed_data(
                     "version": "v1",
                     "digest_algorithms": [algos.DigestAlgorithm({"algorithm": DIGEST})],
                     "encap_content_info": encap,
-                    "certificates": [certificate, *key.chain],
+                    "certificates": cms.CertificateSet.load(
+                        _certificate_set(tuple(c.dump() for c in (certificate, *key.chain)))
+                    ),
                     "signer_infos": [signer_info],
                 }
             ),
