@@ -1,0 +1,56 @@
+#!/usr/bin/env bash
+# Development install on a fresh Debian (12+) or Ubuntu (24.04+) machine:
+# system packages, a virtual environment in ./.venv with the project and its
+# test tools, SoftHSM development tokens in ./.dev, then a first signature.
+#
+#   ./installer/dev-install.sh
+set -euo pipefail
+
+REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$REPO"
+
+SUDO=""
+if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
+
+PACKAGES=(softhsm2 opensc poppler-utils qpdf openssl python3 python3-venv python3-pip)
+echo "== Installing system packages: ${PACKAGES[*]}"
+$SUDO apt-get update -qq
+DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${PACKAGES[@]}" >/dev/null
+
+PYTHON=""
+for candidate in python3.13 python3.12 python3.11 python3; do
+    if command -v "$candidate" >/dev/null 2>&1 &&
+        "$candidate" -c 'import sys; sys.exit(sys.version_info < (3, 11))' 2>/dev/null; then
+        PYTHON="$candidate"
+        break
+    fi
+done
+if [ -z "$PYTHON" ]; then
+    echo "dev-install: Python 3.11 or newer is required (Debian 12+, Ubuntu 24.04+)." >&2
+    exit 1
+fi
+
+echo "== Creating .venv with $("$PYTHON" --version) and installing the project"
+if [ ! -x .venv/bin/python ]; then "$PYTHON" -m venv .venv; fi
+.venv/bin/python -m pip install -q --upgrade pip
+.venv/bin/python -m pip install -q -e '.[dev]'
+
+echo "== Creating development tokens in .dev"
+PATH="$REPO/.venv/bin:$PATH" ./softhsm-setup.sh .dev
+export SOFTHSM2_CONF="$REPO/.dev/softhsm2.conf"
+export SIGNER_CONFIG="$REPO/.dev/signer.toml"
+
+echo "== Signing a sample document with the 'leader' certificate"
+.venv/bin/signer certs
+.venv/bin/signer sign fixtures/documents/libreoffice.pdf -o .dev/sample-signed.pdf \
+    --reason "Phê duyệt" --location "Hà Nội"
+pdfsig .dev/sample-signed.pdf | grep -E "Signer Certificate Common Name|Signature Validation"
+
+cat <<EOM
+
+Done. To use the development tokens in your shell:
+  source .venv/bin/activate
+  export SOFTHSM2_CONF="$SOFTHSM2_CONF"
+  export SIGNER_CONFIG="$SIGNER_CONFIG"
+  signer tokens
+EOM
