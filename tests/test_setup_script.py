@@ -9,6 +9,8 @@ import stat
 import subprocess
 from pathlib import Path
 
+import pytest
+
 from conftest import REPO, DevEnv, run_setup, signer_cli
 
 
@@ -66,18 +68,11 @@ def _path_without(tmp_path: Path, missing: str) -> dict[str, str]:
     return env
 
 
-def test_missing_softhsm_is_explained(tmp_path: Path) -> None:
+@pytest.mark.parametrize(("tool", "package"), [("softhsm2-util", "softhsm2"), ("pkcs11-tool", "opensc")])
+def test_missing_tool_is_explained(tool: str, package: str, tmp_path: Path) -> None:
     done = subprocess.run([shutil.which("bash"), str(REPO / "softhsm-setup.sh"), str(tmp_path / "d")],
-                          capture_output=True, text=True, env=_path_without(tmp_path, "softhsm2-util"))
+                          capture_output=True, text=True, env=_path_without(tmp_path, tool))
     assert done.returncode != 0
-    assert "'softhsm2-util' not found" in done.stderr
-    assert "apt-get install -y softhsm2" in done.stderr
+    assert f"'{tool}' not found" in done.stderr
+    assert f"apt-get install -y {package}" in done.stderr
     assert not (tmp_path / "d" / "signer.toml").exists()
-
-
-def test_missing_pkcs11_tool_is_explained(tmp_path: Path) -> None:
-    done = subprocess.run([shutil.which("bash"), str(REPO / "softhsm-setup.sh"), str(tmp_path / "d")],
-                          capture_output=True, text=True, env=_path_without(tmp_path, "pkcs11-tool"))
-    assert done.returncode != 0
-    assert "'pkcs11-tool' not found" in done.stderr
-    assert "apt-get install -y opensc" in done.stderr
