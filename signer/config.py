@@ -40,6 +40,26 @@ class TrustSettings:
     intermediates: tuple[Path, ...] = ()
 
 
+def _user_dir(kind: str) -> Path:
+    return Path(getattr(platformdirs, f"user_{kind}_dir")(APP_NAME))
+
+
+@dataclass(frozen=True)
+class ServerSettings:
+    port: int = 8986  # http, native API
+    tls_port: int = 8987  # https, native API and VGCA protocol
+    allowed_origins: tuple[str, ...] = ()  # added to policies/origins.toml
+    tls_dir: Path = field(default_factory=lambda: _user_dir("data") / "tls")
+    state_dir: Path = field(default_factory=lambda: _user_dir("state"))  # audit log, consents
+    api_token_file: Path = field(default_factory=lambda: _user_dir("config") / "api-token")
+
+
+@dataclass(frozen=True)
+class ConsentSettings:
+    pregranted: tuple[str, ...] = ()  # origins granted without asking; only with development = true
+    timeout_s: float = 120.0  # how long a request waits for an answer before CONSENT_DENIED
+
+
 @dataclass(frozen=True)
 class Settings:
     path: Path | None = None
@@ -47,6 +67,9 @@ class Settings:
     tokens: TokenSettings = TokenSettings()
     pin: PinSettings = PinSettings()
     trust: TrustSettings = TrustSettings()
+    server: ServerSettings = field(default_factory=ServerSettings)
+    consent: ConsentSettings = ConsentSettings()
+    limits: dict[str, float] = field(default_factory=dict)  # overrides of policies/limits.toml
     log_level: str = "warning"
 
 
@@ -82,7 +105,14 @@ def _parse(raw: dict[str, Any], path: Path) -> Settings:
         pin = raw.get("pin", {})
         trust = raw.get("trust", {})
         logging = raw.get("logging", {})
-        _only(raw, {"development", "tokens", "pin", "trust", "logging"}, "top level")
+        server = raw.get("server", {})
+        consent = raw.get("consent", {})
+        limits = raw.get("limits", {})
+        _only(raw, {"development", "tokens", "pin", "trust", "server", "consent", "limits", "logging"},
+              "top level")
+        _only(server, {"port", "tls_port", "allowed_origins", "tls_dir", "state_dir", "api_token_file"},
+              "[server]")
+        _only(consent, {"pregranted", "timeout_s"}, "[consent]")
         _only(tokens, {"modules", "use_catalog", "default_certificate"}, "[tokens]")
         _only(pin, {"source", "development"}, "[pin]")
         _only(trust, {"anchors", "intermediates"}, "[trust]")
@@ -93,6 +123,9 @@ def _parse(raw: dict[str, Any], path: Path) -> Settings:
         development = _bool(raw.get("development", False), "development")
         if source == "development" and not development:
             raise ValueError("[pin] source = 'development' is refused unless development = true")
+        if consent.get("pregranted") and not development:
+            raise ValueError("[consent] pregranted is refused unless development = true")
+        defaults = ServerSettings()
         return Settings(
             path=path,
             development=development,
@@ -106,6 +139,19 @@ def _parse(raw: dict[str, Any], path: Path) -> Settings:
                 anchors=_paths(trust.get("anchors", []), base),
                 intermediates=_paths(trust.get("intermediates", []), base),
             ),
+            server=ServerSettings(
+                port=int(server.get("port", defaults.port)),
+                tls_port=int(server.get("tls_port", defaults.tls_port)),
+                allowed_origins=tuple(str(o) for o in server.get("allowed_origins", [])),
+                tls_dir=_path(server.get("tls_dir"), base, defaults.tls_dir),
+                state_dir=_path(server.get("state_dir"), base, defaults.state_dir),
+                api_token_file=_path(server.get("api_token_file"), base, defaults.api_token_file),
+            ),
+            consent=ConsentSettings(
+                pregranted=tuple(str(o) for o in consent.get("pregranted", [])),
+                timeout_s=float(consent.get("timeout_s", 120.0)),
+            ),
+            limits={str(k): float(v) for k, v in limits.items()},
             log_level=str(logging.get("level", "warning")).lower(),
         )
     except (ValueError, TypeError, AttributeError) as exc:
@@ -122,6 +168,12 @@ def _bool(value: Any, name: str) -> bool:
     if not isinstance(value, bool):
         raise ValueError(f"{name} must be true or false")
     return value
+
+
+def _path(value: Any, base: Path, default: Path) -> Path:
+    if value is None:
+        return default
+    return Path(os.path.normpath(base / Path(str(value)).expanduser()))
 
 
 def _paths(values: Any, base: Path) -> tuple[Path, ...]:
