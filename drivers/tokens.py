@@ -128,13 +128,13 @@ class Pkcs11Module:
 
     def sign_digest(self, key: KeyRef, algorithm: str, digest: bytes, pins: PinSource) -> bytes:
         """Sign a precomputed digest with the key (blocking; any thread but the worker)."""
-        always_auth = self._prepare_key(key, pins)
+        always_auth = self.prepare_key(key, pins)
         pin = self._ask(key, pins, per_signature=True) if always_auth else None
         return self.worker.run(self._sign_on_worker, key, algorithm, digest, pin)
 
     async def asign_digest(self, key: KeyRef, algorithm: str, digest: bytes, pins: PinSource) -> bytes:
         """Sign a precomputed digest; awaits the worker, asks for a PIN off the event loop."""
-        ready = await self.worker.arun(self._key_ready, key)
+        ready = await self.worker.arun(self.key_ready, key)
         if ready is None or ready:
             return await asyncio.to_thread(self.sign_digest, key, algorithm, digest, pins)
         return await self.worker.arun(self._sign_on_worker, key, algorithm, digest, None)
@@ -146,17 +146,17 @@ class Pkcs11Module:
         self.logout()
         self.worker.close()
 
-    def _key_ready(self, key: KeyRef) -> bool | None:
+    def key_ready(self, key: KeyRef) -> bool | None:
         """None: not logged in yet; else whether the key needs a PIN per signature."""
         cached = self._keys.get((key.token_serial, key.key_id))
         if cached is None or key.token_serial not in self._sessions:
             return None
         return cached[2]
 
-    def _prepare_key(self, key: KeyRef, pins: PinSource) -> bool:
+    def prepare_key(self, key: KeyRef, pins: PinSource) -> bool:
         """Log in if needed (asking for the PIN once) and find the key; returns CKA_ALWAYS_AUTHENTICATE."""
         with self._login_lock:
-            ready = self.worker.run(self._key_ready, key)
+            ready = self.worker.run(self.key_ready, key)
             if ready is not None:
                 return ready
             if not self.worker.run(self._has_session, key.token_serial):

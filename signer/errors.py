@@ -64,6 +64,30 @@ _KINDS = (
     ErrorKind("USER_CANCELLED", 499, 7, "Cancelled by the user", "Người dùng đã hủy"),
     # 8: signing
     ErrorKind("SIGNING_FAILED", 500, 8, "Signing failed: {detail}", "Ký số thất bại: {detail}"),
+    # 9: requests to the daemon
+    ErrorKind("NOT_LOOPBACK", 403, 9, "Only this computer may call the signer",
+              "Chỉ chương trình trên máy này mới được gọi dịch vụ ký số"),
+    ErrorKind("HOST_NOT_ALLOWED", 421, 9, "Unexpected Host header: {detail}",
+              "Tên máy chủ (Host) không hợp lệ: {detail}"),
+    ErrorKind("ORIGIN_NOT_ALLOWED", 403, 9, "This website is not allowed to use the signer: {detail}",
+              "Trang web này không được phép sử dụng dịch vụ ký số: {detail}"),
+    ErrorKind("AUTH_REQUIRED", 401, 9, "A local client must present the signer's API token",
+              "Chương trình gọi cần xuất trình mã truy cập (API token) của dịch vụ ký số"),
+    ErrorKind("CONSENT_DENIED", 403, 9, "The official did not allow this website to sign: {detail}",
+              "Người dùng không cho phép trang web này ký số: {detail}"),
+    ErrorKind("TOO_LARGE", 413, 9, "The request is too large (limit {limit_mb} MB)",
+              "Yêu cầu quá lớn (giới hạn {limit_mb} MB)"),
+    ErrorKind("RATE_LIMITED", 429, 9, "Too many requests from this website; try again shortly",
+              "Trang web gửi quá nhiều yêu cầu; hãy thử lại sau ít phút"),
+    ErrorKind("BUSY", 503, 9, "The signer is busy: {detail}", "Dịch vụ ký số đang bận: {detail}"),
+    ErrorKind("BAD_REQUEST", 400, 9, "Invalid request: {detail}", "Yêu cầu không hợp lệ: {detail}"),
+    ErrorKind("NOT_FOUND", 404, 9, "No such resource: {detail}", "Không có tài nguyên này: {detail}"),
+    ErrorKind("METHOD_NOT_ALLOWED", 405, 9, "Method not allowed: {detail}",
+              "Phương thức không được hỗ trợ: {detail}"),
+    ErrorKind("LISTEN_FAILED", 500, 3, "Cannot listen on the port: {detail}",
+              "Không mở được cổng dịch vụ: {detail}"),
+    ErrorKind("TIMEOUT", 504, 9, "The operation took too long: {detail}",
+              "Thao tác quá thời gian cho phép: {detail}"),
     ErrorKind("INTERNAL_ERROR", 500, 70, "Internal error: {detail}", "Lỗi nội bộ: {detail}"),
 )
 
@@ -102,7 +126,7 @@ class SignerError(Exception):
         return self.kind.message_vi.format(**self._fields("vi")).strip()
 
     def _fields(self, lang: str) -> dict[str, str]:
-        fields = {"detail": self.detail or "-"}
+        fields = {"detail": self.detail or "-", "limit_mb": str(self.facts.get("limit_mb", "-"))}
         if self.code == "PIN_INCORRECT":
             fields["tries_en"], fields["tries_vi"] = _tries_text(self.facts)
         return fields
@@ -131,4 +155,6 @@ def as_signer_error(exc: BaseException) -> SignerError:
         return SignerError(code, exc.detail, **exc.facts)
     if isinstance(exc, KeyboardInterrupt):
         return SignerError("USER_CANCELLED")
+    if isinstance(exc, TimeoutError):
+        return SignerError("TIMEOUT", "no answer in time")
     return SignerError("INTERNAL_ERROR", type(exc).__name__)

@@ -7,6 +7,7 @@ tokens and certificates across them, resolves ``--cert LABEL|ID`` and returns a
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -67,6 +68,22 @@ class CertificateEntry:
     def key_usage(self) -> tuple[str, ...]:
         return tuple(sorted(self.certificate.key_usage_value.native)) if self.certificate.key_usage_value else ()
 
+    def to_json(self) -> dict:
+        return {
+            "id": self.id,
+            "label": self.label,
+            "key_id": self.key_id,
+            "subject": self.subject,
+            "common_name": self.common_name,
+            "issuer": self.issuer,
+            "serial": self.serial,
+            "not_before": self.not_before.isoformat(),
+            "not_after": self.not_after.isoformat(),
+            "status": self.status(),
+            "key_usage": list(self.key_usage),
+            "token": {"label": self.token.label, "serial": self.token.serial},
+        }
+
     def status(self, now: datetime | None = None) -> str:
         now = now or datetime.now(timezone.utc)
         if now < self.not_before:
@@ -96,11 +113,21 @@ class SigningKey:
         bits = self.certificate.public_key.bit_size
         return (bits + 7) // 8 if self.algorithm == "rsa" else 2 * ((bits + 7) // 8) + 9
 
+    async def is_logged_in(self) -> bool:
+        return await self.module.worker.arun(self.module.key_ready, self.ref) is not None
+
+    async def log_in(self) -> None:
+        """Log in now (asking for the PIN if needed), off the event loop."""
+        await asyncio.to_thread(_driver_call, self.module.prepare_key, self.ref, self.pins)
+
     async def sign_digest(self, digest: bytes, algorithm: str = "sha256") -> bytes:
-        return await self.module.asign_digest(self.ref, algorithm, digest, self.pins)
+        try:
+            return await self.module.asign_digest(self.ref, algorithm, digest, self.pins)
+        except TokenError as exc:
+            raise as_signer_error(exc) from None
 
     def sign_digest_blocking(self, digest: bytes, algorithm: str = "sha256") -> bytes:
-        return self.module.sign_digest(self.ref, algorithm, digest, self.pins)
+        return _driver_call(self.module.sign_digest, self.ref, algorithm, digest, self.pins)
 
 
 class KeyStore:

@@ -13,9 +13,9 @@ from .. import __version__
 from ..config import load_settings
 from ..errors import as_signer_error
 from ..logs import configure_logging
-from . import certs, sign, sign_cms, tokens
+from . import audit, certs, origins, serve, sign, sign_cms, tls, tokens, verify
 
-COMMANDS = (tokens, certs, sign, sign_cms)
+COMMANDS = (serve, tokens, certs, sign, sign_cms, verify, origins, audit, tls)
 
 log = structlog.get_logger(__name__)
 

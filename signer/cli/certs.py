@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 
 from ..config import Settings
-from ..keys import CertificateEntry, KeyStore
+from ..keys import KeyStore
 from .output import print_json
 
 
@@ -15,28 +15,11 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
     parser.set_defaults(run=run)
 
 
-def describe(entry: CertificateEntry) -> dict:
-    return {
-        "id": entry.id,
-        "label": entry.label,
-        "key_id": entry.key_id,
-        "subject": entry.subject,
-        "common_name": entry.common_name,
-        "issuer": entry.issuer,
-        "serial": entry.serial,
-        "not_before": entry.not_before.isoformat(),
-        "not_after": entry.not_after.isoformat(),
-        "status": entry.status(),
-        "key_usage": list(entry.key_usage),
-        "token": {"label": entry.token.label, "serial": entry.token.serial},
-    }
-
-
 def run(args: argparse.Namespace, settings: Settings) -> int:
     with KeyStore(settings) as store:
         entries = store.certificates()
     if args.json:
-        print_json([describe(e) for e in entries])
+        print_json([e.to_json() for e in entries])
         return 0
     if not entries:
         print("Không có chứng thư số nào. / No signing certificate found.")

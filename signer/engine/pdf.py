@@ -8,6 +8,7 @@ incremental update with a fresh field, so earlier signatures stay valid.
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import io
 from dataclasses import dataclass
@@ -101,9 +102,13 @@ def prepare_pdf(
     *,
     signing_time: datetime | None = None,
     bytes_reserved: int | None = None,
+    parsed: IncrementalPdfFileWriter | None = None,
 ) -> PreparedPdf:
-    """Add the signature field and placeholder, and hash the signed byte ranges (no token call)."""
-    writer = open_pdf(data)
+    """Add the signature field and placeholder, and hash the signed byte ranges (no token call).
+
+    ``parsed``: the result of ``open_pdf(data)`` when the caller already checked the document.
+    """
+    writer = parsed or open_pdf(data)
     field_name = options.field_name or fresh_field_name(writer)
     meta = signers.PdfSignatureMetadata(
         field_name=field_name,
@@ -155,9 +160,12 @@ async def sign_pdf(
     options: PdfSignOptions = PdfSignOptions(),
     *,
     bytes_reserved: int | None = None,
+    parsed: IncrementalPdfFileWriter | None = None,
 ) -> SignedPdf:
-    """Sign one PDF: prepare, token signature, finish."""
-    prepared = prepare_pdf(data, key, options, bytes_reserved=bytes_reserved)
+    """Sign one PDF: prepare (off the event loop), token signature, finish."""
+    prepared = await asyncio.to_thread(
+        prepare_pdf, data, key, options, bytes_reserved=bytes_reserved, parsed=parsed
+    )
     attributes = cms.signed_attributes(prepared.document_digest, key.certificate, prepared.signing_time)
     signature = await key.sign_digest(cms.attributes_digest(attributes), cms.DIGEST)
     container = cms.signed_data(key, attributes, signature).dump()

@@ -1,0 +1,35 @@
+"""The daemon's limits: packaged defaults (limits.toml) with configured overrides."""
+
+from __future__ import annotations
+
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass, fields
+from importlib import resources
+
+
+@dataclass(frozen=True)
+class Limits:
+    max_body_mb: float
+    rate_per_second: float
+    rate_burst: float
+    queue_per_token: int
+    busy_retry_after_s: int
+    request_timeout_s: float
+
+    @property
+    def max_body_bytes(self) -> int:
+        return int(self.max_body_mb * 1024 * 1024)
+
+
+def load_limits(overrides: Mapping[str, float] | None = None) -> Limits:
+    data = tomllib.loads(resources.files(__package__).joinpath("limits.toml").read_text("utf-8"))
+    data.update(overrides or {})
+    known = {f.name: f.type for f in fields(Limits)}
+    unknown = set(data) - set(known)
+    if unknown:
+        raise ValueError(f"unknown limit(s): {', '.join(sorted(unknown))}")
+    values = {name: (int(data[name]) if kind == "int" else float(data[name])) for name, kind in known.items()}
+    if any(v <= 0 for v in values.values()):
+        raise ValueError("limits must be positive")
+    return Limits(**values)

@@ -1,0 +1,58 @@
+"""Which web origins may call the signer: the data in origins.toml plus additions.
+
+An origin matches only exactly (scheme, host and port); ``http://127.0.0.1:8080``
+does not allow ``http://127.0.0.1:8080.evil.example`` nor ``http://localhost:8080``.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from collections.abc import Iterable
+from dataclasses import dataclass
+from importlib import resources
+from urllib.parse import urlsplit
+
+DEFAULT_PORTS = {"http": 80, "https": 443}
+
+
+def normalize_origin(origin: str) -> str | None:
+    """``scheme://host:port`` in lower case with the port explicit, or None if not an origin."""
+    try:
+        parts = urlsplit(origin.strip())
+        port = parts.port
+    except ValueError:
+        return None
+    if parts.scheme not in DEFAULT_PORTS or not parts.hostname:
+        return None
+    if parts.path not in ("", "/") or parts.query or parts.fragment or parts.username or parts.password:
+        return None
+    host = parts.hostname.lower()
+    if ":" in host:
+        host = f"[{host}]"
+    return f"{parts.scheme}://{host}:{port or DEFAULT_PORTS[parts.scheme]}"
+
+
+@dataclass(frozen=True)
+class OriginAllowlist:
+    origins: frozenset[str]
+
+    def allow_origin(self, origin: str | None) -> bool:
+        if not origin or origin == "null":
+            return False
+        normalized = normalize_origin(origin)
+        return normalized is not None and normalized in self.origins
+
+    def listed(self) -> list[str]:
+        return sorted(self.origins)
+
+
+def load_allowlist(extra: Iterable[str] = ()) -> OriginAllowlist:
+    """The packaged list plus ``extra``; an entry that is not an origin is an error."""
+    data = tomllib.loads(resources.files(__package__).joinpath("origins.toml").read_text("utf-8"))
+    origins = set()
+    for entry in [*data.get("allowed", []), *extra]:
+        normalized = normalize_origin(entry)
+        if normalized is None:
+            raise ValueError(f"not a web origin (scheme://host[:port]): {entry!r}")
+        origins.add(normalized)
+    return OriginAllowlist(frozenset(origins))

@@ -1,0 +1,73 @@
+"""Reading a document and its options from a request: raw body + query, or multipart."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import structlog
+from aiohttp import web
+from aiohttp.multipart import BodyPartReader
+
+from ..errors import SignerError
+from .caller import Caller
+
+log = structlog.get_logger(__name__)
+
+FIELD_LIMIT = 64 * 1024  # option fields are short texts
+PIN_FIELDS = {"pin", "user_pin", "userpin", "password", "matkhau", "ma_pin"}
+
+
+@dataclass
+class Upload:
+    data: bytes
+    options: dict[str, str]
+    filename: str | None = None
+
+
+async def read_upload(request: web.Request, caller: Caller, limit: int) -> Upload:
+    """The document (required, non-empty) and option fields; a PIN field is dropped, never used."""
+    options = dict(request.query)
+    filename = None
+    if request.content_type.startswith("multipart/"):
+        data = None
+        try:
+            reader = await request.multipart()
+            while (part := await reader.next()) is not None:
+                if not isinstance(part, BodyPartReader):
+                    raise SignerError("BAD_REQUEST", "nested multipart is not supported")
+                if part.name == "file":
+                    data = await _read_part(part, limit)
+                    filename = part.filename
+                elif part.name:
+                    options[part.name] = (await _read_part(part, FIELD_LIMIT)).decode("utf-8", "replace")
+        except SignerError:
+            raise
+        except (ValueError, AssertionError, UnicodeDecodeError) as exc:
+            raise SignerError("BAD_REQUEST", f"malformed multipart body ({type(exc).__name__})") from None
+        if data is None:
+            raise SignerError("BAD_REQUEST", "multipart body without a 'file' field")
+    else:
+        data = await request.read()
+    if not data:
+        raise SignerError("DOCUMENT_INVALID", "the document is empty")
+    drop_pin_fields(options, caller)
+    return Upload(data=data, options=options, filename=filename)
+
+
+def drop_pin_fields(options: dict, caller: Caller) -> None:
+    """The PIN never crosses the API: drop any such field and record a security warning."""
+    for name in [n for n in options if n.lower() in PIN_FIELDS]:
+        del options[name]
+        caller.warnings.append("PIN_IGNORED")
+        log.warning("pin_in_request_ignored", origin=caller.name, field=name)
+
+
+async def _read_part(part: BodyPartReader, limit: int) -> bytes:
+    chunks = []
+    size = 0
+    while chunk := await part.read_chunk(256 * 1024):
+        size += len(chunk)
+        if size > limit:
+            raise SignerError("TOO_LARGE", limit_mb=round(limit / 1024 / 1024, 2))
+        chunks.append(chunk)
+    return b"".join(chunks)

@@ -1,0 +1,218 @@
+"""The OpenAPI 3.1 document of the native API, served at /v1/openapi.json.
+
+A test checks that its paths and the application's routes are the same set.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from .. import __version__
+from ..errors import KINDS
+
+ERROR_STATUSES = sorted({kind.http_status for kind in KINDS.values()})
+
+
+def _ref(name: str) -> dict[str, str]:
+    return {"$ref": f"#/components/schemas/{name}"}
+
+
+def _json(schema: dict[str, Any], description: str = "OK") -> dict[str, Any]:
+    return {"description": description, "content": {"application/json": {"schema": schema}}}
+
+
+def _errors() -> dict[str, Any]:
+    return {str(status): _json(_ref("Error"), "Error with a stable code") for status in ERROR_STATUSES}
+
+
+def _operation(summary: str, ok: dict[str, Any], *, public: bool = False, **extra: Any) -> dict[str, Any]:
+    op: dict[str, Any] = {"summary": summary, "responses": {"200": ok, **_errors()}, **extra}
+    if public:
+        op["security"] = []
+    return op
+
+
+OPTION_PARAMS = [
+    {"name": "cert", "in": "query", "required": False, "schema": {"type": "string"},
+     "description": "certificate label or id (default: the configured one)"},
+    {"name": "reason", "in": "query", "required": False, "schema": {"type": "string"}},
+    {"name": "location", "in": "query", "required": False, "schema": {"type": "string"}},
+]
+
+MULTIPART_DOCUMENT = {
+    "type": "object",
+    "required": ["file"],
+    "properties": {
+        "file": {"type": "string", "contentMediaType": "application/octet-stream"},
+        "cert": {"type": "string"},
+        "reason": {"type": "string"},
+        "location": {"type": "string"},
+    },
+}
+
+BINARY = {"type": "string", "contentMediaType": "application/octet-stream"}
+
+
+def document() -> dict[str, Any]:
+    return {
+        "openapi": "3.1.0",
+        "info": {
+            "title": "vn-token-signer native API",
+            "version": __version__,
+            "description": (
+                "Local signing API for Vietnamese government USB tokens. Browser pages must come from an "
+                "allowed origin and get the official's consent; local clients present the API token "
+                "from the user's config folder as a bearer token. The PIN never crosses this API."
+            ),
+        },
+        "servers": [{"url": "http://127.0.0.1:8986"}, {"url": "https://127.0.0.1:8987"}],
+        "security": [{"apiToken": []}],
+        "paths": {
+            "/v1/health": {"get": _operation("Version, uptime, tokens present", _json(_ref("Health")),
+                                             public=True, operationId="health")},
+            "/v1/openapi.json": {"get": _operation("This document", _json({"type": "object"}),
+                                                   public=True, operationId="openapi")},
+            "/v1/tokens": {"get": _operation("Connected tokens", _json({"type": "array", "items": _ref("Token")}),
+                                             operationId="listTokens")},
+            "/v1/certificates": {"get": _operation(
+                "Signing certificates", _json({"type": "array", "items": _ref("Certificate")}),
+                operationId="listCertificates",
+                parameters=[{"name": "key_usage", "in": "query", "required": False, "schema": {
+                    "type": "string", "enum": ["digital_signature", "non_repudiation", "key_encipherment",
+                                               "data_encipherment", "key_agreement"]}}],
+            )},
+            "/v1/sign/pdf": {"post": _operation(
+                "Sign a PDF (PAdES)",
+                {"description": "The signed PDF (facts in X-* headers), or JSON with Accept: application/json",
+                 "content": {"application/pdf": {"schema": BINARY}, "application/json": {"schema": _ref("SignedPdf")}}},
+                operationId="signPdf",
+                parameters=OPTION_PARAMS,
+                requestBody={"required": True, "content": {
+                    "application/pdf": {"schema": BINARY},
+                    "multipart/form-data": {"schema": MULTIPART_DOCUMENT},
+                }},
+            )},
+            "/v1/sign/cms": {"post": _operation(
+                "Detached CMS (CAdES-BES) signature over any content",
+                {"description": "DER CMS, or JSON with Accept: application/json",
+                 "content": {"application/pkcs7-signature": {"schema": BINARY},
+                             "application/json": {"schema": _ref("SignedCms")}}},
+                operationId="signCms",
+                parameters=OPTION_PARAMS[:1],
+                requestBody={"required": True, "content": {
+                    "application/octet-stream": {"schema": BINARY},
+                    "multipart/form-data": {"schema": MULTIPART_DOCUMENT},
+                }},
+            )},
+            "/v1/sign/hash": {"post": _operation(
+                "Sign a digest computed by the caller (separate, explicitly consented operation)",
+                _json(_ref("HashSignature")),
+                operationId="signHash",
+                requestBody={"required": True, "content": {"application/json": {"schema": _ref("HashRequest")}}},
+            )},
+            "/v1/verify/pdf": {"post": _operation(
+                "Check the signatures of a PDF", _json(_ref("Verification")),
+                operationId="verifyPdf",
+                requestBody={"required": True, "content": {
+                    "application/pdf": {"schema": BINARY},
+                    "multipart/form-data": {"schema": MULTIPART_DOCUMENT},
+                }},
+            )},
+        },
+        "components": {
+            "securitySchemes": {"apiToken": {"type": "http", "scheme": "bearer"}},
+            "schemas": SCHEMAS,
+        },
+    }
+
+
+FLAGS = {
+    "type": "object",
+    "required": ["login_required", "protected_authentication_path", "pin_count_low", "pin_final_try",
+                 "pin_locked", "initialized"],
+    "properties": {name: {"type": "boolean"} for name in (
+        "login_required", "protected_authentication_path", "pin_count_low", "pin_final_try",
+        "pin_locked", "initialized")},
+}
+
+SCHEMAS: dict[str, Any] = {
+    "Error": {
+        "type": "object",
+        "required": ["code", "message", "message_vi"],
+        "properties": {"code": {"type": "string", "enum": sorted(KINDS)}, "message": {"type": "string"},
+                       "message_vi": {"type": "string"}},
+    },
+    "Health": {
+        "type": "object",
+        "required": ["status", "version", "uptime_s", "tokens_present"],
+        "properties": {"status": {"type": "string"}, "version": {"type": "string"},
+                       "uptime_s": {"type": "number"}, "tokens_present": {"type": "integer"}},
+    },
+    "Token": {
+        "type": "object",
+        "required": ["module", "slot_id", "label", "serial", "manufacturer", "model", "flags"],
+        "properties": {"module": {"type": "string"}, "slot_id": {"type": "integer"}, "label": {"type": "string"},
+                       "serial": {"type": "string"}, "manufacturer": {"type": "string"},
+                       "model": {"type": "string"}, "flags": FLAGS},
+    },
+    "Certificate": {
+        "type": "object",
+        "required": ["id", "label", "subject", "common_name", "issuer", "serial", "not_before", "not_after",
+                     "status", "key_usage", "token"],
+        "properties": {
+            "id": {"type": "string"}, "label": {"type": "string"}, "key_id": {"type": "string"},
+            "subject": {"type": "string"}, "common_name": {"type": "string"}, "issuer": {"type": "string"},
+            "serial": {"type": "string"}, "not_before": {"type": "string"}, "not_after": {"type": "string"},
+            "status": {"type": "string", "enum": ["valid", "expired", "not_yet_valid"]},
+            "key_usage": {"type": "array", "items": {"type": "string"}},
+            "token": {"type": "object", "properties": {"label": {"type": "string"}, "serial": {"type": "string"}}},
+        },
+    },
+    "SignedPdf": {
+        "type": "object",
+        "required": ["field", "signer", "signing_time", "input_sha256", "output_sha256", "pdf", "warnings"],
+        "properties": {"field": {"type": "string"}, "signer": {"type": "string"},
+                       "signing_time": {"type": "string"}, "input_sha256": {"type": "string"},
+                       "output_sha256": {"type": "string"}, "pdf": {"type": "string", "contentEncoding": "base64"},
+                       "warnings": {"type": "array", "items": {"type": "string"}}},
+    },
+    "SignedCms": {
+        "type": "object",
+        "required": ["cms", "signing_time", "input_sha256", "warnings"],
+        "properties": {"cms": {"type": "string", "contentEncoding": "base64"}, "signing_time": {"type": "string"},
+                       "input_sha256": {"type": "string"},
+                       "warnings": {"type": "array", "items": {"type": "string"}}},
+    },
+    "HashRequest": {
+        "type": "object",
+        "required": ["hash"],
+        "properties": {"hash": {"type": "string", "contentEncoding": "base64"},
+                       "algorithm": {"type": "string", "enum": ["SHA256", "SHA384", "SHA512"]},
+                       "cert": {"type": "string"}},
+    },
+    "HashSignature": {
+        "type": "object",
+        "required": ["signature", "certificate", "algorithm", "warnings"],
+        "properties": {"signature": {"type": "string", "contentEncoding": "base64"},
+                       "certificate": {"type": "string", "contentEncoding": "base64"},
+                       "algorithm": {"type": "string"},
+                       "warnings": {"type": "array", "items": {"type": "string"}}},
+    },
+    "Verification": {
+        "type": "object",
+        "required": ["signatures", "passed"],
+        "properties": {
+            "passed": {"type": "boolean"},
+            "signatures": {"type": "array", "items": {
+                "type": "object",
+                "required": ["field", "signer", "intact", "valid", "trusted", "coverage", "passed"],
+                "properties": {
+                    "field": {"type": "string"}, "signer": {"type": "string"}, "signer_subject": {"type": "string"},
+                    "signing_time": {"type": ["string", "null"]}, "intact": {"type": "boolean"},
+                    "valid": {"type": "boolean"}, "trusted": {"type": "boolean"}, "coverage": {"type": "string"},
+                    "modification_level": {"type": ["string", "null"]}, "passed": {"type": "boolean"},
+                },
+            }},
+        },
+    },
+}

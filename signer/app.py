@@ -1,0 +1,142 @@
+"""The aiohttp application: security checks around every route, errors as JSON, audit lines.
+
+Checks run in this order and a refused request does nothing else: peer address is
+loopback; Host is ours; declared size fits; Origin is allowed (or, without Origin,
+a local client presents the API token; a browser's state-changing request without
+Origin is refused); rate limit. Consent and token queues are checked by the routes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+
+import structlog
+from aiohttp import web
+
+from policies.origins import normalize_origin
+
+from .api.caller import Caller
+from .api.replies import json_reply
+from .api.keys import CALLER, DAEMON
+from .api.routes import PUBLIC, ROUTES
+from .daemon import Daemon
+from .errors import SignerError
+from .security.host import allow_host, is_loopback
+
+log = structlog.get_logger(__name__)
+
+SAFE_METHODS = {"GET", "HEAD"}
+ALLOWED_REQUEST_HEADERS = {"content-type", "accept", "x-requested-with"}
+EXPOSED_HEADERS = "X-Signature-Field, X-Signer, X-Signing-Time, X-Document-SHA256, X-Signer-Warning"
+HTTP_CODES = {404: "NOT_FOUND", 405: "METHOD_NOT_ALLOWED", 413: "TOO_LARGE"}
+
+
+def create_app(daemon: Daemon) -> web.Application:
+    app = web.Application(middlewares=[guard], client_max_size=daemon.limits.max_body_bytes)
+    app[DAEMON] = daemon
+    app.add_routes(ROUTES)
+    return app
+
+
+@web.middleware
+async def guard(request: web.Request, handler) -> web.StreamResponse:
+    daemon: Daemon = request.app[DAEMON]
+    origin = request.headers.get("Origin")
+    allowed_origin = None
+    caller_name = (origin or "local")[:200]
+    public = (request.method, request.path) in PUBLIC
+    preflight = request.method == "OPTIONS" and "Access-Control-Request-Method" in request.headers
+    try:
+        check_transport(request, daemon)
+        if origin is not None:
+            if not daemon.allowlist.allow_origin(origin):
+                raise SignerError("ORIGIN_NOT_ALLOWED", origin[:200])
+            allowed_origin = origin
+            caller = Caller(origin=normalize_origin(origin))
+        elif public:
+            caller = Caller(origin=None)
+        else:
+            if request.method not in SAFE_METHODS and any(h.startswith("Sec-Fetch-") for h in request.headers):
+                raise SignerError("ORIGIN_NOT_ALLOWED", "a browser request without Origin")
+            if not daemon.api_token.matches(request.headers.get("Authorization")):
+                raise SignerError("AUTH_REQUIRED")
+            caller = Caller(origin=None)
+        caller_name = caller.name
+        if preflight:
+            return preflight_response(request, allowed_origin)
+        if not daemon.rate.allow(caller.name):
+            raise SignerError("RATE_LIMITED")
+        request[CALLER] = caller
+        response = await asyncio.wait_for(handler(request), daemon.limits.request_timeout_s)
+        result = "OK"
+    except SignerError as error:
+        response, result, caller = error_response(error, daemon), error.code, request.get(CALLER)
+    except web.HTTPException as exc:
+        error = SignerError(HTTP_CODES.get(exc.status, "BAD_REQUEST"), exc.reason,
+                            limit_mb=daemon.limits.max_body_mb)
+        response, result, caller = error_response(error, daemon), error.code, request.get(CALLER)
+    except TimeoutError:
+        error = SignerError("TIMEOUT", f"{request.method} {request.path}")
+        response, result, caller = error_response(error, daemon), error.code, request.get(CALLER)
+    except asyncio.CancelledError:  # the client went away: still one audit line
+        record(daemon, request, request.get(CALLER), caller_name, "CLIENT_GONE")
+        raise
+    except Exception:
+        log.exception("internal_error", path=request.path)
+        error = SignerError("INTERNAL_ERROR", "see the daemon's log")
+        response, result, caller = error_response(error, daemon), error.code, request.get(CALLER)
+    if allowed_origin is not None:
+        add_cors(response, allowed_origin)
+    if not (public and result == "OK"):
+        record(daemon, request, caller, caller_name, result)
+    return response
+
+
+def check_transport(request: web.Request, daemon: Daemon) -> None:
+    if not is_loopback(request.remote):
+        raise SignerError("NOT_LOOPBACK")
+    if not allow_host(request.headers.get("Host"), daemon.ports):
+        raise SignerError("HOST_NOT_ALLOWED", (request.headers.get("Host") or "(none)")[:100])
+    declared = request.content_length
+    if declared is not None and declared > daemon.limits.max_body_bytes:
+        raise SignerError("TOO_LARGE", limit_mb=daemon.limits.max_body_mb)
+
+
+def preflight_response(request: web.Request, origin: str | None) -> web.Response:
+    response = web.Response(status=204)
+    if origin is None:
+        return response
+    requested = request.headers.get("Access-Control-Request-Headers", "")
+    headers = [h.strip() for h in requested.split(",") if h.strip().lower() in ALLOWED_REQUEST_HEADERS]
+    response.headers["Access-Control-Allow-Methods"] = "GET, POST, DELETE"
+    if headers:
+        response.headers["Access-Control-Allow-Headers"] = ", ".join(headers)
+    response.headers["Access-Control-Max-Age"] = "600"
+    if request.headers.get("Access-Control-Request-Private-Network") == "true":
+        response.headers["Access-Control-Allow-Private-Network"] = "true"
+    return response
+
+
+def add_cors(response: web.StreamResponse, origin: str) -> None:
+    response.headers["Access-Control-Allow-Origin"] = origin  # exact, never "*"
+    response.headers["Access-Control-Expose-Headers"] = EXPOSED_HEADERS
+    response.headers["Vary"] = "Origin"
+
+
+def error_response(error: SignerError, daemon: Daemon) -> web.Response:
+    response = json_reply(error.as_dict(), status=error.http_status)
+    if error.code in ("BUSY", "RATE_LIMITED"):
+        response.headers["Retry-After"] = str(daemon.limits.busy_retry_after_s)
+    return response
+
+
+def record(daemon: Daemon, request: web.Request, caller: Caller | None, caller_name: str, result: str) -> None:
+    facts = caller.audit if caller is not None else {}
+    daemon.audit.record(
+        origin=caller_name,
+        operation=f"{request.method} {request.path}"[:200],
+        result=result,
+        certificate_sha256=facts.get("certificate_sha256"),
+        document_sha256=facts.get("document_sha256"),
+        document_size=facts.get("document_size"),
+    )

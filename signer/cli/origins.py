@@ -1,0 +1,53 @@
+"""``signer origins``: allowed origins and the official's remembered consents."""
+
+from __future__ import annotations
+
+import argparse
+
+from policies.origins import load_allowlist
+
+from ..config import Settings
+from ..errors import SignerError
+from ..security.consent import ConsentStore
+from .output import print_json
+
+
+def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
+    parser = sub.add_parser("origins", parents=[common], help="allowed origins and consents / trang web được phép")
+    actions = parser.add_subparsers(dest="action", required=True, metavar="ACTION")
+    listing = actions.add_parser("list", parents=[common], help="allowed origins and consents")
+    listing.add_argument("--json", action="store_true")
+    grant = actions.add_parser("grant", parents=[common], help="remember consent for an origin")
+    grant.add_argument("origin")
+    grant.add_argument("--hash", action="store_true", help="also allow signing bare digests (sign/hash)")
+    revoke = actions.add_parser("revoke", parents=[common], help="forget the consent of an origin")
+    revoke.add_argument("origin")
+    parser.set_defaults(run=run)
+
+
+def run(args: argparse.Namespace, settings: Settings) -> int:
+    store = ConsentStore(settings.server.state_dir / "consents.json")
+    if args.action == "grant":
+        origin = store.grant(args.origin, ["sign", "hash"] if args.hash else ["sign"])
+        print(f"Đã cho phép / Consent granted: {origin}")
+        return 0
+    if args.action == "revoke":
+        if not store.revoke(args.origin):
+            raise SignerError("NOT_FOUND", f"no consent for {args.origin}")
+        print(f"Đã thu hồi / Consent revoked: {args.origin}")
+        return 0
+    try:
+        allowed = load_allowlist(settings.server.allowed_origins).listed()
+    except ValueError as exc:
+        raise SignerError("CONFIG_INVALID", str(exc)) from None
+    consents = store.load()
+    if args.json:
+        print_json({"allowed": allowed, "consents": consents})
+        return 0
+    print("Trang web được phép / Allowed origins:")
+    for origin in allowed or ["-"]:
+        print(f"  {origin}")
+    print("Đã đồng ý / Consents:")
+    for origin, entry in sorted(consents.items()) or [("-", {})]:
+        print(f"  {origin}  {', '.join(entry.get('scopes', []))}  {entry.get('granted_at', '')}")
+    return 0

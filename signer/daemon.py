@@ -1,0 +1,57 @@
+"""Everything one running daemon holds: keys, policies, consent, limits, audit."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Iterable
+
+from policies.limits import Limits, load_limits
+from policies.origins import OriginAllowlist, load_allowlist
+
+from .api.caller import Caller
+from .audit import AuditLog
+from .config import Settings
+from .errors import SignerError
+from .keys import KeyStore, SigningKey
+from .security.auth import ApiToken
+from .security.consent import ConsentBroker, ConsentStore
+from .security.limits import PromptGuard, RateLimiter, TokenQueues
+
+
+class Daemon:
+    def __init__(self, settings: Settings, allow_origins: Iterable[str] = (), keys: KeyStore | None = None) -> None:
+        self.settings = settings
+        try:
+            self.limits: Limits = load_limits(settings.limits)
+            self.allowlist: OriginAllowlist = load_allowlist([*settings.server.allowed_origins, *allow_origins])
+        except ValueError as exc:
+            raise SignerError("CONFIG_INVALID", str(exc)) from None
+        state = settings.server.state_dir
+        self.audit = AuditLog(state / "audit.jsonl")
+        self.consents = ConsentStore(state / "consents.json")
+        self.consent = ConsentBroker(
+            self.consents,
+            settings.consent.pregranted if settings.development else (),
+            settings.consent.timeout_s,
+        )
+        self.api_token = ApiToken(settings.server.api_token_file)
+        self.rate = RateLimiter(self.limits.rate_per_second, self.limits.rate_burst)
+        self.queues = TokenQueues(self.limits.queue_per_token)
+        self.prompts = PromptGuard()
+        self.keys = keys or KeyStore(settings)
+        self.started = time.monotonic()
+        self.ports: set[int] = set()
+
+    async def signing_key(self, selector: str | None) -> SigningKey:
+        return await asyncio.to_thread(self.keys.signing_key, selector)
+
+    async def log_in(self, caller: Caller, key: SigningKey) -> None:
+        """Make sure the token is logged in; a PIN prompt is one per origin at a time."""
+        if await key.is_logged_in():
+            return
+        async with self.prompts.prompt(caller.name):
+            await key.log_in()
+
+    def close(self) -> None:
+        self.keys.close()

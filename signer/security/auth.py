@@ -1,0 +1,53 @@
+"""The per-user API token that local non-browser clients (CLI, scripts) present.
+
+Stored in the user's config folder, readable by the user only. A browser page
+cannot read it, so a page can never pass as a local client.
+"""
+
+from __future__ import annotations
+
+import hmac
+import os
+import secrets
+from pathlib import Path
+
+from ..errors import SignerError
+
+
+class ApiToken:
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._value = load_or_create_token(path)
+
+    def matches(self, authorization: str | None) -> bool:
+        if not authorization or not authorization.startswith("Bearer "):
+            return False
+        return hmac.compare_digest(authorization[7:].strip().encode(), self._value.encode())
+
+
+def load_or_create_token(path: Path) -> str:
+    try:
+        if path.exists():
+            if path.stat().st_mode & 0o077:
+                os.chmod(path, 0o600)  # tighten a token file someone loosened
+            value = path.read_text("ascii").strip()
+            if value:
+                return value
+        path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        value = secrets.token_urlsafe(32)
+        tmp = path.with_name(f".{path.name}.{os.getpid()}.part")
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as handle:
+            handle.write(value + "\n")
+        os.replace(tmp, path)
+        return value
+    except OSError as exc:
+        raise SignerError("CONFIG_INVALID", f"API token file {path}: {exc.strerror or exc}") from None
+
+
+def read_token(path: Path) -> str | None:
+    """The token for a local client, or None if the daemon never created one."""
+    try:
+        return path.read_text("ascii").strip() or None
+    except OSError:
+        return None

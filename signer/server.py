@@ -1,0 +1,64 @@
+"""Running the daemon: the http and https listeners on loopback, and a graceful stop."""
+
+from __future__ import annotations
+
+import asyncio
+import ssl
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from aiohttp import web
+
+from .app import create_app
+from .daemon import Daemon
+from .errors import SignerError
+
+LOOPBACK = "127.0.0.1"
+
+
+@dataclass(frozen=True)
+class Listening:
+    http_port: int
+    https_port: int | None
+
+
+async def run_daemon(
+    daemon: Daemon,
+    *,
+    port: int,
+    tls_port: int | None,
+    ssl_context: ssl.SSLContext | None,
+    stop: asyncio.Event,
+    on_ready: Callable[[Listening], None] | None = None,
+) -> None:
+    """Serve until ``stop`` is set; then stop accepting and let in-flight requests finish."""
+    runner = web.AppRunner(create_app(daemon), shutdown_timeout=daemon.limits.request_timeout_s,
+                           access_log=None, handle_signals=False)
+    await runner.setup()
+    try:
+        http = web.TCPSite(runner, LOOPBACK, port)
+        await _start(http, port)
+        https_port = None
+        if ssl_context is not None and tls_port is not None:
+            https = web.TCPSite(runner, LOOPBACK, tls_port, ssl_context=ssl_context)
+            await _start(https, tls_port)
+            https_port = _bound_port(https)
+        listening = Listening(http_port=_bound_port(http), https_port=https_port)
+        daemon.ports = {p for p in (listening.http_port, listening.https_port) if p}
+        if on_ready:
+            on_ready(listening)
+        await stop.wait()
+    finally:
+        await runner.cleanup()
+
+
+async def _start(site: web.TCPSite, port: int) -> None:
+    try:
+        await site.start()
+    except OSError as exc:
+        raise SignerError("LISTEN_FAILED", f"{LOOPBACK}:{port}: {exc.strerror or exc}") from None
+
+
+def _bound_port(site: web.TCPSite) -> int:
+    server = site._server  # aiohttp keeps the asyncio server here; its socket knows the real port
+    return server.sockets[0].getsockname()[1]
