@@ -9,6 +9,7 @@ is reported, never retried.
 from __future__ import annotations
 
 import asyncio
+import os
 import threading
 from pathlib import Path
 
@@ -40,8 +41,38 @@ _GONE = (
 )
 
 
+_open_modules: dict[str, tuple[Pkcs11Module, int]] = {}
+_open_lock = threading.Lock()
+
+
+def open_module(path: Path) -> Pkcs11Module:
+    """The process-wide instance for a module file: one worker thread per module, however
+    many users (a module loaded twice would be called from two threads)."""
+    real = os.path.realpath(path)
+    with _open_lock:
+        module, users = _open_modules.get(real, (None, 0))
+        if module is None:
+            module = Pkcs11Module(path)
+        _open_modules[real] = (module, users + 1)
+        return module
+
+
+def release_module(module: Pkcs11Module) -> None:
+    """Drop one user; the last one logs out and stops the worker."""
+    real = os.path.realpath(module.path)
+    with _open_lock:
+        current, users = _open_modules.get(real, (None, 0))
+        if current is not module:
+            return
+        if users > 1:
+            _open_modules[real] = (module, users - 1)
+            return
+        del _open_modules[real]
+    module.close()
+
+
 class Pkcs11Module:
-    """One module file, loaded on its own worker thread."""
+    """One module file, loaded on its own worker thread. Use ``open_module``."""
 
     def __init__(self, path: Path) -> None:
         self.path = path

@@ -62,12 +62,13 @@ async def guard(request: web.Request, handler) -> web.StreamResponse:
                 raise SignerError("AUTH_REQUIRED")
             caller = Caller(origin=None)
         caller_name = caller.name
-        if preflight:
-            return preflight_response(request, allowed_origin)
         if not daemon.rate.allow(caller.name):
             raise SignerError("RATE_LIMITED")
         request[CALLER] = caller
-        response = await asyncio.wait_for(handler(request), daemon.limits.request_timeout_s)
+        if preflight:
+            response = preflight_response(request, allowed_origin)
+        else:
+            response = await asyncio.wait_for(handler(request), daemon.limits.request_timeout_s)
         result = "OK"
     except SignerError as error:
         response, result, caller = error_response(error, daemon), error.code, request.get(CALLER)
@@ -87,7 +88,7 @@ async def guard(request: web.Request, handler) -> web.StreamResponse:
         response, result, caller = error_response(error, daemon), error.code, request.get(CALLER)
     if allowed_origin is not None:
         add_cors(response, allowed_origin)
-    if not (public and result == "OK"):
+    if not ((public or preflight) and result == "OK"):
         record(daemon, request, caller, caller_name, result)
     return response
 

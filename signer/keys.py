@@ -20,7 +20,7 @@ from drivers.errors import TokenError
 from drivers.modules import discover_modules
 from drivers.pins import DevelopmentPinSource, PinSource, TerminalPinSource
 from drivers.tokeninfo import KeyRef, TokenInfo
-from drivers.tokens import Pkcs11Module
+from drivers.tokens import Pkcs11Module, open_module, release_module
 
 from .chain import build_chain
 from .config import Settings
@@ -141,7 +141,7 @@ class KeyStore:
             raise as_signer_error(exc) from None
         for candidate in candidates:
             try:
-                self.modules.append(Pkcs11Module(candidate.path))
+                self.modules.append(open_module(candidate.path))
             except TokenError as exc:
                 if candidate.source == "configured":
                     self.close()
@@ -155,7 +155,7 @@ class KeyStore:
 
     def close(self) -> None:
         for module in self.modules:
-            module.close()
+            release_module(module)
         self.modules.clear()
 
     def __enter__(self) -> KeyStore:

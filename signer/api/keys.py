@@ -8,7 +8,7 @@ from ..daemon import Daemon
 from .caller import Caller
 
 DAEMON = web.AppKey("daemon", Daemon)
-CALLER = "signer.caller"
+CALLER = web.RequestKey("caller", Caller)
 
 
 def daemon_of(request: web.Request) -> Daemon:

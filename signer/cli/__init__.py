@@ -20,14 +20,25 @@ COMMANDS = (serve, tokens, certs, sign, sign_cms, verify, origins, audit, tls)
 log = structlog.get_logger(__name__)
 
 
-def build_parser() -> argparse.ArgumentParser:
+def common_options(defaults: bool) -> argparse.ArgumentParser:
+    """--config and -v, accepted before and after the subcommand.
+
+    Subcommands' copies default to SUPPRESS so they never overwrite a value given
+    before the subcommand.
+    """
     common = argparse.ArgumentParser(add_help=False)
-    common.add_argument("--config", metavar="PATH", help="configuration file (default: $SIGNER_CONFIG)")
-    common.add_argument("-v", "--verbose", action="store_true", help="debug logging to standard error")
+    kwargs = {} if defaults else {"default": argparse.SUPPRESS}
+    common.add_argument("--config", metavar="PATH", help="configuration file (default: $SIGNER_CONFIG)", **kwargs)
+    common.add_argument("-v", "--verbose", action="store_true", help="debug logging to standard error", **kwargs)
+    return common
+
+
+def build_parser() -> argparse.ArgumentParser:
+    common = common_options(defaults=False)
     parser = argparse.ArgumentParser(
         prog="signer",
         description="Ký số văn bản bằng USB token / Sign documents with USB tokens.",
-        parents=[common],
+        parents=[common_options(defaults=True)],
     )
     parser.add_argument("--version", action="version", version=f"signer {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")

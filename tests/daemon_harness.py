@@ -1,0 +1,128 @@
+"""Running the real daemon on free loopback ports inside the test process.
+
+The daemon runs ``signer.server.run_daemon`` on its own event loop in a thread,
+with the development tokens, and with its state, TLS and API token in a temporary
+folder. Every call submitted to a PKCS#11 worker is counted, so tests can assert
+that a refused request never reached the token.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import threading
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+from signer.config import ConsentSettings, ServerSettings, Settings, load_settings
+from signer.daemon import Daemon
+from signer.server import Listening, run_daemon
+from signer.tls import TlsFiles, ensure_local_tls, server_ssl_context
+
+
+class RunningDaemon:
+    def __init__(
+        self,
+        config: Path,
+        folder: Path,
+        *,
+        allow_origins: tuple[str, ...] = (),
+        pregranted: tuple[str, ...] = (),
+        consent_timeout_s: float = 5.0,
+        limits: dict[str, float] | None = None,
+    ) -> None:
+        base = load_settings(config)
+        self.settings: Settings = replace(
+            base,
+            server=ServerSettings(
+                tls_dir=folder / "tls", state_dir=folder / "state", api_token_file=folder / "config" / "api-token"
+            ),
+            consent=ConsentSettings(pregranted=pregranted, timeout_s=consent_timeout_s),
+            limits=limits or {},
+        )
+        self.allow_origins = allow_origins
+        self.tls: TlsFiles = ensure_local_tls(self.settings.server.tls_dir)
+        self.token_calls = 0
+        self._ready = threading.Event()
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._stop: asyncio.Event | None = None
+        self._error: BaseException | None = None
+        self.listening: Listening | None = None
+
+    # -- lifecycle -----------------------------------------------------------
+
+    def __enter__(self) -> RunningDaemon:
+        self.daemon = Daemon(self.settings, allow_origins=self.allow_origins)
+        for module in self.daemon.keys.modules:
+            self._count_calls(module.worker)
+        self._thread = threading.Thread(target=self._run, name="daemon", daemon=True)
+        self._thread.start()
+        if not self._ready.wait(30) or self._error:
+            raise RuntimeError(f"daemon did not start: {self._error!r}")
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        assert self._loop and self._stop
+        self._loop.call_soon_threadsafe(self._stop.set)
+        self._thread.join(60)
+        for module in self.daemon.keys.modules:
+            self._uncount_calls(module.worker)
+        self.daemon.close()
+
+    def _run(self) -> None:
+        async def main() -> None:
+            self._loop = asyncio.get_running_loop()
+            self._stop = asyncio.Event()
+
+            def ready(listening: Listening) -> None:
+                self.listening = listening
+                self._ready.set()
+
+            await run_daemon(self.daemon, port=0, tls_port=0, ssl_context=server_ssl_context(self.tls),
+                             stop=self._stop, on_ready=ready)
+
+        try:
+            asyncio.run(main())
+        except BaseException as exc:  # surfaced by __enter__
+            self._error = exc
+            self._ready.set()
+
+    def _count_calls(self, worker: Any) -> None:
+        original = worker.submit
+
+        def counting(fn, *args, **kwargs):
+            self.token_calls += 1
+            return original(fn, *args, **kwargs)
+
+        worker.submit = counting
+
+    @staticmethod
+    def _uncount_calls(worker: Any) -> None:
+        worker.__dict__.pop("submit", None)
+
+    # -- what tests use ------------------------------------------------------
+
+    @property
+    def url(self) -> str:
+        assert self.listening
+        return f"http://127.0.0.1:{self.listening.http_port}"
+
+    @property
+    def tls_url(self) -> str:
+        assert self.listening
+        return f"https://127.0.0.1:{self.listening.https_port}"
+
+    @property
+    def api_token(self) -> str:
+        return self.settings.server.api_token_file.read_text().strip()
+
+    @property
+    def auth(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.api_token}"}
+
+    def audit_lines(self) -> list[dict[str, Any]]:
+        path = self.settings.server.state_dir / "audit.jsonl"
+        if not path.exists():
+            return []
+        return [json.loads(line) for line in path.read_text().splitlines()]

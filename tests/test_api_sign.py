@@ -1,0 +1,241 @@
+"""The native API end to end: signing, verification, bad input, consent, limits, audit."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import subprocess
+import sys
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import pytest
+from conftest import DOCUMENTS, LEADER_PIN, DevEnv
+from daemon_harness import RunningDaemon
+from http_client import call, multipart
+from pdf_checks import assert_pdfsig_all_valid
+
+PAGE = "http://127.0.0.1:5173"
+SLOW_PAGE = "http://127.0.0.1:5174"  # allowed, but without pre-granted consent
+PDF = (DOCUMENTS / "libreoffice.pdf").read_bytes()
+
+
+@pytest.fixture(scope="module")
+def daemon(dev_env: DevEnv, tmp_path_factory: pytest.TempPathFactory):
+    with RunningDaemon(dev_env.signer_config, tmp_path_factory.mktemp("daemon"),
+                       allow_origins=(PAGE, SLOW_PAGE), pregranted=(PAGE,), consent_timeout_s=3,
+                       limits={"max_body_mb": 2}) as running:
+        yield running
+
+
+def post(daemon: RunningDaemon, path: str, body: bytes, content_type: str = "application/pdf",
+         origin: str | None = PAGE, **headers: str):
+    send = {"Content-Type": content_type, **headers}
+    if origin:
+        send["Origin"] = origin
+    else:
+        send.update(daemon.auth)
+    return call("POST", f"{daemon.url}{path}", headers=send, body=body)
+
+
+def test_sign_pdf_raw_body_with_query_options(daemon: RunningDaemon, tmp_path: Path) -> None:
+    reply = post(daemon, "/v1/sign/pdf?cert=clerk&reason=Ph%C3%A1t%20h%C3%A0nh", PDF)
+    assert reply.status == 200, reply.body
+    assert reply.headers["x-signature-field"] == "Signature1"
+    assert reply.headers["x-signer"] == "V%C4%83n%20ph%C3%B2ng%20UBND%20Th%C3%A0nh%20ph%E1%BB%91%20H%C3%A0%20N%E1%BB%99i"
+    assert reply.headers["x-document-sha256"] == hashlib.sha256(PDF).hexdigest()
+    out = tmp_path / "raw.pdf"
+    out.write_bytes(reply.body)
+    assert_pdfsig_all_valid(out, 1)
+
+
+def test_sign_pdf_multipart_json_variant(daemon: RunningDaemon, tmp_path: Path) -> None:
+    body, content_type = multipart({"reason": "Phê duyệt", "location": "Hà Nội"}, PDF)
+    reply = post(daemon, "/v1/sign/pdf", body, content_type, Accept="application/json")
+    assert reply.status == 200, reply.body
+    result = reply.json()
+    assert result["signer"] == "Lê Hồng Sơn" and result["warnings"] == []
+    signed = base64.b64decode(result["pdf"])
+    assert hashlib.sha256(signed).hexdigest() == result["output_sha256"]
+    out = tmp_path / "multipart.pdf"
+    out.write_bytes(signed)
+    assert_pdfsig_all_valid(out, 1)
+    verified = post(daemon, "/v1/verify/pdf", signed)
+    assert verified.status == 200
+    report = verified.json()
+    assert report["passed"] is True
+    assert report["signatures"][0]["signer"] == "Lê Hồng Sơn" and report["signatures"][0]["intact"]
+
+
+def test_verify_reports_a_changed_document(daemon: RunningDaemon) -> None:
+    signed = post(daemon, "/v1/sign/pdf", PDF).body
+    tampered = bytearray(signed)
+    position = signed.index(b"/Contents") - 200  # inside the signed byte range
+    tampered[position] ^= 0x01
+    report = post(daemon, "/v1/verify/pdf", bytes(tampered)).json()
+    assert report["passed"] is False
+    assert report["signatures"][0]["intact"] is False
+
+
+def test_sign_cms_and_hash(daemon: RunningDaemon, dev_env: DevEnv, tmp_path: Path) -> None:
+    content = "Tờ trình 12/TTr".encode()
+    reply = post(daemon, "/v1/sign/cms", content, "application/octet-stream", origin=None)
+    assert reply.status == 200 and reply.headers["content-type"] == "application/pkcs7-signature"
+    (tmp_path / "c.bin").write_bytes(content)
+    (tmp_path / "c.p7s").write_bytes(reply.body)
+    done = subprocess.run(["openssl", "cms", "-verify", "-binary", "-inform", "DER", "-in", str(tmp_path / "c.p7s"),
+                           "-content", str(tmp_path / "c.bin"), "-CAfile", str(dev_env.root_cert),
+                           "-purpose", "any", "-out", "/dev/null"], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+
+    digest = base64.b64encode(hashlib.sha256(content).digest()).decode()
+    hashed = post(daemon, "/v1/sign/hash", f'{{"hash": "{digest}", "algorithm": "SHA256"}}'.encode(),
+                  "application/json", origin=None)
+    assert hashed.status == 200, hashed.body
+    assert base64.b64decode(hashed.json()["certificate"])[:1] == b"\x30"
+
+
+def test_hash_signing_needs_its_own_consent(daemon: RunningDaemon) -> None:
+    daemon.daemon.consents.grant(SLOW_PAGE, ["sign"])
+    try:
+        assert post(daemon, "/v1/sign/pdf", PDF, origin=SLOW_PAGE).status == 200
+        digest = base64.b64encode(bytes(32)).decode()
+        reply = post(daemon, "/v1/sign/hash", f'{{"hash": "{digest}"}}'.encode(), "application/json",
+                     origin=SLOW_PAGE)
+        assert (reply.status, reply.code) == (403, "CONSENT_DENIED")
+    finally:
+        daemon.daemon.consents.revoke(SLOW_PAGE)
+
+
+def test_first_request_waits_for_consent(daemon: RunningDaemon, dev_env: DevEnv) -> None:
+    results = {}
+
+    def first() -> None:
+        results["first"] = post(daemon, "/v1/sign/pdf", PDF, origin=SLOW_PAGE)
+
+    waiting = threading.Thread(target=first)
+    waiting.start()
+    time.sleep(0.5)
+    second = post(daemon, "/v1/sign/pdf", PDF, origin=SLOW_PAGE)
+    assert (second.status, second.code) == (503, "BUSY"), "one pending consent per origin"
+    assert second.headers["retry-after"]
+    granted = subprocess.run(
+        [sys.executable, "-m", "signer", "origins", "grant", SLOW_PAGE],
+        env={**dev_env.env(), "SIGNER_CONFIG": str(_config_with_state(daemon))},
+        capture_output=True, text=True)
+    assert granted.returncode == 0, granted.stderr
+    waiting.join(10)
+    assert results["first"].status == 200
+    revoked = subprocess.run(
+        [sys.executable, "-m", "signer", "origins", "revoke", SLOW_PAGE],
+        env={**dev_env.env(), "SIGNER_CONFIG": str(_config_with_state(daemon))}, capture_output=True, text=True)
+    assert revoked.returncode == 0
+    denied = post(daemon, "/v1/sign/pdf", PDF, origin=SLOW_PAGE)
+    assert (denied.status, denied.code) == (403, "CONSENT_DENIED")
+
+
+def _config_with_state(daemon: RunningDaemon) -> Path:
+    """A config file pointing the CLI at the test daemon's state folder."""
+    source = daemon.settings.path
+    target = daemon.settings.server.state_dir.parent / "cli.toml"
+    target.write_text(source.read_text() + f'\n[server]\nstate_dir = "{daemon.settings.server.state_dir}"\n')
+    return target
+
+
+@pytest.mark.parametrize(
+    ("body", "content_type", "status", "code"),
+    [
+        (b"%PDF-1.7 this is not really a PDF", "application/pdf", 422, "DOCUMENT_INVALID"),
+        ((DOCUMENTS / "bad-truncated.pdf").read_bytes(), "application/pdf", 422, "DOCUMENT_INVALID"),
+        ((DOCUMENTS / "bad-not-a-pdf.pdf").read_bytes(), "application/pdf", 422, "DOCUMENT_INVALID"),
+        (b"", "application/pdf", 422, "DOCUMENT_INVALID"),
+        ((DOCUMENTS / "bad-encrypted.pdf").read_bytes(), "application/pdf", 422, "DOCUMENT_ENCRYPTED"),
+        (b"--xyz\r\nContent-Disposition: form-data; name=\"file\"\r\n\r\n%PDF", "multipart/form-data; boundary=xyz",
+         400, "BAD_REQUEST"),
+        (multipart({"reason": "x"}, None)[0], None, 400, "BAD_REQUEST"),
+    ],
+    ids=["garbage", "truncated", "not-a-pdf", "empty", "encrypted", "broken-multipart", "multipart-without-file"],
+)
+def test_bad_input(daemon: RunningDaemon, body: bytes, content_type: str | None, status: int, code: str) -> None:
+    if content_type is None:
+        body, content_type = multipart({"reason": "x"}, None)
+    calls_before = daemon.token_calls
+    reply = post(daemon, "/v1/sign/pdf", body, content_type)
+    assert (reply.status, reply.code) == (status, code), reply.body
+    assert reply.json()["message_vi"]
+    assert daemon.token_calls == calls_before, "bad input is refused before the token"
+    assert call("GET", f"{daemon.url}/v1/health").status == 200
+
+
+def test_unknown_certificate(daemon: RunningDaemon) -> None:
+    reply = post(daemon, "/v1/sign/pdf?cert=khong-co", PDF)
+    assert (reply.status, reply.code) == (404, "CERT_NOT_FOUND")
+
+
+def test_oversize_is_refused_unread(daemon: RunningDaemon) -> None:
+    big = b"%PDF-1.7\n" + bytes(3 * 1024 * 1024)
+    reply = post(daemon, "/v1/sign/pdf", big)
+    assert (reply.status, reply.code) == (413, "TOO_LARGE")
+    body, content_type = multipart({}, big)
+    assert post(daemon, "/v1/sign/pdf", body, content_type).status == 413
+
+
+def test_pin_field_is_ignored_and_never_used(daemon: RunningDaemon, capsys) -> None:
+    fake = "73-19-54"  # a wrong PIN: were it used, the login would fail
+    body, content_type = multipart({"pin": fake, "reason": "x"}, PDF)
+    reply = post(daemon, "/v1/sign/pdf", body, content_type, Accept="application/json")
+    assert reply.status == 200, reply.body
+    assert reply.json()["warnings"] == ["PIN_IGNORED"]
+    raw = post(daemon, f"/v1/sign/pdf?pin={LEADER_PIN}", PDF)
+    assert raw.status == 200 and raw.headers["x-signer-warning"] == "PIN_IGNORED"
+    audit = (daemon.settings.server.state_dir / "audit.jsonl").read_text()
+    assert fake not in audit and LEADER_PIN not in audit
+    logged = capsys.readouterr()
+    assert "pin_in_request_ignored" in logged.out + logged.err
+    assert fake not in logged.out + logged.err and LEADER_PIN not in logged.out + logged.err
+
+
+def test_certificates_filter_and_tokens(daemon: RunningDaemon) -> None:
+    reply = call("GET", f"{daemon.url}/v1/certificates?key_usage=non_repudiation", headers=daemon.auth)
+    assert reply.status == 200
+    certs = {c["label"]: c for c in reply.json()}
+    assert set(certs) == {"leader", "clerk", "expired", "revoked"}
+    assert certs["expired"]["status"] == "expired" and certs["leader"]["status"] == "valid"
+    none = call("GET", f"{daemon.url}/v1/certificates?key_usage=key_agreement", headers=daemon.auth)
+    assert none.json() == []
+    bad = call("GET", f"{daemon.url}/v1/certificates?key_usage=anything", headers=daemon.auth)
+    assert (bad.status, bad.code) == (400, "BAD_REQUEST")
+
+
+def test_fifty_concurrent_requests(dev_env: DevEnv, tmp_path: Path) -> None:
+    with RunningDaemon(dev_env.signer_config, tmp_path, allow_origins=(PAGE,), pregranted=(PAGE,),
+                       limits={"queue_per_token": 8}) as daemon:
+        with ThreadPoolExecutor(max_workers=50) as pool:
+            replies = list(pool.map(lambda _: post(daemon, "/v1/sign/pdf", PDF), range(50)))
+        statuses = [r.status for r in replies]
+        assert set(statuses) <= {200, 503}, statuses
+        assert statuses.count(200) >= 8
+        for index, reply in enumerate(replies):
+            if reply.status == 200:
+                path = tmp_path / f"{index}.pdf"
+                path.write_bytes(reply.body)
+                assert_pdfsig_all_valid(path, 1)
+            else:
+                assert reply.code == "BUSY" and reply.headers["retry-after"]
+        lines = daemon.audit_lines()
+        assert len(lines) == 50
+        assert sorted(line["result"] for line in lines) == sorted("OK" if s == 200 else "BUSY" for s in statuses)
+        assert call("GET", f"{daemon.url}/v1/health").status == 200
+
+
+def test_rate_limit_per_origin(dev_env: DevEnv, tmp_path: Path) -> None:
+    with RunningDaemon(dev_env.signer_config, tmp_path, allow_origins=(PAGE,), pregranted=(PAGE,),
+                       limits={"rate_per_second": 1, "rate_burst": 3}) as daemon:
+        replies = [call("GET", f"{daemon.url}/v1/tokens", headers={"Origin": PAGE}) for _ in range(5)]
+        assert [r.status for r in replies][:3] == [200, 200, 200]
+        limited = replies[-1]
+        assert (limited.status, limited.code) == (429, "RATE_LIMITED") and limited.headers["retry-after"]
+        # another caller has its own budget
+        assert call("GET", f"{daemon.url}/v1/tokens", headers=daemon.auth).status == 200
