@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 import structlog
 from aiohttp import web
+from aiohttp.http_exceptions import HttpProcessingError
 from aiohttp.multipart import BodyPartReader
 
 from ..errors import SignerError
@@ -42,7 +43,7 @@ async def read_upload(request: web.Request, caller: Caller, limit: int) -> Uploa
                     options[part.name] = (await _read_part(part, FIELD_LIMIT)).decode("utf-8", "replace")
         except SignerError:
             raise
-        except (ValueError, AssertionError, UnicodeDecodeError) as exc:
+        except (ValueError, AssertionError, UnicodeDecodeError, HttpProcessingError) as exc:
             raise SignerError("BAD_REQUEST", f"malformed multipart body ({type(exc).__name__})") from None
         if data is None:
             raise SignerError("BAD_REQUEST", "multipart body without a 'file' field")

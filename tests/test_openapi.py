@@ -1,0 +1,25 @@
+"""The OpenAPI document matches the routes, and the API reference matches the document."""
+
+from __future__ import annotations
+
+import runpy
+
+from conftest import REPO
+
+from signer.api.openapi import document
+from signer.api.routes import PUBLIC, ROUTES
+
+
+def test_every_route_is_documented_and_every_path_is_routed() -> None:
+    routed = {(route.method.upper(), route.path) for route in ROUTES}
+    spec = document()
+    documented = {(method.upper(), path) for path, methods in spec["paths"].items() for method in methods}
+    assert routed == documented
+    public = {(m.upper(), p) for p, ms in spec["paths"].items() for m, op in ms.items() if op.get("security") == []}
+    assert public == PUBLIC
+
+
+def test_api_reference_is_up_to_date() -> None:
+    render = runpy.run_path(str(REPO / "docs" / "make_api_reference.py"))["render"]
+    assert (REPO / "docs" / "api-reference.md").read_text(encoding="utf-8") == render(), \
+        "run: python docs/make_api_reference.py"
