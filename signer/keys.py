@@ -135,6 +135,8 @@ class KeyStore:
         self.settings = settings
         self.pins = pins or pin_source_from(settings)
         self.modules: list[Pkcs11Module] = []
+        self._certificates_seen: tuple[tuple, list[CertificateEntry]] | None = None
+        self._trust_certificates = load_certificates(settings.trust.intermediates + settings.trust.anchors)
         try:
             candidates = discover_modules(settings.tokens.modules, use_catalog=settings.tokens.use_catalog)
         except TokenError as exc:
@@ -173,7 +175,7 @@ class KeyStore:
 
     def signing_key(self, selector: str | None = None) -> SigningKey:
         selector = selector or self.settings.tokens.default_certificate
-        entries = self.certificates()
+        entries = [e for e in self._all_certificates() if not _is_ca(e.certificate)]
         if not entries:
             if not any(t.flags.initialized for t in self.tokens()):
                 raise SignerError("TOKEN_NOT_PRESENT", "plug in the USB token and try again")
@@ -181,7 +183,7 @@ class KeyStore:
         entry = _select(entries, selector)
         module = next(m for m in self.modules if str(m.path) == entry.token.module)
         pool = [e.certificate for e in self._all_certificates() if _is_ca(e.certificate)]
-        pool += load_certificates(self.settings.trust.intermediates + self.settings.trust.anchors)
+        pool += self._trust_certificates
         return SigningKey(
             certificate=entry.certificate,
             chain=build_chain(entry.certificate, pool),
@@ -196,12 +198,19 @@ class KeyStore:
         )
 
     def _all_certificates(self) -> list[CertificateEntry]:
+        """All certificates on the present tokens; re-read only when the set of tokens changes."""
+        present = tuple((t.module, t.slot_id, t.serial, t.label) for t in self.tokens())
+        if self._certificates_seen is None or self._certificates_seen[0] != present:
+            self._certificates_seen = (present, self._read_certificates())
+        return self._certificates_seen[1]
+
+    def _read_certificates(self) -> list[CertificateEntry]:
         entries = []
         for module in self.modules:
             for obj in _driver_call(module.certificates):
                 try:
                     cert = x509.Certificate.load(obj.der)
-                    cert.native  # parse fully now: a broken certificate is skipped, not fatal later
+                    _ = cert.native  # parse fully now: a broken certificate is skipped, not fatal later
                 except ValueError:
                     log.warning("certificate_unreadable", token=obj.token.label, label=obj.label)
                     continue
