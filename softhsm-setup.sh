@@ -147,6 +147,13 @@ source = "development"
 [trust]
 anchors = ["$DIR/pki/certs/root.cert.pem"]
 intermediates = ["$DIR/pki/certs/interm.cert.pem"]
+
+[server]
+# Development pages (e.g. a document system running locally) may call the daemon.
+allowed_origins = ["http://localhost:3000", "http://127.0.0.1:3000"]
+
+[consent]
+pregranted = ["http://localhost:3000", "http://127.0.0.1:3000"]
 EOF
 chmod 600 "$DIR/signer.toml"
 

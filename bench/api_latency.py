@@ -49,16 +49,14 @@ async def measure(one, requests: int, concurrency: int) -> list[float]:
 
 def start_daemon(folder: Path) -> tuple[subprocess.Popen, int, str]:
     config = folder / "signer.toml"
-    config.write_text(Path(os.environ["SIGNER_CONFIG"]).read_text() + f"""
-[server]
+    text = Path(os.environ["SIGNER_CONFIG"]).read_text()
+    if "[server]\n" not in text:
+        text += "\n[server]\n"
+    config.write_text(text.replace("[server]\n", f"""[server]
 tls_dir = "{folder / 'tls'}"
 state_dir = "{folder / 'state'}"
 api_token_file = "{folder / 'api-token'}"
-
-[limits]
-rate_per_second = 100000
-rate_burst = 100000
-""")
+""") + "\n[limits]\nrate_per_second = 100000\nrate_burst = 100000\n")
     process = subprocess.Popen([sys.executable, "-m", "signer", "serve", "--config", str(config), "--port", "0",
                                 "--tls-port", "0"], stdout=subprocess.PIPE, text=True)
     line = process.stdout.readline()

@@ -46,6 +46,35 @@ echo "== Signing a sample document with the 'leader' certificate"
     --reason "Phê duyệt" --location "Hà Nội"
 pdfsig .dev/sample-signed.pdf | grep -E "Signer Certificate Common Name|Signature Validation"
 
+if [ "${CI:-}" = "true" ]; then
+    echo "== CI: the daemon is not left running (the tests start their own)"
+else
+    echo "== Starting the daemon (signer serve) on the development tokens"
+    if [ -f .dev/serve.pid ] && kill -0 "$(cat .dev/serve.pid)" 2>/dev/null; then
+        kill "$(cat .dev/serve.pid)"
+        sleep 1
+    fi
+    nohup setsid .venv/bin/signer serve > .dev/serve.log 2>&1 < /dev/null &
+    echo $! > .dev/serve.pid
+    if ! .venv/bin/python - <<'EOP'
+import time, urllib.request
+for _ in range(40):
+    try:
+        urllib.request.urlopen("http://127.0.0.1:8986/v1/health", timeout=1).read()
+        raise SystemExit(0)
+    except OSError:
+        time.sleep(0.5)
+raise SystemExit(1)
+EOP
+    then
+        echo "dev-install: the daemon did not start; see .dev/serve.log:" >&2
+        tail -5 .dev/serve.log >&2
+        exit 1
+    fi
+    head -1 .dev/serve.log
+    echo "   log: .dev/serve.log   stop: kill \$(cat .dev/serve.pid)"
+fi
+
 cat <<EOM
 
 Done. To use the development tokens in your shell:
@@ -53,4 +82,5 @@ Done. To use the development tokens in your shell:
   export SOFTHSM2_CONF="$SOFTHSM2_CONF"
   export SIGNER_CONFIG="$SIGNER_CONFIG"
   signer tokens
+  curl http://127.0.0.1:8986/v1/health
 EOM

@@ -140,7 +140,8 @@ def _config_with_state(daemon: RunningDaemon) -> Path:
     """A config file pointing the CLI at the test daemon's state folder."""
     source = daemon.settings.path
     target = daemon.settings.server.state_dir.parent / "cli.toml"
-    target.write_text(source.read_text() + f'\n[server]\nstate_dir = "{daemon.settings.server.state_dir}"\n')
+    target.write_text(source.read_text().replace(
+        "[server]\n", f'[server]\nstate_dir = "{daemon.settings.server.state_dir}"\n'))
     return target
 
 

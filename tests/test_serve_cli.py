@@ -20,15 +20,12 @@ PAGE = "http://127.0.0.1:5180"
 
 def daemon_config(dev_env: DevEnv, folder: Path) -> Path:
     config = folder / "signer.toml"
-    config.write_text(dev_env.signer_config.read_text() + f"""
-[server]
+    config.write_text(dev_env.signer_config.read_text()
+                      .replace("[server]\n", f"""[server]
 tls_dir = "{folder / 'tls'}"
 state_dir = "{folder / 'state'}"
 api_token_file = "{folder / 'api-token'}"
-
-[consent]
-timeout_s = 20
-""")
+""").replace("[consent]\n", "[consent]\ntimeout_s = 20\n"))
     return config
 
 
