@@ -15,7 +15,6 @@ import ipaddress
 import os
 import socket
 import ssl
-import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
@@ -29,6 +28,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 from .errors import SignerError
+from .files import write_atomically
 
 RENEW_BEFORE_DAYS = 30
 ORGANISATION = "vn-token-signer"
@@ -237,28 +237,4 @@ def _make_private_dir(directory: Path) -> None:
 
 
 def _write_atomically(path: Path, data: bytes, *, public: bool = False) -> None:
-    """Either the whole new file is at ``path`` or the old one still is.
-
-    mkstemp creates the temporary file with O_EXCL and mode 0600, so the key is
-    never readable by others, not even before the rename.
-    """
-    try:
-        fd, tmp_name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".part")
-    except OSError as exc:
-        raise SignerError("CONFIG_INVALID", f"{path.parent}: {exc.strerror or exc}") from None
-    try:
-        with os.fdopen(fd, "wb") as tmp:
-            tmp.write(data)
-            tmp.flush()
-            os.fsync(tmp.fileno())
-        if public:
-            os.chmod(tmp_name, 0o644)
-        os.replace(tmp_name, path)
-    except BaseException as exc:
-        try:
-            os.unlink(tmp_name)
-        except OSError:
-            pass
-        if isinstance(exc, OSError):
-            raise SignerError("CONFIG_INVALID", f"{path}: {exc.strerror or exc}") from None
-        raise
+    write_atomically(path, data, mode=0o644 if public else 0o600, error_code="CONFIG_INVALID")

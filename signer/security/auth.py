@@ -12,6 +12,7 @@ import secrets
 from pathlib import Path
 
 from ..errors import SignerError
+from ..files import write_atomically
 
 
 class ApiToken:
@@ -35,19 +36,8 @@ def load_or_create_token(path: Path) -> str:
                 return value
         path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
         value = secrets.token_urlsafe(32)
-        tmp = path.with_name(f".{path.name}.{os.getpid()}.part")
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(fd, "w") as handle:
-            handle.write(value + "\n")
-        os.replace(tmp, path)
+        write_atomically(path, (value + "\n").encode(), mode=0o600, error_code="CONFIG_INVALID")
         return value
     except OSError as exc:
         raise SignerError("CONFIG_INVALID", f"API token file {path}: {exc.strerror or exc}") from None
 
-
-def read_token(path: Path) -> str | None:
-    """The token for a local client, or None if the daemon never created one."""
-    try:
-        return path.read_text("ascii").strip() or None
-    except OSError:
-        return None

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 import time
 from collections.abc import Iterable
 from datetime import datetime, timezone
@@ -21,6 +20,7 @@ from pathlib import Path
 from policies.origins import normalize_origin
 
 from ..errors import SignerError
+from ..files import write_atomically
 
 SCOPES = ("sign", "hash")
 POLL_INTERVAL_S = 0.25
@@ -61,10 +61,12 @@ class ConsentStore:
         return removed
 
     def _save(self, data: dict[str, dict]) -> None:
-        self.path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-        tmp = self.path.with_name(f".{self.path.name}.{os.getpid()}.part")
-        tmp.write_text(json.dumps(data, ensure_ascii=False, indent=2), "utf-8")
-        os.replace(tmp, self.path)
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        except OSError as exc:
+            raise SignerError("CONFIG_INVALID", f"{self.path.parent}: {exc.strerror or exc}") from None
+        write_atomically(self.path, json.dumps(data, ensure_ascii=False, indent=2).encode(), mode=0o600,
+                         error_code="CONFIG_INVALID")
 
 
 class ConsentBroker:
