@@ -16,6 +16,14 @@ class Limits:
     queue_per_token: int
     busy_retry_after_s: int
     request_timeout_s: float
+    transfer_max_mb: float
+    transfer_timeout_s: float
+    ws_heartbeat_s: float
+    parallel_transfers: int
+
+    @property
+    def transfer_max_bytes(self) -> int:
+        return int(self.transfer_max_mb * 1024 * 1024)
 
     @property
     def max_body_bytes(self) -> int:

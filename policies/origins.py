@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import tomllib
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from importlib import resources
 from urllib.parse import urlsplit
 
@@ -35,6 +35,7 @@ def normalize_origin(origin: str) -> str | None:
 @dataclass(frozen=True)
 class OriginAllowlist:
     origins: frozenset[str]
+    extra_document_hosts: dict[str, frozenset[str]] = field(default_factory=dict)
 
     def allow_origin(self, origin: str | None) -> bool:
         if not origin or origin == "null":
@@ -44,6 +45,14 @@ class OriginAllowlist:
 
     def listed(self) -> list[str]:
         return sorted(self.origins)
+
+    def document_hosts(self, origin: str) -> frozenset[str]:
+        """Hosts whose URLs the origin's pages may have the daemon download from or upload to."""
+        normalized = normalize_origin(origin)
+        if normalized is None or normalized not in self.origins:
+            return frozenset()
+        own = urlsplit(normalized).hostname or ""
+        return frozenset({own}) | self.extra_document_hosts.get(normalized, frozenset())
 
 
 def load_allowlist(extra: Iterable[str] = ()) -> OriginAllowlist:
@@ -55,4 +64,10 @@ def load_allowlist(extra: Iterable[str] = ()) -> OriginAllowlist:
         if normalized is None:
             raise ValueError(f"not a web origin (scheme://host[:port]): {entry!r}")
         origins.add(normalized)
-    return OriginAllowlist(frozenset(origins))
+    hosts = {}
+    for origin, names in data.get("document_hosts", {}).items():
+        normalized = normalize_origin(origin)
+        if normalized is None:
+            raise ValueError(f"not a web origin (scheme://host[:port]): {origin!r}")
+        hosts[normalized] = frozenset(str(n).lower() for n in names)
+    return OriginAllowlist(frozenset(origins), hosts)

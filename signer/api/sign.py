@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import binascii
 import hashlib
@@ -12,7 +11,8 @@ from aiohttp import web
 
 from .replies import json_reply
 
-from ..engine import cms, digest, pdf
+from .. import operations
+from ..engine import pdf
 from ..errors import SignerError
 from .body import drop_pin_fields, read_upload
 from .keys import caller_of, daemon_of
@@ -25,16 +25,8 @@ def wants_json(request: web.Request) -> bool:
 async def sign_pdf(request: web.Request) -> web.Response:
     daemon, caller = daemon_of(request), caller_of(request)
     upload = await read_upload(request, caller, daemon.limits.max_body_bytes)
-    caller.audit.update(document_sha256=hashlib.sha256(upload.data).hexdigest(), document_size=len(upload.data))
-    parsed = await asyncio.to_thread(pdf.open_pdf, upload.data)  # refuse bad input before any token access
-    if caller.is_browser:
-        await daemon.consent.require(caller.origin, "sign")
-    key = await daemon.signing_key(upload.options.get("cert"))
-    caller.audit["certificate_sha256"] = key.certificate.sha256.hex()
     options = pdf.PdfSignOptions(reason=upload.options.get("reason"), location=upload.options.get("location"))
-    async with daemon.queues.slot(key.ref.token_serial):
-        await daemon.log_in(caller, key)
-        signed = await pdf.sign_pdf(upload.data, key, options, parsed=parsed)
+    signed = await operations.sign_pdf_for(daemon, caller, upload.data, options, upload.options.get("cert"))
     facts = {
         "field": signed.field_name,
         "signer": signed.signer,
@@ -59,14 +51,7 @@ async def sign_pdf(request: web.Request) -> web.Response:
 async def sign_cms(request: web.Request) -> web.Response:
     daemon, caller = daemon_of(request), caller_of(request)
     upload = await read_upload(request, caller, daemon.limits.max_body_bytes)
-    caller.audit.update(document_sha256=hashlib.sha256(upload.data).hexdigest(), document_size=len(upload.data))
-    if caller.is_browser:
-        await daemon.consent.require(caller.origin, "sign")
-    key = await daemon.signing_key(upload.options.get("cert"))
-    caller.audit["certificate_sha256"] = key.certificate.sha256.hex()
-    async with daemon.queues.slot(key.ref.token_serial):
-        await daemon.log_in(caller, key)
-        signature = await cms.sign_cms(upload.data, key)
+    signature = await operations.sign_cms_for(daemon, caller, upload.data, upload.options.get("cert"))
     if wants_json(request):
         return json_reply({
             "cms": base64.b64encode(signature.der).decode(),
@@ -88,15 +73,9 @@ async def sign_hash(request: web.Request) -> web.Response:
         value = base64.b64decode(str(body.get("hash", "")), validate=True)
     except (binascii.Error, ValueError):
         raise SignerError("BAD_REQUEST", "'hash' must be base64") from None
-    caller.audit.update(document_sha256=value.hex() if algorithm == "sha256" else None, document_size=0)
-    if caller.is_browser:
-        await daemon.consent.require(caller.origin, "hash")
     cert = body.get("cert")
-    key = await daemon.signing_key(str(cert) if cert is not None else None)
-    caller.audit["certificate_sha256"] = key.certificate.sha256.hex()
-    async with daemon.queues.slot(key.ref.token_serial):
-        await daemon.log_in(caller, key)
-        signature = await digest.sign_digest(value, key, algorithm)
+    signature, key = await operations.sign_hash_for(daemon, caller, value, algorithm,
+                                                    str(cert) if cert is not None else None)
     return json_reply({
         "signature": base64.b64encode(signature).decode(),
         "certificate": base64.b64encode(key.certificate.dump()).decode(),

@@ -1,0 +1,308 @@
+"""XML signatures (XMLDSig, enveloped) for the VGCA /SignXML and /VerifyXML (edXML exchange).
+
+The token signs only digests, so the signature is assembled here: the document's
+digest goes into SignedInfo, and the token signs the SHA-256 of SignedInfo's
+canonical form. Verification reads every ds:Signature in the document and checks
+what can be checked offline, like ``verify.verify_pdf``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import hashlib
+from dataclasses import dataclass
+from datetime import datetime
+
+from asn1crypto import x509
+from cryptography import x509 as cx509
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
+from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature, encode_dss_signature
+from lxml import etree
+from pyhanko_certvalidator import CertificateValidator, ValidationContext
+from pyhanko_certvalidator.errors import PathError, ValidationError
+
+from ..errors import SignerError
+from ..keys import SigningKey
+from .cms import signing_time_now
+
+DSIG = "http://www.w3.org/2000/09/xmldsig#"
+EXC_C14N = "http://www.w3.org/2001/10/xml-exc-c14n#"
+ENVELOPED = "http://www.w3.org/2000/09/xmldsig#enveloped-signature"
+SHA256 = "http://www.w3.org/2001/04/xmlenc#sha256"
+SIGNATURE_METHODS = {
+    "rsa": "http://www.w3.org/2001/04/xmldsig-more#rsa-sha256",
+    "ec": "http://www.w3.org/2001/04/xmldsig-more#ecdsa-sha256",
+}
+
+# What verification accepts: other tools (older VGCA clients among them) still use
+# SHA-1 and inclusive c14n; our own signatures use only the entries above.
+C14N_METHODS = {  # algorithm -> (exclusive, with_comments)
+    EXC_C14N: (True, False),
+    EXC_C14N + "WithComments": (True, True),
+    "http://www.w3.org/TR/2001/REC-xml-c14n-20010315": (False, False),
+    "http://www.w3.org/TR/2001/REC-xml-c14n-20010315#WithComments": (False, True),
+}
+INCLUSIVE_C14N = "http://www.w3.org/TR/2001/REC-xml-c14n-20010315"
+DIGEST_METHODS = {
+    "http://www.w3.org/2000/09/xmldsig#sha1": "sha1",
+    SHA256: "sha256",
+    "http://www.w3.org/2001/04/xmldsig-more#sha384": "sha384",
+    "http://www.w3.org/2001/04/xmlenc#sha512": "sha512",
+}
+VERIFY_METHODS = {  # algorithm -> (key algorithm, hash)
+    "http://www.w3.org/2000/09/xmldsig#rsa-sha1": ("rsa", hashes.SHA1()),
+    SIGNATURE_METHODS["rsa"]: ("rsa", hashes.SHA256()),
+    "http://www.w3.org/2001/04/xmldsig-more#rsa-sha384": ("rsa", hashes.SHA384()),
+    "http://www.w3.org/2001/04/xmldsig-more#rsa-sha512": ("rsa", hashes.SHA512()),
+    "http://www.w3.org/2001/04/xmldsig-more#ecdsa-sha1": ("ec", hashes.SHA1()),
+    SIGNATURE_METHODS["ec"]: ("ec", hashes.SHA256()),
+    "http://www.w3.org/2001/04/xmldsig-more#ecdsa-sha384": ("ec", hashes.SHA384()),
+    "http://www.w3.org/2001/04/xmldsig-more#ecdsa-sha512": ("ec", hashes.SHA512()),
+}
+
+
+@dataclass(frozen=True)
+class XmlSignature:
+    xml: bytes  # the signed document, or only the ds:Signature element
+    signature_value: bytes  # raw, as in SignatureValue (r||s for ECDSA)
+    signing_time: datetime
+
+
+@dataclass(frozen=True)
+class XmlSignatureReport:
+    signer: str
+    signer_subject: str
+    certificate_der: bytes
+    intact: bool  # every reference digest matches the document
+    valid: bool  # SignatureValue checks out over SignedInfo
+    trusted: bool  # the signer's chain reaches a configured trust anchor
+
+    @property
+    def passed(self) -> bool:
+        return self.intact and self.valid and self.trusted
+
+
+def _ds(name: str) -> str:
+    return f"{{{DSIG}}}{name}"
+
+
+def parse_xml(data: bytes) -> etree._ElementTree:
+    """Parse untrusted XML; any DTD is refused, so neither XXE nor entity expansion can happen."""
+    if not data.strip():
+        raise SignerError("DOCUMENT_INVALID", "the XML document is empty")
+    parser = etree.XMLParser(resolve_entities=False, no_network=True, load_dtd=False, huge_tree=False)
+    try:
+        root = etree.fromstring(data, parser)
+    except (etree.XMLSyntaxError, ValueError) as exc:
+        raise SignerError("DOCUMENT_INVALID", f"not well-formed XML: {str(exc)[:200]}") from None
+    tree = root.getroottree()
+    # Unresolved entities would still be signed as references the receiver expands
+    # differently; a document exchange format has no use for a DTD at all.
+    if tree.docinfo.doctype or tree.docinfo.internalDTD is not None:
+        raise SignerError("DOCUMENT_INVALID", "XML with a DOCTYPE (DTD or entities) is not accepted")
+    return tree
+
+
+def _canonical(node: etree._Element | etree._ElementTree, method: str, prefixes: list[str] | None = None,
+               *, comments: bool | None = None) -> bytes:
+    exclusive, with_comments = C14N_METHODS[method]
+    return etree.tostring(
+        node, method="c14n", exclusive=exclusive,
+        with_comments=with_comments if comments is None else comments,
+        inclusive_ns_prefixes=prefixes if exclusive else None,
+    )
+
+
+def _b64(data: bytes) -> str:
+    return base64.b64encode(data).decode("ascii")
+
+
+def _b64decode(text: str | None) -> bytes:
+    # Base64 in XMLDSig is commonly wrapped at 64 or 76 columns.
+    return base64.b64decode("".join((text or "").split()), validate=True)
+
+
+async def sign_xml(data: bytes, key: SigningKey, *, signature_only: bool = False) -> XmlSignature:
+    """Append an enveloped ds:Signature as the last child of the document element.
+
+    With ``signature_only`` the reply holds just the ds:Signature element; it verifies
+    once put back as the last child of the unchanged document's root element.
+    """
+    tree = parse_xml(data)
+    signing_time = signing_time_now()
+    # The Signature goes in as the last child without surrounding text, so the
+    # document before insertion is exactly what the enveloped transform yields.
+    document_digest = hashlib.sha256(_canonical(tree, EXC_C14N, comments=False)).digest()
+    signature = _signature_element(tree.getroot(), key, document_digest)
+    signed_info = signature.find(_ds("SignedInfo"))
+    value = await key.sign_digest(hashlib.sha256(_canonical(signed_info, EXC_C14N)).digest(), "sha256")
+    if key.algorithm == "ec":
+        value = _ecdsa_raw(value, key.certificate.public_key.bit_size)
+    signature.find(_ds("SignatureValue")).text = _b64(value)
+    if signature_only:
+        xml = etree.tostring(signature, encoding="UTF-8", xml_declaration=False, with_tail=False)
+    else:
+        xml = etree.tostring(tree, encoding="UTF-8", xml_declaration=True)
+    return XmlSignature(xml=xml, signature_value=value, signing_time=signing_time)
+
+
+def _signature_element(root: etree._Element, key: SigningKey, document_digest: bytes) -> etree._Element:
+    """ds:Signature with SignedInfo filled in, an empty SignatureValue and the certificates."""
+    signature = etree.SubElement(root, _ds("Signature"), nsmap={"ds": DSIG})
+    signed_info = etree.SubElement(signature, _ds("SignedInfo"))
+    etree.SubElement(signed_info, _ds("CanonicalizationMethod"), Algorithm=EXC_C14N)
+    etree.SubElement(signed_info, _ds("SignatureMethod"), Algorithm=SIGNATURE_METHODS[key.algorithm])
+    reference = etree.SubElement(signed_info, _ds("Reference"), URI="")
+    transforms = etree.SubElement(reference, _ds("Transforms"))
+    etree.SubElement(transforms, _ds("Transform"), Algorithm=ENVELOPED)
+    etree.SubElement(transforms, _ds("Transform"), Algorithm=EXC_C14N)
+    etree.SubElement(reference, _ds("DigestMethod"), Algorithm=SHA256)
+    etree.SubElement(reference, _ds("DigestValue")).text = _b64(document_digest)
+    etree.SubElement(signature, _ds("SignatureValue"))
+    x509_data = etree.SubElement(etree.SubElement(signature, _ds("KeyInfo")), _ds("X509Data"))
+    for certificate in (key.certificate, *key.chain):
+        etree.SubElement(x509_data, _ds("X509Certificate")).text = _b64(certificate.dump())
+    return signature
+
+
+def _ecdsa_raw(der: bytes, bits: int) -> bytes:
+    """XMLDSig wants r||s, each padded to the curve size; the token gives DER."""
+    r, s = decode_dss_signature(der)
+    size = (bits + 7) // 8
+    return r.to_bytes(size, "big") + s.to_bytes(size, "big")
+
+
+def verify_xml(
+    data: bytes, anchors: list[x509.Certificate], intermediates: list[x509.Certificate]
+) -> list[XmlSignatureReport]:
+    """One report per ds:Signature. Blocking (path validation runs its own event loop):
+    call it from a thread, as the API does with ``verify_pdf``."""
+    signatures = list(parse_xml(data).iter(_ds("Signature")))
+    return [_report(data, index, signature, anchors, intermediates) for index, signature in enumerate(signatures)]
+
+
+def _report(data: bytes, index: int, signature: etree._Element,
+            anchors: list[x509.Certificate], intermediates: list[x509.Certificate]) -> XmlSignatureReport:
+    try:
+        certificates = [x509.Certificate.load(_b64decode(e.text)) for e in signature.iterfind(
+            f"{_ds('KeyInfo')}/{_ds('X509Data')}/{_ds('X509Certificate')}")]
+        certificate = certificates[0]
+        subject = certificate.subject  # parses the certificate: a broken one fails here, not later
+    except (ValueError, IndexError):  # no readable certificate: nothing can be checked
+        return XmlSignatureReport(signer="", signer_subject="", certificate_der=b"",
+                                  intact=False, valid=False, trusted=False)
+    try:
+        signed_info = _child(signature, "SignedInfo")
+        references = signed_info.findall(_ds("Reference"))
+        intact = bool(references) and all(_reference_intact(data, index, r) for r in references)
+        valid = _signature_valid(signature, signed_info, certificate)
+    except ValueError:  # missing elements, unknown algorithms, bad base64
+        intact = valid = False
+    return XmlSignatureReport(
+        signer=_name(subject),
+        signer_subject=subject.human_friendly,
+        certificate_der=certificate.dump(),
+        intact=intact,
+        valid=valid,
+        trusted=_trusted(certificate, anchors, intermediates + certificates),
+    )
+
+
+def _child(parent: etree._Element, name: str) -> etree._Element:
+    found = parent.find(_ds(name))
+    if found is None:
+        raise ValueError(f"ds:{name} missing")
+    return found
+
+
+def _algorithm(parent: etree._Element, name: str, known: dict) -> str:
+    algorithm = _child(parent, name).get("Algorithm", "")
+    if algorithm not in known:
+        raise ValueError(f"unsupported {name} {algorithm}")
+    return algorithm
+
+
+def _prefixes(method: etree._Element) -> list[str] | None:
+    """The PrefixList of an exclusive c14n InclusiveNamespaces element, if any."""
+    listed = method.find(f"{{{EXC_C14N}}}InclusiveNamespaces")
+    return None if listed is None else listed.get("PrefixList", "").split()
+
+
+def _reference_intact(data: bytes, index: int, reference: etree._Element) -> bool:
+    """Only same-document enveloped references (URI="") are supported; others fail."""
+    if reference.get("URI") != "":
+        return False
+    transforms = reference.findall(f"{_ds('Transforms')}/{_ds('Transform')}")
+    if not transforms or transforms[0].get("Algorithm") != ENVELOPED or len(transforms) > 2:
+        return False
+    # After the enveloped transform the node-set becomes octets by inclusive c14n,
+    # unless a canonicalization transform says otherwise.
+    method, prefixes = INCLUSIVE_C14N, None
+    if len(transforms) == 2:
+        method = transforms[1].get("Algorithm", "")
+        if method not in C14N_METHODS:
+            return False
+        prefixes = _prefixes(transforms[1])
+    digest = DIGEST_METHODS[_algorithm(reference, "DigestMethod", DIGEST_METHODS)]
+    # A fresh parse is the document with this one Signature removed, and nothing else.
+    tree = parse_xml(data)
+    signature = list(tree.iter(_ds("Signature")))[index]
+    if signature.getparent() is None:
+        return False
+    _remove_keeping_tail(signature)
+    # URI="" selects the document without comments, whatever the c14n variant.
+    octets = _canonical(tree, method, prefixes, comments=False)
+    return hashlib.new(digest, octets).digest() == _b64decode(_child(reference, "DigestValue").text)
+
+
+def _remove_keeping_tail(element: etree._Element) -> None:
+    """Remove an element but not the text after it (lxml keeps it in ``tail``)."""
+    parent = element.getparent()
+    if element.tail:
+        previous = element.getprevious()
+        if previous is None:
+            parent.text = (parent.text or "") + element.tail
+        else:
+            previous.tail = (previous.tail or "") + element.tail
+    parent.remove(element)
+
+
+def _signature_valid(signature: etree._Element, signed_info: etree._Element, certificate: x509.Certificate) -> bool:
+    method = _algorithm(signed_info, "CanonicalizationMethod", C14N_METHODS)
+    octets = _canonical(signed_info, method, _prefixes(_child(signed_info, "CanonicalizationMethod")))
+    key_algorithm, hash_algorithm = VERIFY_METHODS[_algorithm(signed_info, "SignatureMethod", VERIFY_METHODS)]
+    value = _b64decode(_child(signature, "SignatureValue").text)
+    public_key = cx509.load_der_x509_certificate(certificate.dump()).public_key()
+    try:
+        if key_algorithm == "rsa" and isinstance(public_key, rsa.RSAPublicKey):
+            public_key.verify(value, octets, padding.PKCS1v15(), hash_algorithm)
+        elif key_algorithm == "ec" and isinstance(public_key, ec.EllipticCurvePublicKey):
+            half = len(value) // 2
+            der = encode_dss_signature(int.from_bytes(value[:half], "big"), int.from_bytes(value[half:], "big"))
+            public_key.verify(der, octets, ec.ECDSA(hash_algorithm))
+        else:  # the method names another key type than the certificate's
+            return False
+    except InvalidSignature:
+        return False
+    return True
+
+
+def _trusted(certificate: x509.Certificate, anchors: list[x509.Certificate],
+             others: list[x509.Certificate]) -> bool:
+    context = ValidationContext(
+        trust_roots=anchors, other_certs=others, allow_fetching=False, revocation_mode="soft-fail"
+    )
+    validator = CertificateValidator(certificate, validation_context=context)
+    try:
+        asyncio.run(validator.async_validate_usage(set()))
+    except (PathError, ValidationError):
+        return False
+    return True
+
+
+def _name(subject: x509.Name) -> str:
+    names = subject.native
+    return names.get("common_name") or names.get("organization_name") or ""

@@ -1,0 +1,56 @@
+"""Operations every edge (native API, VGCA adapter) runs the same way: consent for a
+browser origin, the certificate, the token queue, one PIN prompt per origin, the engine."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+
+from .api.caller import Caller
+from .daemon import Daemon
+from .engine import cms, digest, pdf
+from .keys import SigningKey
+
+
+async def signing_key_for(daemon: Daemon, caller: Caller, selector: str | None) -> SigningKey:
+    key = await daemon.signing_key(selector)
+    caller.audit["certificate_sha256"] = key.certificate.sha256.hex()
+    return key
+
+
+async def sign_pdf_for(
+    daemon: Daemon, caller: Caller, data: bytes, options: pdf.PdfSignOptions, selector: str | None,
+    *, key: SigningKey | None = None,
+) -> pdf.SignedPdf:
+    """Bad input is refused before consent or any token access."""
+    caller.audit.update(document_sha256=hashlib.sha256(data).hexdigest(), document_size=len(data))
+    parsed = await asyncio.to_thread(pdf.open_pdf, data)
+    if caller.is_browser:
+        await daemon.consent.require(caller.origin, "sign")
+    key = key or await signing_key_for(daemon, caller, selector)
+    async with daemon.queues.slot(key.ref.token_serial):
+        await daemon.log_in(caller, key)
+        return await pdf.sign_pdf(data, key, options, parsed=parsed)
+
+
+async def sign_cms_for(daemon: Daemon, caller: Caller, data: bytes, selector: str | None) -> cms.CmsSignature:
+    caller.audit.update(document_sha256=hashlib.sha256(data).hexdigest(), document_size=len(data))
+    if caller.is_browser:
+        await daemon.consent.require(caller.origin, "sign")
+    key = await signing_key_for(daemon, caller, selector)
+    async with daemon.queues.slot(key.ref.token_serial):
+        await daemon.log_in(caller, key)
+        return await cms.sign_cms(data, key)
+
+
+async def sign_hash_for(
+    daemon: Daemon, caller: Caller, value: bytes, algorithm: str, selector: str | None
+) -> tuple[bytes, SigningKey]:
+    """A bare digest: its own consent scope, since nobody can see what it stands for."""
+    caller.audit.update(document_sha256=value.hex() if algorithm == "sha256" else None, document_size=0)
+    if caller.is_browser:
+        await daemon.consent.require(caller.origin, "hash")
+    key = await signing_key_for(daemon, caller, selector)
+    async with daemon.queues.slot(key.ref.token_serial):
+        await daemon.log_in(caller, key)
+        return await digest.sign_digest(value, key, algorithm), key
