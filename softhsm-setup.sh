@@ -154,6 +154,10 @@ allowed_origins = ["http://localhost:3000", "http://127.0.0.1:3000"]
 
 [consent]
 pregranted = ["http://localhost:3000", "http://127.0.0.1:3000"]
+
+[vgca]
+# The clerk signs with the organisation's certificate; leaders with their own (the default).
+certificates = { issued = "clerk", income = "clerk", appendix = "clerk", copy = "clerk" }
 EOF
 chmod 600 "$DIR/signer.toml"
 

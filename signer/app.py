@@ -19,6 +19,7 @@ from .api.caller import Caller
 from .api.replies import json_reply
 from .api.keys import CALLER, DAEMON
 from .api.routes import PUBLIC, ROUTES
+from .vgca import socket as vgca
 from .daemon import Daemon
 from .errors import SignerError
 from .security.host import allow_host, is_loopback
@@ -35,6 +36,7 @@ def create_app(daemon: Daemon) -> web.Application:
     app = web.Application(middlewares=[guard], client_max_size=daemon.limits.max_body_bytes)
     app[DAEMON] = daemon
     app.add_routes(ROUTES)
+    app.add_routes(vgca.ROUTES)
     return app
 
 
@@ -44,7 +46,7 @@ async def guard(request: web.Request, handler) -> web.StreamResponse:
     origin = request.headers.get("Origin")
     allowed_origin = None
     caller_name = (origin or "local")[:200]
-    public = (request.method, request.path) in PUBLIC
+    public = (request.method, request.path) in PUBLIC | vgca.PUBLIC
     preflight = request.method == "OPTIONS" and "Access-Control-Request-Method" in request.headers
     try:
         check_transport(request, daemon)
@@ -86,7 +88,7 @@ async def guard(request: web.Request, handler) -> web.StreamResponse:
         log.exception("internal_error", path=request.path)
         error = SignerError("INTERNAL_ERROR", "see the daemon's log")
         response, result, caller = error_response(error, daemon), error.code, request.get(CALLER)
-    if allowed_origin is not None:
+    if allowed_origin is not None and not response.prepared:  # a finished WebSocket has sent its headers
         add_cors(response, allowed_origin)
     if not ((public or preflight) and result == "OK"):
         record(daemon, request, caller, caller_name, result)
@@ -136,7 +138,7 @@ def record(daemon: Daemon, request: web.Request, caller: Caller | None, caller_n
     daemon.audit.record(
         origin=caller_name,
         operation=f"{request.method} {request.path}"[:200],
-        result=result,
+        result=(caller.outcome if caller is not None and caller.outcome and result == "OK" else result),
         certificate_sha256=facts.get("certificate_sha256"),
         document_sha256=facts.get("document_sha256"),
         document_size=facts.get("document_size"),

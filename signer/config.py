@@ -70,6 +70,8 @@ class Settings:
     server: ServerSettings = field(default_factory=ServerSettings)
     consent: ConsentSettings = ConsentSettings()
     limits: dict[str, float] = field(default_factory=dict)  # overrides of policies/limits.toml
+    # VGCA profile -> certificate label or id, e.g. {"issued": "clerk"}; default certificate otherwise
+    vgca_certificates: dict[str, str] = field(default_factory=dict)
     log_level: str = "warning"
 
 
@@ -108,8 +110,10 @@ def _parse(raw: dict[str, Any], path: Path) -> Settings:
         server = raw.get("server", {})
         consent = raw.get("consent", {})
         limits = raw.get("limits", {})
-        _only(raw, {"development", "tokens", "pin", "trust", "server", "consent", "limits", "logging"},
+        vgca = raw.get("vgca", {})
+        _only(raw, {"development", "tokens", "pin", "trust", "server", "consent", "limits", "vgca", "logging"},
               "top level")
+        _only(vgca, {"certificates"}, "[vgca]")
         _only(server, {"port", "tls_port", "allowed_origins", "tls_dir", "state_dir", "api_token_file"},
               "[server]")
         _only(consent, {"pregranted", "timeout_s"}, "[consent]")
@@ -152,6 +156,7 @@ def _parse(raw: dict[str, Any], path: Path) -> Settings:
                 timeout_s=float(consent.get("timeout_s", 120.0)),
             ),
             limits={str(k): float(v) for k, v in limits.items()},
+            vgca_certificates={str(k): str(v) for k, v in vgca.get("certificates", {}).items()},
             log_level=str(logging.get("level", "warning")).lower(),
         )
     except (ValueError, TypeError, AttributeError) as exc:

@@ -13,6 +13,7 @@ class Caller:
     origin: str | None  # None: a local client that presented the API token
     audit: dict[str, Any] = field(default_factory=dict)  # facts the handler adds for the audit line
     warnings: list[str] = field(default_factory=list)
+    outcome: str | None = None  # a result the reply carries itself (VGCA status), for the audit line
 
     @property
     def name(self) -> str:

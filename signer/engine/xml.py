@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import hashlib
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -30,6 +31,8 @@ from .cms import signing_time_now
 
 DSIG = "http://www.w3.org/2000/09/xmldsig#"
 EXC_C14N = "http://www.w3.org/2001/10/xml-exc-c14n#"
+INCLUSIVE_C14N = "http://www.w3.org/TR/2001/REC-xml-c14n-20010315"
+XML_NS = "{http://www.w3.org/XML/1998/namespace}"
 ENVELOPED = "http://www.w3.org/2000/09/xmldsig#enveloped-signature"
 SHA256 = "http://www.w3.org/2001/04/xmlenc#sha256"
 SIGNATURE_METHODS = {
@@ -42,10 +45,9 @@ SIGNATURE_METHODS = {
 C14N_METHODS = {  # algorithm -> (exclusive, with_comments)
     EXC_C14N: (True, False),
     EXC_C14N + "WithComments": (True, True),
-    "http://www.w3.org/TR/2001/REC-xml-c14n-20010315": (False, False),
-    "http://www.w3.org/TR/2001/REC-xml-c14n-20010315#WithComments": (False, True),
+    INCLUSIVE_C14N: (False, False),
+    INCLUSIVE_C14N + "#WithComments": (False, True),
 }
-INCLUSIVE_C14N = "http://www.w3.org/TR/2001/REC-xml-c14n-20010315"
 DIGEST_METHODS = {
     "http://www.w3.org/2000/09/xmldsig#sha1": "sha1",
     SHA256: "sha256",
@@ -89,13 +91,18 @@ def _ds(name: str) -> str:
     return f"{{{DSIG}}}{name}"
 
 
-def parse_xml(data: bytes) -> etree._ElementTree:
+def _parser() -> etree.XMLParser:
+    # Nothing is fetched and no entity is expanded; created per call, as lxml
+    # parsers must not be shared between threads.
+    return etree.XMLParser(resolve_entities=False, no_network=True, load_dtd=False, huge_tree=False)
+
+
+def _parse(data: bytes) -> etree._ElementTree:
     """Parse untrusted XML; any DTD is refused, so neither XXE nor entity expansion can happen."""
     if not data.strip():
         raise SignerError("DOCUMENT_INVALID", "the XML document is empty")
-    parser = etree.XMLParser(resolve_entities=False, no_network=True, load_dtd=False, huge_tree=False)
     try:
-        root = etree.fromstring(data, parser)
+        root = etree.fromstring(data, _parser())
     except (etree.XMLSyntaxError, ValueError) as exc:
         raise SignerError("DOCUMENT_INVALID", f"not well-formed XML: {str(exc)[:200]}") from None
     tree = root.getroottree()
@@ -106,14 +113,35 @@ def parse_xml(data: bytes) -> etree._ElementTree:
     return tree
 
 
-def _canonical(node: etree._Element | etree._ElementTree, method: str, prefixes: list[str] | None = None,
-               *, comments: bool | None = None) -> bytes:
+def _canonical_document(tree: etree._ElementTree, method: str, prefixes: list[str] | None) -> bytes:
+    """A same-document reference (URI="") excludes comments, whatever the c14n variant."""
+    exclusive, _ = C14N_METHODS[method]
+    return etree.tostring(tree, method="c14n", exclusive=exclusive, with_comments=False,
+                          inclusive_ns_prefixes=prefixes if exclusive else None)
+
+
+def _canonical_element(element: etree._Element, method: str, prefixes: list[str] | None) -> bytes:
     exclusive, with_comments = C14N_METHODS[method]
-    return etree.tostring(
-        node, method="c14n", exclusive=exclusive,
-        with_comments=with_comments if comments is None else comments,
-        inclusive_ns_prefixes=prefixes if exclusive else None,
-    )
+    return etree.tostring(_detached(element, inherit_xml_attributes=not exclusive), method="c14n",
+                          exclusive=exclusive, with_comments=with_comments,
+                          inclusive_ns_prefixes=prefixes if exclusive else None)
+
+
+def _detached(element: etree._Element, *, inherit_xml_attributes: bool) -> etree._Element:
+    """The element as the root of its own document, with its in-scope context made explicit.
+
+    lxml canonicalizes a subtree in place wrongly when the default namespace is
+    declared on an ancestor (children get xmlns=""), and a deep copy drops unused
+    ancestor namespaces that inclusive c14n must render. Serializing declares every
+    in-scope namespace on the element, so c14n of the re-parsed copy is right.
+    """
+    copy = etree.fromstring(etree.tostring(element, with_tail=False), _parser())
+    if inherit_xml_attributes:  # inclusive c14n carries xml:lang, xml:space... from ancestors
+        for ancestor in element.iterancestors():  # nearest first, so the nearest value wins
+            for name, value in ancestor.attrib.items():
+                if name.startswith(XML_NS) and name not in copy.attrib:
+                    copy.set(name, value)
+    return copy
 
 
 def _b64(data: bytes) -> str:
@@ -131,17 +159,18 @@ async def sign_xml(data: bytes, key: SigningKey, *, signature_only: bool = False
     With ``signature_only`` the reply holds just the ds:Signature element; it verifies
     once put back as the last child of the unchanged document's root element.
     """
-    tree = parse_xml(data)
+    tree = _parse(data)
     signing_time = signing_time_now()
     # The Signature goes in as the last child without surrounding text, so the
     # document before insertion is exactly what the enveloped transform yields.
-    document_digest = hashlib.sha256(_canonical(tree, EXC_C14N, comments=False)).digest()
+    document_digest = hashlib.sha256(_canonical_document(tree, EXC_C14N, None)).digest()
     signature = _signature_element(tree.getroot(), key, document_digest)
-    signed_info = signature.find(_ds("SignedInfo"))
-    value = await key.sign_digest(hashlib.sha256(_canonical(signed_info, EXC_C14N)).digest(), "sha256")
+    signed_info = _child(signature, "SignedInfo")
+    signed_info_digest = hashlib.sha256(_canonical_element(signed_info, EXC_C14N, None)).digest()
+    value = await key.sign_digest(signed_info_digest, "sha256")
     if key.algorithm == "ec":
         value = _ecdsa_raw(value, key.certificate.public_key.bit_size)
-    signature.find(_ds("SignatureValue")).text = _b64(value)
+    _child(signature, "SignatureValue").text = _b64(value)
     if signature_only:
         xml = etree.tostring(signature, encoding="UTF-8", xml_declaration=False, with_tail=False)
     else:
@@ -180,7 +209,7 @@ def verify_xml(
 ) -> list[XmlSignatureReport]:
     """One report per ds:Signature. Blocking (path validation runs its own event loop):
     call it from a thread, as the API does with ``verify_pdf``."""
-    signatures = list(parse_xml(data).iter(_ds("Signature")))
+    signatures = list(_parse(data).iter(_ds("Signature")))
     return [_report(data, index, signature, anchors, intermediates) for index, signature in enumerate(signatures)]
 
 
@@ -218,7 +247,7 @@ def _child(parent: etree._Element, name: str) -> etree._Element:
     return found
 
 
-def _algorithm(parent: etree._Element, name: str, known: dict) -> str:
+def _algorithm(parent: etree._Element, name: str, known: Mapping[str, object]) -> str:
     algorithm = _child(parent, name).get("Algorithm", "")
     if algorithm not in known:
         raise ValueError(f"unsupported {name} {algorithm}")
@@ -248,13 +277,12 @@ def _reference_intact(data: bytes, index: int, reference: etree._Element) -> boo
         prefixes = _prefixes(transforms[1])
     digest = DIGEST_METHODS[_algorithm(reference, "DigestMethod", DIGEST_METHODS)]
     # A fresh parse is the document with this one Signature removed, and nothing else.
-    tree = parse_xml(data)
+    tree = _parse(data)
     signature = list(tree.iter(_ds("Signature")))[index]
     if signature.getparent() is None:
         return False
     _remove_keeping_tail(signature)
-    # URI="" selects the document without comments, whatever the c14n variant.
-    octets = _canonical(tree, method, prefixes, comments=False)
+    octets = _canonical_document(tree, method, prefixes)
     return hashlib.new(digest, octets).digest() == _b64decode(_child(reference, "DigestValue").text)
 
 
@@ -272,7 +300,7 @@ def _remove_keeping_tail(element: etree._Element) -> None:
 
 def _signature_valid(signature: etree._Element, signed_info: etree._Element, certificate: x509.Certificate) -> bool:
     method = _algorithm(signed_info, "CanonicalizationMethod", C14N_METHODS)
-    octets = _canonical(signed_info, method, _prefixes(_child(signed_info, "CanonicalizationMethod")))
+    octets = _canonical_element(signed_info, method, _prefixes(_child(signed_info, "CanonicalizationMethod")))
     key_algorithm, hash_algorithm = VERIFY_METHODS[_algorithm(signed_info, "SignatureMethod", VERIFY_METHODS)]
     value = _b64decode(_child(signature, "SignatureValue").text)
     public_key = cx509.load_der_x509_certificate(certificate.dump()).public_key()

@@ -1,0 +1,361 @@
+"""One function per VGCA path: the page's frame in, the reply dict out.
+
+Document paths download the PDF from the page's document system, sign it with the
+path's profile and upload it back; the others sign a digest, XML or JSON, verify,
+or describe the certificate. Failures become a reply with a status (``status.py``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import binascii
+import hashlib
+import json
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any
+
+from cryptography import x509 as crypto_x509
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
+from cryptography.hazmat.primitives.asymmetric.utils import Prehashed
+
+from .. import __version__, operations
+from ..api.caller import Caller
+from ..daemon import Daemon
+from ..engine import pdf, verify, xml
+from ..errors import SignerError
+from ..keys import SigningKey, load_certificates
+from . import status
+from .transfer import Credentials, Transfers, check_url
+
+# path -> (profile, reason written into the signature). The visible blocks of each
+# Decree 30 profile come with the appearance profiles; the name already selects the
+# certificate ([vgca] certificates).
+DOCUMENT_PROFILES: dict[str, tuple[str, str]] = {
+    "SignApproved": ("approved", "Ký phê duyệt"),
+    "SignIssued": ("issued", "Ký phát hành"),
+    "SignIncome": ("income", "Ký văn bản đến"),
+    "Comment": ("comment", "Ý kiến"),
+    "SignAppendix": ("appendix", "Ký tài liệu đính kèm"),
+    "SignCopy": ("copy", "Ký sao văn bản"),
+    "SignFile": ("plain", "Ký số"),
+    "SignPDF": ("plain", "Ký số"),
+    "SignPDFWP": ("plain", "Ký số"),
+}
+HASHES = {"sha1": 20, "sha256": 32, "sha384": 48, "sha512": 64}
+
+
+@dataclass
+class Call:
+    daemon: Daemon
+    caller: Caller
+    path: str
+
+    @property
+    def origin(self) -> str:
+        return self.caller.origin or ""
+
+    def transfers(self) -> Transfers:
+        limits = self.daemon.limits
+        return Transfers(self.daemon.allowlist.document_hosts(self.origin), limits.transfer_max_bytes,
+                         limits.transfer_timeout_s)
+
+    def certificate_for(self, profile: str) -> str | None:
+        return self.daemon.settings.vgca_certificates.get(profile)
+
+
+async def handle(call: Call, frame: str) -> dict[str, Any]:
+    handler = HANDLERS.get(call.path)
+    if handler is None:
+        return status.failure(SignerError("NOT_FOUND", f"/{call.path}"))
+    try:
+        return await handler(call, frame)
+    except SignerError as error:
+        return status.failure(error)
+
+
+# -- documents ---------------------------------------------------------------
+
+
+async def sign_document(call: Call, frame: str) -> dict[str, Any]:
+    request = _object(frame)
+    source = str(request.get("FileName") or "")
+    handler = str(request.get("FileUploadHandler") or "")
+    if not source:
+        raise SignerError("NOT_SUPPORTED", "choosing a local file needs the desktop companion")
+    if not handler:
+        raise SignerError("BAD_REQUEST", "FileUploadHandler is missing")
+    profile, reason = DOCUMENT_PROFILES[call.path]
+    credentials = _credentials(request)
+    async with call.transfers() as transfers:
+        for url in (source, handler):
+            check_url(url, transfers.allowed_hosts)  # refuse before any consent, token or network use
+        if call.caller.is_browser:
+            await call.daemon.consent.require(call.origin, "sign")
+        downloaded = await transfers.download(source, credentials)
+        signed = await operations.sign_pdf_for(
+            call.daemon, call.caller, downloaded.data, pdf.PdfSignOptions(reason=reason),
+            call.certificate_for(profile))
+        # once started, an upload finishes even if the page goes away: never half a file
+        uploaded = await asyncio.shield(
+            transfers.upload(handler, credentials, signed.data, downloaded.filename, _metadata(request)))
+    return status.success(
+        FileName=uploaded.file_name,
+        FileServer=uploaded.file_server,
+        DocumentNumber=str(request.get("DocNumber") or ""),
+        DocumentDate=str(request.get("IssuedDate") or ""),
+    )
+
+
+async def sign_files(call: Call, frame: str) -> dict[str, Any]:
+    """A batch: one consent and one login for the list, transfers in parallel, per-file status."""
+    request = _object(frame)
+    handler = str(request.get("FileUploadHandler") or "")
+    files = request.get("Files")
+    if not handler or not isinstance(files, list) or not files or not all(isinstance(f, dict) for f in files):
+        raise SignerError("BAD_REQUEST", "FileUploadHandler and a non-empty Files list are required")
+    credentials = _credentials(request)
+    daemon = call.daemon
+    async with call.transfers() as transfers:
+        for url in [handler, *(str(f.get("URL") or f.get("FileName") or "") for f in files)]:
+            check_url(url, transfers.allowed_hosts)
+        if call.caller.is_browser:
+            await daemon.consent.require(call.origin, "sign")
+        key = await operations.signing_key_for(daemon, call.caller, call.certificate_for("plain"))
+        await daemon.log_in(call.caller, key)
+        gate = asyncio.Semaphore(daemon.limits.parallel_transfers)
+        results = await asyncio.gather(*(
+            _sign_one_file(call, transfers, gate, key, credentials, handler, entry) for entry in files))
+    failed = [r for r in results if r["Status"] != status.OK]
+    if failed:
+        return {"Status": status.OTHER, "Message": f"{len(failed)}/{len(results)} tệp chưa ký được",
+                "Files": results}
+    return status.success(Files=results)
+
+
+async def _sign_one_file(call: Call, transfers: Transfers, gate: asyncio.Semaphore, key: SigningKey,
+                         credentials: Credentials, handler: str, entry: dict) -> dict[str, Any]:
+    file_id = entry.get("FileID")
+    name = str(entry.get("FileName") or "")
+    url = str(entry.get("URL") or entry.get("FileName") or "")
+    caller = Caller(origin=call.caller.origin)  # per-file facts; the call's own line stays one
+    try:
+        async with gate:
+            downloaded = await transfers.download(url, credentials)
+        signed = await operations.sign_pdf_for(call.daemon, caller, downloaded.data,
+                                               pdf.PdfSignOptions(reason="Ký số"), None, key=key)
+        async with gate:
+            uploaded = await asyncio.shield(transfers.upload(
+                handler, credentials, signed.data, name or downloaded.filename,
+                {"FileID": str(file_id), **_metadata(entry)}))
+        return {"FileID": file_id, "Status": status.OK, "Message": "", "FileName": uploaded.file_name,
+                "FileServer": uploaded.file_server}
+    except SignerError as error:
+        return {"FileID": file_id, "Status": status.status_for(error), "Message": error.message_vi,
+                "FileName": name, "FileServer": None}
+
+
+async def verify_document(call: Call, frame: str) -> dict[str, Any]:
+    request = _object(frame)
+    if request.get("Base64Content"):
+        data = _base64(request["Base64Content"], "Base64Content")
+    else:
+        source = str(request.get("FileName") or request.get("URL") or "")
+        if not source:
+            raise SignerError("BAD_REQUEST", "FileName (URL) or Base64Content is required")
+        async with call.transfers() as transfers:
+            data = (await transfers.download(source, _credentials(request))).data
+    trust = call.daemon.settings.trust
+    reports = await asyncio.to_thread(verify.verify_pdf, data, load_certificates(trust.anchors),
+                                      load_certificates(trust.intermediates))
+    signatures = [{"SignerName": r.signer, "SignerSubject": r.signer_subject, "SigningTime": r.signing_time,
+                   "Intact": r.intact, "Valid": r.valid, "Trusted": r.trusted, "Coverage": r.coverage,
+                   "Passed": r.passed} for r in reports]
+    return status.success(Signatures=signatures, Passed=bool(reports) and all(r.passed for r in reports))
+
+
+# -- digests, XML, JSON --------------------------------------------------------
+
+
+async def sign_message(call: Call, frame: str) -> dict[str, Any]:
+    request = _object(frame)
+    algorithm = str(request.get("HashAlg") or "SHA256").lower().replace("-", "")
+    value = _base64(request.get("HashValue"), "HashValue")
+    signature, key = await operations.sign_hash_for(call.daemon, call.caller, value, algorithm, None)
+    return status.success(Signature=base64.b64encode(signature).decode(),
+                          CertBase64=base64.b64encode(key.certificate.dump()).decode())
+
+
+async def verify_message(call: Call, frame: str) -> dict[str, Any]:
+    """Check a signature over a digest against the given certificate (no token needed)."""
+    request = _object(frame)
+    algorithm = str(request.get("HashAlg") or "SHA256").lower().replace("-", "")
+    if algorithm not in HASHES or algorithm == "sha1":
+        raise SignerError("BAD_REQUEST", f"unsupported HashAlg {algorithm}")
+    value = _base64(request.get("HashValue"), "HashValue")
+    signature = _base64(request.get("Signature"), "Signature")
+    try:
+        certificate = crypto_x509.load_der_x509_certificate(_base64(request.get("CertBase64"), "CertBase64"))
+    except ValueError:
+        raise SignerError("BAD_REQUEST", "CertBase64 is not a certificate") from None
+    chosen = {"sha256": hashes.SHA256(), "sha384": hashes.SHA384(), "sha512": hashes.SHA512()}[algorithm]
+    public_key = certificate.public_key()
+    try:
+        if isinstance(public_key, rsa.RSAPublicKey):
+            public_key.verify(signature, value, padding.PKCS1v15(), Prehashed(chosen))
+        elif isinstance(public_key, ec.EllipticCurvePublicKey):
+            public_key.verify(signature, value, ec.ECDSA(Prehashed(chosen)))
+        else:
+            raise SignerError("NOT_SUPPORTED", "key type")
+        valid = True
+    except (InvalidSignature, ValueError):
+        valid = False
+    return status.success(Valid=valid, Signer=certificate.subject.rfc4514_string())
+
+
+async def sign_xml(call: Call, frame: str) -> dict[str, Any]:
+    request = _object(frame)
+    data = _base64(request.get("Base64Content"), "Base64Content")
+    only = str(request.get("ReturnSignatureOnly") or "false").lower() == "true"
+    signed = await _with_key(call, data, "sign", lambda key: xml.sign_xml(data, key, signature_only=only))
+    return status.success(Signature=base64.b64encode(signed.xml).decode())
+
+
+async def verify_xml(call: Call, frame: str) -> dict[str, Any]:
+    request = _object(frame)
+    data = _base64(request.get("Data"), "Data")
+    trust = call.daemon.settings.trust
+    reports = await asyncio.to_thread(xml.verify_xml, data, load_certificates(trust.anchors),
+                                      load_certificates(trust.intermediates))
+    return [{  # this path answers a bare array, as the official service does
+        "SigInfo": {"SignerCert": {"Subject": r.signer_subject, "CommonName": r.signer,
+                                   "CertBase64": base64.b64encode(r.certificate_der).decode()}},
+        "ValidationDetails": {"SignerCertStatus": {
+            "Status": status.OK if r.passed else 1,
+            "Description": "Chữ ký hợp lệ" if r.passed else
+            ("Chữ ký không đúng" if not (r.intact and r.valid) else "Chứng thư số không được tin cậy")}},
+    } for r in reports]  # type: ignore[return-value]
+
+
+async def sign_json(call: Call, frame: str) -> dict[str, Any]:
+    """A detached CMS over the JSON content's UTF-8 text."""
+    request = _object(frame)
+    content = request.get("JsonContent")
+    if content is None:
+        raise SignerError("BAD_REQUEST", "JsonContent is required")
+    text = content if isinstance(content, str) else json.dumps(content, ensure_ascii=False, separators=(",", ":"))
+    signature = await operations.sign_cms_for(call.daemon, call.caller, text.encode("utf-8"), None)
+    return status.success(Signature=base64.b64encode(signature.der).decode())
+
+
+async def authenticate(call: Call, frame: str) -> dict[str, Any]:
+    """Proof of the certificate holder: a CMS signature over the page's challenge and origin."""
+    request = _object(frame)
+    challenge = str(request.get("Challenge") or request.get("Data") or request.get("Nonce") or "")
+    if not challenge:
+        raise SignerError("BAD_REQUEST", "a Challenge is required")
+    statement = json.dumps({"origin": call.origin, "challenge": challenge}, ensure_ascii=False).encode()
+    signature = await operations.sign_cms_for(call.daemon, call.caller, statement, None)
+    return status.success(Signature=base64.b64encode(signature.der).decode(),
+                          SignedData=base64.b64encode(statement).decode())
+
+
+# -- literal frames ------------------------------------------------------------
+
+
+async def certificate_info(call: Call, frame: str) -> dict[str, Any]:
+    key = await call.daemon.signing_key(None)
+    cert = key.certificate
+    return status.success(CertInfo={
+        "Subject": cert.subject.human_friendly,
+        "CommonName": cert.subject.native.get("common_name", ""),
+        "Issuer": cert.issuer.human_friendly,
+        "SerialNumber": format(cert.serial_number, "X"),
+        "NotBefore": cert.not_valid_before.isoformat(),
+        "NotAfter": cert.not_valid_after.isoformat(),
+        "Base64Cert": base64.b64encode(cert.dump()).decode(),
+    })
+
+
+async def configuration(call: Call, frame: str) -> dict[str, Any]:
+    """No settings window yet: the configuration summary."""
+    daemon = call.daemon
+    return status.success(Message="vn-token-signer " + __version__, Config={
+        "Version": __version__,
+        "AllowedOrigins": daemon.allowlist.listed(),
+        "Tokens": [t.label for t in await asyncio.to_thread(daemon.keys.tokens) if t.flags.initialized],
+        "DefaultCertificate": daemon.settings.tokens.default_certificate,
+    })
+
+
+async def licence_request(call: Call, frame: str) -> dict[str, Any]:
+    return status.success(Message="Phần mềm mã nguồn mở, không cần giấy phép. / Open source: no licence needed.")
+
+
+async def office_not_supported(call: Call, frame: str) -> dict[str, Any]:
+    raise SignerError("NOT_SUPPORTED", "Office (OOXML) documents")
+
+
+HANDLERS: dict[str, Callable[[Call, str], Awaitable[Any]]] = {
+    **{path: sign_document for path in DOCUMENT_PROFILES},
+    "SignFiles": sign_files,
+    "VerifyPDF": verify_document,
+    "SignMsg": sign_message,
+    "VerifyMsg": verify_message,
+    "SignXML": sign_xml,
+    "SignXMLP12": sign_xml,
+    "VerifyXML": verify_xml,
+    "SignJson": sign_json,
+    "Auth": authenticate,
+    "GetCertInfo": certificate_info,
+    "Config": configuration,
+    "GetLicenseRequest": licence_request,
+    "SignOffice": office_not_supported,
+    "VerifyOffice": office_not_supported,
+}
+
+
+# -- helpers -------------------------------------------------------------------
+
+
+async def _with_key(call: Call, data: bytes, scope: str, sign: Callable[[SigningKey], Awaitable[Any]]) -> Any:
+    """Consent, certificate, queue and login around an engine call that needs the key."""
+    daemon, caller = call.daemon, call.caller
+    caller.audit.update(document_sha256=hashlib.sha256(data).hexdigest(), document_size=len(data))
+    if caller.is_browser:
+        await daemon.consent.require(call.origin, scope)
+    key = await operations.signing_key_for(daemon, caller, None)
+    async with daemon.queues.slot(key.ref.token_serial):
+        await daemon.log_in(caller, key)
+        return await sign(key)
+
+
+def _object(frame: str) -> dict[str, Any]:
+    try:
+        value = json.loads(frame)
+    except ValueError:
+        raise SignerError("BAD_REQUEST", "the frame is not JSON") from None
+    if not isinstance(value, dict):
+        raise SignerError("BAD_REQUEST", "the frame is not a JSON object")
+    return value
+
+
+def _base64(value: Any, name: str) -> bytes:
+    try:
+        return base64.b64decode(str(value or ""), validate=True)
+    except (binascii.Error, ValueError):
+        raise SignerError("BAD_REQUEST", f"{name} must be base64") from None
+
+
+def _credentials(request: dict[str, Any]) -> Credentials:
+    return Credentials(session_id=str(request.get("SessionId") or ""), jwt=str(request.get("JWTToken") or ""))
+
+
+def _metadata(request: dict[str, Any]) -> dict[str, str]:
+    entries = request.get("MetaData") or []
+    if not isinstance(entries, list):
+        return {}
+    return {str(e["Key"]): str(e.get("Value", "")) for e in entries if isinstance(e, dict) and e.get("Key")}

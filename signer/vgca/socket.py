@@ -1,0 +1,81 @@
+"""The VGCA transport: one WebSocket per call on the https listener, one frame in, one out.
+
+The page waits (up to about five minutes) while the official consents and types the
+PIN; pings keep the socket alive. If the page closes the socket first, the work is
+cancelled; an upload already under way still completes, so no half file is left.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import html
+import json
+
+from aiohttp import WSMsgType, web
+
+from .. import __version__
+from ..api.keys import caller_of, daemon_of
+from ..errors import SignerError
+from . import adapter
+
+FIRST_FRAME_TIMEOUT_S = 60
+
+
+async def vgca_socket(request: web.Request) -> web.StreamResponse:
+    daemon, caller = daemon_of(request), caller_of(request)
+    if not request.secure:
+        raise SignerError("NOT_FOUND", "the VGCA protocol is served on the https port (wss://)")
+    socket = web.WebSocketResponse(heartbeat=daemon.limits.ws_heartbeat_s, max_msg_size=daemon.limits.max_body_bytes)
+    if not socket.can_prepare(request).ok:
+        raise SignerError("BAD_REQUEST", "a WebSocket upgrade is expected")
+    await socket.prepare(request)
+    try:
+        message = await socket.receive(timeout=FIRST_FRAME_TIMEOUT_S)
+    except TimeoutError:
+        caller.outcome = "TIMEOUT"
+        await socket.close()
+        return socket
+    if message.type != WSMsgType.TEXT:
+        caller.outcome = "CLIENT_GONE" if message.type in (WSMsgType.CLOSE, WSMsgType.CLOSED) else "BAD_REQUEST"
+        await socket.close()
+        return socket
+    call = adapter.Call(daemon=daemon, caller=caller, path=request.path.lstrip("/"))
+    work = asyncio.create_task(adapter.handle(call, message.data))
+    watcher = asyncio.create_task(socket.receive())  # sees the page closing; lets pongs in
+    done, _ = await asyncio.wait({work, watcher}, return_when=asyncio.FIRST_COMPLETED)
+    if work not in done:
+        work.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await work
+        caller.outcome = "CLIENT_GONE"
+        await socket.close()
+        return socket
+    watcher.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await watcher
+    reply = work.result()
+    caller.outcome = reply.get("Code", "OK") if isinstance(reply, dict) else "OK"
+    await socket.send_str(json.dumps(reply, ensure_ascii=False))
+    await socket.close()
+    return socket
+
+
+async def service_page(request: web.Request) -> web.Response:
+    """``GET /``: people open it to accept the certificate; it says the service runs."""
+    daemon = daemon_of(request)
+    tokens = [t for t in await asyncio.to_thread(daemon.keys.tokens) if t.flags.initialized]
+    facts = {"service": "vn-token-signer", "version": __version__, "status": "running",
+             "tokens_present": len(tokens)}
+    if "application/json" in request.headers.get("Accept", ""):
+        return web.json_response(facts)
+    body = (
+        "<!doctype html><html lang=vi><meta charset=utf-8><title>vn-token-signer</title>"
+        "<h1>Dịch vụ ký số đang chạy</h1><p>The signing service is running.</p>"
+        f"<p>Phiên bản / version {html.escape(__version__)} · token: {len(tokens)}</p></html>"
+    )
+    return web.Response(text=body, content_type="text/html")
+
+
+ROUTES = [web.get("/", service_page), *(web.get(f"/{path}", vgca_socket) for path in adapter.HANDLERS)]
+PUBLIC = {("GET", "/")}
