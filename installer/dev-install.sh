@@ -12,7 +12,7 @@ cd "$REPO"
 SUDO=""
 if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
 
-PACKAGES=(softhsm2 opensc poppler-utils qpdf openssl python3 python3-venv python3-pip chromium)
+PACKAGES=(softhsm2 opensc poppler-utils qpdf openssl python3 python3-venv python3-pip chromium xmlsec1)
 echo "== Installing system packages: ${PACKAGES[*]}"
 $SUDO apt-get update -qq
 DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${PACKAGES[@]}" >/dev/null

@@ -42,12 +42,17 @@ class DocumentSystem:
     def app(self) -> web.Application:
         app = web.Application()
         app.add_routes([
+            web.get("/", self.page),
             web.get("/download/{name}", self.download),
             web.get("/slow/{name}", self.slow),
             web.get("/redirect", self.redirect),
             web.post("/upload", self.upload),
         ])
         return app
+
+    async def page(self, request: web.Request) -> web.Response:
+        return web.Response(text="<!doctype html><meta charset=utf-8><title>Quản lý văn bản</title>",
+                            content_type="text/html")
 
     def _authorised(self, request: web.Request) -> bool:
         return (request.cookies.get("SessionId") == SESSION

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import json
 import shutil
 import threading
 from collections.abc import Iterator
@@ -47,11 +48,16 @@ def page_server() -> Iterator[int]:
 
 
 @pytest.fixture(scope="module")
-def browser():
-    with sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(executable_path=CHROMIUM, args=ARGS)
-        yield chromium
-        chromium.close()
+def playwright():
+    with sync_playwright() as running:
+        yield running
+
+
+@pytest.fixture(scope="module")
+def browser(playwright):
+    chromium = playwright.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+    yield chromium
+    chromium.close()
 
 
 def test_allowed_page_signs_and_foreign_page_cannot(
@@ -79,3 +85,53 @@ def test_allowed_page_signs_and_foreign_page_cannot(
         assert (allowed, "OK") in results
         assert any(origin == foreign and result == "ORIGIN_NOT_ALLOWED" for origin, result in results)
         page.close()
+
+
+PLUGIN_CALL = """
+async ([url, frame]) => new Promise((resolve) => {
+  // the calling pattern of vgcaplugin.js: a new socket per call, send on open, answer on message
+  const socket = new WebSocket(url);
+  socket.onopen = () => socket.send(frame);
+  socket.onmessage = (event) => { resolve(JSON.parse(event.data)); socket.close(); };
+  socket.onerror = () => resolve({error: 'socket error'});
+})
+"""
+
+
+def spki_pin(certificate_pem: bytes) -> str:
+    """Chromium's --ignore-certificate-errors-spki-list value: base64 SHA-256 of the SPKI."""
+    import hashlib
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import serialization
+
+    key = x509.load_pem_x509_certificate(certificate_pem).public_key()
+    spki = key.public_bytes(serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
+    return base64.b64encode(hashlib.sha256(spki).digest()).decode()
+
+
+def test_vgca_plugin_pattern_in_chromium(playwright, dev_env: DevEnv, tmp_path: Path) -> None:
+    from docsys import JWT, SESSION, DocumentSystem, Running
+
+    with Running(DocumentSystem()) as docsys, RunningDaemon(
+        dev_env.signer_config, tmp_path / "daemon", allow_origins=(docsys.url,), pregranted=(docsys.url,)
+    ) as daemon:
+        pin = spki_pin(daemon.tls.server_cert.read_bytes())
+        chromium = playwright.chromium.launch(
+            executable_path=CHROMIUM, args=[*ARGS, f"--ignore-certificate-errors-spki-list={pin}"])
+        try:
+            page = chromium.new_page()
+            page.goto(f"{docsys.url}/")  # a page of the document system
+            frame = json.dumps({
+                "FileUploadHandler": f"{docsys.url}/upload", "SessionId": SESSION, "JWTToken": JWT,
+                "FileName": f"{docsys.url}/download/libreoffice.pdf", "MetaData": [{"Key": "ID", "Value": "7"}],
+            })
+            url = f"wss://127.0.0.1:{daemon.listening.https_port}/SignApproved"
+            reply = page.evaluate(PLUGIN_CALL, [url, frame])
+            assert reply.get("Status") == 0, reply
+            signed = tmp_path / "uploaded.pdf"
+            signed.write_bytes(docsys.uploads[-1].data)
+            assert_pdfsig_all_valid(signed, 1)
+            assert docsys.uploads[-1].fields == {"ID": "7"}
+        finally:
+            chromium.close()

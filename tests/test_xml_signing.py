@@ -187,6 +187,23 @@ def test_a_second_enveloped_signature_breaks_the_first(leader_key, key_store, de
     assert later.passed and later.signer != earlier.signer
 
 
+def test_mangled_signatures_are_reported_not_raised(leader_key, dev_env: DevEnv) -> None:
+    signed = asyncio.run(sign_xml(EDXML, leader_key)).xml
+    value = etree.fromstring(signed).findtext(f".//{{{DSIG}}}SignatureValue").encode()
+
+    [bad_value] = verify_xml(signed.replace(value, b"%%%"), *trust(dev_env))
+    assert bad_value.intact and not bad_value.valid and bad_value.trusted
+
+    [other_uri] = verify_xml(signed.replace(b'URI=""', b'URI="#body"'), *trust(dev_env))
+    assert not other_uri.intact and not other_uri.valid  # the URI is inside SignedInfo too
+
+    no_certificate = etree.fromstring(signed)
+    key_info = no_certificate.find(f".//{{{DSIG}}}KeyInfo")
+    key_info.getparent().remove(key_info)
+    [anonymous] = verify_xml(etree.tostring(no_certificate), *trust(dev_env))
+    assert anonymous.signer == "" and not (anonymous.intact or anonymous.valid or anonymous.trusted)
+
+
 @pytest.mark.parametrize(
     "data",
     [

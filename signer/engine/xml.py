@@ -103,7 +103,7 @@ def _parse(data: bytes) -> etree._ElementTree:
         raise SignerError("DOCUMENT_INVALID", "the XML document is empty")
     try:
         root = etree.fromstring(data, _parser())
-    except (etree.XMLSyntaxError, ValueError) as exc:
+    except etree.XMLSyntaxError as exc:
         raise SignerError("DOCUMENT_INVALID", f"not well-formed XML: {str(exc)[:200]}") from None
     tree = root.getroottree()
     # Unresolved entities would still be signed as references the receiver expands
@@ -223,19 +223,14 @@ def _report(data: bytes, index: int, signature: etree._Element,
     except (ValueError, IndexError):  # no readable certificate: nothing can be checked
         return XmlSignatureReport(signer="", signer_subject="", certificate_der=b"",
                                   intact=False, valid=False, trusted=False)
-    try:
-        signed_info = _child(signature, "SignedInfo")
-        references = signed_info.findall(_ds("Reference"))
-        intact = bool(references) and all(_reference_intact(data, index, r) for r in references)
-        valid = _signature_valid(signature, signed_info, certificate)
-    except ValueError:  # missing elements, unknown algorithms, bad base64
-        intact = valid = False
+    signed_info = signature.find(_ds("SignedInfo"))
+    references = [] if signed_info is None else signed_info.findall(_ds("Reference"))
     return XmlSignatureReport(
         signer=_name(subject),
         signer_subject=subject.human_friendly,
         certificate_der=certificate.dump(),
-        intact=intact,
-        valid=valid,
+        intact=bool(references) and all(_reference_intact(data, index, r) for r in references),
+        valid=signed_info is not None and _signature_valid(signature, signed_info, certificate),
         trusted=_trusted(certificate, anchors, intermediates + certificates),
     )
 
@@ -261,29 +256,35 @@ def _prefixes(method: etree._Element) -> list[str] | None:
 
 
 def _reference_intact(data: bytes, index: int, reference: etree._Element) -> bool:
-    """Only same-document enveloped references (URI="") are supported; others fail."""
-    if reference.get("URI") != "":
+    try:
+        return _reference_digest(data, index, reference) == _b64decode(_child(reference, "DigestValue").text)
+    except ValueError:  # unsupported reference, unknown algorithms, missing elements, bad base64
         return False
+
+
+def _reference_digest(data: bytes, index: int, reference: etree._Element) -> bytes:
+    """Only same-document enveloped references (URI="", enveloped then at most a c14n) are supported."""
+    if reference.get("URI") != "":
+        raise ValueError("only URI=\"\" references are supported")
     transforms = reference.findall(f"{_ds('Transforms')}/{_ds('Transform')}")
     if not transforms or transforms[0].get("Algorithm") != ENVELOPED or len(transforms) > 2:
-        return False
+        raise ValueError("only the enveloped-signature transform, then c14n, is supported")
     # After the enveloped transform the node-set becomes octets by inclusive c14n,
     # unless a canonicalization transform says otherwise.
     method, prefixes = INCLUSIVE_C14N, None
     if len(transforms) == 2:
         method = transforms[1].get("Algorithm", "")
         if method not in C14N_METHODS:
-            return False
+            raise ValueError(f"unsupported transform {method}")
         prefixes = _prefixes(transforms[1])
     digest = DIGEST_METHODS[_algorithm(reference, "DigestMethod", DIGEST_METHODS)]
     # A fresh parse is the document with this one Signature removed, and nothing else.
     tree = _parse(data)
     signature = list(tree.iter(_ds("Signature")))[index]
     if signature.getparent() is None:
-        return False
+        raise ValueError("a Signature that is the document element envelops nothing")
     _remove_keeping_tail(signature)
-    octets = _canonical_document(tree, method, prefixes)
-    return hashlib.new(digest, octets).digest() == _b64decode(_child(reference, "DigestValue").text)
+    return hashlib.new(digest, _canonical_document(tree, method, prefixes)).digest()
 
 
 def _remove_keeping_tail(element: etree._Element) -> None:
@@ -299,12 +300,12 @@ def _remove_keeping_tail(element: etree._Element) -> None:
 
 
 def _signature_valid(signature: etree._Element, signed_info: etree._Element, certificate: x509.Certificate) -> bool:
-    method = _algorithm(signed_info, "CanonicalizationMethod", C14N_METHODS)
-    octets = _canonical_element(signed_info, method, _prefixes(_child(signed_info, "CanonicalizationMethod")))
-    key_algorithm, hash_algorithm = VERIFY_METHODS[_algorithm(signed_info, "SignatureMethod", VERIFY_METHODS)]
-    value = _b64decode(_child(signature, "SignatureValue").text)
-    public_key = cx509.load_der_x509_certificate(certificate.dump()).public_key()
     try:
+        method = _algorithm(signed_info, "CanonicalizationMethod", C14N_METHODS)
+        octets = _canonical_element(signed_info, method, _prefixes(_child(signed_info, "CanonicalizationMethod")))
+        key_algorithm, hash_algorithm = VERIFY_METHODS[_algorithm(signed_info, "SignatureMethod", VERIFY_METHODS)]
+        value = _b64decode(_child(signature, "SignatureValue").text)
+        public_key = cx509.load_der_x509_certificate(certificate.dump()).public_key()
         if key_algorithm == "rsa" and isinstance(public_key, rsa.RSAPublicKey):
             public_key.verify(value, octets, padding.PKCS1v15(), hash_algorithm)
         elif key_algorithm == "ec" and isinstance(public_key, ec.EllipticCurvePublicKey):
@@ -313,7 +314,7 @@ def _signature_valid(signature: etree._Element, signed_info: etree._Element, cer
             public_key.verify(der, octets, ec.ECDSA(hash_algorithm))
         else:  # the method names another key type than the certificate's
             return False
-    except InvalidSignature:
+    except (InvalidSignature, ValueError):  # ValueError: unknown algorithms, missing elements, bad base64
         return False
     return True
 
