@@ -31,8 +31,8 @@ _KINDS = (
     ErrorKind("MODULE_LOAD_FAILED", 503, 3, "A PKCS#11 module could not be loaded: {detail}",
               "Không nạp được thư viện PKCS#11: {detail}"),
     # 4: the document
-    ErrorKind("DOCUMENT_INVALID", 422, 4, "The document is not a valid PDF: {detail}",
-              "Tệp không phải là PDF hợp lệ: {detail}"),
+    ErrorKind("DOCUMENT_INVALID", 422, 4, "The document is not valid: {detail}",
+              "Văn bản không hợp lệ: {detail}"),
     ErrorKind("DOCUMENT_ENCRYPTED", 422, 4,
               "The PDF is password-protected; remove the protection before signing",
               "Tệp PDF đang được đặt mật khẩu; hãy gỡ mật khẩu trước khi ký"),

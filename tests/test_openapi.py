@@ -23,3 +23,17 @@ def test_api_reference_is_up_to_date() -> None:
     render = runpy.run_path(str(REPO / "docs" / "make_api_reference.py"))["render"]
     assert (REPO / "docs" / "api-reference.md").read_text(encoding="utf-8") == render(), \
         "run: python docs/make_api_reference.py"
+
+
+def test_vgca_status_table_in_the_docs_matches_the_code() -> None:
+    import re
+
+    from signer.vgca.status import STATUS_BY_CODE
+
+    documented = {}
+    for line in (REPO / "docs" / "vgca-integration.md").read_text(encoding="utf-8").splitlines():
+        match = re.match(r"^\| (\d+) \| ([^|]*) \|", line)
+        if match:
+            for code in re.findall(r"`([A-Z_]+)`", match.group(2)):
+                documented[code] = int(match.group(1))
+    assert documented == STATUS_BY_CODE
