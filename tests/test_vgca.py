@@ -217,7 +217,32 @@ def test_sign_json_and_auth(daemon: RunningDaemon, docsys: DocumentSystem, dev_e
     assert statement == {"origin": docsys.url, "challenge": "n-0451"}
 
 
-@pytest.mark.parametrize("path", ["SignApproved", "SignFiles", "SignMsg", "GetCertInfo", "Config"])
+def test_every_path_answers_one_frame(daemon: RunningDaemon, docsys: DocumentSystem) -> None:
+    """A malformed frame on every path gets a reply with a failure status, never a dropped socket."""
+    from signer.vgca.adapter import HANDLERS
+
+    for path in HANDLERS:
+        reply = vgca(daemon, path, "{not json", origin=docsys.url)
+        if isinstance(reply, dict):
+            assert isinstance(reply["Status"], int), (path, reply)
+            assert reply["Status"] == 0 or reply["Message"], (path, reply)
+            expected = {"GetCertInfo": 0, "Config": 0, "GetLicenseRequest": 0, "SignOffice": 13, "VerifyOffice": 13}
+            assert reply["Status"] == expected.get(path, 2), (path, reply)
+
+
+ALL_PATHS = ["SignApproved", "SignIssued", "SignIncome", "Comment", "SignAppendix", "SignCopy", "SignFile",
+             "SignPDF", "SignPDFWP", "SignFiles", "SignMsg", "VerifyMsg", "VerifyPDF", "SignXML", "SignXMLP12",
+             "VerifyXML", "SignJson", "Auth", "GetCertInfo", "Config", "GetLicenseRequest", "SignOffice",
+             "VerifyOffice"]
+
+
+def test_path_table_is_the_brief_s() -> None:
+    from signer.vgca.adapter import HANDLERS
+
+    assert sorted(HANDLERS) == sorted(ALL_PATHS)
+
+
+@pytest.mark.parametrize("path", ALL_PATHS)
 @pytest.mark.parametrize("origin", ["https://evil.example", "null", None])
 def test_foreign_origin_cannot_open_a_path(path: str, origin: str | None, daemon: RunningDaemon) -> None:
     calls_before = daemon.token_calls
