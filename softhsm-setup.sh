@@ -158,6 +158,14 @@ pregranted = ["http://localhost:3000", "http://127.0.0.1:3000"]
 [vgca]
 # The clerk signs with the organisation's certificate; leaders with their own (the default).
 certificates = { issued = "clerk", income = "clerk", appendix = "clerk", copy = "clerk" }
+
+# Images shown in the Decree 30 signature blocks (sample images from fixtures/).
+[appearance.leader]
+signature_image = "$HERE/fixtures/images/leader-signature.png"
+
+[appearance.clerk]
+seal_image = "$HERE/fixtures/images/clerk-seal.png"
+organisation = "Ủy ban nhân dân Thành phố Hà Nội"
 EOF
 chmod 600 "$DIR/signer.toml"
 

@@ -61,6 +61,15 @@ class ConsentSettings:
 
 
 @dataclass(frozen=True)
+class CertificateAppearance:
+    """Per-certificate images and names IT staff configure for the visible blocks."""
+
+    signature_image: Path | None = None  # the leader's blue handwritten signature, transparent PNG
+    seal_image: Path | None = None  # the organisation's red seal, transparent PNG
+    organisation: str | None = None  # shown as {organisation}; default: from the certificate
+
+
+@dataclass(frozen=True)
 class Settings:
     path: Path | None = None
     development: bool = False
@@ -72,6 +81,7 @@ class Settings:
     limits: dict[str, float] = field(default_factory=dict)  # overrides of policies/limits.toml
     # VGCA profile -> certificate label or id, e.g. {"issued": "clerk"}; default certificate otherwise
     vgca_certificates: dict[str, str] = field(default_factory=dict)
+    appearance: dict[str, CertificateAppearance] = field(default_factory=dict)  # by certificate label
     log_level: str = "warning"
 
 
@@ -111,8 +121,11 @@ def _parse(raw: dict[str, Any], path: Path) -> Settings:
         consent = raw.get("consent", {})
         limits = raw.get("limits", {})
         vgca = raw.get("vgca", {})
-        _only(raw, {"development", "tokens", "pin", "trust", "server", "consent", "limits", "vgca", "logging"},
-              "top level")
+        looks = raw.get("appearance", {})
+        _only(raw, {"development", "tokens", "pin", "trust", "server", "consent", "limits", "vgca", "appearance",
+                    "logging"}, "top level")
+        for label, entry in looks.items():
+            _only(entry, {"signature_image", "seal_image", "organisation"}, f"[appearance.{label}]")
         _only(vgca, {"certificates"}, "[vgca]")
         _only(server, {"port", "tls_port", "allowed_origins", "tls_dir", "state_dir", "api_token_file"},
               "[server]")
@@ -157,6 +170,14 @@ def _parse(raw: dict[str, Any], path: Path) -> Settings:
             ),
             limits={str(k): float(v) for k, v in limits.items()},
             vgca_certificates={str(k): str(v) for k, v in vgca.get("certificates", {}).items()},
+            appearance={
+                str(label): CertificateAppearance(
+                    signature_image=_path(entry.get("signature_image"), base, None),
+                    seal_image=_path(entry.get("seal_image"), base, None),
+                    organisation=entry.get("organisation"),
+                )
+                for label, entry in looks.items()
+            },
             log_level=str(logging.get("level", "warning")).lower(),
         )
     except (ValueError, TypeError, AttributeError) as exc:
@@ -175,7 +196,7 @@ def _bool(value: Any, name: str) -> bool:
     return value
 
 
-def _path(value: Any, base: Path, default: Path) -> Path:
+def _path(value: Any, base: Path, default: Path | None) -> Path | None:
     if value is None:
         return default
     return Path(os.path.normpath(base / Path(str(value)).expanduser()))

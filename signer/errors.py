@@ -36,6 +36,8 @@ _KINDS = (
     ErrorKind("DOCUMENT_ENCRYPTED", 422, 4,
               "The PDF is password-protected; remove the protection before signing",
               "Tệp PDF đang được đặt mật khẩu; hãy gỡ mật khẩu trước khi ký"),
+    ErrorKind("ANCHOR_NOT_FOUND", 422, 4, "The place for the signature block was not found: {detail}",
+              "Không tìm thấy vị trí đặt chữ ký trên văn bản: {detail}"),
     ErrorKind("FILE_UNREADABLE", 400, 4, "Cannot read the input file: {detail}",
               "Không đọc được tệp đầu vào: {detail}"),
     ErrorKind("OUTPUT_FAILED", 500, 4, "Cannot write the output file: {detail}",

@@ -5,8 +5,12 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+from dataclasses import replace
+
+from policies.profiles import load_profile, profile_names
 
 from .api.caller import Caller
+from .config import Settings
 from .daemon import Daemon
 from .engine import cms, digest, pdf
 from .keys import SigningKey
@@ -16,6 +20,20 @@ async def signing_key_for(daemon: Daemon, caller: Caller, selector: str | None) 
     key = await daemon.signing_key(selector)
     caller.audit["certificate_sha256"] = key.certificate.sha256.hex()
     return key
+
+
+def with_certificate_look(options: pdf.PdfSignOptions, settings: Settings, key: SigningKey) -> pdf.PdfSignOptions:
+    """Fill the profile's image and organisation from the certificate's configured appearance."""
+    if options.profile is None:
+        return options
+    look = settings.appearance.get(key.ref.label)
+    if look is None:
+        return options
+    profile = load_profile(options.profile) if options.profile in profile_names() else None
+    image = options.image
+    if image is None and profile is not None:
+        image = look.seal_image if profile.image == "seal" else look.signature_image if profile.image == "signature" else None
+    return replace(options, image=image, organisation=options.organisation or look.organisation)
 
 
 async def sign_pdf_for(
@@ -28,6 +46,7 @@ async def sign_pdf_for(
     if caller.is_browser:
         await daemon.consent.require(caller.origin, "sign")
     key = key or await signing_key_for(daemon, caller, selector)
+    options = with_certificate_look(options, daemon.settings, key)
     async with daemon.queues.slot(key.ref.token_serial):
         await daemon.log_in(caller, key)
         return await pdf.sign_pdf(data, key, options, parsed=parsed)

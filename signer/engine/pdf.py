@@ -13,15 +13,20 @@ import hashlib
 import io
 from dataclasses import dataclass
 from datetime import datetime
+from pathlib import Path
 
 from pyhanko.pdf_utils import generic, misc
 from pyhanko.pdf_utils.incremental_writer import IncrementalPdfFileWriter
 from pyhanko.sign import fields, signers
+from pyhanko.sign.general import SigningError
 from pyhanko.sign.signers.pdf_byterange import PreparedByteRangeDigest
+
+from policies.profiles import Profile, load_profile, profile_names
 
 from ..errors import SignerError
 from ..keys import SigningKey
-from . import cms
+from . import appearance, cms
+from .placement import PlacementRequest, place
 
 # Extra room in the signature container beyond the exact CMS size (hex digits).
 RESERVE_MARGIN = 64
@@ -29,9 +34,17 @@ RESERVE_MARGIN = 64
 
 @dataclass(frozen=True)
 class PdfSignOptions:
-    reason: str | None = None
+    reason: str | None = None  # default: the profile's title
     location: str | None = None
     field_name: str | None = None  # None: a fresh, unused name
+    profile: str | None = None  # a Decree 30 profile (policies/profiles); None: invisible signature
+    placement: PlacementRequest = PlacementRequest()
+    image: Path | None = None  # the certificate's signature or seal PNG, for profiles that show one
+    organisation: str | None = None  # default: the certificate's organisation
+    doc_number: str = ""
+    issued_date: str = ""
+    copy_form: str = "SAO Y"
+    comment: str = ""
 
 
 @dataclass
@@ -109,12 +122,14 @@ def prepare_pdf(
     ``parsed``: the result of ``open_pdf(data)`` when the caller already checked the document.
     """
     writer = parsed or open_pdf(data)
+    signing_time = signing_time or cms.signing_time_now()
     field_name = options.field_name or fresh_field_name(writer)
+    profile = _profile(options.profile)
     meta = signers.PdfSignatureMetadata(
         field_name=field_name,
         md_algorithm=cms.DIGEST,
         subfilter=fields.SigSeedSubFilter.PADES,
-        reason=options.reason,
+        reason=options.reason or (profile.title if profile else None),
         location=options.location,
         name=_common_name(key),
     )
@@ -123,24 +138,37 @@ def prepare_pdf(
         cert_registry=None,
         signature_value=bytes(key.signature_size),
     )
-    pdf_signer = signers.PdfSigner(meta, signer=placeholder_signer)
+    text_params = None
+    if profile is None:
+        pdf_signer = signers.PdfSigner(meta, signer=placeholder_signer)
+    else:
+        spot = place(data, writer, profile, options.placement)
+        facts = appearance.BlockFacts(
+            signer=_common_name(key), organisation=options.organisation or _organisation(key), time=signing_time,
+            doc_number=options.doc_number, issued_date=options.issued_date, copy_form=options.copy_form,
+            comment=options.comment)
+        text_params = {"block": appearance.block_text(profile, facts)}
+        pdf_signer = signers.PdfSigner(
+            meta, signer=placeholder_signer, stamp_style=appearance.stamp_style(profile, options.image),
+            new_field_spec=fields.SigFieldSpec(field_name, on_page=spot.page, box=spot.box))
     try:
         session = pdf_signer.init_signing_session(writer)
         tbs = session.prepare_tbs_document(
-            validation_info=None, bytes_reserved=bytes_reserved or reserved_size(key)
+            validation_info=None, bytes_reserved=bytes_reserved or reserved_size(key),
+            appearance_text_params=text_params,
         )
         byte_range_digest, output = tbs.digest_tbs_document(output=io.BytesIO())
     except SignerError:
         raise
     except (misc.PdfError, ValueError, KeyError, IndexError, TypeError, AttributeError) as exc:
         raise SignerError("DOCUMENT_INVALID", _reason(exc)) from None
-    except signers.SigningError as exc:
+    except SigningError as exc:
         raise SignerError("SIGNING_FAILED", _reason(exc)) from None
     return PreparedPdf(
         output=output,
         byte_range_digest=byte_range_digest,
         field_name=field_name,
-        signing_time=signing_time or cms.signing_time_now(),
+        signing_time=signing_time,
         input_sha256=hashlib.sha256(data).hexdigest(),
     )
 
@@ -149,7 +177,7 @@ def finish_pdf(prepared: PreparedPdf, signature_cms: bytes) -> bytes:
     """Embed the CMS into the placeholder; returns the signed document."""
     try:
         prepared.byte_range_digest.fill_with_cms(prepared.output, signature_cms)
-    except signers.SigningError as exc:
+    except SigningError as exc:
         raise SignerError("SIGNING_FAILED", _reason(exc)) from None
     return prepared.output.getvalue()
 
@@ -189,6 +217,22 @@ def _field_names(writer: IncrementalPdfFileWriter):
                 yield str(name)
     except (misc.PdfError, KeyError, TypeError, AttributeError):
         return
+
+
+def _profile(name: str | None) -> Profile | None:
+    if name is None:
+        return None
+    try:
+        return load_profile(name)
+    except KeyError:
+        raise SignerError("BAD_REQUEST", f"unknown profile {name} (known: {', '.join(profile_names())})") from None
+    except ValueError as exc:
+        raise SignerError("CONFIG_INVALID", str(exc)) from None
+
+
+def _organisation(key: SigningKey) -> str:
+    names = key.certificate.subject.native
+    return names.get("organization_name") or names.get("common_name") or ""
 
 
 def _common_name(key: SigningKey) -> str:

@@ -1,0 +1,74 @@
+"""Signature appearance profiles of Decree 30/2020: one data file per profile in profiles/.
+
+IT staff adjust sizes, texts and anchors in the TOML files without code. Lines may
+use the placeholders {signer}, {organisation}, {time}, {doc_number}, {issued_date},
+{copy_form} and {comment}.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from dataclasses import dataclass
+from importlib import resources
+
+IMAGES = ("signature", "seal", "none")
+MODES = ("anchor", "seal", "corner", "rect")
+CORNERS = ("top-right", "top-left", "bottom-right", "bottom-left")
+
+
+@dataclass(frozen=True)
+class Placement:
+    mode: str
+    anchors: tuple[str, ...] = ()
+    gap: float = 2.0
+    overlap: float = 0.33
+    corner: str = "top-right"
+    page: int = 1  # counted from 1; negative from the end
+    margin: float = 18.0
+
+
+@dataclass(frozen=True)
+class Profile:
+    name: str
+    title: str  # written into the signature as its reason
+    image: str
+    lines: tuple[str, ...]
+    font_size: float
+    width: float
+    height: float
+    border: bool
+    placement: Placement
+
+
+def profile_names() -> list[str]:
+    folder = resources.files(__package__).joinpath("profiles")
+    return sorted(p.name.removesuffix(".toml") for p in folder.iterdir() if p.name.endswith(".toml"))
+
+
+def load_profile(name: str) -> Profile:
+    if name not in profile_names():
+        raise KeyError(name)
+    data = tomllib.loads(resources.files(__package__).joinpath("profiles", f"{name}.toml").read_text("utf-8"))
+    placement = dict(data.get("placement", {}))
+    profile = Profile(
+        name=name,
+        title=str(data["title"]),
+        image=str(data.get("image", "none")),
+        lines=tuple(str(line) for line in data.get("lines", [])),
+        font_size=float(data.get("font_size", 10)),
+        width=float(data["width"]),
+        height=float(data["height"]),
+        border=bool(data.get("border", False)),
+        placement=Placement(
+            mode=str(placement.get("mode", "rect")),
+            anchors=tuple(str(a) for a in placement.get("anchors", [])),
+            gap=float(placement.get("gap", 2.0)),
+            overlap=float(placement.get("overlap", 0.33)),
+            corner=str(placement.get("corner", "top-right")),
+            page=int(placement.get("page", 1)),
+            margin=float(placement.get("margin", 18.0)),
+        ),
+    )
+    if profile.image not in IMAGES or profile.placement.mode not in MODES or profile.placement.corner not in CORNERS:
+        raise ValueError(f"profile {name}: image, placement mode or corner is not one of the known values")
+    return profile

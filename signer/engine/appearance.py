@@ -1,0 +1,119 @@
+"""The visible signature block of a Decree 30 profile, drawn with pyHanko's stamp machinery.
+
+Text is set in the bundled Liberation Serif (every Vietnamese diacritic, embedded as a
+subset with a ToUnicode map); the leader's signature or the organisation's seal is a
+transparent PNG kept with its transparency. Times on the page are Vietnam time,
+``hh:mm:ss dd/mm/yyyy +07:00``; the CMS keeps the same instant in UTC.
+"""
+
+from __future__ import annotations
+
+import io
+from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
+from functools import lru_cache
+from importlib import resources
+from pathlib import Path
+
+from fontTools.ttLib import TTFont
+from fontTools.ttLib.scaleUpem import scale_upem
+from PIL import Image, UnidentifiedImageError
+from pyhanko.pdf_utils import layout
+from pyhanko.pdf_utils.font.api import FontEngine, FontEngineFactory
+from pyhanko.pdf_utils.font.opentype import GlyphAccumulator
+from pyhanko.pdf_utils.images import PdfImage
+from pyhanko.pdf_utils.text import TextBoxStyle
+from pyhanko.stamp import StaticStampStyle, TextStampStyle
+from pyhanko.stamp.base import BaseStampStyle
+
+from policies.profiles import Profile
+
+from ..errors import SignerError
+
+VIETNAM = timezone(timedelta(hours=7))
+FONT_FILE = "LiberationSerif-Regular.ttf"
+
+
+@dataclass(frozen=True)
+class BlockFacts:
+    """What the block's text lines may show."""
+
+    signer: str
+    organisation: str
+    time: datetime
+    doc_number: str = ""
+    issued_date: str = ""
+    copy_form: str = "SAO Y"
+    comment: str = ""
+
+
+def vietnam_time(moment: datetime) -> str:
+    return moment.astimezone(VIETNAM).strftime("%H:%M:%S %d/%m/%Y +07:00")
+
+
+def block_text(profile: Profile, facts: BlockFacts) -> str:
+    values = {
+        "signer": facts.signer, "organisation": facts.organisation, "time": vietnam_time(facts.time),
+        "doc_number": facts.doc_number, "issued_date": facts.issued_date, "copy_form": facts.copy_form,
+        "comment": facts.comment,
+    }
+    try:
+        return "\n".join(line.format(**values) for line in profile.lines)
+    except (KeyError, ValueError, IndexError) as exc:
+        raise SignerError("CONFIG_INVALID", f"profile {profile.name}: bad placeholder {exc}") from None
+
+
+def stamp_style(profile: Profile, image: Path | None) -> BaseStampStyle:
+    """The block: the image on top (or filling a seal), the text lines under it."""
+    background = _image(image) if profile.image != "none" and image is not None else None
+    if not profile.lines:  # an image alone (the seal): no text, so no font to embed
+        if background is None:
+            raise SignerError("CONFIG_INVALID", f"profile {profile.name} shows an image, and none is configured")
+        return StaticStampStyle(background=background, background_opacity=1.0, border_width=0)
+    text_at_bottom = layout.SimpleBoxLayoutRule(x_align=layout.AxisAlignment.ALIGN_MID,
+                                                y_align=layout.AxisAlignment.ALIGN_MIN)
+    # pyHanko's layout works in whole points (it keeps aspect ratios as fractions)
+    size = round(profile.font_size)
+    leading = round(profile.font_size * 1.25)
+    text_height = round((len(profile.lines) + 0.5) * leading)
+    return TextStampStyle(
+        stamp_text="%(block)s",
+        text_box_style=TextBoxStyle(font=BundledFont(size), font_size=size, leading=leading),
+        inner_content_layout=text_at_bottom,
+        background=background,
+        background_opacity=1.0,
+        background_layout=layout.SimpleBoxLayoutRule(
+            x_align=layout.AxisAlignment.ALIGN_MID, y_align=layout.AxisAlignment.ALIGN_MAX,
+            margins=layout.Margins(bottom=text_height if profile.lines else 0)),
+        border_width=1 if profile.border else 0,
+    )
+
+
+@dataclass(frozen=True)
+class BundledFont(FontEngineFactory):
+    font_size: int
+
+    def create_font_engine(self, writer, obj_stream=None) -> FontEngine:
+        return GlyphAccumulator(writer, io.BytesIO(_font_bytes()), self.font_size, obj_stream=obj_stream)
+
+
+@lru_cache(maxsize=1)
+def _font_bytes() -> bytes:
+    # pyHanko writes glyph widths in font units, and PDF reads them per 1000 em:
+    # scale the font's em to 1000 in memory so both agree.
+    with resources.files(__package__).joinpath("fonts", FONT_FILE).open("rb") as handle:
+        font = TTFont(handle)
+        scale_upem(font, 1000)
+        if "FFTM" in font:  # a FontForge timestamp the subsetter cannot keep (and warns about)
+            del font["FFTM"]
+        out = io.BytesIO()
+        font.save(out)
+    return out.getvalue()
+
+
+@lru_cache(maxsize=16)
+def _image(path: Path) -> PdfImage:
+    try:
+        return PdfImage(Image.open(path).convert("RGBA"))
+    except (OSError, UnidentifiedImageError) as exc:
+        raise SignerError("CONFIG_INVALID", f"signature image {path}: {exc}") from None

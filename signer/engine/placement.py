@@ -1,0 +1,191 @@
+"""Where a signature block goes: a given rectangle, a page corner, below an anchor text,
+or (for the seal) over the left part of the leader's existing signature.
+
+Anchor search reads the page text with pdfminer, which joins text split across
+several text-show operators into lines; both sides are compared in Unicode NFC and
+case-folded, so decomposed and precomposed diacritics match.
+"""
+
+from __future__ import annotations
+
+import io
+import unicodedata
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from pdfminer.high_level import extract_pages
+from pdfminer.layout import LTChar
+from pdfminer.pdfparser import PDFSyntaxError
+from pyhanko.pdf_utils import generic
+from pyhanko.pdf_utils.incremental_writer import IncrementalPdfFileWriter
+
+from policies.profiles import Profile
+
+from ..errors import SignerError
+
+Rect = tuple[float, float, float, float]
+
+
+@dataclass(frozen=True)
+class Spot:
+    page: int  # index from 0
+    box: Rect
+
+
+@dataclass(frozen=True)
+class PlacementRequest:
+    page: int | None = None  # counted from 1, negative from the end
+    rect: Rect | None = None
+    anchor: str | None = None
+
+
+def place(data: bytes, writer: IncrementalPdfFileWriter, profile: Profile, request: PlacementRequest) -> Spot:
+    spot = _place(data, writer, profile, request)
+    return Spot(spot.page, tuple(round(v) for v in spot.box))  # whole points, as pyHanko's layout wants
+
+
+def _place(data: bytes, writer: IncrementalPdfFileWriter, profile: Profile, request: PlacementRequest) -> Spot:
+    pages = page_sizes(writer)
+    if request.rect is not None:
+        return Spot(page_index(request.page or 1, len(pages)), _ordered(request.rect))
+    rule = profile.placement
+    if request.anchor or rule.mode == "anchor":
+        anchors = (request.anchor,) if request.anchor else rule.anchors
+        page, line = find_anchor(data, anchors)
+        return Spot(page, below(line, profile.width, profile.height, rule.gap))
+    if rule.mode == "seal":
+        leader = last_signature_box(writer)
+        if leader is not None:
+            return Spot(leader.page, seal_over(leader.box, profile.width, profile.height, rule.overlap))
+        page, line = find_anchor(data, rule.anchors)
+        block = below(line, profile.width, profile.height, rule.gap)
+        return Spot(page, block)
+    if rule.mode == "corner":
+        index = page_index(rule.page, len(pages))
+        return Spot(index, corner(pages[index], rule.corner, profile.width, profile.height, rule.margin))
+    raise SignerError("BAD_REQUEST", f"profile {profile.name} needs a page and rectangle, or an anchor")
+
+
+def page_index(page: int, count: int) -> int:
+    index = page - 1 if page > 0 else count + page
+    if page == 0 or not 0 <= index < count:
+        raise SignerError("BAD_REQUEST", f"page {page} does not exist (the document has {count})")
+    return index
+
+
+def page_sizes(writer: IncrementalPdfFileWriter) -> list[Rect]:
+    sizes = []
+    for ref in _page_refs(writer):
+        box = ref.get_object().get("/MediaBox") or ref.get_object()["/Parent"].get_object().get("/MediaBox")
+        sizes.append(tuple(float(v) for v in box))
+    return sizes
+
+
+def find_anchor(data: bytes, anchors: tuple[str, ...]) -> tuple[int, Rect]:
+    """The last line containing the first anchor that occurs (signature blocks sit at the end)."""
+    lines = _text_lines(data)
+    for anchor in anchors:
+        wanted = _norm(anchor)
+        found = [(page, box) for page, text, box in lines if wanted in _norm(text)]
+        if found:
+            return found[-1]
+    raise SignerError("ANCHOR_NOT_FOUND", "searched for: " + ", ".join(f"“{a}”" for a in anchors))
+
+
+def below(line: Rect, width: float, height: float, gap: float) -> Rect:
+    centre = (line[0] + line[2]) / 2
+    top = line[1] - gap
+    return (centre - width / 2, top - height, centre + width / 2, top)
+
+
+def seal_over(leader: Rect, width: float, height: float, overlap: float) -> Rect:
+    """The seal's right edge lies ``overlap`` of the way into the leader's block, from its left."""
+    right = leader[0] + overlap * (leader[2] - leader[0])
+    middle = (leader[1] + leader[3]) / 2
+    return (right - width, middle - height / 2, right, middle + height / 2)
+
+
+def corner(page: Rect, which: str, width: float, height: float, margin: float) -> Rect:
+    x0, y0, x1, y1 = page
+    left = x0 + margin if which.endswith("left") else x1 - margin - width
+    bottom = y1 - margin - height if which.startswith("top") else y0 + margin
+    return (left, bottom, left + width, bottom + height)
+
+
+def last_signature_box(writer: IncrementalPdfFileWriter) -> Spot | None:
+    """The widget of the last visible signature field already in the document."""
+    refs = {ref.idnum: index for index, ref in enumerate(_page_refs(writer))}
+    form = writer.root.get("/AcroForm")
+    if form is None:
+        return None
+    found = None
+    for field_ref in form.get_object().get("/Fields", generic.ArrayObject()):
+        field = field_ref.get_object()
+        if field.get("/FT") != "/Sig" or "/V" not in field:
+            continue
+        for widget in [field, *[k.get_object() for k in field.get("/Kids", [])]]:
+            rect = widget.get("/Rect")
+            page_ref = widget.raw_get("/P") if "/P" in widget else None
+            if rect is None or page_ref is None:
+                continue
+            box = _ordered(tuple(float(v) for v in rect))
+            if box[2] - box[0] > 1 and box[3] - box[1] > 1 and page_ref.idnum in refs:
+                found = Spot(refs[page_ref.idnum], box)
+    return found
+
+
+def _page_refs(writer: IncrementalPdfFileWriter) -> list:
+    refs = []
+
+    def walk(node_ref) -> None:
+        node = node_ref.get_object()
+        if node.get("/Type") == "/Pages" or "/Kids" in node:
+            for kid in node["/Kids"]:
+                walk(kid)
+        else:
+            refs.append(node_ref)
+
+    walk(writer.root.raw_get("/Pages"))
+    return refs
+
+
+def _text_lines(data: bytes) -> list[tuple[int, str, Rect]]:
+    """Lines of text rebuilt from characters by baseline: robust to text drawn with many
+    text-show operators and to stacked diacritics some producers place on their own."""
+    lines = []
+    try:
+        for page_number, layout in enumerate(extract_pages(io.BytesIO(data), laparams=None)):
+            by_baseline: dict[int, list[LTChar]] = {}
+            for char in _chars(layout):
+                by_baseline.setdefault(round(char.matrix[5]), []).append(char)
+            for chars in by_baseline.values():
+                chars.sort(key=lambda c: c.x0)
+                text, previous = "", None
+                for char in chars:
+                    if previous is not None and char.x0 - previous.x1 > 0.25 * char.size:
+                        text += " "
+                    text += char.get_text()
+                    previous = char
+                box = (min(c.x0 for c in chars), min(c.y0 for c in chars),
+                       max(c.x1 for c in chars), max(c.y1 for c in chars))
+                lines.append((page_number, text, box))
+    except (PDFSyntaxError, ValueError, KeyError, TypeError) as exc:
+        raise SignerError("DOCUMENT_INVALID", f"cannot read the page text ({type(exc).__name__})") from None
+    return lines
+
+
+def _chars(item) -> list[LTChar]:
+    if isinstance(item, LTChar):
+        return [item]
+    if isinstance(item, Iterable):
+        return [char for child in item for char in _chars(child)]
+    return []
+
+
+def _norm(text: str) -> str:
+    return " ".join(unicodedata.normalize("NFC", text).casefold().split())
+
+
+def _ordered(rect: Rect) -> Rect:
+    x1, y1, x2, y2 = rect
+    return (min(x1, x2), min(y1, y2), max(x1, x2), max(y1, y2))
