@@ -160,7 +160,10 @@ class Pkcs11Module:
     def sign_digest(self, key: KeyRef, algorithm: str, digest: bytes, pins: PinSource) -> bytes:
         """Sign a precomputed digest with the key (blocking; any thread but the worker)."""
         always_auth = self.prepare_key(key, pins)
-        pin = self._ask(key, pins, per_signature=True) if always_auth else None
+        pin = None
+        if always_auth:
+            with self._login_lock:  # one PIN prompt at a time, as for logins
+                pin = self._ask(key, pins, per_signature=True)
         return self.worker.run(self._sign_on_worker, key, algorithm, digest, pin)
 
     async def asign_digest(self, key: KeyRef, algorithm: str, digest: bytes, pins: PinSource) -> bytes:

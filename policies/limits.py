@@ -19,6 +19,8 @@ class Limits:
     transfer_max_mb: float
     transfer_timeout_s: float
     ws_heartbeat_s: float
+    vgca_timeout_s: float
+    batch_max_files: int
     parallel_transfers: int
 
     @property

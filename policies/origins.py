@@ -47,12 +47,21 @@ class OriginAllowlist:
         return sorted(self.origins)
 
     def document_hosts(self, origin: str) -> frozenset[str]:
-        """Hosts whose URLs the origin's pages may have the daemon download from or upload to."""
+        """``host:port`` pairs the origin's pages may have the daemon download from or upload to:
+        the origin's own, and those policy data allows for it."""
         normalized = normalize_origin(origin)
         if normalized is None or normalized not in self.origins:
             return frozenset()
-        own = urlsplit(normalized).hostname or ""
-        return frozenset({own}) | self.extra_document_hosts.get(normalized, frozenset())
+        parts = urlsplit(normalized)
+        return frozenset({f"{parts.hostname}:{parts.port}"}) | self.extra_document_hosts.get(normalized, frozenset())
+
+
+def _host_ports(entry: str) -> tuple[str, ...]:
+    """``host`` means the default http and https ports; ``host:port`` just that port."""
+    host, _, port = entry.rpartition(":") if entry.count(":") == 1 else (entry, "", "")
+    if port.isdigit():
+        return (f"{host}:{port}",)
+    return (f"{entry}:80", f"{entry}:443")
 
 
 def load_allowlist(extra: Iterable[str] = ()) -> OriginAllowlist:
@@ -69,5 +78,5 @@ def load_allowlist(extra: Iterable[str] = ()) -> OriginAllowlist:
         normalized = normalize_origin(origin)
         if normalized is None:
             raise ValueError(f"not a web origin (scheme://host[:port]): {origin!r}")
-        hosts[normalized] = frozenset(str(n).lower() for n in names)
+        hosts[normalized] = frozenset(pair for n in names for pair in _host_ports(str(n).lower()))
     return OriginAllowlist(frozenset(origins), hosts)

@@ -12,6 +12,7 @@ import asyncio
 
 import structlog
 from aiohttp import web
+from aiohttp.web_protocol import RequestPayloadError
 
 from policies.origins import normalize_origin
 
@@ -56,7 +57,10 @@ async def guard(request: web.Request, handler) -> web.StreamResponse:
             allowed_origin = origin
             caller = Caller(origin=normalize_origin(origin))
         elif public:
-            caller = Caller(origin=None)
+            # a cross-site <img> or fetch(no-cors) sends no Origin: only a typed address may read these
+            if request.headers.get("Sec-Fetch-Site", "none") != "none":
+                raise SignerError("ORIGIN_NOT_ALLOWED", "a cross-site request without Origin")
+            caller = Caller(origin=None, public=True)
         else:
             if request.method not in SAFE_METHODS and any(h.startswith("Sec-Fetch-") for h in request.headers):
                 raise SignerError("ORIGIN_NOT_ALLOWED", "a browser request without Origin")
@@ -64,11 +68,13 @@ async def guard(request: web.Request, handler) -> web.StreamResponse:
                 raise SignerError("AUTH_REQUIRED")
             caller = Caller(origin=None)
         caller_name = caller.name
-        if not daemon.rate.allow(caller.name):
+        if not daemon.rate.allow("public" if caller.public else caller.name):
             raise SignerError("RATE_LIMITED")
         request[CALLER] = caller
         if preflight:
             response = preflight_response(request, allowed_origin)
+        elif request.path in vgca.SOCKET_PATHS:  # the socket keeps its own, longer deadline
+            response = await handler(request)
         else:
             response = await asyncio.wait_for(handler(request), daemon.limits.request_timeout_s)
         result = "OK"
@@ -77,6 +83,9 @@ async def guard(request: web.Request, handler) -> web.StreamResponse:
     except web.HTTPException as exc:
         error = SignerError(HTTP_CODES.get(exc.status, "BAD_REQUEST"), exc.reason,
                             limit_mb=daemon.limits.max_body_mb)
+        response, result, caller = error_response(error, daemon), error.code, request.get(CALLER)
+    except RequestPayloadError:  # a body that does not decode (e.g. a bad Content-Encoding)
+        error = SignerError("BAD_REQUEST", "unreadable request body")
         response, result, caller = error_response(error, daemon), error.code, request.get(CALLER)
     except TimeoutError:
         error = SignerError("TIMEOUT", f"{request.method} {request.path}")

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import time
+
+import structlog
 from collections.abc import Iterable
 
 from policies.limits import Limits, load_limits
@@ -14,6 +16,7 @@ from .audit import AuditLog
 from .config import Settings
 from .errors import SignerError
 from .keys import KeyStore, SigningKey
+from .logs import configure_logging
 from .security.auth import ApiToken
 from .security.consent import ConsentBroker, ConsentStore
 from .security.limits import PromptGuard, RateLimiter, TokenQueues
@@ -22,6 +25,8 @@ from .security.limits import PromptGuard, RateLimiter, TokenQueues
 class Daemon:
     def __init__(self, settings: Settings, allow_origins: Iterable[str] = (), keys: KeyStore | None = None) -> None:
         self.settings = settings
+        if not structlog.is_configured():  # never the default renderer: it prints frame locals
+            configure_logging(settings.log_level)
         try:
             self.limits: Limits = load_limits(settings.limits)
             self.allowlist: OriginAllowlist = load_allowlist([*settings.server.allowed_origins, *allow_origins])

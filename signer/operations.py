@@ -41,7 +41,7 @@ async def sign_pdf_for(
     *, key: SigningKey | None = None,
 ) -> pdf.SignedPdf:
     """Bad input is refused before consent or any token access."""
-    caller.audit.update(document_sha256=hashlib.sha256(data).hexdigest(), document_size=len(data))
+    caller.audit.update(document_sha256=await asyncio.to_thread(_sha256, data), document_size=len(data))
     parsed = await asyncio.to_thread(pdf.open_pdf, data)
     if caller.is_browser:
         await daemon.consent.require(caller.origin, "sign")
@@ -53,7 +53,7 @@ async def sign_pdf_for(
 
 
 async def sign_cms_for(daemon: Daemon, caller: Caller, data: bytes, selector: str | None) -> cms.CmsSignature:
-    caller.audit.update(document_sha256=hashlib.sha256(data).hexdigest(), document_size=len(data))
+    caller.audit.update(document_sha256=await asyncio.to_thread(_sha256, data), document_size=len(data))
     if caller.is_browser:
         await daemon.consent.require(caller.origin, "sign")
     key = await signing_key_for(daemon, caller, selector)
@@ -66,6 +66,7 @@ async def sign_hash_for(
     daemon: Daemon, caller: Caller, value: bytes, algorithm: str, selector: str | None
 ) -> tuple[bytes, SigningKey]:
     """A bare digest: its own consent scope, since nobody can see what it stands for."""
+    digest.check_digest(value, algorithm)  # refuse a malformed digest before consent or the token
     caller.audit.update(document_sha256=value.hex() if algorithm == "sha256" else None, document_size=0)
     if caller.is_browser:
         await daemon.consent.require(caller.origin, "hash")
@@ -73,3 +74,7 @@ async def sign_hash_for(
     async with daemon.queues.slot(key.ref.token_serial):
         await daemon.log_in(caller, key)
         return await digest.sign_digest(value, key, algorithm), key
+
+
+def _sha256(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import json
 import threading
+import time
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -120,6 +121,13 @@ class RunningDaemon:
     @property
     def auth(self) -> dict[str, str]:
         return {"Authorization": f"Bearer {self.api_token}"}
+
+    def audit_settled(self, count: int, timeout: float = 5.0) -> list[dict[str, Any]]:
+        """The audit lines once there are ``count``: a socket's line is written after its reply."""
+        deadline = time.monotonic() + timeout
+        while len(lines := self.audit_lines()) < count and time.monotonic() < deadline:
+            time.sleep(0.05)
+        return lines
 
     def audit_lines(self) -> list[dict[str, Any]]:
         path = self.settings.server.state_dir / "audit.jsonl"

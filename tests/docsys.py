@@ -34,13 +34,14 @@ class DocumentSystem:
     uploads: list[Upload] = field(default_factory=list)
     stored: dict[str, bytes] = field(default_factory=dict)
     port: int = 0
+    slow_upload_s: float = 0.0  # the handler waits before reading the body
 
     @property
     def url(self) -> str:
         return f"http://{self.host}:{self.port}"
 
     def app(self) -> web.Application:
-        app = web.Application()
+        app = web.Application(client_max_size=64 * 1024 * 1024)
         app.add_routes([
             web.get("/", self.page),
             web.get("/download/{name}", self.download),
@@ -84,6 +85,8 @@ class DocumentSystem:
         self.requests.append(f"POST {request.path_qs}")
         if not self._authorised(request):
             return web.json_response({"Status": 1, "Message": "not logged in"})
+        if self.slow_upload_s:
+            await asyncio.sleep(self.slow_upload_s)
         form = await request.post()
         file = form["uploadfile"]
         fields = {k: str(v) for k, v in form.items() if k != "uploadfile"}

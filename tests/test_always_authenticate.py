@@ -21,10 +21,19 @@ from signer.config import load_settings
 from signer.engine.pdf import sign_pdf
 from signer.keys import KeyStore
 
+import threading, time
 requests = []
+open_prompts = [0, 0]  # now, most at once
+lock = threading.Lock()
 class Counting:
     def __init__(self, inner): self.inner = inner
     def pin_for(self, request):
+        with lock:
+            open_prompts[0] += 1
+            open_prompts[1] = max(open_prompts[1], open_prompts[0])
+        time.sleep(0.05)  # a person typing
+        with lock:
+            open_prompts[0] -= 1
         requests.append(request.per_signature)
         return self.inner.pin_for(request)
 
@@ -35,7 +44,10 @@ with KeyStore(settings, pins=pins) as store:
     data = Path(sys.argv[1]).read_bytes()
     for n in range(2):
         Path(sys.argv[2] + f".{n}.pdf").write_bytes(asyncio.run(sign_pdf(data, key)).data)
-print(json.dumps(requests))
+    async def together():
+        return await asyncio.gather(*(sign_pdf(data, key) for _ in range(4)))
+    asyncio.run(together())
+print(json.dumps({"requests": requests, "most_at_once": open_prompts[1]}))
 """
 
 
@@ -60,7 +72,9 @@ def test_pin_asked_per_signature(private_tokens: DevEnv, tmp_path: Path) -> None
     done = subprocess.run([sys.executable, "-c", SCRIPT, str(DOCUMENTS / "libreoffice.pdf"), str(out), LEADER_PIN],
                           capture_output=True, text=True, env=env, timeout=120)
     assert done.returncode == 0, done.stderr
-    # login once (False), then one context-specific PIN per signature (True)
-    assert json.loads(done.stdout) == [False, True, True]
+    # login once (False), then one context-specific PIN per signature (True), one prompt at a time
+    result = json.loads(done.stdout)
+    assert result["requests"] == [False] + [True] * 6
+    assert result["most_at_once"] == 1
     for n in range(2):
         assert_pdfsig_all_valid(Path(f"{out}.{n}.pdf"), 1)

@@ -123,3 +123,27 @@ def test_host_and_peer_rules() -> None:
 
 def test_consent_file_missing_means_not_granted(daemon: RunningDaemon, tmp_path: Path) -> None:
     assert not (daemon.settings.server.state_dir / "consents.json").exists()
+
+
+def test_cross_site_reads_of_public_routes_are_refused(daemon: RunningDaemon) -> None:
+    """An <img> or no-cors fetch from another site sends no Origin, but does send Sec-Fetch-Site."""
+    calls_before = daemon.token_calls
+    reply = call("GET", f"{daemon.url}/v1/health", headers={"Sec-Fetch-Site": "cross-site", "Sec-Fetch-Mode": "no-cors"})
+    assert (reply.status, reply.code) == (403, "ORIGIN_NOT_ALLOWED")
+    assert daemon.token_calls == calls_before
+    typed = call("GET", f"{daemon.url}/v1/health", headers={"Sec-Fetch-Site": "none", "Sec-Fetch-Mode": "navigate"})
+    assert typed.status == 200
+
+
+def test_malformed_bodies_are_client_errors(daemon: RunningDaemon) -> None:
+    deep = call("POST", f"{daemon.url}/v1/sign/hash", headers={**daemon.auth, "Content-Type": "application/json"},
+                body=b"[" * 200000)
+    assert (deep.status, deep.code) == (400, "BAD_REQUEST")
+    gzip = call("POST", f"{daemon.url}/v1/sign/pdf", headers={**daemon.auth, "Content-Type": "application/pdf",
+                                                              "Content-Encoding": "gzip"}, body=b"%PDF-not gzip")
+    assert (gzip.status, gzip.code) == (400, "BAD_REQUEST")
+    short = call("POST", f"{daemon.url}/v1/sign/hash", headers={"Origin": PAGE, "Content-Type": "application/json"},
+                 body=b'{"hash": "AAAA"}')
+    assert (short.status, short.code) == (422, "DOCUMENT_INVALID")
+    assert daemon.audit_lines()[-1]["certificate_sha256"] is None, "refused before the key"
+    assert call("GET", f"{daemon.url}/v1/health").status == 200

@@ -12,6 +12,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
+import structlog.testing
 from conftest import DOCUMENTS, LEADER_PIN, DevEnv
 from daemon_harness import RunningDaemon
 from http_client import call, multipart
@@ -183,19 +184,19 @@ def test_oversize_is_refused_unread(daemon: RunningDaemon) -> None:
     assert post(daemon, "/v1/sign/pdf", body, content_type).status == 413
 
 
-def test_pin_field_is_ignored_and_never_used(daemon: RunningDaemon, capsys) -> None:
+def test_pin_field_is_ignored_and_never_used(daemon: RunningDaemon) -> None:
     fake = "73-19-54"  # a wrong PIN: were it used, the login would fail
     body, content_type = multipart({"pin": fake, "reason": "x"}, PDF)
-    reply = post(daemon, "/v1/sign/pdf", body, content_type, Accept="application/json")
+    with structlog.testing.capture_logs() as logged:
+        reply = post(daemon, "/v1/sign/pdf", body, content_type, Accept="application/json")
     assert reply.status == 200, reply.body
     assert reply.json()["warnings"] == ["PIN_IGNORED"]
     raw = post(daemon, f"/v1/sign/pdf?pin={LEADER_PIN}", PDF)
     assert raw.status == 200 and raw.headers["x-signer-warning"] == "PIN_IGNORED"
     audit = (daemon.settings.server.state_dir / "audit.jsonl").read_text()
     assert fake not in audit and LEADER_PIN not in audit
-    logged = capsys.readouterr()
-    assert "pin_in_request_ignored" in logged.out + logged.err
-    assert fake not in logged.out + logged.err and LEADER_PIN not in logged.out + logged.err
+    assert any(entry["event"] == "pin_in_request_ignored" for entry in logged)
+    assert fake not in repr(logged) and LEADER_PIN not in repr(logged)
 
 
 def test_certificates_filter_and_tokens(daemon: RunningDaemon) -> None:

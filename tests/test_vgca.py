@@ -166,7 +166,7 @@ def test_literal_frames(daemon: RunningDaemon, docsys: DocumentSystem) -> None:
     assert info["Status"] == 0 and info["CertInfo"]["CommonName"] == "Lê Hồng Sơn"
     assert x509.load_der_x509_certificate(base64.b64decode(info["CertInfo"]["Base64Cert"]))
     config = vgca(daemon, "Config", "config", origin=docsys.url)
-    assert config["Status"] == 0 and docsys.url in config["Config"]["AllowedOrigins"]
+    assert config["Status"] == 0 and "AllowedOrigins" not in config["Config"]
     licence = vgca(daemon, "GetLicenseRequest", "request", origin=docsys.url)
     assert licence["Status"] == 0 and "giấy phép" in licence["Message"]
     office = vgca(daemon, "SignOffice", json.dumps(document_frame(docsys)), origin=docsys.url)
@@ -259,14 +259,18 @@ def test_foreign_origin_cannot_open_a_path(path: str, origin: str | None, daemon
         {"FileUploadHandler": "http://127.0.0.3:{other}/upload"},
         {"FileName": "file:///etc/passwd"},
         {"FileName": "{docsys}/redirect?to=http://127.0.0.3:{other}/download/libreoffice.pdf"},
+        {"FileName": "http://127.0.0.1:{other_port_same_host}/download/libreoffice.pdf"},
+        {"FileName": "{docsys}/redirect?to=http://127.0.0.1:{other_port_same_host}/download/libreoffice.pdf"},
     ],
-    ids=["download-other-host", "upload-other-host", "file-scheme", "redirect-other-host"],
+    ids=["download-other-host", "upload-other-host", "file-scheme", "redirect-other-host", "other-port",
+         "redirect-other-port"],
 )
 def test_no_request_forgery(frame_urls: dict, daemon: RunningDaemon, docsys: DocumentSystem,
                             other_host: DocumentSystem) -> None:
     uploads_before = len(docsys.uploads)
     frame = document_frame(docsys)
-    frame.update({k: v.format(other=other_host.port, docsys=docsys.url) for k, v in frame_urls.items()})
+    frame.update({k: v.format(other=other_host.port, docsys=docsys.url,
+                              other_port_same_host=daemon.listening.http_port) for k, v in frame_urls.items()})
     reply = vgca(daemon, "SignApproved", frame, origin=docsys.url)
     assert reply["Status"] == 12, reply  # URL_NOT_ALLOWED
     assert other_host.requests == []
@@ -322,3 +326,83 @@ def test_service_page(daemon: RunningDaemon) -> None:
     assert page.status == 200 and "Dịch vụ ký số đang chạy" in page.body.decode()
     facts = call("GET", f"{daemon.tls_url}/", headers={"Accept": "application/json"}, cafile=str(daemon.tls.ca_cert))
     assert facts.json()["status"] == "running" and facts.json()["tokens_present"] == 2
+
+
+@pytest.mark.parametrize(
+    ("path", "frame"),
+    [
+        ("SignJson", '{"JsonContent": "\\ud800"}'),
+        ("Auth", '{"Challenge": "\\ud800"}'),
+        ("SignApproved", None),  # header injection through the JWT
+        ("SignPDF", "[" * 100000),
+        ("SignMsg", '{"HashAlg": "SHA256", "HashValue": "AAAA"}'),
+    ],
+    ids=["lone-surrogate-json", "lone-surrogate-auth", "header-injection", "deep-nesting", "short-digest"],
+)
+def test_hostile_frames_get_a_status_and_touch_nothing(path: str, frame: str | None, daemon: RunningDaemon,
+                                                       docsys: DocumentSystem) -> None:
+    if frame is None:
+        frame = json.dumps({**document_frame(docsys), "JWTToken": "x\r\nX-Injected: 1"})
+    uploads_before, calls_before = len(docsys.uploads), daemon.token_calls
+    reply = vgca(daemon, path, frame, origin=docsys.url)
+    assert reply["Status"] in (2, 3), reply
+    assert len(docsys.uploads) == uploads_before
+    assert daemon.token_calls == calls_before, "refused before the token"
+
+
+def test_an_upload_under_way_ends_whole_when_the_page_leaves(daemon: RunningDaemon, docsys: DocumentSystem,
+                                                             tmp_path: Path) -> None:
+    big = tmp_path / "big.pdf"
+    (tmp_path / "phu-luc.bin").write_bytes(bytes(range(256)) * 32768)  # 8 MB attachment
+    subprocess.run(["qpdf", str(Path(__file__).parent.parent / "fixtures" / "documents" / "libreoffice.pdf"),
+                    "--add-attachment", str(tmp_path / "phu-luc.bin"), "--", str(big)], check=True)
+    docsys.stored["big.pdf"] = big.read_bytes()
+    docsys.slow_upload_s = 2.0
+    try:
+        uploads_before = len(docsys.uploads)
+        vgca(daemon, "SignApproved", document_frame(docsys, "big.pdf"), origin=docsys.url, close_after=1.5)
+        time.sleep(5)
+        assert len(docsys.uploads) == uploads_before + 1, "the started upload completed"
+        out = tmp_path / "uploaded.pdf"
+        out.write_bytes(docsys.uploads[-1].data)
+        assert_pdfsig_all_valid(out, 1)
+    finally:
+        docsys.slow_upload_s = 0.0
+
+
+def test_sign_files_audits_each_file_and_shares_one_queue_place(dev_env: DevEnv, docsys: DocumentSystem,
+                                                                 tmp_path: Path) -> None:
+    with RunningDaemon(dev_env.signer_config, tmp_path, allow_origins=(docsys.url,), pregranted=(docsys.url,),
+                       limits={"queue_per_token": 2}) as daemon:
+        files = [{"FileID": n, "FileName": f"{n}.pdf", "URL": f"{docsys.url}/download/libreoffice.pdf"}
+                 for n in range(12)]
+        reply = vgca(daemon, "SignFiles", {"FileUploadHandler": f"{docsys.url}/upload", "SessionId": SESSION,
+                                           "JWTToken": JWT, "Files": files}, origin=docsys.url)
+        assert reply["Status"] == 0, reply["Message"]
+        lines = daemon.audit_settled(13)
+        per_file = [line for line in lines if line["operation"] == "VGCA SignFiles file"]
+        assert len(per_file) == 12 and all(line["result"] == "OK" and line["document_sha256"] for line in per_file)
+        others = [(line["operation"], line["result"]) for line in lines if line not in per_file]
+        assert others == [("GET /SignFiles", "OK")], others
+
+
+def test_page_waits_longer_than_the_request_timeout(dev_env: DevEnv, docsys: DocumentSystem,
+                                                     tmp_path: Path) -> None:
+    """The VGCA socket has its own deadline: the API's request timeout does not cut a waiting page."""
+    with RunningDaemon(dev_env.signer_config, tmp_path, allow_origins=(docsys.url,), consent_timeout_s=30,
+                       limits={"request_timeout_s": 1}) as daemon:
+        def grant_later() -> None:
+            time.sleep(2.5)
+            daemon.daemon.consents.grant(docsys.url, ["sign"])
+
+        import threading
+        threading.Thread(target=grant_later).start()
+        reply = vgca(daemon, "SignApproved", document_frame(docsys), origin=docsys.url)
+        assert reply["Status"] == 0, reply
+        assert daemon.audit_settled(1)[-1]["result"] == "OK"
+
+
+def test_certificate_info_needs_consent(dev_env: DevEnv, docsys: DocumentSystem, tmp_path: Path) -> None:
+    with RunningDaemon(dev_env.signer_config, tmp_path, allow_origins=(docsys.url,), consent_timeout_s=1) as daemon:
+        reply = vgca(daemon, "GetCertInfo", "get_cert_info", origin=docsys.url)
+        assert reply["Status"] == 8 and reply["Code"] == "CONSENT_DENIED"

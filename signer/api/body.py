@@ -15,6 +15,7 @@ from .caller import Caller
 log = structlog.get_logger(__name__)
 
 FIELD_LIMIT = 64 * 1024  # option fields are short texts
+MAX_FIELDS = 32
 PIN_FIELDS = {"pin", "user_pin", "userpin", "password", "matkhau", "ma_pin"}
 
 
@@ -40,6 +41,8 @@ async def read_upload(request: web.Request, caller: Caller, limit: int) -> Uploa
                     data = await _read_part(part, limit)
                     filename = part.filename
                 elif part.name:
+                    if len(options) >= MAX_FIELDS:
+                        raise SignerError("BAD_REQUEST", f"more than {MAX_FIELDS} form fields")
                     options[part.name] = (await _read_part(part, FIELD_LIMIT)).decode("utf-8", "replace")
         except SignerError:
             raise

@@ -10,7 +10,8 @@ LOCAL = "local"
 
 @dataclass
 class Caller:
-    origin: str | None  # None: a local client that presented the API token
+    origin: str | None  # None: a local client that presented the API token, or a public route
+    public: bool = False  # a public route (health, OpenAPI, service page): its own rate budget
     audit: dict[str, Any] = field(default_factory=dict)  # facts the handler adds for the audit line
     warnings: list[str] = field(default_factory=list)
     outcome: str | None = None  # a result the reply carries itself (VGCA status), for the audit line

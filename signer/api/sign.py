@@ -87,7 +87,7 @@ async def sign_hash(request: web.Request) -> web.Response:
 async def _json_object(request: web.Request) -> dict:
     try:
         body = await request.json()
-    except ValueError:
+    except (ValueError, RecursionError):
         raise SignerError("BAD_REQUEST", "the body must be a JSON object") from None
     if not isinstance(body, dict):
         raise SignerError("BAD_REQUEST", "the body must be a JSON object")

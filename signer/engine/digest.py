@@ -12,12 +12,17 @@ from ..keys import SigningKey
 DIGEST_SIZES = {"sha256": 32, "sha384": 48, "sha512": 64}
 
 
-async def sign_digest(digest: bytes, key: SigningKey, algorithm: str = "sha256") -> bytes:
-    """PKCS#1 v1.5 (RSA) or DER-encoded ECDSA signature over ``digest``."""
+def check_digest(digest: bytes, algorithm: str) -> str:
+    """The normalised algorithm name, if ``digest`` fits it."""
     algorithm = algorithm.lower().replace("-", "")
     expected = DIGEST_SIZES.get(algorithm)
     if expected is None:
         raise SignerError("DOCUMENT_INVALID", f"unsupported digest algorithm {algorithm}")
     if len(digest) != expected:
         raise SignerError("DOCUMENT_INVALID", f"a {algorithm} digest has {expected} bytes, not {len(digest)}")
-    return await key.sign_digest(digest, algorithm)
+    return algorithm
+
+
+async def sign_digest(digest: bytes, key: SigningKey, algorithm: str = "sha256") -> bytes:
+    """PKCS#1 v1.5 (RSA) or DER-encoded ECDSA signature over ``digest``."""
+    return await key.sign_digest(digest, check_digest(digest, algorithm))

@@ -97,7 +97,7 @@ def _parser() -> etree.XMLParser:
     return etree.XMLParser(resolve_entities=False, no_network=True, load_dtd=False, huge_tree=False)
 
 
-def _parse(data: bytes) -> etree._ElementTree:
+def parse_document(data: bytes) -> etree._ElementTree:
     """Parse untrusted XML; any DTD is refused, so neither XXE nor entity expansion can happen."""
     if not data.strip():
         raise SignerError("DOCUMENT_INVALID", "the XML document is empty")
@@ -159,7 +159,7 @@ async def sign_xml(data: bytes, key: SigningKey, *, signature_only: bool = False
     With ``signature_only`` the reply holds just the ds:Signature element; it verifies
     once put back as the last child of the unchanged document's root element.
     """
-    tree = _parse(data)
+    tree = parse_document(data)
     signing_time = signing_time_now()
     # The Signature goes in as the last child without surrounding text, so the
     # document before insertion is exactly what the enveloped transform yields.
@@ -209,7 +209,7 @@ def verify_xml(
 ) -> list[XmlSignatureReport]:
     """One report per ds:Signature. Blocking (path validation runs its own event loop):
     call it from a thread, as the API does with ``verify_pdf``."""
-    signatures = list(_parse(data).iter(_ds("Signature")))
+    signatures = list(parse_document(data).iter(_ds("Signature")))
     return [_report(data, index, signature, anchors, intermediates) for index, signature in enumerate(signatures)]
 
 
@@ -279,7 +279,7 @@ def _reference_digest(data: bytes, index: int, reference: etree._Element) -> byt
         prefixes = _prefixes(transforms[1])
     digest = DIGEST_METHODS[_algorithm(reference, "DigestMethod", DIGEST_METHODS)]
     # A fresh parse is the document with this one Signature removed, and nothing else.
-    tree = _parse(data)
+    tree = parse_document(data)
     signature = list(tree.iter(_ds("Signature")))[index]
     if signature.getparent() is None:
         raise ValueError("a Signature that is the document element envelops nothing")

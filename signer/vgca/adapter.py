@@ -10,11 +10,14 @@ from __future__ import annotations
 import asyncio
 import base64
 import binascii
+import contextlib
 import hashlib
 import json
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
+
+import structlog
 
 from cryptography import x509 as crypto_x509
 from cryptography.exceptions import InvalidSignature
@@ -46,6 +49,8 @@ DOCUMENT_PROFILES: dict[str, tuple[str, str]] = {
     "SignPDFWP": ("plain", "Ký số"),
 }
 HASHES = {"sha1": 20, "sha256": 32, "sha384": 48, "sha512": 64}
+T = TypeVar("T")
+log = structlog.get_logger(__name__)
 
 
 @dataclass
@@ -75,6 +80,9 @@ async def handle(call: Call, frame: str) -> dict[str, Any]:
         return await handler(call, frame)
     except SignerError as error:
         return status.failure(error)
+    except Exception:  # a bug must still give the page one well-formed reply
+        log.exception("vgca_internal_error", path=call.path)
+        return status.failure(SignerError("INTERNAL_ERROR", "see the daemon's log"))
 
 
 # -- documents ---------------------------------------------------------------
@@ -99,8 +107,7 @@ async def sign_document(call: Call, frame: str) -> dict[str, Any]:
         signed = await operations.sign_pdf_for(
             call.daemon, call.caller, downloaded.data, pdf.PdfSignOptions(reason=reason),
             call.certificate_for(profile))
-        # once started, an upload finishes even if the page goes away: never half a file
-        uploaded = await asyncio.shield(
+        uploaded = await _whole(
             transfers.upload(handler, credentials, signed.data, downloaded.filename, _metadata(request)))
     return status.success(
         FileName=uploaded.file_name,
@@ -111,28 +118,33 @@ async def sign_document(call: Call, frame: str) -> dict[str, Any]:
 
 
 async def sign_files(call: Call, frame: str) -> dict[str, Any]:
-    """A batch: one consent and one login for the list, transfers in parallel, per-file status."""
+    """A batch: one consent, one login and one token-queue place for the list; transfers in
+    parallel; one audit line per file; a per-file status."""
     request = _object(frame)
     handler = str(request.get("FileUploadHandler") or "")
     files = request.get("Files")
     if not handler or not isinstance(files, list) or not files or not all(isinstance(f, dict) for f in files):
         raise SignerError("BAD_REQUEST", "FileUploadHandler and a non-empty Files list are required")
-    credentials = _credentials(request)
     daemon = call.daemon
+    if len(files) > daemon.limits.batch_max_files:
+        raise SignerError("TOO_LARGE", f"{len(files)} files", limit_mb="-")
+    credentials = _credentials(request)
     async with call.transfers() as transfers:
         for url in [handler, *(str(f.get("URL") or f.get("FileName") or "") for f in files)]:
             check_url(url, transfers.allowed_hosts)
         if call.caller.is_browser:
             await daemon.consent.require(call.origin, "sign")
         key = await operations.signing_key_for(daemon, call.caller, call.certificate_for("plain"))
-        await daemon.log_in(call.caller, key)
         gate = asyncio.Semaphore(daemon.limits.parallel_transfers)
-        results = await asyncio.gather(*(
-            _sign_one_file(call, transfers, gate, key, credentials, handler, entry) for entry in files))
+        async with daemon.queues.slot(key.ref.token_serial):
+            await daemon.log_in(call.caller, key)
+            results = await asyncio.gather(*(
+                _sign_one_file(call, transfers, gate, key, credentials, handler, entry) for entry in files))
     failed = [r for r in results if r["Status"] != status.OK]
     if failed:
+        call.caller.outcome = "BATCH_INCOMPLETE"
         return {"Status": status.OTHER, "Message": f"{len(failed)}/{len(results)} tệp chưa ký được",
-                "Files": results}
+                "Code": "BATCH_INCOMPLETE", "Files": results}
     return status.success(Files=results)
 
 
@@ -141,21 +153,32 @@ async def _sign_one_file(call: Call, transfers: Transfers, gate: asyncio.Semapho
     file_id = entry.get("FileID")
     name = str(entry.get("FileName") or "")
     url = str(entry.get("URL") or entry.get("FileName") or "")
-    caller = Caller(origin=call.caller.origin)  # per-file facts; the call's own line stays one
+    facts: dict[str, Any] = {"certificate_sha256": key.certificate.sha256.hex()}
     try:
         async with gate:
             downloaded = await transfers.download(url, credentials)
-        signed = await operations.sign_pdf_for(call.daemon, caller, downloaded.data,
-                                               pdf.PdfSignOptions(reason="Ký số"), None, key=key)
+        facts.update(document_sha256=await asyncio.to_thread(_sha256, downloaded.data),
+                     document_size=len(downloaded.data))
+        parsed = await asyncio.to_thread(pdf.open_pdf, downloaded.data)
+        options = operations.with_certificate_look(
+            pdf.PdfSignOptions(profile="plain"), call.daemon.settings, key)
+        signed = await pdf.sign_pdf(downloaded.data, key, options, parsed=parsed)
         async with gate:
-            uploaded = await asyncio.shield(transfers.upload(
+            uploaded = await _whole(transfers.upload(
                 handler, credentials, signed.data, name or downloaded.filename,
                 {"FileID": str(file_id), **_metadata(entry)}))
+        _audit_file(call, facts, "OK")
         return {"FileID": file_id, "Status": status.OK, "Message": "", "FileName": uploaded.file_name,
                 "FileServer": uploaded.file_server}
     except SignerError as error:
+        _audit_file(call, facts, error.code)
         return {"FileID": file_id, "Status": status.status_for(error), "Message": error.message_vi,
                 "FileName": name, "FileServer": None}
+
+
+def _audit_file(call: Call, facts: dict[str, Any], result: str) -> None:
+    """Each document of a batch gets its own audit line (the call has one more)."""
+    call.daemon.audit.record(origin=call.caller.name, operation=f"VGCA {call.path} file", result=result, **facts)
 
 
 async def verify_document(call: Call, frame: str) -> dict[str, Any]:
@@ -220,7 +243,13 @@ async def sign_xml(call: Call, frame: str) -> dict[str, Any]:
     request = _object(frame)
     data = _base64(request.get("Base64Content"), "Base64Content")
     only = str(request.get("ReturnSignatureOnly") or "false").lower() == "true"
-    signed = await _with_key(call, data, "sign", lambda key: xml.sign_xml(data, key, signature_only=only))
+    await asyncio.to_thread(xml.parse_document, data)  # refuse bad XML before consent or the token
+
+    async def sign(key: SigningKey) -> xml.XmlSignature:
+        # canonicalisation of a large document must not stall the event loop
+        return await asyncio.to_thread(asyncio.run, xml.sign_xml(data, key, signature_only=only))
+
+    signed = await _with_key(call, data, "sign", sign)
     return status.success(Signature=base64.b64encode(signed.xml).decode())
 
 
@@ -267,6 +296,9 @@ async def authenticate(call: Call, frame: str) -> dict[str, Any]:
 
 
 async def certificate_info(call: Call, frame: str) -> dict[str, Any]:
+    """The official's identity is not for any allowed page: it needs the origin's consent."""
+    if call.caller.is_browser:
+        await call.daemon.consent.require(call.origin, "sign")
     key = await call.daemon.signing_key(None)
     cert = key.certificate
     return status.success(CertInfo={
@@ -285,7 +317,6 @@ async def configuration(call: Call, frame: str) -> dict[str, Any]:
     daemon = call.daemon
     return status.success(Message="vn-token-signer " + __version__, Config={
         "Version": __version__,
-        "AllowedOrigins": daemon.allowlist.listed(),
         "Tokens": [t.label for t in await asyncio.to_thread(daemon.keys.tokens) if t.flags.initialized],
         "DefaultCertificate": daemon.settings.tokens.default_certificate,
     })
@@ -324,7 +355,7 @@ HANDLERS: dict[str, Callable[[Call, str], Awaitable[Any]]] = {
 async def _with_key(call: Call, data: bytes, scope: str, sign: Callable[[SigningKey], Awaitable[Any]]) -> Any:
     """Consent, certificate, queue and login around an engine call that needs the key."""
     daemon, caller = call.daemon, call.caller
-    caller.audit.update(document_sha256=hashlib.sha256(data).hexdigest(), document_size=len(data))
+    caller.audit.update(document_sha256=await asyncio.to_thread(_sha256, data), document_size=len(data))
     if caller.is_browser:
         await daemon.consent.require(call.origin, scope)
     key = await operations.signing_key_for(daemon, caller, None)
@@ -336,11 +367,27 @@ async def _with_key(call: Call, data: bytes, scope: str, sign: Callable[[Signing
 def _object(frame: str) -> dict[str, Any]:
     try:
         value = json.loads(frame)
-    except ValueError:
-        raise SignerError("BAD_REQUEST", "the frame is not JSON") from None
+        json.dumps(value, ensure_ascii=False).encode("utf-8")  # lone surrogates cannot go anywhere
+    except (ValueError, RecursionError, UnicodeEncodeError):
+        raise SignerError("BAD_REQUEST", "the frame is not valid JSON text") from None
     if not isinstance(value, dict):
         raise SignerError("BAD_REQUEST", "the frame is not a JSON object")
     return value
+
+
+async def _whole(upload: Awaitable[T]) -> T:
+    """Once started, an upload ends whole even if the page goes away: never half a file."""
+    task = asyncio.ensure_future(upload)
+    try:
+        return await asyncio.shield(task)
+    except asyncio.CancelledError:
+        with contextlib.suppress(Exception):
+            await task
+        raise
+
+
+def _sha256(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
 
 
 def _base64(value: Any, name: str) -> bytes:
@@ -351,7 +398,11 @@ def _base64(value: Any, name: str) -> bytes:
 
 
 def _credentials(request: dict[str, Any]) -> Credentials:
-    return Credentials(session_id=str(request.get("SessionId") or ""), jwt=str(request.get("JWTToken") or ""))
+    credentials = Credentials(session_id=str(request.get("SessionId") or ""), jwt=str(request.get("JWTToken") or ""))
+    for value in (credentials.session_id, credentials.jwt):
+        if any(c in value for c in "\r\n\0;") or not value.isascii():
+            raise SignerError("BAD_REQUEST", "SessionId and JWTToken must be plain ASCII tokens")
+    return credentials
 
 
 def _metadata(request: dict[str, Any]) -> dict[str, str]:

@@ -17,7 +17,7 @@ from aiohttp import WSMsgType, web
 from .. import __version__
 from ..api.keys import caller_of, daemon_of
 from ..errors import SignerError
-from . import adapter
+from . import adapter, status
 
 FIRST_FRAME_TIMEOUT_S = 60
 
@@ -43,21 +43,27 @@ async def vgca_socket(request: web.Request) -> web.StreamResponse:
     call = adapter.Call(daemon=daemon, caller=caller, path=request.path.lstrip("/"))
     work = asyncio.create_task(adapter.handle(call, message.data))
     watcher = asyncio.create_task(socket.receive())  # sees the page closing; lets pongs in
-    done, _ = await asyncio.wait({work, watcher}, return_when=asyncio.FIRST_COMPLETED)
-    if work not in done:
-        work.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await work
-        caller.outcome = "CLIENT_GONE"
+    try:
+        done, _ = await asyncio.wait({work, watcher}, timeout=daemon.limits.vgca_timeout_s,
+                                     return_when=asyncio.FIRST_COMPLETED)
+        if work in done:
+            reply = work.result()
+            caller.outcome = reply.get("Code", "OK") if isinstance(reply, dict) else "OK"
+            await socket.send_str(json.dumps(reply, ensure_ascii=False))
+        elif watcher in done:
+            caller.outcome = "CLIENT_GONE"
+        else:
+            caller.outcome = "TIMEOUT"
+            await socket.send_str(json.dumps(status.failure(SignerError("TIMEOUT", "no answer in time")),
+                                             ensure_ascii=False))
+    finally:
+        # whatever happened, no work outlives the socket (an upload under way still ends whole)
+        for task in (work, watcher):
+            if not task.done():
+                task.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
         await socket.close()
-        return socket
-    watcher.cancel()
-    with contextlib.suppress(asyncio.CancelledError):
-        await watcher
-    reply = work.result()
-    caller.outcome = reply.get("Code", "OK") if isinstance(reply, dict) else "OK"
-    await socket.send_str(json.dumps(reply, ensure_ascii=False))
-    await socket.close()
     return socket
 
 
@@ -77,5 +83,6 @@ async def service_page(request: web.Request) -> web.Response:
     return web.Response(text=body, content_type="text/html")
 
 
-ROUTES = [web.get("/", service_page), *(web.get(f"/{path}", vgca_socket) for path in adapter.HANDLERS)]
+SOCKET_PATHS = frozenset(f"/{path}" for path in adapter.HANDLERS)
+ROUTES = [web.get("/", service_page), *(web.get(path, vgca_socket) for path in sorted(SOCKET_PATHS))]
 PUBLIC = {("GET", "/")}

@@ -54,20 +54,27 @@ class Uploaded:
 
 
 def check_url(url: str, allowed_hosts: Collection[str]) -> str:
-    """The URL if it is http(s) on an allowed host, else URL_NOT_ALLOWED."""
+    """The URL if it is http(s) on an allowed ``host:port``, else URL_NOT_ALLOWED."""
+    target = _host_port(url)
+    if target not in allowed_hosts:
+        raise SignerError("URL_NOT_ALLOWED", f"{target} is not the page's document system")
+    return url
+
+
+def _host_port(url: str) -> str:
     try:
         parts = urlsplit(url)
         host = (parts.hostname or "").lower()
-        parts.port  # noqa: B018  (raises on a malformed port)
+        port = parts.port
     except ValueError:
         raise SignerError("URL_NOT_ALLOWED", "malformed URL") from None
     if parts.scheme not in ("http", "https"):
         raise SignerError("URL_NOT_ALLOWED", f"scheme {parts.scheme or '(none)'} is not http(s)")
     if parts.username or parts.password:
         raise SignerError("URL_NOT_ALLOWED", "credentials in the URL")
-    if host not in allowed_hosts:
-        raise SignerError("URL_NOT_ALLOWED", f"host {host or '(none)'} is not the page's document system")
-    return url
+    if not host:
+        raise SignerError("URL_NOT_ALLOWED", "no host")
+    return f"{host}:{port or (443 if parts.scheme == 'https' else 80)}"
 
 
 class Transfers:
@@ -128,15 +135,20 @@ class Transfers:
 
     async def _get_following_same_host(self, url: str, credentials: Credentials):
         assert self._session
-        host = urlsplit(url).hostname
+        origin = (urlsplit(url).scheme, _host_port(url))
         for _ in range(MAX_REDIRECTS + 1):
             response = await self._session.get(url, headers=credentials.headers(), allow_redirects=False)
             if response.status not in REDIRECTS:
                 return response, url
-            target = urljoin(url, response.headers.get("Location", ""))
+            location = response.headers.get("Location", "")
             response.release()
-            if urlsplit(target).hostname != host:
-                raise SignerError("URL_NOT_ALLOWED", "redirect to another host")
+            try:
+                target = urljoin(url, location)
+            except ValueError:
+                raise SignerError("URL_NOT_ALLOWED", "malformed redirect") from None
+            # credentials go along: a redirect may not change scheme, host or port
+            if (urlsplit(target).scheme, _host_port(target)) != origin:
+                raise SignerError("URL_NOT_ALLOWED", "redirect to another scheme, host or port")
             url = check_url(target, self.allowed_hosts)
         raise SignerError("DOWNLOAD_FAILED", "too many redirects")
 

@@ -1,0 +1,67 @@
+"""``signer preview IN.pdf --profile NAME -o OUT.png``: where the signature block would go
+and how it looks, without a token (for IT staff tuning profiles)."""
+
+from __future__ import annotations
+
+import argparse
+from datetime import datetime, timezone
+from pathlib import Path
+
+from policies.profiles import load_profile, profile_names
+
+from ..config import CertificateAppearance, Settings
+from ..engine.appearance import BlockFacts
+from ..engine.pdf import PdfSignOptions
+from ..engine.placement import PlacementRequest
+from ..engine.preview import preview_png
+from ..errors import SignerError
+from ..files import read_input, write_atomically
+from .sign import _rect
+
+
+def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
+    parser = sub.add_parser("preview", parents=[common],
+                            help="render the signature block on its page / xem trước chữ ký trên văn bản")
+    parser.add_argument("input", type=Path, metavar="IN.pdf")
+    parser.add_argument("-o", "--output", type=Path, required=True, metavar="OUT.png")
+    parser.add_argument("--profile", required=True, choices=profile_names(), help="Decree 30 signature block")
+    parser.add_argument("--cert", metavar="LABEL",
+                        help="use the images and organisation configured for this certificate (no token is opened)")
+    parser.add_argument("--signer", default="Người ký", metavar="NAME", help="signer name shown in the block")
+    parser.add_argument("--organisation", metavar="TEXT", help="organisation shown in the block")
+    parser.add_argument("--anchor", metavar="TEXT", help="place the block below this text")
+    parser.add_argument("--page", type=int, help="page for --rect, from 1 (negative: from the end)")
+    parser.add_argument("--rect", type=_rect, metavar="X1,Y1,X2,Y2", help="block rectangle in points")
+    parser.add_argument("--doc-number", default="", help="document number (Số: ...)")
+    parser.add_argument("--issued-date", default="", metavar="YYYY-MM-DD", help="issuing date")
+    parser.add_argument("--copy-form", default="SAO Y", choices=["SAO Y", "SAO LỤC", "TRÍCH SAO"])
+    parser.add_argument("--comment", default="", help="comment text (profile comment)")
+    parser.set_defaults(run=run)
+
+
+def run(args: argparse.Namespace, settings: Settings) -> int:
+    data = read_input(args.input)
+    look = _look(settings, args.cert)
+    image = {"signature": look.signature_image, "seal": look.seal_image}.get(load_profile(args.profile).image)
+    options = PdfSignOptions(
+        profile=args.profile, placement=PlacementRequest(page=args.page, rect=args.rect, anchor=args.anchor),
+        image=image, doc_number=args.doc_number, issued_date=args.issued_date, copy_form=args.copy_form,
+        comment=args.comment,
+    )
+    facts = BlockFacts(
+        signer=args.signer, organisation=args.organisation or look.organisation or "Tên cơ quan",
+        time=datetime.now(timezone.utc), doc_number=args.doc_number, issued_date=args.issued_date,
+        copy_form=args.copy_form, comment=args.comment,
+    )
+    write_atomically(args.output, preview_png(data, options, facts))
+    print(f"Đã tạo ảnh xem trước / Preview written: {args.output} (profile {args.profile})")
+    return 0
+
+
+def _look(settings: Settings, label: str | None) -> CertificateAppearance:
+    if label is None:
+        return CertificateAppearance()
+    if label not in settings.appearance:
+        known = ", ".join(sorted(settings.appearance)) or "none"
+        raise SignerError("BAD_REQUEST", f"no [appearance.{label}] in the configuration (configured: {known})")
+    return settings.appearance[label]
