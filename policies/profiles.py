@@ -37,6 +37,7 @@ class Profile:
     width: float
     height: float
     border: bool
+    fill_header: bool  # write the document number and date into the header's blanks
     placement: Placement
 
 
@@ -59,6 +60,7 @@ def load_profile(name: str) -> Profile:
         width=float(data["width"]),
         height=float(data["height"]),
         border=bool(data.get("border", False)),
+        fill_header=bool(data.get("fill_header", False)),
         placement=Placement(
             mode=str(placement.get("mode", "rect")),
             anchors=tuple(str(a) for a in placement.get("anchors", [])),

@@ -7,6 +7,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from policies.profiles import profile_names
+
 from .. import __version__
 from ..errors import KINDS
 
@@ -38,6 +40,22 @@ OPTION_PARAMS = [
     {"name": "reason", "in": "query", "required": False, "schema": {"type": "string"}},
     {"name": "location", "in": "query", "required": False, "schema": {"type": "string"}},
 ]
+APPEARANCE_PARAMS = [
+    {"name": "profile", "in": "query", "required": False,
+     "schema": {"type": "string", "enum": profile_names()},
+     "description": "Decree 30 signature block (default: an invisible signature)"},
+    {"name": "anchor", "in": "query", "required": False, "schema": {"type": "string"},
+     "description": "place the block below this text"},
+    {"name": "page", "in": "query", "required": False, "schema": {"type": "integer"},
+     "description": "page for rect, from 1 (negative: from the end)"},
+    {"name": "rect", "in": "query", "required": False, "schema": {"type": "string", "pattern": r"^[-0-9.]+(,[-0-9.]+){3}$"},
+     "description": "block rectangle x1,y1,x2,y2 in points"},
+    {"name": "doc_number", "in": "query", "required": False, "schema": {"type": "string"}},
+    {"name": "issued_date", "in": "query", "required": False, "schema": {"type": "string", "format": "date"}},
+    {"name": "copy_form", "in": "query", "required": False,
+     "schema": {"type": "string", "enum": ["SAO Y", "SAO LỤC", "TRÍCH SAO"]}},
+    {"name": "comment", "in": "query", "required": False, "schema": {"type": "string"}},
+]
 
 MULTIPART_DOCUMENT = {
     "type": "object",
@@ -47,6 +65,14 @@ MULTIPART_DOCUMENT = {
         "cert": {"type": "string"},
         "reason": {"type": "string"},
         "location": {"type": "string"},
+        "profile": {"type": "string", "enum": profile_names()},
+        "anchor": {"type": "string"},
+        "page": {"type": "string"},
+        "rect": {"type": "string"},
+        "doc_number": {"type": "string"},
+        "issued_date": {"type": "string"},
+        "copy_form": {"type": "string"},
+        "comment": {"type": "string"},
     },
 }
 
@@ -86,7 +112,7 @@ def document() -> dict[str, Any]:
                 {"description": "The signed PDF (facts in X-* headers), or JSON with Accept: application/json",
                  "content": {"application/pdf": {"schema": BINARY}, "application/json": {"schema": _ref("SignedPdf")}}},
                 operationId="signPdf",
-                parameters=OPTION_PARAMS,
+                parameters=OPTION_PARAMS + APPEARANCE_PARAMS,
                 requestBody={"required": True, "content": {
                     "application/pdf": {"schema": BINARY},
                     "multipart/form-data": {"schema": MULTIPART_DOCUMENT},

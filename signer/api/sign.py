@@ -13,6 +13,7 @@ from .replies import json_reply
 
 from .. import operations
 from ..engine import pdf
+from ..engine.placement import PlacementRequest
 from ..errors import SignerError
 from .body import drop_pin_fields, read_upload
 from .keys import caller_of, daemon_of
@@ -25,7 +26,7 @@ def wants_json(request: web.Request) -> bool:
 async def sign_pdf(request: web.Request) -> web.Response:
     daemon, caller = daemon_of(request), caller_of(request)
     upload = await read_upload(request, caller, daemon.limits.max_body_bytes)
-    options = pdf.PdfSignOptions(reason=upload.options.get("reason"), location=upload.options.get("location"))
+    options = pdf_options(upload.options)
     signed = await operations.sign_pdf_for(daemon, caller, upload.data, options, upload.options.get("cert"))
     facts = {
         "field": signed.field_name,
@@ -82,6 +83,25 @@ async def sign_hash(request: web.Request) -> web.Response:
         "algorithm": algorithm,
         "warnings": caller.warnings,
     })
+
+
+def pdf_options(fields: dict[str, str]) -> pdf.PdfSignOptions:
+    """Options of POST /v1/sign/pdf, the same as the command line's."""
+    page = fields.get("page")
+    rect = fields.get("rect")
+    try:
+        page_number = int(page) if page else None
+        box = tuple(float(v) for v in rect.split(",")) if rect else None
+    except ValueError:
+        raise SignerError("BAD_REQUEST", "page must be a number and rect four numbers x1,y1,x2,y2") from None
+    if box is not None and len(box) != 4:
+        raise SignerError("BAD_REQUEST", "rect must be four numbers x1,y1,x2,y2")
+    return pdf.PdfSignOptions(
+        reason=fields.get("reason"), location=fields.get("location"), profile=fields.get("profile") or None,
+        placement=PlacementRequest(page=page_number, rect=box, anchor=fields.get("anchor") or None),
+        doc_number=fields.get("doc_number", ""), issued_date=fields.get("issued_date", ""),
+        copy_form=fields.get("copy_form", "SAO Y"), comment=fields.get("comment", ""),
+    )
 
 
 async def _json_object(request: web.Request) -> dict:

@@ -70,8 +70,11 @@ def stamp_style(profile: Profile, image: Path | None) -> BaseStampStyle:
         if background is None:
             raise SignerError("CONFIG_INVALID", f"profile {profile.name} shows an image, and none is configured")
         return StaticStampStyle(background=background, background_opacity=1.0, border_width=0)
+    # text at the profile's own size (never shrunk to fit): the profile's height is sized for it
     text_at_bottom = layout.SimpleBoxLayoutRule(x_align=layout.AxisAlignment.ALIGN_MID,
-                                                y_align=layout.AxisAlignment.ALIGN_MIN)
+                                                y_align=layout.AxisAlignment.ALIGN_MIN,
+                                                margins=layout.Margins.uniform(1),
+                                                inner_content_scaling=layout.InnerScaling.NO_SCALING)
     # pyHanko's layout works in whole points (it keeps aspect ratios as fractions)
     size = round(profile.font_size)
     leading = round(profile.font_size * 1.25)

@@ -26,6 +26,7 @@ from policies.profiles import Profile, load_profile, profile_names
 from ..errors import SignerError
 from ..keys import SigningKey
 from . import appearance, cms
+from .header import fill_header
 from .placement import PlacementRequest, place
 
 # Extra room in the signature container beyond the exact CMS size (hex digits).
@@ -143,6 +144,8 @@ def prepare_pdf(
         pdf_signer = signers.PdfSigner(meta, signer=placeholder_signer)
     else:
         spot = place(data, writer, profile, options.placement)
+        if profile.fill_header and (options.doc_number or options.issued_date):
+            fill_header(writer, data, options.doc_number, options.issued_date)
         facts = appearance.BlockFacts(
             signer=_common_name(key), organisation=options.organisation or _organisation(key), time=signing_time,
             doc_number=options.doc_number, issued_date=options.issued_date, copy_form=options.copy_form,

@@ -85,8 +85,8 @@ def find_anchor(data: bytes, anchors: tuple[str, ...]) -> tuple[int, Rect]:
     """The last line containing the first anchor that occurs (signature blocks sit at the end)."""
     lines = _text_lines(data)
     for anchor in anchors:
-        wanted = _norm(anchor)
-        found = [(page, box) for page, text, box in lines if wanted in _norm(text)]
+        wanted = normalized(anchor)
+        found = [(page, box) for page, text, box in lines if wanted in normalized(text)]
         if found:
             return found[-1]
     raise SignerError("ANCHOR_NOT_FOUND", "searched for: " + ", ".join(f"“{a}”" for a in anchors))
@@ -150,7 +150,11 @@ def _page_refs(writer: IncrementalPdfFileWriter) -> list:
 
 
 def _text_lines(data: bytes) -> list[tuple[int, str, Rect]]:
-    """Lines of text rebuilt from characters by baseline: robust to text drawn with many
+    return [(page, line_text(chars), line_box(chars)) for page, chars in char_lines(data)]
+
+
+def char_lines(data: bytes) -> list[tuple[int, list[LTChar]]]:
+    """Lines of characters rebuilt by baseline, left to right: robust to text drawn with many
     text-show operators and to stacked diacritics some producers place on their own."""
     lines = []
     try:
@@ -159,19 +163,24 @@ def _text_lines(data: bytes) -> list[tuple[int, str, Rect]]:
             for char in _chars(layout):
                 by_baseline.setdefault(round(char.matrix[5]), []).append(char)
             for chars in by_baseline.values():
-                chars.sort(key=lambda c: c.x0)
-                text, previous = "", None
-                for char in chars:
-                    if previous is not None and char.x0 - previous.x1 > 0.25 * char.size:
-                        text += " "
-                    text += char.get_text()
-                    previous = char
-                box = (min(c.x0 for c in chars), min(c.y0 for c in chars),
-                       max(c.x1 for c in chars), max(c.y1 for c in chars))
-                lines.append((page_number, text, box))
+                lines.append((page_number, sorted(chars, key=lambda c: c.x0)))
     except (PDFSyntaxError, ValueError, KeyError, TypeError) as exc:
         raise SignerError("DOCUMENT_INVALID", f"cannot read the page text ({type(exc).__name__})") from None
     return lines
+
+
+def line_text(chars: list[LTChar]) -> str:
+    text, previous = "", None
+    for char in chars:
+        if previous is not None and char.x0 - previous.x1 > 0.25 * char.size:
+            text += " "
+        text += char.get_text()
+        previous = char
+    return text
+
+
+def line_box(chars: list[LTChar]) -> Rect:
+    return (min(c.x0 for c in chars), min(c.y0 for c in chars), max(c.x1 for c in chars), max(c.y1 for c in chars))
 
 
 def _chars(item) -> list[LTChar]:
@@ -182,7 +191,7 @@ def _chars(item) -> list[LTChar]:
     return []
 
 
-def _norm(text: str) -> str:
+def normalized(text: str) -> str:
     return " ".join(unicodedata.normalize("NFC", text).casefold().split())
 
 

@@ -104,9 +104,12 @@ async def sign_document(call: Call, frame: str) -> dict[str, Any]:
         if call.caller.is_browser:
             await call.daemon.consent.require(call.origin, "sign")
         downloaded = await transfers.download(source, credentials)
+        options = pdf.PdfSignOptions(
+            reason=reason, profile=profile,
+            doc_number=str(request.get("DocNumber") or ""), issued_date=str(request.get("IssuedDate") or ""),
+            copy_form=_copy_form(request), comment=str(request.get("Comment") or request.get("Content") or ""))
         signed = await operations.sign_pdf_for(
-            call.daemon, call.caller, downloaded.data, pdf.PdfSignOptions(reason=reason),
-            call.certificate_for(profile))
+            call.daemon, call.caller, downloaded.data, options, call.certificate_for(profile))
         uploaded = await _whole(
             transfers.upload(handler, credentials, signed.data, downloaded.filename, _metadata(request)))
     return status.success(
@@ -395,6 +398,12 @@ def _base64(value: Any, name: str) -> bytes:
         return base64.b64decode(str(value or ""), validate=True)
     except (binascii.Error, ValueError):
         raise SignerError("BAD_REQUEST", f"{name} must be base64") from None
+
+
+def _copy_form(request: dict[str, Any]) -> str:
+    """SAO Y, SAO LỤC or TRÍCH SAO; pages name the field differently."""
+    value = str(request.get("CopyForm") or request.get("CopyType") or "SAO Y").upper()
+    return value if value in ("SAO Y", "SAO LỤC", "TRÍCH SAO") else "SAO Y"
 
 
 def _credentials(request: dict[str, Any]) -> Credentials:

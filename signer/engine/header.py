@@ -1,0 +1,114 @@
+"""Writing the document number and the issuing date into their places in the header.
+
+The issued profile fills the dotted blanks of "Số: ......./QĐ-UBND" and of
+"..., ngày ... tháng ... năm ...", in the bundled font at the line's size, over a
+white patch, as part of the same incremental update as the clerk's signature.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date
+
+from pdfminer.layout import LTChar
+from pyhanko.pdf_utils import generic
+from pyhanko.pdf_utils.incremental_writer import IncrementalPdfFileWriter
+
+from ..errors import SignerError
+from .appearance import BundledFont
+from .placement import char_lines, normalized
+
+
+@dataclass(frozen=True)
+class Blank:
+    page: int
+    x0: float
+    x1: float
+    baseline: float
+    size: float
+    text: str  # what goes there
+
+
+def fill_header(writer: IncrementalPdfFileWriter, data: bytes, doc_number: str, issued_date: str) -> None:
+    """Fill the number and date blanks of the first page that has them."""
+    blanks = find_blanks(data, doc_number, issued_date)
+    if (doc_number or issued_date) and not blanks:
+        raise SignerError("ANCHOR_NOT_FOUND", "searched for: “Số: ....” and “ngày ... tháng ... năm ...”")
+    first = min(b.page for b in blanks) if blanks else 0
+    if blanks:  # the header is on the first page that has it (pages may repeat it, and share resources)
+        _write(writer, first, [b for b in blanks if b.page == first])
+
+
+def find_blanks(data: bytes, doc_number: str, issued_date: str) -> list[Blank]:
+    blanks: list[Blank] = []
+    day = _date(issued_date) if issued_date else None
+    for page, chars in char_lines(data):
+        text = "".join(c.get_text() for c in chars)
+        folded = normalized(text)
+        if doc_number and "số:" in folded:
+            number = doc_number.split("/", 1)[0] if "/" in text else doc_number
+            blanks += _dots_after(page, chars, "Số:", number)
+        if day and "ngày" in folded and "tháng" in folded and "năm" in folded:
+            for word, value in (("ngày", _day(day.day)), ("tháng", _month(day.month)), ("năm", str(day.year))):
+                blanks += _dots_after(page, chars, word, value)
+            day = None  # only the first date line
+    return blanks
+
+
+def _dots_after(page: int, chars: list[LTChar], word: str, value: str) -> list[Blank]:
+    """The run of dots that follows ``word`` on the line, if any."""
+    text = "".join(c.get_text() for c in chars)
+    start = text.casefold().find(word.casefold())  # one position per character, like ``chars``
+    if start < 0:
+        return []
+    index = start + len(word)
+    while index < len(chars) and chars[index].get_text() == " ":
+        index += 1
+    end = index
+    while end < len(chars) and chars[end].get_text() in ".…":
+        end += 1
+    if end == index:
+        return []
+    run = chars[index:end]
+    return [Blank(page=page, x0=run[0].x0, x1=run[-1].x1, baseline=run[0].matrix[5], size=run[0].size, text=value)]
+
+
+def _write(writer: IncrementalPdfFileWriter, page: int, blanks: list[Blank]) -> None:
+    """One content stream per page, one embedded font per text size."""
+    engines = {}
+    ops = b""
+    for blank in blanks:
+        size = round(blank.size)
+        if size not in engines:
+            engines[size] = BundledFont(size).create_font_engine(writer)
+        shaped = engines[size].shape(blank.text)
+        width = shaped.x_advance * blank.size
+        centre = (blank.x0 + blank.x1) / 2
+        # the white patch covers the dots and room for a number longer than they are
+        left, right = min(blank.x0, centre - width / 2) - 1, max(blank.x1, centre + width / 2) + 1
+        ops += (
+            b"q 1 1 1 rg %.2f %.2f %.2f %.2f re f Q\n" % (left, blank.baseline - 0.3 * blank.size, right - left,
+                                                          1.2 * blank.size)
+            + b"q 0 0 0 rg BT /SignerHeader%d %d Tf %.2f %.2f Td " % (size, size, centre - width / 2, blank.baseline)
+            + shaped.graphics_ops + b" ET Q\n"
+        )
+    fonts = generic.DictionaryObject({generic.NameObject(f"/SignerHeader{size}"): engine.as_resource()
+                                      for size, engine in engines.items()})
+    resources = generic.DictionaryObject({generic.NameObject("/Font"): fonts})
+    writer.add_stream_to_page(page, writer.add_object(generic.StreamObject(stream_data=ops)), resources=resources)
+
+
+def _date(value: str) -> date:
+    try:
+        return date.fromisoformat(value)
+    except ValueError:
+        raise SignerError("BAD_REQUEST", f"issued date must be YYYY-MM-DD, not {value!r}") from None
+
+
+# Decree 30 writes days below 10, and the months 1 and 2, with a leading zero.
+def _day(day: int) -> str:
+    return f"{day:02d}"
+
+
+def _month(month: int) -> str:
+    return f"{month:02d}" if month in (1, 2) else str(month)
