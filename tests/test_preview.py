@@ -145,7 +145,7 @@ def test_a_missing_anchor_is_anchor_not_found() -> None:
     ("bad-encrypted.pdf", PdfSignOptions(profile="plain"), "DOCUMENT_ENCRYPTED"),
     ("libreoffice.pdf", PdfSignOptions(), "BAD_REQUEST"),
     ("libreoffice.pdf", PdfSignOptions(profile="nope"), "BAD_REQUEST"),
-    ("libreoffice.pdf", PdfSignOptions(profile="plain", placement=PlacementRequest(page=0, rect=(1, 1, 9, 9))),
+    ("libreoffice.pdf", PdfSignOptions(profile="plain", placement=PlacementRequest(page=-5, rect=(1, 1, 9, 9))),
      "BAD_REQUEST"),
     ("libreoffice.pdf", PdfSignOptions(profile="plain", placement=PlacementRequest(page=5, rect=(1, 1, 9, 9))),
      "BAD_REQUEST"),
