@@ -37,7 +37,7 @@ def pixels(image: Image.Image, box: tuple[float, float, float, float], test) -> 
     area = (max(0, int(x1)), max(0, int(height - y2)), min(image.width, int(x2)), min(height, int(height - y1)))
     if area[0] >= area[2] or area[1] >= area[3]:
         return 0
-    return sum(1 for rgb in image.crop(area).getdata() if test(rgb))
+    return sum(1 for rgb in image.crop(area).get_flattened_data() if test(rgb))
 
 
 def blue(rgb) -> bool:

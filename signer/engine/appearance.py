@@ -8,6 +8,7 @@ transparent PNG kept with its transparency. Times on the page are Vietnam time,
 
 from __future__ import annotations
 
+import hashlib
 import io
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
@@ -15,6 +16,7 @@ from functools import lru_cache
 from importlib import resources
 from pathlib import Path
 
+import platformdirs
 from fontTools.ttLib import TTFont
 from fontTools.ttLib.scaleUpem import scale_upem
 from PIL import Image, UnidentifiedImageError
@@ -29,6 +31,7 @@ from pyhanko.stamp.base import BaseStampStyle
 from policies.profiles import Profile
 
 from ..errors import SignerError
+from ..files import write_atomically
 
 VIETNAM = timezone(timedelta(hours=7))
 FONT_FILE = "LiberationSerif-Regular.ttf"
@@ -102,16 +105,34 @@ class BundledFont(FontEngineFactory):
 
 @lru_cache(maxsize=1)
 def _font_bytes() -> bytes:
-    # pyHanko writes glyph widths in font units, and PDF reads them per 1000 em:
-    # scale the font's em to 1000 in memory so both agree.
-    with resources.files(__package__).joinpath("fonts", FONT_FILE).open("rb") as handle:
-        font = TTFont(handle)
-        scale_upem(font, 1000)
-        if "FFTM" in font:  # a FontForge timestamp the subsetter cannot keep (and warns about)
-            del font["FFTM"]
-        out = io.BytesIO()
-        font.save(out)
+    """The bundled font with its em scaled to 1000 units.
+
+    pyHanko writes glyph widths in font units and PDF reads them per 1000 em, so the
+    font must have a 1000-unit em. Scaling takes seconds: the result is kept in the
+    user's cache folder, keyed by the bundled file's digest.
+    """
+    original = resources.files(__package__).joinpath("fonts", FONT_FILE).read_bytes()
+    cached = _cache_dir() / f"{FONT_FILE.removesuffix('.ttf')}-1000em-{hashlib.sha256(original).hexdigest()[:16]}.ttf"
+    try:
+        return cached.read_bytes()
+    except OSError:
+        pass
+    font = TTFont(io.BytesIO(original))
+    scale_upem(font, 1000)
+    if "FFTM" in font:  # a FontForge timestamp the subsetter cannot keep (and warns about)
+        del font["FFTM"]
+    out = io.BytesIO()
+    font.save(out)
+    try:
+        cached.parent.mkdir(parents=True, exist_ok=True)
+        write_atomically(cached, out.getvalue())
+    except (OSError, SignerError):
+        pass  # no cache folder: scale again next time
     return out.getvalue()
+
+
+def _cache_dir() -> Path:
+    return Path(platformdirs.user_cache_dir("vn-token-signer")) / "fonts"
 
 
 @lru_cache(maxsize=16)
