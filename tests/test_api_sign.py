@@ -241,3 +241,21 @@ def test_rate_limit_per_origin(dev_env: DevEnv, tmp_path: Path) -> None:
         assert (limited.status, limited.code) == (429, "RATE_LIMITED") and limited.headers["retry-after"]
         # another caller has its own budget
         assert call("GET", f"{daemon.url}/v1/tokens", headers=daemon.auth).status == 200
+
+
+def test_sign_pdf_with_a_profile(daemon: RunningDaemon, tmp_path: Path) -> None:
+    from pdf_checks import embedded_signatures
+
+    reply = post(daemon, "/v1/sign/pdf?profile=copy&copy_form=TR%C3%8DCH%20SAO&cert=clerk", PDF)
+    assert reply.status == 200, reply.body
+    out = tmp_path / "copy.pdf"
+    out.write_bytes(reply.body)
+    assert_pdfsig_all_valid(out, 1)
+    widget = embedded_signatures(reply.body)[0].sig_field
+    x1, y1, x2, y2 = (float(v) for v in widget["/Rect"])
+    assert x2 > 500 and y2 > 800, "top right of page 1"
+    assert embedded_signatures(reply.body)[0].sig_object["/Reason"] == "Ký sao văn bản"
+    missing = post(daemon, "/v1/sign/pdf?profile=approved&anchor=Kh%C3%B4ng%20c%C3%B3", PDF)
+    assert (missing.status, missing.code) == (422, "ANCHOR_NOT_FOUND")
+    bad = post(daemon, "/v1/sign/pdf?profile=approved&rect=1,2,3", PDF)
+    assert (bad.status, bad.code) == (400, "BAD_REQUEST")
