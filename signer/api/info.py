@@ -32,7 +32,15 @@ async def health(request: web.Request) -> web.Response:
     })
 
 
+async def _consented(request: web.Request) -> None:
+    """The official's tokens and identity are for pages the official allowed, not any allowed origin."""
+    caller = caller_of(request)
+    if caller.is_browser:
+        await daemon_of(request).consent.require(caller.origin, "sign")
+
+
 async def tokens(request: web.Request) -> web.Response:
+    await _consented(request)
     found = await asyncio.to_thread(daemon_of(request).keys.tokens)
     return json_reply([asdict(t) for t in found])
 
@@ -41,6 +49,7 @@ async def certificates(request: web.Request) -> web.Response:
     usage = request.query.get("key_usage")
     if usage is not None and usage not in KEY_USAGES:
         raise SignerError("BAD_REQUEST", f"key_usage must be one of {', '.join(sorted(KEY_USAGES))}")
+    await _consented(request)
     entries = await asyncio.to_thread(daemon_of(request).keys.certificates)
     return json_reply([e.to_json() for e in entries if usage is None or usage in e.key_usage])
 
