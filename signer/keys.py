@@ -25,6 +25,7 @@ from drivers.tokens import Pkcs11Module, open_module, release_module
 from .chain import build_chain
 from .config import Settings
 from .errors import SignerError, as_signer_error
+from .validation.presign import check_signing_certificate
 
 log = structlog.get_logger(__name__)
 
@@ -136,7 +137,8 @@ class KeyStore:
         self.pins = pins or pin_source_from(settings)
         self.modules: list[Pkcs11Module] = []
         self._certificates_seen: tuple[tuple, list[CertificateEntry]] | None = None
-        self._trust_certificates = load_certificates(settings.trust.intermediates + settings.trust.anchors)
+        self._anchors = load_certificates(settings.trust.anchors)
+        self._trust_certificates = load_certificates(settings.trust.intermediates) + self._anchors
         try:
             candidates = discover_modules(settings.tokens.modules, use_catalog=settings.tokens.use_catalog)
         except TokenError as exc:
@@ -184,9 +186,11 @@ class KeyStore:
         module = next(m for m in self.modules if str(m.path) == entry.token.module)
         pool = [e.certificate for e in self._all_certificates() if _is_ca(e.certificate)]
         pool += self._trust_certificates
+        chain = build_chain(entry.certificate, pool)
+        check_signing_certificate(entry.certificate, chain, self._anchors)  # a bad certificate signs nothing
         return SigningKey(
             certificate=entry.certificate,
-            chain=build_chain(entry.certificate, pool),
+            chain=chain,
             ref=KeyRef(
                 module=entry.token.module,
                 token_serial=entry.token.serial,

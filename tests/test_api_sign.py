@@ -259,3 +259,9 @@ def test_sign_pdf_with_a_profile(daemon: RunningDaemon, tmp_path: Path) -> None:
     assert (missing.status, missing.code) == (422, "ANCHOR_NOT_FOUND")
     bad = post(daemon, "/v1/sign/pdf?profile=approved&rect=1,2,3", PDF)
     assert (bad.status, bad.code) == (400, "BAD_REQUEST")
+
+
+def test_expired_certificate_is_refused_by_the_api(daemon: RunningDaemon) -> None:
+    reply = post(daemon, "/v1/sign/pdf?cert=expired", PDF)
+    assert (reply.status, reply.code) == (422, "CERT_EXPIRED")
+    assert "hết hạn" in reply.json()["message_vi"]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 import shutil
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -149,3 +150,30 @@ def test_development_tokens_untouched_by_these_tests(dev_env: DevEnv) -> None:
     # the damaging tests above worked on copies
     assert shutil.which("softhsm2-util")
     assert f'= "{LEADER_PIN}"' in dev_env.signer_config.read_text()
+
+
+def test_expired_certificate_signs_nothing(cli, tmp_path: Path) -> None:
+    out_dir = tmp_path / "out"
+    out_dir.mkdir()
+    done = cli("sign", str(DOCUMENTS / "libreoffice.pdf"), "-o", str(out_dir / "x.pdf"), "--cert", "expired")
+    assert_refused(done, "CERT_EXPIRED", 5, out_dir)
+    assert "Nguyễn Văn Ánh" in done.stderr and "2022-01-01" in done.stderr
+    done = cli("sign-cms", str(DOCUMENTS / "libreoffice.pdf"), "-o", str(out_dir / "x.p7s"), "--cert", "expired")
+    assert_refused(done, "CERT_EXPIRED", 5, out_dir)
+
+
+def test_certificate_without_trust_anchor_signs_nothing(cli, private_tokens: DevEnv, tmp_path: Path) -> None:
+    config = private_tokens.signer_config
+    text = config.read_text()
+    config.write_text(re.sub(r"anchors = \[[^\]]*\]", "anchors = []", text))
+    out_dir = tmp_path / "out"
+    out_dir.mkdir()
+    done = cli("sign", str(DOCUMENTS / "libreoffice.pdf"), "-o", str(out_dir / "x.pdf"), env=private_tokens.env())
+    assert_refused(done, "CERT_UNTRUSTED", 5, out_dir)
+    other_root = tmp_path / "other-root.pem"
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", "/dev/null",
+                    "-subj", "/CN=Another Root", "-days", "30", "-out", str(other_root)], check=True,
+                   capture_output=True)
+    config.write_text(re.sub(r"anchors = \[[^\]]*\]", f'anchors = ["{other_root}"]', text))
+    done = cli("sign", str(DOCUMENTS / "libreoffice.pdf"), "-o", str(out_dir / "x.pdf"), env=private_tokens.env())
+    assert_refused(done, "CERT_UNTRUSTED", 5, out_dir)

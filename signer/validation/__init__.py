@@ -1,0 +1,1 @@
+"""Certificate checks: before signing, and of signatures received."""
