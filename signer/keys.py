@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import time
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
@@ -28,6 +29,8 @@ from .errors import SignerError, as_signer_error
 from .validation.presign import check_signing_certificate
 
 log = structlog.get_logger(__name__)
+
+CHECK_REUSE_S = 60.0  # how long a passed pre-sign check stands for the same certificate
 
 
 @dataclass(frozen=True)
@@ -138,6 +141,7 @@ class KeyStore:
         self.modules: list[Pkcs11Module] = []
         self._certificates_seen: tuple[tuple, list[CertificateEntry]] | None = None
         self._anchors = load_certificates(settings.trust.anchors)
+        self._checked: dict[bytes, float] = {}
         self._trust_certificates = load_certificates(settings.trust.intermediates) + self._anchors
         try:
             candidates = discover_modules(settings.tokens.modules, use_catalog=settings.tokens.use_catalog)
@@ -187,7 +191,7 @@ class KeyStore:
         pool = [e.certificate for e in self._all_certificates() if _is_ca(e.certificate)]
         pool += self._trust_certificates
         chain = build_chain(entry.certificate, pool)
-        check_signing_certificate(entry.certificate, chain, self._anchors)  # a bad certificate signs nothing
+        self._check(entry.certificate, chain)
         return SigningKey(
             certificate=entry.certificate,
             chain=chain,
@@ -200,6 +204,14 @@ class KeyStore:
             module=module,
             pins=self.pins,
         )
+
+    def _check(self, certificate: x509.Certificate, chain: tuple[x509.Certificate, ...]) -> None:
+        """A bad certificate signs nothing; a good verdict is reused for a short while."""
+        checked = self._checked.get(certificate.sha256)
+        if checked is not None and time.monotonic() - checked < CHECK_REUSE_S:
+            return
+        check_signing_certificate(certificate, chain, self._anchors)
+        self._checked[certificate.sha256] = time.monotonic()
 
     def _all_certificates(self) -> list[CertificateEntry]:
         """All certificates on the present tokens; re-read only when the set of tokens changes."""
