@@ -1,18 +1,55 @@
 #!/usr/bin/env bash
 # Create development / CI tokens on SoftHSM with the test PKI of fixtures/pki.
 #
-#   ./softhsm-setup.sh [DIR]        (default: ./.dev)
+#   ./softhsm-setup.sh [DIR] [--services | --stop]      (DIR default: ./.dev)
 #
 # Writes DIR/softhsm2.conf, DIR/signer.toml, DIR/pki/ (keys and certificates)
 # and DIR/tokens/ (SoftHSM token storage), then prints the export lines.
 # Running it again keeps what is already there: keys, certificates and tokens
 # are only created when missing.
+#
+# --services also starts the test CA's CRL, OCSP and timestamp responders on
+# http://127.0.0.1:9921 in the background (certomancer's animator; the test
+# certificates point there; log DIR/services.log); --stop stops them.
 set -euo pipefail
 
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
-DIR="${1:-./.dev}"
+ACTION=""
+POSITIONAL=()
+for arg in "$@"; do
+    case "$arg" in
+        --services) ACTION="start" ;;
+        --stop) ACTION="stop" ;;
+        -*) echo "softhsm-setup: unknown option $arg" >&2; exit 2 ;;
+        *) POSITIONAL+=("$arg") ;;
+    esac
+done
+DIR="${POSITIONAL[0]:-./.dev}"
 mkdir -p "$DIR"
 DIR="$(cd "$DIR" && pwd)"
+
+# The responders' port is written into the test certificates, so it is chosen once per DIR
+# (SIGNER_TEST_CA_PORT, default 9921) and kept in DIR/services.port.
+if [ -s "$DIR/services.port" ]; then
+    SERVICES_PORT="$(cat "$DIR/services.port")"
+else
+    SERVICES_PORT="${SIGNER_TEST_CA_PORT:-9921}"
+    echo "$SERVICES_PORT" > "$DIR/services.port"
+fi
+SERVICES_URL="http://127.0.0.1:$SERVICES_PORT"
+
+stop_services() {
+    if [ -f "$DIR/services.pid" ]; then
+        kill "$(cat "$DIR/services.pid")" 2>/dev/null || true
+        rm -f "$DIR/services.pid"
+    fi
+}
+
+if [ "$ACTION" = "stop" ]; then
+    stop_services
+    echo "# Test CA services stopped."
+    exit 0
+fi
 
 # Token layout: one token per person, as the government issues them.
 LEADER_TOKEN="Token Le Hong Son"
@@ -80,7 +117,7 @@ done
 # Certificates: certomancer output is deterministic for the same keys.
 if [ ! -s "$DIR/pki/certs/leader.cert.pem" ]; then
     "$CERTOMANCER" --config "$HERE/fixtures/pki/certomancer.yml" \
-        --key-root "$DIR/pki/keys" \
+        --key-root "$DIR/pki/keys" --service-url-prefix "$SERVICES_URL" \
         mass-summon --flat --no-pfx gov-test "$DIR/pki/certs" >/dev/null
 fi
 
@@ -148,6 +185,11 @@ source = "development"
 anchors = ["$DIR/pki/certs/root.cert.pem"]
 intermediates = ["$DIR/pki/certs/interm.cert.pem"]
 
+[revocation]
+# OCSP and CRL of the test CA are served by: ./softhsm-setup.sh $DIR --services
+policy = "hard-fail"
+timeout_s = 5
+
 [server]
 # Development pages (e.g. a document system running locally) may call the daemon.
 allowed_origins = ["http://localhost:3000", "http://127.0.0.1:3000"]
@@ -168,6 +210,21 @@ seal_image = "$HERE/fixtures/images/clerk-seal.png"
 organisation = "Ủy ban nhân dân Thành phố Hà Nội"
 EOF
 chmod 600 "$DIR/signer.toml"
+
+if [ "$ACTION" = "start" ]; then
+    stop_services
+    nohup setsid "$CERTOMANCER" --config "$HERE/fixtures/pki/certomancer.yml" --key-root "$DIR/pki/keys" \
+        --service-url-prefix "$SERVICES_URL" \
+        animate --port "$SERVICES_PORT" --no-web-ui > "$DIR/services.log" 2>&1 < /dev/null &
+    echo $! > "$DIR/services.pid"
+    for _ in $(seq 50); do
+        if (exec 3<>"/dev/tcp/127.0.0.1/$SERVICES_PORT") 2>/dev/null; then break; fi
+        sleep 0.2
+    done
+    (exec 3<>"/dev/tcp/127.0.0.1/$SERVICES_PORT") 2>/dev/null ||
+        fail "the test CA services did not start; see $DIR/services.log"
+    echo "# Test CA services (CRL, OCSP, TSA) run on $SERVICES_URL; stop: $0 $DIR --stop"
+fi
 
 echo "# Development tokens are ready in $DIR. Run these lines in your shell:"
 echo "export SOFTHSM2_CONF=\"$DIR/softhsm2.conf\""

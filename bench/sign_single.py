@@ -15,8 +15,10 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import atexit
 import io
 import os
+import socket
 import subprocess
 import sys
 import tempfile
@@ -28,11 +30,18 @@ SAMPLES = ("libreoffice.pdf", "reportlab-10-pages.pdf")
 
 
 def ensure_tokens() -> None:
+    """Development tokens and the test CA's responders (stopped again at exit)."""
     if os.environ.get("SIGNER_CONFIG") and os.environ.get("SOFTHSM2_CONF"):
         return
     target = Path(tempfile.mkdtemp(prefix="signer-bench-"))
-    env = dict(os.environ, PATH=f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}")
-    subprocess.run(["bash", str(REPO / "softhsm-setup.sh"), str(target)], check=True, capture_output=True, env=env)
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    env = dict(os.environ, PATH=f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}",
+               SIGNER_TEST_CA_PORT=str(port))
+    setup = ["bash", str(REPO / "softhsm-setup.sh"), str(target)]
+    subprocess.run([*setup, "--services"], check=True, capture_output=True, env=env)
+    atexit.register(subprocess.run, [*setup, "--stop"], capture_output=True, env=env)
     os.environ["SOFTHSM2_CONF"] = str(target / "softhsm2.conf")
     os.environ["SIGNER_CONFIG"] = str(target / "signer.toml")
 

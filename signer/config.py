@@ -61,6 +61,12 @@ class ConsentSettings:
 
 
 @dataclass(frozen=True)
+class RevocationSettings:
+    policy: Literal["hard-fail", "soft-fail"] = "hard-fail"  # unknown status: refuse, or sign
+    timeout_s: float = 20.0  # one OCSP or CRL request
+
+
+@dataclass(frozen=True)
 class CertificateAppearance:
     """Per-certificate images and names IT staff configure for the visible blocks."""
 
@@ -76,6 +82,7 @@ class Settings:
     tokens: TokenSettings = TokenSettings()
     pin: PinSettings = PinSettings()
     trust: TrustSettings = TrustSettings()
+    revocation: RevocationSettings = RevocationSettings()
     server: ServerSettings = field(default_factory=ServerSettings)
     consent: ConsentSettings = ConsentSettings()
     limits: dict[str, float] = field(default_factory=dict)  # overrides of policies/limits.toml
@@ -122,8 +129,12 @@ def _parse(raw: dict[str, Any], path: Path) -> Settings:
         limits = raw.get("limits", {})
         vgca = raw.get("vgca", {})
         looks = raw.get("appearance", {})
-        _only(raw, {"development", "tokens", "pin", "trust", "server", "consent", "limits", "vgca", "appearance",
-                    "logging"}, "top level")
+        revocation = raw.get("revocation", {})
+        _only(raw, {"development", "tokens", "pin", "trust", "revocation", "server", "consent", "limits", "vgca",
+                    "appearance", "logging"}, "top level")
+        _only(revocation, {"policy", "timeout_s"}, "[revocation]")
+        if revocation.get("policy", "hard-fail") not in ("hard-fail", "soft-fail"):
+            raise ValueError("[revocation] policy must be 'hard-fail' or 'soft-fail'")
         for label, entry in looks.items():
             _only(entry, {"signature_image", "seal_image", "organisation"}, f"[appearance.{label}]")
         _only(vgca, {"certificates"}, "[vgca]")
@@ -155,6 +166,10 @@ def _parse(raw: dict[str, Any], path: Path) -> Settings:
             trust=TrustSettings(
                 anchors=_paths(trust.get("anchors", []), base),
                 intermediates=_paths(trust.get("intermediates", []), base),
+            ),
+            revocation=RevocationSettings(
+                policy=revocation.get("policy", "hard-fail"),
+                timeout_s=float(revocation.get("timeout_s", 20.0)),
             ),
             server=ServerSettings(
                 port=int(server.get("port", defaults.port)),

@@ -210,7 +210,7 @@ class KeyStore:
         checked = self._checked.get(certificate.sha256)
         if checked is not None and time.monotonic() - checked < CHECK_REUSE_S:
             return
-        check_signing_certificate(certificate, chain, self._anchors)
+        check_signing_certificate(certificate, chain, self._anchors, revocation=self.settings.revocation)
         self._checked[certificate.sha256] = time.monotonic()
 
     def _all_certificates(self) -> list[CertificateEntry]:

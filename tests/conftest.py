@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import socket
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -40,11 +41,17 @@ class DevEnv:
         return env
 
 
-def run_setup(target: Path, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+def run_setup(target: Path, *options: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        ["bash", str(REPO / "softhsm-setup.sh"), str(target)],
+        ["bash", str(REPO / "softhsm-setup.sh"), str(target), *options],
         capture_output=True, text=True, env=env or _env_with_venv(), timeout=300,
     )
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
 
 
 def _env_with_venv() -> dict[str, str]:
@@ -55,8 +62,9 @@ def _env_with_venv() -> dict[str, str]:
 
 @pytest.fixture(scope="session")
 def dev_env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DevEnv]:
+    """Development tokens, with the test CA's OCSP/CRL/TSA responders running on a free port."""
     target = tmp_path_factory.mktemp("dev")
-    done = run_setup(target)
+    done = run_setup(target, "--services", env={**_env_with_venv(), "SIGNER_TEST_CA_PORT": str(free_port())})
     assert done.returncode == 0, done.stderr
     env = DevEnv(
         dir=target,
@@ -69,6 +77,7 @@ def dev_env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DevEnv]:
     saved = {k: os.environ.get(k) for k in ("SOFTHSM2_CONF", "SIGNER_CONFIG")}
     os.environ.update(SOFTHSM2_CONF=str(env.softhsm_conf), SIGNER_CONFIG=str(env.signer_config))
     yield env
+    run_setup(target, "--stop")
     for key, value in saved.items():
         if value is None:
             os.environ.pop(key, None)
@@ -110,10 +119,19 @@ def cli(dev_env: DevEnv):
 
 
 @pytest.fixture
+def test_ca_stopped(dev_env: DevEnv) -> Iterator[None]:
+    """The test CA's responders down for one test, up again after it."""
+    run_setup(dev_env.dir, "--stop")
+    yield
+    done = run_setup(dev_env.dir, "--services")
+    assert done.returncode == 0, done.stderr
+
+
+@pytest.fixture
 def private_tokens(dev_env: DevEnv, tmp_path: Path) -> DevEnv:
     """A copy of the development tokens that a test may damage (wrong PINs, extra tokens)."""
     target = tmp_path / "dev-copy"
-    shutil.copytree(dev_env.dir, target)
+    shutil.copytree(dev_env.dir, target, ignore=shutil.ignore_patterns("services.pid"))
     conf = target / "softhsm2.conf"
     conf.write_text(conf.read_text().replace(str(dev_env.dir), str(target)))
     config = target / "signer.toml"

@@ -177,3 +177,26 @@ def test_certificate_without_trust_anchor_signs_nothing(cli, private_tokens: Dev
     config.write_text(re.sub(r"anchors = \[[^\]]*\]", f'anchors = ["{other_root}"]', text))
     done = cli("sign", str(DOCUMENTS / "libreoffice.pdf"), "-o", str(out_dir / "x.pdf"), env=private_tokens.env())
     assert_refused(done, "CERT_UNTRUSTED", 5, out_dir)
+
+
+def test_revoked_certificate_signs_nothing(cli, tmp_path: Path) -> None:
+    out_dir = tmp_path / "out"
+    out_dir.mkdir()
+    done = cli("sign", str(DOCUMENTS / "libreoffice.pdf"), "-o", str(out_dir / "x.pdf"), "--cert", "revoked")
+    assert_refused(done, "CERT_REVOKED", 5, out_dir)
+    assert "Trần Thị Bích" in done.stderr
+
+
+def test_unknown_revocation_status_refuses_under_hard_fail(cli, test_ca_stopped, private_tokens: DevEnv,
+                                                           tmp_path: Path) -> None:
+    out_dir = tmp_path / "out"
+    out_dir.mkdir()
+    done = cli("sign", str(DOCUMENTS / "libreoffice.pdf"), "-o", str(out_dir / "x.pdf"), env=private_tokens.env())
+    assert_refused(done, "REVOCATION_UNKNOWN", 5, out_dir)
+    config = private_tokens.signer_config
+    config.write_text(config.read_text().replace('policy = "hard-fail"', 'policy = "soft-fail"'))
+    done = cli("sign", str(DOCUMENTS / "libreoffice.pdf"), "-o", str(out_dir / "x.pdf"), env=private_tokens.env())
+    assert done.returncode == 0, done.stderr
+    done = cli("sign", str(DOCUMENTS / "libreoffice.pdf"), "-o", str(out_dir / "y.pdf"), "--cert", "expired",
+               env=private_tokens.env())
+    assert done.returncode == 5 and "CERT_EXPIRED" in done.stderr

@@ -1,10 +1,11 @@
 """The check before every signature: a bad certificate signs nothing.
 
 Validity period and key usage are read from the certificate; the chain must reach
-one of the configured trust anchors (the OS store is never trusted implicitly).
-Revocation (OCSP, CRL, per-deployment policy) is checked here too once the
-deployment's revocation services are configured; until then a revoked status that
-is already known (e.g. from a cached CRL) still refuses.
+one of the configured trust anchors (the OS store is never trusted implicitly), and
+no certificate on it may be revoked: OCSP or CRL as the certificates point to, under
+the deployment's policy. ``hard-fail`` (the default) refuses when the status cannot
+be learnt (REVOCATION_UNKNOWN); ``soft-fail`` signs then, but never over a known
+revocation.
 """
 
 from __future__ import annotations
@@ -15,8 +16,10 @@ from datetime import datetime, timezone
 
 from asn1crypto import x509
 from pyhanko_certvalidator import CertificateValidator, ValidationContext
+from pyhanko_certvalidator.fetchers.aiohttp_fetchers import AIOHttpFetcherBackend
 from pyhanko_certvalidator.errors import (
     ExpiredError,
+    InsufficientRevinfoError,
     InvalidCertificateError,
     NotYetValidError,
     PathBuildingError,
@@ -24,6 +27,7 @@ from pyhanko_certvalidator.errors import (
     RevokedError,
 )
 
+from ..config import RevocationSettings
 from ..errors import SignerError
 
 SIGNING_USAGES = {"digital_signature", "non_repudiation"}
@@ -34,9 +38,11 @@ def check_signing_certificate(
     chain: Sequence[x509.Certificate],
     anchors: Sequence[x509.Certificate],
     *,
+    revocation: RevocationSettings = RevocationSettings(),
     moment: datetime | None = None,
 ) -> None:
-    """Raise CERT_EXPIRED, CERT_NOT_YET_VALID, CERT_KEY_USAGE, CERT_UNTRUSTED or CERT_REVOKED."""
+    """Raise CERT_EXPIRED, CERT_NOT_YET_VALID, CERT_KEY_USAGE, CERT_UNTRUSTED, CERT_REVOKED
+    or REVOCATION_UNKNOWN; return quietly when the certificate may sign."""
     moment = moment or datetime.now(timezone.utc)
     name = certificate.subject.native.get("common_name") or certificate.subject.human_friendly
     if moment < certificate.not_valid_before:
@@ -48,16 +54,27 @@ def check_signing_certificate(
         raise SignerError("CERT_KEY_USAGE", f"{name}: key usage {', '.join(sorted(usage))}")
     if not anchors:
         raise SignerError("CERT_UNTRUSTED", "no trust anchors are configured ([trust] anchors)")
-    context = ValidationContext(trust_roots=list(anchors), other_certs=list(chain), allow_fetching=False,
-                                revocation_mode="soft-fail", moment=moment)
-    validator = CertificateValidator(certificate, validation_context=context)
     try:
-        asyncio.run(validator.async_validate_usage(set()))
+        asyncio.run(_validate(certificate, chain, anchors, revocation, moment))
     except RevokedError:
         raise SignerError("CERT_REVOKED", name) from None
     except ExpiredError:
         raise SignerError("CERT_EXPIRED", name) from None
     except NotYetValidError:
         raise SignerError("CERT_NOT_YET_VALID", name) from None
+    except InsufficientRevinfoError:
+        raise SignerError("REVOCATION_UNKNOWN", f"{name}: no OCSP or CRL answer") from None
     except (PathBuildingError, PathValidationError, InvalidCertificateError) as exc:
         raise SignerError("CERT_UNTRUSTED", f"{name}: {str(exc)[:160]}") from None
+
+
+async def _validate(certificate: x509.Certificate, chain: Sequence[x509.Certificate],
+                    anchors: Sequence[x509.Certificate], revocation: RevocationSettings, moment: datetime) -> None:
+    backend = AIOHttpFetcherBackend(per_request_timeout=revocation.timeout_s)
+    try:
+        context = ValidationContext(
+            trust_roots=list(anchors), other_certs=list(chain), allow_fetching=True, fetcher_backend=backend,
+            revocation_mode=revocation.policy, moment=moment)
+        await CertificateValidator(certificate, validation_context=context).async_validate_usage(set())
+    finally:
+        await backend.close()

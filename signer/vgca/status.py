@@ -30,6 +30,7 @@ STATUS_BY_CODE: dict[str, int] = {
     "CERT_REVOKED": 5,
     "CERT_UNTRUSTED": 5,
     "CERT_KEY_USAGE": 5,
+    "REVOCATION_UNKNOWN": 5,
     "PIN_INCORRECT": 6,
     "PIN_UNAVAILABLE": 6,
     "PIN_SOURCE_REFUSED": 6,
