@@ -26,3 +26,5 @@ def configure_logging(level: str = "warning", *, json: bool = False) -> None:
         logger_factory=structlog.PrintLoggerFactory(file=sys.stderr),
         cache_logger_on_first_use=False,
     )
+    # pyHanko reports through the standard logging module, with tracebacks; keep those for -v
+    logging.getLogger("pyhanko").setLevel(logging.DEBUG if level == "debug" else logging.ERROR)

@@ -172,3 +172,88 @@ def test_anchor_split_across_operators_and_decomposed(cli, tmp_path: Path) -> No
     sign(cli, path, out, "--profile", "approved")
     signed = render(out, 1)
     assert pixels(signed, (300, 400, 560, 498), blue) > 200
+
+
+def decision(path: Path, *, body_mentions_title: bool = False, recipients_column: bool = False,
+             header_dots: bool = True, crop: tuple[float, float, float, float] | None = None) -> Path:
+    """A one-page decision drawn with reportlab, with the layout variations real documents have."""
+    font = Path(__file__).resolve().parent.parent / "signer" / "engine" / "fonts" / "LiberationSerif-Regular.ttf"
+    pdfmetrics.registerFont(TTFont("LiberationSerifTest", str(font)))
+    page = canvas.Canvas(str(path), pagesize=A4)
+    if crop:
+        page.setCropBox(crop)
+    page.setFont("LiberationSerifTest", 12)
+    page.drawCentredString(150, 780, "Số: ......./QĐ-UBND" if header_dots else "Số:    /QĐ-UBND")
+    page.drawCentredString(420, 780, "Hà Nội, ngày ... tháng ... năm 2026")
+    page.drawString(60, 700, "Giao Chủ tịch UBND các quận, huyện tổ chức thực hiện." if body_mentions_title
+                    else "Điều 1. Quyết định này có hiệu lực kể từ ngày ký.")
+    if recipients_column:
+        page.drawString(60, 600, "Nơi nhận:")
+        page.drawString(60, 584, "- Như Điều 3;")
+    page.drawCentredString(440, 600, "KT. CHỦ TỊCH")
+    page.drawCentredString(440, 584, "PHÓ GIÁM ĐỐC" if body_mentions_title else "PHÓ CHỦ TỊCH")
+    page.drawCentredString(440, 480, "Lê Hồng Sơn")
+    page.showPage()
+    page.save()
+    return path
+
+
+def approved_box(path: Path) -> tuple[float, float, float, float]:
+    from pdf_checks import embedded_signatures
+
+    signature = embedded_signatures(path.read_bytes())[0]
+    return tuple(float(v) for v in signature.sig_field["/Rect"])
+
+
+def test_block_goes_under_the_title_column_not_the_recipients(cli, tmp_path: Path) -> None:
+    source = decision(tmp_path / "noi-nhan.pdf", recipients_column=True)
+    out = tmp_path / "signed.pdf"
+    sign(cli, source, out, "--profile", "approved")
+    x1, y1, x2, y2 = approved_box(out)
+    assert 330 < (x1 + x2) / 2 < 550, "centred under the title on the right, not across both columns"
+    assert 480 < y1 and y2 < 590
+
+
+def test_a_title_mentioned_in_the_body_is_not_the_anchor(cli, tmp_path: Path) -> None:
+    source = decision(tmp_path / "giam-doc.pdf", body_mentions_title=True)
+    out = tmp_path / "signed.pdf"
+    sign(cli, source, out, "--profile", "approved")
+    x1, y1, x2, y2 = approved_box(out)
+    assert y2 < 590 and (x1 + x2) / 2 > 330, "below PHÓ GIÁM ĐỐC, not over the body text"
+
+
+def test_seal_goes_over_the_leader_even_after_a_comment(cli, tmp_path: Path) -> None:
+    source = decision(tmp_path / "d.pdf")
+    approved, commented, issued = (tmp_path / f"{n}.pdf" for n in ("a", "c", "i"))
+    sign(cli, source, approved, "--profile", "approved")
+    sign(cli, approved, commented, "--profile", "comment", "--comment", "Đồng ý", "--cert", "clerk")
+    sign(cli, commented, issued, "--profile", "issued", "--cert", "clerk", "--doc-number", "7/QĐ-UBND")
+    assert valid_signatures(issued) == 3
+    leader = approved_box(approved)
+    from pdf_checks import embedded_signatures
+
+    seal = tuple(float(v) for v in embedded_signatures(issued.read_bytes())[-1].sig_field["/Rect"])
+    assert seal[0] < leader[0] < seal[2] < leader[2], "the seal's right edge lies inside the leader's block"
+    assert leader[1] <= (seal[1] + seal[3]) / 2 <= leader[3]
+
+
+def test_corner_blocks_stay_inside_the_crop_box(cli, tmp_path: Path) -> None:
+    source = decision(tmp_path / "crop.pdf", crop=(40, 40, 555, 802))
+    out = tmp_path / "copy.pdf"
+    sign(cli, source, out, "--profile", "copy", "--cert", "clerk")
+    x1, y1, x2, y2 = approved_box(out)
+    assert 40 <= x1 and x2 <= 555 and 40 <= y1 and y2 <= 802
+
+
+def test_missing_number_blank_and_bad_rectangles_are_refused(cli, tmp_path: Path) -> None:
+    source = decision(tmp_path / "nodots.pdf", header_dots=False)
+    approved = tmp_path / "a.pdf"
+    sign(cli, source, approved, "--profile", "approved")
+    done = cli("sign", str(approved), "-o", str(tmp_path / "i.pdf"), "--profile", "issued", "--cert", "clerk",
+               "--doc-number", "7/QĐ-UBND")
+    assert done.returncode == 4 and done.stderr.startswith("signer: ANCHOR_NOT_FOUND: ") and "Số" in done.stderr
+    for rect in ("nan,0,100,100", "-5000,-5000,-4000,-4900", "10,10,10,10"):
+        done = cli("sign", str(source), "-o", str(tmp_path / "r.pdf"), "--profile", "plain", "--page", "1",
+                   f"--rect={rect}")
+        assert done.returncode == 9 and "BAD_REQUEST" in done.stderr, (rect, done.stderr)
+        assert not (tmp_path / "r.pdf").exists()

@@ -138,6 +138,9 @@ def _cache_dir() -> Path:
 @lru_cache(maxsize=16)
 def _image(path: Path) -> PdfImage:
     try:
-        return PdfImage(Image.open(path).convert("RGBA"))
+        image = Image.open(path)
+        if image.mode.startswith("I"):  # 16-bit greyscale: bring it to 8 bits before adding alpha
+            image = image.point(lambda v: v / 257).convert("L")
+        return PdfImage(image.convert("RGBA"))
     except (OSError, UnidentifiedImageError) as exc:
         raise SignerError("CONFIG_INVALID", f"signature image {path}: {exc}") from None

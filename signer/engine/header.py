@@ -7,6 +7,7 @@ white patch, as part of the same incremental update as the clerk's signature.
 
 from __future__ import annotations
 
+import unicodedata
 from dataclasses import dataclass
 from datetime import date
 
@@ -27,37 +28,39 @@ class Blank:
     baseline: float
     size: float
     text: str  # what goes there
+    field: str  # "number" or "date"
 
 
 def fill_header(writer: IncrementalPdfFileWriter, data: bytes, doc_number: str, issued_date: str) -> None:
-    """Fill the number and date blanks of the first page that has them."""
+    """Fill the number and date blanks of the first page's header; refuse when one is missing."""
     blanks = find_blanks(data, doc_number, issued_date)
-    if (doc_number or issued_date) and not blanks:
-        raise SignerError("ANCHOR_NOT_FOUND", "searched for: “Số: ....” and “ngày ... tháng ... năm ...”")
-    first = min(b.page for b in blanks) if blanks else 0
-    if blanks:  # the header is on the first page that has it (pages may repeat it, and share resources)
-        _write(writer, first, [b for b in blanks if b.page == first])
+    if doc_number and not any(b.field == "number" for b in blanks):
+        raise SignerError("ANCHOR_NOT_FOUND", "searched for: “Số: ....” on page 1")
+    if issued_date and not any(b.field == "date" for b in blanks):
+        raise SignerError("ANCHOR_NOT_FOUND", "searched for: “ngày ... tháng ... năm ...” on page 1")
+    if blanks:
+        _write(writer, 0, blanks)
 
 
 def find_blanks(data: bytes, doc_number: str, issued_date: str) -> list[Blank]:
     blanks: list[Blank] = []
     day = _date(issued_date) if issued_date else None
-    for page, chars in char_lines(data):
+    for page, chars in char_lines(data, [0]):  # the header is on page 1
         text = "".join(c.get_text() for c in chars)
         folded = normalized(text)
         if doc_number and "số:" in folded:
             number = doc_number.split("/", 1)[0] if "/" in text else doc_number
-            blanks += _dots_after(page, chars, "Số:", number)
+            blanks += _dots_after(page, chars, "Số:", number, "number")
         if day and "ngày" in folded and "tháng" in folded and "năm" in folded:
             for word, value in (("ngày", _day(day.day)), ("tháng", _month(day.month)), ("năm", str(day.year))):
-                blanks += _dots_after(page, chars, word, value)
+                blanks += _dots_after(page, chars, word, value, "date")
             day = None  # only the first date line
     return blanks
 
 
-def _dots_after(page: int, chars: list[LTChar], word: str, value: str) -> list[Blank]:
+def _dots_after(page: int, chars: list[LTChar], word: str, value: str, field: str) -> list[Blank]:
     """The run of dots that follows ``word`` on the line, if any."""
-    text = "".join(c.get_text() for c in chars)
+    text = "".join(unicodedata.normalize("NFC", c.get_text())[:1] or " " for c in chars)
     start = text.casefold().find(word.casefold())  # one position per character, like ``chars``
     if start < 0:
         return []
@@ -70,13 +73,16 @@ def _dots_after(page: int, chars: list[LTChar], word: str, value: str) -> list[B
     if end == index:
         return []
     run = chars[index:end]
-    return [Blank(page=page, x0=run[0].x0, x1=run[-1].x1, baseline=run[0].matrix[5], size=run[0].size, text=value)]
+    return [Blank(page=page, x0=run[0].x0, x1=run[-1].x1, baseline=run[0].matrix[5], size=run[0].size, text=value,
+                  field=field)]
 
 
 def _write(writer: IncrementalPdfFileWriter, page: int, blanks: list[Blank]) -> None:
-    """One content stream per page, one embedded font per text size."""
+    """Each filled blank is a print annotation with its own appearance: a white patch and the
+    text. Annotations, not page content, so the leader's signature sees only an added
+    annotation, and no transform the page leaves open can move them."""
+    page_ref = writer.find_page_for_modification(page)[0]
     engines = {}
-    ops = b""
     for blank in blanks:
         size = round(blank.size)
         if size not in engines:
@@ -86,16 +92,31 @@ def _write(writer: IncrementalPdfFileWriter, page: int, blanks: list[Blank]) -> 
         centre = (blank.x0 + blank.x1) / 2
         # the white patch covers the dots and room for a number longer than they are
         left, right = min(blank.x0, centre - width / 2) - 1, max(blank.x1, centre + width / 2) + 1
-        ops += (
-            b"q 1 1 1 rg %.2f %.2f %.2f %.2f re f Q\n" % (left, blank.baseline - 0.3 * blank.size, right - left,
-                                                          1.2 * blank.size)
-            + b"q 0 0 0 rg BT /SignerHeader%d %d Tf %.2f %.2f Td " % (size, size, centre - width / 2, blank.baseline)
-            + shaped.graphics_ops + b" ET Q\n"
-        )
-    fonts = generic.DictionaryObject({generic.NameObject(f"/SignerHeader{size}"): engine.as_resource()
-                                      for size, engine in engines.items()})
-    resources = generic.DictionaryObject({generic.NameObject("/Font"): fonts})
-    writer.add_stream_to_page(page, writer.add_object(generic.StreamObject(stream_data=ops)), resources=resources)
+        bottom, top = blank.baseline - 0.3 * blank.size, blank.baseline + 0.9 * blank.size
+        ops = (b"1 1 1 rg %.2f %.2f %.2f %.2f re f\n" % (left, bottom, right - left, top - bottom)
+               + b"0 0 0 rg BT /F1 %d Tf %.2f %.2f Td " % (size, centre - width / 2, blank.baseline)
+               + shaped.graphics_ops + b" ET\n")
+        box = generic.ArrayObject([generic.FloatObject(v) for v in (left, bottom, right, top)])
+        appearance = generic.StreamObject({
+            generic.NameObject("/Type"): generic.NameObject("/XObject"),
+            generic.NameObject("/Subtype"): generic.NameObject("/Form"),
+            generic.NameObject("/BBox"): box,
+            generic.NameObject("/Resources"): generic.DictionaryObject({
+                generic.NameObject("/Font"): generic.DictionaryObject({
+                    generic.NameObject("/F1"): engines[size].as_resource()})}),
+        }, stream_data=ops)
+        annotation = generic.DictionaryObject({
+            generic.NameObject("/Type"): generic.NameObject("/Annot"),
+            generic.NameObject("/Subtype"): generic.NameObject("/FreeText"),
+            generic.NameObject("/Rect"): box,
+            generic.NameObject("/F"): generic.NumberObject(4 | 128),  # print, locked
+            generic.NameObject("/Contents"): generic.TextStringObject(blank.text),
+            generic.NameObject("/DA"): generic.TextStringObject(f"/F1 {size} Tf 0 g"),
+            generic.NameObject("/P"): page_ref,
+            generic.NameObject("/AP"): generic.DictionaryObject(
+                {generic.NameObject("/N"): writer.add_object(appearance)}),
+        })
+        writer.register_annotation(page_ref, writer.add_object(annotation))
 
 
 def _date(value: str) -> date:

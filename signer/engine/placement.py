@@ -9,6 +9,7 @@ case-folded, so decomposed and precomposed diacritics match.
 from __future__ import annotations
 
 import io
+import math
 import unicodedata
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -24,6 +25,9 @@ from policies.profiles import Profile
 from ..errors import SignerError
 
 Rect = tuple[float, float, float, float]
+
+LEADER_REASON = "Ký phê duyệt"  # the approved profile's title, written as the signature's reason
+LEADER_BLOCK = (190, 78)  # the approved block's size, where the seal goes when the leader has no field
 
 
 @dataclass(frozen=True)
@@ -41,6 +45,12 @@ class PlacementRequest:
 
 def place(data: bytes, writer: IncrementalPdfFileWriter, profile: Profile, request: PlacementRequest) -> Spot:
     spot = _place(data, writer, profile, request)
+    x1, y1, x2, y2 = spot.box
+    if not all(math.isfinite(v) for v in spot.box) or x2 - x1 < 1 or y2 - y1 < 1:
+        raise SignerError("BAD_REQUEST", "the block's rectangle must have a finite, non-empty size")
+    px1, py1, px2, py2 = page_sizes(writer)[spot.page]
+    if x2 <= px1 or x1 >= px2 or y2 <= py1 or y1 >= py2:
+        raise SignerError("BAD_REQUEST", "the block's rectangle lies outside the page")
     return Spot(spot.page, tuple(round(v) for v in spot.box))  # whole points, as pyHanko's layout wants
 
 
@@ -49,17 +59,18 @@ def _place(data: bytes, writer: IncrementalPdfFileWriter, profile: Profile, requ
     if request.rect is not None:
         return Spot(page_index(request.page or 1, len(pages)), _ordered(request.rect))
     rule = profile.placement
-    if request.anchor or rule.mode == "anchor":
-        anchors = (request.anchor,) if request.anchor else rule.anchors
-        page, line = find_anchor(data, anchors)
+    if request.anchor:
+        page, line = find_anchor(data, (request.anchor,), whole=False, pages=len(pages))
+        return Spot(page, below(line, profile.width, profile.height, rule.gap))
+    if rule.mode == "anchor":
+        page, line = find_anchor(data, rule.anchors, pages=len(pages))
         return Spot(page, below(line, profile.width, profile.height, rule.gap))
     if rule.mode == "seal":
-        leader = last_signature_box(writer)
-        if leader is not None:
-            return Spot(leader.page, seal_over(leader.box, profile.width, profile.height, rule.overlap))
-        page, line = find_anchor(data, rule.anchors)
-        block = below(line, profile.width, profile.height, rule.gap)
-        return Spot(page, block)
+        leader = last_signature_box(writer, reason=LEADER_REASON)
+        if leader is None:  # no leader's field: where the leader's block would be, by the anchor
+            page, line = find_anchor(data, rule.anchors, pages=len(pages))
+            leader = Spot(page, below(line, LEADER_BLOCK[0], LEADER_BLOCK[1], rule.gap))
+        return Spot(leader.page, seal_over(leader.box, profile.width, profile.height, rule.overlap))
     if rule.mode == "corner":
         index = page_index(rule.page, len(pages))
         return Spot(index, corner(pages[index], rule.corner, profile.width, profile.height, rule.margin))
@@ -74,21 +85,47 @@ def page_index(page: int, count: int) -> int:
 
 
 def page_sizes(writer: IncrementalPdfFileWriter) -> list[Rect]:
+    """Each page's visible area: its crop box (inherited like the media box), within the media box."""
     sizes = []
     for ref in _page_refs(writer):
-        box = ref.get_object().get("/MediaBox") or ref.get_object()["/Parent"].get_object().get("/MediaBox")
-        sizes.append(tuple(float(v) for v in box))
+        media = _inherited(ref.get_object(), "/MediaBox")
+        if media is None:
+            raise SignerError("DOCUMENT_INVALID", "a page has no MediaBox")
+        media = _ordered(tuple(float(v) for v in media))
+        crop = _inherited(ref.get_object(), "/CropBox")
+        if crop is not None:
+            c = _ordered(tuple(float(v) for v in crop))
+            media = (max(media[0], c[0]), max(media[1], c[1]), min(media[2], c[2]), min(media[3], c[3]))
+        sizes.append(media)
     return sizes
 
 
-def find_anchor(data: bytes, anchors: tuple[str, ...]) -> tuple[int, Rect]:
-    """The last line containing the first anchor that occurs (signature blocks sit at the end)."""
-    lines = _text_lines(data)
-    for anchor in anchors:
-        wanted = normalized(anchor)
-        found = [(page, box) for page, text, box in lines if wanted in normalized(text)]
+def _inherited(node, key: str):
+    for _ in range(64):  # a page tree deeper than this is broken
+        if key in node:
+            return node[key]
+        parent = node.get("/Parent")
+        if parent is None:
+            return None
+        node = parent.get_object()
+    return None
+
+
+def find_anchor(data: bytes, anchors: tuple[str, ...], *, whole: bool = True, pages: int | None = None
+                ) -> tuple[int, Rect]:
+    """The last place in the document where one of ``anchors`` stands: a profile's anchor must be
+    a whole text segment (a title line, not a mention in the body); a caller's may be part of one.
+    Pages are read from the last (where signature blocks sit) backwards."""
+    wanted = [_nfc(a) for a in anchors]
+    order = range(pages - 1, -1, -1) if pages else [None]
+    for page in order:
+        found = []
+        for page_number, chars in char_lines(data, None if page is None else [page]):
+            text = _nfc(line_text(chars))
+            if any(text == w if whole else w.casefold() in text.casefold() for w in wanted):
+                found.append((page_number, line_box(chars)))
         if found:
-            return found[-1]
+            return max(found, key=lambda hit: (hit[0], -hit[1][1]))  # the last: lowest on the last page
     raise SignerError("ANCHOR_NOT_FOUND", "searched for: " + ", ".join(f"“{a}”" for a in anchors))
 
 
@@ -112,8 +149,8 @@ def corner(page: Rect, which: str, width: float, height: float, margin: float) -
     return (left, bottom, left + width, bottom + height)
 
 
-def last_signature_box(writer: IncrementalPdfFileWriter) -> Spot | None:
-    """The widget of the last visible signature field already in the document."""
+def last_signature_box(writer: IncrementalPdfFileWriter, reason: str | None = None) -> Spot | None:
+    """The widget of the last visible signature field already in the document (with ``reason``)."""
     refs = {ref.idnum: index for index, ref in enumerate(_page_refs(writer))}
     form = writer.root.get("/AcroForm")
     if form is None:
@@ -122,6 +159,8 @@ def last_signature_box(writer: IncrementalPdfFileWriter) -> Spot | None:
     for field_ref in form.get_object().get("/Fields", generic.ArrayObject()):
         field = field_ref.get_object()
         if field.get("/FT") != "/Sig" or "/V" not in field:
+            continue
+        if reason is not None and str(field["/V"].get_object().get("/Reason", "")) != reason:
             continue
         for widget in [field, *[k.get_object() for k in field.get("/Kids", [])]]:
             rect = widget.get("/Rect")
@@ -149,24 +188,35 @@ def _page_refs(writer: IncrementalPdfFileWriter) -> list:
     return refs
 
 
-def _text_lines(data: bytes) -> list[tuple[int, str, Rect]]:
-    return [(page, line_text(chars), line_box(chars)) for page, chars in char_lines(data)]
-
-
-def char_lines(data: bytes) -> list[tuple[int, list[LTChar]]]:
-    """Lines of characters rebuilt by baseline, left to right: robust to text drawn with many
-    text-show operators and to stacked diacritics some producers place on their own."""
+def char_lines(data: bytes, pages: list[int] | None = None) -> list[tuple[int, list[LTChar]]]:
+    """Text segments rebuilt from characters by baseline, left to right, split where columns
+    part: robust to text drawn with many text-show operators and to stacked diacritics
+    some producers place on their own."""
     lines = []
     try:
-        for page_number, layout in enumerate(extract_pages(io.BytesIO(data), laparams=None)):
+        layouts = extract_pages(io.BytesIO(data), laparams=None, page_numbers=pages)
+        for position, layout in enumerate(layouts):
+            page_number = pages[position] if pages else position
             by_baseline: dict[int, list[LTChar]] = {}
             for char in _chars(layout):
                 by_baseline.setdefault(round(char.matrix[5]), []).append(char)
             for chars in by_baseline.values():
-                lines.append((page_number, sorted(chars, key=lambda c: c.x0)))
+                lines += [(page_number, segment) for segment in _segments(sorted(chars, key=lambda c: c.x0))]
     except (PDFSyntaxError, ValueError, KeyError, TypeError) as exc:
         raise SignerError("DOCUMENT_INVALID", f"cannot read the page text ({type(exc).__name__})") from None
     return lines
+
+
+def _segments(chars: list[LTChar]) -> list[list[LTChar]]:
+    """Split a baseline where the gap is wider than two ems: two columns, not one line."""
+    segments = [[chars[0]]]
+    for char in chars[1:]:
+        previous = segments[-1][-1]
+        if char.x0 - previous.x1 > 2 * max(char.size, previous.size):
+            segments.append([char])
+        else:
+            segments[-1].append(char)
+    return segments
 
 
 def line_text(chars: list[LTChar]) -> str:
@@ -192,7 +242,11 @@ def _chars(item) -> list[LTChar]:
 
 
 def normalized(text: str) -> str:
-    return " ".join(unicodedata.normalize("NFC", text).casefold().split())
+    return " ".join(_nfc(text).casefold().split())
+
+
+def _nfc(text: str) -> str:
+    return " ".join(unicodedata.normalize("NFC", text).split())
 
 
 def _ordered(rect: Rect) -> Rect:

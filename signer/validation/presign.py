@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timezone
 
 from asn1crypto import x509
@@ -38,12 +39,13 @@ def check_signing_certificate(
     chain: Sequence[x509.Certificate],
     anchors: Sequence[x509.Certificate],
     *,
-    revocation: RevocationSettings = RevocationSettings(),
+    revocation: RevocationSettings | None = None,
     moment: datetime | None = None,
 ) -> None:
     """Raise CERT_EXPIRED, CERT_NOT_YET_VALID, CERT_KEY_USAGE, CERT_UNTRUSTED, CERT_REVOKED
     or REVOCATION_UNKNOWN; return quietly when the certificate may sign."""
     moment = moment or datetime.now(timezone.utc)
+    revocation = revocation or RevocationSettings()
     name = certificate.subject.native.get("common_name") or certificate.subject.human_friendly
     if moment < certificate.not_valid_before:
         raise SignerError("CERT_NOT_YET_VALID", f"{name}: valid from {certificate.not_valid_before:%Y-%m-%d}")
@@ -55,7 +57,7 @@ def check_signing_certificate(
     if not anchors:
         raise SignerError("CERT_UNTRUSTED", "no trust anchors are configured ([trust] anchors)")
     try:
-        asyncio.run(_validate(certificate, chain, anchors, revocation, moment))
+        _run(_validate(certificate, chain, anchors, revocation, moment))
     except RevokedError:
         raise SignerError("CERT_REVOKED", name) from None
     except ExpiredError:
@@ -78,3 +80,14 @@ async def _validate(certificate: x509.Certificate, chain: Sequence[x509.Certific
         await CertificateValidator(certificate, validation_context=context).async_validate_usage(set())
     finally:
         await backend.close()
+
+
+def _run(coroutine) -> None:
+    """Run to the end on this thread, or on a helper thread when this one already has a loop."""
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        asyncio.run(coroutine)
+        return
+    with ThreadPoolExecutor(max_workers=1) as helper:
+        helper.submit(asyncio.run, coroutine).result()
