@@ -221,8 +221,12 @@ if [ "$ACTION" = "start" ]; then
         if (exec 3<>"/dev/tcp/127.0.0.1/$SERVICES_PORT") 2>/dev/null; then break; fi
         sleep 0.2
     done
-    (exec 3<>"/dev/tcp/127.0.0.1/$SERVICES_PORT") 2>/dev/null ||
-        fail "the test CA services did not start; see $DIR/services.log"
+    sleep 0.5
+    if ! kill -0 "$(cat "$DIR/services.pid")" 2>/dev/null ||
+        ! (exec 3<>"/dev/tcp/127.0.0.1/$SERVICES_PORT") 2>/dev/null; then
+        rm -f "$DIR/services.pid"
+        fail "the test CA services did not start (is port $SERVICES_PORT in use?); see $DIR/services.log"
+    fi
     echo "# Test CA services (CRL, OCSP, TSA) run on $SERVICES_URL; stop: $0 $DIR --stop"
 fi
 
