@@ -38,6 +38,15 @@ else
 fi
 SERVICES_URL="http://127.0.0.1:$SERVICES_PORT"
 
+responder_ready() {  # our CA's CRL answers (not merely something on the port)
+    (
+        exec 3<>"/dev/tcp/127.0.0.1/$SERVICES_PORT" || exit 1
+        printf 'GET /gov-test/crls/root/latest.crl HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n' >&3
+        read -r status <&3 || exit 1
+        [[ "$status" == *" 200"* ]]
+    ) 2>/dev/null
+}
+
 stop_services() {
     if [ -f "$DIR/services.pid" ]; then
         kill "$(cat "$DIR/services.pid")" 2>/dev/null || true
@@ -217,14 +226,13 @@ if [ "$ACTION" = "start" ]; then
         --service-url-prefix "$SERVICES_URL" \
         animate --port "$SERVICES_PORT" --no-web-ui > "$DIR/services.log" 2>&1 < /dev/null &
     echo $! > "$DIR/services.pid"
-    for _ in $(seq 50); do
-        if (exec 3<>"/dev/tcp/127.0.0.1/$SERVICES_PORT") 2>/dev/null; then break; fi
+    for _ in $(seq 100); do
+        if responder_ready; then break; fi
+        kill -0 "$(cat "$DIR/services.pid")" 2>/dev/null || break
         sleep 0.2
     done
-    sleep 0.5
-    if ! kill -0 "$(cat "$DIR/services.pid")" 2>/dev/null ||
-        ! (exec 3<>"/dev/tcp/127.0.0.1/$SERVICES_PORT") 2>/dev/null; then
-        rm -f "$DIR/services.pid"
+    if ! responder_ready; then
+        stop_services
         fail "the test CA services did not start (is port $SERVICES_PORT in use?); see $DIR/services.log"
     fi
     echo "# Test CA services (CRL, OCSP, TSA) run on $SERVICES_URL; stop: $0 $DIR --stop"
