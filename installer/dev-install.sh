@@ -47,7 +47,8 @@ echo "== Signing a sample document with the 'leader' certificate"
 pdfsig .dev/sample-signed.pdf | grep -E "Signer Certificate Common Name|Signature Validation"
 
 if [ "${CI:-}" = "true" ]; then
-    echo "== CI: the daemon is not left running (the tests start their own)"
+    ./softhsm-setup.sh .dev --stop >/dev/null
+    echo "== CI: neither the daemon nor the test CA services are left running (the tests start their own)"
 else
     echo "== Starting the daemon (signer serve) on the development tokens"
     if [ -f .dev/serve.pid ] && kill -0 "$(cat .dev/serve.pid)" 2>/dev/null; then
