@@ -16,7 +16,7 @@ from ..engine.placement import PlacementRequest
 from ..engine.preview import preview_png
 from ..errors import SignerError
 from ..files import read_input, write_atomically
-from .sign import _rect
+from .sign import add_block_options
 
 
 def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
@@ -29,13 +29,7 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
                         help="use the images and organisation configured for this certificate (no token is opened)")
     parser.add_argument("--signer", default="Người ký", metavar="NAME", help="signer name shown in the block")
     parser.add_argument("--organisation", metavar="TEXT", help="organisation shown in the block")
-    parser.add_argument("--anchor", metavar="TEXT", help="place the block below this text")
-    parser.add_argument("--page", type=int, help="page for --rect, from 1 (negative: from the end)")
-    parser.add_argument("--rect", type=_rect, metavar="X1,Y1,X2,Y2", help="block rectangle in points")
-    parser.add_argument("--doc-number", default="", help="document number (Số: ...)")
-    parser.add_argument("--issued-date", default="", metavar="YYYY-MM-DD", help="issuing date")
-    parser.add_argument("--copy-form", default="SAO Y", choices=["SAO Y", "SAO LỤC", "TRÍCH SAO"])
-    parser.add_argument("--comment", default="", help="comment text (profile comment)")
+    add_block_options(parser)
     parser.set_defaults(run=run)
 
 

@@ -25,6 +25,13 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
     parser.add_argument("--reason", help="reason shown in the signature")
     parser.add_argument("--location", help="location shown in the signature")
     parser.add_argument("--profile", choices=profile_names(), help="Decree 30 signature block (visible)")
+    add_block_options(parser)
+    parser.add_argument("--json", action="store_true", help="print the result as JSON")
+    parser.set_defaults(run=run)
+
+
+def add_block_options(parser: argparse.ArgumentParser) -> None:
+    """Where the block goes and what it shows (shared with ``signer preview``)."""
     parser.add_argument("--anchor", metavar="TEXT", help="place the block below this text")
     parser.add_argument("--page", type=int, help="page for --rect, from 1 (negative: from the end)")
     parser.add_argument("--rect", type=_rect, metavar="X1,Y1,X2,Y2", help="block rectangle in points")
@@ -32,8 +39,6 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
     parser.add_argument("--issued-date", default="", metavar="YYYY-MM-DD", help="issuing date")
     parser.add_argument("--copy-form", default="SAO Y", choices=["SAO Y", "SAO LỤC", "TRÍCH SAO"])
     parser.add_argument("--comment", default="", help="comment text (profile comment)")
-    parser.add_argument("--json", action="store_true", help="print the result as JSON")
-    parser.set_defaults(run=run)
 
 
 def _rect(value: str) -> tuple[float, float, float, float]:
