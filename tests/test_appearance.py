@@ -257,3 +257,15 @@ def test_missing_number_blank_and_bad_rectangles_are_refused(cli, tmp_path: Path
                    f"--rect={rect}")
         assert done.returncode == 9 and "BAD_REQUEST" in done.stderr, (rect, done.stderr)
         assert not (tmp_path / "r.pdf").exists()
+
+
+def test_long_comment_wraps_inside_its_box(cli, tmp_path: Path) -> None:
+    comment = ("Đồng ý với đề xuất của phòng Tài chính - Kế hoạch về việc phân bổ kinh phí năm 2027 "
+               "cho các xã, phường thuộc quận Hoàn Kiếm")
+    out = tmp_path / "comment.pdf"
+    sign(cli, DOCUMENTS / "libreoffice.pdf", out, "--profile", "comment", "--comment", comment)
+    assert valid_signatures(out) == 1
+    text = " ".join(unicodedata.normalize("NFC", flattened_text(out, 1)).split())
+    for word in comment.split():
+        assert word in text, word
+    assert "Lê Hồng Sơn" in text

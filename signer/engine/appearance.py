@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import io
+import unicodedata
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from functools import lru_cache
@@ -61,9 +62,33 @@ def block_text(profile: Profile, facts: BlockFacts) -> str:
         "comment": facts.comment,
     }
     try:
-        return "\n".join(line.format(**values) for line in profile.lines)
+        lines = [line.format(**values) for line in profile.lines]
     except (KeyError, ValueError, IndexError) as exc:
         raise SignerError("CONFIG_INVALID", f"profile {profile.name}: bad placeholder {exc}") from None
+    width = profile.width - 4  # the text box's margins
+    return "\n".join(wrapped for line in lines for part in line.splitlines() or [""]
+                     for wrapped in wrap(part, width, profile.font_size))
+
+
+def wrap(text: str, width: float, size: float) -> list[str]:
+    """Break at spaces so that each line fits ``width`` points at ``size`` (a word longer
+    than the line stays whole)."""
+    lines: list[str] = []
+    current = ""
+    for word in text.split():
+        candidate = f"{current} {word}" if current else word
+        if current and text_width(candidate, size) > width:
+            lines.append(current)
+            current = word
+        else:
+            current = candidate
+    return [*lines, current] if current or not lines else lines
+
+
+def text_width(text: str, size: float) -> float:
+    advances = _advances()
+    cmap, fallback = advances
+    return sum(cmap.get(ord(c), fallback) for c in unicodedata.normalize("NFC", text)) * size / 1000
 
 
 def stamp_style(profile: Profile, image: Path | None) -> BaseStampStyle:
@@ -73,7 +98,8 @@ def stamp_style(profile: Profile, image: Path | None) -> BaseStampStyle:
         if background is None:
             raise SignerError("CONFIG_INVALID", f"profile {profile.name} shows an image, and none is configured")
         return StaticStampStyle(background=background, background_opacity=1.0, border_width=0)
-    # text at the profile's own size (never shrunk to fit): the profile's height is sized for it
+    # text at the profile's own size, wrapped to the block's width (block_text); the profile's
+    # height is sized for its lines
     text_at_bottom = layout.SimpleBoxLayoutRule(x_align=layout.AxisAlignment.ALIGN_MID,
                                                 y_align=layout.AxisAlignment.ALIGN_MIN,
                                                 margins=layout.Margins.uniform(1),
@@ -133,6 +159,15 @@ def _font_bytes() -> bytes:
 
 def _cache_dir() -> Path:
     return Path(platformdirs.user_cache_dir("vn-token-signer")) / "fonts"
+
+
+@lru_cache(maxsize=1)
+def _advances() -> tuple[dict[int, int], int]:
+    """Advance widths per character of the bundled font, per 1000 em."""
+    font = TTFont(io.BytesIO(_font_bytes()))
+    metrics = font["hmtx"].metrics
+    cmap = {code: metrics[glyph][0] for code, glyph in font.getBestCmap().items()}
+    return cmap, metrics[".notdef"][0]
 
 
 @lru_cache(maxsize=16)
