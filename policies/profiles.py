@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import tomllib
 from dataclasses import dataclass
+from functools import cache
 from importlib import resources
 
 IMAGES = ("signature", "seal", "none")
@@ -46,6 +47,7 @@ def profile_names() -> list[str]:
     return sorted(p.name.removesuffix(".toml") for p in folder.iterdir() if p.name.endswith(".toml"))
 
 
+@cache  # read once per process: a changed profile applies from the next start
 def load_profile(name: str) -> Profile:
     if name not in profile_names():
         raise KeyError(name)

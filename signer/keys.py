@@ -33,6 +33,12 @@ log = structlog.get_logger(__name__)
 CHECK_REUSE_S = 60.0  # how long a passed pre-sign check stands for the same certificate
 
 
+def holder_name(certificate: x509.Certificate) -> str:
+    """The person's or organisation's name, as shown in signature blocks and reports."""
+    names = certificate.subject.native
+    return names.get("common_name") or names.get("organization_name") or ""
+
+
 @dataclass(frozen=True)
 class CertificateEntry:
     """A signing certificate found on a token."""
@@ -49,8 +55,7 @@ class CertificateEntry:
 
     @property
     def common_name(self) -> str:
-        names = self.certificate.subject.native
-        return names.get("common_name") or names.get("organization_name") or self.subject
+        return holder_name(self.certificate) or self.subject
 
     @property
     def issuer(self) -> str:
@@ -140,9 +145,11 @@ class KeyStore:
         self.pins = pins or pin_source_from(settings)
         self.modules: list[Pkcs11Module] = []
         self._certificates_seen: tuple[tuple, list[CertificateEntry]] | None = None
-        self._anchors = load_certificates(settings.trust.anchors)
+        # read once: the trust store does not change while the program runs
+        self.anchors = load_certificates(settings.trust.anchors)
+        self.intermediates = load_certificates(settings.trust.intermediates)
         self._checked: dict[bytes, float] = {}
-        self._trust_certificates = load_certificates(settings.trust.intermediates) + self._anchors
+        self._trust_certificates = self.intermediates + self.anchors
         try:
             candidates = discover_modules(settings.tokens.modules, use_catalog=settings.tokens.use_catalog)
         except TokenError as exc:
@@ -210,7 +217,7 @@ class KeyStore:
         checked = self._checked.get(certificate.sha256)
         if checked is not None and time.monotonic() - checked < CHECK_REUSE_S:
             return
-        check_signing_certificate(certificate, chain, self._anchors, revocation=self.settings.revocation)
+        check_signing_certificate(certificate, chain, self.anchors, revocation=self.settings.revocation)
         self._checked[certificate.sha256] = time.monotonic()
 
     def _all_certificates(self) -> list[CertificateEntry]:

@@ -5,9 +5,11 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import replace
 
-from policies.profiles import load_profile, profile_names
+from policies.profiles import load_profile
 
 from .api.caller import Caller
 from .config import Settings
@@ -29,11 +31,27 @@ def with_certificate_look(options: pdf.PdfSignOptions, settings: Settings, key: 
     look = settings.appearance.get(key.ref.label)
     if look is None:
         return options
-    profile = load_profile(options.profile) if options.profile in profile_names() else None
+    try:
+        profile = load_profile(options.profile)
+    except (KeyError, ValueError):
+        return options  # an unknown or broken profile is refused by the engine with its own message
     image = options.image
-    if image is None and profile is not None:
+    if image is None:
         image = look.seal_image if profile.image == "seal" else look.signature_image if profile.image == "signature" else None
     return replace(options, image=image, organisation=options.organisation or look.organisation)
+
+
+@asynccontextmanager
+async def signing(daemon: Daemon, caller: Caller, scope: str, selector: str | None,
+                  key: SigningKey | None = None) -> AsyncIterator[SigningKey]:
+    """The way to the token, in order: the origin's consent for ``scope``, the certificate
+    (checked), a place in the token's queue, the login (one PIN prompt per origin)."""
+    if caller.is_browser:
+        await daemon.consent.require(caller.origin, scope)
+    key = key or await signing_key_for(daemon, caller, selector)
+    async with daemon.queues.slot(key.ref.token_serial):
+        await daemon.log_in(caller, key)
+        yield key
 
 
 async def sign_pdf_for(
@@ -43,22 +61,14 @@ async def sign_pdf_for(
     """Bad input is refused before consent or any token access."""
     caller.audit.update(document_sha256=await asyncio.to_thread(_sha256, data), document_size=len(data))
     parsed = await asyncio.to_thread(pdf.open_pdf, data)
-    if caller.is_browser:
-        await daemon.consent.require(caller.origin, "sign")
-    key = key or await signing_key_for(daemon, caller, selector)
-    options = with_certificate_look(options, daemon.settings, key)
-    async with daemon.queues.slot(key.ref.token_serial):
-        await daemon.log_in(caller, key)
+    async with signing(daemon, caller, "sign", selector, key) as key:
+        options = with_certificate_look(options, daemon.settings, key)
         return await pdf.sign_pdf(data, key, options, parsed=parsed)
 
 
 async def sign_cms_for(daemon: Daemon, caller: Caller, data: bytes, selector: str | None) -> cms.CmsSignature:
     caller.audit.update(document_sha256=await asyncio.to_thread(_sha256, data), document_size=len(data))
-    if caller.is_browser:
-        await daemon.consent.require(caller.origin, "sign")
-    key = await signing_key_for(daemon, caller, selector)
-    async with daemon.queues.slot(key.ref.token_serial):
-        await daemon.log_in(caller, key)
+    async with signing(daemon, caller, "sign", selector) as key:
         return await cms.sign_cms(data, key)
 
 
@@ -68,11 +78,7 @@ async def sign_hash_for(
     """A bare digest: its own consent scope, since nobody can see what it stands for."""
     digest.check_digest(value, algorithm)  # refuse a malformed digest before consent or the token
     caller.audit.update(document_sha256=value.hex() if algorithm == "sha256" else None, document_size=0)
-    if caller.is_browser:
-        await daemon.consent.require(caller.origin, "hash")
-    key = await signing_key_for(daemon, caller, selector)
-    async with daemon.queues.slot(key.ref.token_serial):
-        await daemon.log_in(caller, key)
+    async with signing(daemon, caller, "hash", selector) as key:
         return await digest.sign_digest(value, key, algorithm), key
 
 

@@ -14,7 +14,6 @@ from .replies import json_reply
 from .. import __version__
 from ..engine.verify import verify_pdf
 from ..errors import SignerError
-from ..keys import load_certificates
 from .body import read_upload
 from .keys import caller_of, daemon_of
 
@@ -58,10 +57,7 @@ async def verify(request: web.Request) -> web.Response:
     daemon, caller = daemon_of(request), caller_of(request)
     upload = await read_upload(request, caller, daemon.limits.max_body_bytes)
     caller.audit.update(document_sha256=hashlib.sha256(upload.data).hexdigest(), document_size=len(upload.data))
-    trust = daemon.settings.trust
-    reports = await asyncio.to_thread(
-        verify_pdf, upload.data, load_certificates(trust.anchors), load_certificates(trust.intermediates)
-    )
+    reports = await asyncio.to_thread(verify_pdf, upload.data, daemon.keys.anchors, daemon.keys.intermediates)
     return json_reply({
         "signatures": [{**asdict(r), "passed": r.passed} for r in reports],
         "passed": bool(reports) and all(r.passed for r in reports),

@@ -24,7 +24,7 @@ from pyhanko.sign.signers.pdf_byterange import PreparedByteRangeDigest
 from policies.profiles import Profile, load_profile, profile_names
 
 from ..errors import SignerError
-from ..keys import SigningKey
+from ..keys import SigningKey, holder_name
 from . import appearance, cms
 from .header import fill_header
 from .placement import PlacementRequest, place
@@ -132,7 +132,7 @@ def prepare_pdf(
         subfilter=fields.SigSeedSubFilter.PADES,
         reason=options.reason or (profile.title if profile else None),
         location=options.location,
-        name=_common_name(key),
+        name=holder_name(key.certificate),
     )
     placeholder_signer = signers.ExternalSigner(
         signing_cert=key.certificate,
@@ -147,7 +147,7 @@ def prepare_pdf(
         if profile.fill_header and (options.doc_number or options.issued_date):
             fill_header(writer, data, options.doc_number, options.issued_date)
         facts = appearance.BlockFacts(
-            signer=_common_name(key), organisation=options.organisation or _organisation(key), time=signing_time,
+            signer=holder_name(key.certificate), organisation=options.organisation or _organisation(key), time=signing_time,
             doc_number=options.doc_number, issued_date=options.issued_date, copy_form=options.copy_form,
             comment=options.comment)
         text_params = {"block": appearance.block_text(profile, facts)}
@@ -205,7 +205,7 @@ async def sign_pdf(
         field_name=prepared.field_name,
         signing_time=prepared.signing_time,
         input_sha256=prepared.input_sha256,
-        signer=_common_name(key),
+        signer=holder_name(key.certificate),
     )
 
 
@@ -236,11 +236,6 @@ def _profile(name: str | None) -> Profile | None:
 def _organisation(key: SigningKey) -> str:
     names = key.certificate.subject.native
     return names.get("organization_name") or names.get("common_name") or ""
-
-
-def _common_name(key: SigningKey) -> str:
-    names = key.certificate.subject.native
-    return names.get("common_name") or names.get("organization_name") or ""
 
 
 def _reason(exc: BaseException) -> str:

@@ -16,6 +16,7 @@ from pyhanko.sign.validation import validate_pdf_signature
 from pyhanko_certvalidator import ValidationContext
 
 from ..errors import SignerError
+from ..keys import holder_name
 
 
 @dataclass(frozen=True)
@@ -52,14 +53,14 @@ def verify_pdf(
         )
         try:
             status = validate_pdf_signature(sig, context)
-        except Exception as exc:  # a broken signature is a failed report, not a failed request
-            reports.append(_broken(sig, exc))
+        except Exception:  # a broken signature is a failed report, not a failed request
+            reports.append(_broken(sig))
             continue
         cert = status.signing_cert
         reports.append(
             SignatureReport(
                 field=sig.field_name,
-                signer=_name(cert),
+                signer=holder_name(cert),
                 signer_subject=cert.subject.human_friendly,
                 signing_time=status.signer_reported_dt.isoformat() if status.signer_reported_dt else None,
                 intact=status.intact,
@@ -72,18 +73,13 @@ def verify_pdf(
     return reports
 
 
-def _broken(sig, exc: Exception) -> SignatureReport:
+def _broken(sig) -> SignatureReport:
     try:
         cert = sig.signer_cert
-        signer, subject = _name(cert), cert.subject.human_friendly
+        signer, subject = holder_name(cert), cert.subject.human_friendly
     except Exception:  # the CMS itself is unreadable
         signer, subject = "", ""
     return SignatureReport(
         field=sig.field_name, signer=signer, signer_subject=subject, signing_time=None,
         intact=False, valid=False, trusted=False, coverage="UNKNOWN", modification_level=None,
     )
-
-
-def _name(cert: x509.Certificate) -> str:
-    names = cert.subject.native
-    return names.get("common_name") or names.get("organization_name") or ""

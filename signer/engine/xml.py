@@ -26,7 +26,7 @@ from pyhanko_certvalidator import CertificateValidator, ValidationContext
 from pyhanko_certvalidator.errors import PathError, ValidationError
 
 from ..errors import SignerError
-from ..keys import SigningKey
+from ..keys import SigningKey, holder_name
 from .cms import signing_time_now
 
 DSIG = "http://www.w3.org/2000/09/xmldsig#"
@@ -226,7 +226,7 @@ def _report(data: bytes, index: int, signature: etree._Element,
     signed_info = signature.find(_ds("SignedInfo"))
     references = [] if signed_info is None else signed_info.findall(_ds("Reference"))
     return XmlSignatureReport(
-        signer=_name(subject),
+        signer=holder_name(certificate),
         signer_subject=subject.human_friendly,
         certificate_der=certificate.dump(),
         intact=bool(references) and all(_reference_intact(data, index, r) for r in references),
@@ -330,8 +330,3 @@ def _trusted(certificate: x509.Certificate, anchors: list[x509.Certificate],
     except (PathError, ValidationError):
         return False
     return True
-
-
-def _name(subject: x509.Name) -> str:
-    names = subject.native
-    return names.get("common_name") or names.get("organization_name") or ""

@@ -30,7 +30,7 @@ from ..api.caller import Caller
 from ..daemon import Daemon
 from ..engine import pdf, verify, xml
 from ..errors import SignerError
-from ..keys import SigningKey, load_certificates
+from ..keys import SigningKey
 from . import status
 from .transfer import Credentials, Transfers, check_url
 
@@ -135,12 +135,8 @@ async def sign_files(call: Call, frame: str) -> dict[str, Any]:
     async with call.transfers() as transfers:
         for url in [handler, *(str(f.get("URL") or f.get("FileName") or "") for f in files)]:
             check_url(url, transfers.allowed_hosts)
-        if call.caller.is_browser:
-            await daemon.consent.require(call.origin, "sign")
-        key = await operations.signing_key_for(daemon, call.caller, call.certificate_for("plain"))
         gate = asyncio.Semaphore(daemon.limits.parallel_transfers)
-        async with daemon.queues.slot(key.ref.token_serial):
-            await daemon.log_in(call.caller, key)
+        async with operations.signing(daemon, call.caller, "sign", call.certificate_for("plain")) as key:
             results = await asyncio.gather(*(
                 _sign_one_file(call, transfers, gate, key, credentials, handler, entry) for entry in files))
     failed = [r for r in results if r["Status"] != status.OK]
@@ -194,9 +190,8 @@ async def verify_document(call: Call, frame: str) -> dict[str, Any]:
             raise SignerError("BAD_REQUEST", "FileName (URL) or Base64Content is required")
         async with call.transfers() as transfers:
             data = (await transfers.download(source, _credentials(request))).data
-    trust = call.daemon.settings.trust
-    reports = await asyncio.to_thread(verify.verify_pdf, data, load_certificates(trust.anchors),
-                                      load_certificates(trust.intermediates))
+    keys = call.daemon.keys
+    reports = await asyncio.to_thread(verify.verify_pdf, data, keys.anchors, keys.intermediates)
     signatures = [{"SignerName": r.signer, "SignerSubject": r.signer_subject, "SigningTime": r.signing_time,
                    "Intact": r.intact, "Valid": r.valid, "Trusted": r.trusted, "Coverage": r.coverage,
                    "Passed": r.passed} for r in reports]
@@ -259,9 +254,8 @@ async def sign_xml(call: Call, frame: str) -> dict[str, Any]:
 async def verify_xml(call: Call, frame: str) -> dict[str, Any]:
     request = _object(frame)
     data = _base64(request.get("Data"), "Data")
-    trust = call.daemon.settings.trust
-    reports = await asyncio.to_thread(xml.verify_xml, data, load_certificates(trust.anchors),
-                                      load_certificates(trust.intermediates))
+    keys = call.daemon.keys
+    reports = await asyncio.to_thread(xml.verify_xml, data, keys.anchors, keys.intermediates)
     return [{  # this path answers a bare array, as the official service does
         "SigInfo": {"SignerCert": {"Subject": r.signer_subject, "CommonName": r.signer,
                                    "CertBase64": base64.b64encode(r.certificate_der).decode()}},
@@ -356,14 +350,9 @@ HANDLERS: dict[str, Callable[[Call, str], Awaitable[Any]]] = {
 
 
 async def _with_key(call: Call, data: bytes, scope: str, sign: Callable[[SigningKey], Awaitable[Any]]) -> Any:
-    """Consent, certificate, queue and login around an engine call that needs the key."""
-    daemon, caller = call.daemon, call.caller
-    caller.audit.update(document_sha256=await asyncio.to_thread(_sha256, data), document_size=len(data))
-    if caller.is_browser:
-        await daemon.consent.require(call.origin, scope)
-    key = await operations.signing_key_for(daemon, caller, None)
-    async with daemon.queues.slot(key.ref.token_serial):
-        await daemon.log_in(caller, key)
+    """An engine call that needs the key, the way every signature gets it."""
+    call.caller.audit.update(document_sha256=await asyncio.to_thread(_sha256, data), document_size=len(data))
+    async with operations.signing(call.daemon, call.caller, scope, None) as key:
         return await sign(key)
 
 
