@@ -45,7 +45,7 @@ OPTIONS = {
 def sample(name: str, data: bytes) -> bytes:
     """The cropped preview of one profile, as PNG."""
     if name == "issued":  # the seal over the left third of the leader's signature
-        data, leader = stamp_block(data, OPTIONS["approved"], FACTS)
+        data, leader, _ = stamp_block(data, OPTIONS["approved"], FACTS)
         seal = load_profile("issued")
         box = seal_over(leader.box, seal.width, seal.height, seal.placement.overlap)
         placement = PlacementRequest(page=leader.page + 1, rect=box)

@@ -39,6 +39,7 @@ class Profile:
     height: float
     border: bool
     fill_header: bool  # write the document number and date into the header's blanks
+    prepare_header: bool  # make the header's blanks into empty fields, for the clerk to fill
     placement: Placement
 
 
@@ -63,6 +64,7 @@ def load_profile(name: str) -> Profile:
         height=float(data["height"]),
         border=bool(data.get("border", False)),
         fill_header=bool(data.get("fill_header", False)),
+        prepare_header=bool(data.get("prepare_header", False)),
         placement=Placement(
             mode=str(placement.get("mode", "rect")),
             anchors=tuple(str(a) for a in placement.get("anchors", [])),

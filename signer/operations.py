@@ -58,12 +58,14 @@ async def sign_pdf_for(
     daemon: Daemon, caller: Caller, data: bytes, options: pdf.PdfSignOptions, selector: str | None,
     *, key: SigningKey | None = None,
 ) -> pdf.SignedPdf:
-    """Bad input is refused before consent or any token access."""
+    """Bad input (a broken document, an anchor not found) is refused before consent or any
+    token access; the block is placed before the PIN prompt."""
     caller.audit.update(document_sha256=await asyncio.to_thread(_sha256, data), document_size=len(data))
     parsed = await asyncio.to_thread(pdf.open_pdf, data)
+    plan = await asyncio.to_thread(pdf.plan_pdf, data, options, parsed)
     async with signing(daemon, caller, "sign", selector, key) as key:
         options = with_certificate_look(options, daemon.settings, key)
-        return await pdf.sign_pdf(data, key, options, parsed=parsed)
+        return await pdf.sign_pdf(data, key, options, parsed=parsed, plan=plan)
 
 
 async def sign_cms_for(daemon: Daemon, caller: Caller, data: bytes, selector: str | None) -> cms.CmsSignature:

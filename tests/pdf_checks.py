@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import io
 import subprocess
+import tempfile
 from pathlib import Path
+
+import pypdfium2 as pdfium
 
 from asn1crypto import pem, x509
 from pyhanko.pdf_utils.reader import PdfFileReader
@@ -21,6 +24,19 @@ def assert_pdfsig_all_valid(path: Path, expected: int) -> None:
     report = pdfsig_report(path)
     assert report.count("Signature Validation: Signature is Valid.") == expected, report
     assert "Signature is Invalid" not in report
+
+
+def flattened_text(data: bytes, page: int) -> str:
+    """The page's text with the annotations' appearances merged in (pdfium), read by pdftotext."""
+    document = pdfium.PdfDocument(data)
+    # PDFium's own flattening (pypdfium2's wrapper insists on a form, which not every document has)
+    flattened = document[page - 1]
+    pdfium.raw.FPDFPage_Flatten(flattened.raw, pdfium.raw.FLAT_NORMALDISPLAY)
+    with tempfile.NamedTemporaryFile(suffix=".pdf") as flat:
+        document.save(flat)
+        flat.flush()
+        return subprocess.run(["pdftotext", "-f", str(page), "-l", str(page), flat.name, "-"],
+                              capture_output=True, text=True, check=True).stdout
 
 
 def assert_qpdf_clean(path: Path) -> None:

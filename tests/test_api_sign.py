@@ -255,8 +255,10 @@ def test_sign_pdf_with_a_profile(daemon: RunningDaemon, tmp_path: Path) -> None:
     x1, y1, x2, y2 = (float(v) for v in widget["/Rect"])
     assert x2 > 500 and y2 > 800, "top right of page 1"
     assert embedded_signatures(reply.body)[0].sig_object["/Reason"] == "Ký sao văn bản"
+    calls_before = daemon.token_calls
     missing = post(daemon, "/v1/sign/pdf?profile=approved&anchor=Kh%C3%B4ng%20c%C3%B3", PDF)
     assert (missing.status, missing.code) == (422, "ANCHOR_NOT_FOUND")
+    assert daemon.token_calls == calls_before, "the block is placed before the token is touched"
     bad = post(daemon, "/v1/sign/pdf?profile=approved&rect=1,2,3", PDF)
     assert (bad.status, bad.code) == (400, "BAD_REQUEST")
 

@@ -4,14 +4,14 @@ the unsigned render; text is read back through the embedded font's ToUnicode map
 
 from __future__ import annotations
 
-import io
 import subprocess
+import tempfile
 import unicodedata
 from pathlib import Path
 
-import pypdfium2 as pdfium
 import pytest
 from conftest import DOCUMENTS, DevEnv
+from pdf_checks import flattened_text
 from PIL import Image
 from reportlab.lib.pagesizes import A4
 from reportlab.pdfbase import pdfmetrics
@@ -24,10 +24,11 @@ DPI = 72  # one pixel per point: PDF coordinates map directly (y from the top)
 
 
 def render(path: Path, page: int) -> Image.Image:
-    out = path.with_suffix(f".p{page}")
-    subprocess.run(["pdftoppm", "-r", str(DPI), "-f", str(page), "-l", str(page), "-png", "-singlefile",
-                    str(path), str(out)], check=True)
-    return Image.open(f"{out}.png").convert("RGB")
+    with tempfile.TemporaryDirectory() as folder:
+        out = Path(folder) / "page"
+        subprocess.run(["pdftoppm", "-r", str(DPI), "-f", str(page), "-l", str(page), "-png", "-singlefile",
+                        str(path), str(out)], check=True)
+        return Image.open(f"{out}.png").convert("RGB")
 
 
 def pixels(image: Image.Image, box: tuple[float, float, float, float], test) -> int:
@@ -65,19 +66,6 @@ def valid_signatures(path: Path) -> int:
     return report.count("Signature Validation: Signature is Valid.")
 
 
-def flattened_text(path: Path, page: int) -> str:
-    """The page's text with the signature appearances merged in (pdfium), read by pdftotext."""
-    document = pdfium.PdfDocument(str(path))
-    document.init_forms()
-    document[page - 1].flatten()
-    buffer = io.BytesIO()
-    document.save(buffer)
-    flat = path.with_suffix(".flat.pdf")
-    flat.write_bytes(buffer.getvalue())
-    return subprocess.run(["pdftotext", "-f", str(page), "-l", str(page), str(flat), "-"],
-                          capture_output=True, text=True, check=True).stdout
-
-
 @pytest.mark.parametrize(("sample", "page"), [("libreoffice.pdf", 1), ("reportlab-10-pages.pdf", 10)])
 def test_approved_then_issued(sample: str, page: int, cli, dev_env: DevEnv, tmp_path: Path) -> None:
     source = tmp_path / sample
@@ -94,7 +82,7 @@ def test_approved_then_issued(sample: str, page: int, cli, dev_env: DevEnv, tmp_
     assert pixels(before, between, blue) == 0
     assert pixels(after, between, blue) > 200, "the blue signature sits between title and printed name"
     assert pixels(after, (0, 0, after.width, name[3]), blue) == 0, "nothing blue below the printed name"
-    text = unicodedata.normalize("NFC", flattened_text(approved, page))
+    text = unicodedata.normalize("NFC", flattened_text(approved.read_bytes(), page))
     assert "Ký bởi: Lê Hồng Sơn" in text and "Thời gian ký:" in text and "+07:00" in text
 
     sign(cli, approved, issued, "--profile", "issued", "--cert", "clerk", "--doc-number", "45/QĐ-UBND",
@@ -127,7 +115,7 @@ def test_top_right_blocks(profile: str, extra: list[str], expected: list[str], c
     assert pixels(after, top_right, dark) > pixels(before, top_right, dark) + 100
     bottom_left = (0, 0, width / 2, height / 2)
     assert pixels(after, bottom_left, dark) == pixels(before, bottom_left, dark)
-    text = unicodedata.normalize("NFC", flattened_text(out, 1))
+    text = unicodedata.normalize("NFC", flattened_text(out.read_bytes(), 1))
     for line in expected:
         assert line in text, (line, text)
     if profile == "appendix":
@@ -174,12 +162,22 @@ def test_anchor_split_across_operators_and_decomposed(cli, tmp_path: Path) -> No
     assert pixels(signed, (300, 400, 560, 498), blue) > 200
 
 
+# For a page shown with /Rotate: the transformation that draws an upright A4 portrait (as
+# displayed) into the page's own coordinates (reportlab stores the media box turned for 90 and 270).
+ROTATED = {90: (0, 1, -1, 0, 842, 0), 180: (-1, 0, 0, -1, 595, 842), 270: (0, -1, 1, 0, 0, 595)}
+
+
 def decision(path: Path, *, body_mentions_title: bool = False, recipients_column: bool = False,
-             header_dots: bool = True, crop: tuple[float, float, float, float] | None = None) -> Path:
-    """A one-page decision drawn with reportlab, with the layout variations real documents have."""
+             header_dots: bool = True, crop: tuple[float, float, float, float] | None = None,
+             rotate: int = 0) -> Path:
+    """A one-page decision drawn with reportlab, with the layout variations real documents have
+    (``rotate``: stored turned, shown upright through the page's /Rotate)."""
     font = Path(__file__).resolve().parent.parent / "signer" / "engine" / "fonts" / "LiberationSerif-Regular.ttf"
     pdfmetrics.registerFont(TTFont("LiberationSerifTest", str(font)))
     page = canvas.Canvas(str(path), pagesize=A4)
+    if rotate:
+        page.setPageRotation(rotate)
+        page.transform(*ROTATED[rotate])
     if crop:
         page.setCropBox(crop)
     page.setFont("LiberationSerifTest", 12)
@@ -265,7 +263,87 @@ def test_long_comment_wraps_inside_its_box(cli, tmp_path: Path) -> None:
     out = tmp_path / "comment.pdf"
     sign(cli, DOCUMENTS / "libreoffice.pdf", out, "--profile", "comment", "--comment", comment)
     assert valid_signatures(out) == 1
-    text = " ".join(unicodedata.normalize("NFC", flattened_text(out, 1)).split())
+    text = " ".join(unicodedata.normalize("NFC", flattened_text(out.read_bytes(), 1)).split())
     for word in comment.split():
         assert word in text, word
     assert "Lê Hồng Sơn" in text
+
+
+def blue_extent(image: Image.Image) -> tuple[int, int]:
+    """Width and height of the area the blue pixels cover."""
+    points = [(i % image.width, i // image.width) for i, rgb in enumerate(image.get_flattened_data()) if blue(rgb)]
+    xs, ys = [x for x, _ in points], [y for _, y in points]
+    return max(xs) - min(xs), max(ys) - min(ys)
+
+
+@pytest.mark.parametrize("rotate", [90, 180, 270])
+def test_a_rotated_page_gets_its_blocks_upright_in_their_places(rotate: int, cli, dev_env: DevEnv,
+                                                                tmp_path: Path) -> None:
+    from pdf_checks import validate_all
+    from pyhanko.sign.diff_analysis import ModificationLevel
+
+    source = decision(tmp_path / "rotated.pdf", rotate=rotate)
+    approved, issued = tmp_path / "a.pdf", tmp_path / "i.pdf"
+    data = source.read_bytes()
+    _, title = find_anchor(data, ("PHÓ CHỦ TỊCH",))  # as displayed
+    _, name = find_anchor(data, ("Lê Hồng Sơn",))
+    sign(cli, source, approved, "--profile", "approved")
+    sign(cli, approved, issued, "--profile", "issued", "--cert", "clerk", "--doc-number", "7/QĐ-UBND",
+         "--issued-date", "2026-02-05")
+    assert valid_signatures(issued) == 2
+
+    leader_page, page = render(approved, 1), render(issued, 1)
+    assert abs(page.width - 595) <= 1 and abs(page.height - 842) <= 1, "shown as an upright portrait"
+    between = (title[0] - 60, name[3], title[2] + 60, title[1])
+    assert pixels(leader_page, between, blue) > 200, "the leader's signature sits between title and printed name"
+    width, height = blue_extent(leader_page)
+    assert width > 2 * height, "the (wide) signature image stands upright, not turned with the page"
+    leader_left = (title[0] + title[2]) / 2 - 95
+    assert pixels(page, (leader_left, name[3], leader_left + 190 / 3, title[1]), red) > 50, "seal on its left"
+    text = " ".join(unicodedata.normalize("NFC", flattened_text(issued.read_bytes(), 1)).split())
+    assert "Ký bởi: Lê Hồng Sơn" in text, "the block's text reads left to right on the screen"
+    assert "ngày 05 tháng 02" in text.replace(". ", "").replace(".", ""), text
+    leader, _ = validate_all(issued.read_bytes(), dev_env.dir / "pki" / "certs" / "root.cert.pem")
+    assert leader.modification_level == ModificationLevel.FORM_FILLING
+
+
+def test_issuing_fills_the_header_fields_and_the_leader_signature_keeps_its_standing(
+        cli, dev_env: DevEnv, tmp_path: Path) -> None:
+    """pyHanko's difference analysis (an independent validator) sees the clerk's update as
+    a new signature and filled-in fields, which are allowed after the leader's signature."""
+    from pdf_checks import embedded_signatures, validate_all
+    from pyhanko.sign.diff_analysis import ModificationLevel
+
+    source = decision(tmp_path / "d.pdf")
+    approved, commented, issued = (tmp_path / f"{n}.pdf" for n in ("a", "c", "i"))
+    sign(cli, source, approved, "--profile", "approved")
+    sign(cli, approved, commented, "--profile", "comment", "--comment", "Đồng ý", "--cert", "clerk")
+    sign(cli, commented, issued, "--profile", "issued", "--cert", "clerk", "--doc-number", "7/QĐ-UBND",
+         "--issued-date", "2026-02-05")
+    leader, comment, clerk = validate_all(issued.read_bytes(), dev_env.dir / "pki" / "certs" / "root.cert.pem")
+    assert leader.modification_level == ModificationLevel.FORM_FILLING and leader.docmdp_ok
+    assert comment.modification_level == ModificationLevel.FORM_FILLING and comment.docmdp_ok
+    assert clerk.modification_level == ModificationLevel.NONE and clerk.intact and clerk.valid
+
+    form = embedded_signatures(issued.read_bytes())[0].reader.root["/AcroForm"]
+    values = {str(f.get_object()["/T"]): str(f.get_object().get("/V", "")) for f in form["/Fields"]}
+    assert {k: values[k] for k in ("so_thu_tu", "ngay_ban_hanh", "thang_ban_hanh")} == {
+        "so_thu_tu": "7", "ngay_ban_hanh": "05", "thang_ban_hanh": "02"}
+    header = render(issued, 1)
+    before = render(source, 1)
+    number_line = (60, 770, 240, 795)
+    assert pixels(header, number_line, dark) != pixels(before, number_line, dark), "the number is on the page"
+
+
+def test_a_comment_too_long_for_its_box_is_set_smaller_then_refused(cli, tmp_path: Path) -> None:
+    words = "Đồng ý với đề xuất của phòng Tài chính - Kế hoạch về việc phân bổ kinh phí cho các xã".split()
+    longer = " ".join(words * 2)  # five lines at 9 pt: more than the 60-point box holds
+    out = tmp_path / "comment.pdf"
+    sign(cli, DOCUMENTS / "libreoffice.pdf", out, "--profile", "comment", "--comment", longer)
+    text = " ".join(unicodedata.normalize("NFC", flattened_text(out.read_bytes(), 1)).split())
+    assert text.count("phân bổ kinh phí") == 2 and "Lê Hồng Sơn" in text, "all of it shows, set smaller"
+    far_too_long = tmp_path / "too-long.pdf"
+    done = cli("sign", str(DOCUMENTS / "libreoffice.pdf"), "-o", str(far_too_long), "--profile", "comment",
+               "--comment", " ".join(words * 12))
+    assert done.returncode == 9 and "BAD_REQUEST" in done.stderr and "does not fit" in done.stderr
+    assert not far_too_long.exists()

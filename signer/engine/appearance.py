@@ -36,6 +36,8 @@ from ..files import write_atomically
 
 VIETNAM = timezone(timedelta(hours=7))
 FONT_FILE = "LiberationSerif-Regular.ttf"
+MIN_FONT_SIZE = 6  # smaller is not legible on a printed page
+TEXT_SHARE_WITH_IMAGE = 0.6  # at most this part of a block's height goes to text when it shows an image
 
 
 @dataclass(frozen=True)
@@ -55,7 +57,38 @@ def vietnam_time(moment: datetime) -> str:
     return moment.astimezone(VIETNAM).strftime("%H:%M:%S %d/%m/%Y +07:00")
 
 
-def block_text(profile: Profile, facts: BlockFacts) -> str:
+@dataclass(frozen=True)
+class Block:
+    """A block ready for pyHanko: its stamp style and the text for the style's ``%(block)s``."""
+
+    style: BaseStampStyle
+    text: str
+
+
+def block(profile: Profile, facts: BlockFacts, image: Path | None, size: tuple[int, int]) -> Block:
+    """The block of ``profile`` for a box of ``size`` points: the image on top (or filling a
+    seal), the text lines under it, wrapped to the box's width, and set smaller (down to
+    ``MIN_FONT_SIZE``) when they would not fit its height."""
+    background = _image(image) if profile.image != "none" and image is not None else None
+    if not profile.lines:  # an image alone (the seal): no text, so no font to embed
+        if background is None:
+            raise SignerError("CONFIG_INVALID", f"profile {profile.name} shows an image, and none is configured")
+        return Block(StaticStampStyle(background=background, background_opacity=1.0, border_width=0), "")
+    lines = block_lines(profile, facts)
+    width, height = size
+    room = height * (TEXT_SHARE_WITH_IMAGE if background is not None else 1) - 2  # the text box's margins
+    # pyHanko's layout works in whole points (it keeps aspect ratios as fractions)
+    for font_size in range(round(profile.font_size), MIN_FONT_SIZE - 1, -1):
+        leading = round(font_size * 1.25)
+        wrapped = [part for line in lines for part in wrap(line, width - 4, font_size)]
+        if len(wrapped) * leading <= room:
+            text_height = round((len(wrapped) + 0.5) * leading)  # the image's bottom margin
+            return Block(_text_style(profile, background, font_size, leading, text_height), "\n".join(wrapped))
+    raise SignerError("BAD_REQUEST", f"the text of the {profile.name} block does not fit in {width}×{height} points "
+                                     f"even at {MIN_FONT_SIZE} pt: give a larger rectangle or a shorter text")
+
+
+def block_lines(profile: Profile, facts: BlockFacts) -> list[str]:
     values = {
         "signer": facts.signer, "organisation": facts.organisation, "time": vietnam_time(facts.time),
         "doc_number": facts.doc_number, "issued_date": facts.issued_date, "copy_form": facts.copy_form,
@@ -65,9 +98,7 @@ def block_text(profile: Profile, facts: BlockFacts) -> str:
         lines = [line.format(**values) for line in profile.lines]
     except (KeyError, ValueError, IndexError) as exc:
         raise SignerError("CONFIG_INVALID", f"profile {profile.name}: bad placeholder {exc}") from None
-    width = profile.width - 4  # the text box's margins
-    return "\n".join(wrapped for line in lines for part in line.splitlines() or [""]
-                     for wrapped in wrap(part, width, profile.font_size))
+    return [part for line in lines for part in line.splitlines() or [""]]
 
 
 def wrap(text: str, width: float, size: float) -> list[str]:
@@ -91,32 +122,21 @@ def text_width(text: str, size: float) -> float:
     return sum(cmap.get(ord(c), fallback) for c in unicodedata.normalize("NFC", text)) * size / 1000
 
 
-def stamp_style(profile: Profile, image: Path | None) -> BaseStampStyle:
-    """The block: the image on top (or filling a seal), the text lines under it."""
-    background = _image(image) if profile.image != "none" and image is not None else None
-    if not profile.lines:  # an image alone (the seal): no text, so no font to embed
-        if background is None:
-            raise SignerError("CONFIG_INVALID", f"profile {profile.name} shows an image, and none is configured")
-        return StaticStampStyle(background=background, background_opacity=1.0, border_width=0)
-    # text at the profile's own size, wrapped to the block's width (block_text); the profile's
-    # height is sized for its lines
+def _text_style(profile: Profile, background: PdfImage | None, font_size: int, leading: int,
+                text_height: int) -> TextStampStyle:
     text_at_bottom = layout.SimpleBoxLayoutRule(x_align=layout.AxisAlignment.ALIGN_MID,
                                                 y_align=layout.AxisAlignment.ALIGN_MIN,
                                                 margins=layout.Margins.uniform(1),
                                                 inner_content_scaling=layout.InnerScaling.NO_SCALING)
-    # pyHanko's layout works in whole points (it keeps aspect ratios as fractions)
-    size = round(profile.font_size)
-    leading = round(profile.font_size * 1.25)
-    text_height = round((len(profile.lines) + 0.5) * leading)
     return TextStampStyle(
         stamp_text="%(block)s",
-        text_box_style=TextBoxStyle(font=BundledFont(size), font_size=size, leading=leading),
+        text_box_style=TextBoxStyle(font=BundledFont(font_size), font_size=font_size, leading=leading),
         inner_content_layout=text_at_bottom,
         background=background,
         background_opacity=1.0,
         background_layout=layout.SimpleBoxLayoutRule(
             x_align=layout.AxisAlignment.ALIGN_MID, y_align=layout.AxisAlignment.ALIGN_MAX,
-            margins=layout.Margins(bottom=text_height if profile.lines else 0)),
+            margins=layout.Margins(bottom=text_height)),
         border_width=1 if profile.border else 0,
     )
 

@@ -1,8 +1,15 @@
-"""Writing the document number and the issuing date into their places in the header.
+"""The document number and the issuing date, in their places in the header.
 
-The issued profile fills the dotted blanks of "Số: ......./QĐ-UBND" and of
-"..., ngày ... tháng ... năm ...", in the bundled font at the line's size, over a
-white patch, as part of the same incremental update as the clerk's signature.
+The header's dotted blanks ("Số: ......./QĐ-UBND", "..., ngày ... tháng ... năm ...")
+become read-only text fields. The leader's (approved) signature creates them empty, as
+part of its own update; the clerk's (issued) signature fills them. Filling existing
+fields is what a validator's difference analysis allows after a signature, so the
+leader's signature keeps its standing; had the clerk added anything new to the page, the
+leader's signature would be reported as followed by unexplained changes. A document whose
+fields were not made at approval gets them from the clerk (the leader's signature then
+shows that change).
+
+Filled text is set in the bundled font at the line's size, over a white patch.
 """
 
 from __future__ import annotations
@@ -13,52 +20,141 @@ from datetime import date
 
 from pdfminer.layout import LTChar
 from pyhanko.pdf_utils import generic
+from pyhanko.pdf_utils.font.api import FontEngine
 from pyhanko.pdf_utils.incremental_writer import IncrementalPdfFileWriter
 
 from ..errors import SignerError
-from .appearance import BundledFont
+from .appearance import BundledFont, text_width
+from .pagespace import PageSpace, Rect
 from .placement import char_lines, normalized
+from .widgets import pdf_numbers
+
+# Field name of each blank (ASCII: form field names travel through many tools). "Số: ..../QĐ-UBND"
+# takes the sequence number alone; "Số: ......" the whole number and symbol.
+FIELDS = {"sequence": "so_thu_tu", "number": "so_ky_hieu", "day": "ngay_ban_hanh", "month": "thang_ban_hanh",
+          "year": "nam_ban_hanh"}
+GROUPS = {"number": ("sequence", "number"), "date": ("day", "month", "year")}
+SEARCHED = {"number": "searched for: “Số: ....” on page 1",
+            "date": "searched for: “ngày ... tháng ... năm ...” on page 1"}
+READ_ONLY = 1  # field flag
+PRINT = 4  # annotation flag
 
 
 @dataclass(frozen=True)
 class Blank:
+    """A run of dots to write into, in display space, with room for a longer value."""
+
+    part: str  # a key of FIELDS
     page: int
-    x0: float
-    x1: float
-    baseline: float
-    size: float
-    text: str  # what goes there
-    field: str  # "number" or "date"
+    box: Rect
+    size: float  # the line's font size
 
 
-def fill_header(writer: IncrementalPdfFileWriter, data: bytes, doc_number: str, issued_date: str) -> None:
-    """Fill the number and date blanks of the first page's header; refuse when one is missing."""
-    blanks = find_blanks(data, doc_number, issued_date)
-    if doc_number and not any(b.field == "number" for b in blanks):
-        raise SignerError("ANCHOR_NOT_FOUND", "searched for: “Số: ....” on page 1")
-    if issued_date and not any(b.field == "date" for b in blanks):
-        raise SignerError("ANCHOR_NOT_FOUND", "searched for: “ngày ... tháng ... năm ...” on page 1")
-    if blanks:
-        _write(writer, 0, blanks)
+@dataclass(frozen=True)
+class HeaderField:
+    """A header field already in the document."""
+
+    part: str
+    ref: generic.IndirectObject
+    page: int
 
 
-def find_blanks(data: bytes, doc_number: str, issued_date: str) -> list[Blank]:
+@dataclass(frozen=True)
+class HeaderPlan:
+    existing: dict[str, HeaderField]
+    new: list[Blank]  # fields to make
+    values: dict[str, str]  # part -> what to write
+
+
+def plan_header(data: bytes, writer: IncrementalPdfFileWriter, page_refs: list, doc_number: str,
+                issued_date: str) -> HeaderPlan:
+    """Fields to fill with the number and date (made now where the document lacks them);
+    refuse when the header has no place for one of them."""
+    existing = existing_fields(writer, page_refs)
+    wanted = header_values(doc_number, issued_date)
+    blanks: list[Blank] | None = None
+    new: list[Blank] = []
+    values: dict[str, str] = {}
+    for group, parts in GROUPS.items():
+        if not any(part in wanted for part in parts):
+            continue
+        have = [part for part in parts if part in existing]
+        if not have:
+            blanks = find_blanks(data) if blanks is None else blanks
+            found = [b for b in blanks if b.part in parts]
+            if not found:
+                raise SignerError("ANCHOR_NOT_FOUND", SEARCHED[group])
+            new += found
+            have = [b.part for b in found]
+        values.update({part: wanted[part] for part in have})
+    return HeaderPlan(existing, new, values)
+
+
+def plan_empty_fields(data: bytes, writer: IncrementalPdfFileWriter, page_refs: list) -> HeaderPlan:
+    """Empty fields over the header's blanks, for the clerk to fill later; none when the
+    document has them already or carries a signature (new fields would be a change after it)."""
+    if existing_fields(writer, page_refs) or _signed(writer):
+        return HeaderPlan({}, [], {})
+    return HeaderPlan({}, find_blanks(data), {})
+
+
+def write_header(writer: IncrementalPdfFileWriter, plan: HeaderPlan, spaces: list[PageSpace]) -> None:
+    fields = {**plan.existing, **add_fields(writer, plan.new, spaces)}
+    fill_fields(writer, fields, plan.values, spaces)
+
+
+def header_values(doc_number: str, issued_date: str) -> dict[str, str]:
+    """What goes in each part ("05", "02", "2026": Decree 30 writes days below 10, and the
+    months 1 and 2, with a leading zero)."""
+    values = {"number": doc_number, "sequence": doc_number.split("/", 1)[0]} if doc_number else {}
+    if issued_date:
+        try:
+            day = date.fromisoformat(issued_date)
+        except ValueError:
+            raise SignerError("BAD_REQUEST", f"issued date must be YYYY-MM-DD, not {issued_date!r}") from None
+        values.update(day=f"{day.day:02d}", month=f"{day.month:02d}" if day.month in (1, 2) else str(day.month),
+                      year=str(day.year))
+    return values
+
+
+def existing_fields(writer: IncrementalPdfFileWriter, page_refs: list) -> dict[str, HeaderField]:
+    form = writer.root.get("/AcroForm")
+    if form is None:
+        return {}
+    pages = {ref.idnum: index for index, ref in enumerate(page_refs)}
+    names = {name: part for part, name in FIELDS.items()}
+    found = {}
+    for ref in form.get_object().get("/Fields", generic.ArrayObject()):
+        field = ref.get_object()
+        part = names.get(str(field.get("/T", "")))
+        page = field.raw_get("/P") if "/P" in field else None
+        if part is not None and field.get("/FT") == "/Tx" and page is not None and page.idnum in pages:
+            found[part] = HeaderField(part, ref, pages[page.idnum])
+    return found
+
+
+def _signed(writer: IncrementalPdfFileWriter) -> bool:
+    form = writer.root.get("/AcroForm")
+    fields = form.get_object().get("/Fields", generic.ArrayObject()) if form is not None else []
+    return any(ref.get_object().get("/FT") == "/Sig" and "/V" in ref.get_object() for ref in fields)
+
+
+def find_blanks(data: bytes) -> list[Blank]:
     blanks: list[Blank] = []
-    day = _date(issued_date) if issued_date else None
+    dated = False
     for page, chars in char_lines(data, [0]):  # the header is on page 1
         text = "".join(c.get_text() for c in chars)
         folded = normalized(text)
-        if doc_number and "số:" in folded:
-            number = doc_number.split("/", 1)[0] if "/" in text else doc_number
-            blanks += _dots_after(page, chars, "Số:", number, "number")
-        if day and "ngày" in folded and "tháng" in folded and "năm" in folded:
-            for word, value in (("ngày", _day(day.day)), ("tháng", _month(day.month)), ("năm", str(day.year))):
-                blanks += _dots_after(page, chars, word, value, "date")
-            day = None  # only the first date line
+        if "số:" in folded:
+            blanks += _dots_after(page, chars, "Số:", "sequence" if "/" in text else "number")
+        if not dated and "ngày" in folded and "tháng" in folded and "năm" in folded:
+            for word, part in (("ngày", "day"), ("tháng", "month"), ("năm", "year")):
+                blanks += _dots_after(page, chars, word, part)
+            dated = True  # only the first date line
     return blanks
 
 
-def _dots_after(page: int, chars: list[LTChar], word: str, value: str, field: str) -> list[Blank]:
+def _dots_after(page: int, chars: list[LTChar], word: str, part: str) -> list[Blank]:
     """The run of dots that follows ``word`` on the line, if any."""
     text = "".join(unicodedata.normalize("NFC", c.get_text())[:1] or " " for c in chars)
     start = text.casefold().find(word.casefold())  # one position per character, like ``chars``
@@ -73,63 +169,96 @@ def _dots_after(page: int, chars: list[LTChar], word: str, value: str, field: st
     if end == index:
         return []
     run = chars[index:end]
-    return [Blank(page=page, x0=run[0].x0, x1=run[-1].x1, baseline=run[0].matrix[5], size=run[0].size, text=value,
-                  field=field)]
+    size, baseline = run[0].size, run[0].matrix[5]
+    # the dots and the space before them (a "/" may follow at once); a wider value is set smaller
+    box = (run[0].x0 - 0.25 * size, baseline - 0.3 * size, run[-1].x1 + 0.5, baseline + 0.9 * size)
+    return [Blank(part=part, page=page, box=box, size=size)]
 
 
-def _write(writer: IncrementalPdfFileWriter, page: int, blanks: list[Blank]) -> None:
-    """Each filled blank is a print annotation with its own appearance: a white patch and the
-    text. Annotations, not page content, so the leader's signature sees only an added
-    annotation, and no transform the page leaves open can move them."""
-    page_ref = writer.find_page_for_modification(page)[0]
-    engines = {}
+def add_fields(writer: IncrementalPdfFileWriter, blanks: list[Blank], spaces: list[PageSpace]
+               ) -> dict[str, HeaderField]:
+    """Empty read-only text fields over ``blanks`` (they show nothing until filled)."""
+    form_ref = writer.root.raw_get("/AcroForm") if "/AcroForm" in writer.root else None
+    if form_ref is None:
+        form_ref = writer.add_object(generic.DictionaryObject({generic.NameObject("/Fields"): generic.ArrayObject()}))
+        writer.root[generic.NameObject("/AcroForm")] = form_ref
+        writer.update_root()
+    form = form_ref.get_object()
+    fields = form["/Fields"]
+    made = {}
     for blank in blanks:
-        size = round(blank.size)
-        if size not in engines:
-            engines[size] = BundledFont(size).create_font_engine(writer)
-        shaped = engines[size].shape(blank.text)
-        width = shaped.x_advance * blank.size
-        centre = (blank.x0 + blank.x1) / 2
-        # the white patch covers the dots and room for a number longer than they are
-        left, right = min(blank.x0, centre - width / 2) - 1, max(blank.x1, centre + width / 2) + 1
-        bottom, top = blank.baseline - 0.3 * blank.size, blank.baseline + 0.9 * blank.size
-        ops = (b"1 1 1 rg %.2f %.2f %.2f %.2f re f\n" % (left, bottom, right - left, top - bottom)
-               + b"0 0 0 rg BT /F1 %d Tf %.2f %.2f Td " % (size, centre - width / 2, blank.baseline)
-               + shaped.graphics_ops + b" ET\n")
-        box = generic.ArrayObject([generic.FloatObject(v) for v in (left, bottom, right, top)])
-        appearance = generic.StreamObject({
-            generic.NameObject("/Type"): generic.NameObject("/XObject"),
-            generic.NameObject("/Subtype"): generic.NameObject("/Form"),
-            generic.NameObject("/BBox"): box,
-            generic.NameObject("/Resources"): generic.DictionaryObject({
-                generic.NameObject("/Font"): generic.DictionaryObject({
-                    generic.NameObject("/F1"): engines[size].as_resource()})}),
-        }, stream_data=ops)
-        annotation = generic.DictionaryObject({
+        page_ref = writer.find_page_for_modification(blank.page)[0]
+        field_ref = writer.add_object(generic.DictionaryObject({
+            generic.NameObject("/FT"): generic.NameObject("/Tx"),
+            generic.NameObject("/T"): generic.TextStringObject(FIELDS[blank.part]),
+            generic.NameObject("/Ff"): generic.NumberObject(READ_ONLY),
+            generic.NameObject("/DA"): generic.TextStringObject(f"/Helv {round(blank.size)} Tf 0 g"),
             generic.NameObject("/Type"): generic.NameObject("/Annot"),
-            generic.NameObject("/Subtype"): generic.NameObject("/FreeText"),
-            generic.NameObject("/Rect"): box,
-            generic.NameObject("/F"): generic.NumberObject(4 | 128),  # print, locked
-            generic.NameObject("/Contents"): generic.TextStringObject(blank.text),
-            generic.NameObject("/DA"): generic.TextStringObject(f"/F1 {size} Tf 0 g"),
+            generic.NameObject("/Subtype"): generic.NameObject("/Widget"),
+            generic.NameObject("/F"): generic.NumberObject(PRINT),
+            generic.NameObject("/Rect"): pdf_numbers(spaces[blank.page].rect_to_user(blank.box)),
             generic.NameObject("/P"): page_ref,
-            generic.NameObject("/AP"): generic.DictionaryObject(
-                {generic.NameObject("/N"): writer.add_object(appearance)}),
-        })
-        writer.register_annotation(page_ref, writer.add_object(annotation))
+        }))
+        fields.append(field_ref)
+        writer.register_annotation(page_ref, field_ref)
+        made[blank.part] = HeaderField(blank.part, field_ref, blank.page)
+    if made:
+        _default_font(writer, form)
+        writer.update_container(fields)
+        writer.update_container(form)
+    return made
 
 
-def _date(value: str) -> date:
-    try:
-        return date.fromisoformat(value)
-    except ValueError:
-        raise SignerError("BAD_REQUEST", f"issued date must be YYYY-MM-DD, not {value!r}") from None
+def fill_fields(writer: IncrementalPdfFileWriter, fields: dict[str, HeaderField], values: dict[str, str],
+                spaces: list[PageSpace]) -> None:
+    """Write each value into its field: /V, and an appearance drawn upright on the page."""
+    engines: dict[int, FontEngine] = {}
+    for part, value in values.items():
+        field = fields[part]
+        widget = field.ref.get_object()
+        space = spaces[field.page]
+        box = space.rect_to_display(tuple(float(v) for v in widget["/Rect"]))
+        widget[generic.NameObject("/V")] = generic.TextStringObject(value)
+        widget[generic.NameObject("/AP")] = generic.DictionaryObject(
+            {generic.NameObject("/N"): writer.add_object(_appearance(writer, box, value, space, engines))})
+        writer.update_container(widget)
 
 
-# Decree 30 writes days below 10, and the months 1 and 2, with a leading zero.
-def _day(day: int) -> str:
-    return f"{day:02d}"
+def _appearance(writer: IncrementalPdfFileWriter, box: Rect, value: str, space: PageSpace,
+                engines: dict[int, FontEngine]) -> generic.StreamObject:
+    """A white patch over the dots and the value centred on them (set smaller if it is wider)."""
+    left, bottom, right, top = box
+    size = (top - bottom) / 1.2
+    baseline = bottom + 0.3 * size
+    size = round(min(size, size * (right - left - 2) / max(text_width(value, size), 1)))
+    if size not in engines:
+        engines[size] = BundledFont(size).create_font_engine(writer)
+    shaped = engines[size].shape(value)
+    width = shaped.x_advance * size
+    x = (left + right - width) / 2
+    ops = (b"1 1 1 rg %.2f %.2f %.2f %.2f re f\n" % (left, bottom, right - left, top - bottom)
+           + b"0 0 0 rg BT /F1 %d Tf %.2f %.2f Td " % (size, x, baseline) + shaped.graphics_ops + b" ET\n")
+    stream = generic.StreamObject({
+        generic.NameObject("/Type"): generic.NameObject("/XObject"),
+        generic.NameObject("/Subtype"): generic.NameObject("/Form"),
+        generic.NameObject("/BBox"): pdf_numbers(box),
+        generic.NameObject("/Resources"): generic.DictionaryObject({
+            generic.NameObject("/Font"): generic.DictionaryObject({
+                generic.NameObject("/F1"): engines[size].as_resource()})}),
+    }, stream_data=ops)
+    if space.rotate:
+        stream[generic.NameObject("/Matrix")] = pdf_numbers(space.upright_matrix)
+    return stream
 
 
-def _month(month: int) -> str:
-    return f"{month:02d}" if month in (1, 2) else str(month)
+def _default_font(writer: IncrementalPdfFileWriter, form: generic.DictionaryObject) -> None:
+    """The fields' /DA names Helvetica: make sure the form's resources hold it."""
+    resources = form.setdefault(generic.NameObject("/DR"), generic.DictionaryObject())
+    fonts = resources.get_object().setdefault(generic.NameObject("/Font"), generic.DictionaryObject())
+    if "/Helv" not in fonts.get_object():
+        fonts.get_object()[generic.NameObject("/Helv")] = writer.add_object(generic.DictionaryObject({
+            generic.NameObject("/Type"): generic.NameObject("/Font"),
+            generic.NameObject("/Subtype"): generic.NameObject("/Type1"),
+            generic.NameObject("/BaseFont"): generic.NameObject("/Helvetica"),
+            generic.NameObject("/Encoding"): generic.NameObject("/WinAnsiEncoding"),
+        }))

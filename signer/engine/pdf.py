@@ -26,8 +26,9 @@ from policies.profiles import Profile, load_profile, profile_names
 from ..errors import SignerError
 from ..keys import SigningKey, holder_name
 from . import appearance, cms
-from .header import fill_header
-from .placement import PlacementRequest, place
+from .header import HeaderPlan, plan_empty_fields, plan_header, write_header
+from .placement import PlacementRequest, Spot, page_refs, page_spaces, place
+from .widgets import PlacedStyle
 
 # Extra room in the signature container beyond the exact CMS size (hex digits).
 RESERVE_MARGIN = 64
@@ -46,6 +47,15 @@ class PdfSignOptions:
     issued_date: str = ""
     copy_form: str = "SAO Y"
     comment: str = ""
+
+
+@dataclass(frozen=True)
+class PdfPlan:
+    """Where a profile's block (and the header's number and date) go. Reading the page text
+    is the slow part of signing a large document: it is done before the token is touched."""
+
+    spot: Spot
+    header: HeaderPlan | None  # the number and date fields of the header
 
 
 @dataclass
@@ -109,6 +119,22 @@ def reserved_size(key: SigningKey) -> int:
     return 2 * cms.container_size(key) + RESERVE_MARGIN
 
 
+def plan_pdf(data: bytes, options: PdfSignOptions, parsed: IncrementalPdfFileWriter | None = None
+             ) -> PdfPlan | None:
+    """Place the block of ``options.profile`` (None: an invisible signature, nothing to place)."""
+    profile = _profile(options.profile)
+    if profile is None:
+        return None
+    writer = parsed or open_pdf(data)
+    spot = place(data, writer, profile, options.placement)
+    header = None
+    if profile.fill_header and (options.doc_number or options.issued_date):
+        header = plan_header(data, writer, page_refs(writer), options.doc_number, options.issued_date)
+    elif profile.prepare_header:
+        header = plan_empty_fields(data, writer, page_refs(writer))
+    return PdfPlan(spot, header)
+
+
 def prepare_pdf(
     data: bytes,
     key: SigningKey,
@@ -117,10 +143,12 @@ def prepare_pdf(
     signing_time: datetime | None = None,
     bytes_reserved: int | None = None,
     parsed: IncrementalPdfFileWriter | None = None,
+    plan: PdfPlan | None = None,
 ) -> PreparedPdf:
     """Add the signature field and placeholder, and hash the signed byte ranges (no token call).
 
-    ``parsed``: the result of ``open_pdf(data)`` when the caller already checked the document.
+    ``parsed``: the result of ``open_pdf(data)`` when the caller already checked the document;
+    ``plan``: the result of ``plan_pdf`` when the caller placed the block already.
     """
     writer = parsed or open_pdf(data)
     signing_time = signing_time or cms.signing_time_now()
@@ -140,21 +168,19 @@ def prepare_pdf(
         signature_value=bytes(key.signature_size),
     )
     text_params = None
-    if profile is None:
-        pdf_signer = signers.PdfSigner(meta, signer=placeholder_signer)
-    else:
-        spot = place(data, writer, profile, options.placement)
-        if profile.fill_header and (options.doc_number or options.issued_date):
-            fill_header(writer, data, options.doc_number, options.issued_date)
-        facts = appearance.BlockFacts(
-            signer=holder_name(key.certificate), organisation=options.organisation or _organisation(key), time=signing_time,
-            doc_number=options.doc_number, issued_date=options.issued_date, copy_form=options.copy_form,
-            comment=options.comment)
-        text_params = {"block": appearance.block_text(profile, facts)}
-        pdf_signer = signers.PdfSigner(
-            meta, signer=placeholder_signer, stamp_style=appearance.stamp_style(profile, options.image),
-            new_field_spec=fields.SigFieldSpec(field_name, on_page=spot.page, box=spot.box))
     try:
+        if profile is None:
+            pdf_signer = signers.PdfSigner(meta, signer=placeholder_signer)
+        else:
+            plan = plan or plan_pdf(data, options, writer)
+            facts = appearance.BlockFacts(
+                signer=holder_name(key.certificate), organisation=options.organisation or _organisation(key),
+                time=signing_time, doc_number=options.doc_number, issued_date=options.issued_date,
+                copy_form=options.copy_form, comment=options.comment)
+            block = appearance.block(profile, facts, options.image, plan.spot.size)
+            text_params = {"block": block.text}
+            pdf_signer = signers.PdfSigner(meta, signer=placeholder_signer,
+                                           **_placed(writer, plan, block, field_name))
         session = pdf_signer.init_signing_session(writer)
         tbs = session.prepare_tbs_document(
             validation_info=None, bytes_reserved=bytes_reserved or reserved_size(key),
@@ -176,6 +202,23 @@ def prepare_pdf(
     )
 
 
+def _placed(writer: IncrementalPdfFileWriter, plan: PdfPlan, block: appearance.Block, field_name: str) -> dict:
+    """The stamp style and the new field for a visible signature (and the header's fields,
+    in the same update). The field is created with a rectangle of the block's displayed
+    size (pyHanko sizes the appearance from it); the placed style then moves it to its
+    place in the page's own coordinates."""
+    spaces = page_spaces(writer)
+    if plan.header is not None:
+        write_header(writer, plan.header, spaces)
+    width, height = plan.spot.size
+    space = spaces[plan.spot.page]
+    x, y = space.rect_to_user(plan.spot.box)[:2]
+    return {
+        "stamp_style": PlacedStyle(block.style, plan.spot.box, space),
+        "new_field_spec": fields.SigFieldSpec(field_name, on_page=plan.spot.page, box=(x, y, x + width, y + height)),
+    }
+
+
 def finish_pdf(prepared: PreparedPdf, signature_cms: bytes) -> bytes:
     """Embed the CMS into the placeholder; returns the signed document."""
     try:
@@ -192,10 +235,11 @@ async def sign_pdf(
     *,
     bytes_reserved: int | None = None,
     parsed: IncrementalPdfFileWriter | None = None,
+    plan: PdfPlan | None = None,
 ) -> SignedPdf:
     """Sign one PDF: prepare (off the event loop), token signature, finish."""
     prepared = await asyncio.to_thread(
-        prepare_pdf, data, key, options, bytes_reserved=bytes_reserved, parsed=parsed
+        prepare_pdf, data, key, options, bytes_reserved=bytes_reserved, parsed=parsed, plan=plan
     )
     attributes = cms.signed_attributes(prepared.document_digest, key.certificate, prepared.signing_time)
     signature = await key.sign_digest(cms.attributes_digest(attributes), cms.DIGEST)

@@ -1,6 +1,8 @@
 """Where a signature block goes: a given rectangle, a page corner, below an anchor text,
 or (for the seal) over the left part of the leader's existing signature.
 
+Everything here is in display space (``pagespace``): the page as the reader sees it.
+
 Anchor search reads the page text with pdfminer, which joins text split across
 several text-show operators into lines; both sides are compared in Unicode NFC and
 case-folded, so decomposed and precomposed diacritics match.
@@ -23,8 +25,7 @@ from pyhanko.pdf_utils.incremental_writer import IncrementalPdfFileWriter
 from policies.profiles import Profile
 
 from ..errors import SignerError
-
-Rect = tuple[float, float, float, float]
+from .pagespace import PageSpace, Rect, rotation
 
 LEADER_REASON = "Ký phê duyệt"  # the approved profile's title, written as the signature's reason
 LEADER_BLOCK = (190, 78)  # the approved block's size, where the seal goes when the leader has no field
@@ -33,7 +34,11 @@ LEADER_BLOCK = (190, 78)  # the approved block's size, where the seal goes when 
 @dataclass(frozen=True)
 class Spot:
     page: int  # index from 0
-    box: Rect
+    box: Rect  # display space
+
+    @property
+    def size(self) -> tuple[int, int]:
+        return (round(self.box[2] - self.box[0]), round(self.box[3] - self.box[1]))
 
 
 @dataclass(frozen=True)
@@ -48,14 +53,14 @@ def place(data: bytes, writer: IncrementalPdfFileWriter, profile: Profile, reque
     x1, y1, x2, y2 = spot.box
     if not all(math.isfinite(v) for v in spot.box) or x2 - x1 < 1 or y2 - y1 < 1:
         raise SignerError("BAD_REQUEST", "the block's rectangle must have a finite, non-empty size")
-    px1, py1, px2, py2 = page_sizes(writer)[spot.page]
+    px1, py1, px2, py2 = page_spaces(writer)[spot.page].visible
     if x2 <= px1 or x1 >= px2 or y2 <= py1 or y1 >= py2:
         raise SignerError("BAD_REQUEST", "the block's rectangle lies outside the page")
     return Spot(spot.page, tuple(round(v) for v in spot.box))  # whole points, as pyHanko's layout wants
 
 
 def _place(data: bytes, writer: IncrementalPdfFileWriter, profile: Profile, request: PlacementRequest) -> Spot:
-    pages = page_sizes(writer)
+    pages = [space.visible for space in page_spaces(writer)]
     if request.rect is not None:
         return Spot(page_index(request.page or 1, len(pages)), _ordered(request.rect))
     rule = profile.placement
@@ -84,20 +89,19 @@ def page_index(page: int, count: int) -> int:
     return index
 
 
-def page_sizes(writer: IncrementalPdfFileWriter) -> list[Rect]:
-    """Each page's visible area: its crop box (inherited like the media box), within the media box."""
-    sizes = []
-    for ref in _page_refs(writer):
-        media = _inherited(ref.get_object(), "/MediaBox")
+def page_spaces(writer: IncrementalPdfFileWriter) -> list[PageSpace]:
+    """Each page's media box, crop box and rotation (all three inherited through the page tree)."""
+    spaces = []
+    for ref in page_refs(writer):
+        page = ref.get_object()
+        media = _inherited(page, "/MediaBox")
         if media is None:
             raise SignerError("DOCUMENT_INVALID", "a page has no MediaBox")
-        media = _ordered(tuple(float(v) for v in media))
-        crop = _inherited(ref.get_object(), "/CropBox")
-        if crop is not None:
-            c = _ordered(tuple(float(v) for v in crop))
-            media = (max(media[0], c[0]), max(media[1], c[1]), min(media[2], c[2]), min(media[3], c[3]))
-        sizes.append(media)
-    return sizes
+        crop = _inherited(page, "/CropBox")
+        spaces.append(PageSpace(media=_ordered(tuple(float(v) for v in media)),
+                                rotate=rotation(_inherited(page, "/Rotate")),
+                                crop=None if crop is None else _ordered(tuple(float(v) for v in crop))))
+    return spaces
 
 
 def _inherited(node, key: str):
@@ -151,10 +155,11 @@ def corner(page: Rect, which: str, width: float, height: float, margin: float) -
 
 def last_signature_box(writer: IncrementalPdfFileWriter, reason: str | None = None) -> Spot | None:
     """The widget of the last visible signature field already in the document (with ``reason``)."""
-    refs = {ref.idnum: index for index, ref in enumerate(_page_refs(writer))}
+    refs = {ref.idnum: index for index, ref in enumerate(page_refs(writer))}
     form = writer.root.get("/AcroForm")
     if form is None:
         return None
+    spaces = page_spaces(writer)
     found = None
     for field_ref in form.get_object().get("/Fields", generic.ArrayObject()):
         field = field_ref.get_object()
@@ -169,11 +174,13 @@ def last_signature_box(writer: IncrementalPdfFileWriter, reason: str | None = No
                 continue
             box = _ordered(tuple(float(v) for v in rect))
             if box[2] - box[0] > 1 and box[3] - box[1] > 1 and page_ref.idnum in refs:
-                found = Spot(refs[page_ref.idnum], box)
+                page = refs[page_ref.idnum]
+                found = Spot(page, spaces[page].rect_to_display(box))
+                break  # the block is the field's first widget; others hold the header's number and date
     return found
 
 
-def _page_refs(writer: IncrementalPdfFileWriter) -> list:
+def page_refs(writer: IncrementalPdfFileWriter) -> list:
     refs = []
 
     def walk(node_ref) -> None:

@@ -1,7 +1,8 @@
 """What a Decree 30 signature block will look like on the page, without a token.
 
-The block is drawn into the page content in memory with the same pyHanko stamp style
-a real signature uses, the page is rendered with PDFium, and the block's rectangle is
+The block is added to the page in memory as an annotation with the same appearance
+(and the same placement, upright on rotated pages) a real signature gets, the page
+is rendered with PDFium, and the block's rectangle is
 outlined (dashed, just outside it) so that a block without a border still shows.
 """
 
@@ -11,12 +12,14 @@ import io
 
 import pypdfium2 as pdfium
 from PIL import Image, ImageDraw
-from pyhanko.pdf_utils import layout, misc
+from pyhanko.pdf_utils import generic, layout, misc
 
 from ..errors import SignerError
-from .appearance import BlockFacts, block_text, stamp_style
-from .pdf import PdfSignOptions, _profile, _reason, open_pdf
-from .placement import Spot, place
+from .appearance import BlockFacts, block
+from .pagespace import Rect
+from .pdf import PdfSignOptions, _profile, _reason, open_pdf, plan_pdf
+from .placement import Spot, page_spaces
+from .widgets import PlacedStyle
 
 OUTLINE = (255, 128, 0)  # orange: neither the blue signature, the red seal nor black text
 DASH = 6  # pixels
@@ -30,52 +33,59 @@ def preview_png(data: bytes, options: PdfSignOptions, facts: BlockFacts, *, scal
     """
     if not scale > 0:
         raise SignerError("BAD_REQUEST", f"the scale must be positive, not {scale}")
-    stamped, spot = stamp_block(data, options, facts)
-    image = _render(stamped, spot, scale)
+    stamped, spot, user_box = stamp_block(data, options, facts)
+    image = _render(stamped, spot.page, user_box, scale)
     out = io.BytesIO()
     image.save(out, "PNG")
     return out.getvalue()
 
 
-def stamp_block(data: bytes, options: PdfSignOptions, facts: BlockFacts) -> tuple[bytes, Spot]:
-    """The document with the block painted into its page (no signature field), and where it went."""
+def stamp_block(data: bytes, options: PdfSignOptions, facts: BlockFacts) -> tuple[bytes, Spot, Rect]:
+    """The document with the block as a plain annotation on its page (no signature field),
+    where it went, and its rectangle in the page's own coordinates."""
     profile = _profile(options.profile)
     if profile is None:
         raise SignerError("BAD_REQUEST", "a preview needs a signature profile")
     writer = open_pdf(data)
-    spot = place(data, writer, profile, options.placement)
-    x1, y1, x2, y2 = (int(v) for v in spot.box)  # place() gives whole points
-    if x2 - x1 < 1 or y2 - y1 < 1:
-        raise SignerError("BAD_REQUEST", f"the block rectangle {spot.box} is empty")
+    plan = plan_pdf(data, options, writer)
+    spot = plan.spot
+    space = page_spaces(writer)[spot.page]
+    user_box = space.rect_to_user(spot.box)
     if not profile.lines and (profile.image == "none" or options.image is None):
-        return data, spot  # nothing to draw: the outline alone shows the place
+        return data, spot, user_box  # nothing to draw: the outline alone shows the place
     try:
-        style = stamp_style(profile, options.image)
-        stamp = style.create_stamp(writer, layout.BoxConstraints(x2 - x1, y2 - y1),
-                                   {"block": block_text(profile, facts)})
-        stamp.apply(spot.page, x1, y1)
+        look = block(profile, facts, options.image, spot.size)
+        placed = PlacedStyle(look.style, spot.box, space)
+        annot = generic.DictionaryObject({
+            generic.NameObject("/Type"): generic.NameObject("/Annot"),
+            generic.NameObject("/Subtype"): generic.NameObject("/Stamp"),
+            generic.NameObject("/F"): generic.NumberObject(4),
+        })
+        placed.create_stamp(writer, layout.BoxConstraints(*spot.size), {"block": look.text}).apply_appearance(annot)
+        page_ref = writer.find_page_for_modification(spot.page)[0]
+        writer.register_annotation(page_ref, writer.add_object(annot))
         out = io.BytesIO()
         writer.write(out)
     except SignerError:
         raise
     except (misc.PdfError, layout.LayoutError, ValueError, KeyError, IndexError, TypeError, AttributeError) as exc:
         raise SignerError("DOCUMENT_INVALID", _reason(exc)) from None
-    return out.getvalue(), spot
+    return out.getvalue(), spot, user_box
 
 
-def _render(data: bytes, spot: Spot, scale: float) -> Image.Image:
+def _render(data: bytes, page_index: int, box: Rect, scale: float) -> Image.Image:
     try:
         document = pdfium.PdfDocument(data)
         try:
-            page = document[spot.page]
+            page = document[page_index]
             bitmap = page.render(scale=scale)
             to_pixels = bitmap.get_posconv(page).to_bitmap
-            corners = [to_pixels(spot.box[0], spot.box[1]), to_pixels(spot.box[2], spot.box[3])]
+            corners = [to_pixels(box[0], box[1]), to_pixels(box[2], box[3])]
             image = bitmap.to_pil().convert("RGB")
         finally:
             document.close()
     except pdfium.PdfiumError as exc:
-        raise SignerError("DOCUMENT_INVALID", f"cannot render page {spot.page + 1} ({exc})") from None
+        raise SignerError("DOCUMENT_INVALID", f"cannot render page {page_index + 1} ({exc})") from None
     _outline(image, corners)
     return image
 
