@@ -198,6 +198,12 @@ intermediates = ["$DIR/pki/certs/interm.cert.pem"]
 # OCSP and CRL of the test CA are served by: ./softhsm-setup.sh $DIR --services
 policy = "hard-fail"
 timeout_s = 5
+retries = 1
+cache_dir = "$DIR/cache/revocation"
+
+[timestamp]
+url = "$SERVICES_URL/gov-test/tsa/tsa"
+timeout_s = 30
 
 [server]
 # Development pages (e.g. a document system running locally) may call the daemon.

@@ -40,7 +40,11 @@ class Profile:
     border: bool
     fill_header: bool  # write the document number and date into the header's blanks
     prepare_header: bool  # make the header's blanks into empty fields, for the clerk to fill
+    level: str  # the PAdES level signed by default: B-B, B-T, B-LT or B-LTA
     placement: Placement
+
+
+LEVELS = ("B-B", "B-T", "B-LT", "B-LTA")
 
 
 def profile_names() -> list[str]:
@@ -65,6 +69,7 @@ def load_profile(name: str) -> Profile:
         border=bool(data.get("border", False)),
         fill_header=bool(data.get("fill_header", False)),
         prepare_header=bool(data.get("prepare_header", False)),
+        level=str(data.get("level", "B-B")),
         placement=Placement(
             mode=str(placement.get("mode", "rect")),
             anchors=tuple(str(a) for a in placement.get("anchors", [])),
@@ -75,6 +80,8 @@ def load_profile(name: str) -> Profile:
             margin=float(placement.get("margin", 18.0)),
         ),
     )
+    if profile.level not in LEVELS:
+        raise ValueError(f"profile {name}: level must be one of {', '.join(LEVELS)}")
     if profile.image not in IMAGES or profile.placement.mode not in MODES or profile.placement.corner not in CORNERS:
         raise ValueError(f"profile {name}: image, placement mode or corner is not one of the known values")
     return profile

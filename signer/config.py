@@ -13,6 +13,8 @@ from typing import Any, Literal
 
 import platformdirs
 
+from policies.revocation import RevocationPolicy, load_revocation_policy
+
 from .errors import SignerError
 
 APP_NAME = "vn-token-signer"
@@ -62,8 +64,13 @@ class ConsentSettings:
 
 @dataclass(frozen=True)
 class RevocationSettings:
-    policy: Literal["hard-fail", "soft-fail"] = "hard-fail"  # unknown status: refuse, or sign
-    timeout_s: float = 20.0  # one OCSP or CRL request
+    policy: RevocationPolicy = field(default_factory=load_revocation_policy)  # policies/revocation.toml + [revocation]
+    cache_dir: Path = field(default_factory=lambda: _user_dir("cache") / "revocation")  # CRLs, their indexes, OCSP
+
+
+@dataclass(frozen=True)
+class TimestampSettings:
+    url: str | None = None  # the RFC 3161 authority (levels B-T and above)
 
 
 @dataclass(frozen=True)
@@ -82,7 +89,8 @@ class Settings:
     tokens: TokenSettings = TokenSettings()
     pin: PinSettings = PinSettings()
     trust: TrustSettings = TrustSettings()
-    revocation: RevocationSettings = RevocationSettings()
+    revocation: RevocationSettings = field(default_factory=RevocationSettings)
+    timestamp: TimestampSettings = TimestampSettings()
     server: ServerSettings = field(default_factory=ServerSettings)
     consent: ConsentSettings = ConsentSettings()
     limits: dict[str, float] = field(default_factory=dict)  # overrides of policies/limits.toml
@@ -129,12 +137,12 @@ def _parse(raw: dict[str, Any], path: Path) -> Settings:
         limits = raw.get("limits", {})
         vgca = raw.get("vgca", {})
         looks = raw.get("appearance", {})
-        revocation = raw.get("revocation", {})
-        _only(raw, {"development", "tokens", "pin", "trust", "revocation", "server", "consent", "limits", "vgca",
-                    "appearance", "logging"}, "top level")
-        _only(revocation, {"policy", "timeout_s"}, "[revocation]")
-        if revocation.get("policy", "hard-fail") not in ("hard-fail", "soft-fail"):
-            raise ValueError("[revocation] policy must be 'hard-fail' or 'soft-fail'")
+        revocation = dict(raw.get("revocation", {}))
+        timestamp = dict(raw.get("timestamp", {}))
+        _only(raw, {"development", "tokens", "pin", "trust", "revocation", "timestamp", "server", "consent",
+                    "limits", "vgca", "appearance", "logging"}, "top level")
+        cache_dir = revocation.pop("cache_dir", None)
+        tsa_url = timestamp.get("url")
         for label, entry in looks.items():
             _only(entry, {"signature_image", "seal_image", "organisation"}, f"[appearance.{label}]")
         _only(vgca, {"certificates"}, "[vgca]")
@@ -168,9 +176,10 @@ def _parse(raw: dict[str, Any], path: Path) -> Settings:
                 intermediates=_paths(trust.get("intermediates", []), base),
             ),
             revocation=RevocationSettings(
-                policy=revocation.get("policy", "hard-fail"),
-                timeout_s=float(revocation.get("timeout_s", 20.0)),
+                policy=load_revocation_policy(revocation, timestamp),
+                cache_dir=_path(cache_dir, base, RevocationSettings().cache_dir),
             ),
+            timestamp=TimestampSettings(url=str(tsa_url) if tsa_url else None),
             server=ServerSettings(
                 port=int(server.get("port", defaults.port)),
                 tls_port=int(server.get("tls_port", defaults.tls_port)),

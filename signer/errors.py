@@ -78,6 +78,8 @@ _KINDS = (
     ErrorKind("USER_CANCELLED", 499, 7, "Cancelled by the user", "Người dùng đã hủy"),
     # 8: signing
     ErrorKind("SIGNING_FAILED", 500, 8, "Signing failed: {detail}", "Ký số thất bại: {detail}"),
+    ErrorKind("TIMESTAMP_FAILED", 502, 8, "No timestamp could be obtained: {detail}",
+              "Không lấy được dấu thời gian: {detail}"),
     # 9: requests to the daemon
     ErrorKind("NOT_LOOPBACK", 403, 9, "Only this computer may call the signer",
               "Chỉ chương trình trên máy này mới được gọi dịch vụ ký số"),

@@ -27,6 +27,7 @@ from .chain import build_chain
 from .config import Settings
 from .errors import SignerError, as_signer_error
 from .validation.presign import check_signing_certificate
+from .validation.revocation import Evidence
 
 log = structlog.get_logger(__name__)
 
@@ -111,6 +112,7 @@ class SigningKey:
     ref: KeyRef
     module: Pkcs11Module
     pins: PinSource
+    revocation: Evidence = Evidence(complete=False)  # what the pre-sign check relied on
 
     @property
     def algorithm(self) -> str:
@@ -148,7 +150,7 @@ class KeyStore:
         # read once: the trust store does not change while the program runs
         self.anchors = load_certificates(settings.trust.anchors)
         self.intermediates = load_certificates(settings.trust.intermediates)
-        self._checked: dict[bytes, float] = {}
+        self._checked: dict[bytes, tuple[float, Evidence]] = {}
         self._trust_certificates = self.intermediates + self.anchors
         try:
             candidates = discover_modules(settings.tokens.modules, use_catalog=settings.tokens.use_catalog)
@@ -198,7 +200,7 @@ class KeyStore:
         pool = [e.certificate for e in self._all_certificates() if _is_ca(e.certificate)]
         pool += self._trust_certificates
         chain = build_chain(entry.certificate, pool)
-        self._check(entry.certificate, chain)
+        evidence = self._check(entry.certificate, chain)
         return SigningKey(
             certificate=entry.certificate,
             chain=chain,
@@ -210,15 +212,17 @@ class KeyStore:
             ),
             module=module,
             pins=self.pins,
+            revocation=evidence,
         )
 
-    def _check(self, certificate: x509.Certificate, chain: tuple[x509.Certificate, ...]) -> None:
+    def _check(self, certificate: x509.Certificate, chain: tuple[x509.Certificate, ...]) -> Evidence:
         """A bad certificate signs nothing; a good verdict is reused for a short while."""
         checked = self._checked.get(certificate.sha256)
-        if checked is not None and time.monotonic() - checked < CHECK_REUSE_S:
-            return
-        check_signing_certificate(certificate, chain, self.anchors, revocation=self.settings.revocation)
-        self._checked[certificate.sha256] = time.monotonic()
+        if checked is not None and time.monotonic() - checked[0] < CHECK_REUSE_S:
+            return checked[1]
+        evidence = check_signing_certificate(certificate, chain, self.anchors, revocation=self.settings.revocation)
+        self._checked[certificate.sha256] = (time.monotonic(), evidence)
+        return evidence
 
     def _all_certificates(self) -> list[CertificateEntry]:
         """All certificates on the present tokens; re-read only when the set of tokens changes."""

@@ -14,7 +14,7 @@ from policies.profiles import load_profile
 from .api.caller import Caller
 from .config import Settings
 from .daemon import Daemon
-from .engine import cms, digest, pdf
+from .engine import cms, digest, levels, pdf
 from .keys import SigningKey
 
 
@@ -22,6 +22,10 @@ async def signing_key_for(daemon: Daemon, caller: Caller, selector: str | None) 
     key = await daemon.signing_key(selector)
     caller.audit["certificate_sha256"] = key.certificate.sha256.hex()
     return key
+
+
+def tsa_for(settings: Settings) -> levels.TsaClient | None:
+    return levels.tsa_client(settings.timestamp.url, settings.revocation.policy)
 
 
 def with_certificate_look(options: pdf.PdfSignOptions, settings: Settings, key: SigningKey) -> pdf.PdfSignOptions:
@@ -65,7 +69,7 @@ async def sign_pdf_for(
     plan = await asyncio.to_thread(pdf.plan_pdf, data, options, parsed)
     async with signing(daemon, caller, "sign", selector, key) as key:
         options = with_certificate_look(options, daemon.settings, key)
-        return await pdf.sign_pdf(data, key, options, parsed=parsed, plan=plan)
+        return await pdf.sign_pdf(data, key, options, parsed=parsed, plan=plan, tsa=tsa_for(daemon.settings))
 
 
 async def sign_cms_for(daemon: Daemon, caller: Caller, data: bytes, selector: str | None) -> cms.CmsSignature:

@@ -131,7 +131,7 @@ def test_ca_stopped(dev_env: DevEnv) -> Iterator[None]:
 def private_tokens(dev_env: DevEnv, tmp_path: Path) -> DevEnv:
     """A copy of the development tokens that a test may damage (wrong PINs, extra tokens)."""
     target = tmp_path / "dev-copy"
-    shutil.copytree(dev_env.dir, target, ignore=shutil.ignore_patterns("services.pid"))
+    shutil.copytree(dev_env.dir, target, ignore=shutil.ignore_patterns("services.pid", "cache"))
     conf = target / "softhsm2.conf"
     conf.write_text(conf.read_text().replace(str(dev_env.dir), str(target)))
     config = target / "signer.toml"

@@ -323,7 +323,8 @@ def test_issuing_fills_the_header_fields_and_the_leader_signature_keeps_its_stan
     leader, comment, clerk = validate_all(issued.read_bytes(), dev_env.dir / "pki" / "certs" / "root.cert.pem")
     assert leader.modification_level == ModificationLevel.FORM_FILLING and leader.docmdp_ok
     assert comment.modification_level == ModificationLevel.FORM_FILLING and comment.docmdp_ok
-    assert clerk.modification_level == ModificationLevel.NONE and clerk.intact and clerk.valid
+    assert clerk.modification_level == ModificationLevel.LTA_UPDATES, "only its validation data (B-LT) follow"
+    assert clerk.intact and clerk.valid
 
     form = embedded_signatures(issued.read_bytes())[0].reader.root["/AcroForm"]
     values = {str(f.get_object()["/T"]): str(f.get_object().get("/V", "")) for f in form["/Fields"]}

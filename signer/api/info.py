@@ -12,7 +12,7 @@ from aiohttp import web
 from .replies import json_reply
 
 from .. import __version__
-from ..engine.verify import verify_pdf
+from ..validation.report import averify_pdf
 from ..errors import SignerError
 from .body import read_upload
 from .keys import caller_of, daemon_of
@@ -57,7 +57,8 @@ async def verify(request: web.Request) -> web.Response:
     daemon, caller = daemon_of(request), caller_of(request)
     upload = await read_upload(request, caller, daemon.limits.max_body_bytes)
     caller.audit.update(document_sha256=hashlib.sha256(upload.data).hexdigest(), document_size=len(upload.data))
-    reports = await asyncio.to_thread(verify_pdf, upload.data, daemon.keys.anchors, daemon.keys.intermediates)
+    reports = await averify_pdf(upload.data, daemon.keys.anchors, daemon.keys.intermediates,
+                                timeout_s=daemon.settings.revocation.policy.timeout_s)
     return json_reply({
         "signatures": [{**asdict(r), "passed": r.passed} for r in reports],
         "passed": bool(reports) and all(r.passed for r in reports),

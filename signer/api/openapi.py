@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from policies.profiles import profile_names
+from policies.profiles import LEVELS, profile_names
 
 from .. import __version__
 from ..errors import KINDS
@@ -55,6 +55,8 @@ APPEARANCE_PARAMS = [
     {"name": "copy_form", "in": "query", "required": False,
      "schema": {"type": "string", "enum": ["SAO Y", "SAO LỤC", "TRÍCH SAO"]}},
     {"name": "comment", "in": "query", "required": False, "schema": {"type": "string"}},
+    {"name": "level", "in": "query", "required": False, "schema": {"type": "string", "enum": list(LEVELS)},
+     "description": "PAdES level (default: the profile's, B-B without a profile)"},
 ]
 
 MULTIPART_DOCUMENT = {
@@ -73,6 +75,7 @@ MULTIPART_DOCUMENT = {
         "issued_date": {"type": "string"},
         "copy_form": {"type": "string"},
         "comment": {"type": "string"},
+        "level": {"type": "string", "enum": list(LEVELS)},
     },
 }
 
@@ -196,9 +199,10 @@ SCHEMAS: dict[str, Any] = {
     },
     "SignedPdf": {
         "type": "object",
-        "required": ["field", "signer", "signing_time", "input_sha256", "output_sha256", "pdf", "warnings"],
+        "required": ["field", "signer", "signing_time", "input_sha256", "output_sha256", "level", "pdf", "warnings"],
         "properties": {"field": {"type": "string"}, "signer": {"type": "string"},
                        "signing_time": {"type": "string"}, "input_sha256": {"type": "string"},
+                       "level": {"type": "string", "enum": list(LEVELS)},
                        "output_sha256": {"type": "string"}, "pdf": {"type": "string", "contentEncoding": "base64"},
                        "warnings": {"type": "array", "items": {"type": "string"}}},
     },
@@ -231,12 +235,20 @@ SCHEMAS: dict[str, Any] = {
             "passed": {"type": "boolean"},
             "signatures": {"type": "array", "items": {
                 "type": "object",
-                "required": ["field", "signer", "intact", "valid", "trusted", "coverage", "passed"],
+                "required": ["field", "signer", "intact", "valid", "trusted", "coverage", "revocation", "level",
+                             "indication", "passed"],
                 "properties": {
                     "field": {"type": "string"}, "signer": {"type": "string"}, "signer_subject": {"type": "string"},
-                    "signing_time": {"type": ["string", "null"]}, "intact": {"type": "boolean"},
+                    "chain": {"type": "array", "items": {"type": "string"}},
+                    "signing_time": {"type": ["string", "null"]}, "timestamp": {"type": ["string", "null"]},
+                    "intact": {"type": "boolean"},
                     "valid": {"type": "boolean"}, "trusted": {"type": "boolean"}, "coverage": {"type": "string"},
                     "modification_level": {"type": ["string", "null"]}, "passed": {"type": "boolean"},
+                    "revocation": {"type": "string", "enum": ["good", "revoked", "unknown"]},
+                    "level": {"type": "string", "enum": list(LEVELS)},
+                    "indication": {"type": "string", "enum": ["TOTAL-PASSED", "INDETERMINATE", "TOTAL-FAILED"]},
+                    "sub_indication": {"type": ["string", "null"]},
+                    "details": {"type": "array", "items": {"type": "string"}},
                 },
             }},
         },

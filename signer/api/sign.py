@@ -34,6 +34,7 @@ async def sign_pdf(request: web.Request) -> web.Response:
         "signing_time": signed.signing_time.isoformat(),
         "input_sha256": signed.input_sha256,
         "output_sha256": hashlib.sha256(signed.data).hexdigest(),
+        "level": signed.level,
         "warnings": caller.warnings,
     }
     if wants_json(request):
@@ -43,6 +44,7 @@ async def sign_pdf(request: web.Request) -> web.Response:
         "X-Signer": quote(signed.signer),  # percent-encoded UTF-8: headers are Latin-1
         "X-Signing-Time": facts["signing_time"],
         "X-Document-SHA256": signed.input_sha256,
+        "X-Signature-Level": signed.level,
     }
     if caller.warnings:
         headers["X-Signer-Warning"] = ",".join(caller.warnings)
@@ -101,6 +103,7 @@ def pdf_options(fields: dict[str, str]) -> pdf.PdfSignOptions:
         placement=PlacementRequest(page=page_number, rect=box, anchor=fields.get("anchor") or None),
         doc_number=fields.get("doc_number", ""), issued_date=fields.get("issued_date", ""),
         copy_form=fields.get("copy_form", "SAO Y"), comment=fields.get("comment", ""),
+        level=fields.get("level") or None,
     )
 
 

@@ -7,13 +7,13 @@ import asyncio
 from pathlib import Path
 
 from ..config import Settings
-from policies.profiles import profile_names
+from policies.profiles import LEVELS, profile_names
 
 from ..engine.pdf import PdfSignOptions, sign_pdf
 from ..engine.placement import PlacementRequest
 from ..files import read_input, write_atomically
 from ..keys import KeyStore
-from ..operations import with_certificate_look
+from ..operations import tsa_for, with_certificate_look
 from .output import print_json
 
 
@@ -39,6 +39,8 @@ def add_block_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--issued-date", default="", metavar="YYYY-MM-DD", help="issuing date")
     parser.add_argument("--copy-form", default="SAO Y", choices=["SAO Y", "SAO LỤC", "TRÍCH SAO"])
     parser.add_argument("--comment", default="", help="comment text (profile comment)")
+    parser.add_argument("--level", choices=LEVELS, default=None,
+                        help="PAdES level (default: the profile's, B-B without a profile)")
 
 
 def _rect(value: str) -> tuple[float, float, float, float]:
@@ -54,6 +56,7 @@ def options_from(args: argparse.Namespace) -> PdfSignOptions:
         reason=args.reason, location=args.location, profile=args.profile,
         placement=PlacementRequest(page=args.page, rect=args.rect, anchor=args.anchor),
         doc_number=args.doc_number, issued_date=args.issued_date, copy_form=args.copy_form, comment=args.comment,
+        level=args.level,
     )
 
 
@@ -62,7 +65,7 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
     with KeyStore(settings) as store:
         key = store.signing_key(args.cert)
         options = with_certificate_look(options_from(args), settings, key)
-        signed = asyncio.run(sign_pdf(data, key, options))
+        signed = asyncio.run(sign_pdf(data, key, options, tsa=tsa_for(settings)))
     write_atomically(args.output, signed.data)
     result = {
         "output": str(args.output),
@@ -70,10 +73,11 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
         "signer": signed.signer,
         "signing_time": signed.signing_time.isoformat(),
         "input_sha256": signed.input_sha256,
+        "level": signed.level,
     }
     if args.json:
         print_json(result)
     else:
         print(f"Đã ký / Signed: {args.output} (field {signed.field_name}, {signed.signer}, "
-              f"{signed.signing_time:%Y-%m-%d %H:%M:%S} UTC)")
+              f"{signed.signing_time:%Y-%m-%d %H:%M:%S} UTC, {signed.level})")
     return 0

@@ -1,4 +1,4 @@
-"""``signer verify FILE.pdf``: integrity, signer and chain of each signature."""
+"""``signer verify FILE.pdf``: a report per signature, in ETSI terms; exit 0 only when all pass."""
 
 from __future__ import annotations
 
@@ -7,32 +7,63 @@ from dataclasses import asdict
 from pathlib import Path
 
 from ..config import Settings
-from ..engine.verify import verify_pdf
 from ..files import read_input
 from ..keys import load_certificates
+from ..validation.report import FAILED, PASSED, SignatureReport, verify_pdf
 from .output import print_json
 
 NOT_PASSED = 10  # the document was read, but not every signature passed
+
+VERDICT = {PASSED: "HỢP LỆ / PASSED", FAILED: "KHÔNG HỢP LỆ / FAILED"}
+REVOCATION = {"good": "chưa bị thu hồi / not revoked", "revoked": "đã bị thu hồi / REVOKED",
+              "unknown": "không xác định / unknown"}
+MODIFICATIONS = {
+    "NONE": "không có / none",
+    "LTA_UPDATES": "chỉ dữ liệu kiểm tra dài hạn / validation data only",
+    "FORM_FILLING": "chữ ký sau và điền biểu mẫu / later signatures and form filling",
+    "ANNOTATIONS": "ghi chú / annotations",
+    "OTHER": "THAY ĐỔI NỘI DUNG / CONTENT CHANGED",
+}
 
 
 def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
     parser = sub.add_parser("verify", parents=[common], help="check the signatures of a PDF / kiểm tra chữ ký")
     parser.add_argument("input", type=Path, metavar="FILE.pdf")
     parser.add_argument("--json", action="store_true")
+    parser.add_argument("--offline", action="store_true",
+                        help="judge by the data in the document only / chỉ dùng dữ liệu có trong tài liệu")
     parser.set_defaults(run=run)
 
 
 def run(args: argparse.Namespace, settings: Settings) -> int:
     reports = verify_pdf(read_input(args.input), load_certificates(settings.trust.anchors),
-                         load_certificates(settings.trust.intermediates))
+                         load_certificates(settings.trust.intermediates), online=not args.offline,
+                         timeout_s=settings.revocation.policy.timeout_s)
     passed = bool(reports) and all(r.passed for r in reports)
     if args.json:
         print_json({"signatures": [{**asdict(r), "passed": r.passed} for r in reports], "passed": passed})
     else:
         if not reports:
             print("Không có chữ ký nào. / No signature.")
-        for r in reports:
-            verdict = "HỢP LỆ / PASSED" if r.passed else "KHÔNG HỢP LỆ / NOT PASSED"
-            print(f"{r.field}: {verdict}  {r.signer}  {r.signing_time or ''}")
-            print(f"    intact={r.intact} valid={r.valid} trusted={r.trusted} coverage={r.coverage}")
+        for report in reports:
+            print(human(report))
     return 0 if passed else NOT_PASSED
+
+
+def human(r: SignatureReport) -> str:
+    verdict = VERDICT.get(r.indication, "CHƯA XÁC ĐỊNH / INDETERMINATE")
+    lines = [
+        f"{r.field}: {verdict} ({r.indication}{'/' + r.sub_indication if r.sub_indication else ''})",
+        f"  Người ký / Signer: {r.signer}",
+        f"  Chuỗi chứng thư / Chain: {' → '.join(r.chain) or '-'}",
+        f"  Thời gian ký / Signing time: {r.signing_time or '-'}"
+        + (f"; dấu thời gian / timestamp: {r.timestamp}" if r.timestamp else ""),
+        f"  Toàn vẹn / Integrity: {'đúng / intact' if r.intact and r.valid else 'SAI / BROKEN'}; "
+        f"tin cậy / trusted: {'có / yes' if r.trusted else 'không / no'}",
+        f"  Thay đổi sau khi ký / Changes after signing: "
+        f"{MODIFICATIONS.get(r.modification_level or '', r.modification_level or '-')} ({r.coverage})",
+        f"  Thu hồi lúc ký / Revocation at signing time: {REVOCATION[r.revocation]}",
+        f"  Mức / Level: PAdES {r.level}",
+    ]
+    lines += [f"  ! {detail}" for detail in r.details]
+    return "\n".join(lines)

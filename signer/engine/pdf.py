@@ -25,7 +25,7 @@ from policies.profiles import Profile, load_profile, profile_names
 
 from ..errors import SignerError
 from ..keys import SigningKey, holder_name
-from . import appearance, cms
+from . import appearance, cms, levels
 from .header import HeaderPlan, plan_empty_fields, plan_header, write_header
 from .placement import PlacementRequest, Spot, page_refs, page_spaces, place
 from .widgets import PlacedStyle
@@ -47,6 +47,7 @@ class PdfSignOptions:
     issued_date: str = ""
     copy_form: str = "SAO Y"
     comment: str = ""
+    level: str | None = None  # B-B, B-T, B-LT or B-LTA; None: the profile's (B-B without one)
 
 
 @dataclass(frozen=True)
@@ -80,6 +81,7 @@ class SignedPdf:
     signing_time: datetime
     input_sha256: str
     signer: str
+    level: str = "B-B"
 
 
 def open_pdf(data: bytes) -> IncrementalPdfFileWriter:
@@ -236,21 +238,44 @@ async def sign_pdf(
     bytes_reserved: int | None = None,
     parsed: IncrementalPdfFileWriter | None = None,
     plan: PdfPlan | None = None,
+    tsa: levels.TsaClient | None = None,
 ) -> SignedPdf:
-    """Sign one PDF: prepare (off the event loop), token signature, finish."""
+    """Sign one PDF: prepare (off the event loop), token signature, finish; then what the
+    level adds (timestamp, validation data, document timestamp)."""
+    level = signature_level(options)
+    if levels.timestamped(level) and tsa is None:
+        raise SignerError("CONFIG_INVALID", f"level {level} needs a timestamp authority ([timestamp] url)")
+    if levels.long_term(level) and not key.revocation.complete:
+        raise SignerError("REVOCATION_UNKNOWN", f"level {level} needs revocation data for the whole chain")
+    reserve = (bytes_reserved or reserved_size(key)) + (levels.TIMESTAMP_ROOM if levels.timestamped(level) else 0)
     prepared = await asyncio.to_thread(
-        prepare_pdf, data, key, options, bytes_reserved=bytes_reserved, parsed=parsed, plan=plan
+        prepare_pdf, data, key, options, bytes_reserved=reserve, parsed=parsed, plan=plan
     )
     attributes = cms.signed_attributes(prepared.document_digest, key.certificate, prepared.signing_time)
     signature = await key.sign_digest(cms.attributes_digest(attributes), cms.DIGEST)
-    container = cms.signed_data(key, attributes, signature).dump()
+    container = cms.signed_data(key, attributes, signature)
+    token = None
+    if tsa is not None and levels.timestamped(level):
+        token = await levels.signature_timestamp(tsa, signature)
+        container = levels.with_timestamp(container, token)
+    signed = finish_pdf(prepared, container.dump())
+    if levels.long_term(level):
+        signed = await asyncio.to_thread(levels.add_validation_data, signed, key, token)
+    if tsa is not None and level == "B-LTA":
+        signed = await levels.add_document_timestamp(signed, tsa)
     return SignedPdf(
-        data=finish_pdf(prepared, container),
+        data=signed,
         field_name=prepared.field_name,
         signing_time=prepared.signing_time,
         input_sha256=prepared.input_sha256,
         signer=holder_name(key.certificate),
+        level=level,
     )
+
+
+def signature_level(options: PdfSignOptions) -> str:
+    profile = _profile(options.profile)
+    return levels.check_level(options.level or (profile.level if profile else "B-B"))
 
 
 def _field_names(writer: IncrementalPdfFileWriter):

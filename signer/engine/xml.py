@@ -3,7 +3,7 @@
 The token signs only digests, so the signature is assembled here: the document's
 digest goes into SignedInfo, and the token signs the SHA-256 of SignedInfo's
 canonical form. Verification reads every ds:Signature in the document and checks
-what can be checked offline, like ``verify.verify_pdf``.
+what can be checked offline: integrity, signature value, chain to the trust anchors.
 """
 
 from __future__ import annotations

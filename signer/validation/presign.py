@@ -2,34 +2,31 @@
 
 Validity period and key usage are read from the certificate; the chain must reach
 one of the configured trust anchors (the OS store is never trusted implicitly), and
-no certificate on it may be revoked: OCSP or CRL as the certificates point to, under
-the deployment's policy. ``hard-fail`` (the default) refuses when the status cannot
-be learnt (REVOCATION_UNKNOWN); ``soft-fail`` signs then, but never over a known
-revocation.
+no certificate on it may be revoked (``revocation``: OCSP, then CRL, under the
+deployment's policy). The revocation answers are returned for long-term signatures.
 """
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Sequence
-from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timezone
 
 from asn1crypto import x509
+from cryptography import x509 as crypto_x509
 from pyhanko_certvalidator import CertificateValidator, ValidationContext
-from pyhanko_certvalidator.fetchers.aiohttp_fetchers import AIOHttpFetcherBackend
 from pyhanko_certvalidator.errors import (
     ExpiredError,
-    InsufficientRevinfoError,
     InvalidCertificateError,
     NotYetValidError,
     PathBuildingError,
     PathValidationError,
-    RevokedError,
 )
 
 from ..config import RevocationSettings
 from ..errors import SignerError
+from .revocation import Evidence, check_revocation
+from .store import RevocationStore
+from .sync import run_sync
 
 SIGNING_USAGES = {"digital_signature", "non_repudiation"}
 
@@ -41,9 +38,9 @@ def check_signing_certificate(
     *,
     revocation: RevocationSettings | None = None,
     moment: datetime | None = None,
-) -> None:
+) -> Evidence:
     """Raise CERT_EXPIRED, CERT_NOT_YET_VALID, CERT_KEY_USAGE, CERT_UNTRUSTED, CERT_REVOKED
-    or REVOCATION_UNKNOWN; return quietly when the certificate may sign."""
+    or REVOCATION_UNKNOWN; return the revocation answers when the certificate may sign."""
     moment = moment or datetime.now(timezone.utc)
     revocation = revocation or RevocationSettings()
     name = certificate.subject.native.get("common_name") or certificate.subject.human_friendly
@@ -57,37 +54,20 @@ def check_signing_certificate(
     if not anchors:
         raise SignerError("CERT_UNTRUSTED", "no trust anchors are configured ([trust] anchors)")
     try:
-        _run(_validate(certificate, chain, anchors, revocation, moment))
-    except RevokedError:
-        raise SignerError("CERT_REVOKED", name) from None
+        return run_sync(_validate(certificate, chain, anchors, revocation, moment))
     except ExpiredError:
         raise SignerError("CERT_EXPIRED", name) from None
     except NotYetValidError:
         raise SignerError("CERT_NOT_YET_VALID", name) from None
-    except InsufficientRevinfoError:
-        raise SignerError("REVOCATION_UNKNOWN", f"{name}: no OCSP or CRL answer") from None
     except (PathBuildingError, PathValidationError, InvalidCertificateError) as exc:
         raise SignerError("CERT_UNTRUSTED", f"{name}: {str(exc)[:160]}") from None
 
 
 async def _validate(certificate: x509.Certificate, chain: Sequence[x509.Certificate],
-                    anchors: Sequence[x509.Certificate], revocation: RevocationSettings, moment: datetime) -> None:
-    backend = AIOHttpFetcherBackend(per_request_timeout=revocation.timeout_s)
-    try:
-        context = ValidationContext(
-            trust_roots=list(anchors), other_certs=list(chain), allow_fetching=True, fetcher_backend=backend,
-            revocation_mode=revocation.policy, moment=moment)
-        await CertificateValidator(certificate, validation_context=context).async_validate_usage(set())
-    finally:
-        await backend.close()
-
-
-def _run(coroutine) -> None:
-    """Run to the end on this thread, or on a helper thread when this one already has a loop."""
-    try:
-        asyncio.get_running_loop()
-    except RuntimeError:
-        asyncio.run(coroutine)
-        return
-    with ThreadPoolExecutor(max_workers=1) as helper:
-        helper.submit(asyncio.run, coroutine).result()
+                    anchors: Sequence[x509.Certificate], revocation: RevocationSettings, moment: datetime) -> Evidence:
+    """The path to an anchor (pyhanko-certvalidator, revocation left to ``check_revocation``)."""
+    context = ValidationContext(trust_roots=list(anchors), other_certs=list(chain), allow_fetching=False,
+                                revocation_mode="soft-fail", moment=moment)
+    path = await CertificateValidator(certificate, validation_context=context).async_validate_usage(set())
+    leaf_first = [crypto_x509.load_der_x509_certificate(c.dump()) for c in reversed(list(path))]
+    return await check_revocation(leaf_first, revocation.policy, RevocationStore(revocation.cache_dir), moment)

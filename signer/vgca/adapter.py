@@ -28,7 +28,8 @@ from cryptography.hazmat.primitives.asymmetric.utils import Prehashed
 from .. import __version__, operations
 from ..api.caller import Caller
 from ..daemon import Daemon
-from ..engine import pdf, verify, xml
+from ..engine import pdf, xml
+from ..validation.report import averify_pdf
 from ..errors import SignerError
 from ..keys import SigningKey
 from . import status
@@ -161,7 +162,8 @@ async def _sign_one_file(call: Call, transfers: Transfers, gate: asyncio.Semapho
         parsed = await asyncio.to_thread(pdf.open_pdf, downloaded.data)
         options = operations.with_certificate_look(
             pdf.PdfSignOptions(profile="plain"), call.daemon.settings, key)
-        signed = await pdf.sign_pdf(downloaded.data, key, options, parsed=parsed)
+        signed = await pdf.sign_pdf(downloaded.data, key, options, parsed=parsed,
+                                    tsa=operations.tsa_for(call.daemon.settings))
         async with gate:
             uploaded = await _whole(transfers.upload(
                 handler, credentials, signed.data, name or downloaded.filename,
@@ -191,9 +193,10 @@ async def verify_document(call: Call, frame: str) -> dict[str, Any]:
         async with call.transfers() as transfers:
             data = (await transfers.download(source, _credentials(request))).data
     keys = call.daemon.keys
-    reports = await asyncio.to_thread(verify.verify_pdf, data, keys.anchors, keys.intermediates)
+    reports = await averify_pdf(data, keys.anchors, keys.intermediates,
+                                timeout_s=call.daemon.settings.revocation.policy.timeout_s)
     signatures = [{"SignerName": r.signer, "SignerSubject": r.signer_subject, "SigningTime": r.signing_time,
-                   "Intact": r.intact, "Valid": r.valid, "Trusted": r.trusted, "Coverage": r.coverage,
+                   "Intact": r.intact, "Valid": r.valid, "Trusted": r.trusted, "Coverage": r.coverage, "Level": r.level, "Indication": r.indication,
                    "Passed": r.passed} for r in reports]
     return status.success(Signatures=signatures, Passed=bool(reports) and all(r.passed for r in reports))
 

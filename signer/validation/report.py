@@ -1,0 +1,245 @@
+"""Verifying the signatures of a PDF: a report per signature, in ETSI terms.
+
+pyHanko does the work: integrity, the chain to our trust anchors, the difference analysis
+of what changed after each signature, and the AdES long-term validation of ETSI EN 319
+102-1 (revocation judged at the time the signature is proven to have existed, from the
+data embedded in the document and, where it lacks some, from the authorities online).
+The level a signature reaches is what its embedded data proves without any network:
+B-T with a valid signature timestamp, B-LT when the embedded validation data suffice,
+B-LTA when a document timestamp covers them.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import io
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+from asn1crypto import x509
+from asn1crypto.crl import CertificateList
+from asn1crypto.ocsp import OCSPResponse
+from pyhanko.pdf_utils import misc
+from pyhanko.pdf_utils.reader import PdfFileReader
+from pyhanko.sign.ades.report import AdESFailure, AdESIndeterminate, AdESPassed, AdESStatus, AdESSubIndic
+from pyhanko.sign.diff_analysis import ModificationLevel
+from pyhanko.sign.validation import DocumentSecurityStore
+from pyhanko.sign.validation.ades import ades_lta_validation, ades_with_time_validation
+from pyhanko.sign.validation.errors import NoDSSFoundError
+from pyhanko.sign.validation.pdf_embedded import EmbeddedPdfSignature, async_validate_pdf_signature
+from pyhanko.sign.validation.policy_decl import (
+    LocalKnowledge,
+    PdfSignatureValidationSpec,
+    RevinfoOnlineFetchingRule,
+    RevocationInfoGatheringSpec,
+    SignatureValidationSpec,
+)
+from pyhanko_certvalidator import ValidationContext
+from pyhanko_certvalidator.registry import SimpleTrustManager
+from pyhanko_certvalidator.context import CertValidationPolicySpec
+from pyhanko_certvalidator.fetchers.aiohttp_fetchers import AIOHttpFetcherBackend
+from pyhanko_certvalidator.policy_decl import CertRevTrustPolicy, RevocationCheckingPolicy, RevocationCheckingRule
+from pyhanko_certvalidator.revinfo.archival import CRLContainer, OCSPContainer
+
+from ..errors import SignerError
+from ..keys import holder_name
+from .sync import run_sync
+
+PASSED, INDETERMINATE, FAILED = "TOTAL-PASSED", "INDETERMINATE", "TOTAL-FAILED"
+# Revocation must be checked where a certificate says how (OCSP or CRL); a certificate
+# that names no service (a root, most TSAs) needs none.
+REVOCATION = CertRevTrustPolicy(RevocationCheckingPolicy(RevocationCheckingRule.CHECK_IF_DECLARED,
+                                                         RevocationCheckingRule.CHECK_IF_DECLARED))
+
+
+@dataclass(frozen=True)
+class SignatureReport:
+    field: str
+    signer: str
+    signer_subject: str
+    chain: list[str]  # subjects from the signer up
+    signing_time: str | None  # as the signer claims it
+    timestamp: str | None  # as a timestamp authority proves it
+    intact: bool  # the signed bytes are unchanged
+    valid: bool  # the cryptographic signature checks out
+    trusted: bool  # the signer's chain reaches a configured trust anchor
+    coverage: str  # ENTIRE_FILE, ENTIRE_REVISION, ...
+    modification_level: str | None  # what changed after it: NONE, LTA_UPDATES, FORM_FILLING, ... OTHER
+    revocation: str  # the signer's status at signing time: good, revoked or unknown
+    level: str  # B-B, B-T, B-LT, B-LTA (what the document alone proves)
+    indication: str  # TOTAL-PASSED, INDETERMINATE or TOTAL-FAILED
+    sub_indication: str | None
+    details: list[str] = field(default_factory=list)
+
+    @property
+    def passed(self) -> bool:
+        return self.indication == PASSED
+
+
+def verify_pdf(data: bytes, anchors: Sequence[x509.Certificate], intermediates: Sequence[x509.Certificate], *,
+               online: bool = True, timeout_s: float = 20.0) -> list[SignatureReport]:
+    """Blocking (run it off the event loop); raises DOCUMENT_INVALID / DOCUMENT_ENCRYPTED."""
+    return run_sync(averify_pdf(data, anchors, intermediates, online=online, timeout_s=timeout_s))
+
+
+async def averify_pdf(data: bytes, anchors: Sequence[x509.Certificate], intermediates: Sequence[x509.Certificate],
+                      *, online: bool = True, timeout_s: float = 20.0) -> list[SignatureReport]:
+    try:
+        reader = PdfFileReader(io.BytesIO(data), strict=False)
+        if reader.encrypted:
+            raise SignerError("DOCUMENT_ENCRYPTED")
+        signatures = reader.embedded_regular_signatures
+        document_timestamps = reader.embedded_timestamp_signatures
+    except (misc.PdfError, ValueError, KeyError, IndexError, TypeError) as exc:
+        raise SignerError("DOCUMENT_INVALID", str(exc).splitlines()[0][:200] if str(exc) else "unreadable") from None
+    backend = AIOHttpFetcherBackend(per_request_timeout=timeout_s) if online else None
+    try:
+        reports = []
+        for sig in signatures:
+            try:
+                reports.append(await _report(sig, document_timestamps, anchors, intermediates, backend))
+            except Exception as exc:  # noqa: BLE001 - a signature pyHanko cannot read is a failed report
+                reports.append(_broken(sig, exc))
+        return reports
+    finally:
+        if backend is not None:
+            await backend.close()
+
+
+async def _report(sig: EmbeddedPdfSignature, document_timestamps: list, anchors, intermediates,
+                  backend: AIOHttpFetcherBackend | None) -> SignatureReport:
+    status = await async_validate_pdf_signature(sig, ValidationContext(
+        trust_roots=list(anchors), other_certs=list(intermediates), allow_fetching=False, revocation_mode="soft-fail"))
+    cert = status.signing_cert
+    timestamp_ok = bool(status.timestamp_validity and status.timestamp_validity.valid
+                        and status.timestamp_validity.intact)
+    later_timestamps = any(ts.signed_revision > sig.signed_revision for ts in document_timestamps)
+    if timestamp_ok:
+        verdict = await _with_time(sig, anchors, intermediates, backend)
+        if verdict.ades_subindic.status != AdESStatus.PASSED and later_timestamps:
+            verdict = await ades_lta_validation(sig, _spec(anchors, intermediates, backend))  # proofs from the past
+        level = "B-T"
+        if status.validation_path is not None and _carries_validation_data(sig.reader, list(status.validation_path)):
+            level = "B-LTA" if later_timestamps else "B-LT"
+        indication, sub, details = _indication(status, verdict.ades_subindic, verdict.failure_msg)
+        revocation = _revocation(verdict.ades_subindic)
+    else:
+        level = "B-B"
+        now = await async_validate_pdf_signature(sig, ValidationContext(
+            trust_roots=list(anchors), other_certs=list(intermediates), allow_fetching=backend is not None,
+            fetcher_backend=backend, revocation_mode="hard-fail", crls=[], ocsps=[]))
+        subindic = AdESPassed.OK if now.bottom_line else now.trust_problem_indic or AdESIndeterminate.GENERIC
+        indication, sub, details = _indication(status, subindic, None)
+        revocation = "good" if now.bottom_line else _revocation(subindic)
+    path = status.validation_path
+    return SignatureReport(
+        field=sig.field_name,
+        signer=holder_name(cert),
+        signer_subject=cert.subject.human_friendly,
+        chain=[c.subject.human_friendly for c in reversed(list(path))] if path is not None else
+        [cert.subject.human_friendly],
+        signing_time=status.signer_reported_dt.isoformat() if status.signer_reported_dt else None,
+        timestamp=status.timestamp_validity.timestamp.isoformat() if timestamp_ok else None,
+        intact=status.intact,
+        valid=status.valid,
+        trusted=status.trusted,
+        coverage=status.coverage.name if status.coverage else "UNKNOWN",
+        modification_level=status.modification_level.name if status.modification_level else None,
+        revocation=revocation,
+        level=level,
+        indication=indication,
+        sub_indication=sub,
+        details=details,
+    )
+
+
+async def _with_time(sig: EmbeddedPdfSignature, anchors, intermediates, backend):
+    """ETSI validation with the signature timestamp as proof of the signing time (current
+    revocation data from ``backend``, or only what the document holds)."""
+    spec = _spec(anchors, intermediates, backend).signature_validation_spec
+    knowledge = _dss_knowledge(sig.reader)
+    spec = dataclasses.replace(spec, local_knowledge=LocalKnowledge(
+        known_certs=spec.local_knowledge.known_certs + knowledge.known_certs,
+        known_ocsps=knowledge.known_ocsps, known_crls=knowledge.known_crls))
+    return await ades_with_time_validation(sig.signed_data, spec, raw_digest=sig.compute_digest())
+
+
+def _indication(status, verdict: AdESSubIndic, failure: str | None) -> tuple[str, str | None, list[str]]:
+    """TOTAL-FAILED for a broken or changed document whatever else holds; otherwise the AdES verdict."""
+    if not status.intact:
+        return FAILED, AdESFailure.HASH_FAILURE.name, ["the signed bytes were changed"]
+    if not status.valid:
+        return FAILED, AdESFailure.SIG_CRYPTO_FAILURE.name, ["the signature value does not verify"]
+    if status.modification_level == ModificationLevel.OTHER or status.docmdp_ok is False:
+        return FAILED, AdESFailure.FORMAT_FAILURE.name, ["the document was changed after signing beyond what "
+                                                         "signatures, form filling and validation data may add"]
+    details = [failure] if failure else []
+    if verdict.status == AdESStatus.PASSED:
+        return PASSED, None, details
+    return (FAILED if verdict.status == AdESStatus.FAILED else INDETERMINATE), verdict.standard_name, details
+
+
+def _revocation(verdict: AdESSubIndic) -> str:
+    if verdict.status == AdESStatus.PASSED:
+        return "good"
+    if verdict in (AdESFailure.REVOKED, AdESIndeterminate.REVOKED_NO_POE, AdESIndeterminate.REVOKED_CA_NO_POE):
+        return "revoked"
+    return "unknown"
+
+
+def _carries_validation_data(reader: PdfFileReader, path: list[x509.Certificate]) -> bool:
+    """B-LT: the document's security store holds every certificate of the chain and, for each
+    below the anchor, an OCSP answer about it or a CRL of its issuer."""
+    knowledge = _dss_knowledge(reader)
+    known = {c.dump() for c in knowledge.known_certs}
+    answered = set()
+    for container in knowledge.known_ocsps:
+        basic = container.ocsp_response_data["response_bytes"]["response"].parsed
+        answered |= {(single["cert_id"]["serial_number"].native, single["cert_id"]["issuer_key_hash"].native)
+                     for single in basic["tbs_response_data"]["responses"]}
+    crl_issuers = {c.crl_data["tbs_cert_list"]["issuer"].dump() for c in knowledge.known_crls}
+    upward = list(reversed(path))  # the signer first
+    for certificate, issuer in zip(upward[:-1], upward[1:], strict=True):
+        if certificate.dump() not in known and issuer.dump() not in known:
+            return False
+        if (certificate.serial_number, issuer.public_key.sha1) not in answered \
+                and certificate.issuer.dump() not in crl_issuers:
+            return False
+    return True
+
+
+def _dss_knowledge(reader: PdfFileReader) -> LocalKnowledge:
+    """The certificates and revocation answers of the document's security store."""
+    try:
+        dss = DocumentSecurityStore.read_dss(reader)
+    except NoDSSFoundError:
+        return LocalKnowledge()
+    return LocalKnowledge(
+        known_ocsps=[c for r in dss.ocsps for c in OCSPContainer.load_multi(OCSPResponse.load(r.get_object().data))],
+        known_crls=[CRLContainer(crl_data=CertificateList.load(r.get_object().data)) for r in dss.crls],
+        known_certs=list(dss.load_certs()))
+
+
+def _spec(anchors, intermediates, backend: AIOHttpFetcherBackend | None) -> PdfSignatureValidationSpec:
+    return PdfSignatureValidationSpec(SignatureValidationSpec(
+        cert_validation_policy=CertValidationPolicySpec(
+            trust_manager=SimpleTrustManager.build(trust_roots=list(anchors)), revinfo_policy=REVOCATION),
+        revinfo_gathering_policy=RevocationInfoGatheringSpec(
+            online_fetching_rule=RevinfoOnlineFetchingRule.NO_HISTORICAL_FETCH if backend is not None
+            else RevinfoOnlineFetchingRule.LOCAL_ONLY,
+            fetcher_backend=backend),
+        local_knowledge=LocalKnowledge(known_certs=list(intermediates)),
+    ))
+
+
+def _broken(sig: EmbeddedPdfSignature, exc: Exception) -> SignatureReport:
+    try:
+        cert = sig.signer_cert
+        signer, subject = holder_name(cert), cert.subject.human_friendly
+    except Exception:  # noqa: BLE001 - the CMS itself is unreadable
+        signer, subject = "", ""
+    return SignatureReport(
+        field=sig.field_name, signer=signer, signer_subject=subject, chain=[], signing_time=None, timestamp=None,
+        intact=False, valid=False, trusted=False, coverage="UNKNOWN", modification_level=None, revocation="unknown",
+        level="B-B", indication=FAILED, sub_indication=AdESFailure.FORMAT_FAILURE.name,
+        details=[f"unreadable signature ({type(exc).__name__})"])
