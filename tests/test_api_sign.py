@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 import structlog.testing
-from conftest import DOCUMENTS, LEADER_PIN, DevEnv
+from conftest import DOCUMENTS, LEADER_PIN, DevEnv, pdfsig
 from daemon_harness import RunningDaemon
 from http_client import call, multipart
 from pdf_checks import assert_pdfsig_all_valid
@@ -68,6 +68,20 @@ def test_sign_pdf_multipart_json_variant(daemon: RunningDaemon, tmp_path: Path) 
     report = verified.json()
     assert report["passed"] is True
     assert report["signatures"][0]["signer"] == "Lê Hồng Sơn" and report["signatures"][0]["intact"]
+    assert (report["signatures"][0]["indication"], report["signatures"][0]["level"]) == ("TOTAL-PASSED", "B-B")
+
+
+def test_sign_pdf_at_a_chosen_level(daemon: RunningDaemon, tmp_path: Path) -> None:
+    reply = post(daemon, "/v1/sign/pdf?level=B-LTA", PDF)
+    assert reply.status == 200, reply.body
+    assert reply.headers["x-signature-level"] == "B-LTA" and b"/DocTimeStamp" in reply.body
+    out = tmp_path / "lta.pdf"
+    out.write_bytes(reply.body)
+    assert "Signature is Valid." in pdfsig(out)
+    report = post(daemon, "/v1/verify/pdf", reply.body).json()["signatures"][0]
+    assert (report["indication"], report["level"]) == ("TOTAL-PASSED", "B-LTA")
+    refused = post(daemon, "/v1/sign/pdf?level=B-X", PDF)
+    assert (refused.status, refused.code) == (400, "BAD_REQUEST")
 
 
 def test_verify_reports_a_changed_document(daemon: RunningDaemon) -> None:
@@ -78,6 +92,7 @@ def test_verify_reports_a_changed_document(daemon: RunningDaemon) -> None:
     report = post(daemon, "/v1/verify/pdf", bytes(tampered)).json()
     assert report["passed"] is False
     assert report["signatures"][0]["intact"] is False
+    assert report["signatures"][0]["indication"] == "TOTAL-FAILED"
 
 
 def test_sign_cms_and_hash(daemon: RunningDaemon, dev_env: DevEnv, tmp_path: Path) -> None:

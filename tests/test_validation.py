@@ -283,3 +283,29 @@ def test_offline_grace_accepts_a_stale_crl_only_within_the_grace(dev_env: DevEnv
             check(policy, late)
         assert refused.value.code == "REVOCATION_UNKNOWN"
     assert check("offline-grace", -24).complete, "a CRL before its nextUpdate is simply fresh"
+
+
+def test_ocsp_nonce_is_sent_unless_the_responder_is_listed(dev_env: DevEnv, tmp_path: Path) -> None:
+    """The test CA's responder echoes a request's nonce: the answer kept in the cache shows
+    whether the request carried one."""
+    from cryptography import x509 as crypto
+
+    from policies.revocation import load_revocation_policy
+    from signer.validation.revocation import check_revocation
+    from signer.validation.store import RevocationStore
+
+    arch = _certomancer(dev_env)
+    leader, interm, root = (crypto.load_der_x509_certificate(arch.get_cert(CertLabel(n)).dump())
+                            for n in ("leader", "interm", "root"))
+    port = (dev_env.dir / "services.port").read_text().strip()
+    now = datetime.now(timezone.utc)
+
+    def nonce_echoed(settings: dict) -> bool:
+        evidence = asyncio.run(check_revocation([leader, interm, root], load_revocation_policy(settings),
+                                                RevocationStore(tmp_path / str(len(settings))), now))
+        answer = asn1_ocsp.OCSPResponse.load(evidence.ocsp[0])
+        extensions = answer["response_bytes"]["response"].parsed["tbs_response_data"]["response_extensions"]
+        return any(e["extn_id"].native == "nonce" for e in extensions or [])
+
+    assert nonce_echoed({})
+    assert not nonce_echoed({"no_nonce": [f"http://127.0.0.1:{port}/gov-test/ocsp/"]})
