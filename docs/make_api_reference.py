@@ -40,12 +40,12 @@ def render() -> str:
             for param in op.get("parameters", []):
                 enum = param["schema"].get("enum")
                 values = f" (one of {', '.join(f'`{v}`' for v in enum)})" if enum else ""
-                lines.append(f"- query `{param['name']}`{values}: {param.get('description', '')}".rstrip(": "))
+                lines.append(f"- {param['in']} `{param['name']}`{values}: {param.get('description', '')}".rstrip(": "))
             body = op.get("requestBody")
             if body:
                 lines.append("- request body: " + ", ".join(f"`{ct}`" for ct in body["content"]))
-            ok = op["responses"]["200"]
-            lines.append(f"- 200: {ok['description']} (" + ", ".join(f"`{ct}`" for ct in ok["content"]) + ")")
+            status, ok = next((code, reply) for code, reply in op["responses"].items() if code.startswith("2"))
+            lines.append(f"- {status}: {ok['description']} (" + ", ".join(f"`{ct}`" for ct in ok["content"]) + ")")
             lines.append("")
     lines += ["## Schemas", ""]
     for name, schema in spec["components"]["schemas"].items():

@@ -21,11 +21,16 @@ class Limits:
     ws_heartbeat_s: float
     vgca_timeout_s: float
     batch_max_files: int
+    batch_max_mb: float
     parallel_transfers: int
 
     @property
     def transfer_max_bytes(self) -> int:
         return int(self.transfer_max_mb * 1024 * 1024)
+
+    @property
+    def batch_max_bytes(self) -> int:
+        return int(self.batch_max_mb * 1024 * 1024)
 
     @property
     def max_body_bytes(self) -> int:

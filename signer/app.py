@@ -29,7 +29,7 @@ log = structlog.get_logger(__name__)
 
 SAFE_METHODS = {"GET", "HEAD"}
 ALLOWED_REQUEST_HEADERS = {"content-type", "accept", "x-requested-with"}
-EXPOSED_HEADERS = "X-Signature-Field, X-Signer, X-Signing-Time, X-Document-SHA256, X-Signer-Warning"
+EXPOSED_HEADERS = "X-Signature-Field, X-Signer, X-Signing-Time, X-Document-SHA256, X-Signature-Level, X-Signer-Warning"
 HTTP_CODES = {404: "NOT_FOUND", 405: "METHOD_NOT_ALLOWED", 413: "TOO_LARGE"}
 
 
@@ -38,7 +38,23 @@ def create_app(daemon: Daemon) -> web.Application:
     app[DAEMON] = daemon
     app.add_routes(ROUTES)
     app.add_routes(vgca.ROUTES)
+    app.on_startup.append(_resume_batches)
+    app.on_shutdown.append(_stop_batches)
     return app
+
+
+async def _resume_batches(app: web.Application) -> None:
+    app[DAEMON].batches.resume_all()
+
+
+async def _stop_batches(app: web.Application) -> None:
+    await app[DAEMON].batches.stop()
+
+
+def _streams(request: web.Request) -> bool:
+    """Long-lived by design: the VGCA socket (its own deadline) and batch progress events."""
+    return request.path in vgca.SOCKET_PATHS or (request.path.startswith("/v1/batches/")
+                                                 and request.path.endswith("/events"))
 
 
 @web.middleware
@@ -73,7 +89,7 @@ async def guard(request: web.Request, handler) -> web.StreamResponse:
         request[CALLER] = caller
         if preflight:
             response = preflight_response(request, allowed_origin)
-        elif request.path in vgca.SOCKET_PATHS:  # the socket keeps its own, longer deadline
+        elif _streams(request):
             response = await handler(request)
         else:
             response = await asyncio.wait_for(handler(request), daemon.limits.request_timeout_s)
@@ -110,8 +126,11 @@ def check_transport(request: web.Request, daemon: Daemon) -> None:
     if not allow_host(request.headers.get("Host"), daemon.ports):
         raise SignerError("HOST_NOT_ALLOWED", (request.headers.get("Host") or "(none)")[:100])
     declared = request.content_length
-    if declared is not None and declared > daemon.limits.max_body_bytes:
-        raise SignerError("TOO_LARGE", limit_mb=daemon.limits.max_body_mb)
+    batch = request.method == "POST" and request.path == "/v1/batches"  # streamed to disk, its own limit
+    limit, limit_mb = ((daemon.limits.batch_max_bytes, daemon.limits.batch_max_mb) if batch
+                       else (daemon.limits.max_body_bytes, daemon.limits.max_body_mb))
+    if declared is not None and declared > limit:
+        raise SignerError("TOO_LARGE", limit_mb=limit_mb)
 
 
 def preflight_response(request: web.Request, origin: str | None) -> web.Response:

@@ -13,6 +13,7 @@ from policies.origins import OriginAllowlist, load_allowlist
 
 from .api.caller import Caller
 from .audit import AuditLog
+from .batches.manager import BatchManager
 from .config import Settings
 from .errors import SignerError
 from .keys import KeyStore, SigningKey
@@ -45,6 +46,7 @@ class Daemon:
         self.queues = TokenQueues(self.limits.queue_per_token)
         self.prompts = PromptGuard()
         self.keys = keys or KeyStore(settings)
+        self.batches = BatchManager(self)
         self.started = time.monotonic()
         self.ports: set[int] = set()
 

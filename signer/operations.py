@@ -11,11 +11,15 @@ from dataclasses import replace
 
 from policies.profiles import load_profile
 
+from typing import TYPE_CHECKING
+
 from .api.caller import Caller
 from .config import Settings
-from .daemon import Daemon
 from .engine import cms, digest, levels, pdf
 from .keys import SigningKey
+
+if TYPE_CHECKING:
+    from .daemon import Daemon
 
 
 async def signing_key_for(daemon: Daemon, caller: Caller, selector: str | None) -> SigningKey:

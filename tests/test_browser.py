@@ -135,3 +135,43 @@ def test_vgca_plugin_pattern_in_chromium(playwright, dev_env: DevEnv, tmp_path: 
             assert docsys.uploads[-1].fields == {"ID": "7"}
         finally:
             chromium.close()
+
+
+BATCH_WITH_EVENTS = """
+async ([daemonUrl, count]) => {
+  const pdf = await (await fetch('/libreoffice.pdf')).blob();
+  const form = new FormData();
+  form.append('level', 'B-B');
+  for (let i = 0; i < count; i++) form.append('file', pdf, `van-ban-${i}.pdf`);
+  const created = await fetch(daemonUrl + '/v1/batches', {method: 'POST', body: form});
+  if (created.status !== 201) return {status: created.status, body: await created.text()};
+  const {id} = await created.json();
+  return await new Promise((resolve) => {
+    const events = [];
+    const source = new EventSource(`${daemonUrl}/v1/batches/${id}/events`);
+    source.addEventListener('item', (e) => events.push(JSON.parse(e.data)));
+    source.addEventListener('batch', (e) => {
+      events.push(JSON.parse(e.data));
+      source.close();
+      resolve({status: 201, events});
+    });
+    source.onerror = () => { source.close(); resolve({status: 201, events, error: 'EventSource error'}); };
+  });
+}
+"""
+
+
+def test_batch_progress_reaches_the_page_through_event_source(
+    browser, page_server: int, dev_env: DevEnv, tmp_path: Path
+) -> None:
+    allowed = f"http://127.0.0.1:{page_server}"
+    with RunningDaemon(dev_env.signer_config, tmp_path / "daemon", allow_origins=(allowed,),
+                       pregranted=(allowed,)) as daemon:
+        page = browser.new_page()
+        page.goto(f"{allowed}/libreoffice.pdf")
+        result = page.evaluate(BATCH_WITH_EVENTS, [daemon.url, 6])
+        page.close()
+    assert result["status"] == 201 and "error" not in result, result
+    items = [e for e in result["events"] if e["event"] == "item"]
+    assert sorted(e["index"] for e in items) == list(range(6)) and {e["state"] for e in items} == {"signed"}
+    assert result["events"][-1] == {**result["events"][-1], "event": "batch", "state": "done", "done": 6}

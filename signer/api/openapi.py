@@ -27,8 +27,9 @@ def _errors() -> dict[str, Any]:
     return {str(status): _json(_ref("Error"), "Error with a stable code") for status in ERROR_STATUSES}
 
 
-def _operation(summary: str, ok: dict[str, Any], *, public: bool = False, **extra: Any) -> dict[str, Any]:
-    op: dict[str, Any] = {"summary": summary, "responses": {"200": ok, **_errors()}, **extra}
+def _operation(summary: str, ok: dict[str, Any], *, public: bool = False, status: str = "200",
+               **extra: Any) -> dict[str, Any]:
+    op: dict[str, Any] = {"summary": summary, "responses": {status: ok, **_errors()}, **extra}
     if public:
         op["security"] = []
     return op
@@ -80,6 +81,16 @@ MULTIPART_DOCUMENT = {
 }
 
 BINARY = {"type": "string", "contentMediaType": "application/octet-stream"}
+BATCH_ID = {"name": "id", "in": "path", "required": True, "schema": {"type": "string"}}
+BATCH_UPLOAD = {
+    "type": "object",
+    "required": ["file"],
+    "properties": {
+        "cert": {"type": "string"}, "profile": {"type": "string", "enum": profile_names()},
+        "level": {"type": "string", "enum": list(LEVELS)},
+        "file": {"type": "array", "items": {"type": "string", "contentMediaType": "application/pdf"}},
+    },
+}
 
 
 def document() -> dict[str, Any]:
@@ -147,6 +158,33 @@ def document() -> dict[str, Any]:
                     "multipart/form-data": {"schema": MULTIPART_DOCUMENT},
                 }},
             )},
+            "/v1/batches": {"post": _operation(
+                "Start a batch: one consent and one PIN entry for all its documents",
+                _json(_ref("BatchCreated"), "Created; follow it with the id"), status="201",
+                operationId="createBatch",
+                parameters=[p for p in (*OPTION_PARAMS, *APPEARANCE_PARAMS) if p["name"] in ("cert", "profile", "level")],
+                requestBody={"required": True, "content": {"multipart/form-data": {"schema": BATCH_UPLOAD}}},
+            )},
+            "/v1/batches/{id}": {
+                "get": _operation("A batch's state and items", _json(_ref("Batch")), operationId="getBatch",
+                                  parameters=[BATCH_ID]),
+                "delete": _operation("Cancel: signed items stay available, the rest are cancelled",
+                                     _json(_ref("Batch"), "Accepted"), status="202", operationId="cancelBatch",
+                                     parameters=[BATCH_ID]),
+            },
+            "/v1/batches/{id}/events": {"get": _operation(
+                "Progress as Server-Sent Events: `item` per document, then `batch` with the final state",
+                {"description": "An event stream", "content": {"text/event-stream": {"schema": {"type": "string"}}}},
+                operationId="batchEvents", parameters=[BATCH_ID])},
+            "/v1/batches/{id}/items/{index}": {"get": _operation(
+                "A signed document of the batch", {"description": "The signed PDF",
+                                                   "content": {"application/pdf": {"schema": BINARY}}},
+                operationId="getBatchItem",
+                parameters=[BATCH_ID, {"name": "index", "in": "path", "required": True,
+                                       "schema": {"type": "integer", "minimum": 0}}])},
+            "/v1/batches/{id}/resume": {"post": _operation(
+                "Run again the items a removed token or a PIN problem stopped",
+                _json(_ref("Batch"), "Accepted"), status="202", operationId="resumeBatch", parameters=[BATCH_ID])},
         },
         "components": {
             "securitySchemes": {"apiToken": {"type": "http", "scheme": "bearer"}},
@@ -227,6 +265,22 @@ SCHEMAS: dict[str, Any] = {
                        "certificate": {"type": "string", "contentEncoding": "base64"},
                        "algorithm": {"type": "string"},
                        "warnings": {"type": "array", "items": {"type": "string"}}},
+    },
+    "BatchCreated": {"type": "object", "required": ["id", "total"],
+                     "properties": {"id": {"type": "string"}, "total": {"type": "integer"}}},
+    "Batch": {
+        "type": "object",
+        "required": ["id", "state", "total", "done", "failed", "items"],
+        "properties": {
+            "id": {"type": "string"},
+            "state": {"type": "string", "enum": ["pending", "running", "done", "failed", "cancelled"]},
+            "total": {"type": "integer"}, "done": {"type": "integer"}, "failed": {"type": "integer"},
+            "items": {"type": "array", "items": {
+                "type": "object", "required": ["index", "name", "sha256", "state", "error"],
+                "properties": {"index": {"type": "integer"}, "name": {"type": "string"}, "sha256": {"type": "string"},
+                               "state": {"type": "string", "enum": ["pending", "signed", "failed", "cancelled"]},
+                               "error": {"type": ["string", "null"]}}}},
+        },
     },
     "Verification": {
         "type": "object",

@@ -6,7 +6,7 @@ from aiohttp import web
 
 from .replies import json_reply
 
-from . import info, sign
+from . import batches, info, sign
 from .openapi import document
 
 
@@ -23,6 +23,12 @@ ROUTES = [
     web.post("/v1/sign/cms", sign.sign_cms),
     web.post("/v1/sign/hash", sign.sign_hash),
     web.post("/v1/verify/pdf", info.verify),
+    web.post("/v1/batches", batches.create),
+    web.get("/v1/batches/{id}", batches.status),
+    web.get("/v1/batches/{id}/events", batches.events),
+    web.get("/v1/batches/{id}/items/{index}", batches.item),
+    web.delete("/v1/batches/{id}", batches.cancel),
+    web.post("/v1/batches/{id}/resume", batches.resume),
 ]
 
 PUBLIC = {("GET", "/v1/health"), ("GET", "/v1/openapi.json")}

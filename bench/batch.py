@@ -1,0 +1,135 @@
+"""Batch throughput: 100 one-page PDFs through ``POST /v1/batches`` beside a naive pyHanko loop.
+
+    python bench/batch.py [--docs N] [--rounds R]
+
+Baseline: pyHanko's PKCS11Signer on the same SoftHSM token and, per document, a new
+IncrementalPdfFileWriter and ``signers.sign_pdf``. Ours, end to end: a ``signer serve``
+process, one multipart upload of all documents, status polling until the batch is done
+(invisible B-B signatures on both sides, RSA-2048). Rounds alternate baseline and ours;
+the best round of each counts.
+
+Uses SIGNER_CONFIG / SOFTHSM2_CONF when set; otherwise creates development tokens in a
+temporary folder with softhsm-setup.sh.
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO / "bench"))
+sys.path.insert(0, str(REPO / "tests"))
+
+from sign_single import ensure_tokens  # noqa: E402
+
+
+def one_page_pdfs(count: int) -> list[bytes]:
+    from reportlab.lib.pagesizes import A4
+    from reportlab.pdfgen import canvas
+
+    documents = []
+    for index in range(count):
+        out = io.BytesIO()
+        page = canvas.Canvas(out, pagesize=A4)
+        page.drawString(72, 760, f"Cong van so {index + 1}/UBND-VP")
+        page.drawString(72, 740, "Kinh gui: cac so, ban, nganh; UBND cac quan, huyen, thi xa.")
+        page.showPage()
+        page.save()
+        documents.append(out.getvalue())
+    return documents
+
+
+def upload_body(documents: list[bytes]) -> tuple[bytes, str]:
+    boundary = uuid.uuid4().hex
+    parts = [f'--{boundary}\r\nContent-Disposition: form-data; name="file"; filename="{i}.pdf"\r\n'
+             f"Content-Type: application/pdf\r\n\r\n".encode() + data + b"\r\n" for i, data in enumerate(documents)]
+    return b"".join(parts) + f"--{boundary}--\r\n".encode(), f"multipart/form-data; boundary={boundary}"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--docs", type=int, default=100)
+    parser.add_argument("--rounds", type=int, default=3)
+    args = parser.parse_args()
+    ensure_tokens()
+
+    from http_client import call
+    from pyhanko.config.pkcs11 import TokenCriteria
+    from pyhanko.pdf_utils.incremental_writer import IncrementalPdfFileWriter
+    from pyhanko.sign import fields, signers
+    from pyhanko.sign.pkcs11 import PKCS11Signer, open_pkcs11_session
+
+    from signer.config import load_settings
+    from signer.keys import KeyStore
+
+    settings = load_settings()
+    with KeyStore(settings) as store:
+        key = store.signing_key("leader")
+        token_label = next(t.label for t in store.tokens() if t.serial == key.ref.token_serial)
+        module_path, chain = key.ref.module, list(key.chain)
+    pin = settings.pin.development_pins[token_label]
+    documents = one_page_pdfs(args.docs)
+    body, content_type = upload_body(documents)
+
+    def baseline() -> float:
+        session = open_pkcs11_session(module_path, token_criteria=TokenCriteria(label=token_label), user_pin=pin)
+        try:
+            pk_signer = PKCS11Signer(session, cert_label="leader", key_label="leader", ca_chain=chain)
+            start = time.perf_counter()
+            for data in documents:
+                meta = signers.PdfSignatureMetadata(field_name="Signature1", md_algorithm="sha256",
+                                                    subfilter=fields.SigSeedSubFilter.PADES)
+                signers.sign_pdf(IncrementalPdfFileWriter(io.BytesIO(data)), meta, signer=pk_signer)
+            return len(documents) / (time.perf_counter() - start)
+        finally:
+            session.close()
+
+    folder = Path(tempfile.mkdtemp(prefix="signer-bench-batch-"))
+    config = folder / "signer.toml"
+    config.write_text(Path(settings.path).read_text().replace("[server]\n", f"""[server]
+tls_dir = "{folder / 'tls'}"
+state_dir = "{folder / 'state'}"
+api_token_file = "{folder / 'api-token'}"
+"""))
+
+    def ours() -> float:
+        process = subprocess.Popen([sys.executable, "-m", "signer", "serve", "--config", str(config),
+                                    "--port", "0", "--tls-port", "0"], stdout=subprocess.PIPE, text=True)
+        try:
+            line = process.stdout.readline()
+            port = int(line.split("http://127.0.0.1:")[1].split()[0])
+            url = f"http://127.0.0.1:{port}"
+            token = {"Authorization": f"Bearer {(folder / 'api-token').read_text().strip()}"}
+            start = time.perf_counter()
+            created = call("POST", f"{url}/v1/batches?cert=leader&level=B-B",
+                           headers={**token, "Content-Type": content_type}, body=body)
+            batch_id = created.json()["id"]
+            while (status := call("GET", f"{url}/v1/batches/{batch_id}", headers=token).json())["state"] in (
+                    "pending", "running"):
+                time.sleep(0.02)
+            elapsed = time.perf_counter() - start
+            assert status["done"] == len(documents), status
+            return len(documents) / elapsed
+        finally:
+            process.terminate()
+            process.wait(30)
+
+    base_best = ours_best = 0.0
+    for _ in range(args.rounds):
+        base_best = max(base_best, baseline())
+        ours_best = max(ours_best, ours())
+    print(f"{args.docs} one-page PDFs, RSA-2048 on SoftHSM")
+    print(f"{'baseline (naive pyHanko loop)':<36}{base_best:>8.1f} docs/s")
+    print(f"{'ours (POST /v1/batches, end to end)':<36}{ours_best:>8.1f} docs/s")
+    print(f"{'ratio':<36}{ours_best / base_best:>8.2f}x  (target: at least 4x)")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,124 @@
+"""/v1/batches: create (multipart, repeated ``file`` fields), status, progress events,
+signed documents, cancel, resume. A batch belongs to the origin that created it."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from urllib.parse import quote
+
+from aiohttp import web
+from aiohttp.http_exceptions import HttpProcessingError
+from aiohttp.multipart import BodyPartReader
+
+from ..errors import SignerError
+from .body import FIELD_LIMIT, MAX_FIELDS, drop_pin_fields
+from .keys import caller_of, daemon_of
+from .replies import json_reply
+
+CHUNK = 256 * 1024
+HEARTBEAT_S = 15  # an SSE comment keeps proxies and the page's EventSource from timing out
+
+
+async def create(request: web.Request) -> web.Response:
+    daemon, caller = daemon_of(request), caller_of(request)
+    if not request.content_type.startswith("multipart/"):
+        raise SignerError("BAD_REQUEST", "send the documents as multipart/form-data with repeated 'file' fields")
+    options = dict(request.query)
+    batch = None
+    started = False
+    try:
+        reader = await request.multipart()
+        while (part := await reader.next()) is not None:
+            if not isinstance(part, BodyPartReader):
+                raise SignerError("BAD_REQUEST", "nested multipart is not supported")
+            if part.name == "file":
+                if batch is None:  # options come first (query or fields before the files)
+                    drop_pin_fields(options, caller)
+                    batch = daemon.batches.begin(caller, options)
+                await daemon.batches.add_document(batch, part.filename or "", _chunks(part))
+            elif part.name:
+                if batch is not None:
+                    raise SignerError("BAD_REQUEST", f"option field {part.name!r} after the files")
+                if len(options) >= MAX_FIELDS:
+                    raise SignerError("BAD_REQUEST", f"more than {MAX_FIELDS} form fields")
+                value = await part.read(decode=True)
+                if len(value) > FIELD_LIMIT:
+                    raise SignerError("BAD_REQUEST", f"field {part.name!r} is too long")
+                options[part.name] = value.decode("utf-8", "replace")
+        if batch is None:
+            raise SignerError("BAD_REQUEST", "a batch needs at least one 'file'")
+        daemon.batches.start(batch)
+        started = True
+    except (ValueError, AssertionError, UnicodeDecodeError, HttpProcessingError) as exc:
+        raise SignerError("BAD_REQUEST", f"malformed multipart body ({type(exc).__name__})") from None
+    finally:
+        if batch is not None and not started:  # nothing half-received stays on disk
+            daemon.batches.discard(batch)
+    caller.audit.update(document_size=sum(i.size for i in batch.items))
+    return json_reply({"id": batch.id, "total": len(batch.items)}, status=201)
+
+
+async def _chunks(part: BodyPartReader):
+    while chunk := await part.read_chunk(CHUNK):
+        yield chunk
+
+
+async def status(request: web.Request) -> web.Response:
+    return json_reply(_batch(request).summary())
+
+
+async def events(request: web.Request) -> web.StreamResponse:
+    """Server-Sent Events: one ``item`` event per document as it settles, then ``batch``."""
+    batch = _batch(request)
+    response = web.StreamResponse(headers={"Content-Type": "text/event-stream", "Cache-Control": "no-store"})
+    origin = caller_of(request).origin
+    if origin is not None:  # sent before the guard sees the reply: the CORS headers go on here (origin checked)
+        response.headers.update({"Access-Control-Allow-Origin": request.headers["Origin"], "Vary": "Origin"})
+    await response.prepare(request)
+    stream = daemon_of(request).batches.events(batch)
+    pending = None
+    while True:
+        pending = pending or asyncio.ensure_future(anext(stream, None))
+        done, _ = await asyncio.wait({pending}, timeout=HEARTBEAT_S)
+        if not done:
+            await response.write(b": still working\n\n")
+            continue
+        event, pending = pending.result(), None
+        if event is None:
+            break
+        data = json.dumps(event, ensure_ascii=False)
+        await response.write(f"event: {event['event']}\ndata: {data}\n\n".encode())
+    await response.write_eof()
+    return response
+
+
+async def item(request: web.Request) -> web.StreamResponse:
+    batch = _batch(request)
+    try:
+        index = int(request.match_info["index"])
+        entry = batch.items[index]
+    except (ValueError, IndexError):
+        raise SignerError("NOT_FOUND", "no such item") from None
+    if entry.state != "signed":
+        raise SignerError("NOT_FOUND", f"item {index} is {entry.state}")
+    path = daemon_of(request).batches.journal.output(batch.id, index)
+    name = entry.name.rsplit(".", 1)[0] + "-signed.pdf"
+    return web.FileResponse(path, headers={"Content-Type": "application/pdf",
+                                           "Content-Disposition": f"attachment; filename*=UTF-8''{quote(name, safe='')}"})
+
+
+async def cancel(request: web.Request) -> web.Response:
+    batch = _batch(request)
+    daemon_of(request).batches.cancel(batch)
+    return json_reply(batch.summary(), status=202)
+
+
+async def resume(request: web.Request) -> web.Response:
+    batch = _batch(request)
+    daemon_of(request).batches.resume(batch)
+    return json_reply(batch.summary(), status=202)
+
+
+def _batch(request: web.Request):
+    return daemon_of(request).batches.find(request.match_info["id"], caller_of(request))

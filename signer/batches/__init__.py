@@ -1,0 +1,1 @@
+"""Batches: many documents, one approval, one login, signed in order and kept on disk."""

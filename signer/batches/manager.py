@@ -1,0 +1,245 @@
+"""Running batches: one consent, one certificate check, one place in the token's queue and
+one login for the whole batch; the documents are signed in order, each output written
+before its item is marked signed, each with its own audit line. Progress goes to every
+listener (Server-Sent Events). A batch interrupted by a stop or a crash resumes when the
+daemon starts again: an item whose output exists is not signed again."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+from collections.abc import AsyncIterator
+from typing import TYPE_CHECKING
+
+import structlog
+
+from .. import operations
+from ..api.caller import Caller
+from ..engine import pdf
+from ..errors import SignerError
+from ..files import write_atomically
+from .journal import CANCELLED, DONE, FAILED, FINAL, PENDING, RUNNING, SIGNED, Batch, Item, Journal
+
+if TYPE_CHECKING:
+    from ..daemon import Daemon
+
+log = structlog.get_logger(__name__)
+
+# Failures that end the whole batch: the remaining documents cannot be signed either.
+ENDS_BATCH = {"TOKEN_NOT_PRESENT", "PIN_INCORRECT", "PIN_LOCKED", "PIN_EXPIRED", "PIN_UNAVAILABLE",
+              "PIN_SOURCE_REFUSED", "USER_CANCELLED", "CONSENT_DENIED", "KEY_NOT_FOUND", "CERT_NOT_FOUND"}
+OPTIONS = ("profile", "level", "cert")
+
+
+class BatchManager:
+    def __init__(self, daemon: Daemon) -> None:
+        self.daemon = daemon
+        self.journal = Journal(daemon.settings.server.state_dir / "batches")
+        self._batches: dict[str, Batch] = {}
+        self._tasks: dict[str, asyncio.Task] = {}
+        self._cancelled: set[str] = set()
+        self._listeners: dict[str, set[asyncio.Queue]] = {}
+
+    # -- creating and finding --
+
+    def begin(self, caller: Caller, options: dict[str, str]) -> Batch:
+        unknown = set(options) - set(OPTIONS)
+        if unknown:
+            raise SignerError("BAD_REQUEST", f"unknown batch option(s): {', '.join(sorted(unknown))}")
+        pdf.signature_level(pdf.PdfSignOptions(profile=options.get("profile") or None,
+                                               level=options.get("level") or None))  # refuse bad ones now
+        batch = Batch(id=self.journal.new_id(), origin=caller.origin, options=dict(options))
+        self.journal.prepare(batch.id)
+        return batch
+
+    async def add_document(self, batch: Batch, name: str, chunks: AsyncIterator[bytes]) -> None:
+        """Stream one document to disk, hashing it; refuse beyond the batch limits."""
+        limits = self.daemon.limits
+        if len(batch.items) >= limits.batch_max_files:
+            raise SignerError("TOO_LARGE", f"more than {limits.batch_max_files} documents", limit_mb=limits.batch_max_mb)
+        used = sum(i.size for i in batch.items)
+        index = len(batch.items)
+        digest, size = hashlib.sha256(), 0
+        path = self.journal.input(batch.id, index)
+        with path.open("wb") as out:
+            async for chunk in chunks:
+                size += len(chunk)
+                if used + size > limits.batch_max_bytes:
+                    raise SignerError("TOO_LARGE", "the batch", limit_mb=limits.batch_max_mb)
+                digest.update(chunk)
+                out.write(chunk)
+        if size == 0:
+            raise SignerError("DOCUMENT_INVALID", f"{name or index}: the document is empty")
+        batch.items.append(Item(index=index, name=name or f"{index + 1}.pdf", sha256=digest.hexdigest(), size=size))
+
+    def start(self, batch: Batch) -> None:
+        if not batch.items:
+            raise SignerError("BAD_REQUEST", "a batch needs at least one 'file'")
+        self.journal.save(batch)
+        self._batches[batch.id] = batch
+        self._run_later(batch)
+
+    def discard(self, batch: Batch) -> None:
+        self.journal.discard(batch.id)
+
+    def find(self, batch_id: str, caller: Caller) -> Batch:
+        """The batch, for the origin that created it only (others learn nothing: 404)."""
+        batch = self._batches.get(batch_id)
+        if batch is None or batch.origin != caller.origin:
+            raise SignerError("NOT_FOUND", "no such batch")
+        return batch
+
+    def cancel(self, batch: Batch) -> None:
+        if batch.state not in FINAL:
+            self._cancelled.add(batch.id)
+            if batch.state == PENDING and batch.id not in self._tasks:
+                self._finish(batch)
+
+    def resume(self, batch: Batch) -> None:
+        """Run again the items that failed because the token or the PIN stopped the batch."""
+        if batch.state not in (FAILED, CANCELLED):
+            raise SignerError("BAD_REQUEST", f"the batch is {batch.state}")
+        for item in batch.items:
+            if item.state in (FAILED, CANCELLED) and (item.error in ENDS_BATCH or item.state == CANCELLED):
+                item.state, item.error = PENDING, None
+        self._cancelled.discard(batch.id)
+        batch.state = PENDING
+        self.journal.save(batch)
+        self._run_later(batch)
+
+    # -- progress --
+
+    async def events(self, batch: Batch) -> AsyncIterator[dict]:
+        """Each item's outcome once (those already settled first), then the final state."""
+        queue: asyncio.Queue = asyncio.Queue()
+        self._listeners.setdefault(batch.id, set()).add(queue)
+        sent: set[int] = set()
+        try:
+            for item in batch.items:
+                if item.state != PENDING:
+                    sent.add(item.index)
+                    yield _item_event(batch, item)
+            if batch.state in FINAL:
+                yield _final_event(batch)
+                return
+            while True:
+                event = await queue.get()
+                if event["event"] == "item" and event["index"] in sent:
+                    continue
+                if event["event"] == "item":
+                    sent.add(event["index"])
+                yield event
+                if event["event"] == "batch" and event["state"] in FINAL:
+                    return
+        finally:
+            self._listeners[batch.id].discard(queue)
+
+    def _publish(self, batch: Batch, event: dict) -> None:
+        for queue in self._listeners.get(batch.id, ()):
+            queue.put_nowait(event)
+
+    # -- running --
+
+    def resume_all(self) -> None:
+        """At start: every batch comes back; unfinished ones carry on where they stopped."""
+        for batch in self.journal.load_all():
+            self._batches[batch.id] = batch
+            if batch.state in (PENDING, RUNNING):
+                self._run_later(batch)
+
+    async def stop(self) -> None:
+        """At shutdown: stop the runs without marking anything (they resume at the next start)."""
+        tasks = list(self._tasks.values())
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+
+    def _run_later(self, batch: Batch) -> None:
+        task = asyncio.get_running_loop().create_task(self._run(batch))
+        self._tasks[batch.id] = task
+        task.add_done_callback(lambda _: self._tasks.pop(batch.id, None))
+
+    async def _run(self, batch: Batch) -> None:
+        batch.state = RUNNING
+        self._save(batch)
+        caller = Caller(origin=batch.origin)
+        try:
+            async with operations.signing(self.daemon, caller, "sign", batch.options.get("cert")) as key:
+                for item in batch.items:
+                    if batch.id in self._cancelled:
+                        break
+                    if item.state == PENDING:
+                        await self._sign_item(batch, item, key, caller)
+        except SignerError as error:
+            self._fail_remaining(batch, error.code)
+        except Exception:  # a bug: the batch fails visibly, the log has the details
+            log.exception("batch_failed", batch=batch.id)
+            self._fail_remaining(batch, "INTERNAL_ERROR")
+        self._finish(batch)
+
+    async def _sign_item(self, batch: Batch, item: Item, key, caller: Caller) -> None:
+        output = self.journal.output(batch.id, item.index)
+        if output.exists():  # signed and written just before an interruption: never signed twice
+            self._settle(batch, item, SIGNED, None, key)
+            return
+        try:
+            data = await asyncio.to_thread(self.journal.input(batch.id, item.index).read_bytes)
+            options = operations.with_certificate_look(pdf.PdfSignOptions(
+                profile=batch.options.get("profile") or None, level=batch.options.get("level") or None),
+                self.daemon.settings, key)
+            parsed = await asyncio.to_thread(pdf.open_pdf, data)
+            plan = await asyncio.to_thread(pdf.plan_pdf, data, options, parsed)
+            signed = await pdf.sign_pdf(data, key, options, parsed=parsed, plan=plan,
+                                        tsa=operations.tsa_for(self.daemon.settings))
+            await asyncio.to_thread(write_atomically, output, signed.data, mode=0o600)
+        except SignerError as error:
+            if error.code in ENDS_BATCH:
+                raise
+            self._settle(batch, item, FAILED, error.code, key)
+            return
+        self._settle(batch, item, SIGNED, None, key)
+
+    def _settle(self, batch: Batch, item: Item, state: str, error: str | None, key) -> None:
+        """Output (already renamed into place), then the journal, then the audit line: a crash
+        between any two leaves an item that the next run settles without signing again."""
+        item.state, item.error = state, error
+        self._save(batch)
+        self.daemon.audit.record(origin=batch.origin or "local", operation=f"batch {batch.id} item {item.index}",
+                                 result=error or "OK", certificate_sha256=key.certificate.sha256.hex(),
+                                 document_sha256=item.sha256, document_size=item.size)
+        self._publish(batch, _item_event(batch, item))
+
+    def _fail_remaining(self, batch: Batch, code: str) -> None:
+        for item in batch.items:
+            if item.state == PENDING:
+                item.state, item.error = FAILED, code
+                self._publish(batch, _item_event(batch, item))
+
+    def _finish(self, batch: Batch) -> None:
+        if batch.id in self._cancelled:
+            for item in batch.items:
+                if item.state == PENDING:
+                    item.state = CANCELLED
+                    self._publish(batch, _item_event(batch, item))
+            batch.state = CANCELLED
+        else:
+            batch.state = DONE if all(i.state == SIGNED for i in batch.items) else FAILED
+        self._save(batch)
+        self._publish(batch, _final_event(batch))
+
+    def _save(self, batch: Batch) -> None:
+        try:
+            self.journal.save(batch)
+        except SignerError as error:  # a full disk: the batch goes on, its journal may lag
+            log.error("batch_journal_unwritable", batch=batch.id, detail=error.detail)
+
+
+def _item_event(batch: Batch, item: Item) -> dict:
+    return {"event": "item", "batch": batch.id, "index": item.index, "name": item.name, "state": item.state,
+            "error": item.error}
+
+
+def _final_event(batch: Batch) -> dict:
+    summary = batch.summary()
+    return {"event": "batch", "batch": batch.id, "state": batch.state, "total": summary["total"],
+            "done": summary["done"], "failed": summary["failed"]}

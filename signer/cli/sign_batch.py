@@ -1,0 +1,109 @@
+"""``signer sign-batch DIR_OR_FILES... -o OUTDIR``: many PDFs, one login, the daemon's batch
+engine (journal, one audit line per document), with a progress bar on the terminal."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+from policies.profiles import LEVELS, profile_names
+
+from ..api.caller import Caller
+from ..config import Settings
+from ..daemon import Daemon
+from ..errors import SignerError
+from ..files import write_atomically
+from .output import print_json
+
+NOT_ALL_SIGNED = 11  # the batch ran, but some documents are not signed
+CHUNK = 1024 * 1024
+
+
+def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
+    parser = sub.add_parser("sign-batch", parents=[common],
+                            help="sign many PDFs with one PIN entry / ký nhiều văn bản một lần")
+    parser.add_argument("inputs", nargs="+", type=Path, metavar="DIR_OR_FILE")
+    parser.add_argument("-o", "--output", type=Path, required=True, metavar="OUTDIR")
+    parser.add_argument("--cert", metavar="LABEL|ID")
+    parser.add_argument("--profile", choices=profile_names())
+    parser.add_argument("--level", choices=LEVELS)
+    parser.add_argument("--json", action="store_true")
+    parser.set_defaults(run=run)
+
+
+def documents(inputs: list[Path]) -> list[Path]:
+    found: list[Path] = []
+    for path in inputs:
+        if path.is_dir():
+            found += sorted(p for p in path.iterdir() if p.suffix.lower() == ".pdf" and p.is_file())
+        elif path.is_file():
+            found.append(path)
+        else:
+            raise SignerError("FILE_UNREADABLE", f"{path}: no such file or folder")
+    if not found:
+        raise SignerError("BAD_REQUEST", "no PDF documents given")
+    return found
+
+
+def run(args: argparse.Namespace, settings: Settings) -> int:
+    paths = documents(args.inputs)
+    if not args.output.is_dir():
+        raise SignerError("OUTPUT_FAILED", f"{args.output}: not a folder")
+    options = {k: v for k, v in (("cert", args.cert), ("profile", args.profile), ("level", args.level)) if v}
+    summary = asyncio.run(_sign(settings, paths, options, args.output, show=not args.json))
+    if args.json:
+        print_json(summary)
+    return 0 if summary["state"] == "done" else NOT_ALL_SIGNED
+
+
+async def _sign(settings: Settings, paths: list[Path], options: dict[str, str], outdir: Path, *, show: bool) -> dict:
+    daemon = Daemon(settings)
+    try:
+        manager = daemon.batches
+        batch = manager.begin(Caller(origin=None), options)
+        started = False
+        try:
+            for path in paths:
+                await manager.add_document(batch, path.name, _read(path))
+            manager.start(batch)
+            started = True
+        finally:
+            if not started:  # nothing half-copied stays in the journal
+                manager.discard(batch)
+        async for event in manager.events(batch):
+            if show:
+                _progress(batch)
+            if event["event"] == "item" and event["state"] == "signed":
+                source = paths[event["index"]]
+                data = manager.journal.output(batch.id, event["index"]).read_bytes()
+                write_atomically(outdir / f"{source.stem}-signed.pdf", data)
+        if show:
+            print(file=sys.stderr)
+            for item in batch.items:
+                if item.state != "signed":
+                    print(f"  {item.name}: {item.error or item.state}", file=sys.stderr)
+        return {**batch.summary(), "output": str(outdir)}
+    finally:
+        daemon.close()
+
+
+async def _read(path: Path) -> AsyncIterator[bytes]:
+    try:
+        with path.open("rb") as file:
+            while chunk := await asyncio.to_thread(file.read, CHUNK):
+                yield chunk
+    except OSError as exc:
+        raise SignerError("FILE_UNREADABLE", f"{path}: {exc.strerror or exc}") from None
+
+
+def _progress(batch) -> None:
+    total = len(batch.items)
+    settled = sum(i.state != "pending" for i in batch.items)
+    signed = sum(i.state == "signed" for i in batch.items)
+    width = 30
+    filled = width * settled // total
+    print(f"\r[{'#' * filled}{'.' * (width - filled)}] {settled}/{total} đã xử lý / done, {signed} đã ký / signed",
+          end="", file=sys.stderr, flush=True)
