@@ -1,7 +1,7 @@
 """A batch on disk, in the daemon's state folder: ``batches/<id>/batch.json`` (rewritten
-whole, then renamed, after every change), ``inputs/<n>.pdf`` as received and
-``outputs/<n>.pdf`` as signed (each written to a temporary file, then renamed). A daemon
-killed at any moment finds every batch as it was; an output that exists is complete."""
+whole, then renamed), ``inputs/<n>.pdf`` as received and ``outputs/<n>.pdf`` as signed
+(written to a temporary file, then renamed). A daemon killed at any moment finds every
+batch readable; an output that exists is complete, and it is what says an item is signed."""
 
 from __future__ import annotations
 

@@ -8,7 +8,10 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import time
+from collections import deque
 from collections.abc import AsyncIterator
+from datetime import datetime
 from typing import TYPE_CHECKING
 
 import structlog
@@ -29,6 +32,8 @@ log = structlog.get_logger(__name__)
 ENDS_BATCH = {"TOKEN_NOT_PRESENT", "PIN_INCORRECT", "PIN_LOCKED", "PIN_EXPIRED", "PIN_UNAVAILABLE",
               "PIN_SOURCE_REFUSED", "USER_CANCELLED", "CONSENT_DENIED", "KEY_NOT_FOUND", "CERT_NOT_FOUND"}
 OPTIONS = ("profile", "level", "cert")
+JOURNAL_EVERY_S = 1.0
+LOOKAHEAD = 2  # documents prepared ahead of the token
 
 
 class BatchManager:
@@ -39,6 +44,7 @@ class BatchManager:
         self._tasks: dict[str, asyncio.Task] = {}
         self._cancelled: set[str] = set()
         self._listeners: dict[str, set[asyncio.Queue]] = {}
+        self._saved: dict[str, float] = {}  # when each batch's journal was last written
 
     # -- creating and finding --
 
@@ -165,11 +171,7 @@ class BatchManager:
         caller = Caller(origin=batch.origin)
         try:
             async with operations.signing(self.daemon, caller, "sign", batch.options.get("cert")) as key:
-                for item in batch.items:
-                    if batch.id in self._cancelled:
-                        break
-                    if item.state == PENDING:
-                        await self._sign_item(batch, item, key, caller)
+                await self._sign_items(batch, key)
         except SignerError as error:
             self._fail_remaining(batch, error.code)
         except Exception:  # a bug: the batch fails visibly, the log has the details
@@ -177,21 +179,57 @@ class BatchManager:
             self._fail_remaining(batch, "INTERNAL_ERROR")
         self._finish(batch)
 
-    async def _sign_item(self, batch: Batch, item: Item, key, caller: Caller) -> None:
-        output = self.journal.output(batch.id, item.index)
-        if output.exists():  # signed and written just before an interruption: never signed twice
-            self._settle(batch, item, SIGNED, None, key)
-            return
+    async def _sign_items(self, batch: Batch, key) -> None:
+        """A pipeline: the next documents are parsed, placed and hashed (on worker threads)
+        while the token signs the current one, so the token does not wait for PDF work."""
+        options = operations.with_certificate_look(pdf.PdfSignOptions(
+            profile=batch.options.get("profile") or None, level=batch.options.get("level") or None),
+            self.daemon.settings, key)
+        tsa = operations.tsa_for(self.daemon.settings)
+        level = pdf.ready_level(options, key, tsa)
+        reserve = pdf.reserve_for(key, level)
+        todo = [item for item in batch.items if item.state == PENDING]
+        ahead: deque[tuple[Item, asyncio.Future]] = deque()
         try:
-            data = await asyncio.to_thread(self.journal.input(batch.id, item.index).read_bytes)
-            options = operations.with_certificate_look(pdf.PdfSignOptions(
-                profile=batch.options.get("profile") or None, level=batch.options.get("level") or None),
-                self.daemon.settings, key)
-            parsed = await asyncio.to_thread(pdf.open_pdf, data)
-            plan = await asyncio.to_thread(pdf.plan_pdf, data, options, parsed)
-            signed = await pdf.sign_pdf(data, key, options, parsed=parsed, plan=plan,
-                                        tsa=operations.tsa_for(self.daemon.settings))
-            await asyncio.to_thread(write_atomically, output, signed.data, mode=0o600)
+            while todo or ahead:
+                while todo and len(ahead) < LOOKAHEAD:
+                    item = todo.pop(0)
+                    ahead.append((item, asyncio.ensure_future(asyncio.to_thread(
+                        self._prepare, batch, item, key, options, reserve))))
+                if batch.id in self._cancelled:
+                    break
+                item, preparing = ahead.popleft()
+                prepared = await preparing
+                if prepared is None:  # signed before an interruption: never signed twice
+                    self._settle(batch, item, SIGNED, None, key, audit=not self._audited(batch, item))
+                elif isinstance(prepared, SignerError):
+                    self._settle(batch, item, FAILED, prepared.code, key)
+                else:
+                    await self._complete(batch, item, key, prepared, level, tsa)
+        finally:
+            for _, preparing in ahead:  # cancelled or stopped: work started ahead is dropped
+                preparing.cancel()
+
+    def _prepare(self, batch: Batch, item: Item, key, options: pdf.PdfSignOptions, reserve: int
+                 ) -> pdf.PreparedPdf | SignerError | None:
+        """On a worker thread: read, parse, place, add the field and hash (no token call)."""
+        if self.journal.output(batch.id, item.index).exists():
+            return None
+        try:
+            data = self.journal.input(batch.id, item.index).read_bytes()
+            parsed = pdf.open_pdf(data)
+            plan = pdf.plan_pdf(data, options, parsed)
+            return pdf.prepare_pdf(data, key, options, bytes_reserved=reserve, parsed=parsed, plan=plan)
+        except SignerError as error:
+            return error
+        except OSError as exc:
+            return SignerError("FILE_UNREADABLE", f"{item.name}: {exc.strerror or exc}")
+
+    async def _complete(self, batch: Batch, item: Item, key, prepared: pdf.PreparedPdf, level: str, tsa) -> None:
+        try:
+            signed = await pdf.complete_pdf(prepared, key, level, tsa)
+            await asyncio.to_thread(write_atomically, self.journal.output(batch.id, item.index), signed.data,
+                                    mode=0o600)
         except SignerError as error:
             if error.code in ENDS_BATCH:
                 raise
@@ -199,14 +237,24 @@ class BatchManager:
             return
         self._settle(batch, item, SIGNED, None, key)
 
-    def _settle(self, batch: Batch, item: Item, state: str, error: str | None, key) -> None:
-        """Output (already renamed into place), then the journal, then the audit line: a crash
-        between any two leaves an item that the next run settles without signing again."""
+    def _audited(self, batch: Batch, item: Item) -> bool:
+        """Whether the audit log already has this item's line (written before an interruption)."""
+        wanted = f"batch {batch.id} item {item.index}"
+        since = datetime.fromisoformat(batch.created)
+        return any(e.operation == wanted and e.result == "OK" for e in self.daemon.audit.read(since=since))
+
+    def _settle(self, batch: Batch, item: Item, state: str, error: str | None, key, *, audit: bool = True) -> None:
+        """The output (already renamed into place) is the record that an item is signed: the
+        next run settles it without signing again, whatever the journal had time to say. So
+        the journal is rewritten at most once a second while the batch runs, then the audit
+        line is written."""
         item.state, item.error = state, error
-        self._save(batch)
-        self.daemon.audit.record(origin=batch.origin or "local", operation=f"batch {batch.id} item {item.index}",
-                                 result=error or "OK", certificate_sha256=key.certificate.sha256.hex(),
-                                 document_sha256=item.sha256, document_size=item.size)
+        if time.monotonic() - self._saved.get(batch.id, 0.0) >= JOURNAL_EVERY_S:
+            self._save(batch)
+        if audit:
+            self.daemon.audit.record(origin=batch.origin or "local", operation=f"batch {batch.id} item {item.index}",
+                                     result=error or "OK", certificate_sha256=key.certificate.sha256.hex(),
+                                     document_sha256=item.sha256, document_size=item.size)
         self._publish(batch, _item_event(batch, item))
 
     def _fail_remaining(self, batch: Batch, code: str) -> None:
@@ -228,6 +276,7 @@ class BatchManager:
         self._publish(batch, _final_event(batch))
 
     def _save(self, batch: Batch) -> None:
+        self._saved[batch.id] = time.monotonic()
         try:
             self.journal.save(batch)
         except SignerError as error:  # a full disk: the batch goes on, its journal may lag

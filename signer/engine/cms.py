@@ -110,8 +110,25 @@ def signed_data(
 
 def container_size(key: SigningKey) -> int:
     """Exact DER size of a detached SignedData for this key (the signature is the only variable)."""
-    placeholder = signed_attributes(bytes(32), key.certificate, signing_time_now())
-    return len(signed_data(key, placeholder, bytes(key.signature_size)).dump())
+    return _container_size(key.certificate.dump(), tuple(c.dump() for c in key.chain), key.algorithm,
+                           key.signature_size)
+
+
+@lru_cache(maxsize=64)  # depends on the certificates only: computed once per key, not per document
+def _container_size(certificate_der: bytes, chain_der: tuple[bytes, ...], algorithm: str, signature_size: int) -> int:
+    certificate = x509.Certificate.load(certificate_der)
+    placeholder = signed_attributes(bytes(32), certificate, signing_time_now())
+    facts = _KeyFacts(certificate, tuple(x509.Certificate.load(der) for der in chain_der), algorithm)
+    return len(signed_data(facts, placeholder, bytes(signature_size)).dump())
+
+
+@dataclass(frozen=True)
+class _KeyFacts:
+    """What ``signed_data`` reads of a key."""
+
+    certificate: x509.Certificate
+    chain: tuple[x509.Certificate, ...]
+    algorithm: str
 
 
 async def sign_cms(

@@ -240,17 +240,32 @@ async def sign_pdf(
     plan: PdfPlan | None = None,
     tsa: levels.TsaClient | None = None,
 ) -> SignedPdf:
-    """Sign one PDF: prepare (off the event loop), token signature, finish; then what the
-    level adds (timestamp, validation data, document timestamp)."""
+    """Sign one PDF: prepare (off the event loop), then ``complete_pdf``."""
+    level = ready_level(options, key, tsa)
+    prepared = await asyncio.to_thread(
+        prepare_pdf, data, key, options, bytes_reserved=reserve_for(key, level, bytes_reserved), parsed=parsed,
+        plan=plan)
+    return await complete_pdf(prepared, key, level, tsa)
+
+
+def ready_level(options: PdfSignOptions, key: SigningKey, tsa: levels.TsaClient | None) -> str:
+    """The level to sign at, refused before any work when what it needs is missing."""
     level = signature_level(options)
     if levels.timestamped(level) and tsa is None:
         raise SignerError("CONFIG_INVALID", f"level {level} needs a timestamp authority ([timestamp] url)")
     if levels.long_term(level) and not key.revocation.complete:
         raise SignerError("REVOCATION_UNKNOWN", f"level {level} needs revocation data for the whole chain")
-    reserve = (bytes_reserved or reserved_size(key)) + (levels.TIMESTAMP_ROOM if levels.timestamped(level) else 0)
-    prepared = await asyncio.to_thread(
-        prepare_pdf, data, key, options, bytes_reserved=reserve, parsed=parsed, plan=plan
-    )
+    return level
+
+
+def reserve_for(key: SigningKey, level: str, bytes_reserved: int | None = None) -> int:
+    return (bytes_reserved or reserved_size(key)) + (levels.TIMESTAMP_ROOM if levels.timestamped(level) else 0)
+
+
+async def complete_pdf(prepared: PreparedPdf, key: SigningKey, level: str, tsa: levels.TsaClient | None
+                       ) -> SignedPdf:
+    """The token signature over the signed attributes, the CMS, and what the level adds
+    (timestamp, validation data, document timestamp)."""
     attributes = cms.signed_attributes(prepared.document_digest, key.certificate, prepared.signing_time)
     signature = await key.sign_digest(cms.attributes_digest(attributes), cms.DIGEST)
     container = cms.signed_data(key, attributes, signature)
