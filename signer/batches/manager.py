@@ -34,6 +34,7 @@ ENDS_BATCH = {"TOKEN_NOT_PRESENT", "PIN_INCORRECT", "PIN_LOCKED", "PIN_EXPIRED",
 OPTIONS = ("profile", "level", "cert")
 JOURNAL_EVERY_S = 1.0
 LOOKAHEAD = 2  # documents prepared ahead of the token
+IN_FLIGHT = 2  # signed documents being assembled and written while the token signs the next
 
 
 class BatchManager:
@@ -181,7 +182,8 @@ class BatchManager:
 
     async def _sign_items(self, batch: Batch, key) -> None:
         """A pipeline: the next documents are parsed, placed and hashed (on worker threads)
-        while the token signs the current one, so the token does not wait for PDF work."""
+        while the token signs the current one, and the signed ones are assembled and written
+        while it signs the next: the token does not wait for PDF work."""
         options = operations.with_certificate_look(pdf.PdfSignOptions(
             profile=batch.options.get("profile") or None, level=batch.options.get("level") or None),
             self.daemon.settings, key)
@@ -190,6 +192,7 @@ class BatchManager:
         reserve = pdf.reserve_for(key, level)
         todo = [item for item in batch.items if item.state == PENDING]
         ahead: deque[tuple[Item, asyncio.Future]] = deque()
+        finishing: deque[asyncio.Task] = deque()  # signed, being assembled and written
         try:
             while todo or ahead:
                 while todo and len(ahead) < LOOKAHEAD:
@@ -205,10 +208,17 @@ class BatchManager:
                 elif isinstance(prepared, SignerError):
                     self._settle(batch, item, FAILED, prepared.code, key)
                 else:
-                    await self._complete(batch, item, key, prepared, level, tsa)
+                    while len(finishing) >= IN_FLIGHT:
+                        await finishing.popleft()  # a failure that ends the batch surfaces here
+                    finishing.append(asyncio.ensure_future(self._complete(batch, item, key, prepared, level, tsa)))
+                    await asyncio.sleep(0)  # let it reach the token before the next one is taken
+            while finishing:
+                await finishing.popleft()
         finally:
             for _, preparing in ahead:  # cancelled or stopped: work started ahead is dropped
                 preparing.cancel()
+            for task in finishing:
+                task.cancel()
 
     def _prepare(self, batch: Batch, item: Item, key, options: pdf.PdfSignOptions, reserve: int
                  ) -> pdf.PreparedPdf | SignerError | None:
