@@ -122,8 +122,9 @@ async def sign_document(call: Call, frame: str) -> dict[str, Any]:
 
 
 async def sign_files(call: Call, frame: str) -> dict[str, Any]:
-    """A batch: one consent, one login and one token-queue place for the list; transfers in
-    parallel; one audit line per file; a per-file status."""
+    """A batch on the batch engine: the files are downloaded in parallel into a batch (one
+    consent, one login and one token-queue place for all), each signed file is uploaded as
+    soon as it is ready; one audit line per file; a per-file status."""
     request = _object(frame)
     handler = str(request.get("FileUploadHandler") or "")
     files = request.get("Files")
@@ -133,52 +134,91 @@ async def sign_files(call: Call, frame: str) -> dict[str, Any]:
     if len(files) > daemon.limits.batch_max_files:
         raise SignerError("TOO_LARGE", f"{len(files)} files", limit_mb="-")
     credentials = _credentials(request)
+    results: dict[int, dict[str, Any]] = {}
     async with call.transfers() as transfers:
-        for url in [handler, *(str(f.get("URL") or f.get("FileName") or "") for f in files)]:
+        for url in [handler, *(_file_url(f) for f in files)]:
             check_url(url, transfers.allowed_hosts)
+        if call.caller.is_browser:  # asked once, before any download
+            await daemon.consent.require(call.origin, "sign")
         gate = asyncio.Semaphore(daemon.limits.parallel_transfers)
-        async with operations.signing(daemon, call.caller, "sign", call.certificate_for("plain")) as key:
-            results = await asyncio.gather(*(
-                _sign_one_file(call, transfers, gate, key, credentials, handler, entry) for entry in files))
-    failed = [r for r in results if r["Status"] != status.OK]
+        manager = daemon.batches
+        batch = manager.begin(call.caller, {"profile": "plain", "cert": call.certificate_for("plain") or ""})
+        started = False
+        try:
+            downloads = await asyncio.gather(*(_download(transfers, gate, credentials, f) for f in files))
+            order = []  # position in Files of each batch item
+            for position, (entry, downloaded) in enumerate(zip(files, downloads, strict=True)):
+                if isinstance(downloaded, SignerError):
+                    _audit_file(call, {}, downloaded.code)
+                    results[position] = _file_result(entry, downloaded)
+                    continue
+                await manager.add_document(batch, str(entry.get("FileName") or downloaded.filename),
+                                           _one_chunk(downloaded.data))
+                order.append((position, entry, downloaded))
+            if order:
+                manager.start(batch)
+                started = True
+                uploads = []
+                async for event in manager.events(batch):
+                    if event["event"] != "item":
+                        continue
+                    position, entry, downloaded = order[event["index"]]
+                    if event["state"] != "signed":
+                        results[position] = _file_result(entry, SignerError(event["error"] or "SIGNING_FAILED"))
+                        continue
+                    signed = manager.journal.output(batch.id, event["index"]).read_bytes()
+                    uploads.append(asyncio.ensure_future(_upload(
+                        transfers, gate, credentials, handler, request, entry, downloaded, signed, results, position)))
+                await asyncio.gather(*uploads)
+        finally:
+            if not started:
+                manager.discard(batch)
+    ordered = [results[i] for i in range(len(files))]
+    failed = [r for r in ordered if r["Status"] != status.OK]
     if failed:
         call.caller.outcome = "BATCH_INCOMPLETE"
-        return {"Status": status.OTHER, "Message": f"{len(failed)}/{len(results)} tệp chưa ký được",
-                "Code": "BATCH_INCOMPLETE", "Files": results}
-    return status.success(Files=results)
+        return {"Status": status.OTHER, "Message": f"{len(failed)}/{len(ordered)} tệp chưa ký được",
+                "Code": "BATCH_INCOMPLETE", "Files": ordered}
+    return status.success(Files=ordered)
 
 
-async def _sign_one_file(call: Call, transfers: Transfers, gate: asyncio.Semaphore, key: SigningKey,
-                         credentials: Credentials, handler: str, entry: dict) -> dict[str, Any]:
-    file_id = entry.get("FileID")
-    name = str(entry.get("FileName") or "")
-    url = str(entry.get("URL") or entry.get("FileName") or "")
-    facts: dict[str, Any] = {"certificate_sha256": key.certificate.sha256.hex()}
+def _file_url(entry: dict) -> str:
+    return str(entry.get("URL") or entry.get("FileName") or "")
+
+
+async def _download(transfers: Transfers, gate: asyncio.Semaphore, credentials: Credentials, entry: dict):
     try:
         async with gate:
-            downloaded = await transfers.download(url, credentials)
-        facts.update(document_sha256=await asyncio.to_thread(_sha256, downloaded.data),
-                     document_size=len(downloaded.data))
-        parsed = await asyncio.to_thread(pdf.open_pdf, downloaded.data)
-        options = operations.with_certificate_look(
-            pdf.PdfSignOptions(profile="plain"), call.daemon.settings, key)
-        signed = await pdf.sign_pdf(downloaded.data, key, options, parsed=parsed,
-                                    tsa=operations.tsa_for(call.daemon.settings))
-        async with gate:
-            uploaded = await _whole(transfers.upload(
-                handler, credentials, signed.data, name or downloaded.filename,
-                {"FileID": str(file_id), **_metadata(entry)}))
-        _audit_file(call, facts, "OK")
-        return {"FileID": file_id, "Status": status.OK, "Message": "", "FileName": uploaded.file_name,
-                "FileServer": uploaded.file_server}
+            return await transfers.download(_file_url(entry), credentials)
     except SignerError as error:
-        _audit_file(call, facts, error.code)
-        return {"FileID": file_id, "Status": status.status_for(error), "Message": error.message_vi,
-                "FileName": name, "FileServer": None}
+        return error
+
+
+async def _one_chunk(data: bytes):
+    yield data
+
+
+async def _upload(transfers: Transfers, gate: asyncio.Semaphore, credentials: Credentials, handler: str,
+                  request: dict, entry: dict, downloaded, signed: bytes, results: dict, position: int) -> None:
+    name = str(entry.get("FileName") or "")
+    try:
+        async with gate:
+            uploaded = await _whole(transfers.upload(handler, credentials, signed, name or downloaded.filename,
+                                                     {"FileID": str(entry.get("FileID")), **_metadata(entry)}))
+    except SignerError as error:
+        results[position] = _file_result(entry, error)
+        return
+    results[position] = {"FileID": entry.get("FileID"), "Status": status.OK, "Message": "",
+                         "FileName": uploaded.file_name, "FileServer": uploaded.file_server}
+
+
+def _file_result(entry: dict, error: SignerError) -> dict[str, Any]:
+    return {"FileID": entry.get("FileID"), "Status": status.status_for(error), "Message": error.message_vi,
+            "FileName": str(entry.get("FileName") or ""), "FileServer": None}
 
 
 def _audit_file(call: Call, facts: dict[str, Any], result: str) -> None:
-    """Each document of a batch gets its own audit line (the call has one more)."""
+    """A file that never reached the batch (its download failed) still gets its audit line."""
     call.daemon.audit.record(origin=call.caller.name, operation=f"VGCA {call.path} file", result=result, **facts)
 
 
