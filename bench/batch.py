@@ -21,6 +21,8 @@ import sys
 import tempfile
 import time
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
@@ -51,6 +53,37 @@ def upload_body(documents: list[bytes]) -> tuple[bytes, str]:
     parts = [f'--{boundary}\r\nContent-Disposition: form-data; name="file"; filename="{i}.pdf"\r\n'
              f"Content-Type: application/pdf\r\n\r\n".encode() + data + b"\r\n" for i, data in enumerate(documents)]
     return b"".join(parts) + f"--{boundary}--\r\n".encode(), f"multipart/form-data; boundary={boundary}"
+
+
+@contextmanager
+def serving(config_text: str, prefix: str) -> Iterator[tuple[str, dict[str, str], int]]:
+    """``signer serve`` on free ports with its own state: yields its URL, the API token
+    header and its process id; stopped at the end."""
+    folder = Path(tempfile.mkdtemp(prefix=prefix))
+    config = folder / "signer.toml"
+    config.write_text(config_text.replace("[server]\n", f"""[server]
+tls_dir = "{folder / 'tls'}"
+state_dir = "{folder / 'state'}"
+api_token_file = "{folder / 'api-token'}"
+"""))
+    process = subprocess.Popen([sys.executable, "-m", "signer", "serve", "--config", str(config),
+                                "--port", "0", "--tls-port", "0"], stdout=subprocess.PIPE, text=True)
+    try:
+        port = int(process.stdout.readline().split("http://127.0.0.1:")[1].split()[0])
+        token = {"Authorization": f"Bearer {(folder / 'api-token').read_text().strip()}"}
+        yield f"http://127.0.0.1:{port}", token, process.pid
+    finally:
+        process.terminate()
+        process.wait(30)
+
+
+def wait_done(url: str, batch_id: str, token: dict[str, str], poll_s: float) -> dict:
+    from http_client import call
+
+    while (status := call("GET", f"{url}/v1/batches/{batch_id}", headers=token).json())["state"] in (
+            "pending", "running"):
+        time.sleep(poll_s)
+    return status
 
 
 def main() -> None:
@@ -91,36 +124,16 @@ def main() -> None:
         finally:
             session.close()
 
-    folder = Path(tempfile.mkdtemp(prefix="signer-bench-batch-"))
-    config = folder / "signer.toml"
-    config.write_text(Path(settings.path).read_text().replace("[server]\n", f"""[server]
-tls_dir = "{folder / 'tls'}"
-state_dir = "{folder / 'state'}"
-api_token_file = "{folder / 'api-token'}"
-"""))
-
     def ours() -> float:
-        process = subprocess.Popen([sys.executable, "-m", "signer", "serve", "--config", str(config),
-                                    "--port", "0", "--tls-port", "0"], stdout=subprocess.PIPE, text=True)
-        try:
-            line = process.stdout.readline()
-            port = int(line.split("http://127.0.0.1:")[1].split()[0])
-            url = f"http://127.0.0.1:{port}"
-            token = {"Authorization": f"Bearer {(folder / 'api-token').read_text().strip()}"}
+        with serving(Path(settings.path).read_text(), "signer-bench-batch-") as (url, token, _):
             start = time.perf_counter()
             created = call("POST", f"{url}/v1/batches?cert=leader&level=B-B",
                            headers={**token, "Content-Type": content_type}, body=body)
-            batch_id = created.json()["id"]
             uploaded.append(time.perf_counter() - start)
-            while (status := call("GET", f"{url}/v1/batches/{batch_id}", headers=token).json())["state"] in (
-                    "pending", "running"):
-                time.sleep(0.02)
+            status = wait_done(url, created.json()["id"], token, 0.02)
             elapsed = time.perf_counter() - start
-            assert status["done"] == len(documents), status
-            return len(documents) / elapsed
-        finally:
-            process.terminate()
-            process.wait(30)
+        assert status["done"] == len(documents), status
+        return len(documents) / elapsed
 
     uploaded: list[float] = []
     base_best = ours_best = 0.0

@@ -29,16 +29,18 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO / "bench"))
 sys.path.insert(0, str(REPO / "tests"))
 
+from batch import serving, wait_done  # noqa: E402
 from sign_single import ensure_tokens  # noqa: E402
 
 NAIVE = """
-import io, sys, resource
+import io, os, sys, resource
 from pathlib import Path
 from pyhanko.config.pkcs11 import TokenCriteria
 from pyhanko.pdf_utils.incremental_writer import IncrementalPdfFileWriter
 from pyhanko.sign import fields, signers
 from pyhanko.sign.pkcs11 import PKCS11Signer, open_pkcs11_session
-module, label, pin, folder = sys.argv[1:5]
+module, label, folder = sys.argv[1:4]
+pin = os.environ["BENCH_TOKEN_PIN"]  # not on the command line
 documents = [p.read_bytes() for p in sorted(Path(folder).glob("*.pdf"))]
 session = open_pkcs11_session(module, token_criteria=TokenCriteria(label=label), user_pin=pin)
 pk_signer = PKCS11Signer(session, cert_label="leader", key_label="leader")
@@ -83,7 +85,6 @@ def main() -> None:
     args = parser.parse_args()
     ensure_tokens()
 
-    from http_client import call
 
     from signer.config import load_settings
     from signer.keys import KeyStore
@@ -103,8 +104,8 @@ def main() -> None:
         (inputs / f"{index:03d}.pdf").write_bytes(document)
     total_mb = len(document) * args.docs / 2**20
 
-    naive = subprocess.run([sys.executable, "-c", NAIVE, module_path, token_label, pin, str(inputs)],
-                           capture_output=True, text=True, check=True)
+    naive = subprocess.run([sys.executable, "-c", NAIVE, module_path, token_label, str(inputs)],
+                           capture_output=True, text=True, check=True, env={**os.environ, "BENCH_TOKEN_PIN": pin})
     baseline_mb = float(naive.stdout.strip())
 
     boundary = uuid.uuid4().hex
@@ -115,19 +116,9 @@ def main() -> None:
                       f"Content-Type: application/pdf\r\n\r\n".encode() + document + b"\r\n")
         out.write(f"--{boundary}--\r\n".encode())
 
-    config = folder / "signer.toml"
-    config.write_text(Path(settings.path).read_text().replace("[server]\n", f"""[server]
-tls_dir = "{folder / 'tls'}"
-state_dir = "{folder / 'state'}"
-api_token_file = "{folder / 'api-token'}"
-"""))
-    process = subprocess.Popen([sys.executable, "-m", "signer", "serve", "--config", str(config),
-                                "--port", "0", "--tls-port", "0"], stdout=subprocess.PIPE, text=True)
-    try:
-        port = int(process.stdout.readline().split("http://127.0.0.1:")[1].split()[0])
-        token = {"Authorization": f"Bearer {(folder / 'api-token').read_text().strip()}"}
+    with serving(Path(settings.path).read_text(), "signer-bench-memory-serve-") as (url, token, pid):
         start = time.perf_counter()
-        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=600)
+        conn = http.client.HTTPConnection("127.0.0.1", int(url.rsplit(":", 1)[1]), timeout=600)
         with body.open("rb") as stream:
             conn.request("POST", "/v1/batches?cert=leader&level=B-B", body=stream, headers={
                 **token, "Content-Type": f"multipart/form-data; boundary={boundary}",
@@ -135,16 +126,10 @@ api_token_file = "{folder / 'api-token'}"
             reply = conn.getresponse()
             created = reply.read()
         assert reply.status == 201, created
-        batch_id = json.loads(created)["id"]
-        while (status := call("GET", f"http://127.0.0.1:{port}/v1/batches/{batch_id}", headers=token).json())[
-                "state"] in ("pending", "running"):
-            time.sleep(0.2)
+        status = wait_done(url, json.loads(created)["id"], token, 0.2)
         elapsed = time.perf_counter() - start
-        ours_mb = peak_mb(process.pid)
-        assert status["done"] == args.docs, status
-    finally:
-        process.terminate()
-        process.wait(30)
+        ours_mb = peak_mb(pid)
+    assert status["done"] == args.docs, status
     print(f"{args.docs} documents of {len(document) / 2**20:.1f} MB ({total_mb:.0f} MB in all), "
           f"signed in {elapsed:.1f} s")
     print(f"{'baseline (naive pyHanko loop, documents in memory)':<52}{baseline_mb:>8.0f} MB peak RSS")

@@ -2,8 +2,8 @@
 
     python bench/batch_slow_token.py [--docs N]
 
-Adds an RSA-8192 key (label ``slow``, generated on the clerk's development token; about
-half a minute, once) with a certificate from the test CA. Baseline: the median time of
+Adds an RSA-8192 key (label ``slow``, generated on the clerk's development token with
+python-pkcs11; about half a minute, once) with a certificate from the test CA. Baseline: the median time of
 one raw signature with that key (python-pkcs11, C_Sign), measured just before and just
 after the batch (the mean of the two). Ours: N one-page PDFs through
 ``POST /v1/batches`` with that key, from the upload to the batch being done.
@@ -17,9 +17,7 @@ from __future__ import annotations
 
 import argparse
 import statistics
-import subprocess
 import sys
-import tempfile
 import time
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
@@ -28,7 +26,7 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO / "bench"))
 sys.path.insert(0, str(REPO / "tests"))
 
-from batch import one_page_pdfs, upload_body  # noqa: E402
+from batch import one_page_pdfs, serving, upload_body, wait_done  # noqa: E402
 from sign_single import ensure_tokens  # noqa: E402
 
 MODULE = "/usr/lib/softhsm/libsofthsm2.so"
@@ -36,43 +34,42 @@ TOKEN, PIN, KEY_ID = "Token VP UBND Ha Noi", "87654321", "5107"
 
 
 def ensure_slow_key(dev: Path) -> None:
+    """The RSA-8192 key and its certificate on the clerk's development token (made once)."""
     import pkcs11
     from cryptography import x509
     from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import rsa
     from cryptography.x509.oid import NameOID
-    from pkcs11 import Attribute, ObjectClass
+    from pkcs11 import Attribute, KeyType, ObjectClass
 
+    key_id = bytes.fromhex(KEY_ID)
     token = pkcs11.lib(MODULE).get_token(token_label=TOKEN)
-    with token.open(user_pin=PIN) as session:
-        def present(kind) -> bool:
-            return bool(list(session.get_objects({Attribute.CLASS: kind, Attribute.ID: bytes.fromhex(KEY_ID)})))
-
-        has_certificate, has_key = present(ObjectClass.CERTIFICATE), present(ObjectClass.PRIVATE_KEY)
-    if has_certificate:
-        return
-    if not has_key:
-        subprocess.run(["pkcs11-tool", "--module", MODULE, "--token-label", TOKEN, "--login", "--pin", PIN,
-                        "--keypairgen", "--key-type", "rsa:8192", "--id", KEY_ID, "--label", "slow"],
-                       check=True, capture_output=True)
-    public = subprocess.run(["pkcs11-tool", "--module", MODULE, "--token-label", TOKEN, "--read-object",
-                             "--type", "pubkey", "--id", KEY_ID], check=True, capture_output=True).stdout
-    issuer = x509.load_pem_x509_certificate((dev / "pki" / "certs" / "interm.cert.pem").read_bytes())
-    ca_key = serialization.load_pem_private_key((dev / "pki" / "keys" / "interm.key.pem").read_bytes(), None)
-    now = datetime.now(timezone.utc)
-    certificate = (x509.CertificateBuilder()
-                   .subject_name(x509.Name([x509.NameAttribute(NameOID.COUNTRY_NAME, "VN"),
-                                            x509.NameAttribute(NameOID.COMMON_NAME, "Khóa ký chậm RSA-8192")]))
-                   .issuer_name(issuer.subject).public_key(serialization.load_der_public_key(public))
-                   .serial_number(x509.random_serial_number())
-                   .not_valid_before(now - timedelta(days=1)).not_valid_after(now + timedelta(days=365))
-                   .add_extension(x509.KeyUsage(True, True, False, False, False, False, False, False, False), True)
-                   .sign(ca_key, hashes.SHA256()))
-    with tempfile.NamedTemporaryFile(suffix=".der") as der:
-        der.write(certificate.public_bytes(serialization.Encoding.DER))
-        der.flush()
-        subprocess.run(["pkcs11-tool", "--module", MODULE, "--token-label", TOKEN, "--login", "--pin", PIN,
-                        "--write-object", der.name, "--type", "cert", "--id", KEY_ID, "--label", "slow"],
-                       check=True, capture_output=True)
+    with token.open(user_pin=PIN, rw=True) as session:
+        if list(session.get_objects({Attribute.CLASS: ObjectClass.CERTIFICATE, Attribute.ID: key_id})):
+            return
+        publics = list(session.get_objects({Attribute.CLASS: ObjectClass.PUBLIC_KEY, Attribute.ID: key_id}))
+        if publics:
+            public = publics[0]
+        else:  # about half a minute on SoftHSM
+            public, _ = session.generate_keypair(KeyType.RSA, 8192, id=key_id, label="slow", store=True)
+        public_key = rsa.RSAPublicNumbers(int.from_bytes(public[Attribute.PUBLIC_EXPONENT], "big"),
+                                          int.from_bytes(public[Attribute.MODULUS], "big")).public_key()
+        issuer = x509.load_pem_x509_certificate((dev / "pki" / "certs" / "interm.cert.pem").read_bytes())
+        ca_key = serialization.load_pem_private_key((dev / "pki" / "keys" / "interm.key.pem").read_bytes(), None)
+        now = datetime.now(timezone.utc)
+        certificate = (x509.CertificateBuilder()
+                       .subject_name(x509.Name([x509.NameAttribute(NameOID.COUNTRY_NAME, "VN"),
+                                                x509.NameAttribute(NameOID.COMMON_NAME, "Khóa ký chậm RSA-8192")]))
+                       .issuer_name(issuer.subject).public_key(public_key)
+                       .serial_number(x509.random_serial_number())
+                       .not_valid_before(now - timedelta(days=1)).not_valid_after(now + timedelta(days=365))
+                       .add_extension(x509.KeyUsage(True, True, False, False, False, False, False, False, False), True)
+                       .sign(ca_key, hashes.SHA256()))
+        session.create_object({
+            Attribute.CLASS: ObjectClass.CERTIFICATE, Attribute.CERTIFICATE_TYPE: pkcs11.CertificateType.X_509,
+            Attribute.TOKEN: True, Attribute.ID: key_id, Attribute.LABEL: "slow",
+            Attribute.SUBJECT: certificate.subject.public_bytes(),
+            Attribute.VALUE: certificate.public_bytes(serialization.Encoding.DER)})
 
 
 def median_signature_s(rounds: int = 15) -> float:
@@ -103,35 +100,18 @@ def main() -> None:
     settings = load_settings()
     dev = Path(settings.path).parent
     ensure_slow_key(dev)
-    folder = Path(tempfile.mkdtemp(prefix="signer-bench-slow-"))
-    config = folder / "signer.toml"
-    config.write_text(Path(settings.path).read_text().replace('policy = "hard-fail"', 'policy = "soft-fail"')
-                      .replace("[server]\n", f"""[server]
-tls_dir = "{folder / 'tls'}"
-state_dir = "{folder / 'state'}"
-api_token_file = "{folder / 'api-token'}"
-"""))
     body, content_type = upload_body(one_page_pdfs(args.docs))
     before = median_signature_s()
-    process = subprocess.Popen([sys.executable, "-m", "signer", "serve", "--config", str(config),
-                                "--port", "0", "--tls-port", "0"], stdout=subprocess.PIPE, text=True)
-    try:
-        port = int(process.stdout.readline().split("http://127.0.0.1:")[1].split()[0])
-        url = f"http://127.0.0.1:{port}"
-        token = {"Authorization": f"Bearer {(folder / 'api-token').read_text().strip()}"}
+    config = Path(settings.path).read_text().replace('policy = "hard-fail"', 'policy = "soft-fail"')
+    with serving(config, "signer-bench-slow-") as (url, token, _):
         start = time.perf_counter()
         created = call("POST", f"{url}/v1/batches?cert=slow&level=B-B", headers={**token, "Content-Type": content_type},
                        body=body)
         assert created.status == 201, created.body
-        batch_id = created.json()["id"]
-        while (status := call("GET", f"{url}/v1/batches/{batch_id}", headers=token).json())["state"] in (
-                "pending", "running"):
-            time.sleep(0.1)  # within the daemon's rate limit; at most 0.1 s added to a batch of seconds
+        # polled within the daemon's rate limit: at most 0.1 s added to a batch of seconds
+        status = wait_done(url, created.json()["id"], token, 0.1)
         elapsed = time.perf_counter() - start
-        assert status["done"] == args.docs, status
-    finally:
-        process.terminate()
-        process.wait(30)
+    assert status["done"] == args.docs, status
     median = (before + median_signature_s()) / 2  # measured just before and after: the machine's speed drifts
     budget = 1.15 * args.docs * median
     print(f"{args.docs} one-page PDFs, RSA-8192 on SoftHSM")

@@ -202,3 +202,20 @@ def test_sign_batch_command(cli, tmp_path: Path) -> None:
         assert pdfsig(signed).count("Signature is Valid.") == 1
     progress = cli("sign-batch", str(folder / "libreoffice.pdf"), "-o", str(out), "--level", "B-B")
     assert progress.returncode == 0 and "1/1" in progress.stderr
+
+
+def test_a_page_leaving_the_event_stream_stops_its_listener(daemon: RunningDaemon) -> None:
+    page = {"Origin": PAGE}
+    batch_id = create(daemon.url, [(f"{i}.pdf", (DOCUMENTS / "reportlab-10-pages.pdf").read_bytes())
+                                   for i in range(30)], page, level="B-B")
+    host, port = daemon.url.removeprefix("http://").split(":")
+    conn = http.client.HTTPConnection(host, int(port), timeout=60)
+    conn.request("GET", f"/v1/batches/{batch_id}/events", headers=page)
+    response = conn.getresponse()
+    assert response.readline().startswith(b"event: ")
+    conn.close()  # the page goes away mid-batch
+    assert wait_final(daemon.url, batch_id, page)["state"] == "done"
+    deadline = time.monotonic() + 10
+    while daemon.daemon.batches._listeners.get(batch_id) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not daemon.daemon.batches._listeners.get(batch_id), "no listener is left behind"

@@ -309,3 +309,38 @@ def test_ocsp_nonce_is_sent_unless_the_responder_is_listed(dev_env: DevEnv, tmp_
 
     assert nonce_echoed({})
     assert not nonce_echoed({"no_nonce": [f"http://127.0.0.1:{port}/gov-test/ocsp/"]})
+
+
+def test_revocation_data_larger_than_one_network_chunk_arrive_whole(tmp_path: Path) -> None:
+    """A national CRL comes in many chunks: all of them are read, and a too-large one is refused."""
+    import os
+    import threading
+    from functools import partial
+    from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
+
+    import aiohttp
+
+    from policies.revocation import load_revocation_policy
+    from signer.validation import fetch as fetch_module
+
+    big = os.urandom(3 * 1024 * 1024 + 17)
+    (tmp_path / "big.crl").write_bytes(big)
+    server = ThreadingHTTPServer(("127.0.0.1", 0), partial(SimpleHTTPRequestHandler, directory=str(tmp_path)))
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    url = f"http://127.0.0.1:{server.server_address[1]}/big.crl"
+
+    async def get() -> bytes:
+        async with aiohttp.ClientSession() as session:
+            return await fetch_module.fetch(session, url, load_revocation_policy({"retries": 0}))
+
+    try:
+        assert asyncio.run(get()) == big
+        limit = fetch_module.MAX_RESPONSE_BYTES
+        fetch_module.MAX_RESPONSE_BYTES = 1024 * 1024
+        try:
+            with pytest.raises(fetch_module.FetchFailed, match="larger than"):
+                asyncio.run(get())
+        finally:
+            fetch_module.MAX_RESPONSE_BYTES = limit
+    finally:
+        server.shutdown()

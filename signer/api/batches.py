@@ -4,6 +4,7 @@ signed documents, cancel, resume. A batch belongs to the origin that created it.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 from urllib.parse import quote
 
@@ -77,19 +78,26 @@ async def events(request: web.Request) -> web.StreamResponse:
         response.headers.update({"Access-Control-Allow-Origin": request.headers["Origin"], "Vary": "Origin"})
     await response.prepare(request)
     stream = daemon_of(request).batches.events(batch)
-    pending = None
-    while True:
-        pending = pending or asyncio.ensure_future(anext(stream, None))
-        done, _ = await asyncio.wait({pending}, timeout=HEARTBEAT_S)
-        if not done:
-            await response.write(b": still working\n\n")
-            continue
-        event, pending = pending.result(), None
-        if event is None:
-            break
-        data = json.dumps(event, ensure_ascii=False)
-        await response.write(f"event: {event['event']}\ndata: {data}\n\n".encode())
-    await response.write_eof()
+    pending: asyncio.Future | None = None
+    try:
+        while True:
+            pending = pending or asyncio.ensure_future(anext(stream, None))
+            done, _ = await asyncio.wait({pending}, timeout=HEARTBEAT_S)
+            if not done:
+                await response.write(b": still working\n\n")
+                continue
+            event, pending = pending.result(), None
+            if event is None:
+                break
+            data = json.dumps(event, ensure_ascii=False)
+            await response.write(f"event: {event['event']}\ndata: {data}\n\n".encode())
+        await response.write_eof()
+    finally:  # the page went away: stop listening
+        if pending is not None:
+            pending.cancel()
+            with contextlib.suppress(asyncio.CancelledError, StopAsyncIteration):
+                await pending
+        await stream.aclose()
     return response
 
 

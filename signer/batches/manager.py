@@ -35,6 +35,7 @@ OPTIONS = ("profile", "level", "cert")
 JOURNAL_EVERY_S = 1.0
 LOOKAHEAD = 2  # documents prepared ahead of the token
 IN_FLIGHT = 2  # signed documents being assembled and written while the token signs the next
+PIPELINE_BYTES = 16 * 1024 * 1024  # large documents: fewer at a time in the pipeline (memory stays flat)
 
 
 class BatchManager:
@@ -192,10 +193,17 @@ class BatchManager:
         reserve = pdf.reserve_for(key, level)
         todo = [item for item in batch.items if item.state == PENDING]
         ahead: deque[tuple[Item, asyncio.Future]] = deque()
-        finishing: deque[asyncio.Task] = deque()  # signed, being assembled and written
+        finishing: deque[tuple[Item, asyncio.Task]] = deque()  # signed, being assembled and written
+        audited: set[str] | None = None  # read from the audit log once, when a run finds outputs
+
+        def room(queue: deque, limit: int, size: int) -> bool:
+            """One more document of ``size`` fits: always the first, then within count and bytes."""
+            held = sum(entry.size for entry, _ in (*ahead, *finishing))
+            return not queue or (len(queue) < limit and held + size <= PIPELINE_BYTES)
+
         try:
             while todo or ahead:
-                while todo and len(ahead) < LOOKAHEAD:
+                while todo and room(ahead, LOOKAHEAD, todo[0].size):
                     item = todo.pop(0)
                     ahead.append((item, asyncio.ensure_future(asyncio.to_thread(
                         self._prepare, batch, item, key, options, reserve))))
@@ -204,20 +212,22 @@ class BatchManager:
                 item, preparing = ahead.popleft()
                 prepared = await preparing
                 if prepared is None:  # signed before an interruption: never signed twice
-                    self._settle(batch, item, SIGNED, None, key, audit=not self._audited(batch, item))
+                    audited = self._audited(batch) if audited is None else audited
+                    self._settle(batch, item, SIGNED, None, key, audit=_operation(batch, item) not in audited)
                 elif isinstance(prepared, SignerError):
                     self._settle(batch, item, FAILED, prepared.code, key)
                 else:
-                    while len(finishing) >= IN_FLIGHT:
-                        await finishing.popleft()  # a failure that ends the batch surfaces here
-                    finishing.append(asyncio.ensure_future(self._complete(batch, item, key, prepared, level, tsa)))
+                    while not room(finishing, IN_FLIGHT, item.size):
+                        await finishing.popleft()[1]  # a failure that ends the batch surfaces here
+                    finishing.append((item, asyncio.ensure_future(
+                        self._complete(batch, item, key, prepared, level, tsa))))
                     await asyncio.sleep(0)  # let it reach the token before the next one is taken
             while finishing:
-                await finishing.popleft()
+                await finishing.popleft()[1]
         finally:
             for _, preparing in ahead:  # cancelled or stopped: work started ahead is dropped
                 preparing.cancel()
-            for task in finishing:
+            for _, task in finishing:
                 task.cancel()
 
     def _prepare(self, batch: Batch, item: Item, key, options: pdf.PdfSignOptions, reserve: int
@@ -247,11 +257,10 @@ class BatchManager:
             return
         self._settle(batch, item, SIGNED, None, key)
 
-    def _audited(self, batch: Batch, item: Item) -> bool:
-        """Whether the audit log already has this item's line (written before an interruption)."""
-        wanted = f"batch {batch.id} item {item.index}"
+    def _audited(self, batch: Batch) -> set[str]:
+        """The batch's items whose audit line was written before an interruption."""
         since = datetime.fromisoformat(batch.created)
-        return any(e.operation == wanted and e.result == "OK" for e in self.daemon.audit.read(since=since))
+        return {e.operation for e in self.daemon.audit.read(since=since) if e.result == "OK"}
 
     def _settle(self, batch: Batch, item: Item, state: str, error: str | None, key, *, audit: bool = True) -> None:
         """The output (already renamed into place) is the record that an item is signed: the
@@ -262,7 +271,7 @@ class BatchManager:
         if time.monotonic() - self._saved.get(batch.id, 0.0) >= JOURNAL_EVERY_S:
             self._save(batch)
         if audit:
-            self.daemon.audit.record(origin=batch.origin or "local", operation=f"batch {batch.id} item {item.index}",
+            self.daemon.audit.record(origin=batch.origin or "local", operation=_operation(batch, item),
                                      result=error or "OK", certificate_sha256=key.certificate.sha256.hex(),
                                      document_sha256=item.sha256, document_size=item.size)
         self._publish(batch, _item_event(batch, item))
@@ -291,6 +300,10 @@ class BatchManager:
             self.journal.save(batch)
         except SignerError as error:  # a full disk: the batch goes on, its journal may lag
             log.error("batch_journal_unwritable", batch=batch.id, detail=error.detail)
+
+
+def _operation(batch: Batch, item: Item) -> str:
+    return f"batch {batch.id} item {item.index}"
 
 
 def _item_event(batch: Batch, item: Item) -> dict:

@@ -38,10 +38,13 @@ async def fetch(session: aiohttp.ClientSession, url: str, policy: RevocationPoli
                                        timeout=timeout, allow_redirects=False) as reply:
                 if reply.status != 200:
                     raise FetchFailed(f"{target}: HTTP {reply.status}")
-                data = await reply.content.read(MAX_RESPONSE_BYTES + 1)
-                if len(data) > MAX_RESPONSE_BYTES:
-                    raise FetchFailed(f"{target}: larger than {MAX_RESPONSE_BYTES // 2**20} MB")
-                return data
+                chunks, size = [], 0
+                async for chunk in reply.content.iter_chunked(256 * 1024):  # read() gives one chunk only
+                    size += len(chunk)
+                    if size > MAX_RESPONSE_BYTES:
+                        raise FetchFailed(f"{target}: larger than {MAX_RESPONSE_BYTES // 2**20} MB")
+                    chunks.append(chunk)
+                return b"".join(chunks)
         except (aiohttp.ClientError, asyncio.TimeoutError, OSError) as exc:
             reason = f"{target}: {type(exc).__name__} {exc}".strip()
             log.info("fetch retry" if attempt + 1 < attempts else "fetch failed", url=target, error=reason)

@@ -94,10 +94,11 @@ async def averify_pdf(data: bytes, anchors: Sequence[x509.Certificate], intermed
         raise SignerError("DOCUMENT_INVALID", str(exc).splitlines()[0][:200] if str(exc) else "unreadable") from None
     backend = AIOHttpFetcherBackend(per_request_timeout=timeout_s) if online else None
     try:
+        dss = _dss_knowledge(reader) if signatures else LocalKnowledge()  # read once for all signatures
         reports = []
         for sig in signatures:
             try:
-                reports.append(await _report(sig, document_timestamps, anchors, intermediates, backend))
+                reports.append(await _report(sig, document_timestamps, dss, anchors, intermediates, backend))
             except Exception as exc:  # noqa: BLE001 - a signature pyHanko cannot read is a failed report
                 reports.append(_broken(sig, exc))
         return reports
@@ -106,8 +107,8 @@ async def averify_pdf(data: bytes, anchors: Sequence[x509.Certificate], intermed
             await backend.close()
 
 
-async def _report(sig: EmbeddedPdfSignature, document_timestamps: list, anchors, intermediates,
-                  backend: AIOHttpFetcherBackend | None) -> SignatureReport:
+async def _report(sig: EmbeddedPdfSignature, document_timestamps: list, dss: LocalKnowledge, anchors,
+                  intermediates, backend: AIOHttpFetcherBackend | None) -> SignatureReport:
     status = await async_validate_pdf_signature(sig, ValidationContext(
         trust_roots=list(anchors), other_certs=list(intermediates), allow_fetching=False, revocation_mode="soft-fail"))
     cert = status.signing_cert
@@ -115,11 +116,11 @@ async def _report(sig: EmbeddedPdfSignature, document_timestamps: list, anchors,
                         and status.timestamp_validity.intact)
     later_timestamps = any(ts.signed_revision > sig.signed_revision for ts in document_timestamps)
     if timestamp_ok:
-        verdict = await _with_time(sig, anchors, intermediates, backend)
+        verdict = await _with_time(sig, dss, anchors, intermediates, backend)
         if verdict.ades_subindic.status != AdESStatus.PASSED and later_timestamps:
             verdict = await ades_lta_validation(sig, _spec(anchors, intermediates, backend))  # proofs from the past
         level = "B-T"
-        if status.validation_path is not None and _carries_validation_data(sig.reader, list(status.validation_path)):
+        if status.validation_path is not None and _carries_validation_data(dss, list(status.validation_path)):
             level = "B-LTA" if later_timestamps else "B-LT"
         indication, sub, details = _indication(status, verdict.ades_subindic, verdict.failure_msg)
         revocation = _revocation(verdict.ades_subindic)
@@ -153,11 +154,10 @@ async def _report(sig: EmbeddedPdfSignature, document_timestamps: list, anchors,
     )
 
 
-async def _with_time(sig: EmbeddedPdfSignature, anchors, intermediates, backend):
+async def _with_time(sig: EmbeddedPdfSignature, knowledge: LocalKnowledge, anchors, intermediates, backend):
     """ETSI validation with the signature timestamp as proof of the signing time (current
     revocation data from ``backend``, or only what the document holds)."""
     spec = _spec(anchors, intermediates, backend).signature_validation_spec
-    knowledge = _dss_knowledge(sig.reader)
     spec = dataclasses.replace(spec, local_knowledge=LocalKnowledge(
         known_certs=spec.local_knowledge.known_certs + knowledge.known_certs,
         known_ocsps=knowledge.known_ocsps, known_crls=knowledge.known_crls))
@@ -187,10 +187,9 @@ def _revocation(verdict: AdESSubIndic) -> str:
     return "unknown"
 
 
-def _carries_validation_data(reader: PdfFileReader, path: list[x509.Certificate]) -> bool:
+def _carries_validation_data(knowledge: LocalKnowledge, path: list[x509.Certificate]) -> bool:
     """B-LT: the document's security store holds every certificate of the chain and, for each
     below the anchor, an OCSP answer about it or a CRL of its issuer."""
-    knowledge = _dss_knowledge(reader)
     known = {c.dump() for c in knowledge.known_certs}
     answered = set()
     for container in knowledge.known_ocsps:
@@ -209,15 +208,16 @@ def _carries_validation_data(reader: PdfFileReader, path: list[x509.Certificate]
 
 
 def _dss_knowledge(reader: PdfFileReader) -> LocalKnowledge:
-    """The certificates and revocation answers of the document's security store."""
+    """The certificates and revocation answers of the document's security store (none when it
+    has no store, or one that cannot be read: the signatures are then judged without it)."""
     try:
         dss = DocumentSecurityStore.read_dss(reader)
-    except NoDSSFoundError:
+        return LocalKnowledge(
+            known_ocsps=[c for r in dss.ocsps for c in OCSPContainer.load_multi(OCSPResponse.load(r.get_object().data))],
+            known_crls=[CRLContainer(crl_data=CertificateList.load(r.get_object().data)) for r in dss.crls],
+            known_certs=list(dss.load_certs()))
+    except (NoDSSFoundError, misc.PdfError, ValueError, KeyError, TypeError):
         return LocalKnowledge()
-    return LocalKnowledge(
-        known_ocsps=[c for r in dss.ocsps for c in OCSPContainer.load_multi(OCSPResponse.load(r.get_object().data))],
-        known_crls=[CRLContainer(crl_data=CertificateList.load(r.get_object().data)) for r in dss.crls],
-        known_certs=list(dss.load_certs()))
 
 
 def _spec(anchors, intermediates, backend: AIOHttpFetcherBackend | None) -> PdfSignatureValidationSpec:

@@ -124,7 +124,11 @@ class Transfers:
         try:
             async with self._session.post(url, data=form, headers=credentials.headers(),
                                           allow_redirects=False) as response:
-                body = await response.content.read(1024 * 1024)
+                body = b""
+                async for chunk in response.content.iter_chunked(64 * 1024):  # read() gives one chunk only
+                    body += chunk
+                    if len(body) > 1024 * 1024:  # a handler's JSON reply is short
+                        raise SignerError("UPLOAD_FAILED", "the upload handler's reply is too long")
                 if response.status != 200:
                     raise SignerError("UPLOAD_FAILED", f"HTTP {response.status}")
         except SignerError:
