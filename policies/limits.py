@@ -23,6 +23,7 @@ class Limits:
     batch_max_files: int
     batch_max_mb: float
     parallel_transfers: int
+    batch_workers: int
 
     @property
     def transfer_max_bytes(self) -> int:

@@ -1,3 +1,4 @@
 from .cli import main
 
-raise SystemExit(main())
+if __name__ == "__main__":  # batch worker processes import this module again (spawn)
+    raise SystemExit(main())

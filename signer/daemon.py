@@ -61,4 +61,5 @@ class Daemon:
             await key.log_in()
 
     def close(self) -> None:
+        self.batches.pool.close()
         self.keys.close()

@@ -189,6 +189,16 @@ class KeyStore:
         return [entry for entry in self._all_certificates() if not _is_ca(entry.certificate)]
 
     def signing_key(self, selector: str | None = None) -> SigningKey:
+        try:
+            return self._signing_key(selector)
+        except SignerError as error:
+            if error.code not in ("TOKEN_NOT_PRESENT", "CERT_NOT_FOUND"):
+                raise
+        for module in self.modules:  # a module may have missed the token being plugged back in
+            _driver_call(module.rescan)
+        return self._signing_key(selector)
+
+    def _signing_key(self, selector: str | None) -> SigningKey:
         selector = selector or self.settings.tokens.default_certificate
         entries = [e for e in self._all_certificates() if not _is_ca(e.certificate)]
         if not entries:

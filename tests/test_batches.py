@@ -149,6 +149,56 @@ def test_a_wrong_pin_fails_the_batch_once(private_tokens: DevEnv, tmp_path: Path
     assert "PIN_SOURCE_REFUSED" in again.stderr, "the token counted one wrong PIN: it was not retried"
 
 
+def test_removing_the_token_mid_batch_then_resuming_after_reinsertion(private_tokens: DevEnv, tmp_path: Path) -> None:
+    """The leader's SoftHSM token folder is moved away (the token is pulled out) after a few
+    signatures, and back (plugged in again) before the batch is resumed."""
+    config = daemon_config(private_tokens, tmp_path)
+    total = 200
+    process, port, _ = start(config, private_tokens)
+    url = f"http://127.0.0.1:{port}"
+    tokens = next(folder for folder in (private_tokens.dir / "tokens").iterdir()
+                  if b"Token Le Hong Son" in (folder / "token.object").read_bytes())
+    away = tmp_path / "pulled-out"
+    try:
+        token = {"Authorization": f"Bearer {(tmp_path / 'api-token').read_text().strip()}"}
+        batch_id = create(url, [(f"{i}.pdf", (DOCUMENTS / "libreoffice.pdf").read_bytes()) for i in range(total)],
+                          token, level="B-B")
+        signed: list[int] = []
+
+        def pull_out_after_three(event: dict) -> None:
+            if event["event"] == "item" and event["state"] == "signed":
+                signed.append(event["index"])
+                if len(signed) == 3:
+                    tokens.rename(away)
+
+        events(url, batch_id, token, pull_out_after_three)
+        status = call("GET", f"{url}/v1/batches/{batch_id}", headers=token).json()
+        states = Counter((i["state"], i["error"]) for i in status["items"])
+        assert status["state"] == "failed" and set(states) == {("signed", None), ("failed", "TOKEN_NOT_PRESENT")}, states
+        done_before = states[("signed", None)]
+        assert 3 <= done_before < total, states
+        kept = next(i["index"] for i in status["items"] if i["state"] == "signed")
+        assert call("GET", f"{url}/v1/batches/{batch_id}/items/{kept}", headers=token).status == 200
+
+        away.rename(tokens)
+        assert call("POST", f"{url}/v1/batches/{batch_id}/resume", headers=token).status == 202
+        status = wait_final(url, batch_id, token)
+        assert (status["state"], status["done"]) == ("done", total), Counter(i["error"] for i in status["items"])
+        for index in (kept, total - 1):
+            out = tmp_path / f"{index}.pdf"
+            out.write_bytes(call("GET", f"{url}/v1/batches/{batch_id}/items/{index}", headers=token).body)
+            assert pdfsig(out).count("Signature is Valid.") == 1, index
+    finally:
+        if away.exists():
+            away.rename(tokens)
+        process.terminate()
+        process.wait(30)
+    audit = signer_cli("audit", "--json", "--since", "1h", "--config", str(config), env=private_tokens.env())
+    signed_once = Counter(e["operation"] for e in json.loads(audit.stdout)
+                          if e["operation"].startswith(f"batch {batch_id} item ") and e["result"] == "OK")
+    assert len(signed_once) == total and set(signed_once.values()) == {1}, "no item signed twice"
+
+
 def test_sigkill_mid_batch_resumes_on_restart_without_signing_twice(dev_env: DevEnv, tmp_path: Path) -> None:
     config = daemon_config(dev_env, tmp_path)
     total = 40

@@ -61,3 +61,36 @@ def test_openssl_rejects_an_untrusted_root(cli, dev_env: DevEnv, tmp_path: Path)
                     "-subj", "/CN=Other CA", "-days", "30", "-out", str(other_ca)],
                    check=True, capture_output=True)
     assert openssl_verify(out, content, other_ca).returncode != 0
+
+
+def test_container_assembled_from_cached_parts_is_the_asn1crypto_encoding(leader_key) -> None:
+    """SignedData is put together from per-key DER pieces; it must be byte for byte what
+    asn1crypto encodes from the same values (with and without encapsulated content)."""
+    from asn1crypto import algos
+
+    from signer.engine import cms as engine_cms
+
+    attributes = engine_cms.signed_attributes(bytes(range(32)), leader_key.certificate, engine_cms.signing_time_now())
+    signature = bytes(range(256))
+    for content in (None, b"noi dung " * 40):
+        ours = engine_cms.signed_data(leader_key, attributes, signature, content).dump()
+        certificate = leader_key.certificate
+        encap = {"content_type": "data"} | ({} if content is None else {"content": content})
+        reference = cms.ContentInfo({"content_type": "signed_data", "content": cms.SignedData({
+            "version": "v1",
+            "digest_algorithms": [algos.DigestAlgorithm({"algorithm": "sha256"})],
+            "encap_content_info": encap,
+            "certificates": [certificate, *leader_key.chain],
+            "signer_infos": [cms.SignerInfo({
+                "version": "v1",
+                "sid": cms.SignerIdentifier({"issuer_and_serial_number": cms.IssuerAndSerialNumber(
+                    {"issuer": certificate.issuer, "serial_number": certificate.serial_number})}),
+                "digest_algorithm": algos.DigestAlgorithm({"algorithm": "sha256"}),
+                "signed_attrs": cms.CMSAttributes.load(attributes.dump()),
+                "signature_algorithm": algos.SignedDigestAlgorithm({"algorithm": "sha256_rsa"}),
+                "signature": signature,
+            })],
+        })}).dump()
+        assert ours == reference
+        parsed = cms.ContentInfo.load(ours)["content"]["signer_infos"][0]
+        assert parsed["signature"].native == signature

@@ -21,7 +21,19 @@ from ..api.caller import Caller
 from ..engine import pdf
 from ..errors import SignerError
 from ..files import write_atomically
-from .journal import CANCELLED, DONE, FAILED, FINAL, PENDING, RUNNING, SIGNED, Batch, Item, Journal
+from .journal import (
+    CANCELLED,
+    DONE,
+    FAILED,
+    FINAL,
+    PENDING,
+    RUNNING,
+    SIGNED,
+    Batch,
+    Item,
+    Journal,
+)
+from .workers import PreparePool
 
 if TYPE_CHECKING:
     from ..daemon import Daemon
@@ -33,7 +45,7 @@ ENDS_BATCH = {"TOKEN_NOT_PRESENT", "PIN_INCORRECT", "PIN_LOCKED", "PIN_EXPIRED",
               "PIN_SOURCE_REFUSED", "USER_CANCELLED", "CONSENT_DENIED", "KEY_NOT_FOUND", "CERT_NOT_FOUND"}
 OPTIONS = ("profile", "level", "cert")
 JOURNAL_EVERY_S = 1.0
-LOOKAHEAD = 2  # documents prepared ahead of the token
+LOOKAHEAD = 8  # documents prepared ahead of the token
 IN_FLIGHT = 2  # signed documents being assembled and written while the token signs the next
 PIPELINE_BYTES = 16 * 1024 * 1024  # large documents: fewer at a time in the pipeline (memory stays flat)
 
@@ -47,6 +59,7 @@ class BatchManager:
         self._cancelled: set[str] = set()
         self._listeners: dict[str, set[asyncio.Queue]] = {}
         self._saved: dict[str, float] = {}  # when each batch's journal was last written
+        self.pool = PreparePool(daemon.limits.batch_workers)
 
     # -- creating and finding --
 
@@ -150,6 +163,7 @@ class BatchManager:
 
     def resume_all(self) -> None:
         """At start: every batch comes back; unfinished ones carry on where they stopped."""
+        self.pool.warm()
         for batch in self.journal.load_all():
             self._batches[batch.id] = batch
             if batch.state in (PENDING, RUNNING):
@@ -161,6 +175,7 @@ class BatchManager:
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
+        self.pool.close()
 
     def _run_later(self, batch: Batch) -> None:
         task = asyncio.get_running_loop().create_task(self._run(batch))
@@ -182,7 +197,7 @@ class BatchManager:
         self._finish(batch)
 
     async def _sign_items(self, batch: Batch, key) -> None:
-        """A pipeline: the next documents are parsed, placed and hashed (on worker threads)
+        """A pipeline: the next documents are parsed, placed and hashed (in worker processes)
         while the token signs the current one, and the signed ones are assembled and written
         while it signs the next: the token does not wait for PDF work."""
         options = operations.with_certificate_look(pdf.PdfSignOptions(
@@ -191,6 +206,7 @@ class BatchManager:
         tsa = operations.tsa_for(self.daemon.settings)
         level = pdf.ready_level(options, key, tsa)
         reserve = pdf.reserve_for(key, level)
+        facts = pdf.KeyFacts.of(key)
         todo = [item for item in batch.items if item.state == PENDING]
         ahead: deque[tuple[Item, asyncio.Future]] = deque()
         finishing: deque[tuple[Item, asyncio.Task]] = deque()  # signed, being assembled and written
@@ -205,8 +221,7 @@ class BatchManager:
             while todo or ahead:
                 while todo and room(ahead, LOOKAHEAD, todo[0].size):
                     item = todo.pop(0)
-                    ahead.append((item, asyncio.ensure_future(asyncio.to_thread(
-                        self._prepare, batch, item, key, options, reserve))))
+                    ahead.append((item, asyncio.ensure_future(self._prepare(batch, item, facts, options, reserve))))
                 if batch.id in self._cancelled:
                     break
                 item, preparing = ahead.popleft()
@@ -230,20 +245,17 @@ class BatchManager:
             for _, task in finishing:
                 task.cancel()
 
-    def _prepare(self, batch: Batch, item: Item, key, options: pdf.PdfSignOptions, reserve: int
-                 ) -> pdf.PreparedPdf | SignerError | None:
-        """On a worker thread: read, parse, place, add the field and hash (no token call)."""
+    async def _prepare(self, batch: Batch, item: Item, key: pdf.KeyFacts, options: pdf.PdfSignOptions,
+                       reserve: int) -> pdf.PreparedPdf | SignerError | None:
+        """Read, parse, place, add the field and hash, in a worker process (no token call)."""
         if self.journal.output(batch.id, item.index).exists():
             return None
         try:
-            data = self.journal.input(batch.id, item.index).read_bytes()
-            parsed = pdf.open_pdf(data)
-            plan = pdf.plan_pdf(data, options, parsed)
-            return pdf.prepare_pdf(data, key, options, bytes_reserved=reserve, parsed=parsed, plan=plan)
+            return await self.pool.prepare(self.journal.input(batch.id, item.index), key, options, reserve)
         except SignerError as error:
+            if error.code == "FILE_UNREADABLE":
+                return SignerError(error.code, f"{item.name}: {error.detail}")
             return error
-        except OSError as exc:
-            return SignerError("FILE_UNREADABLE", f"{item.name}: {exc.strerror or exc}")
 
     async def _complete(self, batch: Batch, item: Item, key, prepared: pdf.PreparedPdf, level: str, tsa) -> None:
         try:

@@ -7,12 +7,16 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from functools import lru_cache
 
-from asn1crypto import algos, cms, core, x509
+from asn1crypto import algos, cms, core, tsp, x509
 from pyhanko.sign.general import as_signing_certificate_v2
 
 from ..keys import SigningKey
 
 DIGEST = "sha256"
+# asn1crypto.tsp registers the attribute's value type; the dotted OID works whatever the
+# order of imports (asn1crypto caches its name-to-OID table at first use).
+SIGNING_CERTIFICATE_V2 = "1.2.840.113549.1.9.16.2.47"
+assert tsp.SetOfSigningCertificatesV2
 
 
 @dataclass(frozen=True)
@@ -50,13 +54,8 @@ def signed_attributes(
 def _signing_certificate_attribute(certificate_der: bytes) -> bytes:
     certificate = x509.Certificate.load(certificate_der)
     return cms.CMSAttribute(
-        {"type": "signing_certificate_v2", "values": [as_signing_certificate_v2(certificate, DIGEST)]}
+        {"type": SIGNING_CERTIFICATE_V2, "values": [as_signing_certificate_v2(certificate, DIGEST)]}
     ).dump()
-
-
-@lru_cache(maxsize=64)
-def _certificate_set(certificates_der: tuple[bytes, ...]) -> bytes:
-    return cms.CertificateSet([x509.Certificate.load(der) for der in certificates_der]).dump()
 
 
 def attributes_digest(attributes: cms.CMSAttributes) -> bytes:
@@ -67,45 +66,55 @@ def attributes_digest(attributes: cms.CMSAttributes) -> bytes:
 def signed_data(
     key: SigningKey, attributes: cms.CMSAttributes, signature: bytes, content: bytes | None = None
 ) -> cms.ContentInfo:
-    """Assemble SignedData: the signer's certificate and its whole chain are embedded."""
-    certificate = key.certificate
-    signer_info = cms.SignerInfo(
-        {
-            "version": "v1",
-            "sid": cms.SignerIdentifier(
-                {
-                    "issuer_and_serial_number": cms.IssuerAndSerialNumber(
-                        {"issuer": certificate.issuer, "serial_number": certificate.serial_number}
-                    )
-                }
-            ),
-            "digest_algorithm": algos.DigestAlgorithm({"algorithm": DIGEST}),
-            "signed_attrs": attributes,
-            "signature_algorithm": algos.SignedDigestAlgorithm(
-                {"algorithm": f"{DIGEST}_{'ecdsa' if key.algorithm == 'ec' else 'rsa'}"}
-            ),
-            "signature": signature,
-        }
-    )
-    encap: dict = {"content_type": "data"}
+    """Assemble SignedData: the signer's certificate and its whole chain are embedded.
+
+    Everything but the signed attributes and the signature depends on the key only: it is
+    encoded once per key (``_key_parts``) and the container is put together as DER bytes.
+    asn1crypto would re-encode (and deep-copy) the certificates for every document."""
+    parts = _key_parts(key.certificate.dump(), tuple(c.dump() for c in key.chain), key.algorithm)
+    encap = _der(0x06, DATA_OID)
     if content is not None:
-        encap["content"] = content
-    return cms.ContentInfo(
-        {
-            "content_type": "signed_data",
-            "content": cms.SignedData(
-                {
-                    "version": "v1",
-                    "digest_algorithms": [algos.DigestAlgorithm({"algorithm": DIGEST})],
-                    "encap_content_info": encap,
-                    "certificates": cms.CertificateSet.load(
-                        _certificate_set(tuple(c.dump() for c in (certificate, *key.chain)))
-                    ),
-                    "signer_infos": [signer_info],
-                }
-            ),
-        }
+        encap += _der(0xA0, _der(0x04, content))
+    signed_attrs = b"\xa0" + attributes.dump()[1:]  # SET OF, as [0] IMPLICIT
+    signer_info = _der(0x30, parts.signer_head + signed_attrs + parts.signature_algorithm + _der(0x04, signature))
+    body = parts.signed_data_head + _der(0x30, encap) + parts.certificates + _der(0x31, signer_info)
+    return cms.ContentInfo.load(_der(0x30, _der(0x06, SIGNED_DATA_OID) + _der(0xA0, _der(0x30, body))))
+
+
+DATA_OID = bytes.fromhex("2a864886f70d010701")  # 1.2.840.113549.1.7.1
+SIGNED_DATA_OID = bytes.fromhex("2a864886f70d010702")  # 1.2.840.113549.1.7.2
+
+
+@dataclass(frozen=True)
+class _KeyParts:
+    signed_data_head: bytes  # version, digestAlgorithms
+    certificates: bytes  # [0] IMPLICIT CertificateSet
+    signer_head: bytes  # version, sid, digestAlgorithm
+    signature_algorithm: bytes
+
+
+@lru_cache(maxsize=64)
+def _key_parts(certificate_der: bytes, chain_der: tuple[bytes, ...], algorithm: str) -> _KeyParts:
+    certificate = x509.Certificate.load(certificate_der)
+    sid = cms.SignerIdentifier({"issuer_and_serial_number": cms.IssuerAndSerialNumber(
+        {"issuer": certificate.issuer, "serial_number": certificate.serial_number})})
+    digest_algorithm = algos.DigestAlgorithm({"algorithm": DIGEST}).dump()
+    certificates = cms.CertificateSet([x509.Certificate.load(der) for der in (certificate_der, *chain_der)]).dump()
+    return _KeyParts(
+        signed_data_head=core.Integer(1).dump() + _der(0x31, digest_algorithm),
+        certificates=b"\xa0" + certificates[1:],
+        signer_head=core.Integer(1).dump() + sid.dump() + digest_algorithm,
+        signature_algorithm=algos.SignedDigestAlgorithm(
+            {"algorithm": f"{DIGEST}_{'ecdsa' if algorithm == 'ec' else 'rsa'}"}).dump(),
     )
+
+
+def _der(tag: int, body: bytes) -> bytes:
+    size = len(body)
+    if size < 0x80:
+        return bytes((tag, size)) + body
+    length = size.to_bytes((size.bit_length() + 7) // 8, "big")
+    return bytes((tag, 0x80 | len(length))) + length + body
 
 
 def container_size(key: SigningKey) -> int:

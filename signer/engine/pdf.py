@@ -13,8 +13,10 @@ import hashlib
 import io
 from dataclasses import dataclass
 from datetime import datetime
+from functools import lru_cache
 from pathlib import Path
 
+from asn1crypto import x509
 from pyhanko.pdf_utils import generic, misc
 from pyhanko.pdf_utils.incremental_writer import IncrementalPdfFileWriter
 from pyhanko.sign import fields, signers
@@ -57,6 +59,27 @@ class PdfPlan:
 
     spot: Spot
     header: HeaderPlan | None  # the number and date fields of the header
+
+
+@dataclass(frozen=True)
+class KeyFacts:
+    """What preparing a document needs of a key: plain data, so it crosses to worker processes."""
+
+    certificate_der: bytes
+    signature_size: int
+
+    @classmethod
+    def of(cls, key: SigningKey) -> KeyFacts:
+        return cls(key.certificate.dump(), key.signature_size)
+
+    @property
+    def certificate(self) -> x509.Certificate:
+        return _load_certificate(self.certificate_der)
+
+
+@lru_cache(maxsize=16)
+def _load_certificate(der: bytes) -> x509.Certificate:
+    return x509.Certificate.load(der)
 
 
 @dataclass
@@ -139,7 +162,7 @@ def plan_pdf(data: bytes, options: PdfSignOptions, parsed: IncrementalPdfFileWri
 
 def prepare_pdf(
     data: bytes,
-    key: SigningKey,
+    key: SigningKey | KeyFacts,
     options: PdfSignOptions = PdfSignOptions(),
     *,
     signing_time: datetime | None = None,
@@ -317,7 +340,7 @@ def _profile(name: str | None) -> Profile | None:
         raise SignerError("CONFIG_INVALID", str(exc)) from None
 
 
-def _organisation(key: SigningKey) -> str:
+def _organisation(key: SigningKey | KeyFacts) -> str:
     names = key.certificate.subject.native
     return names.get("organization_name") or names.get("common_name") or ""
 

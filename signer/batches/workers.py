@@ -1,0 +1,105 @@
+"""Batch documents are prepared in worker processes.
+
+Parsing, placing the block, adding the field and hashing are Python work: in the daemon's
+own process they would share one interpreter lock with the event loop, the token worker
+and the assembly of the signed documents. In a small pool of processes they run beside
+them, on the other cores. The processes are started with the daemon (importing the engine
+takes about a second) and read each document from the batch's folder themselves; what
+crosses back is the prepared document and its digest.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import gc
+import multiprocessing
+import multiprocessing.connection
+import os
+import signal
+import threading
+from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
+from pathlib import Path
+
+import structlog
+
+from ..engine import pdf
+from ..errors import SignerError
+
+log = structlog.get_logger(__name__)
+
+
+class PreparePool:
+    def __init__(self, workers: int) -> None:
+        self.workers = workers
+        self._executor: ProcessPoolExecutor | None = None
+
+    def warm(self) -> None:
+        """Start the processes now rather than with the first batch."""
+        executor = self._ready()
+        for _ in range(self.workers):
+            executor.submit(_ready_in_worker)
+
+    async def prepare(self, path: Path, key: pdf.KeyFacts, options: pdf.PdfSignOptions, reserve: int
+                      ) -> pdf.PreparedPdf:
+        try:
+            outcome = await asyncio.get_running_loop().run_in_executor(
+                self._ready(), _prepare_in_worker, str(path), key, options, reserve)
+        except BrokenProcessPool:  # a worker died (out of memory on a hostile document?): start afresh
+            log.error("batch_worker_died")
+            self.close()
+            raise SignerError("INTERNAL_ERROR", "a document preparation process stopped") from None
+        if isinstance(outcome, tuple):
+            code, detail = outcome
+            raise SignerError(code, detail)
+        return outcome
+
+    def close(self) -> None:
+        if self._executor is not None:
+            self._executor.shutdown(wait=False, cancel_futures=True)
+            self._executor = None
+
+    def _ready(self) -> ProcessPoolExecutor:
+        if self._executor is None:
+            # spawn: a fork would copy the loaded PKCS#11 module and the daemon's threads
+            self._executor = ProcessPoolExecutor(self.workers, multiprocessing.get_context("spawn"),
+                                                 initializer=_start_worker)
+        return self._executor
+
+
+def _start_worker() -> None:
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C in a terminal is for the daemon to handle
+    threading.Thread(target=_exit_with_daemon, daemon=True).start()
+    # A parsed document is a web of reference cycles that holds its bytes until a full garbage
+    # collection; with the engine's own objects frozen out of it, one costs next to nothing,
+    # so each document starts with one (the memory of the previous is given back).
+    gc.collect()
+    gc.freeze()
+
+
+def _exit_with_daemon() -> None:
+    """A daemon killed outright (SIGKILL) cannot stop its workers: they stop themselves."""
+    parent = multiprocessing.parent_process()
+    if parent is not None:
+        multiprocessing.connection.wait([parent.sentinel])
+        os._exit(0)
+
+
+def _ready_in_worker() -> None:
+    """Nothing: the engine was imported with this module."""
+
+
+def _prepare_in_worker(path: str, key: pdf.KeyFacts, options: pdf.PdfSignOptions, reserve: int
+                       ) -> pdf.PreparedPdf | tuple[str, str]:
+    """In a worker process: read, parse, place, add the field and hash (no token call).
+    A refusal comes back as (code, detail): plain data crosses processes reliably."""
+    gc.collect()
+    try:
+        data = Path(path).read_bytes()
+        parsed = pdf.open_pdf(data)
+        plan = pdf.plan_pdf(data, options, parsed)
+        return pdf.prepare_pdf(data, key, options, bytes_reserved=reserve, parsed=parsed, plan=plan)
+    except SignerError as error:
+        return error.code, error.detail
+    except OSError as exc:
+        return "FILE_UNREADABLE", str(exc.strerror or exc)
