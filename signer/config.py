@@ -54,6 +54,8 @@ class ServerSettings:
     tls_dir: Path = field(default_factory=lambda: _user_dir("data") / "tls")
     state_dir: Path = field(default_factory=lambda: _user_dir("state"))  # audit log, consents
     api_token_file: Path = field(default_factory=lambda: _user_dir("config") / "api-token")
+    # the desktop companion's channel: a Unix socket (POSIX), else loopback TCP with the secret
+    companion_channel: str = "unix" if os.name == "posix" else "tcp"
 
 
 @dataclass(frozen=True)
@@ -146,7 +148,8 @@ def _parse(raw: dict[str, Any], path: Path) -> Settings:
         for label, entry in looks.items():
             _only(entry, {"signature_image", "seal_image", "organisation"}, f"[appearance.{label}]")
         _only(vgca, {"certificates"}, "[vgca]")
-        _only(server, {"port", "tls_port", "allowed_origins", "tls_dir", "state_dir", "api_token_file"},
+        _only(server, {"port", "tls_port", "allowed_origins", "tls_dir", "state_dir", "api_token_file",
+                       "companion_channel"},
               "[server]")
         _only(consent, {"pregranted", "timeout_s"}, "[consent]")
         _only(tokens, {"modules", "use_catalog", "default_certificate"}, "[tokens]")
@@ -187,6 +190,7 @@ def _parse(raw: dict[str, Any], path: Path) -> Settings:
                 tls_dir=_path(server.get("tls_dir"), base, defaults.tls_dir),
                 state_dir=_path(server.get("state_dir"), base, defaults.state_dir),
                 api_token_file=_path(server.get("api_token_file"), base, defaults.api_token_file),
+                companion_channel=_channel(server.get("companion_channel", defaults.companion_channel)),
             ),
             consent=ConsentSettings(
                 pregranted=tuple(str(o) for o in consent.get("pregranted", [])),
@@ -231,3 +235,9 @@ def _paths(values: Any, base: Path) -> tuple[Path, ...]:
         raise ValueError("expected a list of paths")
     # Not resolve(): a module path is often a symlink that IT staff chose on purpose.
     return tuple(Path(os.path.normpath(base / Path(v).expanduser())) for v in values)
+
+
+def _channel(value: object) -> str:
+    if value not in ("unix", "tcp") or (value == "unix" and os.name != "posix"):
+        raise ValueError(f"[server] companion_channel must be 'unix' (POSIX only) or 'tcp', not {value!r}")
+    return str(value)

@@ -109,6 +109,8 @@ _KINDS = (
     ErrorKind("NOT_SUPPORTED", 501, 9, "Not supported yet: {detail}", "Chưa hỗ trợ: {detail}"),
     ErrorKind("LISTEN_FAILED", 500, 3, "Cannot listen on the port: {detail}",
               "Không mở được cổng dịch vụ: {detail}"),
+    ErrorKind("DAEMON_UNREACHABLE", 503, 3, "The signing service is not running: {detail}",
+              "Dịch vụ ký số chưa chạy: {detail}"),
     ErrorKind("TIMEOUT", 504, 9, "The operation took too long: {detail}",
               "Thao tác quá thời gian cho phép: {detail}"),
     ErrorKind("INTERNAL_ERROR", 500, 70, "Internal error: {detail}", "Lỗi nội bộ: {detail}"),

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from aiohttp import web
 
 from .app import create_app
+from .companion.channel import companion_channel
 from .daemon import Daemon
 from .errors import SignerError
 
@@ -31,25 +32,29 @@ async def run_daemon(
     stop: asyncio.Event,
     on_ready: Callable[[Listening], None] | None = None,
 ) -> None:
-    """Serve until ``stop`` is set; then stop accepting and let in-flight requests finish."""
+    """Serve until ``stop`` is set; then stop accepting and let in-flight requests finish.
+    The desktop companion's channel is served beside the listeners, never on them."""
     runner = web.AppRunner(create_app(daemon), shutdown_timeout=daemon.limits.request_timeout_s,
                            access_log=None, handle_signals=False)
     await runner.setup()
-    try:
-        http = web.TCPSite(runner, LOOPBACK, port)
-        await _start(http, port)
-        https_port = None
-        if ssl_context is not None and tls_port is not None:
-            https = web.TCPSite(runner, LOOPBACK, tls_port, ssl_context=ssl_context)
-            await _start(https, tls_port)
-            https_port = _bound_port(https)
-        listening = Listening(http_port=_bound_port(http), https_port=https_port)
-        daemon.ports = {p for p in (listening.http_port, listening.https_port) if p}
-        if on_ready:
-            on_ready(listening)
-        await stop.wait()
-    finally:
-        await runner.cleanup()
+    daemon.pin_prompts.loop = asyncio.get_running_loop()
+    # the channel outlives the listeners: a request in flight at shutdown may still need the official
+    async with companion_channel(daemon):
+        try:
+            http = web.TCPSite(runner, LOOPBACK, port)
+            await _start(http, port)
+            https_port = None
+            if ssl_context is not None and tls_port is not None:
+                https = web.TCPSite(runner, LOOPBACK, tls_port, ssl_context=ssl_context)
+                await _start(https, tls_port)
+                https_port = _bound_port(https)
+            listening = Listening(http_port=_bound_port(http), https_port=https_port)
+            daemon.ports = {p for p in (listening.http_port, listening.https_port) if p}
+            if on_ready:
+                on_ready(listening)
+            await stop.wait()
+        finally:
+            await runner.cleanup()
 
 
 async def _start(site: web.TCPSite, port: int) -> None:

@@ -32,12 +32,14 @@ class RunningDaemon:
         pregranted: tuple[str, ...] = (),
         consent_timeout_s: float = 5.0,
         limits: dict[str, float] | None = None,
+        companion_channel: str = "unix",
     ) -> None:
         base = load_settings(config)
         self.settings: Settings = replace(
             base,
             server=ServerSettings(
-                tls_dir=folder / "tls", state_dir=folder / "state", api_token_file=folder / "config" / "api-token"
+                tls_dir=folder / "tls", state_dir=folder / "state", api_token_file=folder / "config" / "api-token",
+                companion_channel=companion_channel,
             ),
             consent=ConsentSettings(pregranted=pregranted, timeout_s=consent_timeout_s),
             limits=limits or {},

@@ -10,10 +10,12 @@ import threading
 import time
 from pathlib import Path
 
+from companion_harness import answering_companion
 from conftest import DOCUMENTS, DevEnv, signer_cli
 from http_client import call
 
 from signer.security.consent import ConsentStore
+
 
 PAGE = "http://127.0.0.1:5180"
 
@@ -50,19 +52,21 @@ def test_sigterm_lets_in_flight_signatures_finish(dev_env: DevEnv, tmp_path: Pat
 
         result = {}
 
-        def sign() -> None:  # waits for consent, so it is in flight when SIGTERM arrives
+        def sign() -> None:  # waits for the official's consent, so it is in flight when SIGTERM arrives
             result["reply"] = call("POST", f"http://127.0.0.1:{http_port}/v1/sign/pdf", headers={
                 "Origin": PAGE, "Content-Type": "application/pdf"},
                 body=(DOCUMENTS / "libreoffice.pdf").read_bytes())
 
-        in_flight = threading.Thread(target=sign)
-        in_flight.start()
-        time.sleep(1.0)
-        process.send_signal(signal.SIGTERM)
-        time.sleep(0.5)
-        assert process.poll() is None, "the daemon waits for the request in flight"
-        ConsentStore(tmp_path / "state" / "consents.json").grant(PAGE, ["sign"])
-        in_flight.join(30)
+        official = threading.Event()  # consents once SIGTERM has arrived
+        with answering_companion(tmp_path / "state", gate=official):
+            in_flight = threading.Thread(target=sign)
+            in_flight.start()
+            time.sleep(1.0)
+            process.send_signal(signal.SIGTERM)
+            time.sleep(0.5)
+            assert process.poll() is None, "the daemon waits for the request in flight"
+            official.set()
+            in_flight.join(30)
         assert result["reply"].status == 200
         assert result["reply"].body.startswith(b"%PDF")
         assert process.wait(30) == 0
@@ -107,3 +111,32 @@ def test_origins_commands(dev_env: DevEnv, tmp_path: Path) -> None:
     assert again.returncode == 9 and again.stderr.startswith("signer: NOT_FOUND: ")
     bad = signer_cli("origins", "grant", "not an origin", "--config", str(config), env=env)
     assert bad.returncode == 9 and "BAD_REQUEST" in bad.stderr
+
+
+def test_interactive_daemon_asks_consent_on_its_terminal(dev_env: DevEnv, tmp_path: Path) -> None:
+    """`signer serve --interactive` without a companion: the question is on the daemon's terminal."""
+    config = daemon_config(dev_env, tmp_path)
+    process = subprocess.Popen(
+        [sys.executable, "-m", "signer", "serve", "--interactive", "--config", str(config), "--port", "0",
+         "--tls-port", "0", "--allow-origin", PAGE],
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=dev_env.env())
+    try:
+        port = int(process.stdout.readline().split("http://127.0.0.1:")[1].split()[0])
+        for answer, expected in (("1", 200), ("3", 403)):
+            result = {}
+            request = threading.Thread(target=lambda: result.setdefault("reply", call(
+                "POST", f"http://127.0.0.1:{port}/v1/sign/pdf", headers={"Origin": PAGE, "Content-Type": "application/pdf"},
+                body=(DOCUMENTS / "libreoffice.pdf").read_bytes())))
+            request.start()
+            shown = []
+            while not any("SHA-256" in line for line in shown):
+                shown.append(process.stderr.readline())
+            assert f"Trang web / Website: {PAGE}" in "".join(shown)
+            process.stdin.write(answer + "\n")
+            process.stdin.flush()
+            request.join(30)
+            assert result["reply"].status == expected, result["reply"].body[:300]
+        assert not ConsentStore(tmp_path / "state" / "consents.json").granted(PAGE, "sign"), "once: not remembered"
+    finally:
+        process.terminate()
+        process.wait(30)

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import aiohttp
 import pytest
+from companion_harness import answering_companion
 from conftest import DevEnv
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes
@@ -288,20 +289,16 @@ def test_waiting_page_is_kept_alive_with_pings(dev_env: DevEnv, docsys: Document
                 async with session.ws_connect(url, ssl=context, headers={"Origin": docsys.url},
                                               autoping=False) as socket:
                     await socket.send_str(json.dumps(document_frame(docsys)))
-                    started = time.monotonic()
-                    granted = False
                     while True:
                         message = await socket.receive(timeout=30)
                         if message.type == aiohttp.WSMsgType.PING:
                             pings += 1
                             await socket.pong(message.data)
-                            if not granted and time.monotonic() - started > 3.5:
-                                daemon.daemon.consents.grant(docsys.url, ["sign"])  # the official agrees
-                                granted = True
                             continue
                         return pings, json.loads(message.data)
 
-        pings, reply = asyncio.run(go())
+        with answering_companion(daemon.settings.server.state_dir, delay_s=3.5):  # the official agrees, later
+            pings, reply = asyncio.run(go())
         assert pings >= 3, "the daemon pings a waiting page"
         assert reply["Status"] == 0
 
@@ -391,13 +388,8 @@ def test_page_waits_longer_than_the_request_timeout(dev_env: DevEnv, docsys: Doc
     """The VGCA socket has its own deadline: the API's request timeout does not cut a waiting page."""
     with RunningDaemon(dev_env.signer_config, tmp_path, allow_origins=(docsys.url,), consent_timeout_s=30,
                        limits={"request_timeout_s": 1}) as daemon:
-        def grant_later() -> None:
-            time.sleep(2.5)
-            daemon.daemon.consents.grant(docsys.url, ["sign"])
-
-        import threading
-        threading.Thread(target=grant_later).start()
-        reply = vgca(daemon, "SignApproved", document_frame(docsys), origin=docsys.url)
+        with answering_companion(daemon.settings.server.state_dir, delay_s=2.5):
+            reply = vgca(daemon, "SignApproved", document_frame(docsys), origin=docsys.url)
         assert reply["Status"] == 0, reply
         assert daemon.audit_settled(1)[-1]["result"] == "OK"
 

@@ -15,6 +15,7 @@ class Caller:
     audit: dict[str, Any] = field(default_factory=dict)  # facts the handler adds for the audit line
     warnings: list[str] = field(default_factory=list)
     outcome: str | None = None  # a result the reply carries itself (VGCA status), for the audit line
+    consented: set[str] = field(default_factory=set)  # scopes the official allowed for this call
 
     @property
     def name(self) -> str:

@@ -11,7 +11,7 @@ from aiohttp import web
 
 from .replies import json_reply
 
-from .. import __version__
+from .. import __version__, operations
 from ..validation.report import averify_pdf
 from ..errors import SignerError
 from .body import read_upload
@@ -33,9 +33,7 @@ async def health(request: web.Request) -> web.Response:
 
 async def _consented(request: web.Request) -> None:
     """The official's tokens and identity are for pages the official allowed, not any allowed origin."""
-    caller = caller_of(request)
-    if caller.is_browser:
-        await daemon_of(request).consent.require(caller.origin, "sign")
+    await operations.consent_to_identity(daemon_of(request), caller_of(request))
 
 
 async def tokens(request: web.Request) -> web.Response:

@@ -276,8 +276,10 @@ SCHEMAS: dict[str, Any] = {
             "state": {"type": "string", "enum": ["pending", "running", "done", "failed", "cancelled"]},
             "total": {"type": "integer"}, "done": {"type": "integer"}, "failed": {"type": "integer"},
             "items": {"type": "array", "items": {
-                "type": "object", "required": ["index", "name", "sha256", "state", "error"],
+                "type": "object", "required": ["index", "name", "sha256", "pages", "state", "error"],
                 "properties": {"index": {"type": "integer"}, "name": {"type": "string"}, "sha256": {"type": "string"},
+                               "pages": {"type": ["integer", "null"], "description": "counted before consent "
+                                         "is asked, or when the document is prepared"},
                                "state": {"type": "string", "enum": ["pending", "signed", "failed", "cancelled"]},
                                "error": {"type": ["string", "null"]}}}},
         },

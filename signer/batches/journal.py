@@ -26,6 +26,7 @@ class Item:
     size: int
     state: str = PENDING  # pending, signed, failed, cancelled
     error: str | None = None
+    pages: int | None = None  # counted before consent is asked, or when prepared
 
 
 @dataclass
@@ -41,8 +42,8 @@ class Batch:
         return {"id": self.id, "state": self.state, "total": len(self.items),
                 "done": sum(i.state == SIGNED for i in self.items),
                 "failed": sum(i.state == FAILED for i in self.items),
-                "items": [{"index": i.index, "name": i.name, "sha256": i.sha256, "state": i.state, "error": i.error}
-                          for i in self.items]}
+                "items": [{"index": i.index, "name": i.name, "sha256": i.sha256, "pages": i.pages, "state": i.state,
+                           "error": i.error} for i in self.items]}
 
 
 class Journal:

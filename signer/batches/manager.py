@@ -10,7 +10,7 @@ import asyncio
 import hashlib
 import time
 from collections import deque
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import datetime
 from typing import TYPE_CHECKING
 
@@ -18,9 +18,11 @@ import structlog
 
 from .. import operations
 from ..api.caller import Caller
+from ..companion.prompts import DocumentFacts
 from ..engine import pdf
 from ..errors import SignerError
 from ..files import write_atomically
+from ..keys import SigningKey
 from .journal import (
     CANCELLED,
     DONE,
@@ -60,6 +62,7 @@ class BatchManager:
         self._listeners: dict[str, set[asyncio.Queue]] = {}
         self._saved: dict[str, float] = {}  # when each batch's journal was last written
         self.pool = PreparePool(daemon.limits.batch_workers)
+        self.watchers: set[Callable[[dict], Awaitable[None]]] = set()  # the desktop companion's progress
 
     # -- creating and finding --
 
@@ -110,6 +113,13 @@ class BatchManager:
             raise SignerError("NOT_FOUND", "no such batch")
         return batch
 
+    def get(self, batch_id: str) -> Batch | None:
+        """Any batch, whoever created it: for the official's own companion, not for pages."""
+        return self._batches.get(batch_id)
+
+    def running_count(self) -> int:
+        return sum(b.state in (PENDING, RUNNING) for b in self._batches.values())
+
     def cancel(self, batch: Batch) -> None:
         if batch.state not in FINAL:
             self._cancelled.add(batch.id)
@@ -158,6 +168,11 @@ class BatchManager:
     def _publish(self, batch: Batch, event: dict) -> None:
         for queue in self._listeners.get(batch.id, ()):
             queue.put_nowait(event)
+        self._tell_watchers({**event, "origin": batch.origin})
+
+    def _tell_watchers(self, event: dict) -> None:
+        for watcher in list(self.watchers):
+            asyncio.get_running_loop().create_task(watcher({"type": "batch", **event}))
 
     # -- running --
 
@@ -186,8 +201,24 @@ class BatchManager:
         batch.state = RUNNING
         self._save(batch)
         caller = Caller(origin=batch.origin)
+
+        async def documents() -> tuple[DocumentFacts, ...]:
+            await self._count_pages(batch)
+            return tuple(DocumentFacts(name=i.name, sha256=i.sha256, size=i.size, pages=i.pages)
+                         for i in batch.items if i.state == PENDING)
+
+        async def preview(key: SigningKey) -> bytes | None:
+            first = next((i for i in batch.items if i.state == PENDING), None)
+            if first is None:
+                return None
+            data = await asyncio.to_thread(self.journal.input(batch.id, first.index).read_bytes)
+            return await operations.pdf_preview(data, self._options(batch), key, self.daemon.settings)
+
         try:
-            async with operations.signing(self.daemon, caller, "sign", batch.options.get("cert")) as key:
+            async with operations.signing(self.daemon, caller, "sign", batch.options.get("cert"), operation="batch",
+                                          documents=documents, preview=preview) as key:
+                self._tell_watchers({**_final_event(batch), "origin": batch.origin,
+                                     "names": [i.name for i in batch.items]})
                 await self._sign_items(batch, key)
         except SignerError as error:
             self._fail_remaining(batch, error.code)
@@ -200,9 +231,7 @@ class BatchManager:
         """A pipeline: the next documents are parsed, placed and hashed (in worker processes)
         while the token signs the current one, and the signed ones are assembled and written
         while it signs the next: the token does not wait for PDF work."""
-        options = operations.with_certificate_look(pdf.PdfSignOptions(
-            profile=batch.options.get("profile") or None, level=batch.options.get("level") or None),
-            self.daemon.settings, key)
+        options = operations.with_certificate_look(self._options(batch), self.daemon.settings, key)
         tsa = operations.tsa_for(self.daemon.settings)
         level = pdf.ready_level(options, key, tsa)
         reserve = pdf.reserve_for(key, level)
@@ -232,6 +261,7 @@ class BatchManager:
                 elif isinstance(prepared, SignerError):
                     self._settle(batch, item, FAILED, prepared.code, key)
                 else:
+                    item.pages = prepared.pages
                     while not room(finishing, IN_FLIGHT, item.size):
                         await finishing.popleft()[1]  # a failure that ends the batch surfaces here
                     finishing.append((item, asyncio.ensure_future(
@@ -244,6 +274,21 @@ class BatchManager:
                 preparing.cancel()
             for _, task in finishing:
                 task.cancel()
+
+    @staticmethod
+    def _options(batch: Batch) -> pdf.PdfSignOptions:
+        return pdf.PdfSignOptions(profile=batch.options.get("profile") or None,
+                                  level=batch.options.get("level") or None)
+
+    async def _count_pages(self, batch: Batch) -> None:
+        """For the consent dialog; a document that cannot be read fails now, before consent."""
+        for item in batch.items:
+            if item.state == PENDING and item.pages is None:
+                try:
+                    item.pages = await self.pool.pages(self.journal.input(batch.id, item.index))
+                except SignerError as error:
+                    item.state, item.error = FAILED, error.code
+                    self._publish(batch, _item_event(batch, item))
 
     async def _prepare(self, batch: Batch, item: Item, key: pdf.KeyFacts, options: pdf.PdfSignOptions,
                        reserve: int) -> pdf.PreparedPdf | SignerError | None:

@@ -19,7 +19,9 @@ import signal
 import threading
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
+from collections.abc import Callable
 from pathlib import Path
+from typing import TypeVar
 
 import structlog
 
@@ -27,6 +29,7 @@ from ..engine import pdf
 from ..errors import SignerError
 
 log = structlog.get_logger(__name__)
+T = TypeVar("T")
 
 
 class PreparePool:
@@ -42,9 +45,11 @@ class PreparePool:
 
     async def prepare(self, path: Path, key: pdf.KeyFacts, options: pdf.PdfSignOptions, reserve: int
                       ) -> pdf.PreparedPdf:
+        return await self._run(_prepare_in_worker, str(path), key, options, reserve)
+
+    async def _run(self, work: Callable[..., T | tuple[str, str]], *args: object) -> T:
         try:
-            outcome = await asyncio.get_running_loop().run_in_executor(
-                self._ready(), _prepare_in_worker, str(path), key, options, reserve)
+            outcome = await asyncio.get_running_loop().run_in_executor(self._ready(), work, *args)
         except BrokenProcessPool:  # a worker died (out of memory on a hostile document?): start afresh
             log.error("batch_worker_died")
             self.close()
@@ -53,6 +58,10 @@ class PreparePool:
             code, detail = outcome
             raise SignerError(code, detail)
         return outcome
+
+    async def pages(self, path: Path) -> int:
+        """The document's page count (a document that cannot be read is refused)."""
+        return await self._run(_pages_in_worker, str(path))
 
     def close(self) -> None:
         if self._executor is not None:
@@ -87,6 +96,16 @@ def _exit_with_daemon() -> None:
 
 def _ready_in_worker() -> None:
     """Nothing: the engine was imported with this module."""
+
+
+def _pages_in_worker(path: str) -> int | tuple[str, str]:
+    gc.collect()
+    try:
+        return pdf.page_count(pdf.open_pdf(Path(path).read_bytes()))
+    except SignerError as error:
+        return error.code, error.detail
+    except OSError as exc:
+        return "FILE_UNREADABLE", str(exc.strerror or exc)
 
 
 def _prepare_in_worker(path: str, key: pdf.KeyFacts, options: pdf.PdfSignOptions, reserve: int

@@ -13,9 +13,9 @@ from .. import __version__
 from ..config import load_settings
 from ..errors import as_signer_error
 from ..logs import configure_logging
-from . import audit, certs, origins, preview, serve, sign, sign_batch, sign_cms, tls, tokens, verify
+from . import audit, certs, origins, preview, serve, sign, sign_batch, sign_cms, tls, tokens, tray, verify
 
-COMMANDS = (serve, tokens, certs, sign, sign_batch, sign_cms, verify, preview, origins, audit, tls)
+COMMANDS = (serve, tokens, certs, sign, sign_batch, sign_cms, verify, preview, origins, audit, tls, tray)
 
 log = structlog.get_logger(__name__)
 

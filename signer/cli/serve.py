@@ -22,11 +22,14 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
     parser.add_argument("--tls-port", type=int, help="https port (default 8987)")
     parser.add_argument("--allow-origin", action="append", default=[], metavar="URL",
                         help="allow a web origin (repeatable), e.g. https://qlvb.example.gov.vn")
+    parser.add_argument("--interactive", action="store_true",
+                        help="ask consent and PIN on this terminal when no desktop companion is connected "
+                             "/ hỏi đồng ý và PIN trên cửa sổ lệnh này khi không có ứng dụng khay")
     parser.set_defaults(run=run)
 
 
 def run(args: argparse.Namespace, settings: Settings) -> int:
-    daemon = Daemon(settings, allow_origins=args.allow_origin)
+    daemon = Daemon(settings, allow_origins=args.allow_origin, interactive=args.interactive)
     try:
         files = ensure_local_tls(settings.server.tls_dir)
         asyncio.run(_serve(daemon, args, settings, server_ssl_context(files)))

@@ -14,6 +14,7 @@ from policies.profiles import LEVELS, profile_names
 from ..api.caller import Caller
 from ..config import Settings
 from ..daemon import Daemon
+from ..keys import pin_source_from
 from ..errors import SignerError
 from ..files import write_atomically
 from .output import print_json
@@ -60,7 +61,7 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
 
 
 async def _sign(settings: Settings, paths: list[Path], options: dict[str, str], outdir: Path, *, show: bool) -> dict:
-    daemon = Daemon(settings)
+    daemon = Daemon(settings, pins=pin_source_from(settings))  # a command asks on its terminal
     try:
         manager = daemon.batches
         batch = manager.begin(Caller(origin=None), options)

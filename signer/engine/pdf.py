@@ -91,6 +91,7 @@ class PreparedPdf:
     field_name: str
     signing_time: datetime
     input_sha256: str
+    pages: int
 
     @property
     def document_digest(self) -> bytes:
@@ -198,10 +199,7 @@ def prepare_pdf(
             pdf_signer = signers.PdfSigner(meta, signer=placeholder_signer)
         else:
             plan = plan or plan_pdf(data, options, writer)
-            facts = appearance.BlockFacts(
-                signer=holder_name(key.certificate), organisation=options.organisation or _organisation(key),
-                time=signing_time, doc_number=options.doc_number, issued_date=options.issued_date,
-                copy_form=options.copy_form, comment=options.comment)
+            facts = block_facts(key, options, signing_time)
             block = appearance.block(profile, facts, options.image, plan.spot.size)
             text_params = {"block": block.text}
             pdf_signer = signers.PdfSigner(meta, signer=placeholder_signer,
@@ -224,7 +222,21 @@ def prepare_pdf(
         field_name=field_name,
         signing_time=signing_time,
         input_sha256=hashlib.sha256(data).hexdigest(),
+        pages=page_count(writer),
     )
+
+
+def block_facts(key: SigningKey | KeyFacts, options: PdfSignOptions, time: datetime) -> appearance.BlockFacts:
+    """What the block says: the certificate's holder and organisation, the time, the options' text."""
+    return appearance.BlockFacts(
+        signer=holder_name(key.certificate), organisation=options.organisation or _organisation(key), time=time,
+        doc_number=options.doc_number, issued_date=options.issued_date, copy_form=options.copy_form,
+        comment=options.comment)
+
+
+def page_count(writer: IncrementalPdfFileWriter) -> int:
+    """Pages of a document ``open_pdf`` accepted (it checked the page tree)."""
+    return int(writer.root["/Pages"].get_object()["/Count"])
 
 
 def _placed(writer: IncrementalPdfFileWriter, plan: PdfPlan, block: appearance.Block, field_name: str) -> dict:

@@ -3,27 +3,27 @@
 Scopes: ``sign`` (documents the daemon hashes itself) and ``hash`` (signing a
 bare digest for a page: a separate, explicit consent). Consents live in a JSON
 file in the user's state folder; ``signer origins grant/revoke/list`` edit it.
-A first request waits, with at most one pending consent per origin, until the
-origin is granted (the tray's dialog, or ``signer origins grant``) or the time
-runs out (CONSENT_DENIED).
+A first request asks the official (the companion's dialog, or the terminal under
+``signer serve --interactive``): allow once, always (remembered) or refuse; an
+unanswered dialog refuses when the time runs out, and with nobody to ask the
+request is refused at once (CONSENT_DENIED).
 """
 
 from __future__ import annotations
 
-import asyncio
 import json
-import time
-from collections.abc import Iterable
+from collections.abc import Awaitable, Callable, Iterable
+from dataclasses import replace
 from datetime import datetime, timezone
 from pathlib import Path
 
 from policies.origins import normalize_origin
 
+from ..companion.prompts import ALWAYS, ONCE, ConsentRequest, Prompts
 from ..errors import SignerError
 from ..files import write_atomically
 
 SCOPES = ("sign", "hash")
-POLL_INTERVAL_S = 0.25
 
 
 class ConsentStore:
@@ -70,30 +70,38 @@ class ConsentStore:
 
 
 class ConsentBroker:
-    """Answers 'may this origin do this?' for the request handlers."""
+    """Answers 'may this origin do this?' for the request handlers: pre-granted or remembered,
+    else the official is asked (one question per origin at a time; a second is BUSY)."""
 
-    def __init__(self, store: ConsentStore, pregranted: Iterable[str], timeout_s: float) -> None:
+    def __init__(self, store: ConsentStore, pregranted: Iterable[str], prompts: Prompts) -> None:
         self.store = store
         self.pregranted = {_origin(o) for o in pregranted}
-        self.timeout_s = timeout_s
+        self.prompts = prompts
         self._pending: set[str] = set()
 
-    async def require(self, origin: str, scope: str) -> None:
+    def granted(self, origin: str, scope: str) -> bool:
         origin = _origin(origin)
-        if origin in self.pregranted or self.store.granted(origin, scope):
+        return origin in self.pregranted or self.store.granted(origin, scope)
+
+    async def require(self, origin: str, scope: str,
+                      describe: Callable[[], Awaitable[ConsentRequest]] | None = None) -> None:
+        """``describe`` builds what the dialog shows (documents, certificate, preview); it is
+        only called when the official is actually asked."""
+        origin = _origin(origin)
+        if self.granted(origin, scope):
             return
         if origin in self._pending:
             raise SignerError("BUSY", "a consent request of this website is already waiting")
         self._pending.add(origin)
         try:
-            deadline = time.monotonic() + self.timeout_s
-            while time.monotonic() < deadline:
-                await asyncio.sleep(POLL_INTERVAL_S)
-                if self.store.granted(origin, scope):
-                    return
-            raise SignerError("CONSENT_DENIED", f"{origin} ({scope}): no consent given in time")
+            request = await describe() if describe else ConsentRequest(origin=origin, scope=scope, operation=scope)
+            decision = await self.prompts.consent(replace(request, origin=origin, scope=scope))
         finally:
             self._pending.discard(origin)
+        if decision == ALWAYS:
+            self.store.grant(origin, [scope])
+        elif decision != ONCE:
+            raise SignerError("CONSENT_DENIED", f"{origin} ({scope}): refused")
 
 
 def _origin(origin: str) -> str:

@@ -102,8 +102,7 @@ async def sign_document(call: Call, frame: str) -> dict[str, Any]:
     async with call.transfers() as transfers:
         for url in (source, handler):
             check_url(url, transfers.allowed_hosts)  # refuse before any consent, token or network use
-        if call.caller.is_browser:
-            await call.daemon.consent.require(call.origin, "sign")
+        # downloaded first (from the origin's own hosts): the consent dialog shows its digest
         downloaded = await transfers.download(source, credentials)
         options = pdf.PdfSignOptions(
             reason=reason, profile=profile,
@@ -138,8 +137,6 @@ async def sign_files(call: Call, frame: str) -> dict[str, Any]:
     async with call.transfers() as transfers:
         for url in [handler, *(_file_url(f) for f in files)]:
             check_url(url, transfers.allowed_hosts)
-        if call.caller.is_browser:  # asked once, before any download
-            await daemon.consent.require(call.origin, "sign")
         gate = asyncio.Semaphore(daemon.limits.parallel_transfers)
         manager = daemon.batches
         batch = manager.begin(call.caller, {"profile": "plain", "cert": call.certificate_for("plain") or ""})
@@ -337,8 +334,7 @@ async def authenticate(call: Call, frame: str) -> dict[str, Any]:
 
 async def certificate_info(call: Call, frame: str) -> dict[str, Any]:
     """The official's identity is not for any allowed page: it needs the origin's consent."""
-    if call.caller.is_browser:
-        await call.daemon.consent.require(call.origin, "sign")
+    await operations.consent_to_identity(call.daemon, call.caller)
     key = await call.daemon.signing_key(None)
     cert = key.certificate
     return status.success(CertInfo={

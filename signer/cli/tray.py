@@ -1,0 +1,30 @@
+"""``signer tray``: the desktop companion (consent, PIN and progress dialogs, tray icon)."""
+
+from __future__ import annotations
+
+import argparse
+
+from ..config import Settings
+from ..errors import SignerError
+
+
+def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
+    parser = sub.add_parser("tray", parents=[common], help="the desktop companion / ứng dụng khay hệ thống")
+    parser.add_argument("--no-icon", action="store_true",
+                        help="dialogs only, no tray icon (a desktop without a system tray)")
+    parser.add_argument("--settings", action="store_true", help="open the settings window at start")
+    parser.add_argument("--gui", choices=("qt", "gtk", "edgechromium", "cocoa"),
+                        help="pywebview's toolkit (default: the platform's own)")
+    parser.set_defaults(run=run)
+
+
+def run(args: argparse.Namespace, settings: Settings) -> int:
+    try:
+        from tray.app import run as run_tray
+    except ImportError as exc:  # pywebview or pystray missing
+        raise SignerError("NOT_SUPPORTED", f"the desktop companion needs pywebview and pystray ({exc.name})") from None
+    unreachable = run_tray(settings.server.state_dir, icon=not args.no_icon, gui=args.gui,
+                           open_settings=args.settings)
+    if unreachable:
+        raise SignerError("DAEMON_UNREACHABLE", f"{unreachable}; start it with `signer serve`")
+    return 0

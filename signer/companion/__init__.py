@@ -1,0 +1,1 @@
+"""Asking the official: consent and PIN prompts, and the channel to the desktop companion."""

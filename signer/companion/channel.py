@@ -1,0 +1,268 @@
+"""The channel between the daemon and its desktop companion (``signer tray``).
+
+Local only and authenticated, and apart from the page-facing listeners: a Unix socket in
+the user's state folder (mode 0600) on POSIX, loopback TCP on a random port elsewhere, and
+on both a per-user secret (``companion.secret``, mode 0600) as a bearer token. A request
+that carries an ``Origin`` (a browser) is refused whatever else it carries. Where to
+connect is written to ``companion.json`` beside the secret.
+
+One WebSocket, JSON messages. The daemon sends ``prompt`` (consent or PIN), ``closed`` (a
+prompt ended without an answer), ``pin_result``, ``batch`` (progress) and ``reply``; the
+companion sends ``answer``, ``request`` (status, activity, origins, settings, revoke) and
+``cancel_batch``. A newer connection replaces an older one.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import hashlib
+import hmac
+import json
+import os
+import secrets
+import tempfile
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import structlog
+from aiohttp import WSMsgType, web
+
+from drivers.pins import PINPAD, Pin, PinRequest
+
+from ..errors import SignerError
+from ..files import write_atomically
+from .prompts import ALWAYS, ONCE, REFUSE, ConsentRequest, pin_message
+
+if TYPE_CHECKING:
+    from ..daemon import Daemon
+
+log = structlog.get_logger(__name__)
+
+SOCKET, SECRET, ADDRESS = "companion.sock", "companion.secret", "companion.json"
+ACTIVITY = 20  # audit lines shown in the tray menu
+
+
+class CompanionLink:
+    """The connected companion, as the daemon's asker."""
+
+    def __init__(self, daemon: Daemon, ws: web.WebSocketResponse) -> None:
+        self.daemon = daemon
+        self.ws = ws
+        self._waiting: dict[str, asyncio.Future] = {}
+        self._last_pin: str | None = None
+
+    @property
+    def available(self) -> bool:
+        return not self.ws.closed
+
+    async def consent(self, request: ConsentRequest, timeout_s: float) -> str:
+        answer = await self._ask({"kind": "consent", **request.as_message()}, timeout_s)
+        decision = answer.get("decision")
+        return decision if decision in (ONCE, ALWAYS) else REFUSE
+
+    async def pin(self, request: PinRequest, timeout_s: float) -> Pin:
+        prompt_id = secrets.token_hex(8)
+        self._last_pin = prompt_id
+        answer = await self._ask({"kind": "pin", **pin_message(request)}, timeout_s, prompt_id)
+        if answer.get("cancel"):
+            raise SignerError("USER_CANCELLED", "the PIN dialog was closed")
+        if request.flags.protected_authentication_path:
+            return PINPAD
+        pin = answer.get("pin")
+        if not isinstance(pin, str) or not pin:
+            raise SignerError("USER_CANCELLED", "no PIN typed")
+        return pin
+
+    async def pin_result(self, error: SignerError | None) -> None:
+        if self._last_pin is None:
+            return
+        message = {"type": "pin_result", "id": self._last_pin, "ok": error is None}
+        if error is not None:
+            message.update(code=error.code, message_en=error.message_en, message_vi=error.message_vi,
+                           **{k: v for k, v in error.facts.items() if k in ("final_try", "count_low", "locked")})
+        self._last_pin = None
+        await self.send(message)
+
+    async def send(self, message: dict) -> None:
+        if not self.ws.closed:
+            try:
+                await self.ws.send_json(message)
+            except (ConnectionError, RuntimeError):
+                pass  # the companion went away; the next prompt finds it gone
+
+    async def _ask(self, prompt: dict, timeout_s: float, prompt_id: str | None = None) -> dict:
+        prompt_id = prompt_id or secrets.token_hex(8)
+        future = asyncio.get_running_loop().create_future()
+        self._waiting[prompt_id] = future
+        try:
+            await self.ws.send_json({"type": "prompt", "id": prompt_id, "timeout_s": timeout_s, **prompt})
+            return await asyncio.wait_for(future, timeout_s)
+        except TimeoutError:
+            await self.send({"type": "closed", "id": prompt_id, "reason": "timeout"})
+            if prompt["kind"] == "consent":
+                return {"decision": REFUSE}
+            raise SignerError("USER_CANCELLED", "no PIN typed in time") from None
+        except (ConnectionError, RuntimeError):
+            code = "CONSENT_DENIED" if prompt["kind"] == "consent" else "USER_CANCELLED"
+            raise SignerError(code, "the desktop companion went away before an answer") from None
+        finally:
+            self._waiting.pop(prompt_id, None)
+
+    # -- what the companion sends ------------------------------------------------
+
+    async def serve(self) -> None:
+        async for message in self.ws:
+            if message.type != WSMsgType.TEXT:
+                continue
+            try:
+                data = json.loads(message.data)
+                kind = data.get("type")
+            except (ValueError, AttributeError):
+                continue
+            if kind == "answer":
+                future = self._waiting.get(str(data.get("id")))
+                if future is not None and not future.done():
+                    future.set_result(data)
+            elif kind == "request":
+                await self.send({"type": "reply", "id": data.get("id"), **await self._reply(data)})
+            elif kind == "cancel_batch":
+                self._cancel_batch(str(data.get("batch")))
+
+    def abandon(self) -> None:
+        """Gone with a question open: nobody will answer it."""
+        for future in self._waiting.values():
+            if not future.done():
+                future.set_exception(ConnectionError("companion disconnected"))
+
+    async def _reply(self, data: dict) -> dict:
+        what = data.get("what")
+        try:
+            if what == "status":
+                return {"data": await asyncio.to_thread(self._status)}
+            if what == "activity":
+                return {"data": await asyncio.to_thread(self._activity)}
+            if what == "settings":
+                return {"data": await asyncio.to_thread(self._settings)}
+            if what == "revoke":
+                return {"data": {"revoked": self.daemon.consents.revoke(str(data.get("origin", "")))}}
+        except SignerError as error:
+            return {"error": error.code, "message_en": error.message_en, "message_vi": error.message_vi}
+        return {"error": "BAD_REQUEST", "message_en": f"unknown request {what!r}", "message_vi": "yêu cầu không rõ"}
+
+    def _cancel_batch(self, batch_id: str) -> None:
+        batch = self.daemon.batches.get(batch_id)
+        if batch is not None:
+            self.daemon.batches.cancel(batch)
+
+    def _status(self) -> dict:
+        try:
+            tokens = [{"label": t.label, "serial": t.serial, "count_low": t.flags.pin_count_low,
+                       "final_try": t.flags.pin_final_try, "locked": t.flags.pin_locked}
+                      for t in self.daemon.keys.tokens() if t.flags.initialized]
+        except SignerError:
+            tokens = []
+        return {"running": True, "tokens": tokens, "pending": len(self._waiting),
+                "batches": self.daemon.batches.running_count()}
+
+    def _activity(self) -> list[dict]:
+        entries = self.daemon.audit.read()[-ACTIVITY:]
+        return [{"time": e.time, "origin": e.origin, "operation": e.operation, "result": e.result}
+                for e in reversed(entries)]
+
+    def _settings(self) -> dict:
+        consents = self.daemon.consents.load()
+        origins = [{"origin": o, "listed": True, "scopes": consents.get(o, {}).get("scopes", [])}
+                   for o in self.daemon.allowlist.listed()]
+        origins += [{"origin": o, "listed": False, "scopes": e.get("scopes", [])}
+                    for o, e in consents.items() if o not in self.daemon.allowlist.listed()]
+        looks = {label: {"signature_image": _png(look.signature_image), "seal_image": _png(look.seal_image),
+                         "organisation": look.organisation}
+                 for label, look in self.daemon.settings.appearance.items()}
+        return {"origins": origins, "appearance": looks, "tls": self.daemon.tls_status()}
+
+
+def _png(path: Path | None) -> str | None:
+    try:
+        return base64.b64encode(path.read_bytes()).decode() if path else None
+    except OSError:
+        return None
+
+
+def _refuse(request: web.Request, secret: str) -> web.Response | None:
+    """Browsers never: any Origin is refused. Then the per-user secret."""
+    if "Origin" in request.headers:
+        return web.json_response({"code": "ORIGIN_NOT_ALLOWED"}, status=403)
+    given = request.headers.get("Authorization", "")
+    if not hmac.compare_digest(given.encode(), f"Bearer {secret}".encode()):
+        return web.json_response({"code": "UNAUTHORIZED"}, status=401)
+    return None
+
+
+def channel_app(daemon: Daemon, secret: str) -> web.Application:
+    async def channel(request: web.Request) -> web.StreamResponse:
+        refused = _refuse(request, secret)
+        if refused is not None:
+            return refused
+        ws = web.WebSocketResponse(heartbeat=daemon.limits.ws_heartbeat_s)
+        await ws.prepare(request)
+        link = CompanionLink(daemon, ws)
+        daemon.prompts.companion = link
+        daemon.batches.watchers.add(link.send)
+        log.info("companion_connected")
+        try:
+            await link.serve()
+        finally:
+            link.abandon()
+            daemon.batches.watchers.discard(link.send)
+            if daemon.prompts.companion is link:
+                daemon.prompts.companion = None
+            log.info("companion_disconnected")
+        return ws
+
+    app = web.Application()
+    app.router.add_get("/v1/channel", channel)
+    return app
+
+
+@asynccontextmanager
+async def companion_channel(daemon: Daemon) -> AsyncIterator[dict[str, Any]]:
+    """Serve the channel while the daemon runs; yields where it listens."""
+    state = daemon.settings.server.state_dir
+    state.mkdir(parents=True, exist_ok=True, mode=0o700)
+    secret = secrets.token_urlsafe(32)
+    write_atomically(state / SECRET, secret.encode(), mode=0o600, error_code="CONFIG_INVALID")
+    runner = web.AppRunner(channel_app(daemon, secret), access_log=None, handle_signals=False)
+    await runner.setup()
+    try:
+        if daemon.settings.server.companion_channel == "unix":
+            path = _socket_path(state)
+            path.unlink(missing_ok=True)
+            site: web.BaseSite = web.UnixSite(runner, str(path))
+            await site.start()
+            os.chmod(path, 0o600)
+            address: dict[str, Any] = {"unix": str(path)}
+        else:
+            site = web.TCPSite(runner, "127.0.0.1", 0)
+            await site.start()
+            address = {"tcp": site._server.sockets[0].getsockname()[1]}
+        write_atomically(state / ADDRESS, json.dumps(address).encode(), mode=0o600, error_code="CONFIG_INVALID")
+        yield address
+    finally:
+        await runner.cleanup()
+        (state / ADDRESS).unlink(missing_ok=True)
+
+
+def _socket_path(state: Path) -> Path:
+    """In the state folder; a folder too deep for a socket name (about 100 bytes) gets a
+    private one in the temporary folder instead."""
+    path = state / SOCKET
+    if len(os.fsencode(path)) < 100:
+        return path
+    folder = Path(tempfile.gettempdir()) / f"signer-{os.getuid()}-{hashlib.sha256(os.fsencode(state)).hexdigest()[:12]}"
+    folder.mkdir(mode=0o700, exist_ok=True)
+    if folder.stat().st_uid != os.getuid() or folder.stat().st_mode & 0o077:
+        raise SignerError("CONFIG_INVALID", f"{folder} is not private to this user")
+    return folder / SOCKET

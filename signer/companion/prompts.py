@@ -1,0 +1,154 @@
+"""What the official is asked, and who asks: the desktop companion (tray), the terminal
+under ``signer serve --interactive``, or nobody (then a request that needs an answer is
+refused at once, with a code that says why).
+
+Every question is bounded: one open per origin, a deadline (``[consent] timeout_s``), and
+an answer that never travels through the page's API.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+from dataclasses import asdict, dataclass, field
+from typing import Protocol
+
+from asn1crypto import x509
+
+from drivers.errors import TokenError
+from drivers.pins import Pin, PinRequest, tries_warning
+
+from ..errors import SignerError
+
+ONCE, ALWAYS, REFUSE = "once", "always", "refuse"
+
+
+@dataclass(frozen=True)
+class DocumentFacts:
+    """One document as the official sees it before consenting."""
+
+    name: str
+    sha256: str
+    size: int
+    pages: int | None = None
+
+
+@dataclass(frozen=True)
+class CertificateFacts:
+    holder: str
+    issuer: str
+    serial: str
+    not_before: str
+    not_after: str
+    sha256: str
+
+    @classmethod
+    def of(cls, certificate: x509.Certificate) -> CertificateFacts:
+        subject, issuer = certificate.subject.native, certificate.issuer.native
+        validity = certificate["tbs_certificate"]["validity"]
+        return cls(
+            holder=subject.get("common_name") or subject.get("organization_name") or "",
+            issuer=issuer.get("common_name") or issuer.get("organization_name") or "",
+            serial=format(certificate.serial_number, "x"),
+            not_before=validity["not_before"].native.isoformat(),
+            not_after=validity["not_after"].native.isoformat(),
+            sha256=certificate.sha256.hex(),
+        )
+
+
+@dataclass(frozen=True)
+class ConsentRequest:
+    """Shown in the consent dialog: who asks, to do what, with which documents and certificate."""
+
+    origin: str
+    scope: str  # "sign" (documents hashed here) or "hash" (a bare digest)
+    operation: str  # "sign", "batch", "hash", "certificate"
+    documents: tuple[DocumentFacts, ...] = ()
+    certificate: CertificateFacts | None = None
+    preview_png: bytes | None = field(default=None, repr=False)  # the block on its page (first document)
+
+    def as_message(self) -> dict:
+        data = asdict(self)
+        data["preview_png"] = base64.b64encode(self.preview_png).decode() if self.preview_png else None
+        return data
+
+
+def pin_message(request: PinRequest) -> dict:
+    """A PIN prompt as the dialog shows it: the token, its flags and the warning they call for."""
+    warning = tries_warning(request.flags)
+    return {
+        "token_label": request.token_label,
+        "token_serial": request.token_serial,
+        "per_signature": request.per_signature,
+        "pinpad": request.flags.protected_authentication_path,
+        "count_low": request.flags.pin_count_low,
+        "final_try": request.flags.pin_final_try,
+        "warning_en": warning[0] if warning else None,
+        "warning_vi": warning[1] if warning else None,
+    }
+
+
+class Asker(Protocol):
+    """Someone who can answer: the companion or the terminal."""
+
+    @property
+    def available(self) -> bool: ...
+
+    async def consent(self, request: ConsentRequest, timeout_s: float) -> str: ...
+
+    async def pin(self, request: PinRequest, timeout_s: float) -> Pin: ...
+
+    async def pin_result(self, error: SignerError | None) -> None: ...
+
+
+class Prompts:
+    """The daemon's way to ask: the companion when one is connected, else the terminal when
+    the daemon runs interactively, else nobody."""
+
+    def __init__(self, timeout_s: float, terminal: Asker | None = None) -> None:
+        self.timeout_s = timeout_s
+        self.companion: Asker | None = None  # set while a companion is connected
+        self.terminal = terminal
+
+    def _asker(self) -> Asker | None:
+        if self.companion is not None and self.companion.available:
+            return self.companion
+        return self.terminal
+
+    async def consent(self, request: ConsentRequest) -> str:
+        asker = self._asker()
+        if asker is None:
+            raise SignerError("CONSENT_DENIED", "no desktop companion is running to ask the official "
+                                                "(start `signer tray`, or `signer origins grant`)")
+        return await asker.consent(request, self.timeout_s)
+
+    async def pin(self, request: PinRequest) -> Pin:
+        asker = self._asker()
+        if asker is None:
+            raise _nobody()
+        return await asker.pin(request, self.timeout_s)
+
+    async def pin_result(self, error: SignerError | None) -> None:
+        for asker in (self.companion, self.terminal):
+            if asker is not None and asker.available:
+                await asker.pin_result(error)
+                return
+
+
+class PromptPinSource:
+    """The token driver's PIN source for the daemon: the driver asks from a worker-side
+    thread; the question goes to the event loop's prompts and the answer comes back."""
+
+    def __init__(self, prompts: Prompts) -> None:
+        self.prompts = prompts
+        self.loop: asyncio.AbstractEventLoop | None = None  # the daemon's loop, set when it starts
+
+    def pin_for(self, request: PinRequest) -> Pin:
+        if self.loop is None or not self.loop.is_running():
+            raise _nobody()
+        return asyncio.run_coroutine_threadsafe(self.prompts.pin(request), self.loop).result()
+
+
+def _nobody() -> TokenError:
+    return TokenError("PIN_UNAVAILABLE", "no desktop companion is running to ask for the PIN (start `signer tray`)")
+

@@ -1,0 +1,65 @@
+"""``signer serve --interactive``: consent and PIN asked on the daemon's own terminal."""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+import threading
+from collections.abc import Callable
+from typing import TextIO
+
+from drivers.pins import Pin, PinRequest, TerminalPinSource
+
+from ..errors import SignerError
+from .prompts import ALWAYS, ONCE, REFUSE, ConsentRequest
+
+CHOICES = {"1": ONCE, "2": ALWAYS, "3": REFUSE}
+
+
+class TerminalAsker:
+    def __init__(self, read: Callable[[str], str] = input, out: TextIO = sys.stderr,
+                 pins: TerminalPinSource | None = None) -> None:
+        self._read = read
+        self._out = out
+        self._pins = pins or TerminalPinSource(out=out)
+        self._one_at_a_time = threading.Lock()
+
+    @property
+    def available(self) -> bool:
+        return True
+
+    async def consent(self, request: ConsentRequest, timeout_s: float) -> str:
+        try:
+            return await asyncio.wait_for(asyncio.to_thread(self._ask_consent, request), timeout_s)
+        except TimeoutError:
+            print("Hết thời gian: từ chối / No answer in time: refused", file=self._out)
+            return REFUSE
+
+    async def pin(self, request: PinRequest, timeout_s: float) -> Pin:
+        try:
+            return await asyncio.wait_for(asyncio.to_thread(self._ask_pin, request), timeout_s)
+        except TimeoutError:
+            raise SignerError("USER_CANCELLED", "no PIN typed in time") from None
+
+    async def pin_result(self, error: SignerError | None) -> None:
+        if error is not None:
+            print(f"{error.message_vi} / {error.message_en}", file=self._out)
+
+    def _ask_consent(self, request: ConsentRequest) -> str:
+        with self._one_at_a_time:
+            lines = [f"Trang web / Website: {request.origin}", f"Thao tác / Operation: {request.operation}"]
+            for doc in request.documents:
+                pages = f", {doc.pages} trang/pages" if doc.pages is not None else ""
+                lines.append(f"  - {doc.name}{pages}, SHA-256 {doc.sha256}")
+            if request.certificate:
+                c = request.certificate
+                lines.append(f"Chứng thư số / Certificate: {c.holder} ({c.issuer}), {c.not_before[:10]} - "
+                             f"{c.not_after[:10]}")
+            print("\n".join(lines), file=self._out)
+            answer = self._read("[1] Cho phép lần này / Allow once  [2] Luôn cho phép / Always allow  "
+                                "[3] Từ chối / Refuse: ").strip()
+            return CHOICES.get(answer, REFUSE)
+
+    def _ask_pin(self, request: PinRequest) -> Pin:
+        with self._one_at_a_time:
+            return self._pins.pin_for(request)  # its errors are the driver's: no terminal, cancelled

@@ -1,0 +1,45 @@
+"""The official, in tests that are not about the dialogs: a real companion core connected
+over the real channel, whose dialogs answer every consent prompt by themselves."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from tray.bridge import DialogBridge
+from tray.core import TrayCore
+
+
+class AnsweringDialogs:
+    def __init__(self, decision: str, delay_s: float, gate: threading.Event | None) -> None:
+        self.decision = decision
+        self.delay_s = delay_s
+        self.gate = gate
+
+    def open(self, bridge: DialogBridge) -> None:
+        if bridge.kind == "consent":
+            threading.Thread(target=self._answer, args=(bridge,), daemon=True).start()
+
+    def close(self, bridge: DialogBridge) -> None:
+        pass
+
+    def _answer(self, bridge: DialogBridge) -> None:
+        if self.gate is not None:
+            self.gate.wait(60)
+        threading.Event().wait(self.delay_s)
+        bridge.answer(self.decision)
+
+
+@contextmanager
+def answering_companion(state_dir: Path, decision: str = "once", *, delay_s: float = 0.0,
+                        gate: threading.Event | None = None) -> Iterator[TrayCore]:
+    """Consent prompts are answered with ``decision`` after ``delay_s`` (and after ``gate`` is set)."""
+    core = TrayCore(state_dir, AnsweringDialogs(decision, delay_s, gate))
+    core.start()
+    assert core.connected.wait(10), core.error
+    try:
+        yield core
+    finally:
+        core.stop()

@@ -1,0 +1,110 @@
+"""What a dialog page may call: the one object a dialog window is given (pywebview's
+``js_api``; any other host binds the same methods as ``window.tray_<name>``).
+
+A dialog shows ``state()`` and answers through the other methods. Names starting with an
+underscore are not offered to the page.
+"""
+
+from __future__ import annotations
+
+import threading
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from .core import TrayCore
+
+METHODS = ("state", "answer", "submit_pin", "cancel", "cancel_batch", "revoke", "language", "dismissed", "done")
+DECISIONS = ("once", "always", "refuse")
+
+
+class DialogBridge:
+    def __init__(self, core: TrayCore, kind: str, data: dict[str, Any] | None = None) -> None:
+        self._core = core
+        self._kind = kind  # consent, pin, progress, settings
+        self._data = data or {}
+        self._lock = threading.Lock()
+        self._answered = False
+        self._result: dict[str, Any] | None = None  # the PIN's outcome, from the daemon
+        self._closed: str | None = None  # why the daemon closed the prompt (timeout)
+
+    @property
+    def kind(self) -> str:
+        return self._kind
+
+    @property
+    def prompt_id(self) -> str | None:
+        return self._data.get("id")
+
+    # -- called by the page ----------------------------------------------------------
+
+    def state(self) -> dict[str, Any]:
+        with self._lock:
+            if self._kind == "progress":
+                data = self._core.batch_view(self._data["batch"])
+            elif self._kind == "settings":
+                data = self._core.settings()
+            else:
+                data = dict(self._data)
+            return {"kind": self._kind, "data": data, "answered": self._answered, "result": self._result,
+                    "closed": self._closed, "language": self._core.language}
+
+    def answer(self, decision: str) -> bool:
+        if self._kind != "consent" or decision not in DECISIONS or not self._claim():
+            return False
+        self._core.answer(self._data["id"], decision=decision)
+        return True
+
+    def submit_pin(self, pin: str) -> bool:
+        """The PIN goes to the daemon at once and is not kept here."""
+        if self._kind != "pin" or not isinstance(pin, str) or not self._claim():
+            return False
+        self._core.answer(self._data["id"], pin=pin)
+        del pin
+        return True
+
+    def cancel(self) -> bool:
+        if self._kind == "pin" and self._claim():
+            self._core.answer(self._data["id"], cancel=True)
+            return True
+        if self._kind == "consent":
+            return self.answer("refuse")
+        return False
+
+    def cancel_batch(self) -> bool:
+        if self._kind != "progress":
+            return False
+        self._core.cancel_batch(self._data["batch"])
+        return True
+
+    def revoke(self, origin: str) -> bool:
+        return self._kind == "settings" and bool(self._core.revoke(str(origin)))
+
+    def language(self, code: str) -> str:
+        self._core.language = code if code in ("vi", "en") else "vi"
+        return self._core.language
+
+    def dismissed(self) -> None:
+        """The window was closed: an unanswered consent is a refusal, a PIN a cancellation."""
+        if self._kind in ("consent", "pin"):
+            self.cancel()
+
+    def done(self) -> None:
+        """The page is finished with: close its window."""
+        self._core.dialogs.close(self)
+
+    # -- called by the companion ---------------------------------------------------
+
+    def _claim(self) -> bool:
+        with self._lock:
+            if self._answered or self._closed:
+                return False
+            self._answered = True
+            return True
+
+    def _set_result(self, result: dict[str, Any]) -> None:
+        with self._lock:
+            self._result = result
+
+    def _close(self, reason: str) -> None:
+        with self._lock:
+            self._closed = reason

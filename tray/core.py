@@ -1,0 +1,145 @@
+"""The companion without its windows: connected to the daemon, it turns the daemon's
+prompts and batch progress into dialogs, and carries the answers back.
+
+It runs its own event loop on a thread; the windows (pywebview, or a test's browser)
+live wherever their toolkit wants them and call in through ``DialogBridge``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from collections.abc import Coroutine
+from pathlib import Path
+from typing import Any, Protocol, TypeVar
+
+from .bridge import DialogBridge
+from .channel import ChannelError, DaemonChannel
+
+T = TypeVar("T")
+CALL_TIMEOUT_S = 30
+
+
+class Dialogs(Protocol):
+    """Where dialog windows open."""
+
+    def open(self, bridge: DialogBridge) -> None: ...
+
+    def close(self, bridge: DialogBridge) -> None: ...
+
+
+class TrayCore:
+    def __init__(self, state_dir: Path, dialogs: Dialogs) -> None:
+        self.channel = DaemonChannel(state_dir)
+        self.dialogs = dialogs
+        self.language = "vi"
+        self.connected = threading.Event()
+        self.stopped = threading.Event()
+        self.error: str | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._thread: threading.Thread | None = None
+        self._prompts: dict[str, DialogBridge] = {}
+        self._batches: dict[str, dict[str, Any]] = {}
+        self._lock = threading.Lock()
+
+    # -- running ---------------------------------------------------------------------
+
+    def start(self) -> None:
+        """Connect on a thread of its own; ``connected`` or ``stopped`` (with ``error``) tells how it went."""
+        self._thread = threading.Thread(target=lambda: asyncio.run(self._main()), name="tray-channel", daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        if self._loop is not None and not self.stopped.is_set():
+            asyncio.run_coroutine_threadsafe(self.channel.close(), self._loop)
+        if self._thread is not None:
+            self._thread.join(10)
+
+    async def _main(self) -> None:
+        self._loop = asyncio.get_running_loop()
+        try:
+            await self.channel.connect()
+            self.connected.set()
+            await self.channel.run(self._handle)
+        except ChannelError as exc:
+            self.error = str(exc)
+        finally:
+            await self.channel.close()
+            for bridge in list(self._prompts.values()):  # the daemon is gone: nobody waits for them
+                bridge._close("disconnected")
+            self.stopped.set()
+
+    def _call(self, work: Coroutine[Any, Any, T]) -> T:
+        if self._loop is None or self.stopped.is_set():
+            work.close()
+            raise ChannelError("not connected to the signing daemon")
+        return asyncio.run_coroutine_threadsafe(work, self._loop).result(CALL_TIMEOUT_S)
+
+    # -- from the daemon ---------------------------------------------------------------
+
+    async def _handle(self, message: dict[str, Any]) -> None:
+        kind = message.get("type")
+        if kind == "prompt":
+            bridge = DialogBridge(self, message["kind"], message)
+            self._prompts[message["id"]] = bridge
+            self.dialogs.open(bridge)
+        elif kind == "closed":
+            bridge = self._prompts.pop(str(message.get("id")), None)
+            if bridge is not None:
+                bridge._close(str(message.get("reason", "closed")))
+                self.dialogs.close(bridge)
+        elif kind == "pin_result":
+            bridge = self._prompts.pop(str(message.get("id")), None)
+            if bridge is not None:
+                bridge._set_result(message)
+        elif kind == "batch":
+            self._batch_event(message)
+
+    def _batch_event(self, event: dict[str, Any]) -> None:
+        batch_id = str(event.get("batch"))
+        with self._lock:
+            view = self._batches.get(batch_id)
+            opened = view is None
+            if view is None:
+                view = self._batches[batch_id] = {"batch": batch_id, "origin": event.get("origin"), "items": {},
+                                                  "state": "running", "total": 0, "done": 0, "failed": 0}
+            if event.get("event") == "item":
+                view["items"][event["index"]] = {"index": event["index"], "name": event.get("name"),
+                                                 "state": event.get("state"), "error": event.get("error")}
+            else:
+                view.update({k: event[k] for k in ("state", "total", "done", "failed") if k in event})
+                for index, name in enumerate(event.get("names", ())):
+                    view["items"].setdefault(index, {"index": index, "name": name, "state": "pending", "error": None})
+        if opened and event.get("event") == "batch" and event.get("state") == "running":
+            self.dialogs.open(DialogBridge(self, "progress", {"batch": batch_id}))
+
+    # -- for the dialogs and the menu --------------------------------------------------
+
+    def answer(self, prompt_id: str, **fields: Any) -> None:
+        bridge = self._prompts.get(prompt_id)
+        if bridge is not None and (bridge.kind == "consent" or fields.get("cancel")):
+            self._prompts.pop(prompt_id, None)  # a PIN's stays until its outcome arrives
+        self._call(self.channel.answer(prompt_id, **fields))
+
+    def cancel_batch(self, batch_id: str) -> None:
+        self._call(self.channel.cancel_batch(batch_id))
+
+    def batch_view(self, batch_id: str) -> dict[str, Any]:
+        with self._lock:
+            view = dict(self._batches.get(batch_id, {"batch": batch_id, "items": {}}))
+            view["items"] = [view["items"][k] for k in sorted(view["items"])]
+            done = sum(1 for i in view["items"] if i["state"] == "signed")
+            view["done"] = max(view.get("done", 0), done)
+            return view
+
+    def settings(self) -> dict[str, Any]:
+        return self._call(self.channel.request("settings"))
+
+    def status(self) -> dict[str, Any]:
+        return self._call(self.channel.request("status"))
+
+    def activity(self) -> list[dict[str, Any]]:
+        return self._call(self.channel.request("activity"))
+
+    def revoke(self, origin: str) -> bool:
+        return bool(self._call(self.channel.request("revoke", origin=origin))["revoked"])

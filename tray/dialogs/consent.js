@@ -1,0 +1,47 @@
+"use strict";
+// Consent: who asks (large), to do what, with which documents and certificate.
+let deadline = null;
+
+function renderConsent(state) {
+  const data = state.data;
+  document.getElementById("origin").textContent = data.origin;
+  const count = (data.documents || []).length;
+  document.getElementById("operation").textContent = t("op_" + data.operation, { n: count });
+  const rows = document.getElementById("documents");
+  rows.replaceChildren(...(data.documents || []).map((doc) => el("tr", { class: "document" },
+    el("td", {}, doc.name || t("unnamed")), el("td", {}, doc.pages == null ? "" : doc.pages),
+    el("td", { class: "digest" }, doc.sha256))));
+  document.getElementById("documents-section").hidden = count === 0;
+  const preview = document.getElementById("preview");
+  document.getElementById("preview-section").hidden = !data.preview_png;
+  if (data.preview_png) preview.src = "data:image/png;base64," + data.preview_png;
+  const cert = data.certificate;
+  document.getElementById("certificate").replaceChildren(cert
+    ? el("table", {},
+        el("tr", {}, el("th", {}, t("holder")), el("td", { id: "holder" }, cert.holder)),
+        el("tr", {}, el("th", {}, t("issuer")), el("td", {}, cert.issuer)),
+        el("tr", {}, el("th", {}, t("validity")), el("td", {}, shortDate(cert.not_before) + " – " + shortDate(cert.not_after))))
+    : notice("warn", t("no_certificate")));
+  const finished = state.answered || state.closed;
+  for (const id of ["once", "always", "refuse"]) document.getElementById(id).disabled = Boolean(finished);
+  const status = document.getElementById("status");
+  if (state.closed) status.replaceChildren(notice("danger", t(state.closed === "timeout" ? "timeout" : "disconnected")));
+  if (deadline === null && data.timeout_s) deadline = Date.now() + data.timeout_s * 1000;
+  const left = Math.max(0, Math.round((deadline - Date.now()) / 1000));
+  document.getElementById("countdown").textContent = finished ? "" : t("closes_in", { s: left });
+}
+
+async function decide(decision) {
+  const accepted = await host("answer", decision);
+  if (accepted) {
+    document.getElementById("status").replaceChildren(
+      notice(decision === "refuse" ? "danger" : "ok", t(decision === "refuse" ? "answered_refuse" : "answered_allow")));
+    for (const id of ["once", "always", "refuse"]) document.getElementById(id).disabled = true;
+    setTimeout(() => host("done"), 600);
+  }
+}
+
+document.getElementById("once").addEventListener("click", () => decide("once"));
+document.getElementById("always").addEventListener("click", () => decide("always"));
+document.getElementById("refuse").addEventListener("click", () => decide("refuse"));
+runDialog(renderConsent, 500, (state) => !state.answered && !state.closed);

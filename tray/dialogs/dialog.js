@@ -1,0 +1,130 @@
+// The companion's dialogs: talk to the companion through its bridge (pywebview's
+// window.pywebview.api, or functions bound as window.tray_<name>), show its state,
+// Vietnamese first with English a click away. No remote resources.
+"use strict";
+
+const TEXT = {
+  vi: {
+    title_consent: "Yêu cầu ký số", asks: "Trang web này yêu cầu:",
+    op_sign: "Ký số một tài liệu", op_batch: "Ký số {n} tài liệu (một lần duyệt cho cả lô)",
+    op_hash: "Ký một giá trị băm (nội dung không hiển thị được)", op_certificate: "Xem chứng thư số và token của bạn",
+    documents: "Tài liệu", name: "Tên", pages: "Số trang", digest: "SHA-256", unnamed: "(không tên)",
+    certificate: "Chứng thư số", holder: "Chủ thể", issuer: "Nơi cấp", validity: "Hiệu lực",
+    no_certificate: "Chưa cắm token có chứng thư số", preview: "Vị trí chữ ký trên trang",
+    allow_once: "Cho phép lần này", allow_always: "Luôn cho phép trang này", refuse: "Từ chối",
+    closes_in: "Tự động từ chối sau {s} giây", answered_allow: "Đã cho phép.", answered_refuse: "Đã từ chối.",
+    timeout: "Hết thời gian: yêu cầu đã bị từ chối.", disconnected: "Mất kết nối với dịch vụ ký số.",
+    title_pin: "Nhập mã PIN của token", token: "Token", serial: "Số sê-ri", pin: "Mã PIN",
+    per_signature: "Khóa này yêu cầu nhập PIN cho từng chữ ký.",
+    pinpad: "Hãy nhập PIN trên bàn phím của đầu đọc thẻ, rồi bấm Đồng ý.",
+    ok: "Đồng ý", cancel: "Hủy", checking: "Đang kiểm tra mã PIN…", pin_ok: "Đăng nhập token thành công.",
+    pin_wrong: "Sai mã PIN. Yêu cầu ký đã dừng và không được thử lại tự động.",
+    left_final: "Chỉ còn MỘT lần thử: nhập sai thêm một lần nữa token sẽ bị khóa.",
+    left_low: "Số lần thử còn lại không nhiều.", left_locked: "Mã PIN của token đã bị khóa.",
+    cancelled: "Đã hủy.",
+    title_progress: "Tiến độ ký lô tài liệu", signed_of: "Đã ký {done}/{total}", failed_n: "Lỗi: {n}",
+    cancel_batch: "Hủy lô", close: "Đóng", state: "Trạng thái",
+    s_pending: "Đang chờ", s_signed: "Đã ký", s_failed: "Lỗi", s_cancelled: "Đã hủy",
+    b_running: "Đang ký…", b_done: "Hoàn tất.", b_failed: "Kết thúc, có tài liệu lỗi.", b_cancelled: "Đã hủy lô.",
+    website: "Trang web", title_settings: "Cài đặt ký số", origins: "Trang web được phép", consented: "Đã đồng ý", listed: "Danh sách cho phép",
+    revoke: "Thu hồi", yes: "Có", no: "Không", looks: "Hình chữ ký và con dấu theo chứng thư",
+    signature_image: "Chữ ký", seal_image: "Con dấu", organisation: "Cơ quan", tls: "Chứng chỉ TLS cục bộ",
+    tls_present: "Có", tls_missing: "Chưa tạo", days_left: "Còn {n} ngày", fingerprint: "Dấu vân tay CA",
+    needs_renewal: "Cần gia hạn", none: "(chưa có)",
+  },
+  en: {
+    title_consent: "Signing request", asks: "This website asks to:",
+    op_sign: "Sign one document", op_batch: "Sign {n} documents (one approval for the batch)",
+    op_hash: "Sign a bare hash (its content cannot be shown)", op_certificate: "See your certificate and tokens",
+    documents: "Documents", name: "Name", pages: "Pages", digest: "SHA-256", unnamed: "(unnamed)",
+    certificate: "Certificate", holder: "Holder", issuer: "Issuer", validity: "Valid",
+    no_certificate: "No token with a certificate is plugged in", preview: "The signature on its page",
+    allow_once: "Allow once", allow_always: "Always allow this website", refuse: "Refuse",
+    closes_in: "Refused automatically in {s} s", answered_allow: "Allowed.", answered_refuse: "Refused.",
+    timeout: "Time is up: the request was refused.", disconnected: "The signing service went away.",
+    title_pin: "Enter the token's PIN", token: "Token", serial: "Serial", pin: "PIN",
+    per_signature: "This key asks for the PIN for each signature.",
+    pinpad: "Type the PIN on the reader's keypad, then press OK.",
+    ok: "OK", cancel: "Cancel", checking: "Checking the PIN…", pin_ok: "Logged in to the token.",
+    pin_wrong: "Wrong PIN. The signing request stopped; it is not retried.",
+    left_final: "Only ONE try left: one more wrong PIN locks the token.",
+    left_low: "Few tries remain.", left_locked: "The token's PIN is locked.",
+    cancelled: "Cancelled.",
+    title_progress: "Batch signing progress", signed_of: "Signed {done} of {total}", failed_n: "Failed: {n}",
+    cancel_batch: "Cancel the batch", close: "Close", state: "State",
+    s_pending: "Waiting", s_signed: "Signed", s_failed: "Failed", s_cancelled: "Cancelled",
+    b_running: "Signing…", b_done: "Done.", b_failed: "Finished, some documents failed.", b_cancelled: "Batch cancelled.",
+    website: "Website", title_settings: "Signing settings", origins: "Allowed websites", consented: "Consented", listed: "On the allowlist",
+    revoke: "Revoke", yes: "Yes", no: "No", looks: "Signature and seal images by certificate",
+    signature_image: "Signature", seal_image: "Seal", organisation: "Organisation", tls: "Local TLS certificate",
+    tls_present: "Present", tls_missing: "Not created", days_left: "{n} days left", fingerprint: "CA fingerprint",
+    needs_renewal: "Needs renewal", none: "(none)",
+  },
+};
+
+let language = "vi";
+
+function t(key, values) {
+  let text = (TEXT[language] || TEXT.vi)[key] || key;
+  for (const [name, value] of Object.entries(values || {})) text = text.replace("{" + name + "}", value);
+  return text;
+}
+
+function host(name, ...args) {
+  if (window.pywebview && window.pywebview.api && window.pywebview.api[name]) {
+    return window.pywebview.api[name](...args);
+  }
+  const bound = window["tray_" + name];
+  if (typeof bound === "function") return Promise.resolve(bound(...args));
+  return Promise.reject(new Error("no companion bridge"));
+}
+
+function bridgeReady() {
+  return new Promise((resolve) => {
+    if ((window.pywebview && window.pywebview.api) || typeof window.tray_state === "function") return resolve();
+    window.addEventListener("pywebviewready", () => resolve(), { once: true });
+  });
+}
+
+function el(tag, attributes, ...children) {
+  const node = document.createElement(tag);
+  for (const [name, value] of Object.entries(attributes || {})) {
+    if (name === "class") node.className = value;
+    else if (name.startsWith("on")) node.addEventListener(name.slice(2), value);
+    else node.setAttribute(name, value);
+  }
+  for (const child of children) node.append(child instanceof Node ? child : document.createTextNode(String(child)));
+  return node;
+}
+
+function translate() {
+  document.documentElement.lang = language;
+  for (const node of document.querySelectorAll("[data-i18n]")) node.textContent = t(node.dataset.i18n);
+  const toggle = document.getElementById("lang");
+  if (toggle) toggle.textContent = language === "vi" ? "English" : "Tiếng Việt";
+}
+
+// Runs a dialog: render(state) now and every `pollMs` while `keepPolling(state)` holds.
+async function runDialog(render, pollMs, keepPolling) {
+  await bridgeReady();
+  const toggle = document.getElementById("lang");
+  let last = null;
+  const draw = (state) => { last = state; language = state.language || language; translate(); render(state); };
+  if (toggle) toggle.addEventListener("click", async () => {
+    language = await host("language", language === "vi" ? "en" : "vi");
+    if (last) draw({ ...last, language });
+  });
+  const tick = async () => {
+    const state = await host("state");
+    draw(state);
+    if (keepPolling(state)) setTimeout(tick, pollMs);
+  };
+  await tick();
+  return () => host("state").then(draw);
+}
+
+function notice(kind, text) {
+  return el("div", { class: "notice " + kind, role: kind === "danger" ? "alert" : "status" }, text);
+}
+
+function shortDate(iso) { return iso ? iso.slice(0, 10) : ""; }
