@@ -123,10 +123,14 @@ def test_interactive_daemon_asks_consent_on_its_terminal(dev_env: DevEnv, tmp_pa
     try:
         port = int(process.stdout.readline().split("http://127.0.0.1:")[1].split()[0])
         for answer, expected in (("1", 200), ("3", 403)):
-            result = {}
-            request = threading.Thread(target=lambda: result.setdefault("reply", call(
-                "POST", f"http://127.0.0.1:{port}/v1/sign/pdf", headers={"Origin": PAGE, "Content-Type": "application/pdf"},
-                body=(DOCUMENTS / "libreoffice.pdf").read_bytes())))
+            result: dict = {}
+
+            def sign(result: dict = result) -> None:
+                result["reply"] = call("POST", f"http://127.0.0.1:{port}/v1/sign/pdf",
+                                       headers={"Origin": PAGE, "Content-Type": "application/pdf"},
+                                       body=(DOCUMENTS / "libreoffice.pdf").read_bytes())
+
+            request = threading.Thread(target=sign)
             request.start()
             shown = []
             while not any("SHA-256" in line for line in shown):
