@@ -56,9 +56,9 @@ def upload_body(documents: list[bytes]) -> tuple[bytes, str]:
 
 
 @contextmanager
-def serving(config_text: str, prefix: str) -> Iterator[tuple[str, dict[str, str], int]]:
+def serving(config_text: str, prefix: str, log: Path | None = None) -> Iterator[tuple[str, dict[str, str], int]]:
     """``signer serve`` on free ports with its own state: yields its URL, the API token
-    header and its process id; stopped at the end."""
+    header and its process id; stopped at the end. With ``log``: its debug log goes there."""
     folder = Path(tempfile.mkdtemp(prefix=prefix))
     config = folder / "signer.toml"
     config.write_text(config_text.replace("[server]\n", f"""[server]
@@ -66,8 +66,10 @@ tls_dir = "{folder / 'tls'}"
 state_dir = "{folder / 'state'}"
 api_token_file = "{folder / 'api-token'}"
 """))
+    verbose = ["-v"] if log else []
     process = subprocess.Popen([sys.executable, "-m", "signer", "serve", "--config", str(config),
-                                "--port", "0", "--tls-port", "0"], stdout=subprocess.PIPE, text=True)
+                                "--port", "0", "--tls-port", "0", *verbose], stdout=subprocess.PIPE, text=True,
+                               stderr=log.open("w") if log else None)
     try:
         port = int(process.stdout.readline().split("http://127.0.0.1:")[1].split()[0])
         token = {"Authorization": f"Bearer {(folder / 'api-token').read_text().strip()}"}

@@ -1,6 +1,6 @@
 """A slow token: does the batch keep it busy? RSA-8192 on SoftHSM (about 45 ms a signature).
 
-    python bench/batch_slow_token.py [--docs N]
+    python bench/batch_slow_token.py [--docs N] [--rounds R]
 
 Adds an RSA-8192 key (label ``slow``, generated on the clerk's development token with
 python-pkcs11; about half a minute, once) with a certificate from the test CA. Baseline: the median time of
@@ -9,7 +9,11 @@ after the batch (the mean of the two). Ours: N one-page PDFs through
 ``POST /v1/batches`` with that key, from the upload to the batch being done (after a
 two-document warm-up batch: login, certificate check, worker processes started).
 Target: within 1.15 x N x the median single signature, i.e. the token never waits for
-the PDF work.
+the PDF work. On SoftHSM the "token" is this machine's CPU, shared with the PDF work and
+with whatever else the machine runs, so each round measures its own baseline and the
+median of the rounds' ratios is reported, with the share of the batch the token spent
+signing (its signatures as timed in the daemon, from ``signer serve -v``'s log): that
+share is what "the token never waits" means, whatever the machine's speed.
 
 The certificate names no OCSP or CRL service, so the daemon runs with soft-fail here.
 """
@@ -17,8 +21,10 @@ The certificate names no OCSP or CRL service, so the daemon runs with soft-fail 
 from __future__ import annotations
 
 import argparse
+import re
 import statistics
 import sys
+import tempfile
 import time
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
@@ -91,6 +97,7 @@ def median_signature_s(rounds: int = 15) -> float:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--docs", type=int, default=100)
+    parser.add_argument("--rounds", type=int, default=3)
     args = parser.parse_args()
     ensure_tokens()
 
@@ -102,26 +109,42 @@ def main() -> None:
     dev = Path(settings.path).parent
     ensure_slow_key(dev)
     body, content_type = upload_body(one_page_pdfs(args.docs))
-    before = median_signature_s()
     config = Path(settings.path).read_text().replace('policy = "hard-fail"', 'policy = "soft-fail"')
-    with serving(config, "signer-bench-slow-") as (url, token, _):
+    rounds = []
+    log = Path(tempfile.mkdtemp(prefix="signer-bench-slow-log-")) / "serve.log"
+    with serving(config, "signer-bench-slow-", log) as (url, token, _):
         warm_up(url, token, "slow")
-        start = time.perf_counter()
-        created = call("POST", f"{url}/v1/batches?cert=slow&level=B-B", headers={**token, "Content-Type": content_type},
-                       body=body)
-        assert created.status == 201, created.body
-        # polled within the daemon's rate limit: at most 0.1 s added to a batch of seconds
-        status = wait_done(url, created.json()["id"], token, 0.1)
-        elapsed = time.perf_counter() - start
-    assert status["done"] == args.docs, status
-    median = (before + median_signature_s()) / 2  # measured just before and after: the machine's speed drifts
-    budget = 1.15 * args.docs * median
-    print(f"{args.docs} one-page PDFs, RSA-8192 on SoftHSM")
-    print(f"{'median single signature (C_Sign)':<40}{median * 1000:>9.1f} ms")
-    print(f"{'baseline: N x median':<40}{args.docs * median:>9.2f} s")
-    print(f"{'ours: the whole batch, end to end':<40}{elapsed:>9.2f} s")
-    print(f"{'ratio (ours / N x median)':<40}{elapsed / (args.docs * median):>9.3f}   "
-          f"(target: at most 1.15, i.e. {budget:.2f} s)")
+        for _ in range(args.rounds):
+            before = median_signature_s()
+            start = time.perf_counter()
+            created = call("POST", f"{url}/v1/batches?cert=slow&level=B-B",
+                           headers={**token, "Content-Type": content_type}, body=body)
+            assert created.status == 201, created.body
+            # polled within the daemon's rate limit: at most 0.1 s added to a batch of seconds
+            status = wait_done(url, created.json()["id"], token, 0.1)
+            elapsed = time.perf_counter() - start
+            assert status["done"] == args.docs, status
+            median = (before + median_signature_s()) / 2  # just before and after: the machine's speed drifts
+            token_s = token_busy_s(log, created.json()["id"])
+            rounds.append((median, elapsed, elapsed / (args.docs * median), token_s))
+    print(f"{args.docs} one-page PDFs, RSA-8192 on SoftHSM, {args.rounds} rounds")
+    print(f"{'round':<8}{'median C_Sign':>15}{'N x median':>13}{'ours':>10}{'ratio':>9}"
+          f"{'token signing':>16}{'token busy':>12}")
+    for index, (median, elapsed, ratio, token_s) in enumerate(rounds, 1):
+        print(f"{index:<8}{median * 1000:>12.1f} ms{args.docs * median:>11.2f} s{elapsed:>8.2f} s{ratio:>9.3f}"
+              f"{token_s:>14.2f} s{token_s / elapsed:>11.1%}")
+    print(f"{'ratio, median of the rounds (ours / N x median)':<52}{statistics.median(r[2] for r in rounds):>7.3f}"
+          f"   (target: at most 1.15)")
+    print(f"{'the token signing, share of the batch (median)':<52}"
+          f"{statistics.median(r[3] / r[1] for r in rounds):>7.1%}   (its signatures as timed in the daemon)")
+
+
+def token_busy_s(log: Path, batch_id: str) -> float:
+    """The time the daemon's token worker spent in C_Sign for the batch (its debug log)."""
+    for line in log.read_text().splitlines():
+        if "batch_signed" in line and batch_id in line:
+            return float(re.search(r"token_s=([0-9.]+)", line).group(1))
+    raise AssertionError(f"no batch_signed line for {batch_id} in {log}")
 
 
 if __name__ == "__main__":

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import os
 import threading
+import time
 from pathlib import Path
 
 import pkcs11
@@ -83,6 +84,7 @@ class Pkcs11Module:
         self._keys: dict[tuple[str, bytes], tuple[pkcs11.PrivateKey, str, bool]] = {}
         # Serialises PIN prompts and logins (held outside the worker while a PIN is asked).
         self._login_lock = threading.Lock()
+        self.signing_s = 0.0  # time the tokens of this module spent signing, for batch statistics
 
     # -- listing -------------------------------------------------------------
 
@@ -299,6 +301,7 @@ class Pkcs11Module:
     def _sign_on_worker(self, key: KeyRef, algorithm: str, digest: bytes, pin: Pin | None) -> bytes:
         private_key, kind, _ = self._keys[(key.token_serial, key.key_id)]
         context_pin = None if pin is None or pin is PINPAD else pin
+        started = time.perf_counter()
         try:
             if kind == "rsa":
                 return private_key.sign(
@@ -315,6 +318,8 @@ class Pkcs11Module:
             raise TokenError("TOKEN_NOT_PRESENT", "the token was removed", serial=key.token_serial) from None
         except p11.PKCS11Error as exc:
             raise TokenError("TOKEN_ERROR", f"signing failed: {type(exc).__name__}") from None
+        finally:
+            self.signing_s += time.perf_counter() - started
 
     def _drop_session(self, serial: str) -> None:
         session = self._sessions.pop(serial, None)

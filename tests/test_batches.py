@@ -85,6 +85,14 @@ def test_thirty_documents_from_several_producers_one_approval(daemon: RunningDae
     assert {e["result"] for e in lines} == {"OK"}
 
 
+def assert_each_item_signed_once(config: Path, env: DevEnv, batch_id: str, total: int) -> None:
+    """By the audit log: every item of the batch has exactly one successful signature."""
+    audit = signer_cli("audit", "--json", "--since", "1h", "--config", str(config), env=env.env())
+    signed = Counter(e["operation"] for e in json.loads(audit.stdout)
+                     if e["operation"].startswith(f"batch {batch_id} item ") and e["result"] == "OK")
+    assert len(signed) == total and set(signed.values()) == {1}, "every item signed exactly once"
+
+
 def events(url: str, batch_id: str, headers: dict[str, str], on_event) -> list[dict]:
     """Read the Server-Sent Events stream to its end, calling ``on_event`` for each event."""
     host, port = url.removeprefix("http://").split(":")
@@ -193,10 +201,7 @@ def test_removing_the_token_mid_batch_then_resuming_after_reinsertion(private_to
             away.rename(tokens)
         process.terminate()
         process.wait(30)
-    audit = signer_cli("audit", "--json", "--since", "1h", "--config", str(config), env=private_tokens.env())
-    signed_once = Counter(e["operation"] for e in json.loads(audit.stdout)
-                          if e["operation"].startswith(f"batch {batch_id} item ") and e["result"] == "OK")
-    assert len(signed_once) == total and set(signed_once.values()) == {1}, "no item signed twice"
+    assert_each_item_signed_once(config, private_tokens, batch_id, total)
 
 
 def test_sigkill_mid_batch_resumes_on_restart_without_signing_twice(dev_env: DevEnv, tmp_path: Path) -> None:
@@ -227,10 +232,7 @@ def test_sigkill_mid_batch_resumes_on_restart_without_signing_twice(dev_env: Dev
     finally:
         process.terminate()
         process.wait(30)
-    audit = signer_cli("audit", "--json", "--since", "1h", "--config", str(config), env=dev_env.env())
-    signed = Counter(e["operation"] for e in json.loads(audit.stdout)
-                     if e["operation"].startswith(f"batch {batch_id} item ") and e["result"] == "OK")
-    assert len(signed) == total and set(signed.values()) == {1}, "every item signed exactly once"
+    assert_each_item_signed_once(config, dev_env, batch_id, total)
 
 
 def test_sign_batch_command(cli, tmp_path: Path) -> None:

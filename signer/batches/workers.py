@@ -78,6 +78,8 @@ class PreparePool:
 
 def _start_worker() -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C in a terminal is for the daemon to handle
+    if hasattr(os, "nice"):
+        os.nice(10)  # work ahead of the token: on a busy machine the token's thread comes first
     threading.Thread(target=_exit_with_daemon, daemon=True).start()
     # A parsed document is a web of reference cycles that holds its bytes until a full garbage
     # collection; with the engine's own objects frozen out of it, one costs next to nothing,
