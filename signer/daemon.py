@@ -19,6 +19,7 @@ from .config import Settings
 from .errors import SignerError
 from .companion.prompts import Prompts, PromptPinSource
 from .companion.terminal import TerminalAsker
+from .key_facts import KeyFacts
 from .keys import KeyStore, SigningKey, pin_source_from
 from .tls import tls_status
 from .logs import configure_logging
@@ -43,6 +44,7 @@ class Daemon:
         state = settings.server.state_dir
         self.audit = AuditLog(state / "audit.jsonl")
         self.consents = ConsentStore(state / "consents.json")
+        self.key_facts = KeyFacts(state / "keys.json")
         self.prompts = Prompts(settings.consent.timeout_s, terminal=TerminalAsker() if interactive else None)
         self.consent = ConsentBroker(
             self.consents,
@@ -70,12 +72,13 @@ class Daemon:
             return
         async with self.prompt_guard.prompt(caller.name):
             try:
-                await key.log_in()
+                per_signature = await key.log_in()
             except SignerError as error:
                 if error.code.startswith("PIN_"):
                     await self.prompts.pin_result(error)
                 raise
             await self.prompts.pin_result(None)
+            self.key_facts.remember(key.certificate.sha256.hex(), per_signature)
 
     def tls_status(self) -> dict:
         state = tls_status(self.settings.server.tls_dir)

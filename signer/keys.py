@@ -127,9 +127,10 @@ class SigningKey:
     async def is_logged_in(self) -> bool:
         return await self.module.worker.arun(self.module.key_ready, self.ref) is not None
 
-    async def log_in(self) -> None:
-        """Log in now (asking for the PIN if needed), off the event loop."""
-        await asyncio.to_thread(_driver_call, self.module.prepare_key, self.ref, self.pins)
+    async def log_in(self) -> bool:
+        """Log in now (asking for the PIN if needed), off the event loop; whether the key
+        asks the PIN again for every signature (CKA_ALWAYS_AUTHENTICATE)."""
+        return await asyncio.to_thread(_driver_call, self.module.prepare_key, self.ref, self.pins)
 
     async def sign_digest(self, digest: bytes, algorithm: str = "sha256") -> bytes:
         try:

@@ -92,7 +92,8 @@ async def signing(daemon: Daemon, caller: Caller, scope: str, selector: str | No
             origin=caller.origin or "", scope=scope, operation=operation,
             documents=await documents() if documents else (),
             certificate=CertificateFacts.of(key.certificate),
-            preview_png=await preview(key) if preview else None)
+            preview_png=await preview(key) if preview else None,
+            pin_per_signature=daemon.key_facts.pin_per_signature(key.certificate.sha256.hex()))
 
     await consent(daemon, caller, scope, describe)
     key = key or await signing_key_for(daemon, caller, selector)

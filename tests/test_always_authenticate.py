@@ -51,7 +51,8 @@ print(json.dumps({"requests": requests, "most_at_once": open_prompts[1]}))
 """
 
 
-def test_pin_asked_per_signature(private_tokens: DevEnv, tmp_path: Path) -> None:
+def add_always_auth_token(private_tokens: DevEnv, tmp_path: Path) -> None:
+    """A token "Token Always Auth" with the leader's key, marked CKA_ALWAYS_AUTHENTICATE (label "always")."""
     env = private_tokens.env()
     subprocess.run(["softhsm2-util", "--init-token", "--free", "--label", TOKEN, "--so-pin", "0000000000",
                     "--pin", LEADER_PIN], check=True, capture_output=True, env=env)
@@ -68,6 +69,10 @@ def test_pin_asked_per_signature(private_tokens: DevEnv, tmp_path: Path) -> None
     subprocess.run([*common, "--write-object", str(cert_der), "--type", "cert", "--id", "07", "--label", "always"],
                    check=True, capture_output=True, env=env)
 
+
+def test_pin_asked_per_signature(private_tokens: DevEnv, tmp_path: Path) -> None:
+    add_always_auth_token(private_tokens, tmp_path)
+    env = private_tokens.env()
     out = tmp_path / "signed"
     done = subprocess.run([sys.executable, "-c", SCRIPT, str(DOCUMENTS / "libreoffice.pdf"), str(out), LEADER_PIN],
                           capture_output=True, text=True, env=env, timeout=120)

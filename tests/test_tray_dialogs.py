@@ -16,6 +16,7 @@ import sys
 import threading
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from functools import partial
 from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -26,6 +27,8 @@ from conftest import DOCUMENTS, DevEnv, pdfsig
 from daemon_harness import RunningDaemon
 from http_client import call
 from playwright.sync_api import Page, sync_playwright
+from test_always_authenticate import add_always_auth_token
+from test_batches import batch_body, wait_final
 from test_browser import ARGS, CHROMIUM
 
 from drivers.pins import PinRequest
@@ -221,25 +224,35 @@ def test_always_allow_is_remembered_and_revoked_in_the_settings_dialog(browser, 
     assert "days" in settings.locator("#tls").inner_text() or "ngày" in settings.locator("#tls").inner_text()
 
 
+@contextmanager
+def companion_process(tokens: DevEnv, folder: Path, page_server: str) -> Iterator[tuple[SimpleNamespace, BrowserDialogs]]:
+    """Its own daemon process on a copy of the tokens (what it does to them stays there), asking
+    through a companion connected to it."""
+    config = asking_config(tokens, folder).read_text().replace("[server]\n", f"""[server]
+state_dir = "{folder / 'state'}"
+tls_dir = "{folder / 'tls'}"
+api_token_file = "{folder / 'api-token'}"
+""").replace("pregranted", "# pregranted")
+    (folder / "signer.toml").write_text(config)
+    process = subprocess.Popen([sys.executable, "-m", "signer", "serve", "--config", str(folder / "signer.toml"),
+                                "--port", "0", "--tls-port", "0", "--allow-origin", page_server],
+                               stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, env=tokens.env())
+    dialogs = BrowserDialogs()
+    core = TrayCore(folder / "state", dialogs)
+    try:
+        port = int(process.stdout.readline().split("http://127.0.0.1:")[1].split()[0])
+        core.start()
+        assert core.connected.wait(10), core.error
+        yield SimpleNamespace(running=SimpleNamespace(url=f"http://127.0.0.1:{port}")), dialogs
+    finally:
+        core.stop()
+        process.terminate()
+        process.wait(30)
+
+
 def test_wrong_pin_shows_remaining_tries_and_is_not_retried(browser, page_server: str, private_tokens: DevEnv,
                                                              tmp_path: Path) -> None:
-    """Its own daemon process on a copy of the tokens: the wrong PIN is counted there only."""
-    config = asking_config(private_tokens, tmp_path).read_text().replace("[server]\n", f"""[server]
-state_dir = "{tmp_path / 'state'}"
-tls_dir = "{tmp_path / 'tls'}"
-api_token_file = "{tmp_path / 'api-token'}"
-""").replace("pregranted", "# pregranted")
-    (tmp_path / "signer.toml").write_text(config)
-    process = subprocess.Popen([sys.executable, "-m", "signer", "serve", "--config", str(tmp_path / "signer.toml"),
-                                "--port", "0", "--tls-port", "0", "--allow-origin", page_server],
-                               stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, env=private_tokens.env())
-    port = int(process.stdout.readline().split("http://127.0.0.1:")[1].split()[0])
-    dialogs = BrowserDialogs()
-    core = TrayCore(tmp_path / "state", dialogs)
-    core.start()
-    try:
-        assert core.connected.wait(10), core.error
-        daemon = SimpleNamespace(running=SimpleNamespace(url=f"http://127.0.0.1:{port}"))
+    with companion_process(private_tokens, tmp_path, page_server) as (daemon, dialogs):
         caller = ask_to_sign(browser, page_server, daemon, "/v1/sign/pdf")
         show(browser.new_page(), dialogs.next("consent")).locator("#once").click()
         pin = show(browser.new_page(), dialogs.next("pin"))
@@ -260,10 +273,38 @@ api_token_file = "{tmp_path / 'api-token'}"
         assert warned.locator("#warning").inner_text() == "Số lần thử còn lại không nhiều."
         warned.locator("#cancel").click()
         assert wait_outcome(again)["code"] == "USER_CANCELLED"
-    finally:
-        core.stop()
-        process.terminate()
-        process.wait(30)
+
+
+def test_consent_says_beforehand_when_the_key_asks_the_pin_for_each_signature(
+        browser, page_server: str, private_tokens: DevEnv, tmp_path: Path) -> None:
+    """A CKA_ALWAYS_AUTHENTICATE key shows that flag only after login: learned at the first
+    login, remembered, and said in every later consent dialog."""
+    add_always_auth_token(private_tokens, tmp_path)
+    origin = {"Origin": page_server}
+    two = [(f"{i}.pdf", (DOCUMENTS / "libreoffice.pdf").read_bytes()) for i in range(2)]
+    with companion_process(private_tokens, tmp_path, page_server) as (daemon, dialogs):
+        body, content_type = batch_body(two)
+        url = f"{daemon.running.url}/v1/batches?cert=always&level=B-B"
+        first = call("POST", url, headers={**origin, "Content-Type": content_type}, body=body).json()["id"]
+        consent = show(browser.new_page(), dialogs.next("consent"))
+        assert consent.locator("#per-signature").inner_text() == "", "not known before the first login"
+        consent.locator("#once").click()
+        progress: list[DialogBridge] = []
+        for per_signature in (False, True, True):  # the login, then each signature
+            if per_signature and not progress:
+                progress.append(dialogs.next("progress"))  # the batch runs once logged in
+            pin = show(browser.new_page(), dialogs.next("pin"))
+            assert pin.locator("#per-signature").is_visible() == per_signature
+            pin.locator("#pin").fill(LEADER_PIN)
+            pin.locator("#ok").click()
+        assert wait_final(daemon.running.url, first, origin)["state"] == "done"
+
+        second = call("POST", url, headers={**origin, "Content-Type": content_type}, body=body).json()["id"]
+        consent = show(browser.new_page(), dialogs.next("consent"))
+        assert consent.locator("#per-signature").inner_text() == "Khóa này yêu cầu nhập lại PIN cho từng chữ ký (2 chữ ký)."
+        consent.locator("#refuse").click()
+        status = wait_final(daemon.running.url, second, origin)
+        assert {(i["state"], i["error"]) for i in status["items"]} == {("failed", "CONSENT_DENIED")}
 
 
 def test_final_try_flag_shows_a_warning_in_the_pin_dialog(browser, companion: Companion) -> None:

@@ -66,6 +66,7 @@ class ConsentRequest:
     documents: tuple[DocumentFacts, ...] = ()
     certificate: CertificateFacts | None = None
     preview_png: bytes | None = field(default=None, repr=False)  # the block on its page (first document)
+    pin_per_signature: bool | None = None  # the key asks the PIN for every signature (None: not known yet)
 
     def as_message(self) -> dict:
         data = asdict(self)

@@ -55,6 +55,8 @@ class TerminalAsker:
                 c = request.certificate
                 lines.append(f"Chứng thư số / Certificate: {c.holder} ({c.issuer}), {c.not_before[:10]} - "
                              f"{c.not_after[:10]}")
+            if request.pin_per_signature:
+                lines.append("Khóa này yêu cầu nhập PIN cho từng chữ ký / This key asks for the PIN for each signature")
             print("\n".join(lines), file=self._out)
             answer = self._read("[1] Cho phép lần này / Allow once  [2] Luôn cho phép / Always allow  "
                                 "[3] Từ chối / Refuse: ").strip()

@@ -7,6 +7,8 @@ function renderConsent(state) {
   document.getElementById("origin").textContent = data.origin;
   const count = (data.documents || []).length;
   document.getElementById("operation").textContent = t("op_" + data.operation, { n: count });
+  document.getElementById("per-signature").replaceChildren(
+    ...(data.pin_per_signature ? [notice("warn", t("pin_each", { n: Math.max(count, 1) }))] : []));
   const rows = document.getElementById("documents");
   rows.replaceChildren(...(data.documents || []).map((doc) => el("tr", { class: "document" },
     el("td", {}, doc.name || t("unnamed")), el("td", {}, doc.pages == null ? "" : doc.pages),

@@ -35,6 +35,10 @@ function renderPin(state) {
   } else if (state.result) {
     const tries = triesNotice(state.result);
     status.replaceChildren(notice("danger", t("pin_wrong")), ...(tries ? [tries] : []));
+  } else if (state.answered && data.per_signature) {
+    // a signature's own PIN: its outcome is the signature's (the page and the batch progress show it)
+    status.replaceChildren(notice("ok", t("pin_sent")));
+    setTimeout(() => host("done"), 700);
   } else if (state.answered) {
     status.replaceChildren(notice("info", t("checking")));
   }
@@ -54,5 +58,5 @@ document.getElementById("cancel").addEventListener("click", async () => {
   document.getElementById("status").replaceChildren(notice("info", t("cancelled")));
   setTimeout(() => host("done"), 400);
 });
-runDialog(renderPin, 300, (state) => !state.closed && !state.result)
+runDialog(renderPin, 300, (state) => !state.closed && !state.result && !(state.answered && state.data.per_signature))
   .then((again) => { refresh = again; });
