@@ -14,7 +14,7 @@ if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
 
 PACKAGES=(softhsm2 opensc poppler-utils qpdf openssl python3 python3-venv python3-pip chromium xmlsec1
           # the desktop companion's window test: a virtual screen, Qt WebEngine's libraries, screenshots
-          xvfb x11-utils imagemagick libxcb-cursor0 libxkbcommon-x11-0 libxcb-icccm4 libxcb-image0
+          xvfb trayer x11-utils imagemagick libxcb-cursor0 libxkbcommon-x11-0 libxcb-icccm4 libxcb-image0
           libxcb-keysyms1 libxcb-randr0 libxcb-render-util0 libxcb-shape0 libxcb-xinerama0 libnss3
           libxcomposite1 libxdamage1 libxrandr2 libgbm1)
 echo "== Installing system packages: ${PACKAGES[*]}"

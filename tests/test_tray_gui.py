@@ -9,6 +9,7 @@ refreshes the pictures of the user's guide.
 
 from __future__ import annotations
 
+import gc
 import os
 import subprocess
 import sys
@@ -39,22 +40,33 @@ class Screen:
         self.process = subprocess.Popen(["Xvfb", "-displayfd", "1", "-screen", "0", "1024x768x24", "-nolisten", "tcp"],
                                         stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
         self.display = f":{self.process.stdout.readline().strip()}"
+        self.panel = None
         return self
 
+    def with_system_tray(self) -> None:
+        """A panel with a system tray (trayer) along the top edge, for the icon to dock in."""
+        self.panel = subprocess.Popen(["trayer", "--edge", "top", "--align", "right", "--widthtype", "pixel",
+                                       "--width", "120", "--height", "32", "--transparent", "false"],
+                                      env={**os.environ, "DISPLAY": self.display},
+                                      stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        self.wait_for("panel", settle_s=0.5)
+
     def __exit__(self, *exc: object) -> None:
-        self.process.terminate()
-        self.process.wait(10)
+        for process in (self.panel, self.process):
+            if process is not None:
+                process.terminate()
+                process.wait(10)
 
     def windows(self) -> str:
         return subprocess.run(["xwininfo", "-root", "-tree"], env={**os.environ, "DISPLAY": self.display},
                               capture_output=True, text=True, errors="replace").stdout
 
-    def wait_for(self, title: str, timeout: float = 60) -> None:
+    def wait_for(self, title: str, timeout: float = 60, settle_s: float = 2.5) -> None:
         deadline = time.monotonic() + timeout
         while title not in self.windows():
             assert time.monotonic() < deadline, f"no window {title!r}:\n{self.windows()}"
             time.sleep(0.2)
-        time.sleep(2.5)  # the page inside renders after the window maps
+        time.sleep(settle_s)  # the page inside renders after the window maps
 
     def gone(self, title: str, timeout: float = 30) -> None:
         deadline = time.monotonic() + timeout
@@ -88,6 +100,7 @@ def test_tray_windows_open_under_xvfb_with_the_qt_backend(dev_env: DevEnv, tmp_p
     shots.mkdir(parents=True, exist_ok=True)
     with Screen() as screen, RunningDaemon(asking_config(dev_env, tmp_path), tmp_path, allow_origins=(PAGE,),
                                            consent_timeout_s=10) as daemon:
+        screen.with_system_tray()
         for module in daemon.daemon.keys.modules:
             module.logout()
         config = tmp_path / "tray.toml"
@@ -101,6 +114,7 @@ def test_tray_windows_open_under_xvfb_with_the_qt_backend(dev_env: DevEnv, tmp_p
         try:
             screen.wait_for(TITLES["settings"])
             assert daemon.daemon.prompts.companion is not None, "the companion connected"
+            screen.wait_for("/ Running", settle_s=0)  # the icon, docked, titled with the daemon's status
             screen.shoot(shots / "companion-settings.png")
 
             page = {"Origin": PAGE, "Content-Type": "application/pdf"}
@@ -141,3 +155,46 @@ def test_tray_windows_open_under_xvfb_with_the_qt_backend(dev_env: DevEnv, tmp_p
             tray.terminate()
             output = tray.communicate(timeout=30)[0]
         assert "Traceback" not in output, output
+
+
+def test_tray_icon_menu_shows_status_and_activity_and_revokes(dev_env: DevEnv, tmp_path: Path,
+                                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    """The icon's menu, built by pystray on a virtual screen from the daemon's answers."""
+    from test_tray_dialogs import BrowserDialogs
+
+    from policies.origins import normalize_origin
+    from tray.app import TrayIcon
+    from tray.core import TrayCore
+
+    with Screen() as screen, RunningDaemon(dev_env.signer_config, tmp_path, allow_origins=(PAGE,)) as daemon:
+        monkeypatch.setenv("DISPLAY", screen.display)
+        signed = call("POST", f"{daemon.url}/v1/sign/pdf", headers={**daemon.auth, "Content-Type": "application/pdf"},
+                      body=(DOCUMENTS / "libreoffice.pdf").read_bytes())
+        assert signed.status == 200
+        daemon.daemon.consents.grant(PAGE, ["sign"])
+        dialogs, quits = BrowserDialogs(), []
+        core = TrayCore(daemon.settings.server.state_dir, dialogs)
+        core.start()
+        try:
+            assert core.connected.wait(10), core.error
+            icon = TrayIcon(core, dialogs, daemon.settings.server.state_dir, lambda: quits.append(True))
+            icon.status = core.status()
+            items = list(icon._items())
+            assert [str(i.text) for i in items][1:] == [
+                "Hoạt động gần đây / Recent activity", "Trang web được phép / Allowed websites", "Cài đặt / Settings",
+                "Mở nhật ký / Open logs", "Thoát / Quit"]
+            assert str(items[0].text).startswith("Đang chạy / Running · token: 2")
+            activity = [str(i.text) for i in items[1].submenu.items]
+            assert any("POST /v1/sign/pdf OK" in line for line in activity), activity
+            origins = list(items[2].submenu.items)
+            assert [str(i.text) for i in origins] == [normalize_origin(PAGE)]
+            origins[0].submenu.items[0](icon.icon)  # Thu hồi / Revoke
+            assert not daemon.daemon.consents.granted(PAGE, "sign")
+            items[3](icon.icon)  # the default action too: settings
+            assert dialogs.next("settings", timeout=5).kind == "settings"
+            items[5](icon.icon)
+            assert quits == [True]
+            del icon, items, origins  # the X resources go before the screen does
+            gc.collect()
+        finally:
+            core.stop()

@@ -118,7 +118,10 @@ class TrayIcon:
             yield self._pystray.MenuItem("(chưa có / none)", None, enabled=False)
         for entry in origins:
             yield self._pystray.MenuItem(entry["origin"], self._pystray.Menu(self._pystray.MenuItem(
-                "Thu hồi / Revoke", lambda _icon, _item, origin=entry["origin"]: self.core.revoke(origin))))
+                "Thu hồi / Revoke", self._revoker(entry["origin"]))))
+
+    def _revoker(self, origin: str):
+        return lambda: self.core.revoke(origin)
 
 
 def latin(text: str) -> str:
