@@ -151,7 +151,7 @@ class BatchManager:
                     sent.add(item.index)
                     yield _item_event(batch, item)
             if batch.state in FINAL:
-                yield _final_event(batch)
+                yield _batch_event(batch)
                 return
             while True:
                 event = await queue.get()
@@ -217,7 +217,7 @@ class BatchManager:
         try:
             async with operations.signing(self.daemon, caller, "sign", batch.options.get("cert"), operation="batch",
                                           documents=documents, preview=preview) as key:
-                self._tell_watchers({**_final_event(batch), "origin": batch.origin,
+                self._tell_watchers({**_batch_event(batch), "origin": batch.origin,
                                      "names": [i.name for i in batch.items]})
                 started, token_before = time.monotonic(), key.module.signing_s
                 await self._sign_items(batch, key)
@@ -354,7 +354,7 @@ class BatchManager:
         else:
             batch.state = DONE if all(i.state == SIGNED for i in batch.items) else FAILED
         self._save(batch)
-        self._publish(batch, _final_event(batch))
+        self._publish(batch, _batch_event(batch))
 
     def _save(self, batch: Batch) -> None:
         self._saved[batch.id] = time.monotonic()
@@ -373,7 +373,7 @@ def _item_event(batch: Batch, item: Item) -> dict:
             "error": item.error}
 
 
-def _final_event(batch: Batch) -> dict:
+def _batch_event(batch: Batch) -> dict:
     summary = batch.summary()
     return {"event": "batch", "batch": batch.id, "state": batch.state, "total": summary["total"],
             "done": summary["done"], "failed": summary["failed"]}
