@@ -128,8 +128,10 @@ class PinpadPinSource:
 
 
 def pin_source_for(flags: TokenFlags, configured: PinSource, pinpad: PinSource | None = None) -> PinSource:
-    """A token with a protected authentication path always uses its pinpad."""
-    if flags.protected_authentication_path:
+    """A token with a protected authentication path always uses its pinpad: through the
+    configured source when that source tells the official so itself (``handles_pinpad``,
+    e.g. a dialog), else through ``pinpad``."""
+    if flags.protected_authentication_path and not getattr(configured, "handles_pinpad", False):
         return pinpad or PinpadPinSource()
     return configured
 

@@ -10,6 +10,7 @@ bound as ``window.tray_<name>``. A second page, from an allowed origin, makes th
 from __future__ import annotations
 
 import base64
+import hashlib
 import queue
 import subprocess
 import sys
@@ -31,7 +32,7 @@ from test_always_authenticate import add_always_auth_token
 from test_batches import batch_body, wait_final
 from test_browser import ARGS, CHROMIUM
 
-from drivers.pins import PinRequest
+from drivers.pins import PINPAD, PinRequest, pin_source_for
 from drivers.tokeninfo import TokenFlags
 from signer.companion.prompts import pin_message
 from tray.app import dialog_page
@@ -152,7 +153,7 @@ def test_consent_dialog_shows_the_exact_origin_and_document_digests(browser, pag
                                                                    companion: Companion) -> None:
     caller = ask_to_sign(browser, page_server, companion)
     dialog = show(browser.new_page(), companion.dialogs.next("consent"))
-    digest = __import__("hashlib").sha256((DOCUMENTS / "libreoffice.pdf").read_bytes()).hexdigest()
+    digest = hashlib.sha256((DOCUMENTS / "libreoffice.pdf").read_bytes()).hexdigest()
     assert dialog.locator("#origin").inner_text() == page_server
     assert dialog.locator(".document .digest").inner_text() == digest
     assert dialog.locator(".document td").nth(1).inner_text() == "1"  # pages
@@ -319,6 +320,27 @@ def test_final_try_flag_shows_a_warning_in_the_pin_dialog(browser, companion: Co
     assert warning.inner_text() == "Chỉ còn MỘT lần thử: nhập sai thêm một lần nữa token sẽ bị khóa."
     page.locator("#lang").click()
     assert page.locator("#warning").inner_text() == "Only ONE try left: one more wrong PIN locks the token."
+
+
+def test_pin_dialog_for_a_pinpad_reader_asks_for_the_keypad_and_sends_no_pin(browser, companion: Companion) -> None:
+    """A reader with a pinpad cannot run here (SoftHSM has no protected authentication path):
+    the token's flags are those such a reader sets; the rest is real: the driver's choice of
+    PIN source, the daemon's question over the channel, the dialog, and the answer."""
+    flags = TokenFlags(login_required=True, protected_authentication_path=True, pin_count_low=False,
+                       pin_final_try=False, pin_locked=False, initialized=True)
+    source = companion.running.daemon.pin_prompts
+    assert pin_source_for(flags, source) is source, "the dialog, not a silent pinpad login"
+    answered: dict = {}
+    asking = threading.Thread(target=lambda: answered.setdefault(
+        "pin", source.pin_for(PinRequest("Token Bit4id", "4b1d", flags))))
+    asking.start()
+    page = show(browser.new_page(), companion.dialogs.next("pin"))
+    assert page.locator("#pin-row").is_hidden()
+    assert page.locator("#pinpad").inner_text() == ("Bấm Đồng ý, rồi nhập PIN trên bàn phím của đầu đọc thẻ "
+                                                    "(không nhập ở đây).")
+    page.locator("#ok").click()
+    asking.join(10)
+    assert answered["pin"] is PINPAD, "the driver logs in with the reader's keypad"
 
 
 def test_progress_dialog_follows_a_real_batch_and_its_cancel_button_cancels(browser, page_server: str,

@@ -138,7 +138,10 @@ class Prompts:
 
 class PromptPinSource:
     """The token driver's PIN source for the daemon: the driver asks from a worker-side
-    thread; the question goes to the event loop's prompts and the answer comes back."""
+    thread; the question goes to the event loop's prompts and the answer comes back. A
+    pinpad token is asked too: the dialog tells the official to use the reader's keypad."""
+
+    handles_pinpad = True
 
     def __init__(self, prompts: Prompts) -> None:
         self.prompts = prompts

@@ -8,7 +8,7 @@ import threading
 from collections.abc import Callable
 from typing import TextIO
 
-from drivers.pins import Pin, PinRequest, TerminalPinSource
+from drivers.pins import PINPAD, Pin, PinRequest, TerminalPinSource
 
 from ..errors import SignerError
 from .prompts import ALWAYS, ONCE, REFUSE, ConsentRequest
@@ -64,4 +64,8 @@ class TerminalAsker:
 
     def _ask_pin(self, request: PinRequest) -> Pin:
         with self._one_at_a_time:
+            if request.flags.protected_authentication_path:
+                print(f"Nhập PIN trên bàn phím của đầu đọc thẻ / Type the PIN on the reader's keypad "
+                      f"('{request.token_label}')", file=self._out)
+                return PINPAD
             return self._pins.pin_for(request)  # its errors are the driver's: no terminal, cancelled
