@@ -88,6 +88,16 @@ def wait_done(url: str, batch_id: str, token: dict[str, str], poll_s: float) -> 
     return status
 
 
+def leader_token(settings) -> tuple[str, str, str, list]:
+    """The development token with the 'leader' key: module path, token label, PIN, CA chain."""
+    from signer.keys import KeyStore
+
+    with KeyStore(settings) as store:
+        key = store.signing_key("leader")
+        token_label = next(t.label for t in store.tokens() if t.serial == key.ref.token_serial)
+        return str(key.ref.module), token_label, settings.pin.development_pins[token_label], list(key.chain)
+
+
 def warm_up(url: str, token: dict[str, str], cert: str = "leader") -> float:
     """A two-document batch first: a daemon's first batch logs in, checks the certificate's
     revocation and waits for its worker processes to start; a daemon runs all day, and the
@@ -116,14 +126,9 @@ def main() -> None:
     from pyhanko.sign.pkcs11 import PKCS11Signer, open_pkcs11_session
 
     from signer.config import load_settings
-    from signer.keys import KeyStore
 
     settings = load_settings()
-    with KeyStore(settings) as store:
-        key = store.signing_key("leader")
-        token_label = next(t.label for t in store.tokens() if t.serial == key.ref.token_serial)
-        module_path, chain = key.ref.module, list(key.chain)
-    pin = settings.pin.development_pins[token_label]
+    module_path, token_label, pin, chain = leader_token(settings)
     documents = one_page_pdfs(args.docs)
     body, content_type = upload_body(documents)
 

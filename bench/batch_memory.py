@@ -31,7 +31,7 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO / "bench"))
 sys.path.insert(0, str(REPO / "tests"))
 
-from batch import serving, wait_done  # noqa: E402
+from batch import leader_token, serving, wait_done  # noqa: E402
 from sign_single import ensure_tokens  # noqa: E402
 
 NAIVE = """
@@ -98,16 +98,10 @@ def main() -> None:
     args = parser.parse_args()
     ensure_tokens()
 
-
     from signer.config import load_settings
-    from signer.keys import KeyStore
 
     settings = load_settings()
-    with KeyStore(settings) as store:
-        key = store.signing_key("leader")
-        token_label = next(t.label for t in store.tokens() if t.serial == key.ref.token_serial)
-        module_path = key.ref.module
-    pin = settings.pin.development_pins[token_label]
+    module_path, token_label, pin, _ = leader_token(settings)
 
     folder = Path(tempfile.mkdtemp(prefix="signer-bench-memory-"))
     document = big_pdf(args.mb)

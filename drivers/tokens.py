@@ -162,8 +162,9 @@ class Pkcs11Module:
 
     def _present_tokens(self, afresh: bool = False) -> list[pkcs11.Token]:
         """The tokens plugged in. Some modules (SoftHSM among them) fail every call after a
-        token was pulled out, or do not see it plugged back in: the module is then started
-        afresh. Its sessions are gone with it, so every token of the module logs in again."""
+        token was pulled out: the module is then started afresh (``afresh``: now; ``rescan``
+        does so for a token plugged back in that the module has not noticed). Its sessions
+        are gone with it, so every token of the module logs in again."""
         if not afresh:
             try:
                 return [slot.get_token() for slot in self._lib.get_slots(token_present=True)]
@@ -176,10 +177,9 @@ class Pkcs11Module:
 
     def _find_token(self, serial: str) -> pkcs11.Token:
         try:
-            for afresh in (False, True):
-                for token in self._present_tokens(afresh):
-                    if _text(token.serial) == serial:
-                        return token
+            for token in self._present_tokens():
+                if _text(token.serial) == serial:
+                    return token
         except p11.PKCS11Error as exc:
             raise TokenError("TOKEN_ERROR", f"listing tokens failed: {type(exc).__name__}") from None
         raise TokenError("TOKEN_NOT_PRESENT", "the token is not connected", serial=serial)
