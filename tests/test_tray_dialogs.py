@@ -379,7 +379,7 @@ def test_progress_dialog_follows_a_real_batch_and_its_cancel_button_cancels(brow
 
 def test_an_unanswered_consent_dialog_refuses_in_time(browser, page_server: str, dev_env: DevEnv,
                                                       tmp_path: Path) -> None:
-    with Companion(dev_env, tmp_path, page_server, consent_timeout_s=2) as companion:
+    with Companion(dev_env, tmp_path, page_server, consent_timeout_s=8) as companion:  # time to show it
         caller = ask_to_sign(browser, page_server, companion, "/v1/sign/pdf")
         dialog = show(browser.new_page(), companion.dialogs.next("consent"))
         assert "giây" in dialog.locator("#countdown").inner_text()
