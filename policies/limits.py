@@ -24,6 +24,7 @@ class Limits:
     batch_max_mb: float
     parallel_transfers: int
     batch_workers: int
+    batch_worker_idle_s: float
 
     @property
     def transfer_max_bytes(self) -> int:

@@ -1,91 +1,108 @@
-"""Everything one running daemon holds: keys, policies, consent, limits, audit."""
+"""The composition root: the parts of one running daemon (or of one signing command),
+made once from the settings and wired together; each part is handed only what it uses."""
 
 from __future__ import annotations
 
-import asyncio
 import time
+from collections.abc import Iterable
+from dataclasses import dataclass
 
 import structlog
-from collections.abc import Iterable
 
-from drivers.pins import PinSource
 from policies.limits import Limits, load_limits
 from policies.origins import OriginAllowlist, load_allowlist
 
-from .api.caller import Caller
 from .audit import AuditLog
-from .batches.manager import BatchManager
+from .certificates import Trust
 from .config import Settings
 from .errors import SignerError
-from .companion.prompts import Prompts, PromptPinSource
-from .companion.terminal import TerminalAsker
-from .key_facts import KeyFacts
-from .keys import KeyStore, SigningKey, pin_source_from
-from .tls import tls_status
+from .keys import KeyStore
+from .keys.pins import PinSource, pin_source_from
 from .logs import configure_logging
 from .security.auth import ApiToken
-from .security.consent import ConsentBroker, ConsentStore
-from .security.limits import PromptGuard, RateLimiter, TokenQueues
+from .security.rate import RateLimiter
+from .service.batches.journal import Journal
+from .service.batches.manager import BatchManager
+from .service.batches.workers import PreparePool
+from .service.consent import ConsentBroker, ConsentStore
+from .service.login_facts import LoginFacts
+from .service.prompts import Asker, PromptPinSource, Prompts
+from .service.queues import TokenQueues
+from .service.signing import SigningService
 
 
-class Daemon:
-    def __init__(self, settings: Settings, allow_origins: Iterable[str] = (), keys: KeyStore | None = None,
-                 *, pins: PinSource | None = None, interactive: bool = False) -> None:
-        """``pins``: where PINs come from (default: the development PINs when configured, else
-        the official, asked through the companion, or the terminal when ``interactive``)."""
-        self.settings = settings
-        if not structlog.is_configured():  # never the default renderer: it prints frame locals
-            configure_logging(settings.log_level)
-        try:
-            self.limits: Limits = load_limits(settings.limits)
-            self.allowlist: OriginAllowlist = load_allowlist([*settings.server.allowed_origins, *allow_origins])
-        except ValueError as exc:
-            raise SignerError("CONFIG_INVALID", str(exc)) from None
-        state = settings.server.state_dir
-        self.audit = AuditLog(state / "audit.jsonl")
-        self.consents = ConsentStore(state / "consents.json")
-        self.key_facts = KeyFacts(state / "keys.json")
-        self.prompts = Prompts(settings.consent.timeout_s, terminal=TerminalAsker() if interactive else None)
-        self.consent = ConsentBroker(
-            self.consents,
-            settings.consent.pregranted if settings.development else (),
-            self.prompts,
-        )
-        self.api_token = ApiToken(settings.server.api_token_file)
-        self.rate = RateLimiter(self.limits.rate_per_second, self.limits.rate_burst)
-        self.queues = TokenQueues(self.limits.queue_per_token)
-        self.prompt_guard = PromptGuard()
-        self.pin_prompts = PromptPinSource(self.prompts)
-        if pins is None:
-            pins = pin_source_from(settings) if settings.pin.source == "development" else self.pin_prompts
-        self.keys = keys or KeyStore(settings, pins)
-        self.batches = BatchManager(self)
-        self.started = time.monotonic()
-        self.ports: set[int] = set()
+@dataclass
+class Signing:
+    """What signing needs, for the daemon and for a command alike."""
 
-    async def signing_key(self, selector: str | None) -> SigningKey:
-        return await asyncio.to_thread(self.keys.signing_key, selector)
-
-    async def log_in(self, caller: Caller, key: SigningKey) -> None:
-        """Make sure the token is logged in; a PIN prompt is one per origin at a time."""
-        if await key.is_logged_in():
-            return
-        async with self.prompt_guard.prompt(caller.name):
-            try:
-                per_signature = await key.log_in()
-            except SignerError as error:
-                if error.code.startswith("PIN_"):
-                    await self.prompts.pin_result(error)
-                raise
-            await self.prompts.pin_result(None)
-            self.key_facts.remember(key.certificate.sha256.hex(), per_signature)
-
-    def tls_status(self) -> dict:
-        state = tls_status(self.settings.server.tls_dir)
-        return {"present": state.present, "not_after": state.not_after.isoformat() if state.not_after else None,
-                "days_left": state.days_left, "ca_fingerprint_sha256": state.ca_fingerprint_sha256,
-                "needs_renewal": state.needs_renewal}
+    settings: Settings
+    limits: Limits
+    audit: AuditLog
+    trust: Trust
+    keys: KeyStore
+    service: SigningService
+    batches: BatchManager
 
     def close(self) -> None:
         self.batches.pool.close()
         self.keys.close()
+
+
+def signing_parts(settings: Settings, pins: PinSource, prompts: Prompts, consent: ConsentBroker | None,
+                  limits: Limits) -> Signing:
+    state = settings.server.state_dir
+    audit = AuditLog(state / "audit.jsonl")
+    trust = Trust.load(settings.trust.anchors, settings.trust.intermediates)  # read once per run
+    keys = KeyStore(settings, pins, trust)
+    service = SigningService(settings, keys, trust, prompts=prompts, consent=consent,
+                             queues=TokenQueues(limits.queue_per_token), login_facts=LoginFacts(state / "keys.json"))
+    pool = PreparePool(limits.batch_workers, limits.batch_worker_idle_s)
+    batches = BatchManager(service, Journal(state / "batches"), limits, audit, pool)
+    return Signing(settings, limits, audit, trust, keys, service, batches)
+
+
+def local_signing(settings: Settings) -> Signing:
+    """For a command on this machine: PINs from the terminal (or the development PINs), no
+    browser to ask consent of, the same audit trail and batch journal as the daemon."""
+    limits = _limits(settings)
+    return signing_parts(settings, pin_source_from(settings), Prompts(settings.consent.timeout_s), None, limits)
+
+
+class Daemon:
+    """The running daemon: the signing parts, plus what only a server needs (origins, the
+    API token, rates, consent, the companion's prompts)."""
+
+    def __init__(self, settings: Settings, allow_origins: Iterable[str] = (), *, pins: PinSource | None = None,
+                 terminal: Asker | None = None) -> None:
+        """``pins``: where PINs come from (default: the development PINs when configured, else
+        the official, asked through the companion, or ``terminal``)."""
+        if not structlog.is_configured():  # never the default renderer: it prints frame locals
+            configure_logging(settings.log_level)
+        self.settings = settings
+        self.limits = _limits(settings)
+        try:
+            self.allowlist: OriginAllowlist = load_allowlist([*settings.server.allowed_origins, *allow_origins])
+        except ValueError as exc:
+            raise SignerError("CONFIG_INVALID", str(exc)) from None
+        self.consents = ConsentStore(settings.server.state_dir / "consents.json")
+        self.prompts = Prompts(settings.consent.timeout_s, terminal=terminal)
+        self.pin_prompts = PromptPinSource(self.prompts)
+        consent = ConsentBroker(self.consents, settings.consent.pregranted if settings.development else (),
+                                self.prompts)
+        if pins is None:
+            pins = pin_source_from(settings) if settings.pin.source == "development" else self.pin_prompts
+        self.signing = signing_parts(settings, pins, self.prompts, consent, self.limits)
+        self.api_token = ApiToken(settings.server.api_token_file)
+        self.rate = RateLimiter(self.limits.rate_per_second, self.limits.rate_burst)
+        self.started = time.monotonic()
+        self.ports: set[int] = set()
+
+    def close(self) -> None:
+        self.signing.close()
+
+
+def _limits(settings: Settings) -> Limits:
+    try:
+        return load_limits(settings.limits)
+    except ValueError as exc:
+        raise SignerError("CONFIG_INVALID", str(exc)) from None

@@ -1,8 +1,8 @@
 """Every error the signer reports: a stable code, a message in Vietnamese and English,
 and how it maps to an HTTP status and a command-line exit code.
 
-This table is the one place where codes meet users. Failures from ``drivers``
-(``TokenError``) carry the same codes and are converted with ``as_signer_error``.
+This table is the one place where codes meet users. Failures from ``drivers`` carry the
+same codes and are converted at the key layer (``signer.keys``).
 """
 
 from __future__ import annotations
@@ -10,7 +10,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from drivers.errors import TokenError
 
 
 @dataclass(frozen=True)
@@ -175,9 +174,6 @@ def as_signer_error(exc: BaseException) -> SignerError:
     """The one conversion from any failure to a reportable error."""
     if isinstance(exc, SignerError):
         return exc
-    if isinstance(exc, TokenError):
-        code = exc.code if exc.code in KINDS else "TOKEN_ERROR"
-        return SignerError(code, exc.detail, **exc.facts)
     if isinstance(exc, KeyboardInterrupt):
         return SignerError("USER_CANCELLED")
     if isinstance(exc, TimeoutError):

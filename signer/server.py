@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from aiohttp import web
 
 from .app import create_app
-from .companion.channel import companion_channel
+from .companion.channel import CompanionParts, companion_channel
 from .daemon import Daemon
 from .errors import SignerError
 
@@ -39,7 +39,7 @@ async def run_daemon(
     await runner.setup()
     daemon.pin_prompts.loop = asyncio.get_running_loop()
     # the channel outlives the listeners: a request in flight at shutdown may still need the official
-    async with companion_channel(daemon):
+    async with companion_channel(_companion_parts(daemon)):
         try:
             http = web.TCPSite(runner, LOOPBACK, port)
             await _start(http, port)
@@ -49,7 +49,7 @@ async def run_daemon(
                 await _start(https, tls_port)
                 https_port = _bound_port(https)
             listening = Listening(http_port=_bound_port(http), https_port=https_port)
-            daemon.ports = {p for p in (listening.http_port, listening.https_port) if p}
+            daemon.ports.update(p for p in (listening.http_port, listening.https_port) if p)
             if on_ready:
                 on_ready(listening)
             await stop.wait()
@@ -67,3 +67,10 @@ async def _start(site: web.TCPSite, port: int) -> None:
 def _bound_port(site: web.TCPSite) -> int:
     server = site._server  # aiohttp keeps the asyncio server here; its socket knows the real port
     return server.sockets[0].getsockname()[1]
+
+
+def _companion_parts(daemon: Daemon) -> CompanionParts:
+    signing = daemon.signing
+    return CompanionParts(settings=daemon.settings, limits=daemon.limits, prompts=daemon.prompts,
+                          batches=signing.batches, keys=signing.keys, audit=signing.audit, consents=daemon.consents,
+                          allowlist=daemon.allowlist)

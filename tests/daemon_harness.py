@@ -57,7 +57,7 @@ class RunningDaemon:
 
     def __enter__(self) -> RunningDaemon:
         self.daemon = Daemon(self.settings, allow_origins=self.allow_origins)
-        for module in self.daemon.keys.modules:
+        for module in self.daemon.signing.keys.modules:
             self._count_calls(module.worker)
         self._thread = threading.Thread(target=self._run, name="daemon", daemon=True)
         self._thread.start()
@@ -69,7 +69,7 @@ class RunningDaemon:
         assert self._loop and self._stop
         self._loop.call_soon_threadsafe(self._stop.set)
         self._thread.join(60)
-        for module in self.daemon.keys.modules:
+        for module in self.daemon.signing.keys.modules:
             self._uncount_calls(module.worker)
         self.daemon.close()
 

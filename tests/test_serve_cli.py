@@ -14,7 +14,7 @@ from companion_harness import answering_companion
 from conftest import DOCUMENTS, DevEnv, signer_cli
 from http_client import call
 
-from signer.security.consent import ConsentStore
+from signer.service.consent import ConsentStore
 
 
 PAGE = "http://127.0.0.1:5180"

@@ -34,7 +34,7 @@ from test_browser import ARGS, CHROMIUM
 
 from drivers.pins import PINPAD, PinRequest, pin_source_for
 from drivers.tokeninfo import TokenFlags
-from signer.companion.prompts import pin_message
+from signer.service.prompts import pin_message
 from tray.app import dialog_page
 from tray.bridge import METHODS, DialogBridge
 from tray.core import TrayCore
@@ -120,7 +120,7 @@ class Companion:
 
     def __enter__(self) -> Companion:
         self.running.__enter__()
-        for module in self.running.daemon.keys.modules:  # the tokens may be shared in this process:
+        for module in self.running.daemon.signing.keys.modules:  # the tokens may be shared in this process:
             module.logout()                             # start logged out, so the PIN is asked
         self.core = TrayCore(self.running.settings.server.state_dir, self.dialogs)
         self.core.start()
@@ -157,7 +157,7 @@ def test_consent_dialog_shows_the_exact_origin_and_document_digests(browser, pag
     assert dialog.locator("#origin").inner_text() == page_server
     assert dialog.locator(".document .digest").inner_text() == digest
     assert dialog.locator(".document td").nth(1).inner_text() == "1"  # pages
-    holder = companion.running.daemon.keys.signing_key(None).certificate.subject.native["common_name"]
+    holder = companion.running.daemon.signing.keys.signing_key(None).certificate.subject.native["common_name"]
     assert dialog.locator("#holder").inner_text() == holder
     assert dialog.locator("#preview").get_attribute("src").startswith("data:image/png;base64,")
     assert dialog.locator("#once").inner_text() == "Cho phép lần này"
@@ -177,7 +177,7 @@ def test_refuse_in_the_consent_dialog_gives_consent_denied_to_the_page(browser, 
     assert dialog.locator("#status").inner_text() == "Đã từ chối."
     assert companion.dialogs.opened.empty(), "no PIN dialog after a refusal"
     assert not companion.running.daemon.consents.granted(page_server, "sign")
-    key = companion.running.daemon.keys.signing_key(None)
+    key = companion.running.daemon.signing.keys.signing_key(None)
     assert key.module.worker.run(key.module.key_ready, key.ref) is None, "no login: only the certificate was read"
 
 
@@ -408,7 +408,7 @@ def test_without_the_companion_consent_and_pin_fail_fast(browser, page_server: s
                                                          tmp_path: Path) -> None:
     with RunningDaemon(asking_config(dev_env, tmp_path), tmp_path, allow_origins=(page_server,),
                        consent_timeout_s=60) as daemon:
-        for module in daemon.daemon.keys.modules:
+        for module in daemon.daemon.signing.keys.modules:
             module.logout()
         page = browser.new_page()
         page.goto(f"{page_server}/libreoffice.pdf")

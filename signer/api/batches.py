@@ -14,7 +14,7 @@ from aiohttp.multipart import BodyPartReader
 
 from ..errors import SignerError
 from .body import FIELD_LIMIT, MAX_FIELDS, drop_pin_fields
-from .keys import caller_of, daemon_of
+from .appkeys import BATCHES, caller_of
 from .replies import json_reply
 
 CHUNK = 256 * 1024
@@ -22,7 +22,7 @@ HEARTBEAT_S = 15  # an SSE comment keeps proxies and the page's EventSource from
 
 
 async def create(request: web.Request) -> web.Response:
-    daemon, caller = daemon_of(request), caller_of(request)
+    batches, caller = request.app[BATCHES], caller_of(request)
     if not request.content_type.startswith("multipart/"):
         raise SignerError("BAD_REQUEST", "send the documents as multipart/form-data with repeated 'file' fields")
     options = dict(request.query)
@@ -36,8 +36,8 @@ async def create(request: web.Request) -> web.Response:
             if part.name == "file":
                 if batch is None:  # options come first (query or fields before the files)
                     drop_pin_fields(options, caller)
-                    batch = daemon.batches.begin(caller, options)
-                await daemon.batches.add_document(batch, part.filename or "", _chunks(part))
+                    batch = batches.begin(caller, options)
+                await batches.add_document(batch, part.filename or "", _chunks(part))
             elif part.name:
                 if batch is not None:
                     raise SignerError("BAD_REQUEST", f"option field {part.name!r} after the files")
@@ -49,13 +49,13 @@ async def create(request: web.Request) -> web.Response:
                 options[part.name] = value.decode("utf-8", "replace")
         if batch is None:
             raise SignerError("BAD_REQUEST", "a batch needs at least one 'file'")
-        daemon.batches.start(batch)
+        batches.start(batch)
         started = True
     except (ValueError, AssertionError, UnicodeDecodeError, HttpProcessingError) as exc:
         raise SignerError("BAD_REQUEST", f"malformed multipart body ({type(exc).__name__})") from None
     finally:
         if batch is not None and not started:  # nothing half-received stays on disk
-            daemon.batches.discard(batch)
+            batches.discard(batch)
     caller.audit.update(document_size=sum(i.size for i in batch.items))
     return json_reply({"id": batch.id, "total": len(batch.items)}, status=201)
 
@@ -77,7 +77,7 @@ async def events(request: web.Request) -> web.StreamResponse:
     if origin is not None:  # sent before the guard sees the reply: the CORS headers go on here (origin checked)
         response.headers.update({"Access-Control-Allow-Origin": request.headers["Origin"], "Vary": "Origin"})
     await response.prepare(request)
-    stream = daemon_of(request).batches.events(batch)
+    stream = request.app[BATCHES].events(batch)
     pending: asyncio.Future | None = None
     try:
         while True:
@@ -105,28 +105,25 @@ async def item(request: web.Request) -> web.StreamResponse:
     batch = _batch(request)
     try:
         index = int(request.match_info["index"])
-        entry = batch.items[index]
-    except (ValueError, IndexError):
+    except ValueError:
         raise SignerError("NOT_FOUND", "no such item") from None
-    if entry.state != "signed":
-        raise SignerError("NOT_FOUND", f"item {index} is {entry.state}")
-    path = daemon_of(request).batches.journal.output(batch.id, index)
-    name = entry.name.rsplit(".", 1)[0] + "-signed.pdf"
+    path = request.app[BATCHES].output(batch, index)
+    name = batch.items[index].name.rsplit(".", 1)[0] + "-signed.pdf"
     return web.FileResponse(path, headers={"Content-Type": "application/pdf",
                                            "Content-Disposition": f"attachment; filename*=UTF-8''{quote(name, safe='')}"})
 
 
 async def cancel(request: web.Request) -> web.Response:
     batch = _batch(request)
-    daemon_of(request).batches.cancel(batch)
+    request.app[BATCHES].cancel(batch)
     return json_reply(batch.summary(), status=202)
 
 
 async def resume(request: web.Request) -> web.Response:
     batch = _batch(request)
-    daemon_of(request).batches.resume(batch)
+    request.app[BATCHES].resume(batch)
     return json_reply(batch.summary(), status=202)
 
 
 def _batch(request: web.Request):
-    return daemon_of(request).batches.find(request.match_info["id"], caller_of(request))
+    return request.app[BATCHES].find(request.match_info["id"], caller_of(request))

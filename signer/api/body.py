@@ -10,7 +10,7 @@ from aiohttp.http_exceptions import HttpProcessingError
 from aiohttp.multipart import BodyPartReader
 
 from ..errors import SignerError
-from .caller import Caller
+from ..service.caller import Caller
 
 log = structlog.get_logger(__name__)
 

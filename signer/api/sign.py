@@ -11,12 +11,10 @@ from aiohttp import web
 
 from .replies import json_reply
 
-from .. import operations
-from ..engine import pdf
-from ..engine.placement import PlacementRequest
+from ..service.options import PdfSignOptions, PlacementRequest
 from ..errors import SignerError
+from .appkeys import LIMITS, SERVICE, caller_of
 from .body import drop_pin_fields, read_upload
-from .keys import caller_of, daemon_of
 
 
 def wants_json(request: web.Request) -> bool:
@@ -24,10 +22,10 @@ def wants_json(request: web.Request) -> bool:
 
 
 async def sign_pdf(request: web.Request) -> web.Response:
-    daemon, caller = daemon_of(request), caller_of(request)
-    upload = await read_upload(request, caller, daemon.limits.max_body_bytes)
+    caller = caller_of(request)
+    upload = await read_upload(request, caller, request.app[LIMITS].max_body_bytes)
     options = pdf_options(upload.options)
-    signed = await operations.sign_pdf_for(daemon, caller, upload.data, options, upload.options.get("cert"))
+    signed = await request.app[SERVICE].sign_pdf(caller, upload.data, options, upload.options.get("cert"))
     facts = {
         "field": signed.field_name,
         "signer": signed.signer,
@@ -52,9 +50,9 @@ async def sign_pdf(request: web.Request) -> web.Response:
 
 
 async def sign_cms(request: web.Request) -> web.Response:
-    daemon, caller = daemon_of(request), caller_of(request)
-    upload = await read_upload(request, caller, daemon.limits.max_body_bytes)
-    signature = await operations.sign_cms_for(daemon, caller, upload.data, upload.options.get("cert"))
+    caller = caller_of(request)
+    upload = await read_upload(request, caller, request.app[LIMITS].max_body_bytes)
+    signature = await request.app[SERVICE].sign_cms(caller, upload.data, upload.options.get("cert"))
     if wants_json(request):
         return json_reply({
             "cms": base64.b64encode(signature.der).decode(),
@@ -68,7 +66,7 @@ async def sign_cms(request: web.Request) -> web.Response:
 
 async def sign_hash(request: web.Request) -> web.Response:
     """Sign a digest the page computed: a separate operation with its own consent."""
-    daemon, caller = daemon_of(request), caller_of(request)
+    caller = caller_of(request)
     body = await _json_object(request)
     drop_pin_fields(body, caller)
     algorithm = str(body.get("algorithm", "SHA256")).lower().replace("-", "")
@@ -77,8 +75,8 @@ async def sign_hash(request: web.Request) -> web.Response:
     except (binascii.Error, ValueError):
         raise SignerError("BAD_REQUEST", "'hash' must be base64") from None
     cert = body.get("cert")
-    signature, key = await operations.sign_hash_for(daemon, caller, value, algorithm,
-                                                    str(cert) if cert is not None else None)
+    signature, key = await request.app[SERVICE].sign_hash(caller, value, algorithm,
+                                                          str(cert) if cert is not None else None)
     return json_reply({
         "signature": base64.b64encode(signature).decode(),
         "certificate": base64.b64encode(key.certificate.dump()).decode(),
@@ -87,7 +85,7 @@ async def sign_hash(request: web.Request) -> web.Response:
     })
 
 
-def pdf_options(fields: dict[str, str]) -> pdf.PdfSignOptions:
+def pdf_options(fields: dict[str, str]) -> PdfSignOptions:
     """Options of POST /v1/sign/pdf, the same as the command line's."""
     page = fields.get("page")
     rect = fields.get("rect")
@@ -98,7 +96,7 @@ def pdf_options(fields: dict[str, str]) -> pdf.PdfSignOptions:
         raise SignerError("BAD_REQUEST", "page must be a number and rect four numbers x1,y1,x2,y2") from None
     if box is not None and len(box) != 4:
         raise SignerError("BAD_REQUEST", "rect must be four numbers x1,y1,x2,y2")
-    return pdf.PdfSignOptions(
+    return PdfSignOptions(
         reason=fields.get("reason"), location=fields.get("location"), profile=fields.get("profile") or None,
         placement=PlacementRequest(page=page_number, rect=box, anchor=fields.get("anchor") or None),
         doc_number=fields.get("doc_number", ""), issued_date=fields.get("issued_date", ""),

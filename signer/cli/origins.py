@@ -8,7 +8,7 @@ from policies.origins import load_allowlist
 
 from ..config import Settings
 from ..errors import SignerError
-from ..security.consent import ConsentStore
+from ..service.consent import ConsentStore
 from .output import print_json
 
 

@@ -10,12 +10,10 @@ from pathlib import Path
 from policies.profiles import load_profile, profile_names
 
 from ..config import CertificateAppearance, Settings
-from ..engine.appearance import BlockFacts
-from ..engine.pdf import PdfSignOptions
-from ..engine.placement import PlacementRequest
-from ..engine.preview import preview_png
 from ..errors import SignerError
 from ..files import read_input, write_atomically
+from ..service.options import PdfSignOptions, PlacementRequest
+from ..service.previews import preview_png
 from .sign import add_block_options
 
 
@@ -42,12 +40,10 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
         image=image, doc_number=args.doc_number, issued_date=args.issued_date, copy_form=args.copy_form,
         comment=args.comment,
     )
-    facts = BlockFacts(
-        signer=args.signer, organisation=args.organisation or look.organisation or "Tên cơ quan",
-        time=datetime.now(timezone.utc), doc_number=args.doc_number, issued_date=args.issued_date,
-        copy_form=args.copy_form, comment=args.comment,
-    )
-    write_atomically(args.output, preview_png(data, options, facts))
+    png = preview_png(data, options, signer=args.signer,
+                      organisation=args.organisation or look.organisation or "Tên cơ quan",
+                      time=datetime.now(timezone.utc))
+    write_atomically(args.output, png)
     print(f"Đã tạo ảnh xem trước / Preview written: {args.output} (profile {args.profile})")
     return 0
 

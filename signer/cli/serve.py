@@ -9,6 +9,7 @@ import signal
 import structlog
 
 from ..config import Settings
+from ..companion.terminal import TerminalAsker
 from ..daemon import Daemon
 from ..server import Listening, run_daemon
 from ..tls import ensure_local_tls, server_ssl_context
@@ -29,7 +30,8 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
 
 
 def run(args: argparse.Namespace, settings: Settings) -> int:
-    daemon = Daemon(settings, allow_origins=args.allow_origin, interactive=args.interactive)
+    daemon = Daemon(settings, allow_origins=args.allow_origin,
+                    terminal=TerminalAsker() if args.interactive else None)
     try:
         files = ensure_local_tls(settings.server.tls_dir)
         asyncio.run(_serve(daemon, args, settings, server_ssl_context(files)))

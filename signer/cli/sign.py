@@ -6,14 +6,14 @@ import argparse
 import asyncio
 from pathlib import Path
 
-from ..config import Settings
 from policies.profiles import LEVELS, profile_names
 
-from ..engine.pdf import PdfSignOptions, sign_pdf
-from ..engine.placement import PlacementRequest
+from ..config import Settings
+from ..daemon import local_signing
 from ..files import read_input, write_atomically
-from ..keys import KeyStore
-from ..operations import tsa_for, with_certificate_look
+from ..service.caller import Caller
+from ..service.options import PdfSignOptions, PlacementRequest
+from ..service.trail import audited
 from .output import print_json
 
 
@@ -62,11 +62,14 @@ def options_from(args: argparse.Namespace) -> PdfSignOptions:
 
 def run(args: argparse.Namespace, settings: Settings) -> int:
     data = read_input(args.input)
-    with KeyStore(settings) as store:
-        key = store.signing_key(args.cert)
-        options = with_certificate_look(options_from(args), settings, key)
-        signed = asyncio.run(sign_pdf(data, key, options, tsa=tsa_for(settings)))
-    write_atomically(args.output, signed.data)
+    signing = local_signing(settings)
+    try:
+        with audited(signing.audit, Caller(origin=None), "cli sign") as caller:
+            signed = asyncio.run(signing.service.sign_pdf(caller, data, options_from(args), args.cert,
+                                                          name=args.input.name))
+            write_atomically(args.output, signed.data)
+    finally:
+        signing.close()
     result = {
         "output": str(args.output),
         "field": signed.field_name,

@@ -11,12 +11,12 @@ from pathlib import Path
 
 from policies.profiles import LEVELS, profile_names
 
-from ..api.caller import Caller
 from ..config import Settings
-from ..daemon import Daemon
-from ..keys import pin_source_from
+from ..daemon import local_signing
 from ..errors import SignerError
 from ..files import write_atomically
+from ..service.batches.journal import Batch
+from ..service.caller import Caller
 from .output import print_json
 
 NOT_ALL_SIGNED = 11  # the batch ran, but some documents are not signed
@@ -61,9 +61,9 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
 
 
 async def _sign(settings: Settings, paths: list[Path], options: dict[str, str], outdir: Path, *, show: bool) -> dict:
-    daemon = Daemon(settings, pins=pin_source_from(settings))  # a command asks on its terminal
+    signing = local_signing(settings)  # a command asks for the PIN on its terminal
     try:
-        manager = daemon.batches
+        manager = signing.batches
         batch = manager.begin(Caller(origin=None), options)
         started = False
         try:
@@ -79,7 +79,7 @@ async def _sign(settings: Settings, paths: list[Path], options: dict[str, str], 
                 _progress(batch)
             if event["event"] == "item" and event["state"] == "signed":
                 source = paths[event["index"]]
-                data = manager.journal.output(batch.id, event["index"]).read_bytes()
+                data = await manager.read_output(batch, event["index"])
                 write_atomically(outdir / f"{source.stem}-signed.pdf", data)
         if show:
             print(file=sys.stderr)
@@ -88,7 +88,7 @@ async def _sign(settings: Settings, paths: list[Path], options: dict[str, str], 
                     print(f"  {item.name}: {item.error or item.state}", file=sys.stderr)
         return {**batch.summary(), "output": str(outdir)}
     finally:
-        daemon.close()
+        signing.close()
 
 
 async def _read(path: Path) -> AsyncIterator[bytes]:
@@ -100,7 +100,7 @@ async def _read(path: Path) -> AsyncIterator[bytes]:
         raise SignerError("FILE_UNREADABLE", f"{path}: {exc.strerror or exc}") from None
 
 
-def _progress(batch) -> None:
+def _progress(batch: Batch) -> None:
     total = len(batch.items)
     settled = sum(i.state != "pending" for i in batch.items)
     signed = sum(i.state == "signed" for i in batch.items)

@@ -7,9 +7,10 @@ import asyncio
 from pathlib import Path
 
 from ..config import Settings
-from ..engine.cms import sign_cms
+from ..daemon import local_signing
 from ..files import read_input, write_atomically
-from ..keys import KeyStore
+from ..service.caller import Caller
+from ..service.trail import audited
 
 
 def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
@@ -22,9 +23,12 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
 
 def run(args: argparse.Namespace, settings: Settings) -> int:
     data = read_input(args.input)
-    with KeyStore(settings) as store:
-        key = store.signing_key(args.cert)
-        signature = asyncio.run(sign_cms(data, key))
-    write_atomically(args.output, signature.der)
+    signing = local_signing(settings)
+    try:
+        with audited(signing.audit, Caller(origin=None), "cli sign-cms") as caller:
+            signature = asyncio.run(signing.service.sign_cms(caller, data, args.cert))
+            write_atomically(args.output, signature.der)
+    finally:
+        signing.close()
     print(f"Đã ký / Signed: {args.output} (SHA-256 {signature.content_sha256})")
     return 0

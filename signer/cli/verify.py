@@ -3,18 +3,22 @@
 from __future__ import annotations
 
 import argparse
+import asyncio
 from dataclasses import asdict
 from pathlib import Path
+from typing import TYPE_CHECKING
 
+from ..certificates import Trust
 from ..config import Settings
 from ..files import read_input
-from ..keys import load_certificates
-from ..validation.report import FAILED, PASSED, SignatureReport, verify_pdf
+from ..service.verification import verify_pdf
 from .output import print_json
+
+if TYPE_CHECKING:
+    from ..validation.report import SignatureReport
 
 NOT_PASSED = 10  # the document was read, but not every signature passed
 
-VERDICT = {PASSED: "HỢP LỆ / PASSED", FAILED: "KHÔNG HỢP LỆ / FAILED"}
 REVOCATION = {"good": "chưa bị thu hồi / not revoked", "revoked": "đã bị thu hồi / REVOKED",
               "unknown": "không xác định / unknown"}
 MODIFICATIONS = {
@@ -36,9 +40,9 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
 
 
 def run(args: argparse.Namespace, settings: Settings) -> int:
-    reports = verify_pdf(read_input(args.input), load_certificates(settings.trust.anchors),
-                         load_certificates(settings.trust.intermediates), online=not args.offline,
-                         timeout_s=settings.revocation.policy.timeout_s)
+    trust = Trust.load(settings.trust.anchors, settings.trust.intermediates)
+    reports = asyncio.run(verify_pdf(read_input(args.input), trust, online=not args.offline,
+                                     timeout_s=settings.revocation.policy.timeout_s))
     passed = bool(reports) and all(r.passed for r in reports)
     if args.json:
         print_json({"signatures": [{**asdict(r), "passed": r.passed} for r in reports], "passed": passed})
@@ -51,7 +55,10 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def human(r: SignatureReport) -> str:
-    verdict = VERDICT.get(r.indication, "CHƯA XÁC ĐỊNH / INDETERMINATE")
+    from ..validation.report import FAILED, PASSED  # loaded with the report, not with the command line
+
+    verdict = {PASSED: "HỢP LỆ / PASSED", FAILED: "KHÔNG HỢP LỆ / FAILED"}.get(
+        r.indication, "CHƯA XÁC ĐỊNH / INDETERMINATE")
     lines = [
         f"{r.field}: {verdict} ({r.indication}{'/' + r.sub_indication if r.sub_indication else ''})",
         f"  Người ký / Signer: {r.signer}",

@@ -25,19 +25,25 @@ import tempfile
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from dataclasses import dataclass
+from typing import Any
 
 import structlog
 from aiohttp import WSMsgType, web
 
-from drivers.pins import PINPAD, Pin, PinRequest
+from policies.limits import Limits
+from policies.origins import OriginAllowlist
 
+from ..audit import AuditLog
+from ..config import Settings
 from ..errors import SignerError
 from ..files import write_atomically
-from .prompts import ALWAYS, ONCE, REFUSE, ConsentRequest, pin_message
-
-if TYPE_CHECKING:
-    from ..daemon import Daemon
+from ..keys import KeyStore
+from ..keys.pins import PINPAD, Pin, PinRequest
+from ..service.batches.manager import BatchManager
+from ..service.consent import ConsentStore
+from ..service.prompts import ALWAYS, ONCE, REFUSE, ConsentRequest, Prompts, pin_message
+from ..tls import tls_status
 
 log = structlog.get_logger(__name__)
 
@@ -45,11 +51,25 @@ SOCKET, SECRET, ADDRESS = "companion.sock", "companion.secret", "companion.json"
 ACTIVITY = 20  # audit lines shown in the tray menu
 
 
+@dataclass(frozen=True)
+class CompanionParts:
+    """What the channel uses of the daemon."""
+
+    settings: Settings
+    limits: Limits
+    prompts: Prompts
+    batches: BatchManager
+    keys: KeyStore
+    audit: AuditLog
+    consents: ConsentStore
+    allowlist: OriginAllowlist
+
+
 class CompanionLink:
     """The connected companion, as the daemon's asker."""
 
-    def __init__(self, daemon: Daemon, ws: web.WebSocketResponse) -> None:
-        self.daemon = daemon
+    def __init__(self, parts: CompanionParts, ws: web.WebSocketResponse) -> None:
+        self.parts = parts
         self.ws = ws
         self._waiting: dict[str, asyncio.Future] = {}
         self._last_pin: str | None = None
@@ -147,41 +167,48 @@ class CompanionLink:
             if what == "settings":
                 return {"data": await asyncio.to_thread(self._settings)}
             if what == "revoke":
-                return {"data": {"revoked": self.daemon.consents.revoke(str(data.get("origin", "")))}}
+                return {"data": {"revoked": self.parts.consents.revoke(str(data.get("origin", "")))}}
         except SignerError as error:
             return {"error": error.code, "message_en": error.message_en, "message_vi": error.message_vi}
         return {"error": "BAD_REQUEST", "message_en": f"unknown request {what!r}", "message_vi": "yêu cầu không rõ"}
 
     def _cancel_batch(self, batch_id: str) -> None:
-        batch = self.daemon.batches.get(batch_id)
+        batch = self.parts.batches.get(batch_id)
         if batch is not None:
-            self.daemon.batches.cancel(batch)
+            self.parts.batches.cancel(batch)
 
     def _status(self) -> dict:
         try:
             tokens = [{"label": t.label, "serial": t.serial, "count_low": t.flags.pin_count_low,
                        "final_try": t.flags.pin_final_try, "locked": t.flags.pin_locked}
-                      for t in self.daemon.keys.tokens() if t.flags.initialized]
+                      for t in self.parts.keys.tokens() if t.flags.initialized]
         except SignerError:
             tokens = []
         return {"running": True, "tokens": tokens, "pending": len(self._waiting),
-                "batches": self.daemon.batches.running_count()}
+                "batches": self.parts.batches.running_count()}
 
     def _activity(self) -> list[dict]:
-        entries = self.daemon.audit.read()[-ACTIVITY:]
+        entries = self.parts.audit.read()[-ACTIVITY:]
         return [{"time": e.time, "origin": e.origin, "operation": e.operation, "result": e.result}
                 for e in reversed(entries)]
 
     def _settings(self) -> dict:
-        consents = self.daemon.consents.load()
+        consents = self.parts.consents.load()
         origins = [{"origin": o, "listed": True, "scopes": consents.get(o, {}).get("scopes", [])}
-                   for o in self.daemon.allowlist.listed()]
+                   for o in self.parts.allowlist.listed()]
         origins += [{"origin": o, "listed": False, "scopes": e.get("scopes", [])}
-                    for o, e in consents.items() if o not in self.daemon.allowlist.listed()]
+                    for o, e in consents.items() if o not in self.parts.allowlist.listed()]
         looks = {label: {"signature_image": _png(look.signature_image), "seal_image": _png(look.seal_image),
                          "organisation": look.organisation}
-                 for label, look in self.daemon.settings.appearance.items()}
-        return {"origins": origins, "appearance": looks, "tls": self.daemon.tls_status()}
+                 for label, look in self.parts.settings.appearance.items()}
+        return {"origins": origins, "appearance": looks, "tls": _tls(self.parts.settings)}
+
+
+def _tls(settings: Settings) -> dict:
+    state = tls_status(settings.server.tls_dir)
+    return {"present": state.present, "not_after": state.not_after.isoformat() if state.not_after else None,
+            "days_left": state.days_left, "ca_fingerprint_sha256": state.ca_fingerprint_sha256,
+            "needs_renewal": state.needs_renewal}
 
 
 def _png(path: Path | None) -> str | None:
@@ -201,24 +228,24 @@ def _refuse(request: web.Request, secret: str) -> web.Response | None:
     return None
 
 
-def channel_app(daemon: Daemon, secret: str) -> web.Application:
+def channel_app(parts: CompanionParts, secret: str) -> web.Application:
     async def channel(request: web.Request) -> web.StreamResponse:
         refused = _refuse(request, secret)
         if refused is not None:
             return refused
-        ws = web.WebSocketResponse(heartbeat=daemon.limits.ws_heartbeat_s)
+        ws = web.WebSocketResponse(heartbeat=parts.limits.ws_heartbeat_s)
         await ws.prepare(request)
-        link = CompanionLink(daemon, ws)
-        daemon.prompts.companion = link
-        daemon.batches.watchers.add(link.send)
+        link = CompanionLink(parts, ws)
+        parts.prompts.companion = link
+        parts.batches.watchers.add(link.send)
         log.info("companion_connected")
         try:
             await link.serve()
         finally:
             link.abandon()
-            daemon.batches.watchers.discard(link.send)
-            if daemon.prompts.companion is link:
-                daemon.prompts.companion = None
+            parts.batches.watchers.discard(link.send)
+            if parts.prompts.companion is link:
+                parts.prompts.companion = None
             log.info("companion_disconnected")
         return ws
 
@@ -228,16 +255,16 @@ def channel_app(daemon: Daemon, secret: str) -> web.Application:
 
 
 @asynccontextmanager
-async def companion_channel(daemon: Daemon) -> AsyncIterator[dict[str, Any]]:
+async def companion_channel(parts: CompanionParts) -> AsyncIterator[dict[str, Any]]:
     """Serve the channel while the daemon runs; yields where it listens."""
-    state = daemon.settings.server.state_dir
+    state = parts.settings.server.state_dir
     state.mkdir(parents=True, exist_ok=True, mode=0o700)
     secret = secrets.token_urlsafe(32)
     write_atomically(state / SECRET, secret.encode(), mode=0o600, error_code="CONFIG_INVALID")
-    runner = web.AppRunner(channel_app(daemon, secret), access_log=None, handle_signals=False)
+    runner = web.AppRunner(channel_app(parts, secret), access_log=None, handle_signals=False)
     await runner.setup()
     try:
-        if daemon.settings.server.companion_channel == "unix":
+        if parts.settings.server.companion_channel == "unix":
             path = _socket_path(state)
             path.unlink(missing_ok=True)
             site: web.BaseSite = web.UnixSite(runner, str(path))

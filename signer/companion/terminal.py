@@ -8,10 +8,10 @@ import threading
 from collections.abc import Callable
 from typing import TextIO
 
-from drivers.pins import PINPAD, Pin, PinRequest, TerminalPinSource
+from ..keys.pins import PINPAD, Pin, PinRequest, TerminalPinSource
 
 from ..errors import SignerError
-from .prompts import ALWAYS, ONCE, REFUSE, ConsentRequest
+from ..service.prompts import ALWAYS, ONCE, REFUSE, ConsentRequest
 
 CHOICES = {"1": ONCE, "2": ALWAYS, "3": REFUSE}
 

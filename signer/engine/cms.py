@@ -10,7 +10,7 @@ from functools import lru_cache
 from asn1crypto import algos, cms, core, tsp, x509
 from pyhanko.sign.general import as_signing_certificate_v2
 
-from ..keys import SigningKey
+from .key import SigningKey
 
 DIGEST = "sha256"
 # asn1crypto.tsp registers the attribute's value type; the dotted OID works whatever the
@@ -127,13 +127,13 @@ def container_size(key: SigningKey) -> int:
 def _container_size(certificate_der: bytes, chain_der: tuple[bytes, ...], algorithm: str, signature_size: int) -> int:
     certificate = x509.Certificate.load(certificate_der)
     placeholder = signed_attributes(bytes(32), certificate, signing_time_now())
-    facts = _KeyFacts(certificate, tuple(x509.Certificate.load(der) for der in chain_der), algorithm)
+    facts = _SizingKey(certificate, tuple(x509.Certificate.load(der) for der in chain_der), algorithm)
     return len(signed_data(facts, placeholder, bytes(signature_size)).dump())
 
 
 @dataclass(frozen=True)
-class _KeyFacts:
-    """What ``signed_data`` reads of a key."""
+class _SizingKey:
+    """What ``signed_data`` reads of a key, when only the container's size is wanted."""
 
     certificate: x509.Certificate
     chain: tuple[x509.Certificate, ...]

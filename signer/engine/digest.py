@@ -7,7 +7,7 @@ API exposes this only as a separate, explicitly consented operation.
 from __future__ import annotations
 
 from ..errors import SignerError
-from ..keys import SigningKey
+from .key import SigningKey
 
 DIGEST_SIZES = {"sha256": 32, "sha384": 48, "sha512": 64}
 

@@ -27,8 +27,9 @@ from policies.profiles import LEVELS
 from policies.revocation import RevocationPolicy
 
 from ..errors import SignerError
-from ..keys import SigningKey
 from ..validation.fetch import FetchFailed, fetch
+from ..validation.revocation import Evidence
+from .key import SigningKey
 
 TIMESTAMP_ROOM = 2 * 12 * 1024  # hex digits reserved for a timestamp token (TSA chains run to a few KB)
 
@@ -85,10 +86,10 @@ def with_timestamp(container: cms.ContentInfo, token: cms.ContentInfo) -> cms.Co
     return container
 
 
-def add_validation_data(data: bytes, key: SigningKey, token: cms.ContentInfo | None) -> bytes:
+def add_validation_data(data: bytes, key: SigningKey, token: cms.ContentInfo | None,
+                        evidence: Evidence | None) -> bytes:
     """The chain (and the TSA's certificates) and the revocation answers, as a /DSS update."""
-    evidence = key.revocation
-    if not evidence.complete:
+    if evidence is None or not evidence.complete:
         raise SignerError("REVOCATION_UNKNOWN", "level B-LT needs revocation data for every certificate of the chain")
     certs = [key.certificate, *key.chain]
     if token is not None:

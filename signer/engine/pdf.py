@@ -25,31 +25,18 @@ from pyhanko.sign.signers.pdf_byterange import PreparedByteRangeDigest
 
 from policies.profiles import Profile, load_profile, profile_names
 
+from ..certificates import holder_name
 from ..errors import SignerError
-from ..keys import SigningKey, holder_name
+from ..validation.revocation import Evidence
 from . import appearance, cms, levels
+from .key import SigningKey
 from .header import HeaderPlan, plan_empty_fields, plan_header, write_header
-from .placement import PlacementRequest, Spot, page_refs, page_spaces, place
+from .options import PdfSignOptions, PlacementRequest
+from .placement import Spot, page_refs, page_spaces, place
 from .widgets import PlacedStyle
 
 # Extra room in the signature container beyond the exact CMS size (hex digits).
 RESERVE_MARGIN = 64
-
-
-@dataclass(frozen=True)
-class PdfSignOptions:
-    reason: str | None = None  # default: the profile's title
-    location: str | None = None
-    field_name: str | None = None  # None: a fresh, unused name
-    profile: str | None = None  # a Decree 30 profile (policies/profiles); None: invisible signature
-    placement: PlacementRequest = PlacementRequest()
-    image: Path | None = None  # the certificate's signature or seal PNG, for profiles that show one
-    organisation: str | None = None  # default: the certificate's organisation
-    doc_number: str = ""
-    issued_date: str = ""
-    copy_form: str = "SAO Y"
-    comment: str = ""
-    level: str | None = None  # B-B, B-T, B-LT or B-LTA; None: the profile's (B-B without one)
 
 
 @dataclass(frozen=True)
@@ -62,14 +49,14 @@ class PdfPlan:
 
 
 @dataclass(frozen=True)
-class KeyFacts:
+class KeyOutline:
     """What preparing a document needs of a key: plain data, so it crosses to worker processes."""
 
     certificate_der: bytes
     signature_size: int
 
     @classmethod
-    def of(cls, key: SigningKey) -> KeyFacts:
+    def of(cls, key: SigningKey) -> KeyOutline:
         return cls(key.certificate.dump(), key.signature_size)
 
     @property
@@ -163,7 +150,7 @@ def plan_pdf(data: bytes, options: PdfSignOptions, parsed: IncrementalPdfFileWri
 
 def prepare_pdf(
     data: bytes,
-    key: SigningKey | KeyFacts,
+    key: SigningKey | KeyOutline,
     options: PdfSignOptions = PdfSignOptions(),
     *,
     signing_time: datetime | None = None,
@@ -226,7 +213,7 @@ def prepare_pdf(
     )
 
 
-def block_facts(key: SigningKey | KeyFacts, options: PdfSignOptions, time: datetime) -> appearance.BlockFacts:
+def block_facts(key: SigningKey | KeyOutline, options: PdfSignOptions, time: datetime) -> appearance.BlockFacts:
     """What the block says: the certificate's holder and organisation, the time, the options' text."""
     return appearance.BlockFacts(
         signer=holder_name(key.certificate), organisation=options.organisation or _organisation(key), time=time,
@@ -274,21 +261,23 @@ async def sign_pdf(
     parsed: IncrementalPdfFileWriter | None = None,
     plan: PdfPlan | None = None,
     tsa: levels.TsaClient | None = None,
+    evidence: Evidence | None = None,
 ) -> SignedPdf:
-    """Sign one PDF: prepare (off the event loop), then ``complete_pdf``."""
-    level = ready_level(options, key, tsa)
+    """Sign one PDF: prepare (off the event loop), then ``complete_pdf``. ``evidence``: the
+    revocation answers of the certificate's check, which levels B-LT and B-LTA embed."""
+    level = ready_level(options, evidence, tsa)
     prepared = await asyncio.to_thread(
         prepare_pdf, data, key, options, bytes_reserved=reserve_for(key, level, bytes_reserved), parsed=parsed,
         plan=plan)
-    return await complete_pdf(prepared, key, level, tsa)
+    return await complete_pdf(prepared, key, level, tsa, evidence)
 
 
-def ready_level(options: PdfSignOptions, key: SigningKey, tsa: levels.TsaClient | None) -> str:
+def ready_level(options: PdfSignOptions, evidence: Evidence | None, tsa: levels.TsaClient | None) -> str:
     """The level to sign at, refused before any work when what it needs is missing."""
     level = signature_level(options)
     if levels.timestamped(level) and tsa is None:
         raise SignerError("CONFIG_INVALID", f"level {level} needs a timestamp authority ([timestamp] url)")
-    if levels.long_term(level) and not key.revocation.complete:
+    if levels.long_term(level) and not (evidence and evidence.complete):
         raise SignerError("REVOCATION_UNKNOWN", f"level {level} needs revocation data for the whole chain")
     return level
 
@@ -297,8 +286,8 @@ def reserve_for(key: SigningKey, level: str, bytes_reserved: int | None = None) 
     return (bytes_reserved or reserved_size(key)) + (levels.TIMESTAMP_ROOM if levels.timestamped(level) else 0)
 
 
-async def complete_pdf(prepared: PreparedPdf, key: SigningKey, level: str, tsa: levels.TsaClient | None
-                       ) -> SignedPdf:
+async def complete_pdf(prepared: PreparedPdf, key: SigningKey, level: str, tsa: levels.TsaClient | None,
+                       evidence: Evidence | None = None) -> SignedPdf:
     """The token signature over the signed attributes, the CMS, and what the level adds
     (timestamp, validation data, document timestamp)."""
     attributes = cms.signed_attributes(prepared.document_digest, key.certificate, prepared.signing_time)
@@ -310,7 +299,7 @@ async def complete_pdf(prepared: PreparedPdf, key: SigningKey, level: str, tsa: 
         container = levels.with_timestamp(container, token)
     signed = finish_pdf(prepared, container.dump())
     if levels.long_term(level):
-        signed = await asyncio.to_thread(levels.add_validation_data, signed, key, token)
+        signed = await asyncio.to_thread(levels.add_validation_data, signed, key, token, evidence)
     if tsa is not None and level == "B-LTA":
         signed = await levels.add_document_timestamp(signed, tsa)
     return SignedPdf(
@@ -352,7 +341,7 @@ def _profile(name: str | None) -> Profile | None:
         raise SignerError("CONFIG_INVALID", str(exc)) from None
 
 
-def _organisation(key: SigningKey | KeyFacts) -> str:
+def _organisation(key: SigningKey | KeyOutline) -> str:
     names = key.certificate.subject.native
     return names.get("organization_name") or names.get("common_name") or ""
 

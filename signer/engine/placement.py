@@ -25,6 +25,7 @@ from pyhanko.pdf_utils.incremental_writer import IncrementalPdfFileWriter
 from policies.profiles import Profile
 
 from ..errors import SignerError
+from .options import PlacementRequest
 from .pagespace import PageSpace, Rect, rotation
 
 LEADER_REASON = "Ký phê duyệt"  # the approved profile's title, written as the signature's reason
@@ -39,13 +40,6 @@ class Spot:
     @property
     def size(self) -> tuple[int, int]:
         return (round(self.box[2] - self.box[0]), round(self.box[3] - self.box[1]))
-
-
-@dataclass(frozen=True)
-class PlacementRequest:
-    page: int | None = None  # counted from 1, negative from the end
-    rect: Rect | None = None
-    anchor: str | None = None
 
 
 def place(data: bytes, writer: IncrementalPdfFileWriter, profile: Profile, request: PlacementRequest) -> Spot:

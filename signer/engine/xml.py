@@ -26,7 +26,8 @@ from pyhanko_certvalidator import CertificateValidator, ValidationContext
 from pyhanko_certvalidator.errors import PathError, ValidationError
 
 from ..errors import SignerError
-from ..keys import SigningKey, holder_name
+from ..certificates import holder_name
+from .key import SigningKey
 from .cms import signing_time_now
 
 DSIG = "http://www.w3.org/2000/09/xmldsig#"

@@ -1,2 +1,2 @@
 """Request checks of the localhost daemon, in the order they run: peer, Host, Origin or
-API token, rate; then consent, queues and prompt guards inside the operations."""
+API token, rate. Consent, queues and prompt guards are the signing service's."""

@@ -42,7 +42,7 @@ from pyhanko_certvalidator.policy_decl import CertRevTrustPolicy, RevocationChec
 from pyhanko_certvalidator.revinfo.archival import CRLContainer, OCSPContainer
 
 from ..errors import SignerError
-from ..keys import holder_name
+from ..certificates import holder_name
 from .sync import run_sync
 
 PASSED, INDETERMINATE, FAILED = "TOTAL-PASSED", "INDETERMINATE", "TOTAL-FAILED"

@@ -15,18 +15,20 @@ import json
 from aiohttp import WSMsgType, web
 
 from .. import __version__
-from ..api.keys import caller_of, daemon_of
+from ..api import appkeys as keys
+from ..api.appkeys import caller_of
 from ..errors import SignerError
 from . import adapter, status
+from .call import Call, Parts
 
 FIRST_FRAME_TIMEOUT_S = 60
 
 
 async def vgca_socket(request: web.Request) -> web.StreamResponse:
-    daemon, caller = daemon_of(request), caller_of(request)
+    limits, caller = request.app[keys.LIMITS], caller_of(request)
     if not request.secure:
         raise SignerError("NOT_FOUND", "the VGCA protocol is served on the https port (wss://)")
-    socket = web.WebSocketResponse(heartbeat=daemon.limits.ws_heartbeat_s, max_msg_size=daemon.limits.max_body_bytes)
+    socket = web.WebSocketResponse(heartbeat=limits.ws_heartbeat_s, max_msg_size=limits.max_body_bytes)
     if not socket.can_prepare(request).ok:
         raise SignerError("BAD_REQUEST", "a WebSocket upgrade is expected")
     await socket.prepare(request)
@@ -40,11 +42,11 @@ async def vgca_socket(request: web.Request) -> web.StreamResponse:
         caller.outcome = "CLIENT_GONE" if message.type in (WSMsgType.CLOSE, WSMsgType.CLOSED) else "BAD_REQUEST"
         await socket.close()
         return socket
-    call = adapter.Call(daemon=daemon, caller=caller, path=request.path.lstrip("/"))
+    call = Call(parts=_parts(request.app), caller=caller, path=request.path.lstrip("/"))
     work = asyncio.create_task(adapter.handle(call, message.data))
     watcher = asyncio.create_task(socket.receive())  # sees the page closing; lets pongs in
     try:
-        done, _ = await asyncio.wait({work, watcher}, timeout=daemon.limits.vgca_timeout_s,
+        done, _ = await asyncio.wait({work, watcher}, timeout=limits.vgca_timeout_s,
                                      return_when=asyncio.FIRST_COMPLETED)
         if work in done:
             reply = work.result()
@@ -69,8 +71,7 @@ async def vgca_socket(request: web.Request) -> web.StreamResponse:
 
 async def service_page(request: web.Request) -> web.Response:
     """``GET /``: people open it to accept the certificate; it says the service runs."""
-    daemon = daemon_of(request)
-    tokens = [t for t in await asyncio.to_thread(daemon.keys.tokens) if t.flags.initialized]
+    tokens = [t for t in await asyncio.to_thread(request.app[keys.KEYS].tokens) if t.flags.initialized]
     facts = {"service": "vn-token-signer", "version": __version__, "status": "running",
              "tokens_present": len(tokens)}
     if "application/json" in request.headers.get("Accept", ""):
@@ -81,6 +82,12 @@ async def service_page(request: web.Request) -> web.Response:
         f"<p>Phiên bản / version {html.escape(__version__)} · token: {len(tokens)}</p></html>"
     )
     return web.Response(text=body, content_type="text/html")
+
+
+def _parts(app: web.Application) -> Parts:
+    return Parts(service=app[keys.SERVICE], batches=app[keys.BATCHES], keys=app[keys.KEYS], trust=app[keys.TRUST],
+                 limits=app[keys.LIMITS], allowlist=app[keys.ALLOWLIST], settings=app[keys.SETTINGS],
+                 audit=app[keys.AUDIT])
 
 
 SOCKET_PATHS = frozenset(f"/{path}" for path in adapter.HANDLERS)

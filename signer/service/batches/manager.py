@@ -12,17 +12,21 @@ import time
 from collections import deque
 from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import datetime
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 import structlog
 
-from .. import operations
-from ..api.caller import Caller
-from ..companion.prompts import DocumentFacts
-from ..engine import pdf
-from ..errors import SignerError
-from ..files import write_atomically
-from ..keys import SigningKey
+from policies.limits import Limits
+
+from ...audit import AuditLog
+from ...errors import SignerError
+from ...files import write_atomically
+from ...lazy import lazy_import
+from ..caller import Caller
+from ..prompts import DocumentFacts
+from ...keys import TokenKey
+from ..signing import CheckedKey, SigningService
 from .journal import (
     CANCELLED,
     DONE,
@@ -37,8 +41,10 @@ from .journal import (
 )
 from .workers import PreparePool
 
-if TYPE_CHECKING:
-    from ..daemon import Daemon
+if TYPE_CHECKING:  # the document stack is imported with the first batch
+    from ...engine import levels, pdf
+else:
+    pdf = lazy_import("signer.engine.pdf")
 
 log = structlog.get_logger(__name__)
 
@@ -53,15 +59,18 @@ PIPELINE_BYTES = 16 * 1024 * 1024  # large documents: fewer at a time in the pip
 
 
 class BatchManager:
-    def __init__(self, daemon: Daemon) -> None:
-        self.daemon = daemon
-        self.journal = Journal(daemon.settings.server.state_dir / "batches")
+    def __init__(self, service: SigningService, journal: Journal, limits: Limits, audit: AuditLog,
+                 pool: PreparePool) -> None:
+        self.service = service
+        self.journal = journal
+        self.limits = limits
+        self.audit = audit
+        self.pool = pool
         self._batches: dict[str, Batch] = {}
         self._tasks: dict[str, asyncio.Task] = {}
         self._cancelled: set[str] = set()
         self._listeners: dict[str, set[asyncio.Queue]] = {}
         self._saved: dict[str, float] = {}  # when each batch's journal was last written
-        self.pool = PreparePool(daemon.limits.batch_workers)
         self.watchers: set[Callable[[dict], Awaitable[None]]] = set()  # the desktop companion's progress
 
     # -- creating and finding --
@@ -78,7 +87,7 @@ class BatchManager:
 
     async def add_document(self, batch: Batch, name: str, chunks: AsyncIterator[bytes]) -> None:
         """Stream one document to disk, hashing it; refuse beyond the batch limits."""
-        limits = self.daemon.limits
+        limits = self.limits
         if len(batch.items) >= limits.batch_max_files:
             raise SignerError("TOO_LARGE", f"more than {limits.batch_max_files} documents", limit_mb=limits.batch_max_mb)
         used = sum(i.size for i in batch.items)
@@ -112,6 +121,22 @@ class BatchManager:
         if batch is None or batch.origin != caller.origin:
             raise SignerError("NOT_FOUND", "no such batch")
         return batch
+
+    def output(self, batch: Batch, index: int) -> Path:
+        """Where a signed document of the batch is (NOT_FOUND for an item not signed)."""
+        if not 0 <= index < len(batch.items):
+            raise SignerError("NOT_FOUND", "no such item")
+        if batch.items[index].state != SIGNED:
+            raise SignerError("NOT_FOUND", f"item {index} is {batch.items[index].state}")
+        return self.journal.output(batch.id, index)
+
+    async def read_output(self, batch: Batch, index: int) -> bytes:
+        """A signed document of the batch."""
+        path = self.output(batch, index)
+        try:
+            return await asyncio.to_thread(path.read_bytes)
+        except OSError as exc:
+            raise SignerError("FILE_UNREADABLE", f"item {index}: {exc.strerror or exc}") from None
 
     def get(self, batch_id: str) -> Batch | None:
         """Any batch, whoever created it: for the official's own companion, not for pages."""
@@ -178,7 +203,6 @@ class BatchManager:
 
     def resume_all(self) -> None:
         """At start: every batch comes back; unfinished ones carry on where they stopped."""
-        self.pool.warm()
         for batch in self.journal.load_all():
             self._batches[batch.id] = batch
             if batch.state in (PENDING, RUNNING):
@@ -207,24 +231,24 @@ class BatchManager:
             return tuple(DocumentFacts(name=i.name, sha256=i.sha256, size=i.size, pages=i.pages)
                          for i in batch.items if i.state == PENDING)
 
-        async def preview(key: SigningKey) -> bytes | None:
+        async def preview(checked: CheckedKey) -> bytes | None:
             first = next((i for i in batch.items if i.state == PENDING), None)
             if first is None:
                 return None
             data = await asyncio.to_thread(self.journal.input(batch.id, first.index).read_bytes)
-            return await operations.pdf_preview(data, self._options(batch), key, self.daemon.settings)
+            return await self.service.pdf_preview(data, self._options(batch), checked.key)
 
         try:
-            async with operations.signing(self.daemon, caller, "sign", batch.options.get("cert"), operation="batch",
-                                          documents=documents, preview=preview) as key:
+            async with self.service.signing(caller, "sign", batch.options.get("cert"), operation="batch",
+                                            documents=documents, preview=preview) as checked:
                 self._tell_watchers({**_batch_event(batch), "origin": batch.origin,
                                      "names": [i.name for i in batch.items]})
-                started, token_before = time.monotonic(), key.module.signing_s
-                await self._sign_items(batch, key)
+                started, token_before = time.monotonic(), checked.key.signing_s
+                await self._sign_items(batch, checked)
                 # how busy the token was kept: the pipeline's aim is a token that never waits
                 log.debug("batch_signed", batch=batch.id, items=len(batch.items),
                           wall_s=round(time.monotonic() - started, 3),
-                          token_s=round(key.module.signing_s - token_before, 3))
+                          token_s=round(checked.key.signing_s - token_before, 3))
         except SignerError as error:
             self._fail_remaining(batch, error.code)
         except Exception:  # a bug: the batch fails visibly, the log has the details
@@ -232,15 +256,16 @@ class BatchManager:
             self._fail_remaining(batch, "INTERNAL_ERROR")
         self._finish(batch)
 
-    async def _sign_items(self, batch: Batch, key) -> None:
+    async def _sign_items(self, batch: Batch, checked: CheckedKey) -> None:
         """A pipeline: the next documents are parsed, placed and hashed (in worker processes)
         while the token signs the current one, and the signed ones are assembled and written
         while it signs the next: the token does not wait for PDF work."""
-        options = operations.with_certificate_look(self._options(batch), self.daemon.settings, key)
-        tsa = operations.tsa_for(self.daemon.settings)
-        level = pdf.ready_level(options, key, tsa)
+        key = checked.key
+        options = self.service.with_certificate_look(self._options(batch), key)
+        tsa = self.service.tsa()
+        level = pdf.ready_level(options, checked.evidence, tsa)
         reserve = pdf.reserve_for(key, level)
-        facts = pdf.KeyFacts.of(key)
+        outline = pdf.KeyOutline.of(key)
         todo = [item for item in batch.items if item.state == PENDING]
         ahead: deque[tuple[Item, asyncio.Future]] = deque()
         finishing: deque[tuple[Item, asyncio.Task]] = deque()  # signed, being assembled and written
@@ -255,7 +280,7 @@ class BatchManager:
             while todo or ahead:
                 while todo and room(ahead, LOOKAHEAD, todo[0].size):
                     item = todo.pop(0)
-                    ahead.append((item, asyncio.ensure_future(self._prepare(batch, item, facts, options, reserve))))
+                    ahead.append((item, asyncio.ensure_future(self._prepare(batch, item, outline, options, reserve))))
                 if batch.id in self._cancelled:
                     break
                 item, preparing = ahead.popleft()
@@ -270,7 +295,7 @@ class BatchManager:
                     while not room(finishing, IN_FLIGHT, item.size):
                         await finishing.popleft()[1]  # a failure that ends the batch surfaces here
                     finishing.append((item, asyncio.ensure_future(
-                        self._complete(batch, item, key, prepared, level, tsa))))
+                        self._complete(batch, item, checked, prepared, level, tsa))))
                     await asyncio.sleep(0)  # let it reach the token before the next one is taken
             while finishing:
                 await finishing.popleft()[1]
@@ -295,7 +320,7 @@ class BatchManager:
                     item.state, item.error = FAILED, error.code
                     self._publish(batch, _item_event(batch, item))
 
-    async def _prepare(self, batch: Batch, item: Item, key: pdf.KeyFacts, options: pdf.PdfSignOptions,
+    async def _prepare(self, batch: Batch, item: Item, key: pdf.KeyOutline, options: pdf.PdfSignOptions,
                        reserve: int) -> pdf.PreparedPdf | SignerError | None:
         """Read, parse, place, add the field and hash, in a worker process (no token call)."""
         if self.journal.output(batch.id, item.index).exists():
@@ -307,9 +332,11 @@ class BatchManager:
                 return SignerError(error.code, f"{item.name}: {error.detail}")
             return error
 
-    async def _complete(self, batch: Batch, item: Item, key, prepared: pdf.PreparedPdf, level: str, tsa) -> None:
+    async def _complete(self, batch: Batch, item: Item, checked: CheckedKey, prepared: pdf.PreparedPdf, level: str,
+                        tsa: levels.TsaClient | None) -> None:
+        key = checked.key
         try:
-            signed = await pdf.complete_pdf(prepared, key, level, tsa)
+            signed = await pdf.complete_pdf(prepared, key, level, tsa, checked.evidence)
             await asyncio.to_thread(write_atomically, self.journal.output(batch.id, item.index), signed.data,
                                     mode=0o600)
         except SignerError as error:
@@ -322,9 +349,10 @@ class BatchManager:
     def _audited(self, batch: Batch) -> set[str]:
         """The batch's items whose audit line was written before an interruption."""
         since = datetime.fromisoformat(batch.created)
-        return {e.operation for e in self.daemon.audit.read(since=since) if e.result == "OK"}
+        return {e.operation for e in self.audit.read(since=since) if e.result == "OK"}
 
-    def _settle(self, batch: Batch, item: Item, state: str, error: str | None, key, *, audit: bool = True) -> None:
+    def _settle(self, batch: Batch, item: Item, state: str, error: str | None, key: TokenKey, *,
+                audit: bool = True) -> None:
         """The output (already renamed into place) is the record that an item is signed: the
         next run settles it without signing again, whatever the journal had time to say. So
         the journal is rewritten at most once a second while the batch runs, then the audit
@@ -333,7 +361,7 @@ class BatchManager:
         if time.monotonic() - self._saved.get(batch.id, 0.0) >= JOURNAL_EVERY_S:
             self._save(batch)
         if audit:
-            self.daemon.audit.record(origin=batch.origin or "local", operation=_operation(batch, item),
+            self.audit.record(origin=batch.origin or "local", operation=_operation(batch, item),
                                      result=error or "OK", certificate_sha256=key.certificate.sha256.hex(),
                                      document_sha256=item.sha256, document_size=item.size)
         self._publish(batch, _item_event(batch, item))

@@ -3,9 +3,9 @@
 Parsing, placing the block, adding the field and hashing are Python work: in the daemon's
 own process they would share one interpreter lock with the event loop, the token worker
 and the assembly of the signed documents. In a small pool of processes they run beside
-them, on the other cores. The processes are started with the daemon (importing the engine
-takes about a second) and read each document from the batch's folder themselves; what
-crosses back is the prepared document and its digest.
+them, on the other cores. The processes start with the first batch and stop after some idle
+minutes (an idle daemon holds no worker); they read each document from the batch's folder
+themselves, and what crosses back is the prepared document and its digest.
 """
 
 from __future__ import annotations
@@ -21,39 +21,49 @@ from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from collections.abc import Callable
 from pathlib import Path
-from typing import TypeVar
+from typing import TYPE_CHECKING, TypeVar
 
 import structlog
 
-from ..engine import pdf
-from ..errors import SignerError
+from ...errors import SignerError
+from ...lazy import lazy_import
+
+if TYPE_CHECKING:
+    from ...engine import pdf
+else:  # the daemon imports this module at start; the document stack comes with the first batch
+    pdf = lazy_import("signer.engine.pdf")
 
 log = structlog.get_logger(__name__)
 T = TypeVar("T")
 
 
 class PreparePool:
-    def __init__(self, workers: int) -> None:
+    def __init__(self, workers: int, idle_s: float) -> None:
         self.workers = workers
+        self.idle_s = idle_s  # the processes stop after this long without work
         self._executor: ProcessPoolExecutor | None = None
+        self._active = 0
+        self._idle_timer: asyncio.TimerHandle | None = None
 
-    def warm(self) -> None:
-        """Start the processes now rather than with the first batch."""
-        executor = self._ready()
-        for _ in range(self.workers):
-            executor.submit(_ready_in_worker)
+    @property
+    def running(self) -> bool:
+        return self._executor is not None
 
-    async def prepare(self, path: Path, key: pdf.KeyFacts, options: pdf.PdfSignOptions, reserve: int
+    async def prepare(self, path: Path, key: pdf.KeyOutline, options: pdf.PdfSignOptions, reserve: int
                       ) -> pdf.PreparedPdf:
         return await self._run(_prepare_in_worker, str(path), key, options, reserve)
 
     async def _run(self, work: Callable[..., T | tuple[str, str]], *args: object) -> T:
+        self._active += 1
         try:
             outcome = await asyncio.get_running_loop().run_in_executor(self._ready(), work, *args)
         except BrokenProcessPool:  # a worker died (out of memory on a hostile document?): start afresh
             log.error("batch_worker_died")
             self.close()
             raise SignerError("INTERNAL_ERROR", "a document preparation process stopped") from None
+        finally:
+            self._active -= 1
+            self._stop_when_idle()
         if isinstance(outcome, tuple):
             code, detail = outcome
             raise SignerError(code, detail)
@@ -63,7 +73,20 @@ class PreparePool:
         """The document's page count (a document that cannot be read is refused)."""
         return await self._run(_pages_in_worker, str(path))
 
+    def _stop_when_idle(self) -> None:
+        if self._idle_timer is not None:
+            self._idle_timer.cancel()
+        self._idle_timer = asyncio.get_running_loop().call_later(self.idle_s, self._stop_if_idle)
+
+    def _stop_if_idle(self) -> None:
+        if self._active == 0:
+            log.debug("batch_workers_idle_stop")
+            self.close()
+
     def close(self) -> None:
+        if self._idle_timer is not None:
+            self._idle_timer.cancel()
+            self._idle_timer = None
         if self._executor is not None:
             self._executor.shutdown(wait=False, cancel_futures=True)
             self._executor = None
@@ -84,6 +107,7 @@ def _start_worker() -> None:
     # A parsed document is a web of reference cycles that holds its bytes until a full garbage
     # collection; with the engine's own objects frozen out of it, one costs next to nothing,
     # so each document starts with one (the memory of the previous is given back).
+    _ = pdf.prepare_pdf  # the engine loads now, so that its objects are frozen with the rest
     gc.collect()
     gc.freeze()
 
@@ -96,10 +120,6 @@ def _exit_with_daemon() -> None:
         os._exit(0)
 
 
-def _ready_in_worker() -> None:
-    """Nothing: the engine was imported with this module."""
-
-
 def _pages_in_worker(path: str) -> int | tuple[str, str]:
     gc.collect()
     try:
@@ -110,7 +130,7 @@ def _pages_in_worker(path: str) -> int | tuple[str, str]:
         return "FILE_UNREADABLE", str(exc.strerror or exc)
 
 
-def _prepare_in_worker(path: str, key: pdf.KeyFacts, options: pdf.PdfSignOptions, reserve: int
+def _prepare_in_worker(path: str, key: pdf.KeyOutline, options: pdf.PdfSignOptions, reserve: int
                        ) -> pdf.PreparedPdf | tuple[str, str]:
     """In a worker process: read, parse, place, add the field and hash (no token call).
     A refusal comes back as (code, detail): plain data crosses processes reliably."""

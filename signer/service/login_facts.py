@@ -10,11 +10,11 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from .errors import SignerError
-from .files import write_atomically
+from ..errors import SignerError
+from ..files import write_atomically
 
 
-class KeyFacts:
+class LoginFacts:
     def __init__(self, path: Path) -> None:
         self.path = path
 

@@ -2,42 +2,31 @@
 
 Loads every PKCS#11 module found (configured first, then the catalogue's), lists
 tokens and certificates across them, resolves ``--cert LABEL|ID`` and returns a
-``SigningKey`` that carries the certificate, its chain and the way to the token.
+``TokenKey`` that carries the certificate, its chain and the way to the token.
 """
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
-import time
 from dataclasses import dataclass
 from datetime import datetime, timezone
-from pathlib import Path
 
 import structlog
-from asn1crypto import pem, x509
+from asn1crypto import x509
 
 from drivers.errors import TokenError
 from drivers.modules import discover_modules
-from drivers.pins import DevelopmentPinSource, PinSource, TerminalPinSource
+from drivers.pins import PinSource
 from drivers.tokeninfo import KeyRef, TokenInfo
 from drivers.tokens import Pkcs11Module, open_module, release_module
 
-from .chain import build_chain
-from .config import Settings
-from .errors import SignerError, as_signer_error
-from .validation.presign import check_signing_certificate
-from .validation.revocation import Evidence
+from ..certificates import Trust, build_chain, holder_name, is_ca
+from ..config import Settings
+from ..errors import SignerError
+from .pins import pin_source_from
+from .token import TokenKey, driver_call, key_error
 
 log = structlog.get_logger(__name__)
-
-CHECK_REUSE_S = 60.0  # how long a passed pre-sign check stands for the same certificate
-
-
-def holder_name(certificate: x509.Certificate) -> str:
-    """The person's or organisation's name, as shown in signature blocks and reports."""
-    names = certificate.subject.native
-    return names.get("common_name") or names.get("organization_name") or ""
 
 
 @dataclass(frozen=True)
@@ -103,67 +92,27 @@ class CertificateEntry:
         return "valid"
 
 
-@dataclass
-class SigningKey:
-    """A certificate with its chain, and the token key that signs for it."""
-
-    certificate: x509.Certificate
-    chain: tuple[x509.Certificate, ...]
-    ref: KeyRef
-    module: Pkcs11Module
-    pins: PinSource
-    revocation: Evidence = Evidence(complete=False)  # what the pre-sign check relied on
-
-    @property
-    def algorithm(self) -> str:
-        return self.certificate.public_key.algorithm  # "rsa" or "ec"
-
-    @property
-    def signature_size(self) -> int:
-        """Upper bound of a raw signature's DER size, for reserving space."""
-        bits = self.certificate.public_key.bit_size
-        return (bits + 7) // 8 if self.algorithm == "rsa" else 2 * ((bits + 7) // 8) + 9
-
-    async def is_logged_in(self) -> bool:
-        return await self.module.worker.arun(self.module.key_ready, self.ref) is not None
-
-    async def log_in(self) -> bool:
-        """Log in now (asking for the PIN if needed), off the event loop; whether the key
-        asks the PIN again for every signature (CKA_ALWAYS_AUTHENTICATE)."""
-        return await asyncio.to_thread(_driver_call, self.module.prepare_key, self.ref, self.pins)
-
-    async def sign_digest(self, digest: bytes, algorithm: str = "sha256") -> bytes:
-        try:
-            return await self.module.asign_digest(self.ref, algorithm, digest, self.pins)
-        except TokenError as exc:
-            raise as_signer_error(exc) from None
-
-    def sign_digest_blocking(self, digest: bytes, algorithm: str = "sha256") -> bytes:
-        return _driver_call(self.module.sign_digest, self.ref, algorithm, digest, self.pins)
-
-
 class KeyStore:
-    def __init__(self, settings: Settings, pins: PinSource | None = None) -> None:
+    """Every PKCS#11 module found (configured first, then the catalogue's), the tokens and
+    certificates across them, and the key for ``--cert LABEL|ID`` with its chain."""
+
+    def __init__(self, settings: Settings, pins: PinSource | None = None, trust: Trust = Trust()) -> None:
         self.settings = settings
         self.pins = pins or pin_source_from(settings)
         self.modules: list[Pkcs11Module] = []
         self._certificates_seen: tuple[tuple, list[CertificateEntry]] | None = None
-        # read once: the trust store does not change while the program runs
-        self.anchors = load_certificates(settings.trust.anchors)
-        self.intermediates = load_certificates(settings.trust.intermediates)
-        self._checked: dict[bytes, tuple[float, Evidence]] = {}
-        self._trust_certificates = self.intermediates + self.anchors
+        self._trust_certificates = [*trust.intermediates, *trust.anchors]  # for chains beyond the token's
         try:
             candidates = discover_modules(settings.tokens.modules, use_catalog=settings.tokens.use_catalog)
         except TokenError as exc:
-            raise as_signer_error(exc) from None
+            raise key_error(exc) from None
         for candidate in candidates:
             try:
                 self.modules.append(open_module(candidate.path))
             except TokenError as exc:
                 if candidate.source == "configured":
                     self.close()
-                    raise as_signer_error(exc) from None
+                    raise key_error(exc) from None
                 log.warning("module_skipped", path=str(candidate.path), reason=exc.detail)
         if not self.modules:
             raise SignerError(
@@ -183,38 +132,38 @@ class KeyStore:
         self.close()
 
     def tokens(self) -> list[TokenInfo]:
-        return [token for module in self.modules for token in _driver_call(module.tokens)]
+        return [token for module in self.modules for token in driver_call(module.tokens)]
 
     def certificates(self) -> list[CertificateEntry]:
         """Signing (end-entity) certificates on all tokens."""
-        return [entry for entry in self._all_certificates() if not _is_ca(entry.certificate)]
+        return [entry for entry in self._all_certificates() if not is_ca(entry.certificate)]
 
-    def signing_key(self, selector: str | None = None) -> SigningKey:
+    def signing_key(self, selector: str | None = None) -> TokenKey:
+        """The key for ``selector`` (label, key id or id prefix; None: the configured default).
+        Blocking: call it off the event loop."""
         try:
             return self._signing_key(selector)
         except SignerError as error:
             if error.code not in ("TOKEN_NOT_PRESENT", "CERT_NOT_FOUND"):
                 raise
         for module in self.modules:  # a module may have missed the token being plugged back in
-            _driver_call(module.rescan)
+            driver_call(module.rescan)
         return self._signing_key(selector)
 
-    def _signing_key(self, selector: str | None) -> SigningKey:
+    def _signing_key(self, selector: str | None) -> TokenKey:
         selector = selector or self.settings.tokens.default_certificate
-        entries = [e for e in self._all_certificates() if not _is_ca(e.certificate)]
+        entries = [e for e in self._all_certificates() if not is_ca(e.certificate)]
         if not entries:
             if not any(t.flags.initialized for t in self.tokens()):
                 raise SignerError("TOKEN_NOT_PRESENT", "plug in the USB token and try again")
             raise SignerError("CERT_NOT_FOUND", "the connected tokens hold no signing certificate")
         entry = _select(entries, selector)
         module = next(m for m in self.modules if str(m.path) == entry.token.module)
-        pool = [e.certificate for e in self._all_certificates() if _is_ca(e.certificate)]
+        pool = [e.certificate for e in self._all_certificates() if is_ca(e.certificate)]
         pool += self._trust_certificates
-        chain = build_chain(entry.certificate, pool)
-        evidence = self._check(entry.certificate, chain)
-        return SigningKey(
+        return TokenKey(
             certificate=entry.certificate,
-            chain=chain,
+            chain=build_chain(entry.certificate, pool),
             ref=KeyRef(
                 module=entry.token.module,
                 token_serial=entry.token.serial,
@@ -223,17 +172,7 @@ class KeyStore:
             ),
             module=module,
             pins=self.pins,
-            revocation=evidence,
         )
-
-    def _check(self, certificate: x509.Certificate, chain: tuple[x509.Certificate, ...]) -> Evidence:
-        """A bad certificate signs nothing; a good verdict is reused for a short while."""
-        checked = self._checked.get(certificate.sha256)
-        if checked is not None and time.monotonic() - checked[0] < CHECK_REUSE_S:
-            return checked[1]
-        evidence = check_signing_certificate(certificate, chain, self.anchors, revocation=self.settings.revocation)
-        self._checked[certificate.sha256] = (time.monotonic(), evidence)
-        return evidence
 
     def _all_certificates(self) -> list[CertificateEntry]:
         """All certificates on the present tokens; re-read only when the set of tokens changes."""
@@ -245,7 +184,7 @@ class KeyStore:
     def _read_certificates(self) -> list[CertificateEntry]:
         entries = []
         for module in self.modules:
-            for obj in _driver_call(module.certificates):
+            for obj in driver_call(module.certificates):
                 try:
                     cert = x509.Certificate.load(obj.der)
                     _ = cert.native  # parse fully now: a broken certificate is skipped, not fatal later
@@ -262,29 +201,6 @@ class KeyStore:
                     )
                 )
         return entries
-
-
-def pin_source_from(settings: Settings) -> PinSource:
-    if settings.pin.source == "development":
-        return _driver_call(
-            DevelopmentPinSource, settings.pin.development_pins, development=settings.development
-        )
-    return TerminalPinSource()
-
-
-def load_certificates(paths: tuple[Path, ...]) -> list[x509.Certificate]:
-    certs = []
-    for path in paths:
-        try:
-            data = path.read_bytes()
-        except OSError as exc:
-            raise SignerError("CONFIG_INVALID", f"cannot read certificate {path}: {exc.strerror}") from None
-        blobs = [der for _, _, der in pem.unarmor(data, multiple=True)] if pem.detect(data) else [data]
-        try:
-            certs += [x509.Certificate.load(der) for der in blobs]
-        except ValueError:
-            raise SignerError("CONFIG_INVALID", f"{path} is not a certificate") from None
-    return certs
 
 
 def _select(entries: list[CertificateEntry], selector: str | None) -> CertificateEntry:
@@ -307,15 +223,3 @@ def _select(entries: list[CertificateEntry], selector: str | None) -> Certificat
             "CERT_AMBIGUOUS", f"'{selector}' matches " + ", ".join(f"{e.id} ({e.token.label})" for e in matches)
         )
     return matches[0]
-
-
-def _is_ca(cert: x509.Certificate) -> bool:
-    return bool(cert.ca) or cert.self_signed != "no"
-
-
-def _driver_call(fn, *args, **kwargs):
-    """Call into drivers, turning a TokenError into the signer's error."""
-    try:
-        return fn(*args, **kwargs)
-    except TokenError as exc:
-        raise as_signer_error(exc) from None

@@ -1,38 +1,12 @@
-"""Bounded everything: per-origin rates, per-token queues, one prompt per origin."""
+"""Bounded waiting: per-token queues of signatures, one PIN prompt per origin."""
 
 from __future__ import annotations
 
-import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 
 from ..errors import SignerError
-
-
-@dataclass
-class _Bucket:
-    tokens: float
-    stamp: float
-
-
-@dataclass
-class RateLimiter:
-    """Token bucket per caller (an origin, or 'local')."""
-
-    rate: float
-    burst: float
-    _buckets: dict[str, _Bucket] = field(default_factory=dict)
-
-    def allow(self, caller: str) -> bool:
-        now = time.monotonic()
-        bucket = self._buckets.setdefault(caller, _Bucket(self.burst, now))
-        bucket.tokens = min(self.burst, bucket.tokens + (now - bucket.stamp) * self.rate)
-        bucket.stamp = now
-        if bucket.tokens < 1:
-            return False
-        bucket.tokens -= 1
-        return True
 
 
 @dataclass

@@ -15,10 +15,8 @@ from typing import Protocol
 
 from asn1crypto import x509
 
-from drivers.errors import TokenError
-from drivers.pins import Pin, PinRequest, tries_warning
-
 from ..errors import SignerError
+from ..keys.pins import Pin, PinRequest, pin_refused, tries_warning
 
 ONCE, ALWAYS, REFUSE = "once", "always", "refuse"
 
@@ -153,6 +151,6 @@ class PromptPinSource:
         return asyncio.run_coroutine_threadsafe(self.prompts.pin(request), self.loop).result()
 
 
-def _nobody() -> TokenError:
-    return TokenError("PIN_UNAVAILABLE", "no desktop companion is running to ask for the PIN (start `signer tray`)")
+def _nobody() -> Exception:
+    return pin_refused("PIN_UNAVAILABLE", "no desktop companion is running to ask for the PIN (start `signer tray`)")
 

@@ -12,7 +12,7 @@ from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 
-from ..files import write_atomically
+from ...files import write_atomically
 
 PENDING, RUNNING, DONE, FAILED, CANCELLED, SIGNED = "pending", "running", "done", "failed", "cancelled", "signed"
 FINAL = (DONE, FAILED, CANCELLED)

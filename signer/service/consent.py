@@ -19,12 +19,9 @@ from pathlib import Path
 
 from policies.origins import normalize_origin
 
-from ..companion.prompts import ALWAYS, ONCE, ConsentRequest, Prompts
+from .prompts import ALWAYS, ONCE, ConsentRequest, Prompts
 from ..errors import SignerError
 from ..files import write_atomically
-
-SCOPES = ("sign", "hash")
-
 
 class ConsentStore:
     def __init__(self, path: Path) -> None:

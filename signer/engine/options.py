@@ -1,0 +1,32 @@
+"""What a PDF signature is asked to be: plain data, light to import, shared by every edge
+(through the service's description of the options) and the engine."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from .pagespace import Rect
+
+
+@dataclass(frozen=True)
+class PlacementRequest:
+    page: int | None = None  # counted from 1, negative from the end
+    rect: Rect | None = None
+    anchor: str | None = None
+
+
+@dataclass(frozen=True)
+class PdfSignOptions:
+    reason: str | None = None  # default: the profile's title
+    location: str | None = None
+    field_name: str | None = None  # None: a fresh, unused name
+    profile: str | None = None  # a Decree 30 profile (policies/profiles); None: invisible signature
+    placement: PlacementRequest = PlacementRequest()
+    image: Path | None = None  # the certificate's signature or seal PNG, for profiles that show one
+    organisation: str | None = None  # default: the certificate's organisation
+    doc_number: str = ""
+    issued_date: str = ""
+    copy_form: str = "SAO Y"
+    comment: str = ""
+    level: str | None = None  # B-B, B-T, B-LT or B-LTA; None: the profile's (B-B without one)

@@ -1,0 +1,11 @@
+"""The key layer: the only part of the signer that talks to ``drivers``.
+
+``KeyStore`` finds tokens and certificates and hands out ``TokenKey``s, which the engine
+signs through (its ``SigningKey`` protocol). Failures of the drivers become the signer's
+errors here, and the PIN types the dialogs need are offered from here (``keys.pins``).
+"""
+
+from .store import CertificateEntry, KeyStore
+from .token import TokenKey
+
+__all__ = ["CertificateEntry", "KeyStore", "TokenKey"]

@@ -1,0 +1,23 @@
+"""Where a signature block would go and how it looks, without a token."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import TYPE_CHECKING
+
+from ..lazy import lazy_import
+from .options import PdfSignOptions
+
+if TYPE_CHECKING:
+    from ..engine import appearance, preview
+else:  # the document stack is imported when a preview is made
+    appearance = lazy_import("signer.engine.appearance")
+    preview = lazy_import("signer.engine.preview")
+
+
+def preview_png(data: bytes, options: PdfSignOptions, *, signer: str, organisation: str, time: datetime) -> bytes:
+    """The page with the block of ``options.profile`` on it, as a PNG."""
+    facts = appearance.BlockFacts(signer=signer, organisation=organisation, time=time, doc_number=options.doc_number,
+                                  issued_date=options.issued_date, copy_form=options.copy_form,
+                                  comment=options.comment)
+    return preview.preview_png(data, options, facts)

@@ -1,0 +1,248 @@
+"""The one place a signature happens. Every edge (native API, VGCA adapter, command line,
+batches) signs through ``SigningService``: a browser origin's consent (the dialog shows
+the documents, the certificate and the block), the certificate's check, a place in the
+token's queue, the login (one PIN prompt per origin), then the engine."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING
+
+from policies.profiles import load_profile
+
+from ..certificates import Trust
+from ..config import Settings
+from ..errors import SignerError
+from ..keys import KeyStore, TokenKey
+from ..lazy import lazy_import
+from .caller import Caller
+from .consent import ConsentBroker
+from .login_facts import LoginFacts
+from .prompts import CertificateFacts, ConsentRequest, DocumentFacts, Prompts
+from .queues import PromptGuard, TokenQueues
+
+if TYPE_CHECKING:  # the document stack is imported when first needed, not at start-up
+    from ..engine import cms, digest, levels, pdf, preview, xml
+    from ..validation import presign
+    from ..validation.revocation import Evidence
+else:
+    cms, digest, levels, pdf, preview, xml = (lazy_import(f"signer.engine.{name}") for name in
+                                              ("cms", "digest", "levels", "pdf", "preview", "xml"))
+    presign = lazy_import("signer.validation.presign")
+
+CHECK_REUSE_S = 60.0  # how long a passed certificate check stands for the same certificate
+
+Documents = Callable[[], Awaitable[tuple[DocumentFacts, ...]]]
+
+
+@dataclass(frozen=True)
+class CheckedKey:
+    """A key whose certificate passed the check, with the revocation answers it relied on."""
+
+    key: TokenKey
+    evidence: Evidence
+
+
+Preview = Callable[[CheckedKey], Awaitable[bytes | None]]
+
+
+class SigningService:
+    def __init__(self, settings: Settings, keys: KeyStore, trust: Trust, *, prompts: Prompts,
+                 consent: ConsentBroker | None, queues: TokenQueues, login_facts: LoginFacts) -> None:
+        """``consent``: None where no browser can call (the command line)."""
+        self.settings = settings
+        self.keys = keys
+        self.trust = trust
+        self.prompts = prompts
+        self.consent = consent
+        self.queues = queues
+        self.login_facts = login_facts
+        self.prompt_guard = PromptGuard()
+        self._checked: dict[bytes, tuple[float, Evidence]] = {}
+
+    # -- the way to the token ------------------------------------------------------
+
+    async def checked_key(self, caller: Caller, selector: str | None) -> CheckedKey:
+        """The key for ``selector``; a certificate that may not sign signs nothing."""
+        key = await asyncio.to_thread(self.keys.signing_key, selector)
+        caller.audit["certificate_sha256"] = key.certificate.sha256.hex()
+        return CheckedKey(key, await self._check(key))
+
+    async def _check(self, key: TokenKey) -> Evidence:
+        """A good verdict is reused for a short while."""
+        fingerprint = key.certificate.sha256
+        checked = self._checked.get(fingerprint)
+        if checked is not None and time.monotonic() - checked[0] < CHECK_REUSE_S:
+            return checked[1]
+        evidence = await presign.check_signing_certificate(key.certificate, key.chain, self.trust.anchors,
+                                                           revocation=self.settings.revocation)
+        self._checked[fingerprint] = (time.monotonic(), evidence)
+        return evidence
+
+    async def ask_consent(self, caller: Caller, scope: str,
+                          describe: Callable[[], Awaitable[ConsentRequest]] | None = None) -> None:
+        """A browser origin's consent for ``scope``, asked at most once per call."""
+        if not caller.is_browser or scope in caller.consented:
+            return
+        if self.consent is None:
+            raise SignerError("CONSENT_DENIED", "no one can be asked here")
+        await self.consent.require(caller.origin or "", scope, describe)
+        caller.consented.add(scope)
+
+    async def consent_to_identity(self, caller: Caller) -> None:
+        """The official's tokens and certificates are for pages the official allowed."""
+        async def describe() -> ConsentRequest:
+            try:
+                key = await asyncio.to_thread(self.keys.signing_key, None)
+                certificate: CertificateFacts | None = CertificateFacts.of(key.certificate)
+            except SignerError:
+                certificate = None  # no token yet: the dialog says so
+            return ConsentRequest(origin=caller.origin or "", scope="sign", operation="certificate",
+                                  certificate=certificate)
+
+        await self.ask_consent(caller, "sign", describe)
+
+    async def certificate(self, caller: Caller, selector: str | None = None) -> TokenKey:
+        """The signing certificate's key, for a caller allowed to know the official's identity."""
+        await self.consent_to_identity(caller)
+        return (await self.checked_key(caller, selector)).key
+
+    @asynccontextmanager
+    async def signing(self, caller: Caller, scope: str, selector: str | None, *, operation: str = "sign",
+                      documents: Documents | None = None, preview: Preview | None = None
+                      ) -> AsyncIterator[CheckedKey]:
+        """In order: the origin's consent for ``scope`` (the dialog shows ``documents``, the
+        certificate and ``preview``, built only when the official is asked), the certificate
+        (checked), a place in the token's queue, the login (one PIN prompt per origin)."""
+        checked: CheckedKey | None = None
+
+        async def describe() -> ConsentRequest:
+            nonlocal checked
+            checked = checked or await self.checked_key(caller, selector)
+            return ConsentRequest(
+                origin=caller.origin or "", scope=scope, operation=operation,
+                documents=await documents() if documents else (),
+                certificate=CertificateFacts.of(checked.key.certificate),
+                preview_png=await preview(checked) if preview else None,
+                pin_per_signature=self.login_facts.pin_per_signature(checked.key.certificate.sha256.hex()))
+
+        await self.ask_consent(caller, scope, describe)
+        checked = checked or await self.checked_key(caller, selector)
+        async with self.queues.slot(checked.key.queue):
+            await self._log_in(caller, checked.key)
+            yield checked
+
+    async def _log_in(self, caller: Caller, key: TokenKey) -> None:
+        """Make sure the token is logged in; a PIN prompt is one per origin at a time."""
+        if await key.is_logged_in():
+            return
+        async with self.prompt_guard.prompt(caller.name):
+            try:
+                per_signature = await key.log_in()
+            except SignerError as error:
+                if error.code.startswith("PIN_"):
+                    await self.prompts.pin_result(error)
+                raise
+            await self.prompts.pin_result(None)
+            self.login_facts.remember(key.certificate.sha256.hex(), per_signature)
+
+    # -- what the engine is given ----------------------------------------------------
+
+    def tsa(self) -> levels.TsaClient | None:
+        return levels.tsa_client(self.settings.timestamp.url, self.settings.revocation.policy)
+
+    def with_certificate_look(self, options: pdf.PdfSignOptions, key: TokenKey) -> pdf.PdfSignOptions:
+        """Fill the profile's image and organisation from the certificate's configured appearance."""
+        if options.profile is None:
+            return options
+        look = self.settings.appearance.get(key.label)
+        if look is None:
+            return options
+        try:
+            profile = load_profile(options.profile)
+        except (KeyError, ValueError):
+            return options  # an unknown or broken profile is refused by the engine with its own message
+        image = options.image
+        if image is None:
+            image = {"seal": look.seal_image, "signature": look.signature_image}.get(profile.image)
+        return replace(options, image=image, organisation=options.organisation or look.organisation)
+
+    async def pdf_preview(self, data: bytes, options: pdf.PdfSignOptions, key: TokenKey) -> bytes | None:
+        """The block on its page for the consent dialog (None: an invisible signature, or no preview)."""
+        if options.profile is None:
+            return None
+        options = self.with_certificate_look(options, key)
+        try:
+            return await asyncio.to_thread(preview.preview_png, data, options,
+                                           pdf.block_facts(key, options, cms.signing_time_now()), scale=1.0)
+        except SignerError:
+            return None  # the signature itself reports what is wrong
+
+    # -- signatures ----------------------------------------------------------------
+
+    async def sign_pdf(self, caller: Caller, data: bytes, options: pdf.PdfSignOptions, selector: str | None,
+                       *, name: str = "") -> pdf.SignedPdf:
+        """Bad input (a broken document, an anchor not found) is refused before consent or any
+        token access; the block is placed before the PIN prompt."""
+        sha256 = await self._note_document(caller, data)
+        parsed = await asyncio.to_thread(pdf.open_pdf, data)
+        plan = await asyncio.to_thread(pdf.plan_pdf, data, options, parsed)
+
+        async def documents() -> tuple[DocumentFacts, ...]:
+            return (DocumentFacts(name=name, sha256=sha256, size=len(data), pages=pdf.page_count(parsed)),)
+
+        async def block(checked: CheckedKey) -> bytes | None:
+            return await self.pdf_preview(data, options, checked.key)
+
+        async with self.signing(caller, "sign", selector, documents=documents, preview=block) as checked:
+            options = self.with_certificate_look(options, checked.key)
+            return await pdf.sign_pdf(data, checked.key, options, parsed=parsed, plan=plan, tsa=self.tsa(),
+                                      evidence=checked.evidence)
+
+    async def sign_cms(self, caller: Caller, data: bytes, selector: str | None) -> cms.CmsSignature:
+        """A detached CAdES-BES signature over any content."""
+        sha256 = await self._note_document(caller, data)
+
+        async def documents() -> tuple[DocumentFacts, ...]:
+            return (DocumentFacts(name="", sha256=sha256, size=len(data)),)
+
+        async with self.signing(caller, "sign", selector, documents=documents) as checked:
+            return await cms.sign_cms(data, checked.key)
+
+    async def sign_xml(self, caller: Caller, data: bytes, selector: str | None, *,
+                       signature_only: bool = False) -> xml.XmlSignature:
+        """An enveloped XML signature; bad XML is refused before consent or the token."""
+        sha256 = await self._note_document(caller, data)
+        await asyncio.to_thread(xml.parse_document, data)
+
+        async def documents() -> tuple[DocumentFacts, ...]:
+            return (DocumentFacts(name="", sha256=sha256, size=len(data)),)
+
+        async with self.signing(caller, "sign", selector, documents=documents) as checked:
+            return await xml.sign_xml(data, checked.key, signature_only=signature_only)
+
+    async def sign_hash(self, caller: Caller, value: bytes, algorithm: str, selector: str | None
+                        ) -> tuple[bytes, TokenKey]:
+        """A bare digest: its own consent scope, since nobody can see what it stands for."""
+        digest.check_digest(value, algorithm)  # refuse a malformed digest before consent or the token
+        caller.audit.update(document_sha256=value.hex() if algorithm == "sha256" else None, document_size=0)
+
+        async def documents() -> tuple[DocumentFacts, ...]:  # no document: the digest is all there is to show
+            return (DocumentFacts(name="", sha256=value.hex(), size=0),)
+
+        async with self.signing(caller, "hash", selector, operation="hash", documents=documents) as checked:
+            return await digest.sign_digest(value, checked.key, algorithm), checked.key
+
+    async def _note_document(self, caller: Caller, data: bytes) -> str:
+        sha256 = await asyncio.to_thread(_sha256, data)
+        caller.audit.update(document_sha256=sha256, document_size=len(data))
+        return sha256
+
+
+def _sha256(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()

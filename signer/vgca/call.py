@@ -1,0 +1,89 @@
+"""One VGCA call: the page's path and origin, and the daemon's parts a handler may use;
+and the reading of the page's JSON frame (objects, base64, credentials, metadata)."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+from dataclasses import dataclass
+from typing import Any
+
+from policies.limits import Limits
+from policies.origins import OriginAllowlist
+
+from ..audit import AuditLog
+from ..certificates import Trust
+from ..config import Settings
+from ..errors import SignerError
+from ..keys import KeyStore
+from ..service.batches.manager import BatchManager
+from ..service.caller import Caller
+from ..service.signing import SigningService
+from .transfer import Credentials, Transfers
+
+
+@dataclass(frozen=True)
+class Parts:
+    """What the VGCA handlers use of the daemon."""
+
+    service: SigningService
+    batches: BatchManager
+    keys: KeyStore
+    trust: Trust
+    limits: Limits
+    allowlist: OriginAllowlist
+    settings: Settings
+    audit: AuditLog
+
+
+@dataclass
+class Call:
+    parts: Parts
+    caller: Caller
+    path: str
+
+    @property
+    def origin(self) -> str:
+        return self.caller.origin or ""
+
+    def transfers(self) -> Transfers:
+        limits = self.parts.limits
+        return Transfers(self.parts.allowlist.document_hosts(self.origin), limits.transfer_max_bytes,
+                         limits.transfer_timeout_s)
+
+    def certificate_for(self, profile: str) -> str | None:
+        return self.parts.settings.vgca_certificates.get(profile)
+
+
+def frame_object(frame: str) -> dict[str, Any]:
+    try:
+        value = json.loads(frame)
+        json.dumps(value, ensure_ascii=False).encode("utf-8")  # lone surrogates cannot go anywhere
+    except (ValueError, RecursionError, UnicodeEncodeError):
+        raise SignerError("BAD_REQUEST", "the frame is not valid JSON text") from None
+    if not isinstance(value, dict):
+        raise SignerError("BAD_REQUEST", "the frame is not a JSON object")
+    return value
+
+
+def base64_field(value: Any, name: str) -> bytes:
+    try:
+        return base64.b64decode(str(value or ""), validate=True)
+    except (binascii.Error, ValueError):
+        raise SignerError("BAD_REQUEST", f"{name} must be base64") from None
+
+
+def credentials(request: dict[str, Any]) -> Credentials:
+    found = Credentials(session_id=str(request.get("SessionId") or ""), jwt=str(request.get("JWTToken") or ""))
+    for value in (found.session_id, found.jwt):
+        if any(c in value for c in "\r\n\0;") or not value.isascii():
+            raise SignerError("BAD_REQUEST", "SessionId and JWTToken must be plain ASCII tokens")
+    return found
+
+
+def metadata(request: dict[str, Any]) -> dict[str, str]:
+    entries = request.get("MetaData") or []
+    if not isinstance(entries, list):
+        return {}
+    return {str(e["Key"]): str(e.get("Value", "")) for e in entries if isinstance(e, dict) and e.get("Key")}

@@ -1,0 +1,98 @@
+"""VGCA document paths: download the PDF from the page's document system, sign it with the
+path's Decree 30 profile, upload it back; and verify a document."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Awaitable
+from typing import Any, TypeVar
+
+from ..service.options import PdfSignOptions
+from ..errors import SignerError
+from ..service import verification
+from . import status
+from .call import Call, base64_field, credentials, frame_object, metadata
+from .transfer import check_url
+
+# path -> (profile, reason written into the signature). The visible blocks of each
+# Decree 30 profile come with the appearance profiles; the name already selects the
+# certificate ([vgca] certificates).
+DOCUMENT_PROFILES: dict[str, tuple[str, str]] = {
+    "SignApproved": ("approved", "Ký phê duyệt"),
+    "SignIssued": ("issued", "Ký phát hành"),
+    "SignIncome": ("income", "Ký văn bản đến"),
+    "Comment": ("comment", "Ý kiến"),
+    "SignAppendix": ("appendix", "Ký tài liệu đính kèm"),
+    "SignCopy": ("copy", "Ký sao văn bản"),
+    "SignFile": ("plain", "Ký số"),
+    "SignPDF": ("plain", "Ký số"),
+    "SignPDFWP": ("plain", "Ký số"),
+}
+T = TypeVar("T")
+
+
+async def sign_document(call: Call, frame: str) -> dict[str, Any]:
+    request = frame_object(frame)
+    source = str(request.get("FileName") or "")
+    handler = str(request.get("FileUploadHandler") or "")
+    if not source:
+        raise SignerError("NOT_SUPPORTED", "choosing a local file needs the desktop companion")
+    if not handler:
+        raise SignerError("BAD_REQUEST", "FileUploadHandler is missing")
+    profile, reason = DOCUMENT_PROFILES[call.path]
+    given = credentials(request)
+    async with call.transfers() as transfers:
+        for url in (source, handler):
+            check_url(url, transfers.allowed_hosts)  # refuse before any consent, token or network use
+        # downloaded first (from the origin's own hosts): the consent dialog shows its digest
+        downloaded = await transfers.download(source, given)
+        options = PdfSignOptions(
+            reason=reason, profile=profile,
+            doc_number=str(request.get("DocNumber") or ""), issued_date=str(request.get("IssuedDate") or ""),
+            copy_form=_copy_form(request), comment=str(request.get("Comment") or request.get("Content") or ""))
+        signed = await call.parts.service.sign_pdf(call.caller, downloaded.data, options,
+                                                   call.certificate_for(profile))
+        uploaded = await whole(
+            transfers.upload(handler, given, signed.data, downloaded.filename, metadata(request)))
+    return status.success(
+        FileName=uploaded.file_name,
+        FileServer=uploaded.file_server,
+        DocumentNumber=str(request.get("DocNumber") or ""),
+        DocumentDate=str(request.get("IssuedDate") or ""),
+    )
+
+
+async def verify_document(call: Call, frame: str) -> dict[str, Any]:
+    request = frame_object(frame)
+    if request.get("Base64Content"):
+        data = base64_field(request["Base64Content"], "Base64Content")
+    else:
+        source = str(request.get("FileName") or request.get("URL") or "")
+        if not source:
+            raise SignerError("BAD_REQUEST", "FileName (URL) or Base64Content is required")
+        async with call.transfers() as transfers:
+            data = (await transfers.download(source, credentials(request))).data
+    reports = await verification.verify_pdf(data, call.parts.trust,
+                                            timeout_s=call.parts.settings.revocation.policy.timeout_s)
+    signatures = [{"SignerName": r.signer, "SignerSubject": r.signer_subject, "SigningTime": r.signing_time,
+                   "Intact": r.intact, "Valid": r.valid, "Trusted": r.trusted, "Coverage": r.coverage,
+                   "Level": r.level, "Indication": r.indication, "Passed": r.passed} for r in reports]
+    return status.success(Signatures=signatures, Passed=bool(reports) and all(r.passed for r in reports))
+
+
+async def whole(upload: Awaitable[T]) -> T:
+    """Once started, an upload ends whole even if the page goes away: never half a file."""
+    task = asyncio.ensure_future(upload)
+    try:
+        return await asyncio.shield(task)
+    except asyncio.CancelledError:
+        with contextlib.suppress(Exception):
+            await task
+        raise
+
+
+def _copy_form(request: dict[str, Any]) -> str:
+    """SAO Y, SAO LỤC or TRÍCH SAO; pages name the field differently."""
+    value = str(request.get("CopyForm") or request.get("CopyType") or "SAO Y").upper()
+    return value if value in ("SAO Y", "SAO LỤC", "TRÍCH SAO") else "SAO Y"
