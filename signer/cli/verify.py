@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import argparse
+import asyncio
 from dataclasses import asdict
 from pathlib import Path
 
 from ..config import Settings
 from ..files import read_input
 from ..keys import load_certificates
-from ..validation.report import FAILED, PASSED, SignatureReport, verify_pdf
+from ..validation.report import FAILED, PASSED, SignatureReport, averify_pdf
 from .output import print_json
 
 NOT_PASSED = 10  # the document was read, but not every signature passed
@@ -36,9 +37,9 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
 
 
 def run(args: argparse.Namespace, settings: Settings) -> int:
-    reports = verify_pdf(read_input(args.input), load_certificates(settings.trust.anchors),
-                         load_certificates(settings.trust.intermediates), online=not args.offline,
-                         timeout_s=settings.revocation.policy.timeout_s)
+    reports = asyncio.run(averify_pdf(read_input(args.input), load_certificates(settings.trust.anchors),
+                                      load_certificates(settings.trust.intermediates), online=not args.offline,
+                                      timeout_s=settings.revocation.policy.timeout_s))
     passed = bool(reports) and all(r.passed for r in reports)
     if args.json:
         print_json({"signatures": [{**asdict(r), "passed": r.passed} for r in reports], "passed": passed})
