@@ -17,7 +17,7 @@ from cryptography.hazmat.primitives.asymmetric.utils import Prehashed
 from cryptography.hazmat.primitives.serialization import load_pem_private_key
 from lxml import etree
 
-from signer.engine.xml import DSIG, sign_xml, verify_xml
+from signer.engine.xml import DSIG, finish_xml, prepare_xml, sign_xml, verify_xml
 from signer.errors import SignerError
 
 EDXML = """<?xml version="1.0" encoding="UTF-8"?>
@@ -81,10 +81,26 @@ def test_xmlsec1_verifies_our_signature(leader_key, dev_env: DevEnv, tmp_path: P
 
 def test_verify_xml_passes_our_signature(leader_key, dev_env: DevEnv) -> None:
     signed = asyncio.run(sign_xml(EDXML, leader_key))
-    [report] = verify_xml(signed.xml, *trust(dev_env))
+    [report] = asyncio.run(verify_xml(signed.xml, *trust(dev_env)))
     assert report.passed, report
     assert report.signer == "Lê Hồng Sơn"
     assert report.certificate_der == leader_key.certificate.dump()
+
+
+def test_the_steps_sign_with_the_token_between_them(leader_key, dev_env: DevEnv, tmp_path: Path) -> None:
+    # As a caller holding the token runs them: prepare, the token signs the digest, finish.
+    prepared = prepare_xml(EDXML, leader_key.certificate, leader_key.chain, leader_key.algorithm)
+    assert prepared.signature.findtext(f"{{{DSIG}}}SignatureValue") in (None, "")  # the token has not signed yet
+    value = asyncio.run(leader_key.sign_digest(prepared.digest, prepared.digest_algorithm))
+    signed = finish_xml(prepared, value)
+    path = tmp_path / "signed.xml"
+    path.write_bytes(signed.xml)
+
+    done = xmlsec_verify(path, dev_env.root_cert, dev_env.interm_cert)
+    assert done.returncode == 0 and "OK" in done.stdout + done.stderr, done.stderr
+    [report] = asyncio.run(verify_xml(signed.xml, *trust(dev_env)))
+    assert report.passed, report
+    assert signed.signing_time == prepared.signing_time
 
 
 def test_changed_body_fails_both_verifiers(leader_key, dev_env: DevEnv, tmp_path: Path) -> None:
@@ -98,7 +114,7 @@ def test_changed_body_fails_both_verifiers(leader_key, dev_env: DevEnv, tmp_path
     assert done.returncode != 0
     assert "FAIL" in done.stdout + done.stderr
 
-    [report] = verify_xml(tampered, *trust(dev_env))
+    [report] = asyncio.run(verify_xml(tampered, *trust(dev_env)))
     assert not report.intact and not report.passed
     assert report.valid  # SignedInfo itself is untouched
     assert report.trusted
@@ -113,11 +129,11 @@ def test_xmlsec1_signature_is_valid_but_not_trusted(dev_env: DevEnv, tmp_path: P
     ) + b"</edXML>"))
     signed = _xmlsec_sign(template, key, cert, tmp_path)
 
-    [report] = verify_xml(signed, *trust(dev_env))
+    [report] = asyncio.run(verify_xml(signed, *trust(dev_env)))
     assert report.intact and report.valid and not report.trusted
     assert report.signer == "Phần mềm khác"
 
-    [changed] = verify_xml(signed.replace("Đề nghị".encode(), "Yêu cầu".encode()), *trust(dev_env))
+    [changed] = asyncio.run(verify_xml(signed.replace("Đề nghị".encode(), "Yêu cầu".encode()), *trust(dev_env)))
     assert not changed.intact and changed.valid
 
 
@@ -127,7 +143,7 @@ def test_xmlsec1_ecdsa_signature_is_valid(dev_env: DevEnv, tmp_path: Path) -> No
     template.write_bytes(EDXML.replace(b"</edXML>", _template(
         "http://www.w3.org/2001/10/xml-exc-c14n#", "http://www.w3.org/2001/04/xmldsig-more#ecdsa-sha256",
     ) + b"</edXML>"))
-    [report] = verify_xml(_xmlsec_sign(template, key, cert, tmp_path), *trust(dev_env))
+    [report] = asyncio.run(verify_xml(_xmlsec_sign(template, key, cert, tmp_path), *trust(dev_env)))
     assert report.intact and report.valid and not report.trusted
 
 
@@ -148,13 +164,13 @@ def test_xmlsec1_verifies_our_ecdsa_signature(tmp_path: Path) -> None:
     key, cert = throwaway_certificate(tmp_path, ["ec", "-pkeyopt", "ec_paramgen_curve:P-256"])
     private_key = load_pem_private_key(key.read_bytes(), None)
     assert isinstance(private_key, ec.EllipticCurvePrivateKey)
-    signed = asyncio.run(sign_xml(EDXML, SoftwareEcKey(private_key, load_pem(cert))))  # type: ignore[arg-type]
+    signed = asyncio.run(sign_xml(EDXML, SoftwareEcKey(private_key, load_pem(cert))))
     assert len(signed.signature_value) == 64  # r||s, 32 bytes each
     path = tmp_path / "signed.xml"
     path.write_bytes(signed.xml)
     done = xmlsec_verify(path, cert)
     assert done.returncode == 0 and "OK" in done.stdout + done.stderr, done.stderr
-    [report] = verify_xml(signed.xml, [load_pem(cert)], [])
+    [report] = asyncio.run(verify_xml(signed.xml, [load_pem(cert)], []))
     assert report.passed
 
 
@@ -168,7 +184,7 @@ def test_signature_only_is_a_standalone_signature(leader_key, dev_env: DevEnv) -
     # Put back as the last child of the unchanged document, it verifies.
     document = etree.fromstring(EDXML)
     document.append(signature)
-    [report] = verify_xml(etree.tostring(document, encoding="UTF-8"), *trust(dev_env))
+    [report] = asyncio.run(verify_xml(etree.tostring(document, encoding="UTF-8"), *trust(dev_env)))
     assert report.passed, report
 
 
@@ -182,7 +198,7 @@ def test_a_second_enveloped_signature_breaks_the_first(leader_key, key_store, de
     path.write_bytes(second.xml)
     assert xmlsec_verify(path, dev_env.root_cert, dev_env.interm_cert).returncode != 0  # checks the first
 
-    earlier, later = verify_xml(second.xml, *trust(dev_env))
+    earlier, later = asyncio.run(verify_xml(second.xml, *trust(dev_env)))
     assert not earlier.intact and earlier.valid and earlier.signer == "Lê Hồng Sơn"
     assert later.passed and later.signer != earlier.signer
 
@@ -191,16 +207,16 @@ def test_mangled_signatures_are_reported_not_raised(leader_key, dev_env: DevEnv)
     signed = asyncio.run(sign_xml(EDXML, leader_key)).xml
     value = etree.fromstring(signed).findtext(f".//{{{DSIG}}}SignatureValue").encode()
 
-    [bad_value] = verify_xml(signed.replace(value, b"%%%"), *trust(dev_env))
+    [bad_value] = asyncio.run(verify_xml(signed.replace(value, b"%%%"), *trust(dev_env)))
     assert bad_value.intact and not bad_value.valid and bad_value.trusted
 
-    [other_uri] = verify_xml(signed.replace(b'URI=""', b'URI="#body"'), *trust(dev_env))
+    [other_uri] = asyncio.run(verify_xml(signed.replace(b'URI=""', b'URI="#body"'), *trust(dev_env)))
     assert not other_uri.intact and not other_uri.valid  # the URI is inside SignedInfo too
 
     no_certificate = etree.fromstring(signed)
     key_info = no_certificate.find(f".//{{{DSIG}}}KeyInfo")
     key_info.getparent().remove(key_info)
-    [anonymous] = verify_xml(etree.tostring(no_certificate), *trust(dev_env))
+    [anonymous] = asyncio.run(verify_xml(etree.tostring(no_certificate), *trust(dev_env)))
     assert anonymous.signer == "" and not (anonymous.intact or anonymous.valid or anonymous.trusted)
 
 
@@ -223,7 +239,7 @@ def test_bad_documents_are_refused(leader_key, dev_env: DevEnv, data: bytes) -> 
     assert signing.value.code == "DOCUMENT_INVALID"
     assert "root:" not in signing.value.detail  # nothing of /etc/passwd leaks into the message
     with pytest.raises(SignerError) as verifying:
-        verify_xml(data, *trust(dev_env))
+        asyncio.run(verify_xml(data, *trust(dev_env)))
     assert verifying.value.code == "DOCUMENT_INVALID"
 
 

@@ -14,7 +14,6 @@ import io
 from dataclasses import dataclass
 from datetime import datetime
 from functools import lru_cache
-from pathlib import Path
 
 from asn1crypto import x509
 from pyhanko.pdf_utils import generic, misc
@@ -31,7 +30,7 @@ from ..validation.revocation import Evidence
 from . import appearance, cms, levels
 from .key import SigningKey
 from .header import HeaderPlan, plan_empty_fields, plan_header, write_header
-from .options import PdfSignOptions, PlacementRequest
+from .options import PdfSignOptions
 from .placement import Spot, page_refs, page_spaces, place
 from .widgets import PlacedStyle
 

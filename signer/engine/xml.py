@@ -1,9 +1,11 @@
 """XML signatures (XMLDSig, enveloped) for the VGCA /SignXML and /VerifyXML (edXML exchange).
 
-The token signs only digests, so the signature is assembled here: the document's
-digest goes into SignedInfo, and the token signs the SHA-256 of SignedInfo's
-canonical form. Verification reads every ds:Signature in the document and checks
-what can be checked offline: integrity, signature value, chain to the trust anchors.
+The token signs only digests, so the signature is assembled here in steps, as for
+PDF: ``prepare_xml`` puts the document's digest into SignedInfo and returns the
+SHA-256 of SignedInfo's canonical form for the token to sign, ``finish_xml`` puts the
+token's answer into SignatureValue. Verification reads every ds:Signature in the
+document and checks what can be checked offline: integrity, signature value, chain
+to the trust anchors.
 """
 
 from __future__ import annotations
@@ -11,7 +13,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import hashlib
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -36,6 +38,7 @@ INCLUSIVE_C14N = "http://www.w3.org/TR/2001/REC-xml-c14n-20010315"
 XML_NS = "{http://www.w3.org/XML/1998/namespace}"
 ENVELOPED = "http://www.w3.org/2000/09/xmldsig#enveloped-signature"
 SHA256 = "http://www.w3.org/2001/04/xmlenc#sha256"
+SIGNED_INFO_DIGEST = "sha256"  # the hash both SIGNATURE_METHODS name
 SIGNATURE_METHODS = {
     "rsa": "http://www.w3.org/2001/04/xmldsig-more#rsa-sha256",
     "ec": "http://www.w3.org/2001/04/xmldsig-more#ecdsa-sha256",
@@ -65,6 +68,20 @@ VERIFY_METHODS = {  # algorithm -> (key algorithm, hash)
     "http://www.w3.org/2001/04/xmldsig-more#ecdsa-sha384": ("ec", hashes.SHA384()),
     "http://www.w3.org/2001/04/xmldsig-more#ecdsa-sha512": ("ec", hashes.SHA512()),
 }
+
+
+@dataclass
+class PreparedXml:
+    """A document with its ds:Signature in place but SignatureValue empty, waiting for the token."""
+
+    tree: etree._ElementTree
+    signature: etree._Element
+    digest: bytes  # for the token to sign: SignedInfo's canonical form, hashed with ``digest_algorithm``
+    digest_algorithm: str
+    algorithm: str  # the key's: "rsa" or "ec"
+    key_bits: int  # ECDSA's r and s are each padded to this size
+    signature_only: bool
+    signing_time: datetime
 
 
 @dataclass(frozen=True)
@@ -154,10 +171,12 @@ def _b64decode(text: str | None) -> bytes:
     return base64.b64decode("".join((text or "").split()), validate=True)
 
 
-async def sign_xml(data: bytes, key: SigningKey, *, signature_only: bool = False) -> XmlSignature:
-    """Append an enveloped ds:Signature as the last child of the document element.
+def prepare_xml(data: bytes, certificate: x509.Certificate, chain: Sequence[x509.Certificate], algorithm: str,
+                *, signature_only: bool = False) -> PreparedXml:
+    """Append an enveloped ds:Signature as the last child of the document element, all but
+    its value. Blocking (parse, canonicalisation, digests): run it off the event loop.
 
-    With ``signature_only`` the reply holds just the ds:Signature element; it verifies
+    With ``signature_only`` the result holds just the ds:Signature element; it verifies
     once put back as the last child of the unchanged document's root element.
     """
     tree = parse_document(data)
@@ -165,26 +184,46 @@ async def sign_xml(data: bytes, key: SigningKey, *, signature_only: bool = False
     # The Signature goes in as the last child without surrounding text, so the
     # document before insertion is exactly what the enveloped transform yields.
     document_digest = hashlib.sha256(_canonical_document(tree, EXC_C14N, None)).digest()
-    signature = _signature_element(tree.getroot(), key, document_digest)
+    signature = _signature_element(tree.getroot(), (certificate, *chain), algorithm, document_digest)
     signed_info = _child(signature, "SignedInfo")
-    signed_info_digest = hashlib.sha256(_canonical_element(signed_info, EXC_C14N, None)).digest()
-    value = await key.sign_digest(signed_info_digest, "sha256")
-    if key.algorithm == "ec":
-        value = _ecdsa_raw(value, key.certificate.public_key.bit_size)
-    _child(signature, "SignatureValue").text = _b64(value)
-    if signature_only:
-        xml = etree.tostring(signature, encoding="UTF-8", xml_declaration=False, with_tail=False)
+    return PreparedXml(
+        tree=tree,
+        signature=signature,
+        digest=hashlib.new(SIGNED_INFO_DIGEST, _canonical_element(signed_info, EXC_C14N, None)).digest(),
+        digest_algorithm=SIGNED_INFO_DIGEST,
+        algorithm=algorithm,
+        key_bits=certificate.public_key.bit_size,
+        signature_only=signature_only,
+        signing_time=signing_time,
+    )
+
+
+def finish_xml(prepared: PreparedXml, signature_value: bytes) -> XmlSignature:
+    """Put the token's signature over ``prepared.digest`` into SignatureValue; blocking (serialisation)."""
+    value = _ecdsa_raw(signature_value, prepared.key_bits) if prepared.algorithm == "ec" else signature_value
+    _child(prepared.signature, "SignatureValue").text = _b64(value)
+    if prepared.signature_only:
+        xml = etree.tostring(prepared.signature, encoding="UTF-8", xml_declaration=False, with_tail=False)
     else:
-        xml = etree.tostring(tree, encoding="UTF-8", xml_declaration=True)
-    return XmlSignature(xml=xml, signature_value=value, signing_time=signing_time)
+        xml = etree.tostring(prepared.tree, encoding="UTF-8", xml_declaration=True)
+    return XmlSignature(xml=xml, signature_value=value, signing_time=prepared.signing_time)
 
 
-def _signature_element(root: etree._Element, key: SigningKey, document_digest: bytes) -> etree._Element:
-    """ds:Signature with SignedInfo filled in, an empty SignatureValue and the certificates."""
+async def sign_xml(data: bytes, key: SigningKey, *, signature_only: bool = False) -> XmlSignature:
+    """``prepare_xml``, the token's signature, ``finish_xml``: the document work runs off the event loop."""
+    prepared = await asyncio.to_thread(prepare_xml, data, key.certificate, key.chain, key.algorithm,
+                                       signature_only=signature_only)
+    value = await key.sign_digest(prepared.digest, prepared.digest_algorithm)
+    return await asyncio.to_thread(finish_xml, prepared, value)
+
+
+def _signature_element(root: etree._Element, certificates: Sequence[x509.Certificate], algorithm: str,
+                       document_digest: bytes) -> etree._Element:
+    """ds:Signature with SignedInfo filled in, an empty SignatureValue and the certificates (the signer's first)."""
     signature = etree.SubElement(root, _ds("Signature"), nsmap={"ds": DSIG})
     signed_info = etree.SubElement(signature, _ds("SignedInfo"))
     etree.SubElement(signed_info, _ds("CanonicalizationMethod"), Algorithm=EXC_C14N)
-    etree.SubElement(signed_info, _ds("SignatureMethod"), Algorithm=SIGNATURE_METHODS[key.algorithm])
+    etree.SubElement(signed_info, _ds("SignatureMethod"), Algorithm=SIGNATURE_METHODS[algorithm])
     reference = etree.SubElement(signed_info, _ds("Reference"), URI="")
     transforms = etree.SubElement(reference, _ds("Transforms"))
     etree.SubElement(transforms, _ds("Transform"), Algorithm=ENVELOPED)
@@ -193,7 +232,7 @@ def _signature_element(root: etree._Element, key: SigningKey, document_digest: b
     etree.SubElement(reference, _ds("DigestValue")).text = _b64(document_digest)
     etree.SubElement(signature, _ds("SignatureValue"))
     x509_data = etree.SubElement(etree.SubElement(signature, _ds("KeyInfo")), _ds("X509Data"))
-    for certificate in (key.certificate, *key.chain):
+    for certificate in certificates:
         etree.SubElement(x509_data, _ds("X509Certificate")).text = _b64(certificate.dump())
     return signature
 
@@ -205,34 +244,58 @@ def _ecdsa_raw(der: bytes, bits: int) -> bytes:
     return r.to_bytes(size, "big") + s.to_bytes(size, "big")
 
 
-def verify_xml(
+@dataclass(frozen=True)
+class _Checked:
+    """What can be told of one ds:Signature without the trust anchors."""
+
+    certificates: list[x509.Certificate]  # KeyInfo's, the signer's first; none when unreadable
+    intact: bool  # every reference digest matches the document
+    valid: bool  # SignatureValue checks out over SignedInfo
+
+
+async def verify_xml(
     data: bytes, anchors: list[x509.Certificate], intermediates: list[x509.Certificate]
 ) -> list[XmlSignatureReport]:
-    """One report per ds:Signature. Blocking (path validation runs its own event loop):
-    call it from a thread, as the API does with ``verify_pdf``."""
+    """One report per ds:Signature; raises DOCUMENT_INVALID for a document that cannot be read."""
+    checked = await asyncio.to_thread(_check_all, data)  # parsing and c14n of a large document: off the loop
+    return [await _report(c, anchors, intermediates) for c in checked]
+
+
+def _check_all(data: bytes) -> list[_Checked]:
     signatures = list(parse_document(data).iter(_ds("Signature")))
-    return [_report(data, index, signature, anchors, intermediates) for index, signature in enumerate(signatures)]
+    return [_check(data, index, signature) for index, signature in enumerate(signatures)]
 
 
-def _report(data: bytes, index: int, signature: etree._Element,
-            anchors: list[x509.Certificate], intermediates: list[x509.Certificate]) -> XmlSignatureReport:
+def _check(data: bytes, index: int, signature: etree._Element) -> _Checked:
     try:
         certificates = [x509.Certificate.load(_b64decode(e.text)) for e in signature.iterfind(
             f"{_ds('KeyInfo')}/{_ds('X509Data')}/{_ds('X509Certificate')}")]
         certificate = certificates[0]
-        subject = certificate.subject  # parses the certificate: a broken one fails here, not later
+        _ = certificate.subject  # parses the certificate: a broken one fails here, not later
     except (ValueError, IndexError):  # no readable certificate: nothing can be checked
-        return XmlSignatureReport(signer="", signer_subject="", certificate_der=b"",
-                                  intact=False, valid=False, trusted=False)
+        return _Checked(certificates=[], intact=False, valid=False)
     signed_info = signature.find(_ds("SignedInfo"))
     references = [] if signed_info is None else signed_info.findall(_ds("Reference"))
-    return XmlSignatureReport(
-        signer=holder_name(certificate),
-        signer_subject=subject.human_friendly,
-        certificate_der=certificate.dump(),
+    return _Checked(
+        certificates=certificates,
         intact=bool(references) and all(_reference_intact(data, index, r) for r in references),
         valid=signed_info is not None and _signature_valid(signature, signed_info, certificate),
-        trusted=_trusted(certificate, anchors, intermediates + certificates),
+    )
+
+
+async def _report(checked: _Checked, anchors: list[x509.Certificate],
+                  intermediates: list[x509.Certificate]) -> XmlSignatureReport:
+    if not checked.certificates:
+        return XmlSignatureReport(signer="", signer_subject="", certificate_der=b"",
+                                  intact=False, valid=False, trusted=False)
+    certificate = checked.certificates[0]
+    return XmlSignatureReport(
+        signer=holder_name(certificate),
+        signer_subject=certificate.subject.human_friendly,
+        certificate_der=certificate.dump(),
+        intact=checked.intact,
+        valid=checked.valid,
+        trusted=await _trusted(certificate, anchors, intermediates + checked.certificates),
     )
 
 
@@ -320,14 +383,14 @@ def _signature_valid(signature: etree._Element, signed_info: etree._Element, cer
     return True
 
 
-def _trusted(certificate: x509.Certificate, anchors: list[x509.Certificate],
-             others: list[x509.Certificate]) -> bool:
+async def _trusted(certificate: x509.Certificate, anchors: list[x509.Certificate],
+                   others: list[x509.Certificate]) -> bool:
     context = ValidationContext(
         trust_roots=anchors, other_certs=others, allow_fetching=False, revocation_mode="soft-fail"
     )
     validator = CertificateValidator(certificate, validation_context=context)
     try:
-        asyncio.run(validator.async_validate_usage(set()))
+        await validator.async_validate_usage(set())
     except (PathError, ValidationError):
         return False
     return True

@@ -26,12 +26,11 @@ from ..config import RevocationSettings
 from ..errors import SignerError
 from .revocation import Evidence, check_revocation
 from .store import RevocationStore
-from .sync import run_sync
 
 SIGNING_USAGES = {"digital_signature", "non_repudiation"}
 
 
-def check_signing_certificate(
+async def check_signing_certificate(
     certificate: x509.Certificate,
     chain: Sequence[x509.Certificate],
     anchors: Sequence[x509.Certificate],
@@ -40,7 +39,10 @@ def check_signing_certificate(
     moment: datetime | None = None,
 ) -> Evidence:
     """Raise CERT_EXPIRED, CERT_NOT_YET_VALID, CERT_KEY_USAGE, CERT_UNTRUSTED, CERT_REVOKED
-    or REVOCATION_UNKNOWN; return the revocation answers when the certificate may sign."""
+    or REVOCATION_UNKNOWN; return the revocation answers when the certificate may sign.
+
+    The certificate's own fields are read first; the path and the revocation answers are
+    awaited on the caller's loop (the responders are asked over the network)."""
     moment = moment or datetime.now(timezone.utc)
     revocation = revocation or RevocationSettings()
     name = certificate.subject.native.get("common_name") or certificate.subject.human_friendly
@@ -53,21 +55,16 @@ def check_signing_certificate(
         raise SignerError("CERT_KEY_USAGE", f"{name}: key usage {', '.join(sorted(usage))}")
     if not anchors:
         raise SignerError("CERT_UNTRUSTED", "no trust anchors are configured ([trust] anchors)")
+    # The path to an anchor (pyhanko-certvalidator); revocation is left to ``check_revocation``.
+    context = ValidationContext(trust_roots=list(anchors), other_certs=list(chain), allow_fetching=False,
+                                revocation_mode="soft-fail", moment=moment)
     try:
-        return run_sync(_validate(certificate, chain, anchors, revocation, moment))
+        path = await CertificateValidator(certificate, validation_context=context).async_validate_usage(set())
     except ExpiredError:
         raise SignerError("CERT_EXPIRED", name) from None
     except NotYetValidError:
         raise SignerError("CERT_NOT_YET_VALID", name) from None
     except (PathBuildingError, PathValidationError, InvalidCertificateError) as exc:
         raise SignerError("CERT_UNTRUSTED", f"{name}: {str(exc)[:160]}") from None
-
-
-async def _validate(certificate: x509.Certificate, chain: Sequence[x509.Certificate],
-                    anchors: Sequence[x509.Certificate], revocation: RevocationSettings, moment: datetime) -> Evidence:
-    """The path to an anchor (pyhanko-certvalidator, revocation left to ``check_revocation``)."""
-    context = ValidationContext(trust_roots=list(anchors), other_certs=list(chain), allow_fetching=False,
-                                revocation_mode="soft-fail", moment=moment)
-    path = await CertificateValidator(certificate, validation_context=context).async_validate_usage(set())
     leaf_first = [crypto_x509.load_der_x509_certificate(c.dump()) for c in reversed(list(path))]
     return await check_revocation(leaf_first, revocation.policy, RevocationStore(revocation.cache_dir), moment)

@@ -11,6 +11,7 @@ B-LTA when a document timestamp covers them.
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import io
 from collections.abc import Sequence
@@ -43,7 +44,6 @@ from pyhanko_certvalidator.revinfo.archival import CRLContainer, OCSPContainer
 
 from ..errors import SignerError
 from ..certificates import holder_name
-from .sync import run_sync
 
 PASSED, INDETERMINATE, FAILED = "TOTAL-PASSED", "INDETERMINATE", "TOTAL-FAILED"
 # Revocation must be checked where a certificate says how (OCSP or CRL); a certificate
@@ -76,14 +76,35 @@ class SignatureReport:
         return self.indication == PASSED
 
 
-def verify_pdf(data: bytes, anchors: Sequence[x509.Certificate], intermediates: Sequence[x509.Certificate], *,
-               online: bool = True, timeout_s: float = 20.0) -> list[SignatureReport]:
-    """Blocking (run it off the event loop); raises DOCUMENT_INVALID / DOCUMENT_ENCRYPTED."""
-    return run_sync(averify_pdf(data, anchors, intermediates, online=online, timeout_s=timeout_s))
+@dataclass(frozen=True)
+class _Document:
+    """What the signatures are judged from, read once."""
+
+    signatures: list[EmbeddedPdfSignature]
+    document_timestamps: list[EmbeddedPdfSignature]
+    dss: LocalKnowledge  # the document's security store
 
 
 async def averify_pdf(data: bytes, anchors: Sequence[x509.Certificate], intermediates: Sequence[x509.Certificate],
                       *, online: bool = True, timeout_s: float = 20.0) -> list[SignatureReport]:
+    """A report per signature; raises DOCUMENT_INVALID / DOCUMENT_ENCRYPTED."""
+    document = await asyncio.to_thread(_read, data)  # parsing a large PDF must not stall the event loop
+    backend = AIOHttpFetcherBackend(per_request_timeout=timeout_s) if online else None
+    try:
+        reports = []
+        for sig in document.signatures:
+            try:
+                reports.append(await _report(sig, document.document_timestamps, document.dss, anchors,
+                                             intermediates, backend))
+            except Exception as exc:  # noqa: BLE001 - a signature pyHanko cannot read is a failed report
+                reports.append(_broken(sig, exc))
+        return reports
+    finally:
+        if backend is not None:
+            await backend.close()
+
+
+def _read(data: bytes) -> _Document:
     try:
         reader = PdfFileReader(io.BytesIO(data), strict=False)
         if reader.encrypted:
@@ -92,19 +113,8 @@ async def averify_pdf(data: bytes, anchors: Sequence[x509.Certificate], intermed
         document_timestamps = reader.embedded_timestamp_signatures
     except (misc.PdfError, ValueError, KeyError, IndexError, TypeError) as exc:
         raise SignerError("DOCUMENT_INVALID", str(exc).splitlines()[0][:200] if str(exc) else "unreadable") from None
-    backend = AIOHttpFetcherBackend(per_request_timeout=timeout_s) if online else None
-    try:
-        dss = _dss_knowledge(reader) if signatures else LocalKnowledge()  # read once for all signatures
-        reports = []
-        for sig in signatures:
-            try:
-                reports.append(await _report(sig, document_timestamps, dss, anchors, intermediates, backend))
-            except Exception as exc:  # noqa: BLE001 - a signature pyHanko cannot read is a failed report
-                reports.append(_broken(sig, exc))
-        return reports
-    finally:
-        if backend is not None:
-            await backend.close()
+    dss = _dss_knowledge(reader) if signatures else LocalKnowledge()
+    return _Document(signatures, document_timestamps, dss)
 
 
 async def _report(sig: EmbeddedPdfSignature, document_timestamps: list, dss: LocalKnowledge, anchors,
