@@ -8,17 +8,40 @@ underscore are not offered to the page.
 from __future__ import annotations
 
 import threading
-from typing import TYPE_CHECKING, Any
-
-if TYPE_CHECKING:
-    from .core import TrayCore
+from typing import Any, Protocol
 
 METHODS = ("state", "answer", "submit_pin", "cancel", "cancel_batch", "revoke", "language", "dismissed", "done")
 DECISIONS = ("once", "always", "refuse")
 
 
+class Windows(Protocol):
+    """Where the bridge's window closes."""
+
+    def close(self, bridge: DialogBridge) -> None: ...
+
+
+class Core(Protocol):
+    """What a bridge needs of the companion (``tray.core.TrayCore``); named here so that this
+    module does not import the core, which imports it."""
+
+    language: str
+
+    @property
+    def dialogs(self) -> Windows: ...
+
+    def answer(self, prompt_id: str, **fields: Any) -> None: ...
+
+    def cancel_batch(self, batch_id: str) -> None: ...
+
+    def batch_view(self, batch_id: str) -> dict[str, Any]: ...
+
+    def settings(self) -> dict[str, Any]: ...
+
+    def revoke(self, origin: str) -> bool: ...
+
+
 class DialogBridge:
-    def __init__(self, core: TrayCore, kind: str, data: dict[str, Any] | None = None) -> None:
+    def __init__(self, core: Core, kind: str, data: dict[str, Any] | None = None) -> None:
         self._core = core
         self._kind = kind  # consent, pin, progress, settings
         self._data = data or {}
