@@ -22,7 +22,7 @@ from .api.appkeys import CALLER
 from .api.replies import json_reply
 from .api.routes import PUBLIC, ROUTES
 from .daemon import Daemon
-from .errors import SignerError
+from .errors import Code, SignerError
 from .security.host import allow_host, is_loopback
 from .service.caller import Caller
 from .service.trail import record
@@ -33,7 +33,7 @@ log = structlog.get_logger(__name__)
 SAFE_METHODS = {"GET", "HEAD"}
 ALLOWED_REQUEST_HEADERS = {"content-type", "accept", "x-requested-with"}
 EXPOSED_HEADERS = "X-Signature-Field, X-Signer, X-Signing-Time, X-Document-SHA256, X-Signature-Level, X-Signer-Warning"
-HTTP_CODES = {404: "NOT_FOUND", 405: "METHOD_NOT_ALLOWED", 413: "TOO_LARGE"}
+HTTP_CODES = {404: Code.NOT_FOUND, 405: Code.METHOD_NOT_ALLOWED, 413: Code.TOO_LARGE}
 
 
 def create_app(daemon: Daemon) -> web.Application:
@@ -86,23 +86,23 @@ async def guard(request: web.Request, handler) -> web.StreamResponse:
         check_transport(request, limits, app[keys.PORTS])
         if origin is not None:
             if not app[keys.ALLOWLIST].allow_origin(origin):
-                raise SignerError("ORIGIN_NOT_ALLOWED", origin[:200])
+                raise SignerError(Code.ORIGIN_NOT_ALLOWED, origin[:200])
             allowed_origin = origin
             caller = Caller(origin=normalize_origin(origin))
         elif public:
             # a cross-site <img> or fetch(no-cors) sends no Origin: only a typed address may read these
             if request.headers.get("Sec-Fetch-Site", "none") != "none":
-                raise SignerError("ORIGIN_NOT_ALLOWED", "a cross-site request without Origin")
+                raise SignerError(Code.ORIGIN_NOT_ALLOWED, "a cross-site request without Origin")
             caller = Caller(origin=None, public=True)
         else:
             if request.method not in SAFE_METHODS and any(h.startswith("Sec-Fetch-") for h in request.headers):
-                raise SignerError("ORIGIN_NOT_ALLOWED", "a browser request without Origin")
+                raise SignerError(Code.ORIGIN_NOT_ALLOWED, "a browser request without Origin")
             if not app[keys.API_TOKEN].matches(request.headers.get("Authorization")):
-                raise SignerError("AUTH_REQUIRED")
+                raise SignerError(Code.AUTH_REQUIRED)
             caller = Caller(origin=None)
         caller_name = caller.name
         if not app[keys.RATE].allow("public" if caller.public else caller.name):
-            raise SignerError("RATE_LIMITED")
+            raise SignerError(Code.RATE_LIMITED)
         request[CALLER] = caller
         if preflight:
             response = preflight_response(request, allowed_origin)
@@ -114,21 +114,21 @@ async def guard(request: web.Request, handler) -> web.StreamResponse:
     except SignerError as error:
         response, result, caller = error_response(error, limits), error.code, request.get(CALLER)
     except web.HTTPException as exc:
-        error = SignerError(HTTP_CODES.get(exc.status, "BAD_REQUEST"), exc.reason,
+        error = SignerError(HTTP_CODES.get(exc.status, Code.BAD_REQUEST), exc.reason,
                             limit_mb=limits.max_body_mb)
         response, result, caller = error_response(error, limits), error.code, request.get(CALLER)
     except RequestPayloadError:  # a body that does not decode (e.g. a bad Content-Encoding)
-        error = SignerError("BAD_REQUEST", "unreadable request body")
+        error = SignerError(Code.BAD_REQUEST, "unreadable request body")
         response, result, caller = error_response(error, limits), error.code, request.get(CALLER)
     except TimeoutError:
-        error = SignerError("TIMEOUT", f"{request.method} {request.path}")
+        error = SignerError(Code.TIMEOUT, f"{request.method} {request.path}")
         response, result, caller = error_response(error, limits), error.code, request.get(CALLER)
     except asyncio.CancelledError:  # the client went away: still one audit line
         _record(request, request.get(CALLER), caller_name, "CLIENT_GONE")
         raise
     except Exception:
         log.exception("internal_error", path=request.path)
-        error = SignerError("INTERNAL_ERROR", "see the daemon's log")
+        error = SignerError(Code.INTERNAL_ERROR, "see the daemon's log")
         response, result, caller = error_response(error, limits), error.code, request.get(CALLER)
     if allowed_origin is not None and not response.prepared:  # a finished WebSocket has sent its headers
         add_cors(response, allowed_origin)
@@ -139,15 +139,15 @@ async def guard(request: web.Request, handler) -> web.StreamResponse:
 
 def check_transport(request: web.Request, limits: Limits, ports: set[int]) -> None:
     if not is_loopback(request.remote):
-        raise SignerError("NOT_LOOPBACK")
+        raise SignerError(Code.NOT_LOOPBACK)
     if not allow_host(request.headers.get("Host"), ports):
-        raise SignerError("HOST_NOT_ALLOWED", (request.headers.get("Host") or "(none)")[:100])
+        raise SignerError(Code.HOST_NOT_ALLOWED, (request.headers.get("Host") or "(none)")[:100])
     declared = request.content_length
     batch = request.method == "POST" and request.path == "/v1/batches"  # streamed to disk, its own limit
     limit, limit_mb = ((limits.batch_max_bytes, limits.batch_max_mb) if batch
                        else (limits.max_body_bytes, limits.max_body_mb))
     if declared is not None and declared > limit:
-        raise SignerError("TOO_LARGE", limit_mb=limit_mb)
+        raise SignerError(Code.TOO_LARGE, limit_mb=limit_mb)
 
 
 def preflight_response(request: web.Request, origin: str | None) -> web.Response:
@@ -173,7 +173,7 @@ def add_cors(response: web.StreamResponse, origin: str) -> None:
 
 def error_response(error: SignerError, limits: Limits) -> web.Response:
     response = json_reply(error.as_dict(), status=error.http_status)
-    if error.code in ("BUSY", "RATE_LIMITED"):
+    if error.code in (Code.BUSY, Code.RATE_LIMITED):
         response.headers["Retry-After"] = str(limits.busy_retry_after_s)
     return response
 

@@ -13,7 +13,7 @@ from dataclasses import asdict, dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 
-from .errors import SignerError
+from .errors import Code, SignerError
 
 
 @dataclass(frozen=True)
@@ -72,7 +72,7 @@ class AuditLog:
         except FileNotFoundError:
             return []
         except OSError as exc:
-            raise SignerError("FILE_UNREADABLE", f"{self.path}: {exc.strerror or exc}") from None
+            raise SignerError(Code.FILE_UNREADABLE, f"{self.path}: {exc.strerror or exc}") from None
         entries = []
         for line in lines:
             try:

@@ -15,7 +15,7 @@ import platformdirs
 
 from policies.revocation import RevocationPolicy, load_revocation_policy
 
-from .errors import SignerError
+from .errors import Code, SignerError
 
 APP_NAME = "vn-token-signer"
 CONFIG_ENV = "SIGNER_CONFIG"
@@ -119,11 +119,11 @@ def load_settings(explicit: str | os.PathLike[str] | None = None) -> Settings:
     try:
         raw = tomllib.loads(path.read_text("utf-8"))
     except FileNotFoundError:
-        raise SignerError("CONFIG_INVALID", f"{path} does not exist") from None
+        raise SignerError(Code.CONFIG_INVALID, f"{path} does not exist") from None
     except (OSError, UnicodeDecodeError) as exc:
-        raise SignerError("CONFIG_INVALID", f"{path}: {exc}") from None
+        raise SignerError(Code.CONFIG_INVALID, f"{path}: {exc}") from None
     except tomllib.TOMLDecodeError as exc:
-        raise SignerError("CONFIG_INVALID", f"{path}: {exc}") from None
+        raise SignerError(Code.CONFIG_INVALID, f"{path}: {exc}") from None
     return _parse(raw, path)
 
 
@@ -209,7 +209,7 @@ def _parse(raw: dict[str, Any], path: Path) -> Settings:
             log_level=str(logging.get("level", "warning")).lower(),
         )
     except (ValueError, TypeError, AttributeError) as exc:
-        raise SignerError("CONFIG_INVALID", f"{path}: {exc}") from None
+        raise SignerError(Code.CONFIG_INVALID, f"{path}: {exc}") from None
 
 
 def _only(section: dict[str, Any], allowed: set[str], where: str) -> None:

@@ -15,7 +15,7 @@ from policies.origins import OriginAllowlist, load_allowlist
 from .audit import AuditLog
 from .certificates import Trust
 from .config import Settings
-from .errors import SignerError
+from .errors import Code, SignerError
 from .keys import KeyStore
 from .keys.pins import PinSource, pin_source_from
 from .logs import configure_logging
@@ -83,7 +83,7 @@ class Daemon:
         try:
             self.allowlist: OriginAllowlist = load_allowlist([*settings.server.allowed_origins, *allow_origins])
         except ValueError as exc:
-            raise SignerError("CONFIG_INVALID", str(exc)) from None
+            raise SignerError(Code.CONFIG_INVALID, str(exc)) from None
         self.consents = ConsentStore(settings.server.state_dir / "consents.json")
         self.prompts = Prompts(settings.consent.timeout_s, terminal=terminal)
         self.pin_prompts = PromptPinSource(self.prompts)
@@ -105,4 +105,4 @@ def _limits(settings: Settings) -> Limits:
     try:
         return load_limits(settings.limits)
     except ValueError as exc:
-        raise SignerError("CONFIG_INVALID", str(exc)) from None
+        raise SignerError(Code.CONFIG_INVALID, str(exc)) from None

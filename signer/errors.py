@@ -1,130 +1,186 @@
-"""Every error the signer reports: a stable code, a message in Vietnamese and English,
-and how it maps to an HTTP status and a command-line exit code.
+"""Every error the signer reports: a stable code, and in one table its HTTP status, command-line
+exit code, VGCA status, whether it ends a batch, and its message in Vietnamese and English.
 
-This table is the one place where codes meet users. Failures from ``drivers`` carry the
-same codes and are converted at the key layer (``signer.keys``).
+This table is the one place where codes meet users; a code not in ``Code`` cannot be raised.
+Failures from ``drivers`` carry the same codes and are converted at the key layer
+(``signer.keys``).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from enum import StrEnum
 from typing import Any
 
+VGCA_OTHER = 1  # any failure without a status of its own
+VGCA_CANCELLED = 11  # pages test Status == 0 (success) and 11 (cancelled by the user)
+
+
+class Code(StrEnum):
+    """Every error's stable code: what pages, scripts and the audit log see."""
+
+    CONFIG_INVALID = "CONFIG_INVALID"
+    MODULE_NOT_FOUND = "MODULE_NOT_FOUND"
+    MODULE_LOAD_FAILED = "MODULE_LOAD_FAILED"
+    DOCUMENT_INVALID = "DOCUMENT_INVALID"
+    DOCUMENT_ENCRYPTED = "DOCUMENT_ENCRYPTED"
+    ANCHOR_NOT_FOUND = "ANCHOR_NOT_FOUND"
+    FILE_UNREADABLE = "FILE_UNREADABLE"
+    OUTPUT_FAILED = "OUTPUT_FAILED"
+    TOKEN_NOT_PRESENT = "TOKEN_NOT_PRESENT"
+    TOKEN_ERROR = "TOKEN_ERROR"
+    CERT_NOT_FOUND = "CERT_NOT_FOUND"
+    CERT_AMBIGUOUS = "CERT_AMBIGUOUS"
+    CERT_EXPIRED = "CERT_EXPIRED"
+    CERT_NOT_YET_VALID = "CERT_NOT_YET_VALID"
+    CERT_REVOKED = "CERT_REVOKED"
+    REVOCATION_UNKNOWN = "REVOCATION_UNKNOWN"
+    CERT_UNTRUSTED = "CERT_UNTRUSTED"
+    CERT_KEY_USAGE = "CERT_KEY_USAGE"
+    KEY_NOT_FOUND = "KEY_NOT_FOUND"
+    PIN_INCORRECT = "PIN_INCORRECT"
+    PIN_LOCKED = "PIN_LOCKED"
+    PIN_EXPIRED = "PIN_EXPIRED"
+    PIN_UNAVAILABLE = "PIN_UNAVAILABLE"
+    PIN_SOURCE_REFUSED = "PIN_SOURCE_REFUSED"
+    USER_CANCELLED = "USER_CANCELLED"
+    SIGNING_FAILED = "SIGNING_FAILED"
+    TIMESTAMP_FAILED = "TIMESTAMP_FAILED"
+    NOT_LOOPBACK = "NOT_LOOPBACK"
+    HOST_NOT_ALLOWED = "HOST_NOT_ALLOWED"
+    ORIGIN_NOT_ALLOWED = "ORIGIN_NOT_ALLOWED"
+    AUTH_REQUIRED = "AUTH_REQUIRED"
+    CONSENT_DENIED = "CONSENT_DENIED"
+    TOO_LARGE = "TOO_LARGE"
+    RATE_LIMITED = "RATE_LIMITED"
+    BUSY = "BUSY"
+    BAD_REQUEST = "BAD_REQUEST"
+    NOT_FOUND = "NOT_FOUND"
+    METHOD_NOT_ALLOWED = "METHOD_NOT_ALLOWED"
+    URL_NOT_ALLOWED = "URL_NOT_ALLOWED"
+    DOWNLOAD_FAILED = "DOWNLOAD_FAILED"
+    UPLOAD_FAILED = "UPLOAD_FAILED"
+    NOT_SUPPORTED = "NOT_SUPPORTED"
+    LISTEN_FAILED = "LISTEN_FAILED"
+    DAEMON_UNREACHABLE = "DAEMON_UNREACHABLE"
+    TIMEOUT = "TIMEOUT"
+    INTERNAL_ERROR = "INTERNAL_ERROR"
 
 
 @dataclass(frozen=True)
 class ErrorKind:
-    code: str
+    code: Code
     http_status: int
     exit_code: int
+    vgca_status: int
+    ends_batch: bool  # the remaining documents of a batch cannot be signed either
     message_en: str
     message_vi: str
 
 
 _KINDS = (
     # 3: configuration and environment
-    ErrorKind("CONFIG_INVALID", 500, 3, "The configuration is invalid: {detail}",
+    ErrorKind(Code.CONFIG_INVALID, 500, 3, VGCA_OTHER, False, "The configuration is invalid: {detail}",
               "Cấu hình không hợp lệ: {detail}"),
-    ErrorKind("MODULE_NOT_FOUND", 503, 3, "No PKCS#11 module found: {detail}",
+    ErrorKind(Code.MODULE_NOT_FOUND, 503, 3, 4, False, "No PKCS#11 module found: {detail}",
               "Không tìm thấy thư viện PKCS#11 của token: {detail}"),
-    ErrorKind("MODULE_LOAD_FAILED", 503, 3, "A PKCS#11 module could not be loaded: {detail}",
+    ErrorKind(Code.MODULE_LOAD_FAILED, 503, 3, 4, False, "A PKCS#11 module could not be loaded: {detail}",
               "Không nạp được thư viện PKCS#11: {detail}"),
     # 4: the document
-    ErrorKind("DOCUMENT_INVALID", 422, 4, "The document is not valid: {detail}",
+    ErrorKind(Code.DOCUMENT_INVALID, 422, 4, 3, False, "The document is not valid: {detail}",
               "Văn bản không hợp lệ: {detail}"),
-    ErrorKind("DOCUMENT_ENCRYPTED", 422, 4,
+    ErrorKind(Code.DOCUMENT_ENCRYPTED, 422, 4, 3, False,
               "The PDF is password-protected; remove the protection before signing",
               "Tệp PDF đang được đặt mật khẩu; hãy gỡ mật khẩu trước khi ký"),
-    ErrorKind("ANCHOR_NOT_FOUND", 422, 4, "The place for the signature block was not found: {detail}",
+    ErrorKind(Code.ANCHOR_NOT_FOUND, 422, 4, 3, False, "The place for the signature block was not found: {detail}",
               "Không tìm thấy vị trí đặt chữ ký trên văn bản: {detail}"),
-    ErrorKind("FILE_UNREADABLE", 400, 4, "Cannot read the input file: {detail}",
+    ErrorKind(Code.FILE_UNREADABLE, 400, 4, VGCA_OTHER, False, "Cannot read the input file: {detail}",
               "Không đọc được tệp đầu vào: {detail}"),
-    ErrorKind("OUTPUT_FAILED", 500, 4, "Cannot write the output file: {detail}",
+    ErrorKind(Code.OUTPUT_FAILED, 500, 4, VGCA_OTHER, False, "Cannot write the output file: {detail}",
               "Không ghi được tệp kết quả: {detail}"),
     # 5: the token
-    ErrorKind("TOKEN_NOT_PRESENT", 409, 5, "No token connected: {detail}",
+    ErrorKind(Code.TOKEN_NOT_PRESENT, 409, 5, 4, True, "No token connected: {detail}",
               "Không có token nào được cắm: {detail}"),
-    ErrorKind("TOKEN_ERROR", 502, 5, "The token reported an error: {detail}",
+    ErrorKind(Code.TOKEN_ERROR, 502, 5, 4, False, "The token reported an error: {detail}",
               "Token báo lỗi: {detail}"),
-    ErrorKind("CERT_NOT_FOUND", 404, 5, "Certificate not found: {detail}",
+    ErrorKind(Code.CERT_NOT_FOUND, 404, 5, 5, True, "Certificate not found: {detail}",
               "Không tìm thấy chứng thư số: {detail}"),
-    ErrorKind("CERT_AMBIGUOUS", 409, 5, "Several certificates match: {detail}",
+    ErrorKind(Code.CERT_AMBIGUOUS, 409, 5, 5, False, "Several certificates match: {detail}",
               "Có nhiều chứng thư số trùng khớp: {detail}"),
-    ErrorKind("CERT_EXPIRED", 422, 5, "The certificate has expired: {detail}", "Chứng thư số đã hết hạn: {detail}"),
-    ErrorKind("CERT_NOT_YET_VALID", 422, 5, "The certificate is not valid yet: {detail}",
+    ErrorKind(Code.CERT_EXPIRED, 422, 5, 5, False, "The certificate has expired: {detail}", "Chứng thư số đã hết hạn: {detail}"),
+    ErrorKind(Code.CERT_NOT_YET_VALID, 422, 5, 5, False, "The certificate is not valid yet: {detail}",
               "Chứng thư số chưa đến thời hạn hiệu lực: {detail}"),
-    ErrorKind("CERT_REVOKED", 422, 5, "The certificate has been revoked: {detail}",
+    ErrorKind(Code.CERT_REVOKED, 422, 5, 5, False, "The certificate has been revoked: {detail}",
               "Chứng thư số đã bị thu hồi: {detail}"),
-    ErrorKind("REVOCATION_UNKNOWN", 422, 5,
+    ErrorKind(Code.REVOCATION_UNKNOWN, 422, 5, 5, False,
               "The certificate's revocation status could not be checked: {detail}",
               "Không kiểm tra được tình trạng thu hồi của chứng thư số: {detail}"),
-    ErrorKind("CERT_UNTRUSTED", 422, 5, "The certificate does not chain to a trusted authority: {detail}",
+    ErrorKind(Code.CERT_UNTRUSTED, 422, 5, 5, False, "The certificate does not chain to a trusted authority: {detail}",
               "Chứng thư số không thuộc hệ thống chứng thực được tin cậy: {detail}"),
-    ErrorKind("CERT_KEY_USAGE", 422, 5, "The certificate may not be used for signatures: {detail}",
+    ErrorKind(Code.CERT_KEY_USAGE, 422, 5, 5, False, "The certificate may not be used for signatures: {detail}",
               "Chứng thư số không được phép dùng để ký: {detail}"),
-    ErrorKind("KEY_NOT_FOUND", 404, 5, "The token has no private key for this certificate",
+    ErrorKind(Code.KEY_NOT_FOUND, 404, 5, 5, True, "The token has no private key for this certificate",
               "Token không có khóa bí mật cho chứng thư số này"),
     # 6: the PIN
-    ErrorKind("PIN_INCORRECT", 401, 6, "Wrong PIN. {tries_en}", "Sai mã PIN. {tries_vi}"),
-    ErrorKind("PIN_LOCKED", 423, 6, "The token's PIN is locked; contact IT staff to unblock it",
+    ErrorKind(Code.PIN_INCORRECT, 401, 6, 6, True, "Wrong PIN. {tries_en}", "Sai mã PIN. {tries_vi}"),
+    ErrorKind(Code.PIN_LOCKED, 423, 6, 7, True, "The token's PIN is locked; contact IT staff to unblock it",
               "Mã PIN của token đã bị khóa; liên hệ cán bộ CNTT để mở khóa"),
-    ErrorKind("PIN_EXPIRED", 401, 6, "The token's PIN has expired; change it first",
+    ErrorKind(Code.PIN_EXPIRED, 401, 6, 6, True, "The token's PIN has expired; change it first",
               "Mã PIN của token đã hết hạn; hãy đổi PIN trước"),
-    ErrorKind("PIN_UNAVAILABLE", 401, 6, "No PIN could be obtained: {detail}",
+    ErrorKind(Code.PIN_UNAVAILABLE, 401, 6, 6, True, "No PIN could be obtained: {detail}",
               "Không lấy được mã PIN: {detail}"),
-    ErrorKind("PIN_SOURCE_REFUSED", 401, 6, "The PIN source refused: {detail}",
+    ErrorKind(Code.PIN_SOURCE_REFUSED, 401, 6, 6, True, "The PIN source refused: {detail}",
               "Nguồn cấp PIN từ chối: {detail}"),
-    ErrorKind("USER_CANCELLED", 499, 7, "Cancelled by the user", "Người dùng đã hủy"),
+    ErrorKind(Code.USER_CANCELLED, 499, 7, VGCA_CANCELLED, True, "Cancelled by the user", "Người dùng đã hủy"),
     # 8: signing
-    ErrorKind("SIGNING_FAILED", 500, 8, "Signing failed: {detail}", "Ký số thất bại: {detail}"),
-    ErrorKind("TIMESTAMP_FAILED", 502, 8, "No timestamp could be obtained: {detail}",
+    ErrorKind(Code.SIGNING_FAILED, 500, 8, VGCA_OTHER, False, "Signing failed: {detail}", "Ký số thất bại: {detail}"),
+    ErrorKind(Code.TIMESTAMP_FAILED, 502, 8, VGCA_OTHER, False, "No timestamp could be obtained: {detail}",
               "Không lấy được dấu thời gian: {detail}"),
     # 9: requests to the daemon
-    ErrorKind("NOT_LOOPBACK", 403, 9, "Only this computer may call the signer",
+    ErrorKind(Code.NOT_LOOPBACK, 403, 9, VGCA_OTHER, False, "Only this computer may call the signer",
               "Chỉ chương trình trên máy này mới được gọi dịch vụ ký số"),
-    ErrorKind("HOST_NOT_ALLOWED", 421, 9, "Unexpected Host header: {detail}",
+    ErrorKind(Code.HOST_NOT_ALLOWED, 421, 9, VGCA_OTHER, False, "Unexpected Host header: {detail}",
               "Tên máy chủ (Host) không hợp lệ: {detail}"),
-    ErrorKind("ORIGIN_NOT_ALLOWED", 403, 9, "This website is not allowed to use the signer: {detail}",
+    ErrorKind(Code.ORIGIN_NOT_ALLOWED, 403, 9, 8, False, "This website is not allowed to use the signer: {detail}",
               "Trang web này không được phép sử dụng dịch vụ ký số: {detail}"),
-    ErrorKind("AUTH_REQUIRED", 401, 9, "A local client must present the signer's API token",
+    ErrorKind(Code.AUTH_REQUIRED, 401, 9, VGCA_OTHER, False, "A local client must present the signer's API token",
               "Chương trình gọi cần xuất trình mã truy cập (API token) của dịch vụ ký số"),
-    ErrorKind("CONSENT_DENIED", 403, 9, "The official did not allow this website to sign: {detail}",
+    ErrorKind(Code.CONSENT_DENIED, 403, 9, 8, True, "The official did not allow this website to sign: {detail}",
               "Người dùng không cho phép trang web này ký số: {detail}"),
-    ErrorKind("TOO_LARGE", 413, 9, "The request is too large (limit {limit_mb} MB)",
+    ErrorKind(Code.TOO_LARGE, 413, 9, 14, False, "The request is too large (limit {limit_mb} MB)",
               "Yêu cầu quá lớn (giới hạn {limit_mb} MB)"),
-    ErrorKind("RATE_LIMITED", 429, 9, "Too many requests from this website; try again shortly",
+    ErrorKind(Code.RATE_LIMITED, 429, 9, 15, False, "Too many requests from this website; try again shortly",
               "Trang web gửi quá nhiều yêu cầu; hãy thử lại sau ít phút"),
-    ErrorKind("BUSY", 503, 9, "The signer is busy: {detail}", "Dịch vụ ký số đang bận: {detail}"),
-    ErrorKind("BAD_REQUEST", 400, 9, "Invalid request: {detail}", "Yêu cầu không hợp lệ: {detail}"),
-    ErrorKind("NOT_FOUND", 404, 9, "No such resource: {detail}", "Không có tài nguyên này: {detail}"),
-    ErrorKind("METHOD_NOT_ALLOWED", 405, 9, "Method not allowed: {detail}",
+    ErrorKind(Code.BUSY, 503, 9, 15, False, "The signer is busy: {detail}", "Dịch vụ ký số đang bận: {detail}"),
+    ErrorKind(Code.BAD_REQUEST, 400, 9, 2, False, "Invalid request: {detail}", "Yêu cầu không hợp lệ: {detail}"),
+    ErrorKind(Code.NOT_FOUND, 404, 9, VGCA_OTHER, False, "No such resource: {detail}", "Không có tài nguyên này: {detail}"),
+    ErrorKind(Code.METHOD_NOT_ALLOWED, 405, 9, VGCA_OTHER, False, "Method not allowed: {detail}",
               "Phương thức không được hỗ trợ: {detail}"),
-    ErrorKind("URL_NOT_ALLOWED", 403, 9, "This address may not be used for documents: {detail}",
+    ErrorKind(Code.URL_NOT_ALLOWED, 403, 9, 12, False, "This address may not be used for documents: {detail}",
               "Không được phép tải hoặc gửi văn bản qua địa chỉ này: {detail}"),
-    ErrorKind("DOWNLOAD_FAILED", 502, 9, "The document could not be downloaded: {detail}",
+    ErrorKind(Code.DOWNLOAD_FAILED, 502, 9, 9, False, "The document could not be downloaded: {detail}",
               "Không tải được văn bản: {detail}"),
-    ErrorKind("UPLOAD_FAILED", 502, 9, "The signed document could not be uploaded: {detail}",
+    ErrorKind(Code.UPLOAD_FAILED, 502, 9, 10, False, "The signed document could not be uploaded: {detail}",
               "Không gửi được văn bản đã ký: {detail}"),
-    ErrorKind("NOT_SUPPORTED", 501, 9, "Not supported yet: {detail}", "Chưa hỗ trợ: {detail}"),
-    ErrorKind("LISTEN_FAILED", 500, 3, "Cannot listen on the port: {detail}",
+    ErrorKind(Code.NOT_SUPPORTED, 501, 9, 13, False, "Not supported yet: {detail}", "Chưa hỗ trợ: {detail}"),
+    ErrorKind(Code.LISTEN_FAILED, 500, 3, VGCA_OTHER, False, "Cannot listen on the port: {detail}",
               "Không mở được cổng dịch vụ: {detail}"),
-    ErrorKind("DAEMON_UNREACHABLE", 503, 3, "The signing service is not running: {detail}",
+    ErrorKind(Code.DAEMON_UNREACHABLE, 503, 3, VGCA_OTHER, False, "The signing service is not running: {detail}",
               "Dịch vụ ký số chưa chạy: {detail}"),
-    ErrorKind("TIMEOUT", 504, 9, "The operation took too long: {detail}",
+    ErrorKind(Code.TIMEOUT, 504, 9, 16, False, "The operation took too long: {detail}",
               "Thao tác quá thời gian cho phép: {detail}"),
-    ErrorKind("INTERNAL_ERROR", 500, 70, "Internal error: {detail}", "Lỗi nội bộ: {detail}"),
+    ErrorKind(Code.INTERNAL_ERROR, 500, 70, VGCA_OTHER, False, "Internal error: {detail}", "Lỗi nội bộ: {detail}"),
 )
 
-KINDS: dict[str, ErrorKind] = {kind.code: kind for kind in _KINDS}
+KINDS: dict[Code, ErrorKind] = {kind.code: kind for kind in _KINDS}
+assert len(KINDS) == len(_KINDS) == len(Code), "every code has exactly one row"
 
 
 class SignerError(Exception):
     """An error with a stable code; the message is built from the code's table entry."""
 
-    def __init__(self, code: str, detail: str = "", **facts: Any) -> None:
-        if code not in KINDS:
-            raise ValueError(f"unknown error code {code}")
-        self.code = code
+    def __init__(self, code: Code, detail: str = "", **facts: Any) -> None:
+        self.code = Code(code)  # a misspelt code fails here, where it is raised
         self.detail = detail
         self.facts = facts
         super().__init__(f"{code}: {self.message_en}")
@@ -142,6 +198,14 @@ class SignerError(Exception):
         return self.kind.exit_code
 
     @property
+    def vgca_status(self) -> int:
+        return self.kind.vgca_status
+
+    @property
+    def ends_batch(self) -> bool:
+        return self.kind.ends_batch
+
+    @property
     def message_en(self) -> str:
         return self.kind.message_en.format(**self._fields("en")).strip()
 
@@ -151,7 +215,7 @@ class SignerError(Exception):
 
     def _fields(self, lang: str) -> dict[str, str]:
         fields = {"detail": self.detail or "-", "limit_mb": str(self.facts.get("limit_mb", "-"))}
-        if self.code == "PIN_INCORRECT":
+        if self.code is Code.PIN_INCORRECT:
             fields["tries_en"], fields["tries_vi"] = _tries_text(self.facts)
         return fields
 
@@ -170,12 +234,17 @@ def _tries_text(facts: dict[str, Any]) -> tuple[str, str]:
     return "", ""
 
 
+def ends_batch(code: str | None) -> bool:
+    """Whether a failure recorded as ``code`` ended its batch (the rest could not be signed)."""
+    return code in Code.__members__ and KINDS[Code(code)].ends_batch
+
+
 def as_signer_error(exc: BaseException) -> SignerError:
     """The one conversion from any failure to a reportable error."""
     if isinstance(exc, SignerError):
         return exc
     if isinstance(exc, KeyboardInterrupt):
-        return SignerError("USER_CANCELLED")
+        return SignerError(Code.USER_CANCELLED)
     if isinstance(exc, TimeoutError):
-        return SignerError("TIMEOUT", "no answer in time")
-    return SignerError("INTERNAL_ERROR", type(exc).__name__)
+        return SignerError(Code.TIMEOUT, "no answer in time")
+    return SignerError(Code.INTERNAL_ERROR, type(exc).__name__)

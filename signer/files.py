@@ -6,17 +6,17 @@ import os
 import tempfile
 from pathlib import Path
 
-from .errors import SignerError
+from .errors import Code, SignerError
 
 
 def read_input(path: Path) -> bytes:
     try:
         return path.read_bytes()
     except OSError as exc:
-        raise SignerError("FILE_UNREADABLE", f"{path}: {exc.strerror or exc}") from None
+        raise SignerError(Code.FILE_UNREADABLE, f"{path}: {exc.strerror or exc}") from None
 
 
-def write_atomically(path: Path, data: bytes, *, mode: int = 0o644, error_code: str = "OUTPUT_FAILED") -> None:
+def write_atomically(path: Path, data: bytes, *, mode: int = 0o644, error_code: Code = Code.OUTPUT_FAILED) -> None:
     """Either the whole file appears at ``path`` or nothing changes there.
 
     The temporary file is created with mode 0600 (mkstemp), so a private file is

@@ -12,7 +12,7 @@ from aiohttp import web
 from .app import create_app
 from .companion.channel import CompanionParts, companion_channel
 from .daemon import Daemon
-from .errors import SignerError
+from .errors import Code, SignerError
 
 LOOPBACK = "127.0.0.1"
 
@@ -61,7 +61,7 @@ async def _start(site: web.TCPSite, port: int) -> None:
     try:
         await site.start()
     except OSError as exc:
-        raise SignerError("LISTEN_FAILED", f"{LOOPBACK}:{port}: {exc.strerror or exc}") from None
+        raise SignerError(Code.LISTEN_FAILED, f"{LOOPBACK}:{port}: {exc.strerror or exc}") from None
 
 
 def _bound_port(site: web.TCPSite) -> int:

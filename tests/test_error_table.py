@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from drivers.errors import TokenError
-from signer.errors import KINDS, SignerError, as_signer_error
+from signer.errors import KINDS, Code, SignerError, as_signer_error
+from signer.keys.token import key_error
 
 
 def test_every_code_is_complete() -> None:
@@ -20,11 +21,27 @@ def test_security_model_codes_exist() -> None:
 
 
 def test_token_errors_map_with_their_facts() -> None:
-    error = as_signer_error(TokenError("PIN_INCORRECT", "wrong PIN", final_try=True))
+    error = key_error(TokenError("PIN_INCORRECT", "wrong PIN", final_try=True))
     assert error.code == "PIN_INCORRECT"
     assert "One try left" in error.message_en and "Chỉ còn một lần thử" in error.message_vi
     assert error.as_dict() == {"code": "PIN_INCORRECT", "message": error.message_en, "message_vi": error.message_vi}
-    assert as_signer_error(TokenError("SOMETHING_NEW")).code == "TOKEN_ERROR"
+    assert key_error(TokenError("SOMETHING_NEW")).code == "TOKEN_ERROR"
     assert as_signer_error(KeyboardInterrupt()).code == "USER_CANCELLED"
     assert as_signer_error(RuntimeError("boom")).code == "INTERNAL_ERROR"
     assert as_signer_error(SignerError("CERT_NOT_FOUND", "x")).detail == "x"
+
+
+def test_every_code_has_one_row_and_an_unknown_code_cannot_be_raised() -> None:
+    assert set(KINDS) == set(Code)
+    try:
+        SignerError("NO_SUCH_CODE")  # type: ignore[arg-type]
+    except ValueError:
+        pass
+    else:
+        raise AssertionError("an unknown code was accepted")
+
+
+def test_the_table_says_which_failures_end_a_batch_and_their_vgca_status() -> None:
+    assert SignerError(Code.PIN_LOCKED).ends_batch and not SignerError(Code.DOCUMENT_INVALID).ends_batch
+    assert SignerError(Code.USER_CANCELLED).vgca_status == 11
+    assert SignerError(Code.INTERNAL_ERROR).vgca_status == 1

@@ -12,7 +12,7 @@ from aiohttp import web
 from aiohttp.http_exceptions import HttpProcessingError
 from aiohttp.multipart import BodyPartReader
 
-from ..errors import SignerError
+from ..errors import Code, SignerError
 from .body import FIELD_LIMIT, MAX_FIELDS, drop_pin_fields
 from .appkeys import BATCHES, caller_of
 from .replies import json_reply
@@ -24,7 +24,7 @@ HEARTBEAT_S = 15  # an SSE comment keeps proxies and the page's EventSource from
 async def create(request: web.Request) -> web.Response:
     batches, caller = request.app[BATCHES], caller_of(request)
     if not request.content_type.startswith("multipart/"):
-        raise SignerError("BAD_REQUEST", "send the documents as multipart/form-data with repeated 'file' fields")
+        raise SignerError(Code.BAD_REQUEST, "send the documents as multipart/form-data with repeated 'file' fields")
     options = dict(request.query)
     batch = None
     started = False
@@ -32,7 +32,7 @@ async def create(request: web.Request) -> web.Response:
         reader = await request.multipart()
         while (part := await reader.next()) is not None:
             if not isinstance(part, BodyPartReader):
-                raise SignerError("BAD_REQUEST", "nested multipart is not supported")
+                raise SignerError(Code.BAD_REQUEST, "nested multipart is not supported")
             if part.name == "file":
                 if batch is None:  # options come first (query or fields before the files)
                     drop_pin_fields(options, caller)
@@ -40,19 +40,19 @@ async def create(request: web.Request) -> web.Response:
                 await batches.add_document(batch, part.filename or "", _chunks(part))
             elif part.name:
                 if batch is not None:
-                    raise SignerError("BAD_REQUEST", f"option field {part.name!r} after the files")
+                    raise SignerError(Code.BAD_REQUEST, f"option field {part.name!r} after the files")
                 if len(options) >= MAX_FIELDS:
-                    raise SignerError("BAD_REQUEST", f"more than {MAX_FIELDS} form fields")
+                    raise SignerError(Code.BAD_REQUEST, f"more than {MAX_FIELDS} form fields")
                 value = await part.read(decode=True)
                 if len(value) > FIELD_LIMIT:
-                    raise SignerError("BAD_REQUEST", f"field {part.name!r} is too long")
+                    raise SignerError(Code.BAD_REQUEST, f"field {part.name!r} is too long")
                 options[part.name] = value.decode("utf-8", "replace")
         if batch is None:
-            raise SignerError("BAD_REQUEST", "a batch needs at least one 'file'")
+            raise SignerError(Code.BAD_REQUEST, "a batch needs at least one 'file'")
         batches.start(batch)
         started = True
     except (ValueError, AssertionError, UnicodeDecodeError, HttpProcessingError) as exc:
-        raise SignerError("BAD_REQUEST", f"malformed multipart body ({type(exc).__name__})") from None
+        raise SignerError(Code.BAD_REQUEST, f"malformed multipart body ({type(exc).__name__})") from None
     finally:
         if batch is not None and not started:  # nothing half-received stays on disk
             batches.discard(batch)
@@ -106,7 +106,7 @@ async def item(request: web.Request) -> web.StreamResponse:
     try:
         index = int(request.match_info["index"])
     except ValueError:
-        raise SignerError("NOT_FOUND", "no such item") from None
+        raise SignerError(Code.NOT_FOUND, "no such item") from None
     path = request.app[BATCHES].output(batch, index)
     name = batch.items[index].name.rsplit(".", 1)[0] + "-signed.pdf"
     return web.FileResponse(path, headers={"Content-Type": "application/pdf",

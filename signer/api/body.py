@@ -9,7 +9,7 @@ from aiohttp import web
 from aiohttp.http_exceptions import HttpProcessingError
 from aiohttp.multipart import BodyPartReader
 
-from ..errors import SignerError
+from ..errors import Code, SignerError
 from ..service.caller import Caller
 
 log = structlog.get_logger(__name__)
@@ -36,24 +36,24 @@ async def read_upload(request: web.Request, caller: Caller, limit: int) -> Uploa
             reader = await request.multipart()
             while (part := await reader.next()) is not None:
                 if not isinstance(part, BodyPartReader):
-                    raise SignerError("BAD_REQUEST", "nested multipart is not supported")
+                    raise SignerError(Code.BAD_REQUEST, "nested multipart is not supported")
                 if part.name == "file":
                     data = await _read_part(part, limit)
                     filename = part.filename
                 elif part.name:
                     if len(options) >= MAX_FIELDS:
-                        raise SignerError("BAD_REQUEST", f"more than {MAX_FIELDS} form fields")
+                        raise SignerError(Code.BAD_REQUEST, f"more than {MAX_FIELDS} form fields")
                     options[part.name] = (await _read_part(part, FIELD_LIMIT)).decode("utf-8", "replace")
         except SignerError:
             raise
         except (ValueError, AssertionError, UnicodeDecodeError, HttpProcessingError) as exc:
-            raise SignerError("BAD_REQUEST", f"malformed multipart body ({type(exc).__name__})") from None
+            raise SignerError(Code.BAD_REQUEST, f"malformed multipart body ({type(exc).__name__})") from None
         if data is None:
-            raise SignerError("BAD_REQUEST", "multipart body without a 'file' field")
+            raise SignerError(Code.BAD_REQUEST, "multipart body without a 'file' field")
     else:
         data = await request.read()
     if not data:
-        raise SignerError("DOCUMENT_INVALID", "the document is empty")
+        raise SignerError(Code.DOCUMENT_INVALID, "the document is empty")
     drop_pin_fields(options, caller)
     return Upload(data=data, options=options, filename=filename)
 
@@ -72,6 +72,6 @@ async def _read_part(part: BodyPartReader, limit: int) -> bytes:
     while chunk := await part.read_chunk(256 * 1024):
         size += len(chunk)
         if size > limit:
-            raise SignerError("TOO_LARGE", limit_mb=round(limit / 1024 / 1024, 2))
+            raise SignerError(Code.TOO_LARGE, limit_mb=round(limit / 1024 / 1024, 2))
         chunks.append(chunk)
     return b"".join(chunks)

@@ -13,7 +13,7 @@ from aiohttp import web
 from .replies import json_reply
 
 from .. import __version__
-from ..errors import SignerError
+from ..errors import Code, SignerError
 from ..lazy import lazy_import
 from .appkeys import KEYS, LIMITS, SERVICE, SETTINGS, STARTED, TRUST, caller_of
 from .body import read_upload
@@ -50,7 +50,7 @@ async def tokens(request: web.Request) -> web.Response:
 async def certificates(request: web.Request) -> web.Response:
     usage = request.query.get("key_usage")
     if usage is not None and usage not in KEY_USAGES:
-        raise SignerError("BAD_REQUEST", f"key_usage must be one of {', '.join(sorted(KEY_USAGES))}")
+        raise SignerError(Code.BAD_REQUEST, f"key_usage must be one of {', '.join(sorted(KEY_USAGES))}")
     await _consented(request)
     entries = await asyncio.to_thread(request.app[KEYS].certificates)
     return json_reply([e.to_json() for e in entries if usage is None or usage in e.key_usage])

@@ -12,7 +12,7 @@ from aiohttp import web
 from .replies import json_reply
 
 from ..service.options import PdfSignOptions, PlacementRequest
-from ..errors import SignerError
+from ..errors import Code, SignerError
 from .appkeys import LIMITS, SERVICE, caller_of
 from .body import drop_pin_fields, read_upload
 
@@ -73,7 +73,7 @@ async def sign_hash(request: web.Request) -> web.Response:
     try:
         value = base64.b64decode(str(body.get("hash", "")), validate=True)
     except (binascii.Error, ValueError):
-        raise SignerError("BAD_REQUEST", "'hash' must be base64") from None
+        raise SignerError(Code.BAD_REQUEST, "'hash' must be base64") from None
     cert = body.get("cert")
     signature, key = await request.app[SERVICE].sign_hash(caller, value, algorithm,
                                                           str(cert) if cert is not None else None)
@@ -93,9 +93,9 @@ def pdf_options(fields: dict[str, str]) -> PdfSignOptions:
         page_number = int(page) if page else None
         box = tuple(float(v) for v in rect.split(",")) if rect else None
     except ValueError:
-        raise SignerError("BAD_REQUEST", "page must be a number and rect four numbers x1,y1,x2,y2") from None
+        raise SignerError(Code.BAD_REQUEST, "page must be a number and rect four numbers x1,y1,x2,y2") from None
     if box is not None and len(box) != 4:
-        raise SignerError("BAD_REQUEST", "rect must be four numbers x1,y1,x2,y2")
+        raise SignerError(Code.BAD_REQUEST, "rect must be four numbers x1,y1,x2,y2")
     return PdfSignOptions(
         reason=fields.get("reason"), location=fields.get("location"), profile=fields.get("profile") or None,
         placement=PlacementRequest(page=page_number, rect=box, anchor=fields.get("anchor") or None),
@@ -109,7 +109,7 @@ async def _json_object(request: web.Request) -> dict:
     try:
         body = await request.json()
     except (ValueError, RecursionError):
-        raise SignerError("BAD_REQUEST", "the body must be a JSON object") from None
+        raise SignerError(Code.BAD_REQUEST, "the body must be a JSON object") from None
     if not isinstance(body, dict):
-        raise SignerError("BAD_REQUEST", "the body must be a JSON object")
+        raise SignerError(Code.BAD_REQUEST, "the body must be a JSON object")
     return body

@@ -11,7 +11,7 @@ import structlog
 
 from .. import __version__
 from ..config import load_settings
-from ..errors import as_signer_error
+from ..errors import Code, as_signer_error
 from ..logs import configure_logging
 from . import audit, certs, origins, preview, serve, sign, sign_batch, sign_cms, tls, tokens, tray, verify
 
@@ -62,7 +62,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if isinstance(exc, SystemExit):
             raise
         error = as_signer_error(exc)
-        if error.code == "INTERNAL_ERROR":
+        if error.code is Code.INTERNAL_ERROR:
             log.debug("internal_error", exc_info=exc)
         print(f"signer: {error.code}: {error.message_vi} / {error.message_en}", file=sys.stderr)
         return error.exit_code

@@ -9,7 +9,7 @@ from datetime import datetime, timedelta, timezone
 
 from ..audit import AuditLog
 from ..config import Settings
-from ..errors import SignerError
+from ..errors import Code, SignerError
 from .output import print_json
 
 AGO = re.compile(r"^(\d+)([smhd])$")
@@ -31,7 +31,7 @@ def parse_since(value: str, now: datetime | None = None) -> datetime:
     try:
         when = datetime.fromisoformat(value)
     except ValueError:
-        raise SignerError("BAD_REQUEST", f"--since: not a time or age: {value}") from None
+        raise SignerError(Code.BAD_REQUEST, f"--since: not a time or age: {value}") from None
     return when if when.tzinfo else when.replace(tzinfo=timezone.utc)
 
 

@@ -7,7 +7,7 @@ import argparse
 from policies.origins import load_allowlist
 
 from ..config import Settings
-from ..errors import SignerError
+from ..errors import Code, SignerError
 from ..service.consent import ConsentStore
 from .output import print_json
 
@@ -33,13 +33,13 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
         return 0
     if args.action == "revoke":
         if not store.revoke(args.origin):
-            raise SignerError("NOT_FOUND", f"no consent for {args.origin}")
+            raise SignerError(Code.NOT_FOUND, f"no consent for {args.origin}")
         print(f"Đã thu hồi / Consent revoked: {args.origin}")
         return 0
     try:
         allowed = load_allowlist(settings.server.allowed_origins).listed()
     except ValueError as exc:
-        raise SignerError("CONFIG_INVALID", str(exc)) from None
+        raise SignerError(Code.CONFIG_INVALID, str(exc)) from None
     consents = store.load()
     if args.json:
         print_json({"allowed": allowed, "consents": consents})

@@ -10,7 +10,7 @@ from pathlib import Path
 from policies.profiles import load_profile, profile_names
 
 from ..config import CertificateAppearance, Settings
-from ..errors import SignerError
+from ..errors import Code, SignerError
 from ..files import read_input, write_atomically
 from ..service.options import PdfSignOptions, PlacementRequest
 from ..service.previews import preview_png
@@ -53,5 +53,5 @@ def _look(settings: Settings, label: str | None) -> CertificateAppearance:
         return CertificateAppearance()
     if label not in settings.appearance:
         known = ", ".join(sorted(settings.appearance)) or "none"
-        raise SignerError("BAD_REQUEST", f"no [appearance.{label}] in the configuration (configured: {known})")
+        raise SignerError(Code.BAD_REQUEST, f"no [appearance.{label}] in the configuration (configured: {known})")
     return settings.appearance[label]

@@ -13,7 +13,7 @@ from policies.profiles import LEVELS, profile_names
 
 from ..config import Settings
 from ..daemon import local_signing
-from ..errors import SignerError
+from ..errors import Code, SignerError
 from ..files import write_atomically
 from ..service.batches.journal import Batch
 from ..service.caller import Caller
@@ -43,16 +43,16 @@ def documents(inputs: list[Path]) -> list[Path]:
         elif path.is_file():
             found.append(path)
         else:
-            raise SignerError("FILE_UNREADABLE", f"{path}: no such file or folder")
+            raise SignerError(Code.FILE_UNREADABLE, f"{path}: no such file or folder")
     if not found:
-        raise SignerError("BAD_REQUEST", "no PDF documents given")
+        raise SignerError(Code.BAD_REQUEST, "no PDF documents given")
     return found
 
 
 def run(args: argparse.Namespace, settings: Settings) -> int:
     paths = documents(args.inputs)
     if not args.output.is_dir():
-        raise SignerError("OUTPUT_FAILED", f"{args.output}: not a folder")
+        raise SignerError(Code.OUTPUT_FAILED, f"{args.output}: not a folder")
     options = {k: v for k, v in (("cert", args.cert), ("profile", args.profile), ("level", args.level)) if v}
     summary = asyncio.run(_sign(settings, paths, options, args.output, show=not args.json))
     if args.json:
@@ -97,7 +97,7 @@ async def _read(path: Path) -> AsyncIterator[bytes]:
             while chunk := await asyncio.to_thread(file.read, CHUNK):
                 yield chunk
     except OSError as exc:
-        raise SignerError("FILE_UNREADABLE", f"{path}: {exc.strerror or exc}") from None
+        raise SignerError(Code.FILE_UNREADABLE, f"{path}: {exc.strerror or exc}") from None
 
 
 def _progress(batch: Batch) -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 
 from ..config import Settings
-from ..errors import SignerError
+from ..errors import Code, SignerError
 
 
 def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
@@ -22,9 +22,9 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
     try:
         from tray.app import run as run_tray
     except ImportError as exc:  # pywebview or pystray missing
-        raise SignerError("NOT_SUPPORTED", f"the desktop companion needs pywebview and pystray ({exc.name})") from None
+        raise SignerError(Code.NOT_SUPPORTED, f"the desktop companion needs pywebview and pystray ({exc.name})") from None
     unreachable = run_tray(settings.server.state_dir, icon=not args.no_icon, gui=args.gui,
                            open_settings=args.settings)
     if unreachable:
-        raise SignerError("DAEMON_UNREACHABLE", f"{unreachable}; start it with `signer serve`")
+        raise SignerError(Code.DAEMON_UNREACHABLE, f"{unreachable}; start it with `signer serve`")
     return 0

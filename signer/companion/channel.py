@@ -36,7 +36,7 @@ from policies.origins import OriginAllowlist
 
 from ..audit import AuditLog
 from ..config import Settings
-from ..errors import SignerError
+from ..errors import Code, SignerError
 from ..files import write_atomically
 from ..keys import KeyStore
 from ..keys.pins import PINPAD, Pin, PinRequest
@@ -88,12 +88,12 @@ class CompanionLink:
         self._last_pin = prompt_id
         answer = await self._ask({"kind": "pin", **pin_message(request)}, timeout_s, prompt_id)
         if answer.get("cancel"):
-            raise SignerError("USER_CANCELLED", "the PIN dialog was closed")
+            raise SignerError(Code.USER_CANCELLED, "the PIN dialog was closed")
         if request.flags.protected_authentication_path:
             return PINPAD
         pin = answer.get("pin")
         if not isinstance(pin, str) or not pin:
-            raise SignerError("USER_CANCELLED", "no PIN typed")
+            raise SignerError(Code.USER_CANCELLED, "no PIN typed")
         return pin
 
     async def pin_result(self, error: SignerError | None) -> None:
@@ -124,9 +124,9 @@ class CompanionLink:
             await self.send({"type": "closed", "id": prompt_id, "reason": "timeout"})
             if prompt["kind"] == "consent":
                 return {"decision": REFUSE}
-            raise SignerError("USER_CANCELLED", "no PIN typed in time") from None
+            raise SignerError(Code.USER_CANCELLED, "no PIN typed in time") from None
         except (ConnectionError, RuntimeError):
-            code = "CONSENT_DENIED" if prompt["kind"] == "consent" else "USER_CANCELLED"
+            code = Code.CONSENT_DENIED if prompt["kind"] == "consent" else Code.USER_CANCELLED
             raise SignerError(code, "the desktop companion went away before an answer") from None
         finally:
             self._waiting.pop(prompt_id, None)
@@ -260,7 +260,7 @@ async def companion_channel(parts: CompanionParts) -> AsyncIterator[dict[str, An
     state = parts.settings.server.state_dir
     state.mkdir(parents=True, exist_ok=True, mode=0o700)
     secret = secrets.token_urlsafe(32)
-    write_atomically(state / SECRET, secret.encode(), mode=0o600, error_code="CONFIG_INVALID")
+    write_atomically(state / SECRET, secret.encode(), mode=0o600, error_code=Code.CONFIG_INVALID)
     runner = web.AppRunner(channel_app(parts, secret), access_log=None, handle_signals=False)
     await runner.setup()
     try:
@@ -275,7 +275,7 @@ async def companion_channel(parts: CompanionParts) -> AsyncIterator[dict[str, An
             site = web.TCPSite(runner, "127.0.0.1", 0)
             await site.start()
             address = {"tcp": site._server.sockets[0].getsockname()[1]}
-        write_atomically(state / ADDRESS, json.dumps(address).encode(), mode=0o600, error_code="CONFIG_INVALID")
+        write_atomically(state / ADDRESS, json.dumps(address).encode(), mode=0o600, error_code=Code.CONFIG_INVALID)
         yield address
     finally:
         await runner.cleanup()
@@ -291,5 +291,5 @@ def _socket_path(state: Path) -> Path:
     folder = Path(tempfile.gettempdir()) / f"signer-{os.getuid()}-{hashlib.sha256(os.fsencode(state)).hexdigest()[:12]}"
     folder.mkdir(mode=0o700, exist_ok=True)
     if folder.stat().st_uid != os.getuid() or folder.stat().st_mode & 0o077:
-        raise SignerError("CONFIG_INVALID", f"{folder} is not private to this user")
+        raise SignerError(Code.CONFIG_INVALID, f"{folder} is not private to this user")
     return folder / SOCKET

@@ -10,7 +10,7 @@ from typing import TextIO
 
 from ..keys.pins import PINPAD, Pin, PinRequest, TerminalPinSource
 
-from ..errors import SignerError
+from ..errors import Code, SignerError
 from ..service.prompts import ALWAYS, ONCE, REFUSE, ConsentRequest
 
 CHOICES = {"1": ONCE, "2": ALWAYS, "3": REFUSE}
@@ -39,7 +39,7 @@ class TerminalAsker:
         try:
             return await asyncio.wait_for(asyncio.to_thread(self._ask_pin, request), timeout_s)
         except TimeoutError:
-            raise SignerError("USER_CANCELLED", "no PIN typed in time") from None
+            raise SignerError(Code.USER_CANCELLED, "no PIN typed in time") from None
 
     async def pin_result(self, error: SignerError | None) -> None:
         if error is not None:

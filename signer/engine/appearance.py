@@ -31,7 +31,7 @@ from pyhanko.stamp.base import BaseStampStyle
 
 from policies.profiles import Profile
 
-from ..errors import SignerError
+from ..errors import Code, SignerError
 from ..files import write_atomically
 
 VIETNAM = timezone(timedelta(hours=7))
@@ -72,7 +72,7 @@ def block(profile: Profile, facts: BlockFacts, image: Path | None, size: tuple[i
     background = _image(image) if profile.image != "none" and image is not None else None
     if not profile.lines:  # an image alone (the seal): no text, so no font to embed
         if background is None:
-            raise SignerError("CONFIG_INVALID", f"profile {profile.name} shows an image, and none is configured")
+            raise SignerError(Code.CONFIG_INVALID, f"profile {profile.name} shows an image, and none is configured")
         return Block(StaticStampStyle(background=background, background_opacity=1.0, border_width=0), "")
     lines = block_lines(profile, facts)
     width, height = size
@@ -84,7 +84,7 @@ def block(profile: Profile, facts: BlockFacts, image: Path | None, size: tuple[i
         if len(wrapped) * leading <= room:
             text_height = round((len(wrapped) + 0.5) * leading)  # the image's bottom margin
             return Block(_text_style(profile, background, font_size, leading, text_height), "\n".join(wrapped))
-    raise SignerError("BAD_REQUEST", f"the text of the {profile.name} block does not fit in {width}×{height} points "
+    raise SignerError(Code.BAD_REQUEST, f"the text of the {profile.name} block does not fit in {width}×{height} points "
                                      f"even at {MIN_FONT_SIZE} pt: give a larger rectangle or a shorter text")
 
 
@@ -97,7 +97,7 @@ def block_lines(profile: Profile, facts: BlockFacts) -> list[str]:
     try:
         lines = [line.format(**values) for line in profile.lines]
     except (KeyError, ValueError, IndexError) as exc:
-        raise SignerError("CONFIG_INVALID", f"profile {profile.name}: bad placeholder {exc}") from None
+        raise SignerError(Code.CONFIG_INVALID, f"profile {profile.name}: bad placeholder {exc}") from None
     return [part for line in lines for part in line.splitlines() or [""]]
 
 
@@ -198,4 +198,4 @@ def _image(path: Path) -> PdfImage:
             image = image.point(lambda v: v / 257).convert("L")
         return PdfImage(image.convert("RGBA"))
     except (OSError, UnidentifiedImageError) as exc:
-        raise SignerError("CONFIG_INVALID", f"signature image {path}: {exc}") from None
+        raise SignerError(Code.CONFIG_INVALID, f"signature image {path}: {exc}") from None

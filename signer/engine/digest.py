@@ -6,7 +6,7 @@ API exposes this only as a separate, explicitly consented operation.
 
 from __future__ import annotations
 
-from ..errors import SignerError
+from ..errors import Code, SignerError
 from .key import SigningKey
 
 DIGEST_SIZES = {"sha256": 32, "sha384": 48, "sha512": 64}
@@ -17,9 +17,9 @@ def check_digest(digest: bytes, algorithm: str) -> str:
     algorithm = algorithm.lower().replace("-", "")
     expected = DIGEST_SIZES.get(algorithm)
     if expected is None:
-        raise SignerError("DOCUMENT_INVALID", f"unsupported digest algorithm {algorithm}")
+        raise SignerError(Code.DOCUMENT_INVALID, f"unsupported digest algorithm {algorithm}")
     if len(digest) != expected:
-        raise SignerError("DOCUMENT_INVALID", f"a {algorithm} digest has {expected} bytes, not {len(digest)}")
+        raise SignerError(Code.DOCUMENT_INVALID, f"a {algorithm} digest has {expected} bytes, not {len(digest)}")
     return algorithm
 
 

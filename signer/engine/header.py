@@ -23,7 +23,7 @@ from pyhanko.pdf_utils import generic
 from pyhanko.pdf_utils.font.api import FontEngine
 from pyhanko.pdf_utils.incremental_writer import IncrementalPdfFileWriter
 
-from ..errors import SignerError
+from ..errors import Code, SignerError
 from .appearance import BundledFont, text_width
 from .pagespace import PageSpace, Rect
 from .placement import char_lines, normalized
@@ -83,7 +83,7 @@ def plan_header(data: bytes, writer: IncrementalPdfFileWriter, page_refs: list, 
             blanks = find_blanks(data) if blanks is None else blanks
             found = [b for b in blanks if b.part in parts]
             if not found:
-                raise SignerError("ANCHOR_NOT_FOUND", SEARCHED[group])
+                raise SignerError(Code.ANCHOR_NOT_FOUND, SEARCHED[group])
             new += found
             have = [b.part for b in found]
         values.update({part: wanted[part] for part in have})
@@ -111,7 +111,7 @@ def header_values(doc_number: str, issued_date: str) -> dict[str, str]:
         try:
             day = date.fromisoformat(issued_date)
         except ValueError:
-            raise SignerError("BAD_REQUEST", f"issued date must be YYYY-MM-DD, not {issued_date!r}") from None
+            raise SignerError(Code.BAD_REQUEST, f"issued date must be YYYY-MM-DD, not {issued_date!r}") from None
         values.update(day=f"{day.day:02d}", month=f"{day.month:02d}" if day.month in (1, 2) else str(day.month),
                       year=str(day.year))
     return values

@@ -26,7 +26,7 @@ from pyhanko.sign.validation import DocumentSecurityStore
 from policies.profiles import LEVELS
 from policies.revocation import RevocationPolicy
 
-from ..errors import SignerError
+from ..errors import Code, SignerError
 from ..validation.fetch import FetchFailed, fetch
 from ..validation.revocation import Evidence
 from .key import SigningKey
@@ -59,7 +59,7 @@ def tsa_client(url: str | None, policy: RevocationPolicy) -> TsaClient | None:
 
 def check_level(level: str) -> str:
     if level not in LEVELS:
-        raise SignerError("BAD_REQUEST", f"level must be one of {', '.join(LEVELS)}, not {level!r}")
+        raise SignerError(Code.BAD_REQUEST, f"level must be one of {', '.join(LEVELS)}, not {level!r}")
     return level
 
 
@@ -76,7 +76,7 @@ async def signature_timestamp(tsa: TsaClient, signature: bytes) -> cms.ContentIn
     try:
         return await tsa.async_timestamp(hashlib.sha256(signature).digest(), "sha256")
     except (TimestampRequestError, SigningError, ValueError) as exc:
-        raise SignerError("TIMESTAMP_FAILED", f"{tsa.url}: {str(exc)[:200]}") from None
+        raise SignerError(Code.TIMESTAMP_FAILED, f"{tsa.url}: {str(exc)[:200]}") from None
 
 
 def with_timestamp(container: cms.ContentInfo, token: cms.ContentInfo) -> cms.ContentInfo:
@@ -90,7 +90,7 @@ def add_validation_data(data: bytes, key: SigningKey, token: cms.ContentInfo | N
                         evidence: Evidence | None) -> bytes:
     """The chain (and the TSA's certificates) and the revocation answers, as a /DSS update."""
     if evidence is None or not evidence.complete:
-        raise SignerError("REVOCATION_UNKNOWN", "level B-LT needs revocation data for every certificate of the chain")
+        raise SignerError(Code.REVOCATION_UNKNOWN, "level B-LT needs revocation data for every certificate of the chain")
     certs = [key.certificate, *key.chain]
     if token is not None:
         certs += list(token["content"]["certificates"] or [])
@@ -101,7 +101,7 @@ def add_validation_data(data: bytes, key: SigningKey, token: cms.ContentInfo | N
             ocsps=[asn1_ocsp.OCSPResponse.load(d) for d in evidence.ocsp],
             crls=[asn1_crl.CertificateList.load(d) for d in evidence.crls])
     except (misc.PdfError, ValueError, KeyError, TypeError) as exc:
-        raise SignerError("SIGNING_FAILED", f"validation data: {str(exc)[:200]}") from None
+        raise SignerError(Code.SIGNING_FAILED, f"validation data: {str(exc)[:200]}") from None
     return out.getvalue()
 
 
@@ -111,7 +111,7 @@ async def add_document_timestamp(data: bytes, tsa: TsaClient) -> bytes:
         out = await PdfTimeStamper(tsa).async_timestamp_pdf(writer, "sha256", bytes_reserved=TIMESTAMP_ROOM,
                                                             output=io.BytesIO())
     except (TimestampRequestError, SigningError) as exc:
-        raise SignerError("TIMESTAMP_FAILED", f"{tsa.url}: {str(exc)[:200]}") from None
+        raise SignerError(Code.TIMESTAMP_FAILED, f"{tsa.url}: {str(exc)[:200]}") from None
     except (misc.PdfError, ValueError, KeyError, TypeError) as exc:
-        raise SignerError("SIGNING_FAILED", f"document timestamp: {str(exc)[:200]}") from None
+        raise SignerError(Code.SIGNING_FAILED, f"document timestamp: {str(exc)[:200]}") from None
     return out.getvalue()

@@ -25,7 +25,7 @@ from pyhanko.sign.signers.pdf_byterange import PreparedByteRangeDigest
 from policies.profiles import Profile, load_profile, profile_names
 
 from ..certificates import holder_name
-from ..errors import SignerError
+from ..errors import Code, SignerError
 from ..validation.revocation import Evidence
 from . import appearance, cms, levels
 from .key import SigningKey
@@ -97,23 +97,23 @@ class SignedPdf:
 def open_pdf(data: bytes) -> IncrementalPdfFileWriter:
     """Parse a PDF for an incremental update, refusing what cannot be signed."""
     if not data.lstrip()[:5].startswith(b"%PDF-"):
-        raise SignerError("DOCUMENT_INVALID", "the file does not start with a PDF header")
+        raise SignerError(Code.DOCUMENT_INVALID, "the file does not start with a PDF header")
     try:
         writer = IncrementalPdfFileWriter(io.BytesIO(data), strict=False)
     except misc.PdfReadError as exc:
         if "encrypt" in str(exc).lower():
-            raise SignerError("DOCUMENT_ENCRYPTED") from None
-        raise SignerError("DOCUMENT_INVALID", _reason(exc)) from None
+            raise SignerError(Code.DOCUMENT_ENCRYPTED) from None
+        raise SignerError(Code.DOCUMENT_INVALID, _reason(exc)) from None
     except (misc.PdfError, ValueError, KeyError, IndexError, TypeError, AttributeError) as exc:
-        raise SignerError("DOCUMENT_INVALID", _reason(exc)) from None
+        raise SignerError(Code.DOCUMENT_INVALID, _reason(exc)) from None
     if writer.prev.encrypted:
-        raise SignerError("DOCUMENT_ENCRYPTED")
+        raise SignerError(Code.DOCUMENT_ENCRYPTED)
     try:
         pages = writer.root["/Pages"].get_object()["/Count"]
     except (misc.PdfError, KeyError, TypeError, AttributeError) as exc:
-        raise SignerError("DOCUMENT_INVALID", f"no page tree ({_reason(exc)})") from None
+        raise SignerError(Code.DOCUMENT_INVALID, f"no page tree ({_reason(exc)})") from None
     if pages < 1:
-        raise SignerError("DOCUMENT_INVALID", "the document has no pages")
+        raise SignerError(Code.DOCUMENT_INVALID, "the document has no pages")
     return writer
 
 
@@ -199,9 +199,9 @@ def prepare_pdf(
     except SignerError:
         raise
     except (misc.PdfError, ValueError, KeyError, IndexError, TypeError, AttributeError) as exc:
-        raise SignerError("DOCUMENT_INVALID", _reason(exc)) from None
+        raise SignerError(Code.DOCUMENT_INVALID, _reason(exc)) from None
     except SigningError as exc:
-        raise SignerError("SIGNING_FAILED", _reason(exc)) from None
+        raise SignerError(Code.SIGNING_FAILED, _reason(exc)) from None
     return PreparedPdf(
         output=output,
         byte_range_digest=byte_range_digest,
@@ -247,7 +247,7 @@ def finish_pdf(prepared: PreparedPdf, signature_cms: bytes) -> bytes:
     try:
         prepared.byte_range_digest.fill_with_cms(prepared.output, signature_cms)
     except SigningError as exc:
-        raise SignerError("SIGNING_FAILED", _reason(exc)) from None
+        raise SignerError(Code.SIGNING_FAILED, _reason(exc)) from None
     return prepared.output.getvalue()
 
 
@@ -275,9 +275,9 @@ def ready_level(options: PdfSignOptions, evidence: Evidence | None, tsa: levels.
     """The level to sign at, refused before any work when what it needs is missing."""
     level = signature_level(options)
     if levels.timestamped(level) and tsa is None:
-        raise SignerError("CONFIG_INVALID", f"level {level} needs a timestamp authority ([timestamp] url)")
+        raise SignerError(Code.CONFIG_INVALID, f"level {level} needs a timestamp authority ([timestamp] url)")
     if levels.long_term(level) and not (evidence and evidence.complete):
-        raise SignerError("REVOCATION_UNKNOWN", f"level {level} needs revocation data for the whole chain")
+        raise SignerError(Code.REVOCATION_UNKNOWN, f"level {level} needs revocation data for the whole chain")
     return level
 
 
@@ -335,9 +335,9 @@ def _profile(name: str | None) -> Profile | None:
     try:
         return load_profile(name)
     except KeyError:
-        raise SignerError("BAD_REQUEST", f"unknown profile {name} (known: {', '.join(profile_names())})") from None
+        raise SignerError(Code.BAD_REQUEST, f"unknown profile {name} (known: {', '.join(profile_names())})") from None
     except ValueError as exc:
-        raise SignerError("CONFIG_INVALID", str(exc)) from None
+        raise SignerError(Code.CONFIG_INVALID, str(exc)) from None
 
 
 def _organisation(key: SigningKey | KeyOutline) -> str:

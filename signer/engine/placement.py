@@ -24,7 +24,7 @@ from pyhanko.pdf_utils.incremental_writer import IncrementalPdfFileWriter
 
 from policies.profiles import Profile
 
-from ..errors import SignerError
+from ..errors import Code, SignerError
 from .options import PlacementRequest
 from .pagespace import PageSpace, Rect, rotation
 
@@ -46,10 +46,10 @@ def place(data: bytes, writer: IncrementalPdfFileWriter, profile: Profile, reque
     spot = _place(data, writer, profile, request)
     x1, y1, x2, y2 = spot.box
     if not all(math.isfinite(v) for v in spot.box) or x2 - x1 < 1 or y2 - y1 < 1:
-        raise SignerError("BAD_REQUEST", "the block's rectangle must have a finite, non-empty size")
+        raise SignerError(Code.BAD_REQUEST, "the block's rectangle must have a finite, non-empty size")
     px1, py1, px2, py2 = page_spaces(writer)[spot.page].visible
     if x2 <= px1 or x1 >= px2 or y2 <= py1 or y1 >= py2:
-        raise SignerError("BAD_REQUEST", "the block's rectangle lies outside the page")
+        raise SignerError(Code.BAD_REQUEST, "the block's rectangle lies outside the page")
     return Spot(spot.page, tuple(round(v) for v in spot.box))  # whole points, as pyHanko's layout wants
 
 
@@ -73,13 +73,13 @@ def _place(data: bytes, writer: IncrementalPdfFileWriter, profile: Profile, requ
     if rule.mode == "corner":
         index = page_index(rule.page, len(pages))
         return Spot(index, corner(pages[index], rule.corner, profile.width, profile.height, rule.margin))
-    raise SignerError("BAD_REQUEST", f"profile {profile.name} needs a page and rectangle, or an anchor")
+    raise SignerError(Code.BAD_REQUEST, f"profile {profile.name} needs a page and rectangle, or an anchor")
 
 
 def page_index(page: int, count: int) -> int:
     index = page - 1 if page > 0 else count + page
     if page == 0 or not 0 <= index < count:
-        raise SignerError("BAD_REQUEST", f"page {page} does not exist (the document has {count})")
+        raise SignerError(Code.BAD_REQUEST, f"page {page} does not exist (the document has {count})")
     return index
 
 
@@ -90,7 +90,7 @@ def page_spaces(writer: IncrementalPdfFileWriter) -> list[PageSpace]:
         page = ref.get_object()
         media = _inherited(page, "/MediaBox")
         if media is None:
-            raise SignerError("DOCUMENT_INVALID", "a page has no MediaBox")
+            raise SignerError(Code.DOCUMENT_INVALID, "a page has no MediaBox")
         crop = _inherited(page, "/CropBox")
         spaces.append(PageSpace(media=_ordered(tuple(float(v) for v in media)),
                                 rotate=rotation(_inherited(page, "/Rotate")),
@@ -124,7 +124,7 @@ def find_anchor(data: bytes, anchors: tuple[str, ...], *, whole: bool = True, pa
                 found.append((page_number, line_box(chars)))
         if found:
             return max(found, key=lambda hit: (hit[0], -hit[1][1]))  # the last: lowest on the last page
-    raise SignerError("ANCHOR_NOT_FOUND", "searched for: " + ", ".join(f"“{a}”" for a in anchors))
+    raise SignerError(Code.ANCHOR_NOT_FOUND, "searched for: " + ", ".join(f"“{a}”" for a in anchors))
 
 
 def below(line: Rect, width: float, height: float, gap: float) -> Rect:
@@ -204,7 +204,7 @@ def char_lines(data: bytes, pages: list[int] | None = None) -> list[tuple[int, l
             for chars in by_baseline.values():
                 lines += [(page_number, segment) for segment in _segments(sorted(chars, key=lambda c: c.x0))]
     except (PDFSyntaxError, ValueError, KeyError, TypeError) as exc:
-        raise SignerError("DOCUMENT_INVALID", f"cannot read the page text ({type(exc).__name__})") from None
+        raise SignerError(Code.DOCUMENT_INVALID, f"cannot read the page text ({type(exc).__name__})") from None
     return lines
 
 

@@ -14,7 +14,7 @@ import pypdfium2 as pdfium
 from PIL import Image, ImageDraw
 from pyhanko.pdf_utils import generic, layout, misc
 
-from ..errors import SignerError
+from ..errors import Code, SignerError
 from .appearance import BlockFacts, block
 from .pagespace import Rect
 from .pdf import PdfSignOptions, _profile, _reason, open_pdf, plan_pdf
@@ -32,7 +32,7 @@ def preview_png(data: bytes, options: PdfSignOptions, facts: BlockFacts, *, scal
     ``options.image`` the block shows its text only (an image-only seal: just the outline).
     """
     if not scale > 0:
-        raise SignerError("BAD_REQUEST", f"the scale must be positive, not {scale}")
+        raise SignerError(Code.BAD_REQUEST, f"the scale must be positive, not {scale}")
     stamped, spot, user_box = stamp_block(data, options, facts)
     image = _render(stamped, spot.page, user_box, scale)
     out = io.BytesIO()
@@ -45,7 +45,7 @@ def stamp_block(data: bytes, options: PdfSignOptions, facts: BlockFacts) -> tupl
     where it went, and its rectangle in the page's own coordinates."""
     profile = _profile(options.profile)
     if profile is None:
-        raise SignerError("BAD_REQUEST", "a preview needs a signature profile")
+        raise SignerError(Code.BAD_REQUEST, "a preview needs a signature profile")
     writer = open_pdf(data)
     plan = plan_pdf(data, options, writer)
     spot = plan.spot
@@ -69,7 +69,7 @@ def stamp_block(data: bytes, options: PdfSignOptions, facts: BlockFacts) -> tupl
     except SignerError:
         raise
     except (misc.PdfError, layout.LayoutError, ValueError, KeyError, IndexError, TypeError, AttributeError) as exc:
-        raise SignerError("DOCUMENT_INVALID", _reason(exc)) from None
+        raise SignerError(Code.DOCUMENT_INVALID, _reason(exc)) from None
     return out.getvalue(), spot, user_box
 
 
@@ -85,7 +85,7 @@ def _render(data: bytes, page_index: int, box: Rect, scale: float) -> Image.Imag
         finally:
             document.close()
     except pdfium.PdfiumError as exc:
-        raise SignerError("DOCUMENT_INVALID", f"cannot render page {page_index + 1} ({exc})") from None
+        raise SignerError(Code.DOCUMENT_INVALID, f"cannot render page {page_index + 1} ({exc})") from None
     _outline(image, corners)
     return image
 

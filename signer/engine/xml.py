@@ -27,7 +27,7 @@ from lxml import etree
 from pyhanko_certvalidator import CertificateValidator, ValidationContext
 from pyhanko_certvalidator.errors import PathError, ValidationError
 
-from ..errors import SignerError
+from ..errors import Code, SignerError
 from ..certificates import holder_name
 from .key import SigningKey
 from .cms import signing_time_now
@@ -118,16 +118,16 @@ def _parser() -> etree.XMLParser:
 def parse_document(data: bytes) -> etree._ElementTree:
     """Parse untrusted XML; any DTD is refused, so neither XXE nor entity expansion can happen."""
     if not data.strip():
-        raise SignerError("DOCUMENT_INVALID", "the XML document is empty")
+        raise SignerError(Code.DOCUMENT_INVALID, "the XML document is empty")
     try:
         root = etree.fromstring(data, _parser())
     except etree.XMLSyntaxError as exc:
-        raise SignerError("DOCUMENT_INVALID", f"not well-formed XML: {str(exc)[:200]}") from None
+        raise SignerError(Code.DOCUMENT_INVALID, f"not well-formed XML: {str(exc)[:200]}") from None
     tree = root.getroottree()
     # Unresolved entities would still be signed as references the receiver expands
     # differently; a document exchange format has no use for a DTD at all.
     if tree.docinfo.doctype or tree.docinfo.internalDTD is not None:
-        raise SignerError("DOCUMENT_INVALID", "XML with a DOCTYPE (DTD or entities) is not accepted")
+        raise SignerError(Code.DOCUMENT_INVALID, "XML with a DOCTYPE (DTD or entities) is not accepted")
     return tree
 
 

@@ -22,7 +22,7 @@ from drivers.tokens import Pkcs11Module, open_module, release_module
 
 from ..certificates import Trust, build_chain, holder_name, is_ca
 from ..config import Settings
-from ..errors import SignerError
+from ..errors import Code, SignerError
 from .pins import pin_source_from
 from .token import TokenKey, driver_call, key_error
 
@@ -115,8 +115,7 @@ class KeyStore:
                     raise key_error(exc) from None
                 log.warning("module_skipped", path=str(candidate.path), reason=exc.detail)
         if not self.modules:
-            raise SignerError(
-                "MODULE_NOT_FOUND",
+            raise SignerError(Code.MODULE_NOT_FOUND,
                 "install the token's driver or set [tokens] modules in the configuration",
             )
 
@@ -144,7 +143,7 @@ class KeyStore:
         try:
             return self._signing_key(selector)
         except SignerError as error:
-            if error.code not in ("TOKEN_NOT_PRESENT", "CERT_NOT_FOUND"):
+            if error.code not in (Code.TOKEN_NOT_PRESENT, Code.CERT_NOT_FOUND):
                 raise
         for module in self.modules:  # a module may have missed the token being plugged back in
             driver_call(module.rescan)
@@ -155,8 +154,8 @@ class KeyStore:
         entries = [e for e in self._all_certificates() if not is_ca(e.certificate)]
         if not entries:
             if not any(t.flags.initialized for t in self.tokens()):
-                raise SignerError("TOKEN_NOT_PRESENT", "plug in the USB token and try again")
-            raise SignerError("CERT_NOT_FOUND", "the connected tokens hold no signing certificate")
+                raise SignerError(Code.TOKEN_NOT_PRESENT, "plug in the USB token and try again")
+            raise SignerError(Code.CERT_NOT_FOUND, "the connected tokens hold no signing certificate")
         entry = _select(entries, selector)
         module = next(m for m in self.modules if str(m.path) == entry.token.module)
         pool = [e.certificate for e in self._all_certificates() if is_ca(e.certificate)]
@@ -207,8 +206,7 @@ def _select(entries: list[CertificateEntry], selector: str | None) -> Certificat
     if selector is None:
         if len(entries) == 1:
             return entries[0]
-        raise SignerError(
-            "CERT_AMBIGUOUS",
+        raise SignerError(Code.CERT_AMBIGUOUS,
             "choose one with --cert (labels: " + ", ".join(sorted({e.label for e in entries})) + ")",
         )
     wanted = selector.lower()
@@ -217,9 +215,8 @@ def _select(entries: list[CertificateEntry], selector: str | None) -> Certificat
         if e.label == selector or e.key_id == wanted or (len(wanted) >= 8 and e.id.startswith(wanted))
     ]
     if not matches:
-        raise SignerError("CERT_NOT_FOUND", f"no certificate with label or id '{selector}'")
+        raise SignerError(Code.CERT_NOT_FOUND, f"no certificate with label or id '{selector}'")
     if len(matches) > 1:
-        raise SignerError(
-            "CERT_AMBIGUOUS", f"'{selector}' matches " + ", ".join(f"{e.id} ({e.token.label})" for e in matches)
+        raise SignerError(Code.CERT_AMBIGUOUS, f"'{selector}' matches " + ", ".join(f"{e.id} ({e.token.label})" for e in matches)
         )
     return matches[0]

@@ -14,14 +14,14 @@ from drivers.pins import PinSource
 from drivers.tokeninfo import KeyRef
 from drivers.tokens import Pkcs11Module
 
-from ..errors import KINDS, SignerError
+from ..errors import Code, SignerError
 
 T = TypeVar("T")
 
 
 def key_error(exc: TokenError) -> SignerError:
     """A driver's failure as the signer reports it (the codes are shared)."""
-    code = exc.code if exc.code in KINDS else "TOKEN_ERROR"
+    code = Code(exc.code) if exc.code in Code.__members__ else Code.TOKEN_ERROR
     return SignerError(code, exc.detail, **exc.facts)
 
 

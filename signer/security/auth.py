@@ -11,7 +11,7 @@ import os
 import secrets
 from pathlib import Path
 
-from ..errors import SignerError
+from ..errors import Code, SignerError
 from ..files import write_atomically
 
 
@@ -36,8 +36,8 @@ def load_or_create_token(path: Path) -> str:
                 return value
         path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
         value = secrets.token_urlsafe(32)
-        write_atomically(path, (value + "\n").encode(), mode=0o600, error_code="CONFIG_INVALID")
+        write_atomically(path, (value + "\n").encode(), mode=0o600, error_code=Code.CONFIG_INVALID)
         return value
     except OSError as exc:
-        raise SignerError("CONFIG_INVALID", f"API token file {path}: {exc.strerror or exc}") from None
+        raise SignerError(Code.CONFIG_INVALID, f"API token file {path}: {exc.strerror or exc}") from None
 

@@ -20,7 +20,7 @@ from pathlib import Path
 from policies.origins import normalize_origin
 
 from .prompts import ALWAYS, ONCE, ConsentRequest, Prompts
-from ..errors import SignerError
+from ..errors import Code, SignerError
 from ..files import write_atomically
 
 class ConsentStore:
@@ -33,7 +33,7 @@ class ConsentStore:
         except FileNotFoundError:
             return {}
         except (OSError, ValueError) as exc:
-            raise SignerError("CONFIG_INVALID", f"consent file {self.path}: {exc}") from None
+            raise SignerError(Code.CONFIG_INVALID, f"consent file {self.path}: {exc}") from None
         return data if isinstance(data, dict) else {}
 
     def granted(self, origin: str, scope: str) -> bool:
@@ -61,9 +61,9 @@ class ConsentStore:
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
         except OSError as exc:
-            raise SignerError("CONFIG_INVALID", f"{self.path.parent}: {exc.strerror or exc}") from None
+            raise SignerError(Code.CONFIG_INVALID, f"{self.path.parent}: {exc.strerror or exc}") from None
         write_atomically(self.path, json.dumps(data, ensure_ascii=False, indent=2).encode(), mode=0o600,
-                         error_code="CONFIG_INVALID")
+                         error_code=Code.CONFIG_INVALID)
 
 
 class ConsentBroker:
@@ -88,7 +88,7 @@ class ConsentBroker:
         if self.granted(origin, scope):
             return
         if origin in self._pending:
-            raise SignerError("BUSY", "a consent request of this website is already waiting")
+            raise SignerError(Code.BUSY, "a consent request of this website is already waiting")
         self._pending.add(origin)
         try:
             request = await describe() if describe else ConsentRequest(origin=origin, scope=scope, operation=scope)
@@ -98,11 +98,11 @@ class ConsentBroker:
         if decision == ALWAYS:
             self.store.grant(origin, [scope])
         elif decision != ONCE:
-            raise SignerError("CONSENT_DENIED", f"{origin} ({scope}): refused")
+            raise SignerError(Code.CONSENT_DENIED, f"{origin} ({scope}): refused")
 
 
 def _origin(origin: str) -> str:
     normalized = normalize_origin(origin)
     if normalized is None:
-        raise SignerError("BAD_REQUEST", f"not a web origin: {origin}")
+        raise SignerError(Code.BAD_REQUEST, f"not a web origin: {origin}")
     return normalized

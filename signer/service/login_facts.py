@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from ..errors import SignerError
+from ..errors import Code, SignerError
 from ..files import write_atomically
 
 
@@ -29,7 +29,7 @@ class LoginFacts:
         data.setdefault(certificate_sha256, {})["pin_per_signature"] = pin_per_signature
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-            write_atomically(self.path, json.dumps(data, indent=1).encode(), mode=0o600, error_code="CONFIG_INVALID")
+            write_atomically(self.path, json.dumps(data, indent=1).encode(), mode=0o600, error_code=Code.CONFIG_INVALID)
         except (OSError, SignerError):
             pass  # not remembered: the next consent simply does not know yet
 

@@ -15,7 +15,7 @@ from typing import Protocol
 
 from asn1crypto import x509
 
-from ..errors import SignerError
+from ..errors import Code, SignerError
 from ..keys.pins import Pin, PinRequest, pin_refused, tries_warning
 
 ONCE, ALWAYS, REFUSE = "once", "always", "refuse"
@@ -117,7 +117,7 @@ class Prompts:
     async def consent(self, request: ConsentRequest) -> str:
         asker = self._asker()
         if asker is None:
-            raise SignerError("CONSENT_DENIED", "no desktop companion is running to ask the official "
+            raise SignerError(Code.CONSENT_DENIED, "no desktop companion is running to ask the official "
                                                 "(start `signer tray`, or `signer origins grant`)")
         return await asker.consent(request, self.timeout_s)
 

@@ -6,7 +6,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 
-from ..errors import SignerError
+from ..errors import Code, SignerError
 
 
 @dataclass
@@ -19,7 +19,7 @@ class TokenQueues:
     @asynccontextmanager
     async def slot(self, token_serial: str) -> AsyncIterator[None]:
         if self._waiting.get(token_serial, 0) >= self.size:
-            raise SignerError("BUSY", "too many signatures waiting for this token")
+            raise SignerError(Code.BUSY, "too many signatures waiting for this token")
         self._waiting[token_serial] = self._waiting.get(token_serial, 0) + 1
         try:
             yield
@@ -36,7 +36,7 @@ class PromptGuard:
     @asynccontextmanager
     async def prompt(self, caller: str) -> AsyncIterator[None]:
         if caller in self._active:
-            raise SignerError("BUSY", "a PIN request of this website is already open")
+            raise SignerError(Code.BUSY, "a PIN request of this website is already open")
         self._active.add(caller)
         try:
             yield

@@ -17,7 +17,7 @@ from policies.profiles import load_profile
 
 from ..certificates import Trust
 from ..config import Settings
-from ..errors import SignerError
+from ..errors import Code, SignerError
 from ..keys import KeyStore, TokenKey
 from ..lazy import lazy_import
 from .caller import Caller
@@ -90,7 +90,7 @@ class SigningService:
         if not caller.is_browser or scope in caller.consented:
             return
         if self.consent is None:
-            raise SignerError("CONSENT_DENIED", "no one can be asked here")
+            raise SignerError(Code.CONSENT_DENIED, "no one can be asked here")
         await self.consent.require(caller.origin or "", scope, describe)
         caller.consented.add(scope)
 
@@ -145,7 +145,7 @@ class SigningService:
             try:
                 per_signature = await key.log_in()
             except SignerError as error:
-                if error.code.startswith("PIN_"):
+                if error.code.startswith("PIN_"):  # the companion tells the official
                     await self.prompts.pin_result(error)
                 raise
             await self.prompts.pin_result(None)

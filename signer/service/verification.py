@@ -12,7 +12,7 @@ from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
 from cryptography.hazmat.primitives.asymmetric.utils import Prehashed
 
 from ..certificates import Trust
-from ..errors import SignerError
+from ..errors import Code, SignerError
 from ..lazy import lazy_import
 
 if TYPE_CHECKING:
@@ -43,10 +43,10 @@ def verify_digest_signature(certificate_der: bytes, algorithm: str, digest: byte
     try:
         certificate = crypto_x509.load_der_x509_certificate(certificate_der)
     except ValueError:
-        raise SignerError("BAD_REQUEST", "CertBase64 is not a certificate") from None
+        raise SignerError(Code.BAD_REQUEST, "CertBase64 is not a certificate") from None
     chosen = DIGESTS.get(algorithm)
     if chosen is None:
-        raise SignerError("BAD_REQUEST", f"unsupported HashAlg {algorithm}")
+        raise SignerError(Code.BAD_REQUEST, f"unsupported HashAlg {algorithm}")
     public_key = certificate.public_key()
     try:
         if isinstance(public_key, rsa.RSAPublicKey):
@@ -54,7 +54,7 @@ def verify_digest_signature(certificate_der: bytes, algorithm: str, digest: byte
         elif isinstance(public_key, ec.EllipticCurvePublicKey):
             public_key.verify(signature, digest, ec.ECDSA(Prehashed(chosen)))
         else:
-            raise SignerError("NOT_SUPPORTED", "key type")
+            raise SignerError(Code.NOT_SUPPORTED, "key type")
         valid = True
     except (InvalidSignature, ValueError):
         valid = False

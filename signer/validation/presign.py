@@ -23,7 +23,7 @@ from pyhanko_certvalidator.errors import (
 )
 
 from ..config import RevocationSettings
-from ..errors import SignerError
+from ..errors import Code, SignerError
 from .revocation import Evidence, check_revocation
 from .store import RevocationStore
 
@@ -47,24 +47,24 @@ async def check_signing_certificate(
     revocation = revocation or RevocationSettings()
     name = certificate.subject.native.get("common_name") or certificate.subject.human_friendly
     if moment < certificate.not_valid_before:
-        raise SignerError("CERT_NOT_YET_VALID", f"{name}: valid from {certificate.not_valid_before:%Y-%m-%d}")
+        raise SignerError(Code.CERT_NOT_YET_VALID, f"{name}: valid from {certificate.not_valid_before:%Y-%m-%d}")
     if moment > certificate.not_valid_after:
-        raise SignerError("CERT_EXPIRED", f"{name}: expired on {certificate.not_valid_after:%Y-%m-%d}")
+        raise SignerError(Code.CERT_EXPIRED, f"{name}: expired on {certificate.not_valid_after:%Y-%m-%d}")
     usage = set(certificate.key_usage_value.native) if certificate.key_usage_value else set()
     if usage and not usage & SIGNING_USAGES:
-        raise SignerError("CERT_KEY_USAGE", f"{name}: key usage {', '.join(sorted(usage))}")
+        raise SignerError(Code.CERT_KEY_USAGE, f"{name}: key usage {', '.join(sorted(usage))}")
     if not anchors:
-        raise SignerError("CERT_UNTRUSTED", "no trust anchors are configured ([trust] anchors)")
+        raise SignerError(Code.CERT_UNTRUSTED, "no trust anchors are configured ([trust] anchors)")
     # The path to an anchor (pyhanko-certvalidator); revocation is left to ``check_revocation``.
     context = ValidationContext(trust_roots=list(anchors), other_certs=list(chain), allow_fetching=False,
                                 revocation_mode="soft-fail", moment=moment)
     try:
         path = await CertificateValidator(certificate, validation_context=context).async_validate_usage(set())
     except ExpiredError:
-        raise SignerError("CERT_EXPIRED", name) from None
+        raise SignerError(Code.CERT_EXPIRED, name) from None
     except NotYetValidError:
-        raise SignerError("CERT_NOT_YET_VALID", name) from None
+        raise SignerError(Code.CERT_NOT_YET_VALID, name) from None
     except (PathBuildingError, PathValidationError, InvalidCertificateError) as exc:
-        raise SignerError("CERT_UNTRUSTED", f"{name}: {str(exc)[:160]}") from None
+        raise SignerError(Code.CERT_UNTRUSTED, f"{name}: {str(exc)[:160]}") from None
     leaf_first = [crypto_x509.load_der_x509_certificate(c.dump()) for c in reversed(list(path))]
     return await check_revocation(leaf_first, revocation.policy, RevocationStore(revocation.cache_dir), moment)

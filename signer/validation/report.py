@@ -42,7 +42,7 @@ from pyhanko_certvalidator.fetchers.aiohttp_fetchers import AIOHttpFetcherBacken
 from pyhanko_certvalidator.policy_decl import CertRevTrustPolicy, RevocationCheckingPolicy, RevocationCheckingRule
 from pyhanko_certvalidator.revinfo.archival import CRLContainer, OCSPContainer
 
-from ..errors import SignerError
+from ..errors import Code, SignerError
 from ..certificates import holder_name
 
 PASSED, INDETERMINATE, FAILED = "TOTAL-PASSED", "INDETERMINATE", "TOTAL-FAILED"
@@ -108,11 +108,11 @@ def _read(data: bytes) -> _Document:
     try:
         reader = PdfFileReader(io.BytesIO(data), strict=False)
         if reader.encrypted:
-            raise SignerError("DOCUMENT_ENCRYPTED")
+            raise SignerError(Code.DOCUMENT_ENCRYPTED)
         signatures = reader.embedded_regular_signatures
         document_timestamps = reader.embedded_timestamp_signatures
     except (misc.PdfError, ValueError, KeyError, IndexError, TypeError) as exc:
-        raise SignerError("DOCUMENT_INVALID", str(exc).splitlines()[0][:200] if str(exc) else "unreadable") from None
+        raise SignerError(Code.DOCUMENT_INVALID, str(exc).splitlines()[0][:200] if str(exc) else "unreadable") from None
     dss = _dss_knowledge(reader) if signatures else LocalKnowledge()
     return _Document(signatures, document_timestamps, dss)
 

@@ -21,7 +21,7 @@ from cryptography.x509.oid import AuthorityInformationAccessOID
 
 from policies.revocation import RevocationPolicy
 
-from ..errors import SignerError
+from ..errors import Code, SignerError
 from .crl import CrlUnusable
 from .fetch import FetchFailed, fetch
 from .ocsp import OcspUnusable, answer_is_fresh, check_ocsp_response, ocsp_request
@@ -63,10 +63,10 @@ async def check_revocation(chain: Sequence[x509.Certificate], policy: Revocation
                     log.warning("revocation status unknown; signing under soft-fail", certificate=name)
                     complete = False
                     continue
-                raise SignerError("REVOCATION_UNKNOWN", f"{name}: no OCSP or CRL answer")
+                raise SignerError(Code.REVOCATION_UNKNOWN, f"{name}: no OCSP or CRL answer")
             if status.revoked_at is not None and status.revoked_at <= moment:
                 reason = f", {status.reason}" if status.reason else ""
-                raise SignerError("CERT_REVOKED", f"{name}: revoked on {status.revoked_at:%Y-%m-%d %H:%M} UTC{reason}")
+                raise SignerError(Code.CERT_REVOKED, f"{name}: revoked on {status.revoked_at:%Y-%m-%d %H:%M} UTC{reason}")
             if status.ocsp is not None:
                 ocsps.append(status.ocsp)
             if status.crl is not None and status.crl not in crls:

@@ -12,7 +12,7 @@ from typing import Any
 import structlog
 
 from .. import __version__
-from ..errors import SignerError
+from ..errors import Code, SignerError
 from . import status
 from .call import Call
 from .documents import DOCUMENT_PROFILES, sign_document, verify_document
@@ -25,14 +25,14 @@ log = structlog.get_logger(__name__)
 async def handle(call: Call, frame: str) -> dict[str, Any] | list[dict[str, Any]]:
     handler = HANDLERS.get(call.path)
     if handler is None:
-        return status.failure(SignerError("NOT_FOUND", f"/{call.path}"))
+        return status.failure(SignerError(Code.NOT_FOUND, f"/{call.path}"))
     try:
         return await handler(call, frame)
     except SignerError as error:
         return status.failure(error)
     except Exception:  # a bug must still give the page one well-formed reply
         log.exception("vgca_internal_error", path=call.path)
-        return status.failure(SignerError("INTERNAL_ERROR", "see the daemon's log"))
+        return status.failure(SignerError(Code.INTERNAL_ERROR, "see the daemon's log"))
 
 
 async def certificate_info(call: Call, frame: str) -> dict[str, Any]:
@@ -64,7 +64,7 @@ async def licence_request(call: Call, frame: str) -> dict[str, Any]:
 
 
 async def office_not_supported(call: Call, frame: str) -> dict[str, Any]:
-    raise SignerError("NOT_SUPPORTED", "Office (OOXML) documents")
+    raise SignerError(Code.NOT_SUPPORTED, "Office (OOXML) documents")
 
 
 Handler = Callable[[Call, str], Awaitable[dict[str, Any] | list[dict[str, Any]]]]

@@ -15,7 +15,7 @@ from policies.origins import OriginAllowlist
 from ..audit import AuditLog
 from ..certificates import Trust
 from ..config import Settings
-from ..errors import SignerError
+from ..errors import Code, SignerError
 from ..keys import KeyStore
 from ..service.batches.manager import BatchManager
 from ..service.caller import Caller
@@ -61,9 +61,9 @@ def frame_object(frame: str) -> dict[str, Any]:
         value = json.loads(frame)
         json.dumps(value, ensure_ascii=False).encode("utf-8")  # lone surrogates cannot go anywhere
     except (ValueError, RecursionError, UnicodeEncodeError):
-        raise SignerError("BAD_REQUEST", "the frame is not valid JSON text") from None
+        raise SignerError(Code.BAD_REQUEST, "the frame is not valid JSON text") from None
     if not isinstance(value, dict):
-        raise SignerError("BAD_REQUEST", "the frame is not a JSON object")
+        raise SignerError(Code.BAD_REQUEST, "the frame is not a JSON object")
     return value
 
 
@@ -71,14 +71,14 @@ def base64_field(value: Any, name: str) -> bytes:
     try:
         return base64.b64decode(str(value or ""), validate=True)
     except (binascii.Error, ValueError):
-        raise SignerError("BAD_REQUEST", f"{name} must be base64") from None
+        raise SignerError(Code.BAD_REQUEST, f"{name} must be base64") from None
 
 
 def credentials(request: dict[str, Any]) -> Credentials:
     found = Credentials(session_id=str(request.get("SessionId") or ""), jwt=str(request.get("JWTToken") or ""))
     for value in (found.session_id, found.jwt):
         if any(c in value for c in "\r\n\0;") or not value.isascii():
-            raise SignerError("BAD_REQUEST", "SessionId and JWTToken must be plain ASCII tokens")
+            raise SignerError(Code.BAD_REQUEST, "SessionId and JWTToken must be plain ASCII tokens")
     return found
 
 

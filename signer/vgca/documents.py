@@ -9,7 +9,7 @@ from collections.abc import Awaitable
 from typing import Any, TypeVar
 
 from ..service.options import PdfSignOptions
-from ..errors import SignerError
+from ..errors import Code, SignerError
 from ..service import verification
 from . import status
 from .call import Call, base64_field, credentials, frame_object, metadata
@@ -37,9 +37,9 @@ async def sign_document(call: Call, frame: str) -> dict[str, Any]:
     source = str(request.get("FileName") or "")
     handler = str(request.get("FileUploadHandler") or "")
     if not source:
-        raise SignerError("NOT_SUPPORTED", "choosing a local file needs the desktop companion")
+        raise SignerError(Code.NOT_SUPPORTED, "choosing a local file needs the desktop companion")
     if not handler:
-        raise SignerError("BAD_REQUEST", "FileUploadHandler is missing")
+        raise SignerError(Code.BAD_REQUEST, "FileUploadHandler is missing")
     profile, reason = DOCUMENT_PROFILES[call.path]
     given = credentials(request)
     async with call.transfers() as transfers:
@@ -70,7 +70,7 @@ async def verify_document(call: Call, frame: str) -> dict[str, Any]:
     else:
         source = str(request.get("FileName") or request.get("URL") or "")
         if not source:
-            raise SignerError("BAD_REQUEST", "FileName (URL) or Base64Content is required")
+            raise SignerError(Code.BAD_REQUEST, "FileName (URL) or Base64Content is required")
         async with call.transfers() as transfers:
             data = (await transfers.download(source, credentials(request))).data
     reports = await verification.verify_pdf(data, call.parts.trust,

@@ -8,7 +8,7 @@ import asyncio
 from collections.abc import AsyncIterator
 from typing import Any
 
-from ..errors import SignerError
+from ..errors import Code, SignerError
 from ..service.trail import record
 from . import status
 from .call import Call, credentials, frame_object, metadata
@@ -21,10 +21,10 @@ async def sign_files(call: Call, frame: str) -> dict[str, Any]:
     handler = str(request.get("FileUploadHandler") or "")
     files = request.get("Files")
     if not handler or not isinstance(files, list) or not files or not all(isinstance(f, dict) for f in files):
-        raise SignerError("BAD_REQUEST", "FileUploadHandler and a non-empty Files list are required")
+        raise SignerError(Code.BAD_REQUEST, "FileUploadHandler and a non-empty Files list are required")
     limits, batches = call.parts.limits, call.parts.batches
     if len(files) > limits.batch_max_files:
-        raise SignerError("TOO_LARGE", f"{len(files)} files", limit_mb="-")
+        raise SignerError(Code.TOO_LARGE, f"{len(files)} files", limit_mb="-")
     given = credentials(request)
     results: dict[int, dict[str, Any]] = {}
     async with call.transfers() as transfers:
@@ -54,7 +54,7 @@ async def sign_files(call: Call, frame: str) -> dict[str, Any]:
                         continue
                     position, entry, downloaded = order[event["index"]]
                     if event["state"] != "signed":
-                        results[position] = _file_result(entry, SignerError(event["error"] or "SIGNING_FAILED"))
+                        results[position] = _file_result(entry, SignerError(Code(event["error"] or Code.SIGNING_FAILED)))
                         continue
                     signed = await batches.read_output(batch, event["index"])
                     uploads.append(asyncio.ensure_future(_upload(

@@ -7,7 +7,7 @@ import base64
 import json
 from typing import Any
 
-from ..errors import SignerError
+from ..errors import Code, SignerError
 from ..service import verification
 from . import status
 from .call import Call, base64_field, frame_object
@@ -29,7 +29,7 @@ async def verify_message(call: Call, frame: str) -> dict[str, Any]:
     request = frame_object(frame)
     algorithm = str(request.get("HashAlg") or "SHA256").lower().replace("-", "")
     if algorithm not in HASHES or algorithm == "sha1":
-        raise SignerError("BAD_REQUEST", f"unsupported HashAlg {algorithm}")
+        raise SignerError(Code.BAD_REQUEST, f"unsupported HashAlg {algorithm}")
     value = base64_field(request.get("HashValue"), "HashValue")
     signature = base64_field(request.get("Signature"), "Signature")
     certificate = base64_field(request.get("CertBase64"), "CertBase64")
@@ -64,7 +64,7 @@ async def sign_json(call: Call, frame: str) -> dict[str, Any]:
     request = frame_object(frame)
     content = request.get("JsonContent")
     if content is None:
-        raise SignerError("BAD_REQUEST", "JsonContent is required")
+        raise SignerError(Code.BAD_REQUEST, "JsonContent is required")
     text = content if isinstance(content, str) else json.dumps(content, ensure_ascii=False, separators=(",", ":"))
     signature = await call.parts.service.sign_cms(call.caller, text.encode("utf-8"), None)
     return status.success(Signature=base64.b64encode(signature.der).decode())
@@ -75,7 +75,7 @@ async def authenticate(call: Call, frame: str) -> dict[str, Any]:
     request = frame_object(frame)
     challenge = str(request.get("Challenge") or request.get("Data") or request.get("Nonce") or "")
     if not challenge:
-        raise SignerError("BAD_REQUEST", "a Challenge is required")
+        raise SignerError(Code.BAD_REQUEST, "a Challenge is required")
     statement = json.dumps({"origin": call.origin, "challenge": challenge}, ensure_ascii=False).encode()
     signature = await call.parts.service.sign_cms(call.caller, statement, None)
     return status.success(Signature=base64.b64encode(signature.der).decode(),

@@ -17,7 +17,7 @@ from aiohttp import WSMsgType, web
 from .. import __version__
 from ..api import appkeys as keys
 from ..api.appkeys import caller_of
-from ..errors import SignerError
+from ..errors import Code, SignerError
 from . import adapter, status
 from .call import Call, Parts
 
@@ -27,10 +27,10 @@ FIRST_FRAME_TIMEOUT_S = 60
 async def vgca_socket(request: web.Request) -> web.StreamResponse:
     limits, caller = request.app[keys.LIMITS], caller_of(request)
     if not request.secure:
-        raise SignerError("NOT_FOUND", "the VGCA protocol is served on the https port (wss://)")
+        raise SignerError(Code.NOT_FOUND, "the VGCA protocol is served on the https port (wss://)")
     socket = web.WebSocketResponse(heartbeat=limits.ws_heartbeat_s, max_msg_size=limits.max_body_bytes)
     if not socket.can_prepare(request).ok:
-        raise SignerError("BAD_REQUEST", "a WebSocket upgrade is expected")
+        raise SignerError(Code.BAD_REQUEST, "a WebSocket upgrade is expected")
     await socket.prepare(request)
     try:
         message = await socket.receive(timeout=FIRST_FRAME_TIMEOUT_S)
@@ -56,7 +56,7 @@ async def vgca_socket(request: web.Request) -> web.StreamResponse:
             caller.outcome = "CLIENT_GONE"
         else:
             caller.outcome = "TIMEOUT"
-            await socket.send_str(json.dumps(status.failure(SignerError("TIMEOUT", "no answer in time")),
+            await socket.send_str(json.dumps(status.failure(SignerError(Code.TIMEOUT, "no answer in time")),
                                              ensure_ascii=False))
     finally:
         # whatever happened, no work outlives the socket (an upload under way still ends whole)

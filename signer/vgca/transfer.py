@@ -17,7 +17,7 @@ from urllib.parse import unquote, urljoin, urlsplit
 
 import aiohttp
 
-from ..errors import SignerError
+from ..errors import Code, SignerError
 
 MAX_REDIRECTS = 3
 REDIRECTS = {301, 302, 303, 307, 308}
@@ -57,7 +57,7 @@ def check_url(url: str, allowed_hosts: Collection[str]) -> str:
     """The URL if it is http(s) on an allowed ``host:port``, else URL_NOT_ALLOWED."""
     target = _host_port(url)
     if target not in allowed_hosts:
-        raise SignerError("URL_NOT_ALLOWED", f"{target} is not the page's document system")
+        raise SignerError(Code.URL_NOT_ALLOWED, f"{target} is not the page's document system")
     return url
 
 
@@ -67,13 +67,13 @@ def _host_port(url: str) -> str:
         host = (parts.hostname or "").lower()
         port = parts.port
     except ValueError:
-        raise SignerError("URL_NOT_ALLOWED", "malformed URL") from None
+        raise SignerError(Code.URL_NOT_ALLOWED, "malformed URL") from None
     if parts.scheme not in ("http", "https"):
-        raise SignerError("URL_NOT_ALLOWED", f"scheme {parts.scheme or '(none)'} is not http(s)")
+        raise SignerError(Code.URL_NOT_ALLOWED, f"scheme {parts.scheme or '(none)'} is not http(s)")
     if parts.username or parts.password:
-        raise SignerError("URL_NOT_ALLOWED", "credentials in the URL")
+        raise SignerError(Code.URL_NOT_ALLOWED, "credentials in the URL")
     if not host:
-        raise SignerError("URL_NOT_ALLOWED", "no host")
+        raise SignerError(Code.URL_NOT_ALLOWED, "no host")
     return f"{host}:{port or (443 if parts.scheme == 'https' else 80)}"
 
 
@@ -100,16 +100,16 @@ class Transfers:
             response, final_url = await self._get_following_same_host(url, credentials)
             async with response:
                 if response.status != 200:
-                    raise SignerError("DOWNLOAD_FAILED", f"HTTP {response.status}")
+                    raise SignerError(Code.DOWNLOAD_FAILED, f"HTTP {response.status}")
                 declared = response.content_length
                 if declared is not None and declared > self.max_bytes:
-                    raise SignerError("TOO_LARGE", limit_mb=round(self.max_bytes / 1048576, 1))
+                    raise SignerError(Code.TOO_LARGE, limit_mb=round(self.max_bytes / 1048576, 1))
                 data = await self._read_bounded(response)
                 return Downloaded(data=data, filename=_filename(response.headers, final_url))
         except SignerError:
             raise
         except (aiohttp.ClientError, asyncio.TimeoutError) as exc:
-            raise SignerError("DOWNLOAD_FAILED", type(exc).__name__) from None
+            raise SignerError(Code.DOWNLOAD_FAILED, type(exc).__name__) from None
 
     async def upload(
         self, url: str, credentials: Credentials, data: bytes, filename: str, fields: Mapping[str, str]
@@ -128,13 +128,13 @@ class Transfers:
                 async for chunk in response.content.iter_chunked(64 * 1024):  # read() gives one chunk only
                     body += chunk
                     if len(body) > 1024 * 1024:  # a handler's JSON reply is short
-                        raise SignerError("UPLOAD_FAILED", "the upload handler's reply is too long")
+                        raise SignerError(Code.UPLOAD_FAILED, "the upload handler's reply is too long")
                 if response.status != 200:
-                    raise SignerError("UPLOAD_FAILED", f"HTTP {response.status}")
+                    raise SignerError(Code.UPLOAD_FAILED, f"HTTP {response.status}")
         except SignerError:
             raise
         except (aiohttp.ClientError, asyncio.TimeoutError) as exc:
-            raise SignerError("UPLOAD_FAILED", type(exc).__name__) from None
+            raise SignerError(Code.UPLOAD_FAILED, type(exc).__name__) from None
         return _handler_reply(body, filename)
 
     async def _get_following_same_host(self, url: str, credentials: Credentials):
@@ -149,19 +149,19 @@ class Transfers:
             try:
                 target = urljoin(url, location)
             except ValueError:
-                raise SignerError("URL_NOT_ALLOWED", "malformed redirect") from None
+                raise SignerError(Code.URL_NOT_ALLOWED, "malformed redirect") from None
             # credentials go along: a redirect may not change scheme, host or port
             if (urlsplit(target).scheme, _host_port(target)) != origin:
-                raise SignerError("URL_NOT_ALLOWED", "redirect to another scheme, host or port")
+                raise SignerError(Code.URL_NOT_ALLOWED, "redirect to another scheme, host or port")
             url = check_url(target, self.allowed_hosts)
-        raise SignerError("DOWNLOAD_FAILED", "too many redirects")
+        raise SignerError(Code.DOWNLOAD_FAILED, "too many redirects")
 
     async def _read_bounded(self, response: aiohttp.ClientResponse) -> bytes:
         chunks, size = [], 0
         async for chunk in response.content.iter_chunked(256 * 1024):
             size += len(chunk)
             if size > self.max_bytes:
-                raise SignerError("TOO_LARGE", limit_mb=round(self.max_bytes / 1048576, 1))
+                raise SignerError(Code.TOO_LARGE, limit_mb=round(self.max_bytes / 1048576, 1))
             chunks.append(chunk)
         return b"".join(chunks)
 
@@ -171,14 +171,14 @@ def _handler_reply(body: bytes, filename: str) -> Uploaded:
     try:
         reply = json.loads(body)
     except ValueError:
-        raise SignerError("UPLOAD_FAILED", "the upload handler did not answer JSON") from None
+        raise SignerError(Code.UPLOAD_FAILED, "the upload handler did not answer JSON") from None
     if not isinstance(reply, dict):
-        raise SignerError("UPLOAD_FAILED", "the upload handler did not answer a JSON object")
+        raise SignerError(Code.UPLOAD_FAILED, "the upload handler did not answer a JSON object")
     status = reply.get("Status", reply.get("status"))
     ok = status is True or (not isinstance(status, bool) and status in (0, "0"))
     message = str(reply.get("Message") or "")
     if not ok:
-        raise SignerError("UPLOAD_FAILED", message or f"Status {status!r}")
+        raise SignerError(Code.UPLOAD_FAILED, message or f"Status {status!r}")
     return Uploaded(file_name=str(reply.get("FileName") or filename), file_server=reply.get("FileServer"),
                     message=message)
 

@@ -20,7 +20,7 @@ import structlog
 from policies.limits import Limits
 
 from ...audit import AuditLog
-from ...errors import SignerError
+from ...errors import Code, SignerError, ends_batch
 from ...files import write_atomically
 from ...lazy import lazy_import
 from ..caller import Caller
@@ -48,9 +48,6 @@ else:
 
 log = structlog.get_logger(__name__)
 
-# Failures that end the whole batch: the remaining documents cannot be signed either.
-ENDS_BATCH = {"TOKEN_NOT_PRESENT", "PIN_INCORRECT", "PIN_LOCKED", "PIN_EXPIRED", "PIN_UNAVAILABLE",
-              "PIN_SOURCE_REFUSED", "USER_CANCELLED", "CONSENT_DENIED", "KEY_NOT_FOUND", "CERT_NOT_FOUND"}
 OPTIONS = ("profile", "level", "cert")
 JOURNAL_EVERY_S = 1.0
 LOOKAHEAD = 8  # documents prepared ahead of the token
@@ -78,7 +75,7 @@ class BatchManager:
     def begin(self, caller: Caller, options: dict[str, str]) -> Batch:
         unknown = set(options) - set(OPTIONS)
         if unknown:
-            raise SignerError("BAD_REQUEST", f"unknown batch option(s): {', '.join(sorted(unknown))}")
+            raise SignerError(Code.BAD_REQUEST, f"unknown batch option(s): {', '.join(sorted(unknown))}")
         pdf.signature_level(pdf.PdfSignOptions(profile=options.get("profile") or None,
                                                level=options.get("level") or None))  # refuse bad ones now
         batch = Batch(id=self.journal.new_id(), origin=caller.origin, options=dict(options))
@@ -89,7 +86,7 @@ class BatchManager:
         """Stream one document to disk, hashing it; refuse beyond the batch limits."""
         limits = self.limits
         if len(batch.items) >= limits.batch_max_files:
-            raise SignerError("TOO_LARGE", f"more than {limits.batch_max_files} documents", limit_mb=limits.batch_max_mb)
+            raise SignerError(Code.TOO_LARGE, f"more than {limits.batch_max_files} documents", limit_mb=limits.batch_max_mb)
         used = sum(i.size for i in batch.items)
         index = len(batch.items)
         digest, size = hashlib.sha256(), 0
@@ -98,16 +95,16 @@ class BatchManager:
             async for chunk in chunks:
                 size += len(chunk)
                 if used + size > limits.batch_max_bytes:
-                    raise SignerError("TOO_LARGE", "the batch", limit_mb=limits.batch_max_mb)
+                    raise SignerError(Code.TOO_LARGE, "the batch", limit_mb=limits.batch_max_mb)
                 digest.update(chunk)
                 out.write(chunk)
         if size == 0:
-            raise SignerError("DOCUMENT_INVALID", f"{name or index}: the document is empty")
+            raise SignerError(Code.DOCUMENT_INVALID, f"{name or index}: the document is empty")
         batch.items.append(Item(index=index, name=name or f"{index + 1}.pdf", sha256=digest.hexdigest(), size=size))
 
     def start(self, batch: Batch) -> None:
         if not batch.items:
-            raise SignerError("BAD_REQUEST", "a batch needs at least one 'file'")
+            raise SignerError(Code.BAD_REQUEST, "a batch needs at least one 'file'")
         self.journal.save(batch)
         self._batches[batch.id] = batch
         self._run_later(batch)
@@ -119,15 +116,15 @@ class BatchManager:
         """The batch, for the origin that created it only (others learn nothing: 404)."""
         batch = self._batches.get(batch_id)
         if batch is None or batch.origin != caller.origin:
-            raise SignerError("NOT_FOUND", "no such batch")
+            raise SignerError(Code.NOT_FOUND, "no such batch")
         return batch
 
     def output(self, batch: Batch, index: int) -> Path:
         """Where a signed document of the batch is (NOT_FOUND for an item not signed)."""
         if not 0 <= index < len(batch.items):
-            raise SignerError("NOT_FOUND", "no such item")
+            raise SignerError(Code.NOT_FOUND, "no such item")
         if batch.items[index].state != SIGNED:
-            raise SignerError("NOT_FOUND", f"item {index} is {batch.items[index].state}")
+            raise SignerError(Code.NOT_FOUND, f"item {index} is {batch.items[index].state}")
         return self.journal.output(batch.id, index)
 
     async def read_output(self, batch: Batch, index: int) -> bytes:
@@ -136,7 +133,7 @@ class BatchManager:
         try:
             return await asyncio.to_thread(path.read_bytes)
         except OSError as exc:
-            raise SignerError("FILE_UNREADABLE", f"item {index}: {exc.strerror or exc}") from None
+            raise SignerError(Code.FILE_UNREADABLE, f"item {index}: {exc.strerror or exc}") from None
 
     def get(self, batch_id: str) -> Batch | None:
         """Any batch, whoever created it: for the official's own companion, not for pages."""
@@ -154,9 +151,9 @@ class BatchManager:
     def resume(self, batch: Batch) -> None:
         """Run again the items that failed because the token or the PIN stopped the batch."""
         if batch.state not in (FAILED, CANCELLED):
-            raise SignerError("BAD_REQUEST", f"the batch is {batch.state}")
+            raise SignerError(Code.BAD_REQUEST, f"the batch is {batch.state}")
         for item in batch.items:
-            if item.state in (FAILED, CANCELLED) and (item.error in ENDS_BATCH or item.state == CANCELLED):
+            if item.state in (FAILED, CANCELLED) and (ends_batch(item.error) or item.state == CANCELLED):
                 item.state, item.error = PENDING, None
         self._cancelled.discard(batch.id)
         batch.state = PENDING
@@ -328,7 +325,7 @@ class BatchManager:
         try:
             return await self.pool.prepare(self.journal.input(batch.id, item.index), key, options, reserve)
         except SignerError as error:
-            if error.code == "FILE_UNREADABLE":
+            if error.code is Code.FILE_UNREADABLE:
                 return SignerError(error.code, f"{item.name}: {error.detail}")
             return error
 
@@ -340,7 +337,7 @@ class BatchManager:
             await asyncio.to_thread(write_atomically, self.journal.output(batch.id, item.index), signed.data,
                                     mode=0o600)
         except SignerError as error:
-            if error.code in ENDS_BATCH:
+            if error.ends_batch:
                 raise
             self._settle(batch, item, FAILED, error.code, key)
             return

@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, TypeVar
 
 import structlog
 
-from ...errors import SignerError
+from ...errors import Code, SignerError
 from ...lazy import lazy_import
 
 if TYPE_CHECKING:
@@ -60,13 +60,13 @@ class PreparePool:
         except BrokenProcessPool:  # a worker died (out of memory on a hostile document?): start afresh
             log.error("batch_worker_died")
             self.close()
-            raise SignerError("INTERNAL_ERROR", "a document preparation process stopped") from None
+            raise SignerError(Code.INTERNAL_ERROR, "a document preparation process stopped") from None
         finally:
             self._active -= 1
             self._stop_when_idle()
         if isinstance(outcome, tuple):
             code, detail = outcome
-            raise SignerError(code, detail)
+            raise SignerError(Code(code), detail)
         return outcome
 
     async def pages(self, path: Path) -> int:
