@@ -18,8 +18,8 @@ from PIL import Image
 
 from policies.profiles import load_profile, profile_names
 from signer.engine.appearance import BlockFacts
-from signer.engine.pdf import PdfSignOptions
-from signer.engine.placement import PlacementRequest, Rect, seal_over
+from signer.engine.options import PdfSignOptions, PlacementRequest
+from signer.engine.placement import Rect, seal_over
 from signer.engine.preview import preview_png, stamp_block
 
 REPO = Path(__file__).resolve().parent.parent
