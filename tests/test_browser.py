@@ -21,6 +21,8 @@ CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser") or "/usr
 ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
         "--disable-component-update", "--no-first-run", "--disable-sync", "--disable-quic"]
 
+pytestmark = pytest.mark.browser
+
 SIGN_IN_PAGE = """
 async (daemonUrl) => {
   const pdf = await (await fetch('/libreoffice.pdf')).arrayBuffer();

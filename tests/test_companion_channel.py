@@ -52,6 +52,7 @@ def test_the_channel_needs_the_secret_and_refuses_any_origin(channel: str, dev_e
     assert not (state / "companion.json").exists(), "where to connect is removed with the daemon"
 
 
+@pytest.mark.browser
 def test_a_browser_page_cannot_reach_the_companion_channel(browser, page_server: str,  # noqa: F811
                                                             dev_env: DevEnv, tmp_path: Path) -> None:
     """Loopback TCP (the channel where there are no Unix sockets) from a real page: the page

@@ -39,6 +39,8 @@ from tray.app import dialog_page
 from tray.bridge import METHODS, DialogBridge
 from tray.core import TrayCore
 
+pytestmark = pytest.mark.browser
+
 LEADER_PIN = "12345678"
 FETCH = """
 async ([daemonUrl, path, body]) => {
