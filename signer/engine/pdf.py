@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import io
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from functools import lru_cache
 from pathlib import Path
@@ -23,7 +23,7 @@ from pyhanko.sign import fields, signers
 from pyhanko.sign.general import SigningError
 from pyhanko.sign.signers.pdf_byterange import PreparedByteRangeDigest
 
-from policies.profiles import Profile, load_profile, profile_names
+from policies.profiles import Profile, copy_forms, load_profile, profile_names
 
 from ..errors import SignerError
 from ..keys import SigningKey, holder_name
@@ -47,7 +47,7 @@ class PdfSignOptions:
     organisation: str | None = None  # default: the certificate's organisation
     doc_number: str = ""
     issued_date: str = ""
-    copy_form: str = "SAO Y"
+    copy_form: str = field(default_factory=lambda: copy_forms()[0])
     comment: str = ""
     level: str | None = None  # B-B, B-T, B-LT or B-LTA; None: the profile's (B-B without one)
 

@@ -25,6 +25,8 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
 from cryptography.hazmat.primitives.asymmetric.utils import Prehashed
 
+from policies.profiles import copy_forms
+
 from .. import __version__, operations
 from ..api.caller import Caller
 from ..daemon import Daemon
@@ -35,19 +37,19 @@ from ..keys import SigningKey
 from . import status
 from .transfer import Credentials, Transfers, check_url
 
-# path -> (profile, reason written into the signature). The visible blocks of each
-# Decree 30 profile come with the appearance profiles; the name already selects the
+# path -> profile; the signature's reason is the profile's title. The visible blocks of
+# each Decree 30 profile come with the appearance profiles; the name already selects the
 # certificate ([vgca] certificates).
-DOCUMENT_PROFILES: dict[str, tuple[str, str]] = {
-    "SignApproved": ("approved", "Ký phê duyệt"),
-    "SignIssued": ("issued", "Ký phát hành"),
-    "SignIncome": ("income", "Ký văn bản đến"),
-    "Comment": ("comment", "Ý kiến"),
-    "SignAppendix": ("appendix", "Ký tài liệu đính kèm"),
-    "SignCopy": ("copy", "Ký sao văn bản"),
-    "SignFile": ("plain", "Ký số"),
-    "SignPDF": ("plain", "Ký số"),
-    "SignPDFWP": ("plain", "Ký số"),
+DOCUMENT_PROFILES: dict[str, str] = {
+    "SignApproved": "approved",
+    "SignIssued": "issued",
+    "SignIncome": "income",
+    "Comment": "comment",
+    "SignAppendix": "appendix",
+    "SignCopy": "copy",
+    "SignFile": "plain",
+    "SignPDF": "plain",
+    "SignPDFWP": "plain",
 }
 HASHES = {"sha1": 20, "sha256": 32, "sha384": 48, "sha512": 64}
 T = TypeVar("T")
@@ -97,7 +99,7 @@ async def sign_document(call: Call, frame: str) -> dict[str, Any]:
         raise SignerError("NOT_SUPPORTED", "choosing a local file needs the desktop companion")
     if not handler:
         raise SignerError("BAD_REQUEST", "FileUploadHandler is missing")
-    profile, reason = DOCUMENT_PROFILES[call.path]
+    profile = DOCUMENT_PROFILES[call.path]
     credentials = _credentials(request)
     async with call.transfers() as transfers:
         for url in (source, handler):
@@ -105,7 +107,7 @@ async def sign_document(call: Call, frame: str) -> dict[str, Any]:
         # downloaded first (from the origin's own hosts): the consent dialog shows its digest
         downloaded = await transfers.download(source, credentials)
         options = pdf.PdfSignOptions(
-            reason=reason, profile=profile,
+            profile=profile,
             doc_number=str(request.get("DocNumber") or ""), issued_date=str(request.get("IssuedDate") or ""),
             copy_form=_copy_form(request), comment=str(request.get("Comment") or request.get("Content") or ""))
         signed = await operations.sign_pdf_for(
@@ -429,9 +431,10 @@ def _base64(value: Any, name: str) -> bytes:
 
 
 def _copy_form(request: dict[str, Any]) -> str:
-    """SAO Y, SAO LỤC or TRÍCH SAO; pages name the field differently."""
-    value = str(request.get("CopyForm") or request.get("CopyType") or "SAO Y").upper()
-    return value if value in ("SAO Y", "SAO LỤC", "TRÍCH SAO") else "SAO Y"
+    """One of the policy's copy forms (the first when unknown); pages name the field differently."""
+    forms = copy_forms()
+    value = str(request.get("CopyForm") or request.get("CopyType") or "").upper()
+    return value if value in forms else forms[0]
 
 
 def _credentials(request: dict[str, Any]) -> Credentials:
