@@ -2,7 +2,7 @@
 
 IT staff adjust sizes, texts and anchors in the TOML files without code. Lines may
 use the placeholders {signer}, {organisation}, {time}, {doc_number}, {issued_date},
-{copy_form} and {comment}.
+{copy_form} and {comment}; the copy forms are listed in profiles/copy.toml.
 """
 
 from __future__ import annotations
@@ -26,6 +26,7 @@ class Placement:
     corner: str = "top-right"
     page: int = 1  # counted from 1; negative from the end
     margin: float = 18.0
+    over: str = ""  # mode "seal": the profile whose signature the seal overlaps (found by its title)
 
 
 @dataclass(frozen=True)
@@ -52,11 +53,27 @@ def profile_names() -> list[str]:
     return sorted(p.name.removesuffix(".toml") for p in folder.iterdir() if p.name.endswith(".toml"))
 
 
-@cache  # read once per process: a changed profile applies from the next start
-def load_profile(name: str) -> Profile:
+def _read(name: str) -> dict:
     if name not in profile_names():
         raise KeyError(name)
-    data = tomllib.loads(resources.files(__package__).joinpath("profiles", f"{name}.toml").read_text("utf-8"))
+    try:
+        return tomllib.loads(resources.files(__package__).joinpath("profiles", f"{name}.toml").read_text("utf-8"))
+    except tomllib.TOMLDecodeError as exc:  # say which file: IT staff edit these by hand
+        raise ValueError(f"profile {name}: {exc}") from None
+
+
+@cache
+def copy_forms() -> tuple[str, ...]:
+    """The copy forms the copy profile may show ("SAO Y", ...); the first is the default."""
+    forms = tuple(str(form) for form in _read("copy").get("forms", []))
+    if not forms:
+        raise ValueError("profile copy: forms must list at least one copy form")
+    return forms
+
+
+@cache  # read once per process: a changed profile applies from the next start
+def load_profile(name: str) -> Profile:
+    data = _read(name)
     placement = dict(data.get("placement", {}))
     profile = Profile(
         name=name,
@@ -78,10 +95,22 @@ def load_profile(name: str) -> Profile:
             corner=str(placement.get("corner", "top-right")),
             page=int(placement.get("page", 1)),
             margin=float(placement.get("margin", 18.0)),
+            over=str(placement.get("over", "")),
         ),
     )
     if profile.level not in LEVELS:
         raise ValueError(f"profile {name}: level must be one of {', '.join(LEVELS)}")
     if profile.image not in IMAGES or profile.placement.mode not in MODES or profile.placement.corner not in CORNERS:
         raise ValueError(f"profile {name}: image, placement mode or corner is not one of the known values")
+    if profile.placement.mode == "seal":
+        _check_over(name, profile.placement.over)
     return profile
+
+
+def _check_over(name: str, over: str) -> None:
+    """A seal sits over another profile's signature block: ``over`` must name a profile that
+    loads and is not itself a seal (which also rules out a loop of seals)."""
+    if over not in profile_names() or _read(over).get("placement", {}).get("mode") == "seal":
+        raise ValueError(f"profile {name}: placement over must name a profile that is not a seal "
+                         f"(known: {', '.join(profile_names())})")
+    load_profile(over)

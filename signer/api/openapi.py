@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from policies.profiles import LEVELS, profile_names
+from policies.profiles import LEVELS, copy_forms, profile_names
 
 from .. import __version__
 from ..errors import KINDS
@@ -54,7 +54,7 @@ APPEARANCE_PARAMS = [
     {"name": "doc_number", "in": "query", "required": False, "schema": {"type": "string"}},
     {"name": "issued_date", "in": "query", "required": False, "schema": {"type": "string", "format": "date"}},
     {"name": "copy_form", "in": "query", "required": False,
-     "schema": {"type": "string", "enum": ["SAO Y", "SAO LỤC", "TRÍCH SAO"]}},
+     "schema": {"type": "string", "enum": list(copy_forms()), "default": copy_forms()[0]}},
     {"name": "comment", "in": "query", "required": False, "schema": {"type": "string"}},
     {"name": "level", "in": "query", "required": False, "schema": {"type": "string", "enum": list(LEVELS)},
      "description": "PAdES level (default: the profile's, B-B without a profile)"},

@@ -9,6 +9,8 @@ from urllib.parse import quote
 
 from aiohttp import web
 
+from policies.profiles import copy_forms
+
 from .replies import json_reply
 
 from ..service.options import PdfSignOptions, PlacementRequest
@@ -100,7 +102,7 @@ def pdf_options(fields: dict[str, str]) -> PdfSignOptions:
         reason=fields.get("reason"), location=fields.get("location"), profile=fields.get("profile") or None,
         placement=PlacementRequest(page=page_number, rect=box, anchor=fields.get("anchor") or None),
         doc_number=fields.get("doc_number", ""), issued_date=fields.get("issued_date", ""),
-        copy_form=fields.get("copy_form", "SAO Y"), comment=fields.get("comment", ""),
+        copy_form=fields.get("copy_form", copy_forms()[0]), comment=fields.get("comment", ""),
         level=fields.get("level") or None,
     )
 

@@ -6,7 +6,7 @@ import argparse
 import asyncio
 from pathlib import Path
 
-from policies.profiles import LEVELS, profile_names
+from policies.profiles import LEVELS, copy_forms, profile_names
 
 from ..config import Settings
 from ..daemon import local_signing
@@ -37,7 +37,8 @@ def add_block_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--rect", type=_rect, metavar="X1,Y1,X2,Y2", help="block rectangle in points")
     parser.add_argument("--doc-number", default="", help="document number (Số: ...)")
     parser.add_argument("--issued-date", default="", metavar="YYYY-MM-DD", help="issuing date")
-    parser.add_argument("--copy-form", default="SAO Y", choices=["SAO Y", "SAO LỤC", "TRÍCH SAO"])
+    parser.add_argument("--copy-form", default=copy_forms()[0], choices=copy_forms(),
+                        help="copy form (profile copy; default: %(default)s)")
     parser.add_argument("--comment", default="", help="comment text (profile comment)")
     parser.add_argument("--level", choices=LEVELS, default=None,
                         help="PAdES level (default: the profile's, B-B without a profile)")

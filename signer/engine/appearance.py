@@ -11,7 +11,7 @@ from __future__ import annotations
 import hashlib
 import io
 import unicodedata
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from functools import lru_cache
 from importlib import resources
@@ -29,7 +29,7 @@ from pyhanko.pdf_utils.text import TextBoxStyle
 from pyhanko.stamp import StaticStampStyle, TextStampStyle
 from pyhanko.stamp.base import BaseStampStyle
 
-from policies.profiles import Profile
+from policies.profiles import Profile, copy_forms
 
 from ..errors import Code, SignerError
 from ..files import write_atomically
@@ -49,7 +49,7 @@ class BlockFacts:
     time: datetime
     doc_number: str = ""
     issued_date: str = ""
-    copy_form: str = "SAO Y"
+    copy_form: str = field(default_factory=lambda: copy_forms()[0])
     comment: str = ""
 
 

@@ -3,8 +3,10 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
+
+from policies.profiles import copy_forms
 
 from .pagespace import Rect
 
@@ -27,6 +29,6 @@ class PdfSignOptions:
     organisation: str | None = None  # default: the certificate's organisation
     doc_number: str = ""
     issued_date: str = ""
-    copy_form: str = "SAO Y"
+    copy_form: str = field(default_factory=lambda: copy_forms()[0])
     comment: str = ""
     level: str | None = None  # B-B, B-T, B-LT or B-LTA; None: the profile's (B-B without one)

@@ -22,14 +22,11 @@ from pdfminer.pdfparser import PDFSyntaxError
 from pyhanko.pdf_utils import generic
 from pyhanko.pdf_utils.incremental_writer import IncrementalPdfFileWriter
 
-from policies.profiles import Profile
+from policies.profiles import Profile, load_profile
 
 from ..errors import Code, SignerError
 from .options import PlacementRequest
 from .pagespace import PageSpace, Rect, rotation
-
-LEADER_REASON = "Ký phê duyệt"  # the approved profile's title, written as the signature's reason
-LEADER_BLOCK = (190, 78)  # the approved block's size, where the seal goes when the leader has no field
 
 
 @dataclass(frozen=True)
@@ -65,10 +62,11 @@ def _place(data: bytes, writer: IncrementalPdfFileWriter, profile: Profile, requ
         page, line = find_anchor(data, rule.anchors, pages=len(pages))
         return Spot(page, below(line, profile.width, profile.height, rule.gap))
     if rule.mode == "seal":
-        leader = last_signature_box(writer, reason=LEADER_REASON)
+        over = load_profile(rule.over)  # its title is the reason its signatures carry
+        leader = last_signature_box(writer, reason=over.title)
         if leader is None:  # no leader's field: where the leader's block would be, by the anchor
             page, line = find_anchor(data, rule.anchors, pages=len(pages))
-            leader = Spot(page, below(line, LEADER_BLOCK[0], LEADER_BLOCK[1], rule.gap))
+            leader = Spot(page, below(line, over.width, over.height, rule.gap))
         return Spot(leader.page, seal_over(leader.box, profile.width, profile.height, rule.overlap))
     if rule.mode == "corner":
         index = page_index(rule.page, len(pages))

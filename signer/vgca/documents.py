@@ -9,25 +9,27 @@ from collections.abc import Awaitable
 from typing import Any, TypeVar
 
 from ..service.options import PdfSignOptions
+from policies.profiles import copy_forms
+
 from ..errors import Code, SignerError
 from ..service import verification
 from . import status
 from .call import Call, base64_field, credentials, frame_object, metadata
 from .transfer import check_url
 
-# path -> (profile, reason written into the signature). The visible blocks of each
-# Decree 30 profile come with the appearance profiles; the name already selects the
+# path -> profile; the signature's reason is the profile's title. The visible blocks of
+# each Decree 30 profile come with the appearance profiles; the name already selects the
 # certificate ([vgca] certificates).
-DOCUMENT_PROFILES: dict[str, tuple[str, str]] = {
-    "SignApproved": ("approved", "Ký phê duyệt"),
-    "SignIssued": ("issued", "Ký phát hành"),
-    "SignIncome": ("income", "Ký văn bản đến"),
-    "Comment": ("comment", "Ý kiến"),
-    "SignAppendix": ("appendix", "Ký tài liệu đính kèm"),
-    "SignCopy": ("copy", "Ký sao văn bản"),
-    "SignFile": ("plain", "Ký số"),
-    "SignPDF": ("plain", "Ký số"),
-    "SignPDFWP": ("plain", "Ký số"),
+DOCUMENT_PROFILES: dict[str, str] = {
+    "SignApproved": "approved",
+    "SignIssued": "issued",
+    "SignIncome": "income",
+    "Comment": "comment",
+    "SignAppendix": "appendix",
+    "SignCopy": "copy",
+    "SignFile": "plain",
+    "SignPDF": "plain",
+    "SignPDFWP": "plain",
 }
 T = TypeVar("T")
 
@@ -40,7 +42,7 @@ async def sign_document(call: Call, frame: str) -> dict[str, Any]:
         raise SignerError(Code.NOT_SUPPORTED, "choosing a local file needs the desktop companion")
     if not handler:
         raise SignerError(Code.BAD_REQUEST, "FileUploadHandler is missing")
-    profile, reason = DOCUMENT_PROFILES[call.path]
+    profile = DOCUMENT_PROFILES[call.path]
     given = credentials(request)
     async with call.transfers() as transfers:
         for url in (source, handler):
@@ -48,7 +50,7 @@ async def sign_document(call: Call, frame: str) -> dict[str, Any]:
         # downloaded first (from the origin's own hosts): the consent dialog shows its digest
         downloaded = await transfers.download(source, given)
         options = PdfSignOptions(
-            reason=reason, profile=profile,
+            profile=profile,
             doc_number=str(request.get("DocNumber") or ""), issued_date=str(request.get("IssuedDate") or ""),
             copy_form=_copy_form(request), comment=str(request.get("Comment") or request.get("Content") or ""))
         signed = await call.parts.service.sign_pdf(call.caller, downloaded.data, options,
@@ -93,6 +95,7 @@ async def whole(upload: Awaitable[T]) -> T:
 
 
 def _copy_form(request: dict[str, Any]) -> str:
-    """SAO Y, SAO LỤC or TRÍCH SAO; pages name the field differently."""
-    value = str(request.get("CopyForm") or request.get("CopyType") or "SAO Y").upper()
-    return value if value in ("SAO Y", "SAO LỤC", "TRÍCH SAO") else "SAO Y"
+    """One of the policy's copy forms (the first when unknown); pages name the field differently."""
+    forms = copy_forms()
+    value = str(request.get("CopyForm") or request.get("CopyType") or "").upper()
+    return value if value in forms else forms[0]
