@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import io
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -58,7 +59,8 @@ def upload_body(documents: list[bytes]) -> tuple[bytes, str]:
 @contextmanager
 def serving(config_text: str, prefix: str, log: Path | None = None) -> Iterator[tuple[str, dict[str, str], int]]:
     """``signer serve`` on free ports with its own state: yields its URL, the API token
-    header and its process id; stopped at the end. With ``log``: its debug log goes there."""
+    header and its process id; stopped and its folder removed at the end. With ``log``: its
+    debug log goes there."""
     folder = Path(tempfile.mkdtemp(prefix=prefix))
     config = folder / "signer.toml"
     config.write_text(config_text.replace("[server]\n", f"""[server]
@@ -77,6 +79,7 @@ api_token_file = "{folder / 'api-token'}"
     finally:
         process.terminate()
         process.wait(30)
+        shutil.rmtree(folder, ignore_errors=True)
 
 
 def wait_done(url: str, batch_id: str, token: dict[str, str], poll_s: float) -> dict:

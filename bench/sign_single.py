@@ -18,6 +18,7 @@ import asyncio
 import atexit
 import io
 import os
+import shutil
 import socket
 import subprocess
 import sys
@@ -40,6 +41,7 @@ def ensure_tokens() -> None:
     env = dict(os.environ, PATH=f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}",
                SIGNER_TEST_CA_PORT=str(port))
     setup = ["bash", str(REPO / "softhsm-setup.sh"), str(target)]
+    atexit.register(shutil.rmtree, target, ignore_errors=True)  # registered first: runs after --stop
     subprocess.run([*setup, "--services"], check=True, capture_output=True, env=env)
     atexit.register(subprocess.run, [*setup, "--stop"], capture_output=True, env=env)
     os.environ["SOFTHSM2_CONF"] = str(target / "softhsm2.conf")
