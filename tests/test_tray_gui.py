@@ -101,7 +101,7 @@ def test_tray_windows_open_under_xvfb_with_the_qt_backend(dev_env: DevEnv, tmp_p
     with Screen() as screen, RunningDaemon(asking_config(dev_env, tmp_path), tmp_path, allow_origins=(PAGE,),
                                            consent_timeout_s=10) as daemon:
         screen.with_system_tray()
-        for module in daemon.daemon.keys.modules:
+        for module in daemon.daemon.signing.keys.modules:
             module.logout()
         config = tmp_path / "tray.toml"
         config.write_text(asking_config(dev_env, tmp_path).read_text().replace(
@@ -135,7 +135,7 @@ def test_tray_windows_open_under_xvfb_with_the_qt_backend(dev_env: DevEnv, tmp_p
             assert pin["reply"].code == "USER_CANCELLED", "no PIN typed: cancelled in time, not retried"
             screen.gone(TITLES["pin"])
 
-            key = daemon.daemon.keys.signing_key(None)  # logged in here: the batch needs no PIN dialog
+            key = daemon.daemon.signing.keys.signing_key(None)  # logged in here: the batch needs no PIN dialog
             key.module.prepare_key(key.ref, DevelopmentPinSource(daemon.settings.pin.development_pins,
                                                                  development=True))
             body, content_type = upload([(f"cong-van-{i:02d}.pdf", (DOCUMENTS / "reportlab-10-pages.pdf").read_bytes())
