@@ -84,10 +84,10 @@ class Daemon:
             self.allowlist: OriginAllowlist = load_allowlist([*settings.server.allowed_origins, *allow_origins])
         except ValueError as exc:
             raise SignerError(Code.CONFIG_INVALID, str(exc)) from None
-        self.consents = ConsentStore(settings.server.state_dir / "consents.json")
+        self.consent_store = ConsentStore(settings.server.state_dir / "consents.json")
         self.prompts = Prompts(settings.consent.timeout_s, terminal=terminal)
         self.pin_prompts = PromptPinSource(self.prompts)
-        consent = ConsentBroker(self.consents, settings.consent.pregranted if settings.development else (),
+        consent = ConsentBroker(self.consent_store, settings.consent.pregranted if settings.development else (),
                                 self.prompts)
         if pins is None:
             pins = pin_source_from(settings) if settings.pin.source == "development" else self.pin_prompts

@@ -72,5 +72,5 @@ def _bound_port(site: web.TCPSite) -> int:
 def _companion_parts(daemon: Daemon) -> CompanionParts:
     signing = daemon.signing
     return CompanionParts(settings=daemon.settings, limits=daemon.limits, prompts=daemon.prompts,
-                          batches=signing.batches, keys=signing.keys, audit=signing.audit, consents=daemon.consents,
+                          batches=signing.batches, keys=signing.keys, audit=signing.audit, consent_store=daemon.consent_store,
                           allowlist=daemon.allowlist)

@@ -113,7 +113,7 @@ def test_sign_cms_and_hash(daemon: RunningDaemon, dev_env: DevEnv, tmp_path: Pat
 
 
 def test_hash_signing_needs_its_own_consent(daemon: RunningDaemon) -> None:
-    daemon.daemon.consents.grant(SLOW_PAGE, ["sign"])
+    daemon.daemon.consent_store.grant(SLOW_PAGE, ["sign"])
     try:
         assert post(daemon, "/v1/sign/pdf", PDF, origin=SLOW_PAGE).status == 200
         digest = base64.b64encode(bytes(32)).decode()
@@ -121,7 +121,7 @@ def test_hash_signing_needs_its_own_consent(daemon: RunningDaemon) -> None:
                      origin=SLOW_PAGE)
         assert (reply.status, reply.code) == (403, "CONSENT_DENIED")
     finally:
-        daemon.daemon.consents.revoke(SLOW_PAGE)
+        daemon.daemon.consent_store.revoke(SLOW_PAGE)
 
 
 def test_without_a_companion_consent_comes_from_signer_origins_grant(daemon: RunningDaemon, dev_env: DevEnv) -> None:

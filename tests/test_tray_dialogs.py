@@ -178,7 +178,7 @@ def test_refuse_in_the_consent_dialog_gives_consent_denied_to_the_page(browser, 
     assert (outcome["status"], outcome["code"]) == (403, "CONSENT_DENIED")
     assert dialog.locator("#status").inner_text() == "Đã từ chối."
     assert companion.dialogs.opened.empty(), "no PIN dialog after a refusal"
-    assert not companion.running.daemon.consents.granted(page_server, "sign")
+    assert not companion.running.daemon.consent_store.granted(page_server, "sign")
     key = companion.running.daemon.signing.keys.signing_key(None)
     assert key.module.worker.run(key.module.key_ready, key.ref) is None, "no login: only the certificate was read"
 
@@ -199,7 +199,7 @@ def test_allow_once_then_the_pin_dialog_signs(browser, page_server: str, compani
     signed.write_bytes(base64.b64decode(outcome["pdf"]))
     assert "Signature is Valid." in pdfsig(signed)
     pin.wait_for_selector("text=Đăng nhập token thành công.")
-    assert not companion.running.daemon.consents.granted(page_server, "sign"), "once is not remembered"
+    assert not companion.running.daemon.consent_store.granted(page_server, "sign"), "once is not remembered"
     assert LEADER_PIN not in (companion.running.settings.server.state_dir / "audit.jsonl").read_text()
 
 
@@ -211,7 +211,7 @@ def test_always_allow_is_remembered_and_revoked_in_the_settings_dialog(browser, 
     pin.locator("#pin").fill(LEADER_PIN)
     pin.locator("#ok").click()
     assert wait_outcome(caller)["status"] == 200
-    assert companion.running.daemon.consents.granted(page_server, "sign")
+    assert companion.running.daemon.consent_store.granted(page_server, "sign")
 
     again = ask_to_sign(browser, page_server, companion, "/v1/sign/pdf")
     assert wait_outcome(again)["status"] == 200, "remembered: no second dialog"
@@ -223,7 +223,7 @@ def test_always_allow_is_remembered_and_revoked_in_the_settings_dialog(browser, 
     row.locator(".revoke").click()
     settings.wait_for_function(f"!document.body.innerText.includes('{page_server}') || "
                                "document.querySelectorAll('.revoke').length === 0")
-    assert not companion.running.daemon.consents.granted(page_server, "sign")
+    assert not companion.running.daemon.consent_store.granted(page_server, "sign")
     assert "days" in settings.locator("#tls").inner_text() or "ngày" in settings.locator("#tls").inner_text()
 
 
@@ -419,7 +419,7 @@ def test_without_the_companion_consent_and_pin_fail_fast(browser, page_server: s
         outcome = wait_outcome(page)
         assert (outcome["status"], outcome["code"]) == (403, "CONSENT_DENIED")
         assert "signer tray" in outcome["message"] and "signer tray" in outcome["message_vi"]
-        daemon.daemon.consents.grant(page_server, ["sign"])
+        daemon.daemon.consent_store.grant(page_server, ["sign"])
         page.evaluate(FETCH, [daemon.url, "/v1/sign/pdf", "libreoffice.pdf"])
         outcome = wait_outcome(page)
         assert (outcome["status"], outcome["code"]) == (401, "PIN_UNAVAILABLE")

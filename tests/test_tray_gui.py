@@ -127,7 +127,7 @@ def test_tray_windows_open_under_xvfb_with_the_qt_backend(dev_env: DevEnv, tmp_p
             assert consent["reply"].code == "CONSENT_DENIED", "unanswered: refused in time"
             screen.gone(TITLES["consent"])
 
-            daemon.daemon.consents.grant(PAGE, ["sign"])
+            daemon.daemon.consent_store.grant(PAGE, ["sign"])
             pin = in_background(lambda: call("POST", f"{daemon.url}/v1/sign/pdf", headers=page, body=document))
             screen.wait_for(TITLES["pin"])
             screen.shoot(shots / "companion-pin.png")
@@ -171,7 +171,7 @@ def test_tray_icon_menu_shows_status_and_activity_and_revokes(dev_env: DevEnv, t
         signed = call("POST", f"{daemon.url}/v1/sign/pdf", headers={**daemon.auth, "Content-Type": "application/pdf"},
                       body=(DOCUMENTS / "libreoffice.pdf").read_bytes())
         assert signed.status == 200
-        daemon.daemon.consents.grant(PAGE, ["sign"])
+        daemon.daemon.consent_store.grant(PAGE, ["sign"])
         dialogs, quits = BrowserDialogs(), []
         core = TrayCore(daemon.settings.server.state_dir, dialogs)
         core.start()
@@ -189,7 +189,7 @@ def test_tray_icon_menu_shows_status_and_activity_and_revokes(dev_env: DevEnv, t
             origins = list(items[2].submenu.items)
             assert [str(i.text) for i in origins] == [normalize_origin(PAGE)]
             origins[0].submenu.items[0](icon.icon)  # Thu hồi / Revoke
-            assert not daemon.daemon.consents.granted(PAGE, "sign")
+            assert not daemon.daemon.consent_store.granted(PAGE, "sign")
             items[3](icon.icon)  # the default action too: settings
             assert dialogs.next("settings", timeout=5).kind == "settings"
             items[5](icon.icon)

@@ -61,7 +61,7 @@ class CompanionParts:
     batches: BatchManager
     keys: KeyStore
     audit: AuditLog
-    consents: ConsentStore
+    consent_store: ConsentStore
     allowlist: OriginAllowlist
 
 
@@ -167,7 +167,7 @@ class CompanionLink:
             if what == "settings":
                 return {"data": await asyncio.to_thread(self._settings)}
             if what == "revoke":
-                return {"data": {"revoked": self.parts.consents.revoke(str(data.get("origin", "")))}}
+                return {"data": {"revoked": self.parts.consent_store.revoke(str(data.get("origin", "")))}}
         except SignerError as error:
             return {"error": error.code, "message_en": error.message_en, "message_vi": error.message_vi}
         return {"error": "BAD_REQUEST", "message_en": f"unknown request {what!r}", "message_vi": "yêu cầu không rõ"}
@@ -193,7 +193,7 @@ class CompanionLink:
                 for e in reversed(entries)]
 
     def _settings(self) -> dict:
-        consents = self.parts.consents.load()
+        consents = self.parts.consent_store.load()
         origins = [{"origin": o, "listed": True, "scopes": consents.get(o, {}).get("scopes", [])}
                    for o in self.parts.allowlist.listed()]
         origins += [{"origin": o, "listed": False, "scopes": e.get("scopes", [])}
