@@ -271,3 +271,27 @@ def test_a_page_leaving_the_event_stream_stops_its_listener(daemon: RunningDaemo
     while daemon.daemon.signing.batches._listeners.get(batch_id) and time.monotonic() < deadline:
         time.sleep(0.1)
     assert not daemon.daemon.signing.batches._listeners.get(batch_id), "no listener is left behind"
+
+
+def test_the_preparing_process_starts_with_a_batch_and_stops_when_idle(dev_env: DevEnv, tmp_path: Path) -> None:
+    """An idle daemon holds no worker process: one starts with the first batch and stops after
+    the configured idle time."""
+    import multiprocessing
+
+    with RunningDaemon(dev_env.signer_config, tmp_path, allow_origins=(PAGE,), pregranted=(PAGE,),
+                       limits={"batch_worker_idle_s": 2}) as daemon:
+        pool = daemon.daemon.signing.batches.pool
+        before = set(multiprocessing.active_children())
+        assert not pool.running, "no worker before the first batch"
+        batch_id = create(daemon.url, [("a.pdf", (DOCUMENTS / "libreoffice.pdf").read_bytes())], {"Origin": PAGE},
+                          level="B-B")
+        assert wait_final(daemon.url, batch_id, {"Origin": PAGE})["state"] == "done"
+        assert pool.running and set(multiprocessing.active_children()) - before, "the batch started a worker"
+        deadline = time.monotonic() + 30
+        while pool.running and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert not pool.running, "the worker stops after the idle time"
+        deadline = time.monotonic() + 30
+        while set(multiprocessing.active_children()) - before and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert not set(multiprocessing.active_children()) - before, "its process is gone"
