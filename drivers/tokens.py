@@ -13,6 +13,7 @@ import os
 import threading
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING, cast
 
 import pkcs11
 from asn1crypto import algos
@@ -23,6 +24,9 @@ from .errors import TokenError
 from .pins import PINPAD, Pin, PinRequest, PinSource, pin_source_for
 from .tokeninfo import CertificateObject, KeyRef, TokenFlags, TokenInfo
 from .worker import ModuleWorker
+
+if TYPE_CHECKING:
+    from pkcs11._pkcs11 import lib as Library
 
 # DER prefixes of DigestInfo (RFC 8017, section 9.2, note 1) for PKCS#1 v1.5 signatures.
 DIGEST_INFO_PREFIX = {
@@ -81,7 +85,7 @@ class Pkcs11Module:
         self._lib = self.worker.run(_load, str(path))
         # Only touched on the worker thread:
         self._sessions: dict[str, pkcs11.Session] = {}
-        self._keys: dict[tuple[str, bytes], tuple[pkcs11.PrivateKey, str, bool]] = {}
+        self._keys: dict[tuple[str, bytes], tuple[pkcs11.types.SignMixin, str, bool]] = {}
         # Serialises PIN prompts and logins (held outside the worker while a PIN is asked).
         self._login_lock = threading.Lock()
         self.signing_s = 0.0  # time the tokens of this module spent signing, for batch statistics
@@ -116,10 +120,9 @@ class Pkcs11Module:
         for token in tokens:
             try:
                 info = self._token_info(token)
-                session = self._sessions.get(info.serial)
-                opened = session is None
-                if opened:
-                    session = token.open()
+                kept = self._sessions.get(info.serial)
+                opened = kept is None
+                session = token.open() if kept is None else kept
                 try:
                     for obj in session.get_objects(
                         {Attribute.CLASS: ObjectClass.CERTIFICATE, Attribute.CERTIFICATE_TYPE: CertificateType.X_509}
@@ -283,7 +286,7 @@ class Pkcs11Module:
             raise TokenError("TOKEN_NOT_PRESENT", "the token was removed", serial=key.token_serial) from None
         if not found:
             raise TokenError("KEY_NOT_FOUND", "no private key for this certificate on the token", label=key.label)
-        private_key = found[0]
+        private_key = cast(pkcs11.types.SignMixin, found[0])  # found by class: a private key
         kind = "ec" if private_key[Attribute.KEY_TYPE] == KeyType.EC else "rsa"
         try:
             always_auth = bool(private_key[Attribute.ALWAYS_AUTHENTICATE])
@@ -336,7 +339,7 @@ class Pkcs11Module:
             self._drop_session(serial)
 
 
-def _load(path: str) -> pkcs11.lib:
+def _load(path: str) -> Library:
     try:
         return pkcs11.lib(path)
     except (OSError, RuntimeError, p11.PKCS11Error) as exc:

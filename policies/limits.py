@@ -6,6 +6,7 @@ import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, fields
 from importlib import resources
+from typing import Any
 
 
 @dataclass(frozen=True)
@@ -46,7 +47,8 @@ def load_limits(overrides: Mapping[str, float] | None = None) -> Limits:
     unknown = set(data) - set(known)
     if unknown:
         raise ValueError(f"unknown limit(s): {', '.join(sorted(unknown))}")
-    values = {name: (int(data[name]) if kind == "int" else float(data[name])) for name, kind in known.items()}
+    values: dict[str, Any] = {name: (int(data[name]) if kind == "int" else float(data[name]))
+                              for name, kind in known.items()}
     if any(v <= 0 for v in values.values()):
         raise ValueError("limits must be positive")
     return Limits(**values)

@@ -180,16 +180,16 @@ def _parse(raw: dict[str, Any], path: Path) -> Settings:
             ),
             revocation=RevocationSettings(
                 policy=load_revocation_policy(revocation, timestamp),
-                cache_dir=_path(cache_dir, base, RevocationSettings().cache_dir),
+                cache_dir=_dir(cache_dir, base, RevocationSettings().cache_dir),
             ),
             timestamp=TimestampSettings(url=str(tsa_url) if tsa_url else None),
             server=ServerSettings(
                 port=int(server.get("port", defaults.port)),
                 tls_port=int(server.get("tls_port", defaults.tls_port)),
                 allowed_origins=tuple(str(o) for o in server.get("allowed_origins", [])),
-                tls_dir=_path(server.get("tls_dir"), base, defaults.tls_dir),
-                state_dir=_path(server.get("state_dir"), base, defaults.state_dir),
-                api_token_file=_path(server.get("api_token_file"), base, defaults.api_token_file),
+                tls_dir=_dir(server.get("tls_dir"), base, defaults.tls_dir),
+                state_dir=_dir(server.get("state_dir"), base, defaults.state_dir),
+                api_token_file=_dir(server.get("api_token_file"), base, defaults.api_token_file),
                 companion_channel=_channel(server.get("companion_channel", defaults.companion_channel)),
             ),
             consent=ConsentSettings(
@@ -228,6 +228,11 @@ def _path(value: Any, base: Path, default: Path | None) -> Path | None:
     if value is None:
         return default
     return Path(os.path.normpath(base / Path(str(value)).expanduser()))
+
+
+def _dir(value: Any, base: Path, default: Path) -> Path:
+    """A path setting that always has a value (``default`` when not given)."""
+    return _path(value, base, default) or default
 
 
 def _paths(values: Any, base: Path) -> tuple[Path, ...]:

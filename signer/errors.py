@@ -236,7 +236,7 @@ def _tries_text(facts: dict[str, Any]) -> tuple[str, str]:
 
 def ends_batch(code: str | None) -> bool:
     """Whether a failure recorded as ``code`` ended its batch (the rest could not be signed)."""
-    return code in Code.__members__ and KINDS[Code(code)].ends_batch
+    return code is not None and code in Code.__members__ and KINDS[Code(code)].ends_batch
 
 
 def as_signer_error(exc: BaseException) -> SignerError:

@@ -12,6 +12,7 @@ from aiohttp import web
 from .app import create_app
 from .companion.channel import CompanionParts, companion_channel
 from .daemon import Daemon
+from .sockets import bound_port
 from .errors import Code, SignerError
 
 LOOPBACK = "127.0.0.1"
@@ -47,8 +48,8 @@ async def run_daemon(
             if ssl_context is not None and tls_port is not None:
                 https = web.TCPSite(runner, LOOPBACK, tls_port, ssl_context=ssl_context)
                 await _start(https, tls_port)
-                https_port = _bound_port(https)
-            listening = Listening(http_port=_bound_port(http), https_port=https_port)
+                https_port = bound_port(https)
+            listening = Listening(http_port=bound_port(http), https_port=https_port)
             daemon.ports.update(p for p in (listening.http_port, listening.https_port) if p)
             if on_ready:
                 on_ready(listening)
@@ -64,9 +65,6 @@ async def _start(site: web.TCPSite, port: int) -> None:
         raise SignerError(Code.LISTEN_FAILED, f"{LOOPBACK}:{port}: {exc.strerror or exc}") from None
 
 
-def _bound_port(site: web.TCPSite) -> int:
-    server = site._server  # aiohttp keeps the asyncio server here; its socket knows the real port
-    return server.sockets[0].getsockname()[1]
 
 
 def _companion_parts(daemon: Daemon) -> CompanionParts:

@@ -41,6 +41,8 @@ class WebviewDialogs:
         width, height = SIZES[bridge.kind]
         window = self.webview.create_window(TITLES[bridge.kind], str(dialog_page(bridge.kind)), js_api=bridge,
                                              width=width, height=height, on_top=True)
+        if window is None:  # pywebview could not make it: nobody can answer this prompt
+            raise RuntimeError(f"no window for the {bridge.kind} dialog")
         self._windows[id(bridge)] = window
         window.events.closed += lambda: self._closed(bridge)
 
@@ -195,7 +197,11 @@ def run(state_dir: Path, *, icon: bool = True, gui: str | None = None, open_sett
         dialogs.open(DialogBridge(core, "settings"))
     # pywebview needs a window to start its loop: a hidden one that lives as long as the companion
     webview.create_window("signer", html="<!doctype html><title>signer</title>", hidden=True)
-    threading.Thread(target=lambda: (core.stopped.wait(), quit_app()), daemon=True).start()
+    def quit_when_stopped() -> None:
+        core.stopped.wait()
+        quit_app()
+
+    threading.Thread(target=quit_when_stopped, daemon=True).start()
     webview.start(gui=gui)
     if tray is not None:
         tray.stop()

@@ -44,6 +44,10 @@ class TrayCore:
 
     # -- running ---------------------------------------------------------------------
 
+
+    def _take_prompt(self, prompt_id: str) -> DialogBridge | None:
+        """The open dialog of a prompt, no longer open (None: none was)."""
+        return self._prompts.pop(prompt_id) if prompt_id in self._prompts else None
     def start(self) -> None:
         """Connect on a thread of its own; ``connected`` or ``stopped`` (with ``error``) tells how it went."""
         self._thread = threading.Thread(target=lambda: asyncio.run(self._main()), name="tray-channel", daemon=True)
@@ -84,14 +88,14 @@ class TrayCore:
             self._prompts[message["id"]] = bridge
             self.dialogs.open(bridge)
         elif kind == "closed":
-            bridge = self._prompts.pop(str(message.get("id")), None)
-            if bridge is not None:
-                bridge._close(str(message.get("reason", "closed")))
-                self.dialogs.close(bridge)
+            closing = self._take_prompt(str(message.get("id")))
+            if closing is not None:
+                closing._close(str(message.get("reason", "closed")))
+                self.dialogs.close(closing)
         elif kind == "pin_result":
-            bridge = self._prompts.pop(str(message.get("id")), None)
-            if bridge is not None:
-                bridge._set_result(message)
+            answered = self._take_prompt(str(message.get("id")))
+            if answered is not None:
+                answered._set_result(message)
         elif kind == "batch":
             self._batch_event(message)
 

@@ -43,6 +43,7 @@ from ..keys.pins import PINPAD, Pin, PinRequest
 from ..service.batches.manager import BatchManager
 from ..service.consent import ConsentStore
 from ..service.prompts import ALWAYS, ONCE, REFUSE, ConsentRequest, Prompts, pin_message
+from ..sockets import bound_port
 from ..tls import tls_status
 
 log = structlog.get_logger(__name__)
@@ -272,9 +273,9 @@ async def companion_channel(parts: CompanionParts) -> AsyncIterator[dict[str, An
             os.chmod(path, 0o600)
             address: dict[str, Any] = {"unix": str(path)}
         else:
-            site = web.TCPSite(runner, "127.0.0.1", 0)
-            await site.start()
-            address = {"tcp": site._server.sockets[0].getsockname()[1]}
+            tcp = web.TCPSite(runner, "127.0.0.1", 0)
+            await tcp.start()
+            address = {"tcp": bound_port(tcp)}
         write_atomically(state / ADDRESS, json.dumps(address).encode(), mode=0o600, error_code=Code.CONFIG_INVALID)
         yield address
     finally:

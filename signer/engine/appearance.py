@@ -193,7 +193,7 @@ def _advances() -> tuple[dict[int, int], int]:
 @lru_cache(maxsize=16)
 def _image(path: Path) -> PdfImage:
     try:
-        image = Image.open(path)
+        image: Image.Image = Image.open(path)
         if image.mode.startswith("I"):  # 16-bit greyscale: bring it to 8 bits before adding alpha
             image = image.point(lambda v: v / 257).convert("L")
         return PdfImage(image.convert("RGBA"))

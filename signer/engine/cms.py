@@ -10,7 +10,7 @@ from functools import lru_cache
 from asn1crypto import algos, cms, core, tsp, x509
 from pyhanko.sign.general import as_signing_certificate_v2
 
-from .key import SigningKey
+from .key import CertifiedKey, SigningKey
 
 DIGEST = "sha256"
 # asn1crypto.tsp registers the attribute's value type; the dotted OID works whatever the
@@ -64,7 +64,7 @@ def attributes_digest(attributes: cms.CMSAttributes) -> bytes:
 
 
 def signed_data(
-    key: SigningKey, attributes: cms.CMSAttributes, signature: bytes, content: bytes | None = None
+    key: CertifiedKey, attributes: cms.CMSAttributes, signature: bytes, content: bytes | None = None
 ) -> cms.ContentInfo:
     """Assemble SignedData: the signer's certificate and its whole chain are embedded.
 

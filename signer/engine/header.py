@@ -25,7 +25,7 @@ from pyhanko.pdf_utils.incremental_writer import IncrementalPdfFileWriter
 
 from ..errors import Code, SignerError
 from .appearance import BundledFont, text_width
-from .pagespace import PageSpace, Rect
+from .pagespace import PageSpace, Rect, as_rect
 from .placement import char_lines, normalized
 from .widgets import pdf_numbers
 
@@ -217,7 +217,7 @@ def fill_fields(writer: IncrementalPdfFileWriter, fields: dict[str, HeaderField]
         field = fields[part]
         widget = field.ref.get_object()
         space = spaces[field.page]
-        box = space.rect_to_display(tuple(float(v) for v in widget["/Rect"]))
+        box = space.rect_to_display(as_rect(widget["/Rect"]))
         widget[generic.NameObject("/V")] = generic.TextStringObject(value)
         widget[generic.NameObject("/AP")] = generic.DictionaryObject(
             {generic.NameObject("/N"): writer.add_object(_appearance(writer, box, value, space, engines))})

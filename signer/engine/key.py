@@ -11,7 +11,9 @@ from typing import Protocol
 from asn1crypto import x509
 
 
-class SigningKey(Protocol):
+class CertifiedKey(Protocol):
+    """What a signature's container names of the key: the certificate, its chain, the algorithm."""
+
     @property
     def certificate(self) -> x509.Certificate: ...
 
@@ -21,6 +23,8 @@ class SigningKey(Protocol):
     @property
     def algorithm(self) -> str: ...  # "rsa" or "ec"
 
+
+class SigningKey(CertifiedKey, Protocol):
     @property
     def signature_size(self) -> int: ...  # upper bound of a raw signature's DER size
 

@@ -9,6 +9,7 @@ rotated page gets its rectangle mapped back to user space and its appearance a
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 Rect = tuple[float, float, float, float]
@@ -74,10 +75,16 @@ class PageSpace:
         return (*_UPRIGHT[self.rotate], 0, 0)
 
 
+def as_rect(values: Iterable[object]) -> Rect:
+    """Four numbers from a PDF array (a ValueError otherwise)."""
+    x1, y1, x2, y2 = (float(v) for v in values)  # type: ignore[arg-type]  # whatever the file holds
+    return (x1, y1, x2, y2)
+
+
 def rotation(value: object) -> int:
     """A ``/Rotate`` value as 0, 90, 180 or 270 (anything else is read as 0, like viewers do)."""
     try:
-        degrees = int(value) % 360
+        degrees = int(value) % 360  # type: ignore[call-overload]  # whatever the file holds
     except (TypeError, ValueError):
         return 0
     return degrees if degrees in _UPRIGHT else 0

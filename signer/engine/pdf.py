@@ -137,7 +137,11 @@ def plan_pdf(data: bytes, options: PdfSignOptions, parsed: IncrementalPdfFileWri
     profile = _profile(options.profile)
     if profile is None:
         return None
-    writer = parsed or open_pdf(data)
+    return plan_block(data, parsed or open_pdf(data), profile, options)
+
+
+def plan_block(data: bytes, writer: IncrementalPdfFileWriter, profile: Profile, options: PdfSignOptions) -> PdfPlan:
+    """Where ``profile``'s block goes in the parsed document."""
     spot = place(data, writer, profile, options.placement)
     header = None
     if profile.fill_header and (options.doc_number or options.issued_date):
@@ -153,7 +157,7 @@ def prepare_pdf(
     options: PdfSignOptions = PdfSignOptions(),
     *,
     signing_time: datetime | None = None,
-    bytes_reserved: int | None = None,
+    bytes_reserved: int,
     parsed: IncrementalPdfFileWriter | None = None,
     plan: PdfPlan | None = None,
 ) -> PreparedPdf:
@@ -184,7 +188,7 @@ def prepare_pdf(
         if profile is None:
             pdf_signer = signers.PdfSigner(meta, signer=placeholder_signer)
         else:
-            plan = plan or plan_pdf(data, options, writer)
+            plan = plan or plan_block(data, writer, profile, options)
             facts = block_facts(key, options, signing_time)
             block = appearance.block(profile, facts, options.image, plan.spot.size)
             text_params = {"block": block.text}
@@ -192,10 +196,10 @@ def prepare_pdf(
                                            **_placed(writer, plan, block, field_name))
         session = pdf_signer.init_signing_session(writer)
         tbs = session.prepare_tbs_document(
-            validation_info=None, bytes_reserved=bytes_reserved or reserved_size(key),
-            appearance_text_params=text_params,
+            validation_info=None, bytes_reserved=bytes_reserved, appearance_text_params=text_params,
         )
-        byte_range_digest, output = tbs.digest_tbs_document(output=io.BytesIO())
+        output = io.BytesIO()
+        byte_range_digest, _ = tbs.digest_tbs_document(output=output)
     except SignerError:
         raise
     except (misc.PdfError, ValueError, KeyError, IndexError, TypeError, AttributeError) as exc:
@@ -238,7 +242,9 @@ def _placed(writer: IncrementalPdfFileWriter, plan: PdfPlan, block: appearance.B
     x, y = space.rect_to_user(plan.spot.box)[:2]
     return {
         "stamp_style": PlacedStyle(block.style, plan.spot.box, space),
-        "new_field_spec": fields.SigFieldSpec(field_name, on_page=plan.spot.page, box=(x, y, x + width, y + height)),
+        # pyHanko takes any numbers here, though its annotation says int
+        "new_field_spec": fields.SigFieldSpec(field_name, on_page=plan.spot.page,
+                                              box=(x, y, x + width, y + height)),  # type: ignore[arg-type]
     }
 
 

@@ -26,7 +26,7 @@ from policies.profiles import Profile, load_profile
 
 from ..errors import Code, SignerError
 from .options import PlacementRequest
-from .pagespace import PageSpace, Rect, rotation
+from .pagespace import PageSpace, Rect, as_rect, rotation
 
 
 @dataclass(frozen=True)
@@ -47,7 +47,8 @@ def place(data: bytes, writer: IncrementalPdfFileWriter, profile: Profile, reque
     px1, py1, px2, py2 = page_spaces(writer)[spot.page].visible
     if x2 <= px1 or x1 >= px2 or y2 <= py1 or y1 >= py2:
         raise SignerError(Code.BAD_REQUEST, "the block's rectangle lies outside the page")
-    return Spot(spot.page, tuple(round(v) for v in spot.box))  # whole points, as pyHanko's layout wants
+    x1, y1, x2, y2 = (round(v) for v in spot.box)  # whole points, as pyHanko's layout wants
+    return Spot(spot.page, (x1, y1, x2, y2))
 
 
 def _place(data: bytes, writer: IncrementalPdfFileWriter, profile: Profile, request: PlacementRequest) -> Spot:
@@ -90,9 +91,9 @@ def page_spaces(writer: IncrementalPdfFileWriter) -> list[PageSpace]:
         if media is None:
             raise SignerError(Code.DOCUMENT_INVALID, "a page has no MediaBox")
         crop = _inherited(page, "/CropBox")
-        spaces.append(PageSpace(media=_ordered(tuple(float(v) for v in media)),
+        spaces.append(PageSpace(media=_ordered(as_rect(media)),
                                 rotate=rotation(_inherited(page, "/Rotate")),
-                                crop=None if crop is None else _ordered(tuple(float(v) for v in crop))))
+                                crop=None if crop is None else _ordered(as_rect(crop))))
     return spaces
 
 
@@ -164,7 +165,7 @@ def last_signature_box(writer: IncrementalPdfFileWriter, reason: str | None = No
             page_ref = widget.raw_get("/P") if "/P" in widget else None
             if rect is None or page_ref is None:
                 continue
-            box = _ordered(tuple(float(v) for v in rect))
+            box = _ordered(as_rect(rect))
             if box[2] - box[0] > 1 and box[3] - box[1] > 1 and page_ref.idnum in refs:
                 page = refs[page_ref.idnum]
                 found = Spot(page, spaces[page].rect_to_display(box))

@@ -17,7 +17,7 @@ from pyhanko.pdf_utils import generic, layout, misc
 from ..errors import Code, SignerError
 from .appearance import BlockFacts, block
 from .pagespace import Rect
-from .pdf import PdfSignOptions, _profile, _reason, open_pdf, plan_pdf
+from .pdf import PdfSignOptions, _profile, _reason, open_pdf, plan_block
 from .placement import Spot, page_spaces
 from .widgets import PlacedStyle
 
@@ -47,7 +47,7 @@ def stamp_block(data: bytes, options: PdfSignOptions, facts: BlockFacts) -> tupl
     if profile is None:
         raise SignerError(Code.BAD_REQUEST, "a preview needs a signature profile")
     writer = open_pdf(data)
-    plan = plan_pdf(data, options, writer)
+    plan = plan_block(data, writer, profile, options)
     spot = plan.spot
     space = page_spaces(writer)[spot.page]
     user_box = space.rect_to_user(spot.box)

@@ -27,7 +27,10 @@ class PlacedStyle:
     space: PageSpace
 
     def create_stamp(self, writer: IncrementalPdfFileWriter, box: BoxConstraints, text_params: dict) -> _PlacedStamp:
-        return _PlacedStamp(self, self.style.create_stamp(writer, box, text_params))
+        stamp = self.style.create_stamp(writer, box, text_params)
+        if stamp is None:  # pyHanko's styles always make one; the base class may not
+            raise ValueError("the stamp style made no stamp")
+        return _PlacedStamp(self, stamp)
 
 
 @dataclass

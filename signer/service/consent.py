@@ -37,8 +37,8 @@ class ConsentStore:
         return data if isinstance(data, dict) else {}
 
     def granted(self, origin: str, scope: str) -> bool:
-        entry = self.load().get(origin)
-        return bool(entry) and scope in entry.get("scopes", [])
+        entry = self.load().get(origin) or {}
+        return scope in entry.get("scopes", [])
 
     def grant(self, origin: str, scopes: Iterable[str]) -> str:
         normalized = _origin(origin)

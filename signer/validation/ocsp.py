@@ -120,7 +120,7 @@ def _responder(basic, issuer: x509.Certificate, moment: datetime) -> x509.Certif
         except (ValueError, TypeError, InvalidSignature):
             raise OcspUnusable("the responder's certificate does not verify") from None
         try:
-            usages = candidate.extensions.get_extension_for_class(x509.ExtendedKeyUsage).value
+            usages = list(candidate.extensions.get_extension_for_class(x509.ExtendedKeyUsage).value)
         except x509.ExtensionNotFound:
             usages = []
         if ExtendedKeyUsageOID.OCSP_SIGNING not in usages:

@@ -15,7 +15,7 @@ import asyncio
 import dataclasses
 import io
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from asn1crypto import x509
 from asn1crypto.crl import CertificateList
@@ -69,7 +69,7 @@ class SignatureReport:
     level: str  # B-B, B-T, B-LT, B-LTA (what the document alone proves)
     indication: str  # TOTAL-PASSED, INDETERMINATE or TOTAL-FAILED
     sub_indication: str | None
-    details: list[str] = field(default_factory=list)
+    details: list[str] = dataclasses.field(default_factory=list)  # (a field is named 'field')
 
     @property
     def passed(self) -> bool:
@@ -150,7 +150,7 @@ async def _report(sig: EmbeddedPdfSignature, document_timestamps: list, dss: Loc
         chain=[c.subject.human_friendly for c in reversed(list(path))] if path is not None else
         [cert.subject.human_friendly],
         signing_time=status.signer_reported_dt.isoformat() if status.signer_reported_dt else None,
-        timestamp=status.timestamp_validity.timestamp.isoformat() if timestamp_ok else None,
+        timestamp=status.timestamp_validity.timestamp.isoformat() if timestamp_ok and status.timestamp_validity else None,
         intact=status.intact,
         valid=status.valid,
         trusted=status.trusted,

@@ -10,10 +10,10 @@ import asyncio
 import hashlib
 import time
 from collections import deque
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Callable, Coroutine
 from datetime import datetime
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import structlog
 
@@ -68,7 +68,7 @@ class BatchManager:
         self._cancelled: set[str] = set()
         self._listeners: dict[str, set[asyncio.Queue]] = {}
         self._saved: dict[str, float] = {}  # when each batch's journal was last written
-        self.watchers: set[Callable[[dict], Awaitable[None]]] = set()  # the desktop companion's progress
+        self.watchers: set[Callable[[dict], Coroutine[Any, Any, None]]] = set()  # the desktop companion's progress
 
     # -- creating and finding --
 
