@@ -74,7 +74,7 @@ async def events(request: web.Request) -> web.StreamResponse:
     batch = _batch(request)
     response = web.StreamResponse(headers={"Content-Type": "text/event-stream", "Cache-Control": "no-store"})
     origin = caller_of(request).origin
-    if origin is not None:  # sent before the guard sees the reply: the CORS headers go on here (origin checked)
+    if origin is not None:  # sent before the CORS middleware sees the reply: its headers go on here (origin checked)
         response.headers.update({"Access-Control-Allow-Origin": request.headers["Origin"], "Vary": "Origin"})
     await response.prepare(request)
     stream = request.app[BATCHES].events(batch)

@@ -17,6 +17,7 @@ from aiohttp import WSMsgType, web
 from .. import __version__
 from ..api import appkeys as keys
 from ..api.appkeys import caller_of
+from ..api.policy import PUBLIC, STREAM, with_policy
 from ..errors import Code, SignerError
 from . import adapter, status
 from .call import Call, Parts
@@ -90,6 +91,6 @@ def _parts(app: web.Application) -> Parts:
                  audit=app[keys.AUDIT])
 
 
-SOCKET_PATHS = frozenset(f"/{path}" for path in adapter.HANDLERS)
-ROUTES = [web.get("/", service_page), *(web.get(path, vgca_socket) for path in sorted(SOCKET_PATHS))]
-PUBLIC = {("GET", "/")}
+_socket = with_policy(vgca_socket, STREAM)
+ROUTES = [web.get("/", with_policy(service_page, PUBLIC)),
+          *(web.get(f"/{path}", _socket) for path in sorted(adapter.HANDLERS))]

@@ -1,0 +1,147 @@
+"""The middlewares around every route, one concern each; ``MIDDLEWARES`` is their order.
+
+A request passes, outermost first: the audit line; CORS headers (outside error mapping, so
+an allowed page can read its error replies too); error mapping (every failure becomes the
+JSON error reply); the gates (peer is loopback, Host is ours, declared size fits; Origin on
+the allowlist, or the API token; rate limit), where a refused request does nothing else;
+the preflight reply (only once the gates passed); the request timeout. What a route needs
+of them (public, streamed, batch-sized) is its ``RoutePolicy``. Consent and token queues
+are the routes'.
+"""
+
+from __future__ import annotations
+
+import asyncio
+
+import structlog
+from aiohttp import web
+from aiohttp.typedefs import Handler
+from aiohttp.web_protocol import RequestPayloadError
+
+from policies.limits import Limits
+from policies.origins import normalize_origin
+
+from ..errors import Code, SignerError
+from ..security.host import allow_host, is_loopback
+from ..service.caller import Caller
+from ..service.trail import record
+from .appkeys import ALLOWLIST, API_TOKEN, AUDIT, CALLER, LIMITS, PORTS, RATE
+from .cors import cors, is_preflight, preflight
+from .policy import BodyLimit, policy_of
+from .replies import json_reply
+
+log = structlog.get_logger(__name__)
+
+SAFE_METHODS = {"GET", "HEAD"}
+HTTP_CODES = {404: Code.NOT_FOUND, 405: Code.METHOD_NOT_ALLOWED, 413: Code.TOO_LARGE}
+
+RESULT = web.RequestKey("result", str)  # the error code of the reply, for the audit line
+
+
+@web.middleware
+async def audit(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """One line per request, also when the client goes away; none for a public route or a
+    preflight that went well."""
+    try:
+        response = await handler(request)
+    except asyncio.CancelledError:
+        _record(request, "CLIENT_GONE")
+        raise
+    result = request.get(RESULT, "OK")
+    if not ((policy_of(request).public or is_preflight(request)) and result == "OK"):
+        _record(request, result)
+    return response
+
+
+def _record(request: web.Request, result: str) -> None:
+    # before a caller is established, the line names the Origin as sent
+    name = (request.headers.get("Origin") or "local")[:200]
+    record(request.app[AUDIT], request.get(CALLER), f"{request.method} {request.path}", result, name=name)
+
+
+@web.middleware
+async def errors(request: web.Request, handler: Handler) -> web.StreamResponse:
+    limits = request.app[LIMITS]
+    try:
+        return await handler(request)
+    except SignerError as exc:
+        error = exc
+    except web.HTTPException as exc:
+        error = SignerError(HTTP_CODES.get(exc.status, Code.BAD_REQUEST), exc.reason, limit_mb=limits.max_body_mb)
+    except RequestPayloadError:  # a body that does not decode (e.g. a bad Content-Encoding)
+        error = SignerError(Code.BAD_REQUEST, "unreadable request body")
+    except TimeoutError:
+        error = SignerError(Code.TIMEOUT, f"{request.method} {request.path}")
+    except Exception:
+        log.exception("internal_error", path=request.path)
+        error = SignerError(Code.INTERNAL_ERROR, "see the daemon's log")
+    request[RESULT] = error.code
+    return error_response(error, limits)
+
+
+def error_response(error: SignerError, limits: Limits) -> web.Response:
+    response = json_reply(error.as_dict(), status=error.http_status)
+    if error.code in (Code.BUSY, Code.RATE_LIMITED):
+        response.headers["Retry-After"] = str(limits.busy_retry_after_s)
+    return response
+
+
+@web.middleware
+async def transport(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Loopback peer, our Host (against DNS rebinding), and a declared size within the route's limit."""
+    ports: set[int] = request.app[PORTS]
+    if not is_loopback(request.remote):
+        raise SignerError(Code.NOT_LOOPBACK)
+    if not allow_host(request.headers.get("Host"), ports):
+        raise SignerError(Code.HOST_NOT_ALLOWED, (request.headers.get("Host") or "(none)")[:100])
+    limit, limit_mb = _body_limit(request.app[LIMITS], policy_of(request).body_limit)
+    if request.content_length is not None and request.content_length > limit:
+        raise SignerError(Code.TOO_LARGE, limit_mb=limit_mb)
+    return await handler(request)
+
+
+def _body_limit(limits: Limits, kind: BodyLimit) -> tuple[int, float]:
+    if kind == "batch":
+        return limits.batch_max_bytes, limits.batch_max_mb
+    return limits.max_body_bytes, limits.max_body_mb
+
+
+@web.middleware
+async def caller(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Who calls: an allowed Origin (a browser); on a public route without Origin, a typed
+    address; otherwise a local client with the API token."""
+    origin = request.headers.get("Origin")
+    if origin is not None:
+        if not request.app[ALLOWLIST].allow_origin(origin):
+            raise SignerError(Code.ORIGIN_NOT_ALLOWED, origin[:200])
+        request[CALLER] = Caller(origin=normalize_origin(origin))
+    elif policy_of(request).public:
+        # a cross-site <img> or fetch(no-cors) sends no Origin: only a typed address may read these
+        if request.headers.get("Sec-Fetch-Site", "none") != "none":
+            raise SignerError(Code.ORIGIN_NOT_ALLOWED, "a cross-site request without Origin")
+        request[CALLER] = Caller(origin=None, public=True)
+    else:
+        if request.method not in SAFE_METHODS and any(h.startswith("Sec-Fetch-") for h in request.headers):
+            raise SignerError(Code.ORIGIN_NOT_ALLOWED, "a browser request without Origin")
+        if not request.app[API_TOKEN].matches(request.headers.get("Authorization")):
+            raise SignerError(Code.AUTH_REQUIRED)
+        request[CALLER] = Caller(origin=None)
+    return await handler(request)
+
+
+@web.middleware
+async def rate(request: web.Request, handler: Handler) -> web.StreamResponse:
+    who = request[CALLER]
+    if not request.app[RATE].allow("public" if who.public else who.name):
+        raise SignerError(Code.RATE_LIMITED)
+    return await handler(request)
+
+
+@web.middleware
+async def timeout(request: web.Request, handler: Handler) -> web.StreamResponse:
+    if policy_of(request).stream:  # long-lived by design: the VGCA socket keeps its own deadline
+        return await handler(request)
+    return await asyncio.wait_for(handler(request), request.app[LIMITS].request_timeout_s)
+
+
+MIDDLEWARES = (audit, cors, errors, transport, caller, rate, preflight, timeout)
