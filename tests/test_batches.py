@@ -268,6 +268,6 @@ def test_a_page_leaving_the_event_stream_stops_its_listener(daemon: RunningDaemo
     conn.close()  # the page goes away mid-batch
     assert wait_final(daemon.url, batch_id, page)["state"] == "done"
     deadline = time.monotonic() + 10
-    while daemon.daemon.batches._listeners.get(batch_id) and time.monotonic() < deadline:
+    while daemon.daemon.signing.batches._listeners.get(batch_id) and time.monotonic() < deadline:
         time.sleep(0.1)
-    assert not daemon.daemon.batches._listeners.get(batch_id), "no listener is left behind"
+    assert not daemon.daemon.signing.batches._listeners.get(batch_id), "no listener is left behind"
