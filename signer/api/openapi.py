@@ -7,10 +7,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from policies.profiles import LEVELS, copy_forms, profile_names
+from policies.profiles import LEVELS
 
 from .. import __version__
 from ..errors import KINDS
+from ..service.options import openapi_parameters, openapi_properties
 
 ERROR_STATUSES = sorted({kind.http_status for kind in KINDS.values()})
 
@@ -35,62 +36,20 @@ def _operation(summary: str, ok: dict[str, Any], *, public: bool = False, status
     return op
 
 
-OPTION_PARAMS = [
-    {"name": "cert", "in": "query", "required": False, "schema": {"type": "string"},
-     "description": "certificate label or id (default: the configured one)"},
-    {"name": "reason", "in": "query", "required": False, "schema": {"type": "string"}},
-    {"name": "location", "in": "query", "required": False, "schema": {"type": "string"}},
-]
-APPEARANCE_PARAMS = [
-    {"name": "profile", "in": "query", "required": False,
-     "schema": {"type": "string", "enum": profile_names()},
-     "description": "Decree 30 signature block (default: an invisible signature)"},
-    {"name": "anchor", "in": "query", "required": False, "schema": {"type": "string"},
-     "description": "place the block below this text"},
-    {"name": "page", "in": "query", "required": False, "schema": {"type": "integer"},
-     "description": "page for rect, from 1 (negative: from the end)"},
-    {"name": "rect", "in": "query", "required": False, "schema": {"type": "string", "pattern": r"^[-0-9.]+(,[-0-9.]+){3}$"},
-     "description": "block rectangle x1,y1,x2,y2 in points"},
-    {"name": "doc_number", "in": "query", "required": False, "schema": {"type": "string"}},
-    {"name": "issued_date", "in": "query", "required": False, "schema": {"type": "string", "format": "date"}},
-    {"name": "copy_form", "in": "query", "required": False,
-     "schema": {"type": "string", "enum": list(copy_forms()), "default": copy_forms()[0]}},
-    {"name": "comment", "in": "query", "required": False, "schema": {"type": "string"}},
-    {"name": "level", "in": "query", "required": False, "schema": {"type": "string", "enum": list(LEVELS)},
-     "description": "PAdES level (default: the profile's, B-B without a profile)"},
-]
-
-MULTIPART_DOCUMENT = {
-    "type": "object",
-    "required": ["file"],
-    "properties": {
-        "file": {"type": "string", "contentMediaType": "application/octet-stream"},
-        "cert": {"type": "string"},
-        "reason": {"type": "string"},
-        "location": {"type": "string"},
-        "profile": {"type": "string", "enum": profile_names()},
-        "anchor": {"type": "string"},
-        "page": {"type": "string"},
-        "rect": {"type": "string"},
-        "doc_number": {"type": "string"},
-        "issued_date": {"type": "string"},
-        "copy_form": {"type": "string"},
-        "comment": {"type": "string"},
-        "level": {"type": "string", "enum": list(LEVELS)},
-    },
-}
-
 BINARY = {"type": "string", "contentMediaType": "application/octet-stream"}
 BATCH_ID = {"name": "id", "in": "path", "required": True, "schema": {"type": "string"}}
-BATCH_UPLOAD = {
-    "type": "object",
-    "required": ["file"],
-    "properties": {
-        "cert": {"type": "string"}, "profile": {"type": "string", "enum": profile_names()},
-        "level": {"type": "string", "enum": list(LEVELS)},
+
+
+def _document_form(options: dict[str, Any]) -> dict[str, Any]:
+    """A multipart body: the document in ``file``, then ``options`` as fields."""
+    return {"type": "object", "required": ["file"], "properties": {"file": BINARY, **options}}
+
+
+def _batch_form() -> dict[str, Any]:
+    return {"type": "object", "required": ["file"], "properties": {
+        **openapi_properties("batch"),
         "file": {"type": "array", "items": {"type": "string", "contentMediaType": "application/pdf"}},
-    },
-}
+    }}
 
 
 def document() -> dict[str, Any]:
@@ -126,10 +85,10 @@ def document() -> dict[str, Any]:
                 {"description": "The signed PDF (facts in X-* headers), or JSON with Accept: application/json",
                  "content": {"application/pdf": {"schema": BINARY}, "application/json": {"schema": _ref("SignedPdf")}}},
                 operationId="signPdf",
-                parameters=OPTION_PARAMS + APPEARANCE_PARAMS,
+                parameters=openapi_parameters("pdf"),
                 requestBody={"required": True, "content": {
                     "application/pdf": {"schema": BINARY},
-                    "multipart/form-data": {"schema": MULTIPART_DOCUMENT},
+                    "multipart/form-data": {"schema": _document_form(openapi_properties("pdf"))},
                 }},
             )},
             "/v1/sign/cms": {"post": _operation(
@@ -138,10 +97,10 @@ def document() -> dict[str, Any]:
                  "content": {"application/pkcs7-signature": {"schema": BINARY},
                              "application/json": {"schema": _ref("SignedCms")}}},
                 operationId="signCms",
-                parameters=OPTION_PARAMS[:1],
+                parameters=openapi_parameters("cms"),
                 requestBody={"required": True, "content": {
                     "application/octet-stream": {"schema": BINARY},
-                    "multipart/form-data": {"schema": MULTIPART_DOCUMENT},
+                    "multipart/form-data": {"schema": _document_form(openapi_properties("cms"))},
                 }},
             )},
             "/v1/sign/hash": {"post": _operation(
@@ -155,15 +114,15 @@ def document() -> dict[str, Any]:
                 operationId="verifyPdf",
                 requestBody={"required": True, "content": {
                     "application/pdf": {"schema": BINARY},
-                    "multipart/form-data": {"schema": MULTIPART_DOCUMENT},
+                    "multipart/form-data": {"schema": _document_form({})},
                 }},
             )},
             "/v1/batches": {"post": _operation(
                 "Start a batch: one consent and one PIN entry for all its documents",
                 _json(_ref("BatchCreated"), "Created; follow it with the id"), status="201",
                 operationId="createBatch",
-                parameters=[p for p in (*OPTION_PARAMS, *APPEARANCE_PARAMS) if p["name"] in ("cert", "profile", "level")],
-                requestBody={"required": True, "content": {"multipart/form-data": {"schema": BATCH_UPLOAD}}},
+                parameters=openapi_parameters("batch"),
+                requestBody={"required": True, "content": {"multipart/form-data": {"schema": _batch_form()}}},
             )},
             "/v1/batches/{id}": {
                 "get": _operation("A batch's state and items", _json(_ref("Batch")), operationId="getBatch",

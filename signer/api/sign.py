@@ -9,11 +9,10 @@ from urllib.parse import quote
 
 from aiohttp import web
 
-from policies.profiles import copy_forms
 
 from .replies import json_reply
 
-from ..service.options import PdfSignOptions, PlacementRequest
+from ..service.options import from_fields
 from ..errors import Code, SignerError
 from .appkeys import LIMITS, SERVICE, caller_of
 from .body import drop_pin_fields, read_upload
@@ -26,8 +25,8 @@ def wants_json(request: web.Request) -> bool:
 async def sign_pdf(request: web.Request) -> web.Response:
     caller = caller_of(request)
     upload = await read_upload(request, caller, request.app[LIMITS].max_body_bytes)
-    options = pdf_options(upload.options)
-    signed = await request.app[SERVICE].sign_pdf(caller, upload.data, options, upload.options.get("cert"))
+    options, cert = from_fields(upload.options)
+    signed = await request.app[SERVICE].sign_pdf(caller, upload.data, options, cert)
     facts = {
         "field": signed.field_name,
         "signer": signed.signer,
@@ -85,26 +84,6 @@ async def sign_hash(request: web.Request) -> web.Response:
         "algorithm": algorithm,
         "warnings": caller.warnings,
     })
-
-
-def pdf_options(fields: dict[str, str]) -> PdfSignOptions:
-    """Options of POST /v1/sign/pdf, the same as the command line's."""
-    page = fields.get("page")
-    rect = fields.get("rect")
-    try:
-        page_number = int(page) if page else None
-        box = tuple(float(v) for v in rect.split(",")) if rect else None
-    except ValueError:
-        raise SignerError(Code.BAD_REQUEST, "page must be a number and rect four numbers x1,y1,x2,y2") from None
-    if box is not None and len(box) != 4:
-        raise SignerError(Code.BAD_REQUEST, "rect must be four numbers x1,y1,x2,y2")
-    return PdfSignOptions(
-        reason=fields.get("reason"), location=fields.get("location"), profile=fields.get("profile") or None,
-        placement=PlacementRequest(page=page_number, rect=box, anchor=fields.get("anchor") or None),
-        doc_number=fields.get("doc_number", ""), issued_date=fields.get("issued_date", ""),
-        copy_form=fields.get("copy_form", copy_forms()[0]), comment=fields.get("comment", ""),
-        level=fields.get("level") or None,
-    )
 
 
 async def _json_object(request: web.Request) -> dict:

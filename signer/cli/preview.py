@@ -4,17 +4,17 @@ and how it looks, without a token (for IT staff tuning profiles)."""
 from __future__ import annotations
 
 import argparse
+from dataclasses import replace
 from datetime import datetime, timezone
 from pathlib import Path
 
-from policies.profiles import load_profile, profile_names
+from policies.profiles import load_profile
 
 from ..config import CertificateAppearance, Settings
 from ..errors import Code, SignerError
 from ..files import read_input, write_atomically
-from ..service.options import PdfSignOptions, PlacementRequest
+from ..service.options import add_arguments, from_arguments
 from ..service.previews import preview_png
-from .sign import add_block_options
 
 
 def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
@@ -22,12 +22,11 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
                             help="render the signature block on its page / xem trước chữ ký trên văn bản")
     parser.add_argument("input", type=Path, metavar="IN.pdf")
     parser.add_argument("-o", "--output", type=Path, required=True, metavar="OUT.png")
-    parser.add_argument("--profile", required=True, choices=profile_names(), help="Decree 30 signature block")
     parser.add_argument("--cert", metavar="LABEL",
                         help="use the images and organisation configured for this certificate (no token is opened)")
     parser.add_argument("--signer", default="Người ký", metavar="NAME", help="signer name shown in the block")
     parser.add_argument("--organisation", metavar="TEXT", help="organisation shown in the block")
-    add_block_options(parser)
+    add_arguments(parser, "preview", required=("profile",))
     parser.set_defaults(run=run)
 
 
@@ -35,11 +34,7 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
     data = read_input(args.input)
     look = _look(settings, args.cert)
     image = {"signature": look.signature_image, "seal": look.seal_image}.get(load_profile(args.profile).image)
-    options = PdfSignOptions(
-        profile=args.profile, placement=PlacementRequest(page=args.page, rect=args.rect, anchor=args.anchor),
-        image=image, doc_number=args.doc_number, issued_date=args.issued_date, copy_form=args.copy_form,
-        comment=args.comment,
-    )
+    options = replace(from_arguments(args, "preview")[0], image=image)
     png = preview_png(data, options, signer=args.signer,
                       organisation=args.organisation or look.organisation or "Tên cơ quan",
                       time=datetime.now(timezone.utc))

@@ -9,14 +9,13 @@ import sys
 from collections.abc import AsyncIterator
 from pathlib import Path
 
-from policies.profiles import LEVELS, profile_names
-
 from ..config import Settings
 from ..daemon import local_signing
 from ..errors import Code, SignerError
 from ..files import write_atomically
 from ..service.batches.journal import Batch
 from ..service.caller import Caller
+from ..service.options import add_arguments, names
 from .output import print_json
 
 NOT_ALL_SIGNED = 11  # the batch ran, but some documents are not signed
@@ -28,9 +27,7 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
                             help="sign many PDFs with one PIN entry / ký nhiều văn bản một lần")
     parser.add_argument("inputs", nargs="+", type=Path, metavar="DIR_OR_FILE")
     parser.add_argument("-o", "--output", type=Path, required=True, metavar="OUTDIR")
-    parser.add_argument("--cert", metavar="LABEL|ID")
-    parser.add_argument("--profile", choices=profile_names())
-    parser.add_argument("--level", choices=LEVELS)
+    add_arguments(parser, "batch")
     parser.add_argument("--json", action="store_true")
     parser.set_defaults(run=run)
 
@@ -53,7 +50,7 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
     paths = documents(args.inputs)
     if not args.output.is_dir():
         raise SignerError(Code.OUTPUT_FAILED, f"{args.output}: not a folder")
-    options = {k: v for k, v in (("cert", args.cert), ("profile", args.profile), ("level", args.level)) if v}
+    options = {name: value for name in names("batch") if (value := getattr(args, name))}  # as the API gets them
     summary = asyncio.run(_sign(settings, paths, options, args.output, show=not args.json))
     if args.json:
         print_json(summary)

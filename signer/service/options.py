@@ -1,7 +1,200 @@
-"""The options of a PDF signature, as every edge receives them."""
+"""The options of a PDF signature, described once in ``SPECS``: the command line's flags, the
+native API's query and form fields, their OpenAPI schema, the VGCA frame's fields and the
+options a batch accepts are all derived from it.
+
+Light to import (no PDF stack): every edge reads it at start-up.
+"""
 
 from __future__ import annotations
 
-from ..engine.options import PdfSignOptions, PlacementRequest
+import argparse
+from collections.abc import Callable, Collection, Mapping, Sequence
+from dataclasses import MISSING, dataclass, field, fields
+from enum import StrEnum
+from typing import Any, Literal
 
-__all__ = ["PdfSignOptions", "PlacementRequest"]
+from policies.profiles import LEVELS, copy_forms, profile_names
+
+from ..engine.options import PdfSignOptions, PlacementRequest
+from ..engine.pagespace import Rect
+from ..errors import Code, SignerError
+
+__all__ = ["SPECS", "OptionSpec", "PdfSignOptions", "PlacementRequest", "add_arguments", "from_arguments",
+           "from_fields", "from_vgca", "names", "openapi_parameters", "openapi_properties"]
+
+# Where an option is taken: a PDF signature (CLI ``sign``, POST /v1/sign/pdf), ``signer preview``,
+# a batch (CLI ``sign-batch``, POST /v1/batches), a CMS signature (POST /v1/sign/cms).
+Which = Literal["pdf", "preview", "batch", "cms"]
+KEY: frozenset[Which] = frozenset({"pdf", "batch", "cms"})
+SIGNATURE: frozenset[Which] = frozenset({"pdf"})
+BLOCK: frozenset[Which] = frozenset({"pdf", "preview"})
+BLOCK_AND_BATCH: frozenset[Which] = frozenset({"pdf", "preview", "batch"})
+
+CERT = "cert"  # the one option that is not part of PdfSignOptions: which key signs
+NOT_NUMBERS = "page must be a number and rect four numbers x1,y1,x2,y2"
+NOT_FOUR = "rect must be four numbers x1,y1,x2,y2"
+RECT_PATTERN = r"^[-0-9.]+(,[-0-9.]+){3}$"
+
+
+class Kind(StrEnum):
+    TEXT = "text"
+    INTEGER = "integer"
+    RECTANGLE = "rectangle"  # x1,y1,x2,y2 in points
+    CHOICE = "choice"
+
+
+@dataclass(frozen=True)
+class OptionSpec:
+    name: str  # the API's query and form field; the flag is derived from it
+    kind: Kind
+    help: str  # the command line's help and the OpenAPI description
+    absent: str = ""  # what leaving it out means, shown as "(default: ...)"; else the default value
+    choices: Callable[[], Sequence[str]] = tuple  # of a choice; asked when needed: profiles are data files
+    metavar: str | None = None
+    schema: Mapping[str, Any] = field(default_factory=dict)  # OpenAPI bits beyond the kind's own
+    vgca: tuple[str, ...] = ()  # the VGCA frame's fields carrying it, the first one given wins
+    used_by: frozenset[Which] = BLOCK
+
+    @property
+    def flag(self) -> str:
+        return "--" + self.name.replace("_", "-")
+
+    @property
+    def default(self) -> Any:
+        """The signature options' own default: stated once, in ``PdfSignOptions``."""
+        return DEFAULTS.get(self.name)
+
+    def described(self, required: bool = False) -> str:
+        shown = self.absent or (self.default if self.default not in (None, "") else "")
+        return f"{self.help} (default: {shown})" if shown and not required else self.help
+
+
+SPECS: tuple[OptionSpec, ...] = (
+    OptionSpec(CERT, Kind.TEXT, "certificate label or id", absent="the configured one", metavar="LABEL|ID",
+               used_by=KEY),
+    OptionSpec("reason", Kind.TEXT, "reason shown in the signature", absent="the profile's title", used_by=SIGNATURE),
+    OptionSpec("location", Kind.TEXT, "location shown in the signature", used_by=SIGNATURE),
+    OptionSpec("profile", Kind.CHOICE, "Decree 30 signature block", absent="an invisible signature",
+               choices=profile_names, used_by=BLOCK_AND_BATCH),
+    OptionSpec("anchor", Kind.TEXT, "place the block below this text", metavar="TEXT"),
+    OptionSpec("page", Kind.INTEGER, "page for rect, from 1 (negative: from the end)"),
+    OptionSpec("rect", Kind.RECTANGLE, "block rectangle x1,y1,x2,y2 in points", metavar="X1,Y1,X2,Y2"),
+    OptionSpec("doc_number", Kind.TEXT, "document number (Số: ...)", vgca=("DocNumber",)),
+    OptionSpec("issued_date", Kind.TEXT, "issuing date", metavar="YYYY-MM-DD", schema={"format": "date"},
+               vgca=("IssuedDate",)),
+    OptionSpec("copy_form", Kind.CHOICE, "form of the copy, for profile copy", choices=copy_forms,
+               vgca=("CopyForm", "CopyType")),  # pages name the field either way
+    OptionSpec("comment", Kind.TEXT, "comment text (profile comment)", vgca=("Comment", "Content")),
+    OptionSpec("level", Kind.CHOICE, "PAdES level", absent="the profile's, B-B without a profile",
+               choices=lambda: LEVELS, used_by=BLOCK_AND_BATCH),
+)
+
+PLACEMENT = frozenset(f.name for f in fields(PlacementRequest))
+DEFAULTS = {f.name: f.default if f.default is not MISSING else f.default_factory()
+            for f in (*fields(PdfSignOptions), *fields(PlacementRequest))
+            if f.default is not MISSING or f.default_factory is not MISSING}
+
+
+def selected(which: Which) -> tuple[OptionSpec, ...]:
+    return tuple(spec for spec in SPECS if which in spec.used_by)
+
+
+def names(which: Which) -> tuple[str, ...]:
+    return tuple(spec.name for spec in selected(which))
+
+
+# -- the command line --
+
+def add_arguments(parser: argparse.ArgumentParser, which: Which, *, required: Collection[str] = ()) -> None:
+    for spec in selected(which):
+        needed = spec.name in required
+        extra: dict[str, Any] = {"metavar": spec.metavar} if spec.metavar else {}
+        if spec.kind is Kind.CHOICE:
+            extra["choices"] = spec.choices()
+        elif spec.kind is Kind.INTEGER:
+            extra["type"] = int
+        elif spec.kind is Kind.RECTANGLE:
+            extra["type"] = _rect_argument
+        parser.add_argument(spec.flag, required=needed, default=spec.default, help=spec.described(needed), **extra)
+
+
+def from_arguments(namespace: argparse.Namespace, which: Which = "pdf") -> tuple[PdfSignOptions, str | None]:
+    """The options ``add_arguments(parser, which)`` parsed, and the certificate asked for."""
+    return _built({spec.name: getattr(namespace, spec.name) for spec in selected(which)})
+
+
+def _rect_argument(value: str) -> Rect:
+    try:
+        x1, y1, x2, y2 = _numbers(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError("expected four numbers: x1,y1,x2,y2") from None
+    return (x1, y1, x2, y2)
+
+
+# -- the native API --
+
+def from_fields(given: Mapping[str, str]) -> tuple[PdfSignOptions, str | None]:
+    """The options of a query or form (an empty field is a missing one), and the certificate asked for.
+    Other fields are left to the caller."""
+    return _built({spec.name: _parsed(spec, given[spec.name]) for spec in SPECS if given.get(spec.name)})
+
+
+def _parsed(spec: OptionSpec, value: str) -> Any:
+    """Text is taken as given: the engine refuses an unknown profile or level with its own message."""
+    if spec.kind not in (Kind.INTEGER, Kind.RECTANGLE):
+        return value
+    try:
+        if spec.kind is Kind.INTEGER:
+            return int(value)
+        box = _numbers(value)
+    except ValueError:
+        raise SignerError(Code.BAD_REQUEST, NOT_NUMBERS) from None
+    if len(box) != 4:
+        raise SignerError(Code.BAD_REQUEST, NOT_FOUR)
+    return box
+
+
+def openapi_parameters(which: Which) -> list[dict[str, Any]]:
+    return [{"name": spec.name, "in": "query", "required": False, "schema": _schema(spec),
+             "description": spec.described()} for spec in selected(which)]
+
+
+def openapi_properties(which: Which) -> dict[str, dict[str, Any]]:
+    """The same options as fields of a multipart/form-data body."""
+    return {spec.name: _schema(spec) for spec in selected(which)}
+
+
+def _schema(spec: OptionSpec) -> dict[str, Any]:
+    schema: dict[str, Any] = {"type": "integer" if spec.kind is Kind.INTEGER else "string"}
+    if spec.kind is Kind.CHOICE:
+        schema["enum"] = list(spec.choices())
+    if spec.kind is Kind.RECTANGLE:
+        schema["pattern"] = RECT_PATTERN
+    return {**schema, **spec.schema}
+
+
+# -- the VGCA protocol --
+
+def from_vgca(frame: Mapping[str, Any], profile: str) -> PdfSignOptions:
+    """The options a VGCA document frame carries, for the path's profile (whose title is the
+    reason). A choice is matched whatever its case; one not known is left at its default, as
+    VGCA pages expect."""
+    given: dict[str, Any] = {"profile": profile}
+    for spec in SPECS:
+        value = next((str(frame[name]) for name in spec.vgca if frame.get(name)), None)
+        if value is not None and spec.kind is Kind.CHOICE:
+            value = {choice.upper(): choice for choice in spec.choices()}.get(value.upper())
+        if value is not None:
+            given[spec.name] = value
+    return _built(given)[0]
+
+
+def _numbers(value: str) -> tuple[float, ...]:
+    return tuple(float(v) for v in value.split(","))
+
+
+def _built(values: Mapping[str, Any]) -> tuple[PdfSignOptions, str | None]:
+    """Options left out keep the defaults of ``PdfSignOptions``."""
+    placement = PlacementRequest(**{k: v for k, v in values.items() if k in PLACEMENT})
+    signature = {k: v for k, v in values.items() if k not in PLACEMENT and k != CERT}
+    return PdfSignOptions(placement=placement, **signature), values.get(CERT)

@@ -8,9 +8,7 @@ import contextlib
 from collections.abc import Awaitable
 from typing import Any, TypeVar
 
-from ..service.options import PdfSignOptions
-from policies.profiles import copy_forms
-
+from ..service.options import from_vgca
 from ..errors import Code, SignerError
 from ..service import verification
 from . import status
@@ -49,10 +47,7 @@ async def sign_document(call: Call, frame: str) -> dict[str, Any]:
             check_url(url, transfers.allowed_hosts)  # refuse before any consent, token or network use
         # downloaded first (from the origin's own hosts): the consent dialog shows its digest
         downloaded = await transfers.download(source, given)
-        options = PdfSignOptions(
-            profile=profile,
-            doc_number=str(request.get("DocNumber") or ""), issued_date=str(request.get("IssuedDate") or ""),
-            copy_form=_copy_form(request), comment=str(request.get("Comment") or request.get("Content") or ""))
+        options = from_vgca(request, profile)
         signed = await call.parts.service.sign_pdf(call.caller, downloaded.data, options,
                                                    call.certificate_for(profile))
         uploaded = await whole(
@@ -60,8 +55,8 @@ async def sign_document(call: Call, frame: str) -> dict[str, Any]:
     return status.success(
         FileName=uploaded.file_name,
         FileServer=uploaded.file_server,
-        DocumentNumber=str(request.get("DocNumber") or ""),
-        DocumentDate=str(request.get("IssuedDate") or ""),
+        DocumentNumber=options.doc_number,
+        DocumentDate=options.issued_date,
     )
 
 
@@ -92,10 +87,3 @@ async def whole(upload: Awaitable[T]) -> T:
         with contextlib.suppress(Exception):
             await task
         raise
-
-
-def _copy_form(request: dict[str, Any]) -> str:
-    """One of the policy's copy forms (the first when unknown); pages name the field differently."""
-    forms = copy_forms()
-    value = str(request.get("CopyForm") or request.get("CopyType") or "").upper()
-    return value if value in forms else forms[0]

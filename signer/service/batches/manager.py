@@ -24,6 +24,7 @@ from ...errors import Code, SignerError, ends_batch
 from ...files import write_atomically
 from ...lazy import lazy_import
 from ..caller import Caller
+from ..options import PdfSignOptions, from_fields, names
 from ..prompts import DocumentFacts
 from ...keys import TokenKey
 from ..signing import CheckedKey, SigningService
@@ -48,7 +49,6 @@ else:
 
 log = structlog.get_logger(__name__)
 
-OPTIONS = ("profile", "level", "cert")
 JOURNAL_EVERY_S = 1.0
 LOOKAHEAD = 8  # documents prepared ahead of the token
 IN_FLIGHT = 2  # signed documents being assembled and written while the token signs the next
@@ -73,11 +73,10 @@ class BatchManager:
     # -- creating and finding --
 
     def begin(self, caller: Caller, options: dict[str, str]) -> Batch:
-        unknown = set(options) - set(OPTIONS)
+        unknown = set(options) - set(names("batch"))
         if unknown:
             raise SignerError(Code.BAD_REQUEST, f"unknown batch option(s): {', '.join(sorted(unknown))}")
-        pdf.signature_level(pdf.PdfSignOptions(profile=options.get("profile") or None,
-                                               level=options.get("level") or None))  # refuse bad ones now
+        pdf.signature_level(from_fields(options)[0])  # refuse bad ones now
         batch = Batch(id=self.journal.new_id(), origin=caller.origin, options=dict(options))
         self.journal.prepare(batch.id)
         return batch
@@ -303,9 +302,8 @@ class BatchManager:
                 task.cancel()
 
     @staticmethod
-    def _options(batch: Batch) -> pdf.PdfSignOptions:
-        return pdf.PdfSignOptions(profile=batch.options.get("profile") or None,
-                                  level=batch.options.get("level") or None)
+    def _options(batch: Batch) -> PdfSignOptions:
+        return from_fields(batch.options)[0]
 
     async def _count_pages(self, batch: Batch) -> None:
         """For the consent dialog; a document that cannot be read fails now, before consent."""
@@ -317,7 +315,7 @@ class BatchManager:
                     item.state, item.error = FAILED, error.code
                     self._publish(batch, _item_event(batch, item))
 
-    async def _prepare(self, batch: Batch, item: Item, key: pdf.KeyOutline, options: pdf.PdfSignOptions,
+    async def _prepare(self, batch: Batch, item: Item, key: pdf.KeyOutline, options: PdfSignOptions,
                        reserve: int) -> pdf.PreparedPdf | SignerError | None:
         """Read, parse, place, add the field and hash, in a worker process (no token call)."""
         if self.journal.output(batch.id, item.index).exists():
