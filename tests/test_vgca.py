@@ -280,7 +280,7 @@ def test_no_request_forgery(frame_urls: dict, daemon: RunningDaemon, docsys: Doc
 
 def test_waiting_page_is_kept_alive_with_pings(dev_env: DevEnv, docsys: DocumentSystem, tmp_path: Path) -> None:
     with RunningDaemon(dev_env.signer_config, tmp_path, allow_origins=(docsys.url,), consent_timeout_s=30,
-                       limits={"ws_heartbeat_s": 1}) as daemon:
+                       limits={"ws_heartbeat_s": 2}) as daemon:  # a pong is due within half of it
         async def go() -> tuple[int, dict]:
             context = ssl.create_default_context(cafile=str(daemon.tls.ca_cert))
             url = f"wss://127.0.0.1:{daemon.listening.https_port}/SignApproved"
@@ -297,7 +297,7 @@ def test_waiting_page_is_kept_alive_with_pings(dev_env: DevEnv, docsys: Document
                             continue
                         return pings, json.loads(message.data)
 
-        with answering_companion(daemon.settings.server.state_dir, delay_s=3.5):  # the official agrees, later
+        with answering_companion(daemon.settings.server.state_dir, delay_s=7.5):  # the official agrees, later
             pings, reply = asyncio.run(go())
         assert pings >= 3, "the daemon pings a waiting page"
         assert reply["Status"] == 0
