@@ -6,7 +6,6 @@ import asyncio
 import hashlib
 import time
 from dataclasses import asdict
-from typing import TYPE_CHECKING
 
 from aiohttp import web
 
@@ -14,14 +13,10 @@ from .replies import json_reply
 
 from .. import __version__
 from ..errors import Code, SignerError
-from ..lazy import lazy_import
+from ..service import verification
 from .appkeys import KEYS, LIMITS, SERVICE, SETTINGS, STARTED, TRUST, caller_of
 from .body import read_upload
 
-if TYPE_CHECKING:
-    from ..validation import report
-else:  # verification's stack is imported with the first document to verify
-    report = lazy_import("signer.validation.report")
 
 KEY_USAGES = {"digital_signature", "non_repudiation", "key_encipherment", "data_encipherment", "key_agreement"}
 
@@ -60,9 +55,8 @@ async def verify(request: web.Request) -> web.Response:
     caller = caller_of(request)
     upload = await read_upload(request, caller, request.app[LIMITS].max_body_bytes)
     caller.audit.update(document_sha256=hashlib.sha256(upload.data).hexdigest(), document_size=len(upload.data))
-    trust = request.app[TRUST]
-    reports = await report.averify_pdf(upload.data, trust.anchors, trust.intermediates,
-                                       timeout_s=request.app[SETTINGS].revocation.policy.timeout_s)
+    reports = await verification.verify_pdf(upload.data, request.app[TRUST],
+                                            timeout_s=request.app[SETTINGS].revocation.policy.timeout_s)
     return json_reply({
         "signatures": [{**asdict(r), "passed": r.passed} for r in reports],
         "passed": bool(reports) and all(r.passed for r in reports),
