@@ -168,6 +168,8 @@ def _schema(spec: OptionSpec) -> dict[str, Any]:
     schema: dict[str, Any] = {"type": "integer" if spec.kind is Kind.INTEGER else "string"}
     if spec.kind is Kind.CHOICE:
         schema["enum"] = list(spec.choices())
+        if DEFAULTS.get(spec.name) is not None:
+            schema["default"] = DEFAULTS[spec.name]
     if spec.kind is Kind.RECTANGLE:
         schema["pattern"] = RECT_PATTERN
     return {**schema, **spec.schema}
