@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 
-import structlog
 from aiohttp import web
 from aiohttp.web_protocol import RequestPayloadError
 
@@ -23,12 +22,13 @@ from .api.replies import json_reply
 from .api.routes import PUBLIC, ROUTES
 from .daemon import Daemon
 from .errors import SignerError
+from .logs import get_logger
 from .security.host import allow_host, is_loopback
 from .service.caller import Caller
 from .service.trail import record
 from .vgca import socket as vgca
 
-log = structlog.get_logger(__name__)
+log = get_logger(__name__)
 
 SAFE_METHODS = {"GET", "HEAD"}
 ALLOWED_REQUEST_HEADERS = {"content-type", "accept", "x-requested-with"}

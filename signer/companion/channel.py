@@ -28,7 +28,6 @@ from pathlib import Path
 from dataclasses import dataclass
 from typing import Any
 
-import structlog
 from aiohttp import WSMsgType, web
 
 from policies.limits import Limits
@@ -40,12 +39,13 @@ from ..errors import SignerError
 from ..files import write_atomically
 from ..keys import KeyStore
 from ..keys.pins import PINPAD, Pin, PinRequest
+from ..logs import get_logger
 from ..service.batches.manager import BatchManager
 from ..service.consent import ConsentStore
 from ..service.prompts import ALWAYS, ONCE, REFUSE, ConsentRequest, Prompts, pin_message
 from ..tls import tls_status
 
-log = structlog.get_logger(__name__)
+log = get_logger(__name__)
 
 SOCKET, SECRET, ADDRESS = "companion.sock", "companion.secret", "companion.json"
 ACTIVITY = 20  # audit lines shown in the tray menu

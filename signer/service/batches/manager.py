@@ -15,14 +15,13 @@ from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-import structlog
-
 from policies.limits import Limits
 
 from ...audit import AuditLog
 from ...errors import SignerError
 from ...files import write_atomically
 from ...lazy import lazy_import
+from ...logs import get_logger
 from ..caller import Caller
 from ..prompts import DocumentFacts
 from ...keys import TokenKey
@@ -46,7 +45,7 @@ if TYPE_CHECKING:  # the document stack is imported with the first batch
 else:
     pdf = lazy_import("signer.engine.pdf")
 
-log = structlog.get_logger(__name__)
+log = get_logger(__name__)
 
 # Failures that end the whole batch: the remaining documents cannot be signed either.
 ENDS_BATCH = {"TOKEN_NOT_PRESENT", "PIN_INCORRECT", "PIN_LOCKED", "PIN_EXPIRED", "PIN_UNAVAILABLE",
