@@ -7,7 +7,6 @@ use the placeholders {signer}, {organisation}, {time}, {doc_number}, {issued_dat
 
 from __future__ import annotations
 
-import tomllib
 from dataclasses import dataclass
 from functools import cache
 from importlib import resources
@@ -54,6 +53,8 @@ def profile_names() -> list[str]:
 
 @cache  # read once per process: a changed profile applies from the next start
 def load_profile(name: str) -> Profile:
+    import tomllib  # with the first profile read, not with the command line's choices
+
     if name not in profile_names():
         raise KeyError(name)
     data = tomllib.loads(resources.files(__package__).joinpath("profiles", f"{name}.toml").read_text("utf-8"))

@@ -6,15 +6,16 @@ from __future__ import annotations
 import argparse
 from datetime import datetime, timezone
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from policies.profiles import load_profile, profile_names
 
-from ..config import CertificateAppearance, Settings
 from ..errors import SignerError
-from ..files import read_input, write_atomically
 from ..service.options import PdfSignOptions, PlacementRequest
-from ..service.previews import preview_png
 from .sign import add_block_options
+
+if TYPE_CHECKING:
+    from ..config import CertificateAppearance, Settings
 
 
 def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
@@ -32,6 +33,9 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
 
 
 def run(args: argparse.Namespace, settings: Settings) -> int:
+    from ..files import read_input, write_atomically
+    from ..service.previews import preview_png
+
     data = read_input(args.input)
     look = _look(settings, args.cert)
     image = {"signature": look.signature_image, "seal": look.seal_image}.get(load_profile(args.profile).image)
@@ -49,6 +53,8 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _look(settings: Settings, label: str | None) -> CertificateAppearance:
+    from ..config import CertificateAppearance
+
     if label is None:
         return CertificateAppearance()
     if label not in settings.appearance:

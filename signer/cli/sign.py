@@ -3,18 +3,16 @@
 from __future__ import annotations
 
 import argparse
-import asyncio
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from policies.profiles import LEVELS, profile_names
 
-from ..config import Settings
-from ..daemon import local_signing
-from ..files import read_input, write_atomically
-from ..service.caller import Caller
 from ..service.options import PdfSignOptions, PlacementRequest
-from ..service.trail import audited
 from .output import print_json
+
+if TYPE_CHECKING:
+    from ..config import Settings
 
 
 def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
@@ -61,6 +59,13 @@ def options_from(args: argparse.Namespace) -> PdfSignOptions:
 
 
 def run(args: argparse.Namespace, settings: Settings) -> int:
+    import asyncio
+
+    from ..daemon import local_signing
+    from ..files import read_input, write_atomically
+    from ..service.caller import Caller
+    from ..service.trail import audited
+
     data = read_input(args.input)
     signing = local_signing(settings)
     try:
