@@ -17,7 +17,14 @@ from typing import TYPE_CHECKING, cast
 
 import pkcs11
 from asn1crypto import algos
-from pkcs11 import Attribute, CertificateType, KeyType, Mechanism, ObjectClass, TokenFlag
+from pkcs11 import (
+    Attribute,
+    CertificateType,
+    KeyType,
+    Mechanism,
+    ObjectClass,
+    TokenFlag,
+)
 from pkcs11 import exceptions as p11
 
 from .errors import TokenError

@@ -7,7 +7,6 @@ use the placeholders {signer}, {organisation}, {time}, {doc_number}, {issued_dat
 
 from __future__ import annotations
 
-import tomllib
 from dataclasses import dataclass
 from functools import cache
 from importlib import resources
@@ -54,6 +53,8 @@ def profile_names() -> list[str]:
 
 
 def _read(name: str) -> dict:
+    import tomllib  # with the first profile read, not with the command line's choices
+
     if name not in profile_names():
         raise KeyError(name)
     try:

@@ -7,8 +7,6 @@ import time
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-import structlog
-
 from policies.limits import Limits, load_limits
 from policies.origins import OriginAllowlist, load_allowlist
 
@@ -18,7 +16,7 @@ from .config import Settings
 from .errors import Code, SignerError
 from .keys import KeyStore
 from .keys.pins import PinSource, pin_source_from
-from .logs import configure_logging
+from .logs import configure_logging, is_configured
 from .security.auth import ApiToken
 from .security.rate import RateLimiter
 from .service.batches.journal import Journal
@@ -76,7 +74,7 @@ class Daemon:
                  terminal: Asker | None = None) -> None:
         """``pins``: where PINs come from (default: the development PINs when configured, else
         the official, asked through the companion, or ``terminal``)."""
-        if not structlog.is_configured():  # never the default renderer: it prints frame locals
+        if not is_configured():  # the settings' level, unless a command (or a test) set logging up
             configure_logging(settings.log_level)
         self.settings = settings
         self.limits = _limits(settings)

@@ -12,8 +12,8 @@ from aiohttp import web
 from .app import create_app
 from .companion.channel import CompanionParts, companion_channel
 from .daemon import Daemon
-from .sockets import bound_port
 from .errors import Code, SignerError
+from .sockets import bound_port
 
 LOOPBACK = "127.0.0.1"
 

@@ -8,7 +8,6 @@ import tempfile
 from pathlib import Path
 
 import pypdfium2 as pdfium
-
 from asn1crypto import pem, x509
 from pyhanko.pdf_utils.reader import PdfFileReader
 from pyhanko.sign.validation import validate_pdf_signature

@@ -7,8 +7,16 @@ import stat
 from pathlib import Path
 
 import pytest
-
-from signer.batches.journal import CANCELLED, FAILED, PENDING, RUNNING, SIGNED, Batch, Item, Journal
+from signer.batches.journal import (
+    CANCELLED,
+    FAILED,
+    PENDING,
+    RUNNING,
+    SIGNED,
+    Batch,
+    Item,
+    Journal,
+)
 
 
 def sample(batch_id: str) -> Batch:

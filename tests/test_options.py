@@ -8,7 +8,6 @@ import argparse
 import pytest
 
 from policies.profiles import copy_forms
-
 from signer.api.openapi import document
 from signer.cli import preview, sign, sign_batch
 from signer.errors import SignerError

@@ -18,8 +18,17 @@ from pyhanko.pdf_utils.writer import PdfFileWriter
 
 from policies.profiles import Placement, load_profile
 from signer.engine.pagespace import PageSpace, rotation
-from signer.engine.placement import (PlacementRequest, Spot, below, corner, normalized, page_index, page_spaces,
-                                     place, seal_over)
+from signer.engine.placement import (
+    PlacementRequest,
+    Spot,
+    below,
+    corner,
+    normalized,
+    page_index,
+    page_spaces,
+    place,
+    seal_over,
+)
 from signer.errors import SignerError
 
 # A portrait page 600 wide and 800 high whose media box does not start at the origin.

@@ -16,7 +16,6 @@ from http_client import call
 
 from signer.service.consent import ConsentStore
 
-
 PAGE = "http://127.0.0.1:5180"
 
 

@@ -10,7 +10,6 @@ import subprocess
 from pathlib import Path
 
 import pytest
-
 from conftest import REPO, DevEnv, run_setup, signer_cli
 
 

@@ -15,7 +15,16 @@ import sys
 from dataclasses import dataclass
 
 import pytest
-from import_graph import ROOT, all_imports, bindings, cycles, graph, modules, parse, within
+from import_graph import (
+    ROOT,
+    all_imports,
+    bindings,
+    cycles,
+    graph,
+    modules,
+    parse,
+    within,
+)
 
 EDGES = ("signer.api", "signer.vgca", "signer.cli", "signer.companion", "signer.app", "signer.server")
 

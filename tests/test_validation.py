@@ -16,7 +16,13 @@ from pathlib import Path
 import pytest
 from asn1crypto import ocsp as asn1_ocsp
 from asn1crypto.crl import CertificateList
-from certomancer.registry import ArchLabel, CertLabel, CertomancerConfig, KeyLabel, ServiceLabel
+from certomancer.registry import (
+    ArchLabel,
+    CertLabel,
+    CertomancerConfig,
+    KeyLabel,
+    ServiceLabel,
+)
 from conftest import DOCUMENTS, REPO, DevEnv, pdfsig
 from pdf_checks import load_cert
 from pyhanko.pdf_utils import generic
@@ -36,7 +42,11 @@ from pyhanko.sign.validation.policy_decl import (
 )
 from pyhanko_certvalidator import ValidationContext
 from pyhanko_certvalidator.context import CertValidationPolicySpec
-from pyhanko_certvalidator.policy_decl import CertRevTrustPolicy, RevocationCheckingPolicy, RevocationCheckingRule
+from pyhanko_certvalidator.policy_decl import (
+    CertRevTrustPolicy,
+    RevocationCheckingPolicy,
+    RevocationCheckingRule,
+)
 from pyhanko_certvalidator.registry import SimpleCertificateStore, SimpleTrustManager
 from pyhanko_certvalidator.revinfo.archival import CRLContainer, OCSPContainer
 
@@ -255,12 +265,12 @@ def test_offline_responders_hard_fail_refuses_and_offline_grace_signs_with_a_cac
 def test_offline_grace_accepts_a_stale_crl_only_within_the_grace(dev_env: DevEnv, tmp_path: Path) -> None:
     """The intermediate CA's status comes from the root's CRL alone. Its distribution point is
     rewritten (policy data) to a closed port, so only the cached CRL can answer."""
+    from cryptography import x509 as crypto
+
     from policies.revocation import load_revocation_policy
     from signer.errors import SignerError
     from signer.validation.revocation import check_revocation
     from signer.validation.store import RevocationStore
-
-    from cryptography import x509 as crypto
 
     arch = _certomancer(dev_env)
     interm, root = (crypto.load_der_x509_certificate(arch.get_cert(CertLabel(n)).dump()) for n in ("interm", "root"))

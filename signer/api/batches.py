@@ -13,8 +13,8 @@ from aiohttp.http_exceptions import HttpProcessingError
 from aiohttp.multipart import BodyPartReader
 
 from ..errors import Code, SignerError
-from .body import FIELD_LIMIT, MAX_FIELDS, drop_pin_fields
 from .appkeys import BATCHES, caller_of
+from .body import FIELD_LIMIT, MAX_FIELDS, drop_pin_fields
 from .replies import json_reply
 
 CHUNK = 256 * 1024

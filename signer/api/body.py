@@ -4,15 +4,15 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import structlog
 from aiohttp import web
 from aiohttp.http_exceptions import HttpProcessingError
 from aiohttp.multipart import BodyPartReader
 
 from ..errors import Code, SignerError
+from ..logs import get_logger
 from ..service.caller import Caller
 
-log = structlog.get_logger(__name__)
+log = get_logger(__name__)
 
 FIELD_LIMIT = 64 * 1024  # option fields are short texts
 MAX_FIELDS = 32

@@ -9,14 +9,12 @@ from dataclasses import asdict
 
 from aiohttp import web
 
-from .replies import json_reply
-
 from .. import __version__
 from ..errors import Code, SignerError
 from ..service import verification
 from .appkeys import KEYS, LIMITS, SERVICE, SETTINGS, STARTED, TRUST, caller_of
 from .body import read_upload
-
+from .replies import json_reply
 
 KEY_USAGES = {"digital_signature", "non_repudiation", "key_encipherment", "data_encipherment", "key_agreement"}
 

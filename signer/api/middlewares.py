@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import asyncio
 
-import structlog
 from aiohttp import web
 from aiohttp.typedefs import Handler
 from aiohttp.web_protocol import RequestPayloadError
@@ -22,6 +21,7 @@ from policies.limits import Limits
 from policies.origins import normalize_origin
 
 from ..errors import Code, SignerError
+from ..logs import get_logger
 from ..security.host import allow_host, is_loopback
 from ..service.caller import Caller
 from ..service.trail import record
@@ -30,7 +30,7 @@ from .cors import cors, is_preflight, preflight
 from .policy import BodyLimit, policy_of
 from .replies import json_reply
 
-log = structlog.get_logger(__name__)
+log = get_logger(__name__)
 
 SAFE_METHODS = {"GET", "HEAD"}
 HTTP_CODES = {404: Code.NOT_FOUND, 405: Code.METHOD_NOT_ALLOWED, 413: Code.TOO_LARGE}

@@ -9,13 +9,11 @@ from urllib.parse import quote
 
 from aiohttp import web
 
-
-from .replies import json_reply
-
-from ..service.options import from_fields
 from ..errors import Code, SignerError
+from ..service.options import from_fields
 from .appkeys import LIMITS, SERVICE, caller_of
 from .body import drop_pin_fields, read_upload
+from .replies import json_reply
 
 
 def wants_json(request: web.Request) -> bool:

@@ -7,17 +7,39 @@ import os
 import sys
 from collections.abc import Sequence
 
-import structlog
-
-from .. import __version__
-from ..config import load_settings
-from ..errors import Code, as_signer_error
-from ..logs import configure_logging
-from . import audit, certs, origins, preview, serve, sign, sign_batch, sign_cms, tls, tokens, tray, verify
+# Only what the parser needs is imported here: each command module imports its own
+# dependencies inside its ``run``, so ``signer --help`` loads none of them.
+from . import (
+    audit,
+    certs,
+    origins,
+    preview,
+    serve,
+    sign,
+    sign_batch,
+    sign_cms,
+    tls,
+    tokens,
+    tray,
+    verify,
+)
 
 COMMANDS = (serve, tokens, certs, sign, sign_batch, sign_cms, verify, preview, origins, audit, tls, tray)
 
-log = structlog.get_logger(__name__)
+
+class _Version(argparse.Action):
+    """``--version``: the version is read from the installed metadata only when asked for."""
+
+    def __init__(self, option_strings: Sequence[str], dest: str, **kwargs: object) -> None:
+        super().__init__(option_strings, dest, nargs=0, default=argparse.SUPPRESS,
+                         help="show the version and exit")
+
+    def __call__(self, parser: argparse.ArgumentParser, namespace: argparse.Namespace, values: object,
+                 option_string: str | None = None) -> None:
+        from .. import __version__
+
+        print(f"signer {__version__}")
+        parser.exit()
 
 
 def common_options(defaults: bool) -> argparse.ArgumentParser:
@@ -40,7 +62,7 @@ def build_parser() -> argparse.ArgumentParser:
         description="Ký số văn bản bằng USB token / Sign documents with USB tokens.",
         parents=[common_options(defaults=True)],
     )
-    parser.add_argument("--version", action="version", version=f"signer {__version__}")
+    parser.add_argument("--version", action=_Version)
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for command in COMMANDS:
         command.register(sub, common)
@@ -49,6 +71,12 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    from ..config import (
+        load_settings,  # after parsing: --help and usage errors load none of this
+    )
+    from ..errors import Code, as_signer_error
+    from ..logs import configure_logging, get_logger
+
     configure_logging("debug" if args.verbose else "warning")
     try:
         settings = load_settings(args.config)
@@ -63,6 +91,6 @@ def main(argv: Sequence[str] | None = None) -> int:
             raise
         error = as_signer_error(exc)
         if error.code is Code.INTERNAL_ERROR:
-            log.debug("internal_error", exc_info=exc)
+            get_logger(__name__).debug("internal_error", exc_info=exc)
         print(f"signer: {error.code}: {error.message_vi} / {error.message_en}", file=sys.stderr)
         return error.exit_code

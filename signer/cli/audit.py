@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import argparse
 import re
-from dataclasses import asdict
 from datetime import datetime, timedelta, timezone
+from typing import TYPE_CHECKING
 
-from ..audit import AuditLog
-from ..config import Settings
 from ..errors import Code, SignerError
 from .output import print_json
+
+if TYPE_CHECKING:
+    from ..config import Settings
 
 AGO = re.compile(r"^(\d+)([smhd])$")
 UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days"}
@@ -36,6 +37,10 @@ def parse_since(value: str, now: datetime | None = None) -> datetime:
 
 
 def run(args: argparse.Namespace, settings: Settings) -> int:
+    from dataclasses import asdict
+
+    from ..audit import AuditLog
+
     since = parse_since(args.since) if args.since else None
     entries = AuditLog(settings.server.state_dir / "audit.jsonl").read(since)
     if args.json:

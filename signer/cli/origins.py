@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import argparse
+from typing import TYPE_CHECKING
 
-from policies.origins import load_allowlist
-
-from ..config import Settings
 from ..errors import Code, SignerError
-from ..service.consent import ConsentStore
 from .output import print_json
+
+if TYPE_CHECKING:
+    from ..config import Settings
 
 
 def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
@@ -26,6 +26,10 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
 
 
 def run(args: argparse.Namespace, settings: Settings) -> int:
+    from policies.origins import load_allowlist
+
+    from ..service.consent import ConsentStore
+
     store = ConsentStore(settings.server.state_dir / "consents.json")
     if args.action == "grant":
         origin = store.grant(args.origin, ["sign", "hash"] if args.hash else ["sign"])

@@ -7,14 +7,15 @@ import argparse
 from dataclasses import replace
 from datetime import datetime, timezone
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from policies.profiles import load_profile
 
-from ..config import CertificateAppearance, Settings
 from ..errors import Code, SignerError
-from ..files import read_input, write_atomically
 from ..service.options import add_arguments, from_arguments
-from ..service.previews import preview_png
+
+if TYPE_CHECKING:
+    from ..config import CertificateAppearance, Settings
 
 
 def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
@@ -31,6 +32,9 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
 
 
 def run(args: argparse.Namespace, settings: Settings) -> int:
+    from ..files import read_input, write_atomically
+    from ..service.previews import preview_png
+
     data = read_input(args.input)
     look = _look(settings, args.cert)
     image = {"signature": look.signature_image, "seal": look.seal_image}.get(load_profile(args.profile).image)
@@ -44,6 +48,8 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _look(settings: Settings, label: str | None) -> CertificateAppearance:
+    from ..config import CertificateAppearance
+
     if label is None:
         return CertificateAppearance()
     if label not in settings.appearance:

@@ -3,18 +3,11 @@
 from __future__ import annotations
 
 import argparse
-import asyncio
-import signal
+from typing import TYPE_CHECKING
 
-import structlog
-
-from ..config import Settings
-from ..companion.terminal import TerminalAsker
-from ..daemon import Daemon
-from ..server import Listening, run_daemon
-from ..tls import ensure_local_tls, server_ssl_context
-
-log = structlog.get_logger(__name__)
+if TYPE_CHECKING:
+    from ..config import Settings
+    from ..daemon import Daemon
 
 
 def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
@@ -30,6 +23,12 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
 
 
 def run(args: argparse.Namespace, settings: Settings) -> int:
+    import asyncio
+
+    from ..companion.terminal import TerminalAsker
+    from ..daemon import Daemon
+    from ..tls import ensure_local_tls, server_ssl_context
+
     daemon = Daemon(settings, allow_origins=args.allow_origin,
                     terminal=TerminalAsker() if args.interactive else None)
     try:
@@ -41,6 +40,12 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
 
 
 async def _serve(daemon: Daemon, args: argparse.Namespace, settings: Settings, ssl_context) -> None:
+    import asyncio
+    import signal
+
+    from ..logs import get_logger
+    from ..server import Listening, run_daemon
+
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGTERM, signal.SIGINT):
@@ -50,7 +55,7 @@ async def _serve(daemon: Daemon, args: argparse.Namespace, settings: Settings, s
         origins = ", ".join(daemon.allowlist.listed()) or "-"
         print(f"Đang phục vụ / Listening: http://127.0.0.1:{listening.http_port} "
               f"https://127.0.0.1:{listening.https_port} (origins: {origins})", flush=True)
-        log.info("listening", http=listening.http_port, https=listening.https_port)
+        get_logger(__name__).info("listening", http=listening.http_port, https=listening.https_port)
 
     await run_daemon(
         daemon,

@@ -3,16 +3,14 @@
 from __future__ import annotations
 
 import argparse
-import asyncio
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from ..config import Settings
-from ..daemon import local_signing
-from ..files import read_input, write_atomically
-from ..service.caller import Caller
 from ..service.options import add_arguments, from_arguments
-from ..service.trail import audited
 from .output import print_json
+
+if TYPE_CHECKING:
+    from ..config import Settings
 
 
 def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
@@ -25,6 +23,13 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
 
 
 def run(args: argparse.Namespace, settings: Settings) -> int:
+    import asyncio
+
+    from ..daemon import local_signing
+    from ..files import read_input, write_atomically
+    from ..service.caller import Caller
+    from ..service.trail import audited
+
     options, cert = from_arguments(args)
     data = read_input(args.input)
     signing = local_signing(settings)

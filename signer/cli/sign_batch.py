@@ -4,19 +4,18 @@ engine (journal, one audit line per document), with a progress bar on the termin
 from __future__ import annotations
 
 import argparse
-import asyncio
 import sys
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from ..config import Settings
-from ..daemon import local_signing
 from ..errors import Code, SignerError
-from ..files import write_atomically
-from ..service.batches.journal import Batch
-from ..service.caller import Caller
 from ..service.options import add_arguments, names
 from .output import print_json
+
+if TYPE_CHECKING:
+    from ..config import Settings
+    from ..service.batches.journal import Batch
 
 NOT_ALL_SIGNED = 11  # the batch ran, but some documents are not signed
 CHUNK = 1024 * 1024
@@ -47,6 +46,8 @@ def documents(inputs: list[Path]) -> list[Path]:
 
 
 def run(args: argparse.Namespace, settings: Settings) -> int:
+    import asyncio
+
     paths = documents(args.inputs)
     if not args.output.is_dir():
         raise SignerError(Code.OUTPUT_FAILED, f"{args.output}: not a folder")
@@ -58,6 +59,10 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
 
 
 async def _sign(settings: Settings, paths: list[Path], options: dict[str, str], outdir: Path, *, show: bool) -> dict:
+    from ..daemon import local_signing
+    from ..files import write_atomically
+    from ..service.caller import Caller
+
     signing = local_signing(settings)  # a command asks for the PIN on its terminal
     try:
         manager = signing.batches
@@ -89,6 +94,8 @@ async def _sign(settings: Settings, paths: list[Path], options: dict[str, str], 
 
 
 async def _read(path: Path) -> AsyncIterator[bytes]:
+    import asyncio
+
     try:
         with path.open("rb") as file:
             while chunk := await asyncio.to_thread(file.read, CHUNK):

@@ -3,14 +3,11 @@
 from __future__ import annotations
 
 import argparse
-import asyncio
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from ..config import Settings
-from ..daemon import local_signing
-from ..files import read_input, write_atomically
-from ..service.caller import Caller
-from ..service.trail import audited
+if TYPE_CHECKING:
+    from ..config import Settings
 
 
 def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
@@ -22,6 +19,13 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
 
 
 def run(args: argparse.Namespace, settings: Settings) -> int:
+    import asyncio
+
+    from ..daemon import local_signing
+    from ..files import read_input, write_atomically
+    from ..service.caller import Caller
+    from ..service.trail import audited
+
     data = read_input(args.input)
     signing = local_signing(settings)
     try:

@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from ..config import Settings
-from ..tls import TlsFiles, TlsStatus, init_local_tls, tls_status
 from .output import print_json
+
+if TYPE_CHECKING:
+    from ..config import Settings
+    from ..tls import TlsStatus
 
 
 def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
@@ -25,6 +28,11 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
 
 
 def run(args: argparse.Namespace, settings: Settings) -> int:
+    from ..tls import (  # cryptography comes with the command, not with the parser
+        TlsFiles,
+        tls_status,
+    )
+
     directory = settings.server.tls_dir
     if args.tls_command == "init":
         return _init(directory, force=args.force)
@@ -44,6 +52,8 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _init(directory: Path, *, force: bool) -> int:
+    from ..tls import TlsFiles, init_local_tls, tls_status
+
     # With --force the old files are not even read: that is the way out of broken ones.
     state = None if force else tls_status(directory)
     if state is not None and not state.needs_renewal:
@@ -60,6 +70,8 @@ def _init(directory: Path, *, force: bool) -> int:
 
 
 def _describe(directory: Path, state: TlsStatus) -> dict[str, object]:
+    from ..tls import TlsFiles
+
     files = TlsFiles.in_dir(directory)
     return {
         "directory": str(directory),

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import argparse
-from dataclasses import asdict
+from typing import TYPE_CHECKING
 
-from ..config import Settings
-from ..keys import KeyStore
 from .output import print_json
+
+if TYPE_CHECKING:
+    from ..config import Settings
 
 
 def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
@@ -17,6 +18,10 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
 
 
 def run(args: argparse.Namespace, settings: Settings) -> int:
+    from dataclasses import asdict
+
+    from ..keys import KeyStore
+
     with KeyStore(settings) as store:
         tokens = store.tokens()
     if args.json:

@@ -3,18 +3,13 @@
 from __future__ import annotations
 
 import argparse
-import asyncio
-from dataclasses import asdict
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from ..certificates import Trust
-from ..config import Settings
-from ..files import read_input
-from ..service.verification import verify_pdf
 from .output import print_json
 
 if TYPE_CHECKING:
+    from ..config import Settings
     from ..validation.report import SignatureReport
 
 NOT_PASSED = 10  # the document was read, but not every signature passed
@@ -40,6 +35,13 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
 
 
 def run(args: argparse.Namespace, settings: Settings) -> int:
+    import asyncio
+    from dataclasses import asdict
+
+    from ..certificates import Trust
+    from ..files import read_input
+    from ..service.verification import verify_pdf
+
     trust = Trust.load(settings.trust.anchors, settings.trust.intermediates)
     reports = asyncio.run(verify_pdf(read_input(args.input), trust, online=not args.offline,
                                      timeout_s=settings.revocation.policy.timeout_s))
@@ -55,7 +57,10 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def human(r: SignatureReport) -> str:
-    from ..validation.report import FAILED, PASSED  # loaded with the report, not with the command line
+    from ..validation.report import (  # loaded with the report, not with the command line
+        FAILED,
+        PASSED,
+    )
 
     verdict = {PASSED: "HỢP LỆ / PASSED", FAILED: "KHÔNG HỢP LỆ / FAILED"}.get(
         r.indication, "CHƯA XÁC ĐỊNH / INDETERMINATE")

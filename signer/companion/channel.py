@@ -24,11 +24,10 @@ import secrets
 import tempfile
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from pathlib import Path
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
-import structlog
 from aiohttp import WSMsgType, web
 
 from policies.limits import Limits
@@ -40,13 +39,14 @@ from ..errors import Code, SignerError
 from ..files import write_atomically
 from ..keys import KeyStore
 from ..keys.pins import PINPAD, Pin, PinRequest
+from ..logs import get_logger
 from ..service.batches.manager import BatchManager
 from ..service.consent import ConsentStore
 from ..service.prompts import ALWAYS, ONCE, REFUSE, ConsentRequest, Prompts, pin_message
 from ..sockets import bound_port
 from ..tls import tls_status
 
-log = structlog.get_logger(__name__)
+log = get_logger(__name__)
 
 SOCKET, SECRET, ADDRESS = "companion.sock", "companion.secret", "companion.json"
 ACTIVITY = 20  # audit lines shown in the tray menu

@@ -8,9 +8,8 @@ import threading
 from collections.abc import Callable
 from typing import TextIO
 
-from ..keys.pins import PINPAD, Pin, PinRequest, TerminalPinSource
-
 from ..errors import Code, SignerError
+from ..keys.pins import PINPAD, Pin, PinRequest, TerminalPinSource
 from ..service.prompts import ALWAYS, ONCE, REFUSE, ConsentRequest
 
 CHOICES = {"1": ONCE, "2": ALWAYS, "3": REFUSE}

@@ -28,8 +28,8 @@ from ..certificates import holder_name
 from ..errors import Code, SignerError
 from ..validation.revocation import Evidence
 from . import appearance, cms, levels
-from .key import SigningKey
 from .header import HeaderPlan, plan_empty_fields, plan_header, write_header
+from .key import SigningKey
 from .options import PdfSignOptions
 from .placement import Spot, page_refs, page_spaces, place
 from .widgets import PlacedStyle

@@ -4,7 +4,15 @@ and the source the configuration chooses."""
 from __future__ import annotations
 
 from drivers.errors import TokenError
-from drivers.pins import PINPAD, DevelopmentPinSource, Pin, PinRequest, PinSource, TerminalPinSource, tries_warning
+from drivers.pins import (
+    PINPAD,
+    DevelopmentPinSource,
+    Pin,
+    PinRequest,
+    PinSource,
+    TerminalPinSource,
+    tries_warning,
+)
 
 from ..config import Settings
 from .token import driver_call

@@ -11,7 +11,6 @@ import hashlib
 from dataclasses import dataclass
 from datetime import datetime, timezone
 
-import structlog
 from asn1crypto import x509
 
 from drivers.errors import TokenError
@@ -23,10 +22,11 @@ from drivers.tokens import Pkcs11Module, open_module, release_module
 from ..certificates import Trust, build_chain, holder_name, is_ca
 from ..config import Settings
 from ..errors import Code, SignerError
+from ..logs import get_logger
 from .pins import pin_source_from
 from .token import TokenKey, driver_call, key_error
 
-log = structlog.get_logger(__name__)
+log = get_logger(__name__)
 
 
 @dataclass(frozen=True)

@@ -19,9 +19,10 @@ from pathlib import Path
 
 from policies.origins import normalize_origin
 
-from .prompts import ALWAYS, ONCE, ConsentRequest, Prompts
 from ..errors import Code, SignerError
 from ..files import write_atomically
+from .prompts import ALWAYS, ONCE, ConsentRequest, Prompts
+
 
 class ConsentStore:
     def __init__(self, path: Path) -> None:

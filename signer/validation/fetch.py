@@ -7,11 +7,12 @@ import asyncio
 from urllib.parse import urlsplit
 
 import aiohttp
-import structlog
 
 from policies.revocation import RevocationPolicy
 
-log = structlog.get_logger(__name__)
+from ..logs import get_logger
+
+log = get_logger(__name__)
 
 MAX_RESPONSE_BYTES = 512 * 1024 * 1024  # a national CRL can be large; not without bound
 

@@ -22,12 +22,21 @@ from asn1crypto.crl import CertificateList
 from asn1crypto.ocsp import OCSPResponse
 from pyhanko.pdf_utils import misc
 from pyhanko.pdf_utils.reader import PdfFileReader
-from pyhanko.sign.ades.report import AdESFailure, AdESIndeterminate, AdESPassed, AdESStatus, AdESSubIndic
+from pyhanko.sign.ades.report import (
+    AdESFailure,
+    AdESIndeterminate,
+    AdESPassed,
+    AdESStatus,
+    AdESSubIndic,
+)
 from pyhanko.sign.diff_analysis import ModificationLevel
 from pyhanko.sign.validation import DocumentSecurityStore
 from pyhanko.sign.validation.ades import ades_lta_validation, ades_with_time_validation
 from pyhanko.sign.validation.errors import NoDSSFoundError
-from pyhanko.sign.validation.pdf_embedded import EmbeddedPdfSignature, async_validate_pdf_signature
+from pyhanko.sign.validation.pdf_embedded import (
+    EmbeddedPdfSignature,
+    async_validate_pdf_signature,
+)
 from pyhanko.sign.validation.policy_decl import (
     LocalKnowledge,
     PdfSignatureValidationSpec,
@@ -36,14 +45,18 @@ from pyhanko.sign.validation.policy_decl import (
     SignatureValidationSpec,
 )
 from pyhanko_certvalidator import ValidationContext
-from pyhanko_certvalidator.registry import SimpleTrustManager
 from pyhanko_certvalidator.context import CertValidationPolicySpec
 from pyhanko_certvalidator.fetchers.aiohttp_fetchers import AIOHttpFetcherBackend
-from pyhanko_certvalidator.policy_decl import CertRevTrustPolicy, RevocationCheckingPolicy, RevocationCheckingRule
+from pyhanko_certvalidator.policy_decl import (
+    CertRevTrustPolicy,
+    RevocationCheckingPolicy,
+    RevocationCheckingRule,
+)
+from pyhanko_certvalidator.registry import SimpleTrustManager
 from pyhanko_certvalidator.revinfo.archival import CRLContainer, OCSPContainer
 
-from ..errors import Code, SignerError
 from ..certificates import holder_name
+from ..errors import Code, SignerError
 
 PASSED, INDETERMINATE, FAILED = "TOTAL-PASSED", "INDETERMINATE", "TOTAL-FAILED"
 # Revocation must be checked where a certificate says how (OCSP or CRL); a certificate

@@ -15,19 +15,19 @@ from dataclasses import dataclass
 from datetime import datetime
 
 import aiohttp
-import structlog
 from cryptography import x509
 from cryptography.x509.oid import AuthorityInformationAccessOID
 
 from policies.revocation import RevocationPolicy
 
 from ..errors import Code, SignerError
+from ..logs import get_logger
 from .crl import CrlUnusable
 from .fetch import FetchFailed, fetch
 from .ocsp import OcspUnusable, answer_is_fresh, check_ocsp_response, ocsp_request
 from .store import RevocationStore, StoredCrl
 
-log = structlog.get_logger(__name__)
+log = get_logger(__name__)
 
 
 @dataclass(frozen=True)

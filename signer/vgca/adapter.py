@@ -9,17 +9,23 @@ import base64
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-import structlog
-
 from .. import __version__
 from ..errors import Code, SignerError
+from ..logs import get_logger
 from . import status
 from .call import Call
 from .documents import DOCUMENT_PROFILES, sign_document, verify_document
 from .files import sign_files
-from .messages import authenticate, sign_json, sign_message, sign_xml, verify_message, verify_xml
+from .messages import (
+    authenticate,
+    sign_json,
+    sign_message,
+    sign_xml,
+    verify_message,
+    verify_xml,
+)
 
-log = structlog.get_logger(__name__)
+log = get_logger(__name__)
 
 
 async def handle(call: Call, frame: str) -> dict[str, Any] | list[dict[str, Any]]:

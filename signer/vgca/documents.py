@@ -8,9 +8,9 @@ import contextlib
 from collections.abc import Awaitable
 from typing import Any, TypeVar
 
-from ..service.options import from_vgca
 from ..errors import Code, SignerError
 from ..service import verification
+from ..service.options import from_vgca
 from . import status
 from .call import Call, base64_field, credentials, frame_object, metadata
 from .transfer import check_url

@@ -15,18 +15,17 @@ from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import structlog
-
 from policies.limits import Limits
 
 from ...audit import AuditLog
 from ...errors import Code, SignerError, ends_batch
 from ...files import write_atomically
+from ...keys import TokenKey
 from ...lazy import lazy_import
+from ...logs import get_logger
 from ..caller import Caller
 from ..options import PdfSignOptions, from_fields, names
 from ..prompts import DocumentFacts
-from ...keys import TokenKey
 from ..signing import CheckedKey, SigningService
 from .journal import (
     CANCELLED,
@@ -47,7 +46,7 @@ if TYPE_CHECKING:  # the document stack is imported with the first batch
 else:
     pdf = lazy_import("signer.engine.pdf")
 
-log = structlog.get_logger(__name__)
+log = get_logger(__name__)
 
 JOURNAL_EVERY_S = 1.0
 LOOKAHEAD = 8  # documents prepared ahead of the token

@@ -17,23 +17,22 @@ import multiprocessing.connection
 import os
 import signal
 import threading
+from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
-from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, TypeVar
 
-import structlog
-
 from ...errors import Code, SignerError
 from ...lazy import lazy_import
+from ...logs import get_logger
 
 if TYPE_CHECKING:
     from ...engine import pdf
 else:  # the daemon imports this module at start; the document stack comes with the first batch
     pdf = lazy_import("signer.engine.pdf")
 
-log = structlog.get_logger(__name__)
+log = get_logger(__name__)
 T = TypeVar("T")
 
 
