@@ -10,7 +10,7 @@ import json
 import os
 import threading
 from dataclasses import asdict, dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 from .errors import Code, SignerError
@@ -47,7 +47,7 @@ class AuditLog:
         document_size: int | None = None,
     ) -> AuditEntry:
         entry = AuditEntry(
-            time=datetime.now(timezone.utc).isoformat(timespec="milliseconds"),
+            time=datetime.now(UTC).isoformat(timespec="milliseconds"),
             origin=origin,
             operation=operation,
             result=result,

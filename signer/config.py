@@ -173,7 +173,8 @@ def _parse(raw: dict[str, Any], path: Path) -> Settings:
                 use_catalog=_bool(tokens.get("use_catalog", True), "[tokens] use_catalog"),
                 default_certificate=tokens.get("default_certificate"),
             ),
-            pin=PinSettings(source=source, development_pins={str(k): str(v) for k, v in pin.get("development", {}).items()}),
+            pin=PinSettings(source=source,
+                            development_pins={str(k): str(v) for k, v in pin.get("development", {}).items()}),
             trust=TrustSettings(
                 anchors=_paths(trust.get("anchors", []), base),
                 intermediates=_paths(trust.get("intermediates", []), base),

@@ -17,7 +17,7 @@ import socket
 import ssl
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TypeVar
 
@@ -195,7 +195,7 @@ def server_ssl_context(files: TlsFiles) -> ssl.SSLContext:
 
 
 def _utc(now: datetime | None) -> datetime:
-    return datetime.now(timezone.utc) if now is None else now.astimezone(timezone.utc)
+    return datetime.now(UTC) if now is None else now.astimezone(UTC)
 
 
 def _ca_common_name() -> str:

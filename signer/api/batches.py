@@ -109,8 +109,8 @@ async def item(request: web.Request) -> web.StreamResponse:
         raise SignerError(Code.NOT_FOUND, "no such item") from None
     path = request.app[BATCHES].output(batch, index)
     name = batch.items[index].name.rsplit(".", 1)[0] + "-signed.pdf"
-    return web.FileResponse(path, headers={"Content-Type": "application/pdf",
-                                           "Content-Disposition": f"attachment; filename*=UTF-8''{quote(name, safe='')}"})
+    disposition = f"attachment; filename*=UTF-8''{quote(name, safe='')}"
+    return web.FileResponse(path, headers={"Content-Type": "application/pdf", "Content-Disposition": disposition})
 
 
 async def cancel(request: web.Request) -> web.Response:

@@ -36,10 +36,10 @@ async def sign_pdf(request: web.Request) -> web.Response:
     }
     if wants_json(request):
         return json_reply({**facts, "pdf": base64.b64encode(signed.data).decode()})
-    headers = {
+    headers: dict[str, str] = {
         "X-Signature-Field": signed.field_name,
         "X-Signer": quote(signed.signer),  # percent-encoded UTF-8: headers are Latin-1
-        "X-Signing-Time": facts["signing_time"],
+        "X-Signing-Time": signed.signing_time.isoformat(),
         "X-Document-SHA256": signed.input_sha256,
         "X-Signature-Level": signed.level,
     }

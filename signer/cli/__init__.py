@@ -6,6 +6,7 @@ import argparse
 import os
 import sys
 from collections.abc import Sequence
+from typing import Any
 
 # Only what the parser needs is imported here: each command module imports its own
 # dependencies inside its ``run``, so ``signer --help`` loads none of them.
@@ -49,7 +50,7 @@ def common_options(defaults: bool) -> argparse.ArgumentParser:
     before the subcommand.
     """
     common = argparse.ArgumentParser(add_help=False)
-    kwargs = {} if defaults else {"default": argparse.SUPPRESS}
+    kwargs: dict[str, Any] = {} if defaults else {"default": argparse.SUPPRESS}
     common.add_argument("--config", metavar="PATH", help="configuration file (default: $SIGNER_CONFIG)", **kwargs)
     common.add_argument("-v", "--verbose", action="store_true", help="debug logging to standard error", **kwargs)
     return common

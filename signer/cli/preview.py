@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import argparse
 from dataclasses import replace
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -41,7 +41,7 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
     options = replace(from_arguments(args, "preview")[0], image=image)
     png = preview_png(data, options, signer=args.signer,
                       organisation=args.organisation or look.organisation or "Tên cơ quan",
-                      time=datetime.now(timezone.utc))
+                      time=datetime.now(UTC))
     write_atomically(args.output, png)
     print(f"Đã tạo ảnh xem trước / Preview written: {args.output} (profile {args.profile})")
     return 0

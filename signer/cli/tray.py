@@ -25,7 +25,8 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
     try:
         from tray.app import run as run_tray
     except ImportError as exc:  # pywebview or pystray missing
-        raise SignerError(Code.NOT_SUPPORTED, f"the desktop companion needs pywebview and pystray ({exc.name})") from None
+        raise SignerError(Code.NOT_SUPPORTED,
+                          f"the desktop companion needs pywebview and pystray ({exc.name})") from None
     unreachable = run_tray(settings.server.state_dir, icon=not args.no_icon, gui=args.gui,
                            open_settings=args.settings)
     if unreachable:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from functools import lru_cache
 
 from asn1crypto import algos, cms, core, tsp, x509
@@ -28,7 +28,7 @@ class CmsSignature:
 
 def signing_time_now() -> datetime:
     """The current instant in UTC, whole seconds (as encoded in UTCTime)."""
-    return datetime.now(timezone.utc).replace(microsecond=0)
+    return datetime.now(UTC).replace(microsecond=0)
 
 
 def signed_attributes(
@@ -37,7 +37,7 @@ def signed_attributes(
     """content-type, message-digest, signing-time (true UTC) and signing-certificate-v2."""
     if signing_time.tzinfo is None:
         raise ValueError("signing_time must be timezone-aware")
-    utc = signing_time.astimezone(timezone.utc)
+    utc = signing_time.astimezone(UTC)
     return cms.CMSAttributes(
         [
             cms.CMSAttribute({"type": "content_type", "values": ["data"]}),

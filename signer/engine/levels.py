@@ -90,7 +90,8 @@ def add_validation_data(data: bytes, key: SigningKey, token: cms.ContentInfo | N
                         evidence: Evidence | None) -> bytes:
     """The chain (and the TSA's certificates) and the revocation answers, as a /DSS update."""
     if evidence is None or not evidence.complete:
-        raise SignerError(Code.REVOCATION_UNKNOWN, "level B-LT needs revocation data for every certificate of the chain")
+        raise SignerError(Code.REVOCATION_UNKNOWN,
+                          "level B-LT needs revocation data for every certificate of the chain")
     certs = [key.certificate, *key.chain]
     if token is not None:
         certs += list(token["content"]["certificates"] or [])

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from asn1crypto import x509
 
@@ -84,7 +84,7 @@ class CertificateEntry:
         }
 
     def status(self, now: datetime | None = None) -> str:
-        now = now or datetime.now(timezone.utc)
+        now = now or datetime.now(UTC)
         if now < self.not_before:
             return "not_yet_valid"
         if now > self.not_after:
@@ -217,6 +217,6 @@ def _select(entries: list[CertificateEntry], selector: str | None) -> Certificat
     if not matches:
         raise SignerError(Code.CERT_NOT_FOUND, f"no certificate with label or id '{selector}'")
     if len(matches) > 1:
-        raise SignerError(Code.CERT_AMBIGUOUS, f"'{selector}' matches " + ", ".join(f"{e.id} ({e.token.label})" for e in matches)
-        )
+        found = ", ".join(f"{e.id} ({e.token.label})" for e in matches)
+        raise SignerError(Code.CERT_AMBIGUOUS, f"'{selector}' matches {found}")
     return matches[0]

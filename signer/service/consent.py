@@ -14,7 +14,7 @@ from __future__ import annotations
 import json
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import replace
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 from policies.origins import normalize_origin
@@ -46,7 +46,7 @@ class ConsentStore:
         data = self.load()
         entry = data.setdefault(normalized, {"scopes": []})
         entry["scopes"] = sorted(set(entry["scopes"]) | set(scopes))
-        entry["granted_at"] = datetime.now(timezone.utc).isoformat(timespec="seconds")
+        entry["granted_at"] = datetime.now(UTC).isoformat(timespec="seconds")
         self._save(data)
         return normalized
 

@@ -90,9 +90,9 @@ SPECS: tuple[OptionSpec, ...] = (
 )
 
 PLACEMENT = frozenset(f.name for f in fields(PlacementRequest))
-DEFAULTS = {f.name: f.default if f.default is not MISSING else f.default_factory()
-            for f in (*fields(PdfSignOptions), *fields(PlacementRequest))
-            if f.default is not MISSING or f.default_factory is not MISSING}
+DEFAULTS: dict[str, Any] = {f.name: f.default if f.default_factory is MISSING else f.default_factory()
+                            for f in (*fields(PdfSignOptions), *fields(PlacementRequest))
+                            if f.default is not MISSING or f.default_factory is not MISSING}
 
 
 def selected(which: Which) -> tuple[OptionSpec, ...]:

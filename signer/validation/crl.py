@@ -12,7 +12,7 @@ import json
 import mmap
 import struct
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 from cryptography import x509
@@ -164,7 +164,7 @@ class CrlIndex:
                 high = middle
             else:
                 when, reason = _WHEN.unpack_from(self._map, at + self._width)
-                return Revocation(datetime.fromtimestamp(when, timezone.utc), REASON_NAMES.get(reason))
+                return Revocation(datetime.fromtimestamp(when, UTC), REASON_NAMES.get(reason))
         return None
 
     def close(self) -> None:

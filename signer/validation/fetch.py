@@ -46,7 +46,7 @@ async def fetch(session: aiohttp.ClientSession, url: str, policy: RevocationPoli
                         raise FetchFailed(f"{target}: larger than {MAX_RESPONSE_BYTES // 2**20} MB")
                     chunks.append(chunk)
                 return b"".join(chunks)
-        except (aiohttp.ClientError, asyncio.TimeoutError, OSError) as exc:
+        except (TimeoutError, aiohttp.ClientError, OSError) as exc:
             reason = f"{target}: {type(exc).__name__} {exc}".strip()
             log.info("fetch retry" if attempt + 1 < attempts else "fetch failed", url=target, error=reason)
     raise FetchFailed(reason or f"{target}: no answer")

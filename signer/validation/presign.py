@@ -9,7 +9,7 @@ deployment's policy). The revocation answers are returned for long-term signatur
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from asn1crypto import x509
 from cryptography import x509 as crypto_x509
@@ -43,7 +43,7 @@ async def check_signing_certificate(
 
     The certificate's own fields are read first; the path and the revocation answers are
     awaited on the caller's loop (the responders are asked over the network)."""
-    moment = moment or datetime.now(timezone.utc)
+    moment = moment or datetime.now(UTC)
     revocation = revocation or RevocationSettings()
     name = certificate.subject.native.get("common_name") or certificate.subject.human_friendly
     if moment < certificate.not_valid_before:

@@ -163,7 +163,8 @@ async def _report(sig: EmbeddedPdfSignature, document_timestamps: list, dss: Loc
         chain=[c.subject.human_friendly for c in reversed(list(path))] if path is not None else
         [cert.subject.human_friendly],
         signing_time=status.signer_reported_dt.isoformat() if status.signer_reported_dt else None,
-        timestamp=status.timestamp_validity.timestamp.isoformat() if timestamp_ok and status.timestamp_validity else None,
+        timestamp=(status.timestamp_validity.timestamp.isoformat()
+                   if timestamp_ok and status.timestamp_validity else None),
         intact=status.intact,
         valid=status.valid,
         trusted=status.trusted,
@@ -236,7 +237,8 @@ def _dss_knowledge(reader: PdfFileReader) -> LocalKnowledge:
     try:
         dss = DocumentSecurityStore.read_dss(reader)
         return LocalKnowledge(
-            known_ocsps=[c for r in dss.ocsps for c in OCSPContainer.load_multi(OCSPResponse.load(r.get_object().data))],
+            known_ocsps=[c for r in dss.ocsps
+                         for c in OCSPContainer.load_multi(OCSPResponse.load(r.get_object().data))],
             known_crls=[CRLContainer(crl_data=CertificateList.load(r.get_object().data)) for r in dss.crls],
             known_certs=list(dss.load_certs()))
     except (NoDSSFoundError, misc.PdfError, ValueError, KeyError, TypeError):

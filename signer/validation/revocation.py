@@ -66,7 +66,8 @@ async def check_revocation(chain: Sequence[x509.Certificate], policy: Revocation
                 raise SignerError(Code.REVOCATION_UNKNOWN, f"{name}: no OCSP or CRL answer")
             if status.revoked_at is not None and status.revoked_at <= moment:
                 reason = f", {status.reason}" if status.reason else ""
-                raise SignerError(Code.CERT_REVOKED, f"{name}: revoked on {status.revoked_at:%Y-%m-%d %H:%M} UTC{reason}")
+                raise SignerError(Code.CERT_REVOKED,
+                                  f"{name}: revoked on {status.revoked_at:%Y-%m-%d %H:%M} UTC{reason}")
             if status.ocsp is not None:
                 ocsps.append(status.ocsp)
             if status.crl is not None and status.crl not in crls:

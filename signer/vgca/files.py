@@ -54,7 +54,8 @@ async def sign_files(call: Call, frame: str) -> dict[str, Any]:
                         continue
                     position, entry, downloaded = order[event["index"]]
                     if event["state"] != "signed":
-                        results[position] = _file_result(entry, SignerError(Code(event["error"] or Code.SIGNING_FAILED)))
+                        failure = SignerError(Code(event["error"] or Code.SIGNING_FAILED))
+                        results[position] = _file_result(entry, failure)
                         continue
                     signed = await batches.read_output(batch, event["index"])
                     uploads.append(asyncio.ensure_future(_upload(

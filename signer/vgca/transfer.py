@@ -8,7 +8,6 @@ time limit; TLS certificates are verified.
 
 from __future__ import annotations
 
-import asyncio
 import json
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass
@@ -108,7 +107,7 @@ class Transfers:
                 return Downloaded(data=data, filename=_filename(response.headers, final_url))
         except SignerError:
             raise
-        except (aiohttp.ClientError, asyncio.TimeoutError) as exc:
+        except (TimeoutError, aiohttp.ClientError) as exc:
             raise SignerError(Code.DOWNLOAD_FAILED, type(exc).__name__) from None
 
     async def upload(
@@ -133,7 +132,7 @@ class Transfers:
                     raise SignerError(Code.UPLOAD_FAILED, f"HTTP {response.status}")
         except SignerError:
             raise
-        except (aiohttp.ClientError, asyncio.TimeoutError) as exc:
+        except (TimeoutError, aiohttp.ClientError) as exc:
             raise SignerError(Code.UPLOAD_FAILED, type(exc).__name__) from None
         return _handler_reply(body, filename)
 

@@ -9,7 +9,7 @@ import json
 import secrets
 import shutil
 from dataclasses import asdict, dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 from ...files import write_atomically
@@ -36,7 +36,7 @@ class Batch:
     options: dict[str, str]  # profile, level, cert
     items: list[Item] = field(default_factory=list)
     state: str = PENDING
-    created: str = field(default_factory=lambda: datetime.now(timezone.utc).isoformat(timespec="seconds"))
+    created: str = field(default_factory=lambda: datetime.now(UTC).isoformat(timespec="seconds"))
 
     def summary(self) -> dict:
         return {"id": self.id, "state": self.state, "total": len(self.items),

@@ -10,7 +10,7 @@ import asyncio
 import hashlib
 import time
 from collections import deque
-from collections.abc import AsyncIterator, Callable, Coroutine
+from collections.abc import AsyncGenerator, AsyncIterator, Callable, Coroutine
 from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -84,7 +84,8 @@ class BatchManager:
         """Stream one document to disk, hashing it; refuse beyond the batch limits."""
         limits = self.limits
         if len(batch.items) >= limits.batch_max_files:
-            raise SignerError(Code.TOO_LARGE, f"more than {limits.batch_max_files} documents", limit_mb=limits.batch_max_mb)
+            raise SignerError(Code.TOO_LARGE, f"more than {limits.batch_max_files} documents",
+                              limit_mb=limits.batch_max_mb)
         used = sum(i.size for i in batch.items)
         index = len(batch.items)
         digest, size = hashlib.sha256(), 0
@@ -160,7 +161,7 @@ class BatchManager:
 
     # -- progress --
 
-    async def events(self, batch: Batch) -> AsyncIterator[dict]:
+    async def events(self, batch: Batch) -> AsyncGenerator[dict, None]:
         """Each item's outcome once (those already settled first), then the final state."""
         queue: asyncio.Queue = asyncio.Queue()
         self._listeners.setdefault(batch.id, set()).add(queue)
