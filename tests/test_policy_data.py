@@ -166,6 +166,13 @@ def test_copy_forms_come_from_the_copy_profile(dev_env: DevEnv, tmp_path: Path) 
     assert "{SAO LỤC,SAO Y}" in listed.stdout
 
 
+def test_a_broken_copy_profile_is_one_clear_line_not_a_traceback(dev_env: DevEnv, tmp_path: Path) -> None:
+    copy = policy_copy(tmp_path / "copy", copy={"forms": "[]"})  # no form left
+    done = run_cli(dev_env, copy, tmp_path / "run", "sign", "--help")
+    assert done.returncode == 3 and "Traceback" not in done.stderr, done.stderr
+    assert done.stderr.startswith("signer: CONFIG_INVALID: ") and "copy" in done.stderr, done.stderr
+
+
 def test_the_daemon_reads_titles_and_copy_forms_from_the_policy(dev_env: DevEnv, tmp_path: Path) -> None:
     """``signer serve`` on the copy: the OpenAPI document lists the copy's forms, VGCA pages get
     the copy's default for a form it does not list, and the reason written is the copy's title."""

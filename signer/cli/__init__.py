@@ -8,6 +8,8 @@ import sys
 from collections.abc import Sequence
 from typing import Any
 
+from ..errors import Code, SignerError
+
 # Only what the parser needs is imported here: each command module imports its own
 # dependencies inside its ``run``, so ``signer --help`` loads none of them.
 from . import (
@@ -71,11 +73,13 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
-    from ..config import (
-        load_settings,  # after parsing: --help and usage errors load none of this
-    )
-    from ..errors import Code, as_signer_error
+    try:
+        parser = build_parser()
+    except ValueError as exc:  # a broken profile file, read for the options' choices
+        return _report(SignerError(Code.CONFIG_INVALID, str(exc)))
+    args = parser.parse_args(argv)
+    from ..config import load_settings  # after parsing: --help and usage errors load none of this
+    from ..errors import as_signer_error
     from ..logs import configure_logging, get_logger
 
     configure_logging("debug" if args.verbose else "warning")
@@ -93,5 +97,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         error = as_signer_error(exc)
         if error.code is Code.INTERNAL_ERROR:
             get_logger(__name__).debug("internal_error", exc_info=exc)
-        print(f"signer: {error.code}: {error.message_vi} / {error.message_en}", file=sys.stderr)
-        return error.exit_code
+        return _report(error)
+
+
+def _report(error: SignerError) -> int:
+    """One line with the stable code, in Vietnamese and English; the exit code."""
+    print(f"signer: {error.code}: {error.message_vi} / {error.message_en}", file=sys.stderr)
+    return error.exit_code

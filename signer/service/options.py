@@ -62,7 +62,7 @@ class OptionSpec:
     @property
     def default(self) -> Any:
         """The signature options' own default: stated once, in ``PdfSignOptions``."""
-        return DEFAULTS.get(self.name)
+        return default_of(self.name)
 
     def described(self, required: bool = False) -> str:
         shown = self.absent or (self.default if self.default not in (None, "") else "")
@@ -90,9 +90,14 @@ SPECS: tuple[OptionSpec, ...] = (
 )
 
 PLACEMENT = frozenset(f.name for f in fields(PlacementRequest))
-DEFAULTS: dict[str, Any] = {f.name: f.default if f.default_factory is MISSING else f.default_factory()
-                            for f in (*fields(PdfSignOptions), *fields(PlacementRequest))
-                            if f.default is not MISSING or f.default_factory is not MISSING}
+def default_of(name: str) -> Any:
+    """The default of an option, as ``PdfSignOptions`` and ``PlacementRequest`` have it (read
+    when asked: the copy form's comes from the policy files)."""
+    for f in (*fields(PdfSignOptions), *fields(PlacementRequest)):
+        if f.name == name:
+            return f.default_factory() if f.default_factory is not MISSING else (
+                None if f.default is MISSING else f.default)
+    return None
 
 
 def selected(which: Which) -> tuple[OptionSpec, ...]:
@@ -168,8 +173,8 @@ def _schema(spec: OptionSpec) -> dict[str, Any]:
     schema: dict[str, Any] = {"type": "integer" if spec.kind is Kind.INTEGER else "string"}
     if spec.kind is Kind.CHOICE:
         schema["enum"] = list(spec.choices())
-        if DEFAULTS.get(spec.name) is not None:
-            schema["default"] = DEFAULTS[spec.name]
+        if default_of(spec.name) is not None:
+            schema["default"] = default_of(spec.name)
     if spec.kind is Kind.RECTANGLE:
         schema["pattern"] = RECT_PATTERN
     return {**schema, **spec.schema}
