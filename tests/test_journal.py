@@ -7,7 +7,7 @@ import stat
 from pathlib import Path
 
 import pytest
-from signer.batches.journal import (
+from signer.service.batches.journal import (
     CANCELLED,
     FAILED,
     PENDING,
