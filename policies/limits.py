@@ -26,6 +26,8 @@ class Limits:
     parallel_transfers: int
     batch_workers: int
     batch_worker_idle_s: float
+    consent_backoff_s: float
+    consent_backoff_max_s: float
 
     @property
     def transfer_max_bytes(self) -> int:

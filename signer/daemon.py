@@ -22,7 +22,7 @@ from .security.rate import RateLimiter
 from .service.batches.journal import Journal
 from .service.batches.manager import BatchManager
 from .service.batches.workers import PreparePool
-from .service.consent import ConsentBroker, ConsentStore
+from .service.consent import Backoff, ConsentBroker, ConsentStore
 from .service.login_facts import LoginFacts
 from .service.prompts import Asker, PromptPinSource, Prompts
 from .service.queues import TokenQueues
@@ -86,7 +86,7 @@ class Daemon:
         self.prompts = Prompts(settings.consent.timeout_s, terminal=terminal)
         self.pin_prompts = PromptPinSource(self.prompts)
         consent = ConsentBroker(self.consent_store, settings.consent.pregranted if settings.development else (),
-                                self.prompts)
+                                self.prompts, Backoff(self.limits.consent_backoff_s, self.limits.consent_backoff_max_s))
         if pins is None:
             pins = pin_source_from(settings) if settings.pin.source == "development" else self.pin_prompts
         self.signing = signing_parts(settings, pins, self.prompts, consent, self.limits)

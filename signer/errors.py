@@ -51,6 +51,7 @@ class Code(StrEnum):
     ORIGIN_NOT_ALLOWED = "ORIGIN_NOT_ALLOWED"
     AUTH_REQUIRED = "AUTH_REQUIRED"
     CONSENT_DENIED = "CONSENT_DENIED"
+    CONSENT_BACKOFF = "CONSENT_BACKOFF"
     TOO_LARGE = "TOO_LARGE"
     RATE_LIMITED = "RATE_LIMITED"
     BUSY = "BUSY"
@@ -148,6 +149,9 @@ _KINDS = (
               "Chương trình gọi cần xuất trình mã truy cập (API token) của dịch vụ ký số"),
     ErrorKind(Code.CONSENT_DENIED, 403, 9, 8, True, "The official did not allow this website to sign: {detail}",
               "Người dùng không cho phép trang web này ký số: {detail}"),
+    ErrorKind(Code.CONSENT_BACKOFF, 429, 9, 8, True,
+              "The official just refused this website; it may ask again in {detail}",
+              "Người dùng vừa từ chối trang web này; trang web có thể hỏi lại sau {detail}"),
     ErrorKind(Code.TOO_LARGE, 413, 9, 14, False, "The request is too large (limit {limit_mb} MB)",
               "Yêu cầu quá lớn (giới hạn {limit_mb} MB)"),
     ErrorKind(Code.RATE_LIMITED, 429, 9, 15, False, "Too many requests from this website; try again shortly",

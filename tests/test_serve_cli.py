@@ -103,7 +103,7 @@ def test_origins_commands(dev_env: DevEnv, tmp_path: Path) -> None:
     assert signer_cli("origins", "grant", "https://QLVB.example.gov.vn", "--hash", "--config", str(config),
                       env=env).returncode == 0
     listed = json.loads(signer_cli("origins", "list", "--json", "--config", str(config), env=env).stdout)
-    assert listed["consents"]["https://qlvb.example.gov.vn:443"]["scopes"] == ["hash", "sign"]
+    assert listed["consents"]["https://qlvb.example.gov.vn:443"]["certificates"] == {"*": ["raw", "sign"]}
     assert signer_cli("origins", "revoke", "https://qlvb.example.gov.vn", "--config", str(config),
                       env=env).returncode == 0
     again = signer_cli("origins", "revoke", "https://qlvb.example.gov.vn", "--config", str(config), env=env)

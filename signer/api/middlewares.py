@@ -83,6 +83,8 @@ def error_response(error: SignerError, limits: Limits) -> web.Response:
     response = json_reply(error.as_dict(), status=error.http_status)
     if error.code in (Code.BUSY, Code.RATE_LIMITED):
         response.headers["Retry-After"] = str(limits.busy_retry_after_s)
+    elif error.code is Code.CONSENT_BACKOFF:
+        response.headers["Retry-After"] = str(error.facts["retry_after_s"])
     return response
 
 

@@ -19,7 +19,11 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
     listing.add_argument("--json", action="store_true")
     grant = actions.add_parser("grant", parents=[common], help="remember consent for an origin")
     grant.add_argument("origin")
-    grant.add_argument("--hash", action="store_true", help="also allow signing bare digests (sign/hash)")
+    grant.add_argument("--raw", "--hash", dest="raw", action="store_true",
+                       help="also allow signing data or digests the page chose (sign/cms, sign/hash, SignJson, "
+                            "SignMsg), whose content no dialog can show")
+    grant.add_argument("--cert", metavar="SHA256",
+                       help="only for this certificate (its SHA-256 fingerprint); default: any certificate")
     revoke = actions.add_parser("revoke", parents=[common], help="forget the consent of an origin")
     revoke.add_argument("origin")
     parser.set_defaults(run=run)
@@ -28,11 +32,11 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
 def run(args: argparse.Namespace, settings: Settings) -> int:
     from policies.origins import load_allowlist
 
-    from ..service.consent import ConsentStore
+    from ..service.consent import ANY, RAW, SIGN, ConsentStore
 
     store = ConsentStore(settings.server.state_dir / "consents.json")
     if args.action == "grant":
-        origin = store.grant(args.origin, ["sign", "hash"] if args.hash else ["sign"])
+        origin = store.grant(args.origin, [SIGN, RAW] if args.raw else [SIGN], args.cert or ANY)
         print(f"Đã cho phép / Consent granted: {origin}")
         return 0
     if args.action == "revoke":
@@ -51,7 +55,12 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
     print("Trang web được phép / Allowed origins:")
     for origin in allowed or ["-"]:
         print(f"  {origin}")
-    print("Đã đồng ý / Consents:")
-    for origin, entry in sorted(consents.items()) or [("-", {})]:
-        print(f"  {origin}  {', '.join(entry.get('scopes', []))}  {entry.get('granted_at', '')}")
+    print("Đã đồng ý / Consents (phạm vi @ chứng thư / scopes @ certificate SHA-256):")
+    if not consents:
+        print("  -")
+    for origin in sorted(consents):
+        granted_at = consents[origin].get("granted_at", "") if isinstance(consents[origin], dict) else ""
+        print(f"  {origin}  {granted_at}")
+        for phrase in store.described(origin):
+            print(f"    {phrase}")
     return 0

@@ -194,11 +194,11 @@ class CompanionLink:
                 for e in reversed(entries)]
 
     def _settings(self) -> dict:
-        consents = self.parts.consent_store.load()
-        origins = [{"origin": o, "listed": True, "scopes": consents.get(o, {}).get("scopes", [])}
-                   for o in self.parts.allowlist.listed()]
-        origins += [{"origin": o, "listed": False, "scopes": e.get("scopes", [])}
-                    for o, e in consents.items() if o not in self.parts.allowlist.listed()]
+        store = self.parts.consent_store
+        consents = store.load()
+        origins = [{"origin": o, "listed": True, "scopes": store.described(o)} for o in self.parts.allowlist.listed()]
+        origins += [{"origin": o, "listed": False, "scopes": store.described(o)}
+                    for o in consents if o not in self.parts.allowlist.listed()]
         looks = {label: {"signature_image": _png(look.signature_image), "seal_image": _png(look.seal_image),
                          "organisation": look.organisation}
                  for label, look in self.parts.settings.appearance.items()}

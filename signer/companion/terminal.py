@@ -47,6 +47,8 @@ class TerminalAsker:
     def _ask_consent(self, request: ConsentRequest) -> str:
         with self._one_at_a_time:
             lines = [f"Trang web / Website: {request.origin}", f"Thao tác / Operation: {request.operation}"]
+            if request.notice:
+                lines += [f"!! {request.notice[1]}", f"!! {request.notice[0]}"]
             for doc in request.documents:
                 pages = f", {doc.pages} trang/pages" if doc.pages is not None else ""
                 lines.append(f"  - {doc.name}{pages}, SHA-256 {doc.sha256}")

@@ -54,21 +54,34 @@ class CertificateFacts:
         )
 
 
+# said plainly in every dialog of the raw scope (bytes or a digest the page chose)
+RAW_NOTICE = ("The content cannot be shown: the website sends data or a digest that this program cannot "
+              "read, so you cannot see what you would sign. Allow it only if you trust this website.",
+              "Không thể hiển thị nội dung sẽ ký: trang web gửi dữ liệu hoặc giá trị băm mà chương trình "
+              "không đọc được, nên bạn không thể xem mình sẽ ký gì. Chỉ cho phép nếu bạn tin cậy trang web này.")
+
+
 @dataclass(frozen=True)
 class ConsentRequest:
     """Shown in the consent dialog: who asks, to do what, with which documents and certificate."""
 
     origin: str
-    scope: str  # "sign" (documents hashed here) or "hash" (a bare digest)
-    operation: str  # "sign", "batch", "hash", "certificate"
+    scope: str  # "sign" (documents the daemon parsed and hashed) or "raw" (bytes or a digest the page chose)
+    operation: str  # "sign", "batch", "auth", "certificate" (scope sign); "raw", "hash" (scope raw)
     documents: tuple[DocumentFacts, ...] = ()
     certificate: CertificateFacts | None = None
     preview_png: bytes | None = field(default=None, repr=False)  # the block on its page (first document)
     pin_per_signature: bool | None = None  # the key asks the PIN for every signature (None: not known yet)
 
+    @property
+    def notice(self) -> tuple[str, str] | None:
+        """What the dialog must say about the content (English, Vietnamese)."""
+        return RAW_NOTICE if self.scope == "raw" else None
+
     def as_message(self) -> dict:
         data = asdict(self)
         data["preview_png"] = base64.b64encode(self.preview_png).decode() if self.preview_png else None
+        data["notice_en"], data["notice_vi"] = self.notice or (None, None)
         return data
 
 
@@ -108,6 +121,10 @@ class Prompts:
         self.timeout_s = timeout_s
         self.companion: Asker | None = None  # set while a companion is connected
         self.terminal = terminal
+
+    @property
+    def can_ask(self) -> bool:
+        return self._asker() is not None
 
     def _asker(self) -> Asker | None:
         if self.companion is not None and self.companion.available:

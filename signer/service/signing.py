@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import json
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
@@ -21,7 +22,7 @@ from ..errors import Code, SignerError
 from ..keys import KeyStore, TokenKey
 from ..lazy import lazy_import
 from .caller import Caller
-from .consent import ConsentBroker
+from .consent import RAW, SIGN, ConsentBroker
 from .login_facts import LoginFacts
 from .prompts import CertificateFacts, ConsentRequest, DocumentFacts, Prompts
 from .queues import PromptGuard, TokenQueues
@@ -69,9 +70,13 @@ class SigningService:
 
     async def checked_key(self, caller: Caller, selector: str | None) -> CheckedKey:
         """The key for ``selector``; a certificate that may not sign signs nothing."""
+        key = await self._key(caller, selector)
+        return CheckedKey(key, await self._check(key))
+
+    async def _key(self, caller: Caller, selector: str | None) -> TokenKey:
         key = await asyncio.to_thread(self.keys.signing_key, selector)
         caller.audit["certificate_sha256"] = key.certificate.sha256.hex()
-        return CheckedKey(key, await self._check(key))
+        return key
 
     async def _check(self, key: TokenKey) -> Evidence:
         """A good verdict is reused for a short while."""
@@ -84,15 +89,22 @@ class SigningService:
         self._checked[fingerprint] = (time.monotonic(), evidence)
         return evidence
 
-    async def ask_consent(self, caller: Caller, scope: str,
+    def consent_check(self, caller: Caller, scope: str) -> None:
+        """Before the token is read: refuse a browser origin that no consent could let through."""
+        if caller.is_browser and self.consent is not None:
+            self.consent.check(caller.origin or "", scope)
+
+    async def ask_consent(self, caller: Caller, scope: str, certificate: str | None,
                           describe: Callable[[], Awaitable[ConsentRequest]] | None = None) -> None:
-        """A browser origin's consent for ``scope``, asked at most once per call."""
-        if not caller.is_browser or scope in caller.consented:
+        """A browser origin's consent for ``scope`` with ``certificate`` (None: the identity,
+        allowed with any certificate's consent), asked at most once per call."""
+        consented = scope if certificate is None else f"{scope}:{certificate}"
+        if not caller.is_browser or consented in caller.consented:
             return
         if self.consent is None:
             raise SignerError(Code.CONSENT_DENIED, "no one can be asked here")
-        await self.consent.require(caller.origin or "", scope, describe)
-        caller.consented.add(scope)
+        await self.consent.require(caller.origin or "", scope, certificate, describe)
+        caller.consented.add(consented)
 
     async def consent_to_identity(self, caller: Caller) -> None:
         """The official's tokens and certificates are for pages the official allowed."""
@@ -102,10 +114,11 @@ class SigningService:
                 certificate: CertificateFacts | None = CertificateFacts.of(key.certificate)
             except SignerError:
                 certificate = None  # no token yet: the dialog says so
-            return ConsentRequest(origin=caller.origin or "", scope="sign", operation="certificate",
+            return ConsentRequest(origin=caller.origin or "", scope=SIGN, operation="certificate",
                                   certificate=certificate)
 
-        await self.ask_consent(caller, "sign", describe)
+        self.consent_check(caller, SIGN)
+        await self.ask_consent(caller, SIGN, None, describe)
 
     async def certificate(self, caller: Caller, selector: str | None = None) -> TokenKey:
         """The signing certificate's key, for a caller allowed to know the official's identity."""
@@ -116,14 +129,17 @@ class SigningService:
     async def signing(self, caller: Caller, scope: str, selector: str | None, *, operation: str = "sign",
                       documents: Documents | None = None, preview: Preview | None = None
                       ) -> AsyncIterator[CheckedKey]:
-        """In order: the origin's consent for ``scope`` (the dialog shows ``documents``, the
-        certificate and ``preview``, built only when the official is asked), the certificate
-        (checked), a place in the token's queue, the login (one PIN prompt per origin)."""
+        """In order: the origin's consent for ``scope`` and this certificate (the dialog shows
+        ``documents``, the certificate and ``preview``, built only when the official is asked),
+        the certificate (checked), a place in the token's queue, the login (one PIN prompt per
+        origin)."""
         checked: CheckedKey | None = None
+        self.consent_check(caller, scope)
+        key = await self._key(caller, selector)
 
         async def describe() -> ConsentRequest:
             nonlocal checked
-            checked = checked or await self.checked_key(caller, selector)
+            checked = checked or CheckedKey(key, await self._check(key))
             return ConsentRequest(
                 origin=caller.origin or "", scope=scope, operation=operation,
                 documents=await documents() if documents else (),
@@ -131,8 +147,8 @@ class SigningService:
                 preview_png=await preview(checked) if preview else None,
                 pin_per_signature=self.login_facts.pin_per_signature(checked.key.certificate.sha256.hex()))
 
-        await self.ask_consent(caller, scope, describe)
-        checked = checked or await self.checked_key(caller, selector)
+        await self.ask_consent(caller, scope, key.certificate.sha256.hex(), describe)
+        checked = checked or CheckedKey(key, await self._check(key))
         async with self.queues.slot(checked.key.queue):
             await self._log_in(caller, checked.key)
             yield checked
@@ -199,20 +215,35 @@ class SigningService:
         async def block(checked: CheckedKey) -> bytes | None:
             return await self.pdf_preview(data, options, checked.key)
 
-        async with self.signing(caller, "sign", selector, documents=documents, preview=block) as checked:
+        async with self.signing(caller, SIGN, selector, documents=documents, preview=block) as checked:
             options = self.with_certificate_look(options, checked.key)
             return await pdf.sign_pdf(data, checked.key, options, parsed=parsed, plan=plan, tsa=self.tsa(),
                                       evidence=checked.evidence)
 
     async def sign_cms(self, caller: Caller, data: bytes, selector: str | None) -> cms.CmsSignature:
-        """A detached CAdES-BES signature over any content."""
+        """A detached CAdES-BES signature over any content: the raw scope, since the daemon
+        cannot tell what the bytes are (a page's own PDF byte ranges, say)."""
         sha256 = await self._note_document(caller, data)
 
         async def documents() -> tuple[DocumentFacts, ...]:
             return (DocumentFacts(name="", sha256=sha256, size=len(data)),)
 
-        async with self.signing(caller, "sign", selector, documents=documents) as checked:
+        async with self.signing(caller, RAW, selector, operation="raw", documents=documents) as checked:
             return await cms.sign_cms(data, checked.key)
+
+    async def authenticate(self, caller: Caller, challenge: str, selector: str | None
+                           ) -> tuple[bytes, cms.CmsSignature]:
+        """Proof of the certificate holder for a page: a CMS over a statement the daemon writes
+        (the origin and the page's challenge, as JSON), so the page cannot choose the bytes;
+        the document scope covers it."""
+        statement = json.dumps({"origin": caller.origin or "", "challenge": challenge}, ensure_ascii=False).encode()
+        sha256 = await self._note_document(caller, statement)
+
+        async def documents() -> tuple[DocumentFacts, ...]:
+            return (DocumentFacts(name=challenge[:200], sha256=sha256, size=len(statement)),)
+
+        async with self.signing(caller, SIGN, selector, operation="auth", documents=documents) as checked:
+            return statement, await cms.sign_cms(statement, checked.key)
 
     async def sign_xml(self, caller: Caller, data: bytes, selector: str | None, *,
                        signature_only: bool = False) -> xml.XmlSignature:
@@ -223,19 +254,19 @@ class SigningService:
         async def documents() -> tuple[DocumentFacts, ...]:
             return (DocumentFacts(name="", sha256=sha256, size=len(data)),)
 
-        async with self.signing(caller, "sign", selector, documents=documents) as checked:
+        async with self.signing(caller, SIGN, selector, documents=documents) as checked:
             return await xml.sign_xml(data, checked.key, signature_only=signature_only)
 
     async def sign_hash(self, caller: Caller, value: bytes, algorithm: str, selector: str | None
                         ) -> tuple[bytes, TokenKey]:
-        """A bare digest: its own consent scope, since nobody can see what it stands for."""
+        """A bare digest: the raw scope, since nobody can see what it stands for."""
         digest.check_digest(value, algorithm)  # refuse a malformed digest before consent or the token
         caller.audit.update(document_sha256=value.hex() if algorithm == "sha256" else None, document_size=0)
 
         async def documents() -> tuple[DocumentFacts, ...]:  # no document: the digest is all there is to show
             return (DocumentFacts(name="", sha256=value.hex(), size=0),)
 
-        async with self.signing(caller, "hash", selector, operation="hash", documents=documents) as checked:
+        async with self.signing(caller, RAW, selector, operation="hash", documents=documents) as checked:
             return await digest.sign_digest(value, checked.key, algorithm), checked.key
 
     async def _note_document(self, caller: Caller, data: bytes) -> str:

@@ -56,7 +56,9 @@ async def certificate_info(call: Call, frame: str) -> dict[str, Any]:
 
 
 async def configuration(call: Call, frame: str) -> dict[str, Any]:
-    """No settings window yet: the configuration summary."""
+    """No settings window yet: the configuration summary. It names the official's tokens, so it
+    needs the origin's consent as GetCertInfo does."""
+    await call.parts.service.consent_to_identity(call.caller)
     tokens = await asyncio.to_thread(call.parts.keys.tokens)
     return status.success(Message="vn-token-signer " + __version__, Config={
         "Version": __version__,

@@ -60,7 +60,7 @@ async def verify_xml(call: Call, frame: str) -> list[dict[str, Any]]:
 
 
 async def sign_json(call: Call, frame: str) -> dict[str, Any]:
-    """A detached CMS over the JSON content's UTF-8 text."""
+    """A detached CMS over the JSON content's UTF-8 text: bytes the page chose (the raw scope)."""
     request = frame_object(frame)
     content = request.get("JsonContent")
     if content is None:
@@ -76,7 +76,6 @@ async def authenticate(call: Call, frame: str) -> dict[str, Any]:
     challenge = str(request.get("Challenge") or request.get("Data") or request.get("Nonce") or "")
     if not challenge:
         raise SignerError(Code.BAD_REQUEST, "a Challenge is required")
-    statement = json.dumps({"origin": call.origin, "challenge": challenge}, ensure_ascii=False).encode()
-    signature = await call.parts.service.sign_cms(call.caller, statement, None)
+    statement, signature = await call.parts.service.authenticate(call.caller, challenge, None)
     return status.success(Signature=base64.b64encode(signature.der).decode(),
                           SignedData=base64.b64encode(statement).decode())

@@ -7,6 +7,9 @@ function renderConsent(state) {
   document.getElementById("origin").textContent = data.origin;
   const count = (data.documents || []).length;
   document.getElementById("operation").textContent = t("op_" + data.operation, { n: count });
+  // the raw scope: the daemon's own sentence that the content cannot be shown
+  const said = language === "en" ? data.notice_en : data.notice_vi;
+  document.getElementById("notice").replaceChildren(...(said ? [notice("danger", said)] : []));
   document.getElementById("per-signature").replaceChildren(
     ...(data.pin_per_signature ? [notice("warn", t("pin_each", { n: Math.max(count, 1) }))] : []));
   const rows = document.getElementById("documents");
