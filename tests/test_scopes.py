@@ -11,7 +11,6 @@ import io
 import json
 import ssl
 import threading
-import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -97,8 +96,8 @@ def fingerprint(key_store: Any, label: str) -> str:
 
 @pytest.fixture
 def daemon(dev_env: DevEnv, tmp_path: Path) -> Iterator[RunningDaemon]:
-    with RunningDaemon(dev_env.signer_config, tmp_path / "daemon", allow_origins=(PAGE,), consent_timeout_s=20,
-                       limits={"consent_backoff_s": 1, "consent_backoff_max_s": 4}) as running:
+    with RunningDaemon(dev_env.signer_config, tmp_path / "daemon", allow_origins=(PAGE,),
+                       consent_timeout_s=20) as running:
         yield running
 
 
@@ -257,32 +256,43 @@ def test_config_and_listings_refuse_an_unconsented_origin(daemon: RunningDaemon)
 
 # -- back-off -----------------------------------------------------------------------------
 
-def test_refusing_three_dialogs_in_a_row_backs_the_page_off(daemon: RunningDaemon) -> None:
-    answers = ["refuse", "refuse", "refuse", "once"]
+class StoppedClock:
+    """The back-off's clock, moved on only by the test: what is measured is the daemon's
+    interval, never how fast this machine answers."""
+
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def test_refusing_three_dialogs_in_a_row_backs_the_page_off(dev_env: DevEnv, tmp_path: Path) -> None:
+    answers = ["refuse", "refuse", "refuse", "once", "refuse"]
+    clock = StoppedClock()
 
     def next_answer(prompt: dict[str, Any]) -> str:
         return answers.pop(0)
 
-    def wait_out(reply: Reply) -> None:
-        time.sleep(int(reply.headers["retry-after"]))  # the interval the daemon said is left
-
-    with scripted_companion(daemon, next_answer) as official:
-        for refusal in range(3):
+    with RunningDaemon(dev_env.signer_config, tmp_path, allow_origins=(PAGE,), consent_timeout_s=20) as daemon, \
+            scripted_companion(daemon, next_answer) as official:
+        assert daemon.daemon.signing.service.consent is not None
+        daemon.daemon.signing.service.consent.backoff.clock = clock
+        for refusal, interval in enumerate((5, 10, 20)):  # policies/limits.toml: 5 s, doubling
             refused = post(daemon, "/v1/sign/pdf", PDF)
             assert (refused.status, refused.code) == (403, "CONSENT_DENIED")
             assert len(official.prompts) == refusal + 1
             backed_off = post(daemon, "/v1/sign/pdf", PDF)
             assert (backed_off.status, backed_off.code) == (429, "CONSENT_BACKOFF"), backed_off.body
-            assert 1 <= int(backed_off.headers["retry-after"]) <= 2 ** refusal
+            assert backed_off.headers["retry-after"] == str(interval)
             if refusal < 2:
-                wait_out(backed_off)
+                clock.now += interval
         calls_before = daemon.token_calls
+        clock.now += 15
         digest = json.dumps({"hash": base64.b64encode(bytes(32)).decode()}).encode()
-        again = [post(daemon, "/v1/sign/pdf", PDF), post(daemon, "/v1/sign/hash", digest, "application/json")]
-        assert [(r.status, r.code) for r in again] == [(429, "CONSENT_BACKOFF")] * 2
-        assert all(int(r.headers["retry-after"]) >= 1 for r in again)
-        listing = call("GET", f"{daemon.url}/v1/certificates", headers={"Origin": PAGE})
-        assert (listing.status, listing.code) == (429, "CONSENT_BACKOFF")
+        again = [post(daemon, "/v1/sign/pdf", PDF), post(daemon, "/v1/sign/hash", digest, "application/json"),
+                 call("GET", f"{daemon.url}/v1/certificates", headers={"Origin": PAGE})]
+        assert [(r.status, r.code, r.headers["retry-after"]) for r in again] == [(429, "CONSENT_BACKOFF", "5")] * 3
         socket_reply = vgca(daemon, "SignJson", {"JsonContent": "x"})
         assert (socket_reply["Status"], socket_reply["Code"]) == (8, "CONSENT_BACKOFF")
         assert len(official.prompts) == 3, "no dialog while backed off"
@@ -290,11 +300,10 @@ def test_refusing_three_dialogs_in_a_row_backs_the_page_off(daemon: RunningDaemo
         results = [line["result"] for line in daemon.audit_settled(10)]
         assert results.count("CONSENT_BACKOFF") == 3 + 4 and results.count("CONSENT_DENIED") == 3
 
-        wait_out(again[-1])
+        clock.now += 5
         allowed = post(daemon, "/v1/sign/pdf", PDF)
         assert allowed.status == 200, "after the interval a dialog is shown again"
         assert len(official.prompts) == 4
-        answers.append("refuse")
         assert post(daemon, "/v1/sign/pdf", PDF).code == "CONSENT_DENIED"
         restarted = post(daemon, "/v1/sign/pdf", PDF)
-        assert restarted.headers["retry-after"] == "1", "an allowed dialog started the interval over"
+        assert restarted.headers["retry-after"] == "5", "an allowed dialog started the interval over"

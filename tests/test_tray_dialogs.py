@@ -227,6 +227,18 @@ def test_always_allow_is_remembered_and_revoked_in_the_settings_dialog(browser, 
     assert "days" in settings.locator("#tls").inner_text() or "ngày" in settings.locator("#tls").inner_text()
 
 
+def test_the_raw_scope_dialog_says_the_content_cannot_be_shown(browser, page_server: str,
+                                                                companion: Companion) -> None:
+    caller = ask_to_sign(browser, page_server, companion, "/v1/sign/cms")
+    dialog = show(browser.new_page(), companion.dialogs.next("consent"))
+    assert dialog.locator("#operation").inner_text() == "Ký dữ liệu do trang web gửi (nội dung không hiển thị được)"
+    assert dialog.locator("#notice").inner_text().startswith("Không thể hiển thị nội dung sẽ ký")
+    dialog.locator("#lang").click()
+    assert dialog.locator("#notice").inner_text().startswith("The content cannot be shown")
+    dialog.locator("#refuse").click()
+    assert wait_outcome(caller)["code"] == "CONSENT_DENIED"
+
+
 @contextmanager
 def companion_process(tokens: DevEnv, folder: Path, page_server: str) -> Iterator[tuple[SimpleNamespace, BrowserDialogs]]:
     """Its own daemon process on a copy of the tokens (what it does to them stays there), asking
