@@ -19,7 +19,7 @@ from typing import Any
 import aiohttp
 import pytest
 from asn1crypto import cms
-from conftest import DOCUMENTS, DevEnv
+from conftest import DOCUMENTS, DevEnv, signer_cli
 from daemon_harness import RunningDaemon
 from http_client import Reply, call
 from pdf_checks import assert_pdfsig_all_valid
@@ -239,6 +239,22 @@ def test_a_grant_for_any_certificate_covers_every_certificate(daemon: RunningDae
     assert post(daemon, "/v1/sign/pdf?cert=leader", PDF).status == 200
     assert post(daemon, "/v1/sign/pdf?cert=clerk", PDF).status == 200
     assert daemon.daemon.consent_store.described(PAGE) == ["sign @ mọi chứng thư / any certificate"]
+
+
+def test_origins_grant_for_one_certificate_and_list_say_which(dev_env: DevEnv, key_store: Any, tmp_path: Path) -> None:
+    from test_serve_cli import daemon_config
+
+    config, env, leader = daemon_config(dev_env, tmp_path), dev_env.env(), fingerprint(key_store, "leader")
+    colons = ":".join(leader[i:i + 2] for i in range(0, 64, 2)).upper()  # as openssl prints it
+    assert signer_cli("origins", "grant", PAGE, "--raw", "--cert", colons, "--config", str(config),
+                      env=env).returncode == 0
+    assert signer_cli("origins", "grant", PAGE, "--config", str(config), env=env).returncode == 0
+    listed = json.loads(signer_cli("origins", "list", "--json", "--config", str(config), env=env).stdout)
+    assert listed["consents"][PAGE]["certificates"] == {leader: ["raw", "sign"], ANY: ["sign"]}
+    text = signer_cli("origins", "list", "--config", str(config), env=env).stdout
+    assert f"    raw, sign @ {leader}\n" in text and "    sign @ mọi chứng thư / any certificate\n" in text
+    bad = signer_cli("origins", "grant", PAGE, "--cert", "leader", "--config", str(config), env=env)
+    assert bad.returncode == 9 and "BAD_REQUEST" in bad.stderr
 
 
 # -- listings -----------------------------------------------------------------------------

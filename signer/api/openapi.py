@@ -92,7 +92,8 @@ def document() -> dict[str, Any]:
                 }},
             )},
             "/v1/sign/cms": {"post": _operation(
-                "Detached CMS (CAdES-BES) signature over any content",
+                "Detached CMS (CAdES-BES) signature over any content (the raw consent scope: the content "
+                "cannot be shown to the official)",
                 {"description": "DER CMS, or JSON with Accept: application/json",
                  "content": {"application/pkcs7-signature": {"schema": BINARY},
                              "application/json": {"schema": _ref("SignedCms")}}},
@@ -104,7 +105,8 @@ def document() -> dict[str, Any]:
                 }},
             )},
             "/v1/sign/hash": {"post": _operation(
-                "Sign a digest computed by the caller (separate, explicitly consented operation)",
+                "Sign a digest computed by the caller (the raw consent scope: the content cannot be shown "
+                "to the official)",
                 _json(_ref("HashSignature")),
                 operationId="signHash",
                 requestBody={"required": True, "content": {"application/json": {"schema": _ref("HashRequest")}}},
