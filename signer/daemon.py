@@ -18,6 +18,7 @@ from .keys import KeyStore
 from .keys.pins import PinSource, pin_source_from
 from .logs import configure_logging, is_configured
 from .security.auth import ApiToken
+from .security.peers import PeerGate
 from .security.rate import RateLimiter
 from .service.batches.journal import Journal
 from .service.batches.manager import BatchManager
@@ -68,7 +69,7 @@ def local_signing(settings: Settings) -> Signing:
 
 class Daemon:
     """The running daemon: the signing parts, plus what only a server needs (origins, the
-    API token, rates, consent, the companion's prompts)."""
+    API token, rates, the peers' OS user, consent, the companion's prompts)."""
 
     def __init__(self, settings: Settings, allow_origins: Iterable[str] = (), *, pins: PinSource | None = None,
                  terminal: Asker | None = None) -> None:
@@ -92,6 +93,7 @@ class Daemon:
         self.signing = signing_parts(settings, pins, self.prompts, consent, self.limits)
         self.api_token = ApiToken(settings.server.api_token_file)
         self.rate = RateLimiter(self.limits.rate_per_second, self.limits.rate_burst)
+        self.peers = PeerGate()
         self.started = time.monotonic()
         self.ports: set[int] = set()
 

@@ -71,4 +71,4 @@ def _companion_parts(daemon: Daemon) -> CompanionParts:
     signing = daemon.signing
     return CompanionParts(settings=daemon.settings, limits=daemon.limits, prompts=daemon.prompts,
                           batches=signing.batches, keys=signing.keys, audit=signing.audit,
-                          consent_store=daemon.consent_store, allowlist=daemon.allowlist)
+                          consent_store=daemon.consent_store, allowlist=daemon.allowlist, peers=daemon.peers)

@@ -2,7 +2,7 @@
 
 A request passes, outermost first: the audit line; CORS headers (outside error mapping, so
 an allowed page can read its error replies too); error mapping (every failure becomes the
-JSON error reply); the gates (peer is loopback, Host is ours, declared size fits; Origin on
+JSON error reply); the gates (peer is loopback and of our OS user, Host is ours, declared size fits; Origin on
 the allowlist, or the API token; rate limit), where a refused request does nothing else;
 the preflight reply (only once the gates passed); the request timeout. What a route needs
 of them (public, streamed, batch-sized) is its ``RoutePolicy``. Consent and token queues
@@ -25,7 +25,7 @@ from ..logs import get_logger
 from ..security.host import allow_host, is_loopback
 from ..service.caller import Caller
 from ..service.trail import record
-from .appkeys import ALLOWLIST, API_TOKEN, AUDIT, CALLER, LIMITS, PORTS, RATE
+from .appkeys import ALLOWLIST, API_TOKEN, AUDIT, CALLER, LIMITS, PEERS, PORTS, RATE
 from .cors import cors, is_preflight, preflight
 from .policy import BodyLimit, policy_of
 from .replies import json_reply
@@ -76,7 +76,10 @@ async def errors(request: web.Request, handler: Handler) -> web.StreamResponse:
         log.exception("internal_error", path=request.path)
         error = SignerError(Code.INTERNAL_ERROR, "see the daemon's log")
     request[RESULT] = error.code
-    return error_response(error, limits)
+    response = error_response(error, limits)
+    if error.code == Code.PEER_NOT_ALLOWED:
+        response.force_close()  # one reply and one audit line per refused connection
+    return response
 
 
 def error_response(error: SignerError, limits: Limits) -> web.Response:
@@ -88,10 +91,13 @@ def error_response(error: SignerError, limits: Limits) -> web.Response:
 
 @web.middleware
 async def transport(request: web.Request, handler: Handler) -> web.StreamResponse:
-    """Loopback peer, our Host (against DNS rebinding), and a declared size within the route's limit."""
+    """Loopback peer of our own OS user, our Host (against DNS rebinding), and a declared size
+    within the route's limit."""
     ports: set[int] = request.app[PORTS]
     if not is_loopback(request.remote):
         raise SignerError(Code.NOT_LOOPBACK)
+    if not await request.app[PEERS].allows(request.transport):
+        raise SignerError(Code.PEER_NOT_ALLOWED)
     if not allow_host(request.headers.get("Host"), ports):
         raise SignerError(Code.HOST_NOT_ALLOWED, (request.headers.get("Host") or "(none)")[:100])
     limit, limit_mb = _body_limit(request.app[LIMITS], policy_of(request).body_limit)

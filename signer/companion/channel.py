@@ -2,7 +2,8 @@
 
 Local only and authenticated, and apart from the page-facing listeners: a Unix socket in
 the user's state folder (mode 0600) on POSIX, loopback TCP on a random port elsewhere, and
-on both a per-user secret (``companion.secret``, mode 0600) as a bearer token. A request
+on both a per-user secret (``companion.secret``, mode 0600) as a bearer token. A peer
+process of another OS user is refused first (``signer.security.peers``). A request
 that carries an ``Origin`` (a browser) is refused whatever else it carries. Where to
 connect is written to ``companion.json`` beside the secret.
 
@@ -40,9 +41,11 @@ from ..files import write_atomically
 from ..keys import KeyStore
 from ..keys.pins import PINPAD, Pin, PinRequest
 from ..logs import get_logger
+from ..security.peers import PeerGate
 from ..service.batches.manager import BatchManager
 from ..service.consent import ConsentStore
 from ..service.prompts import ALWAYS, ONCE, REFUSE, ConsentRequest, Prompts, pin_message
+from ..service.trail import record
 from ..sockets import bound_port
 from ..tls import tls_status
 
@@ -64,6 +67,7 @@ class CompanionParts:
     audit: AuditLog
     consent_store: ConsentStore
     allowlist: OriginAllowlist
+    peers: PeerGate
 
 
 class CompanionLink:
@@ -229,9 +233,21 @@ def _refuse(request: web.Request, secret: str) -> web.Response | None:
     return None
 
 
+async def _refuse_peer(request: web.Request, parts: CompanionParts) -> web.Response | None:
+    """Another OS user's program: refused before anything else, with one audit line."""
+    if await parts.peers.allows(request.transport):
+        return None
+    error = SignerError(Code.PEER_NOT_ALLOWED)
+    record(parts.audit, None, f"{request.method} {request.path}", error.code,
+           name=(request.headers.get("Origin") or "local")[:200])
+    response = web.json_response(error.as_dict(), status=error.http_status)
+    response.force_close()
+    return response
+
+
 def channel_app(parts: CompanionParts, secret: str) -> web.Application:
     async def channel(request: web.Request) -> web.StreamResponse:
-        refused = _refuse(request, secret)
+        refused = await _refuse_peer(request, parts) or _refuse(request, secret)
         if refused is not None:
             return refused
         ws = web.WebSocketResponse(heartbeat=parts.limits.ws_heartbeat_s)
