@@ -89,7 +89,7 @@ def test_origins_as_established_and_a_forged_path_shown_escaped(dev_env: DevEnv,
     lines = shown[:-1]
     assert "GET /v1/x\\x0d\\x1b[2K\\x1b[1A2026-01-01T08:00:00.000+00:00  OK" in lines[2]
     assert lines[2].startswith(entries[2]["time"]) and lines[2].rstrip().endswith("absent")
-    for line, entry in zip(lines, entries):  # every line starts with its own time, result, operation, origin
+    for line, entry in zip(lines, entries, strict=True):  # each line: its own time, result, operation, origin
         assert line.startswith(f"{entry['time']}  {entry['result']:<18} ")
         assert f" {entry['origin']}" in line
     for index in (0, 1, 3, 4):
