@@ -18,6 +18,7 @@ import json
 import os
 import re
 import threading
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, fields
 from datetime import UTC, datetime
 from pathlib import Path
@@ -114,16 +115,22 @@ class AuditLog:
 
     def read(self, since: datetime | None = None) -> list[AuditEntry]:
         """Every readable line of every file, oldest first."""
-        entries = []
-        for raw in self._lines():
-            try:
-                values = json.loads(raw)
-                entry = AuditEntry(**{k: v for k, v in values.items() if k in FIELDS})
-                if since is None or entry.when >= since:
-                    entries.append(entry)
-            except (ValueError, TypeError, AttributeError):
-                continue  # a damaged line does not hide the others (check names it)
-        return entries
+        entries = [entry for raw in self._lines(self.files) if (entry := _entry(raw))]
+        return [e for e in entries if since is None or _after(e, since)]
+
+    def recent(self, count: int) -> list[AuditEntry]:
+        """The last ``count`` readable lines, oldest first, reading only the newest files needed."""
+        def newest_files() -> list[Path]:
+            files: list[Path] = []
+            lines = 0
+            for path in reversed(self.files()):
+                files.insert(0, path)
+                lines += path.read_bytes().count(b"\n")
+                if lines >= count:
+                    break
+            return files
+        entries = [entry for raw in self._lines(newest_files) if (entry := _entry(raw))]
+        return entries[-count:]
 
     def check(self) -> ChainReport:
         if not self.path.parent.is_dir():
@@ -139,12 +146,12 @@ class AuditLog:
     def _lock_path(self) -> Path:
         return self.path.with_suffix(".lock")
 
-    def _lines(self) -> list[bytes]:
+    def _lines(self, files: Callable[[], list[Path]]) -> list[bytes]:
         if not self.path.parent.is_dir():
             return []
         with self._lock, exclusive(self._lock_path):  # no rotation while the files are read
             try:
-                return [raw for path in self.files() for raw in lines_of(path.read_bytes())]
+                return [raw for path in files() for raw in lines_of(path.read_bytes())]
             except OSError as exc:
                 raise SignerError(Code.FILE_UNREADABLE, f"{self.path}: {exc.strerror or exc}") from None
 
@@ -175,3 +182,22 @@ class AuditLog:
     def _number(self, path: Path) -> int:
         match = self._rotated.fullmatch(path.name)
         return int(match.group(1)) if match else 0
+
+
+def _entry(raw: bytes) -> AuditEntry | None:
+    """A line as an entry (fields of later versions left out); None for a damaged line, which
+    does not hide the others (``check`` names it)."""
+    try:
+        values = json.loads(raw)
+        entry = AuditEntry(**{k: v for k, v in values.items() if k in FIELDS})
+        datetime.fromisoformat(entry.time)  # a line whose time does not read is damaged too
+    except (ValueError, TypeError, AttributeError):
+        return None
+    return entry
+
+
+def _after(entry: AuditEntry, since: datetime) -> bool:
+    try:
+        return entry.when >= since
+    except TypeError:  # a time without a zone, compared with one that has it
+        return False

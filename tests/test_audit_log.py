@@ -179,6 +179,7 @@ def test_rotation_at_the_size_limit_keeps_every_line_listed_and_checked(dev_env:
     assert first > 0 and operations == [f"POST /v1/sign/pdf {n}" for n in range(first, 52)]
     check = audit(config, dev_env, "--check")
     assert check.returncode == 0, check.stdout
+    assert [e.operation for e in log.recent(7)] == operations[-7:]  # the tray's recent activity, across files
 
     oldest = state / "audit.3.jsonl"
     oldest.write_bytes(oldest.read_bytes().split(b"\n", 1)[1])  # the oldest kept line removed
