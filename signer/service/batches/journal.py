@@ -38,7 +38,7 @@ class Batch:
     items: list[Item] = field(default_factory=list)
     state: str = PENDING
     created: str = field(default_factory=lambda: datetime.now(UTC).isoformat(timespec="seconds"))
-    client: str = WITH_API_TOKEN  # who created it when ``origin`` is None (service.caller)
+    client: str = WITH_API_TOKEN  # who created it when ``origin`` is None (service.caller; older journals: api-token)
 
     def summary(self) -> dict:
         return {"id": self.id, "state": self.state, "total": len(self.items),
