@@ -26,6 +26,8 @@ class Limits:
     parallel_transfers: int
     batch_workers: int
     batch_worker_idle_s: float
+    audit_max_mb: float
+    audit_keep_files: int
 
     @property
     def transfer_max_bytes(self) -> int:
@@ -38,6 +40,10 @@ class Limits:
     @property
     def max_body_bytes(self) -> int:
         return int(self.max_body_mb * 1024 * 1024)
+
+    @property
+    def audit_max_bytes(self) -> int:
+        return int(self.audit_max_mb * 1024 * 1024)
 
 
 def load_limits(overrides: Mapping[str, float] | None = None) -> Limits:

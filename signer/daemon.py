@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from policies.limits import Limits, load_limits
 from policies.origins import OriginAllowlist, load_allowlist
 
-from .audit import AuditLog
+from .audit import AuditLog, Retention
 from .certificates import Trust
 from .config import Settings
 from .errors import Code, SignerError
@@ -50,7 +50,7 @@ class Signing:
 def signing_parts(settings: Settings, pins: PinSource, prompts: Prompts, consent: ConsentBroker | None,
                   limits: Limits) -> Signing:
     state = settings.server.state_dir
-    audit = AuditLog(state / "audit.jsonl")
+    audit = AuditLog(state / "audit.jsonl", Retention(limits.audit_max_bytes, limits.audit_keep_files))
     trust = Trust.load(settings.trust.anchors, settings.trust.intermediates)  # read once per run
     keys = KeyStore(settings, pins, trust)
     service = SigningService(settings, keys, trust, prompts=prompts, consent=consent,

@@ -23,7 +23,7 @@ from policies.origins import normalize_origin
 from ..errors import Code, SignerError
 from ..logs import get_logger
 from ..security.host import allow_host, is_loopback
-from ..service.caller import Caller
+from ..service.caller import ABSENT, WITH_API_TOKEN, Caller
 from ..service.trail import record
 from .appkeys import ALLOWLIST, API_TOKEN, AUDIT, CALLER, LIMITS, PEERS, PORTS, RATE
 from .cors import cors, is_preflight, preflight
@@ -54,8 +54,12 @@ async def audit(request: web.Request, handler: Handler) -> web.StreamResponse:
 
 
 def _record(request: web.Request, result: str) -> None:
-    # before a caller is established, the line names the Origin as sent
-    name = (request.headers.get("Origin") or "local")[:200]
+    # before a caller is established, the line names the Origin as sent, or what was presented
+    origin = request.headers.get("Origin")
+    if origin is not None:
+        name = origin[:200]
+    else:
+        name = WITH_API_TOKEN if request.app[API_TOKEN].matches(request.headers.get("Authorization")) else ABSENT
     record(request.app[AUDIT], request.get(CALLER), f"{request.method} {request.path}", result, name=name)
 
 
@@ -125,7 +129,7 @@ async def caller(request: web.Request, handler: Handler) -> web.StreamResponse:
         # a cross-site <img> or fetch(no-cors) sends no Origin: only a typed address may read these
         if request.headers.get("Sec-Fetch-Site", "none") != "none":
             raise SignerError(Code.ORIGIN_NOT_ALLOWED, "a cross-site request without Origin")
-        request[CALLER] = Caller(origin=None, public=True)
+        request[CALLER] = Caller(origin=None, client=ABSENT, public=True)
     else:
         if request.method not in SAFE_METHODS and any(h.startswith("Sec-Fetch-") for h in request.headers):
             raise SignerError(Code.ORIGIN_NOT_ALLOWED, "a browser request without Origin")

@@ -193,7 +193,7 @@ class CompanionLink:
                 "batches": self.parts.batches.running_count()}
 
     def _activity(self) -> list[dict]:
-        entries = self.parts.audit.read()[-ACTIVITY:]
+        entries = self.parts.audit.recent(ACTIVITY)
         return [{"time": e.time, "origin": e.origin, "operation": e.operation, "result": e.result}
                 for e in reversed(entries)]
 

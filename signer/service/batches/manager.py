@@ -76,7 +76,7 @@ class BatchManager:
         if unknown:
             raise SignerError(Code.BAD_REQUEST, f"unknown batch option(s): {', '.join(sorted(unknown))}")
         pdf.signature_level(from_fields(options)[0])  # refuse bad ones now
-        batch = Batch(id=self.journal.new_id(), origin=caller.origin, options=dict(options))
+        batch = Batch(id=self.journal.new_id(), origin=caller.origin, options=dict(options), client=caller.client)
         self.journal.prepare(batch.id)
         return batch
 
@@ -220,7 +220,7 @@ class BatchManager:
     async def _run(self, batch: Batch) -> None:
         batch.state = RUNNING
         self._save(batch)
-        caller = Caller(origin=batch.origin)
+        caller = Caller(origin=batch.origin, client=batch.client)
 
         async def documents() -> tuple[DocumentFacts, ...]:
             await self._count_pages(batch)
@@ -356,7 +356,7 @@ class BatchManager:
         if time.monotonic() - self._saved.get(batch.id, 0.0) >= JOURNAL_EVERY_S:
             self._save(batch)
         if audit:
-            self.audit.record(origin=batch.origin or "local", operation=_operation(batch, item),
+            self.audit.record(origin=batch.origin or batch.client, operation=_operation(batch, item),
                                      result=error or "OK", certificate_sha256=key.certificate.sha256.hex(),
                                      document_sha256=item.sha256, document_size=item.size)
         self._publish(batch, _item_event(batch, item))
