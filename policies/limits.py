@@ -26,6 +26,7 @@ class Limits:
     parallel_transfers: int
     batch_workers: int
     batch_worker_idle_s: float
+    login_idle_s: float
 
     @property
     def transfer_max_bytes(self) -> int:

@@ -1,7 +1,7 @@
 """The audit trail: append-only JSON lines, separate from debug logs.
 
 One line per request: time, origin, operation, certificate fingerprint, document
-SHA-256 and size, result code. Never a PIN, never document content.
+SHA-256 and size, result code, and for a browser's signature how it was confirmed. Never a PIN, never document content.
 """
 
 from __future__ import annotations
@@ -25,6 +25,9 @@ class AuditEntry:
     certificate_sha256: str | None = None
     document_sha256: str | None = None
     document_size: int | None = None
+    # a browser's signature: "confirmed" (the official said yes in a dialog), "exempt" (the
+    # origin is configured as unattended) or "refused"; None for anything else
+    confirmation: str | None = None
 
     @property
     def when(self) -> datetime:
@@ -45,6 +48,7 @@ class AuditLog:
         certificate_sha256: str | None = None,
         document_sha256: str | None = None,
         document_size: int | None = None,
+        confirmation: str | None = None,
     ) -> AuditEntry:
         entry = AuditEntry(
             time=datetime.now(UTC).isoformat(timespec="milliseconds"),
@@ -54,6 +58,7 @@ class AuditLog:
             certificate_sha256=certificate_sha256,
             document_sha256=document_sha256,
             document_size=document_size,
+            confirmation=confirmation,
         )
         line = (json.dumps(asdict(entry), ensure_ascii=False) + "\n").encode("utf-8")
         with self._lock:

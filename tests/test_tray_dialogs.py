@@ -409,7 +409,7 @@ def test_one_consent_dialog_per_origin_a_second_request_is_busy(browser, page_se
 def test_without_the_companion_consent_and_pin_fail_fast(browser, page_server: str, dev_env: DevEnv,
                                                          tmp_path: Path) -> None:
     with RunningDaemon(asking_config(dev_env, tmp_path), tmp_path, allow_origins=(page_server,),
-                       consent_timeout_s=60) as daemon:
+                       unattended=(page_server,), consent_timeout_s=60) as daemon:
         for module in daemon.daemon.signing.keys.modules:
             module.logout()
         page = browser.new_page()

@@ -6,10 +6,11 @@ on both a per-user secret (``companion.secret``, mode 0600) as a bearer token. A
 that carries an ``Origin`` (a browser) is refused whatever else it carries. Where to
 connect is written to ``companion.json`` beside the secret.
 
-One WebSocket, JSON messages. The daemon sends ``prompt`` (consent or PIN), ``closed`` (a
+One WebSocket, JSON messages. The daemon sends ``prompt`` (consent, confirmation or PIN), ``closed`` (a
 prompt ended without an answer), ``pin_result``, ``batch`` (progress) and ``reply``; the
 companion sends ``answer``, ``request`` (status, activity, origins, settings, revoke) and
-``cancel_batch``. A newer connection replaces an older one.
+``cancel_batch``. A newer connection replaces an older one; when the companion quits (its
+connection ends and no newer one replaced it), the tokens log out.
 """
 
 from __future__ import annotations
@@ -42,7 +43,8 @@ from ..keys.pins import PINPAD, Pin, PinRequest
 from ..logs import get_logger
 from ..service.batches.manager import BatchManager
 from ..service.consent import ConsentStore
-from ..service.prompts import ALWAYS, ONCE, REFUSE, ConsentRequest, Prompts, pin_message
+from ..service.prompts import ALWAYS, ONCE, REFUSE, ConsentRequest, PinPurpose, Prompts, pin_message
+from ..service.sessions import LoginSessions
 from ..sockets import bound_port
 from ..tls import tls_status
 
@@ -61,6 +63,7 @@ class CompanionParts:
     prompts: Prompts
     batches: BatchManager
     keys: KeyStore
+    sessions: LoginSessions
     audit: AuditLog
     consent_store: ConsentStore
     allowlist: OriginAllowlist
@@ -84,10 +87,10 @@ class CompanionLink:
         decision = answer.get("decision")
         return decision if decision in (ONCE, ALWAYS) else REFUSE
 
-    async def pin(self, request: PinRequest, timeout_s: float) -> Pin:
+    async def pin(self, request: PinRequest, timeout_s: float, purpose: PinPurpose | None = None) -> Pin:
         prompt_id = secrets.token_hex(8)
         self._last_pin = prompt_id
-        answer = await self._ask({"kind": "pin", **pin_message(request)}, timeout_s, prompt_id)
+        answer = await self._ask({"kind": "pin", **pin_message(request, purpose)}, timeout_s, prompt_id)
         if answer.get("cancel"):
             raise SignerError(Code.USER_CANCELLED, "the PIN dialog was closed")
         if request.flags.protected_authentication_path:
@@ -245,8 +248,9 @@ def channel_app(parts: CompanionParts, secret: str) -> web.Application:
         finally:
             link.abandon()
             parts.batches.watchers.discard(link.send)
-            if parts.prompts.companion is link:
+            if parts.prompts.companion is link:  # quit, not replaced by a newer connection
                 parts.prompts.companion = None
+                await parts.sessions.end_all()  # nobody is there to see what a logged-in token signs
             log.info("companion_disconnected")
         return ws
 
