@@ -50,6 +50,7 @@ class RunningDaemon:
         self.allow_origins = allow_origins
         self.tls: TlsFiles = ensure_local_tls(self.settings.server.tls_dir)
         self.token_calls = 0
+        self.token_functions: list[str] = []  # what each of those calls ran (e.g. "_login", "_sign_if_ready")
         self._ready = threading.Event()
         self._loop: asyncio.AbstractEventLoop | None = None
         self._stop: asyncio.Event | None = None
@@ -99,6 +100,7 @@ class RunningDaemon:
 
         def counting(fn, *args, **kwargs):
             self.token_calls += 1
+            self.token_functions.append(getattr(fn, "__name__", repr(fn)))
             return original(fn, *args, **kwargs)
 
         worker.submit = counting

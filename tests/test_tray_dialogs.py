@@ -214,8 +214,11 @@ def test_always_allow_is_remembered_and_revoked_in_the_settings_dialog(browser, 
     assert companion.running.daemon.consent_store.granted(page_server, "sign")
 
     again = ask_to_sign(browser, page_server, companion, "/v1/sign/pdf")
-    assert wait_outcome(again)["status"] == 200, "remembered: no second dialog"
-    assert companion.dialogs.opened.empty()
+    confirmation = companion.dialogs.next("consent")
+    assert confirmation.confirming, "remembered: no consent dialog, but this signature is confirmed"
+    show(browser.new_page(), confirmation).locator("#once").click()
+    assert wait_outcome(again)["status"] == 200
+    assert companion.dialogs.opened.empty(), "logged in already: no PIN dialog"
 
     settings = show(browser.new_page(), DialogBridge(companion.core, "settings"))
     row = settings.locator(".origin-row", has_text=page_server)
