@@ -168,7 +168,8 @@ def test_origins_list_shows_the_exemption(dev_env: DevEnv, tmp_path: Path) -> No
     config.write_text(dev_env.signer_config.read_text().replace(development,
                                                                 'unattended = ["https://Kiosk.example.gov.vn"]'))
     env = {**dev_env.env(), "SIGNER_CONFIG": str(config)}
-    listed = subprocess.run([sys.executable, "-m", "signer", "origins", "list"], env=env, capture_output=True, text=True)
+    listed = subprocess.run([sys.executable, "-m", "signer", "origins", "list"], env=env, capture_output=True,
+                            text=True)
     assert listed.returncode == 0, listed.stderr
     assert "https://kiosk.example.gov.vn:443  miễn xác nhận / exempt" in listed.stdout
     as_json = subprocess.run([sys.executable, "-m", "signer", "origins", "list", "--json"], env=env,
