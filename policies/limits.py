@@ -28,6 +28,7 @@ class Limits:
     batch_worker_idle_s: float
     audit_max_mb: float
     audit_keep_files: int
+    login_idle_s: float
 
     @property
     def transfer_max_bytes(self) -> int:

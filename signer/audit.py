@@ -1,8 +1,8 @@
 """The audit trail: append-only JSON lines, separate from debug logs.
 
 One line per request: time, origin, operation, certificate fingerprint, document SHA-256 and
-size, result code, and ``prev``, which chains the lines (``audit_chain``). Never a PIN, never
-document content.
+size, result code, for a browser's signature how it was confirmed, and ``prev``, which chains
+the lines (``audit_chain``). Never a PIN, never document content.
 
 The daemon and the commands run beside it write the same trail: a line is computed and
 appended under one lock file (``audit.lock``, never renamed) that every process takes, and
@@ -38,6 +38,9 @@ class AuditEntry:
     certificate_sha256: str | None = None
     document_sha256: str | None = None
     document_size: int | None = None
+    # a browser's signature: "confirmed" (the official said yes in a dialog), "exempt" (the
+    # origin is configured as unattended) or "refused"; None for anything else
+    confirmation: str | None = None
     prev: str | None = None  # SHA-256 of the line before; None in lines from before the chain
 
     @property
@@ -85,6 +88,7 @@ class AuditLog:
         certificate_sha256: str | None = None,
         document_sha256: str | None = None,
         document_size: int | None = None,
+        confirmation: str | None = None,
     ) -> AuditEntry:
         with self._lock:
             self.path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
@@ -98,6 +102,7 @@ class AuditLog:
                     certificate_sha256=certificate_sha256,
                     document_sha256=document_sha256,
                     document_size=document_size,
+                    confirmation=confirmation,
                     prev=line_hash(last[0]) if last else GENESIS,
                 )
                 line = (json.dumps(asdict(entry), ensure_ascii=False) + "\n").encode("utf-8")

@@ -54,7 +54,8 @@ def signing_parts(settings: Settings, pins: PinSource, prompts: Prompts, consent
     trust = Trust.load(settings.trust.anchors, settings.trust.intermediates)  # read once per run
     keys = KeyStore(settings, pins, trust)
     service = SigningService(settings, keys, trust, prompts=prompts, consent=consent,
-                             queues=TokenQueues(limits.queue_per_token), login_facts=LoginFacts(state / "keys.json"))
+                             queues=TokenQueues(limits.queue_per_token), login_facts=LoginFacts(state / "keys.json"),
+                             login_idle_s=limits.login_idle_s)
     pool = PreparePool(limits.batch_workers, limits.batch_worker_idle_s)
     batches = BatchManager(service, Journal(state / "batches"), limits, audit, pool)
     return Signing(settings, limits, audit, trust, keys, service, batches)

@@ -17,7 +17,7 @@ PAGE = "http://127.0.0.1:5173"
 @pytest.fixture(scope="module")
 def daemon(dev_env: DevEnv, tmp_path_factory: pytest.TempPathFactory):
     with RunningDaemon(dev_env.signer_config, tmp_path_factory.mktemp("daemon"),
-                       allow_origins=(PAGE,), pregranted=(PAGE,)) as running:
+                       allow_origins=(PAGE,), pregranted=(PAGE,), unattended=(PAGE,)) as running:
         yield running
 
 

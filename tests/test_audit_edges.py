@@ -138,7 +138,7 @@ def test_api_sign_pdf(dev_env: DevEnv, tmp_path: Path) -> None:
 def test_vgca_socket(path: str, dev_env: DevEnv, tmp_path: Path) -> None:
     with Running(DocumentSystem()) as docsys:
         with RunningDaemon(dev_env.signer_config, tmp_path, allow_origins=(docsys.url,),
-                           pregranted=(docsys.url,)) as daemon:
+                           pregranted=(docsys.url,), unattended=(docsys.url,)) as daemon:
             reply = vgca(daemon, path, document_frame(docsys, FIRST), origin=docsys.url)
             assert reply["Status"] == 0, reply
         (upload,) = docsys.uploads

@@ -45,8 +45,9 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
     except ValueError as exc:
         raise SignerError(Code.CONFIG_INVALID, str(exc)) from None
     consents = store.load()
+    unattended = list(settings.consent.unattended)
     if args.json:
-        print_json({"allowed": allowed, "consents": consents})
+        print_json({"allowed": allowed, "consents": consents, "unattended": unattended})
         return 0
     print("Trang web được phép / Allowed origins:")
     for origin in allowed or ["-"]:
@@ -54,4 +55,8 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
     print("Đã đồng ý / Consents:")
     for origin, entry in sorted(consents.items()) or [("-", {})]:
         print(f"  {origin}  {', '.join(entry.get('scopes', []))}  {entry.get('granted_at', '')}")
+    print("Ký không cần xác nhận (cấu hình [consent] unattended) / "
+          "Signing without confirmation (configuration [consent] unattended):")
+    for origin in unattended or ["-"]:
+        print(f"  {origin}  miễn xác nhận / exempt")
     return 0

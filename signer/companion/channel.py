@@ -7,10 +7,11 @@ process of another OS user is refused first (``signer.security.peers``). A reque
 that carries an ``Origin`` (a browser) is refused whatever else it carries. Where to
 connect is written to ``companion.json`` beside the secret.
 
-One WebSocket, JSON messages. The daemon sends ``prompt`` (consent or PIN), ``closed`` (a
+One WebSocket, JSON messages. The daemon sends ``prompt`` (consent, confirmation or PIN), ``closed`` (a
 prompt ended without an answer), ``pin_result``, ``batch`` (progress) and ``reply``; the
 companion sends ``answer``, ``request`` (status, activity, origins, settings, revoke) and
-``cancel_batch``. A newer connection replaces an older one.
+``cancel_batch``. A newer connection replaces an older one; when the companion quits (its
+connection ends and no newer one replaced it), the tokens log out.
 """
 
 from __future__ import annotations
@@ -43,8 +44,10 @@ from ..keys.pins import PINPAD, Pin, PinRequest
 from ..logs import get_logger
 from ..security.peers import PeerGate
 from ..service.batches.manager import BatchManager
+from ..service.caller import ABSENT
 from ..service.consent import ConsentStore
-from ..service.prompts import ALWAYS, ONCE, REFUSE, ConsentRequest, Prompts, pin_message
+from ..service.prompts import ALWAYS, ONCE, REFUSE, ConsentRequest, PinPurpose, Prompts, pin_message
+from ..service.sessions import LoginSessions
 from ..service.trail import record
 from ..sockets import bound_port
 from ..tls import tls_status
@@ -64,6 +67,7 @@ class CompanionParts:
     prompts: Prompts
     batches: BatchManager
     keys: KeyStore
+    sessions: LoginSessions
     audit: AuditLog
     consent_store: ConsentStore
     allowlist: OriginAllowlist
@@ -88,10 +92,10 @@ class CompanionLink:
         decision = answer.get("decision")
         return decision if decision in (ONCE, ALWAYS) else REFUSE
 
-    async def pin(self, request: PinRequest, timeout_s: float) -> Pin:
+    async def pin(self, request: PinRequest, timeout_s: float, purpose: PinPurpose | None = None) -> Pin:
         prompt_id = secrets.token_hex(8)
         self._last_pin = prompt_id
-        answer = await self._ask({"kind": "pin", **pin_message(request)}, timeout_s, prompt_id)
+        answer = await self._ask({"kind": "pin", **pin_message(request, purpose)}, timeout_s, prompt_id)
         if answer.get("cancel"):
             raise SignerError(Code.USER_CANCELLED, "the PIN dialog was closed")
         if request.flags.protected_authentication_path:
@@ -239,7 +243,7 @@ async def _refuse_peer(request: web.Request, parts: CompanionParts) -> web.Respo
         return None
     error = SignerError(Code.PEER_NOT_ALLOWED)
     record(parts.audit, None, f"{request.method} {request.path}", error.code,
-           name=(request.headers.get("Origin") or "local")[:200])
+           name=(request.headers.get("Origin") or ABSENT)[:200])
     response = web.json_response(error.as_dict(), status=error.http_status)
     response.force_close()
     return response
@@ -261,8 +265,9 @@ def channel_app(parts: CompanionParts, secret: str) -> web.Application:
         finally:
             link.abandon()
             parts.batches.watchers.discard(link.send)
-            if parts.prompts.companion is link:
+            if parts.prompts.companion is link:  # quit, not replaced by a newer connection
                 parts.prompts.companion = None
+                await parts.sessions.end_all()  # nobody is there to see what a logged-in token signs
             log.info("companion_disconnected")
         return ws
 

@@ -24,6 +24,7 @@ def record(audit: AuditLog, caller: Caller | None, operation: str, result: str, 
         certificate_sha256=facts.get("certificate_sha256"),
         document_sha256=facts.get("document_sha256"),
         document_size=facts.get("document_size"),
+        confirmation=facts.get("confirmation"),
     )
 
 
