@@ -211,6 +211,9 @@ allowed_origins = ["http://localhost:3000", "http://127.0.0.1:3000"]
 
 [consent]
 pregranted = ["http://localhost:3000", "http://127.0.0.1:3000"]
+# Development pages sign without the confirmation dialog (every such signature says "exempt"
+# in the audit log). Never list an origin here on an official's machine.
+unattended = ["http://localhost:3000", "http://127.0.0.1:3000"]
 
 [vgca]
 # The clerk signs with the organisation's certificate; leaders with their own (the default).

@@ -12,6 +12,7 @@ import asyncio
 import os
 import threading
 import time
+from collections.abc import Collection
 from pathlib import Path
 from typing import TYPE_CHECKING, cast
 
@@ -215,6 +216,10 @@ class Pkcs11Module:
     def logout(self) -> None:
         self.worker.run(self._logout_all)
 
+    async def alogout(self, serial: str | None = None, *, keep: Collection[str] = ()) -> None:
+        """Log out one token (``serial``) or all of this module's but ``keep``, on the worker."""
+        await self.worker.arun(self._logout_all, serial, keep)
+
     def close(self) -> None:
         self.logout()
         self.worker.close()
@@ -341,9 +346,10 @@ class Pkcs11Module:
             except p11.PKCS11Error:
                 pass  # the token is gone; nothing left to close
 
-    def _logout_all(self) -> None:
+    def _logout_all(self, only: str | None = None, keep: Collection[str] = ()) -> None:
         for serial in list(self._sessions):
-            self._drop_session(serial)
+            if (only is None or serial == only) and serial not in keep:
+                self._drop_session(serial)
 
 
 def _load(path: str) -> Library:

@@ -28,6 +28,9 @@ class Limits:
     batch_worker_idle_s: float
     consent_backoff_s: float
     consent_backoff_max_s: float
+    audit_max_mb: float
+    audit_keep_files: int
+    login_idle_s: float
 
     @property
     def transfer_max_bytes(self) -> int:
@@ -40,6 +43,10 @@ class Limits:
     @property
     def max_body_bytes(self) -> int:
         return int(self.max_body_mb * 1024 * 1024)
+
+    @property
+    def audit_max_bytes(self) -> int:
+        return int(self.audit_max_mb * 1024 * 1024)
 
 
 def load_limits(overrides: Mapping[str, float] | None = None) -> Limits:

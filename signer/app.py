@@ -21,6 +21,7 @@ def create_app(daemon: Daemon) -> web.Application:
     app[keys.ALLOWLIST] = daemon.allowlist
     app[keys.API_TOKEN] = daemon.api_token
     app[keys.RATE] = daemon.rate
+    app[keys.PEERS] = daemon.peers
     app[keys.PORTS] = daemon.ports
     app[keys.AUDIT] = signing.audit
     app[keys.SERVICE] = signing.service

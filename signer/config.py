@@ -13,6 +13,7 @@ from typing import Any, Literal
 
 import platformdirs
 
+from policies.origins import normalize_origin
 from policies.revocation import RevocationPolicy, load_revocation_policy
 
 from .errors import Code, SignerError
@@ -62,6 +63,9 @@ class ServerSettings:
 class ConsentSettings:
     pregranted: tuple[str, ...] = ()  # origins granted without asking; only with development = true
     timeout_s: float = 120.0  # how long a request waits for an answer before CONSENT_DENIED
+    # origins whose signatures need no confirmation dialog (kiosks, automation); allowed in
+    # production, so every such signature says "exempt" in its audit line
+    unattended: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -151,7 +155,7 @@ def _parse(raw: dict[str, Any], path: Path) -> Settings:
         _only(server, {"port", "tls_port", "allowed_origins", "tls_dir", "state_dir", "api_token_file",
                        "companion_channel"},
               "[server]")
-        _only(consent, {"pregranted", "timeout_s"}, "[consent]")
+        _only(consent, {"pregranted", "timeout_s", "unattended"}, "[consent]")
         _only(tokens, {"modules", "use_catalog", "default_certificate"}, "[tokens]")
         _only(pin, {"source", "development"}, "[pin]")
         _only(trust, {"anchors", "intermediates"}, "[trust]")
@@ -196,6 +200,7 @@ def _parse(raw: dict[str, Any], path: Path) -> Settings:
             consent=ConsentSettings(
                 pregranted=tuple(str(o) for o in consent.get("pregranted", [])),
                 timeout_s=float(consent.get("timeout_s", 120.0)),
+                unattended=_origins(consent.get("unattended", []), "[consent] unattended"),
             ),
             limits={str(k): float(v) for k, v in limits.items()},
             vgca_certificates={str(k): str(v) for k, v in vgca.get("certificates", {}).items()},
@@ -217,6 +222,19 @@ def _only(section: dict[str, Any], allowed: set[str], where: str) -> None:
     unknown = set(section) - allowed
     if unknown:
         raise ValueError(f"unknown setting(s) in {where}: {', '.join(sorted(unknown))}")
+
+
+def _origins(value: Any, name: str) -> tuple[str, ...]:
+    """A list of web origins, normalised (scheme://host:port); anything else is refused."""
+    if not isinstance(value, list):
+        raise ValueError(f"{name} must be a list of origins")
+    normalized = []
+    for origin in value:
+        found = normalize_origin(origin) if isinstance(origin, str) else None
+        if found is None:
+            raise ValueError(f"{name}: not a web origin: {origin!r}")
+        normalized.append(found)
+    return tuple(normalized)
 
 
 def _bool(value: Any, name: str) -> bool:

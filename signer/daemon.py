@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from policies.limits import Limits, load_limits
 from policies.origins import OriginAllowlist, load_allowlist
 
-from .audit import AuditLog
+from .audit import AuditLog, Retention
 from .certificates import Trust
 from .config import Settings
 from .errors import Code, SignerError
@@ -18,6 +18,7 @@ from .keys import KeyStore
 from .keys.pins import PinSource, pin_source_from
 from .logs import configure_logging, is_configured
 from .security.auth import ApiToken
+from .security.peers import PeerGate
 from .security.rate import RateLimiter
 from .service.batches.journal import Journal
 from .service.batches.manager import BatchManager
@@ -49,11 +50,12 @@ class Signing:
 def signing_parts(settings: Settings, pins: PinSource, prompts: Prompts, consent: ConsentBroker | None,
                   limits: Limits) -> Signing:
     state = settings.server.state_dir
-    audit = AuditLog(state / "audit.jsonl")
+    audit = AuditLog(state / "audit.jsonl", Retention(limits.audit_max_bytes, limits.audit_keep_files))
     trust = Trust.load(settings.trust.anchors, settings.trust.intermediates)  # read once per run
     keys = KeyStore(settings, pins, trust)
     service = SigningService(settings, keys, trust, prompts=prompts, consent=consent,
-                             queues=TokenQueues(limits.queue_per_token), login_facts=LoginFacts(state / "keys.json"))
+                             queues=TokenQueues(limits.queue_per_token), login_facts=LoginFacts(state / "keys.json"),
+                             login_idle_s=limits.login_idle_s)
     pool = PreparePool(limits.batch_workers, limits.batch_worker_idle_s)
     batches = BatchManager(service, Journal(state / "batches"), limits, audit, pool)
     return Signing(settings, limits, audit, trust, keys, service, batches)
@@ -68,7 +70,7 @@ def local_signing(settings: Settings) -> Signing:
 
 class Daemon:
     """The running daemon: the signing parts, plus what only a server needs (origins, the
-    API token, rates, consent, the companion's prompts)."""
+    API token, rates, the peers' OS user, consent, the companion's prompts)."""
 
     def __init__(self, settings: Settings, allow_origins: Iterable[str] = (), *, pins: PinSource | None = None,
                  terminal: Asker | None = None) -> None:
@@ -92,6 +94,7 @@ class Daemon:
         self.signing = signing_parts(settings, pins, self.prompts, consent, self.limits)
         self.api_token = ApiToken(settings.server.api_token_file)
         self.rate = RateLimiter(self.limits.rate_per_second, self.limits.rate_burst)
+        self.peers = PeerGate()
         self.started = time.monotonic()
         self.ports: set[int] = set()
 

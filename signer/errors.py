@@ -47,6 +47,7 @@ class Code(StrEnum):
     SIGNING_FAILED = "SIGNING_FAILED"
     TIMESTAMP_FAILED = "TIMESTAMP_FAILED"
     NOT_LOOPBACK = "NOT_LOOPBACK"
+    PEER_NOT_ALLOWED = "PEER_NOT_ALLOWED"
     HOST_NOT_ALLOWED = "HOST_NOT_ALLOWED"
     ORIGIN_NOT_ALLOWED = "ORIGIN_NOT_ALLOWED"
     AUTH_REQUIRED = "AUTH_REQUIRED"
@@ -141,6 +142,9 @@ _KINDS = (
     # 9: requests to the daemon
     ErrorKind(Code.NOT_LOOPBACK, 403, 9, VGCA_OTHER, False, "Only this computer may call the signer",
               "Chỉ chương trình trên máy này mới được gọi dịch vụ ký số"),
+    ErrorKind(Code.PEER_NOT_ALLOWED, 403, 9, VGCA_OTHER, False,
+              "Only programs of the user who runs the signer may call it",
+              "Chỉ chương trình của người dùng đang chạy dịch vụ ký số mới được gọi dịch vụ này"),
     ErrorKind(Code.HOST_NOT_ALLOWED, 421, 9, VGCA_OTHER, False, "Unexpected Host header: {detail}",
               "Tên máy chủ (Host) không hợp lệ: {detail}"),
     ErrorKind(Code.ORIGIN_NOT_ALLOWED, 403, 9, 8, False, "This website is not allowed to use the signer: {detail}",

@@ -70,5 +70,6 @@ async def _start(site: web.TCPSite, port: int) -> None:
 def _companion_parts(daemon: Daemon) -> CompanionParts:
     signing = daemon.signing
     return CompanionParts(settings=daemon.settings, limits=daemon.limits, prompts=daemon.prompts,
-                          batches=signing.batches, keys=signing.keys, audit=signing.audit,
-                          consent_store=daemon.consent_store, allowlist=daemon.allowlist)
+                          batches=signing.batches, keys=signing.keys, sessions=signing.service.sessions,
+                          audit=signing.audit, consent_store=daemon.consent_store, allowlist=daemon.allowlist,
+                          peers=daemon.peers)

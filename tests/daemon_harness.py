@@ -16,6 +16,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
+from policies.origins import normalize_origin
 from signer.config import ConsentSettings, ServerSettings, Settings, load_settings
 from signer.daemon import Daemon
 from signer.server import Listening, run_daemon
@@ -30,6 +31,7 @@ class RunningDaemon:
         *,
         allow_origins: tuple[str, ...] = (),
         pregranted: tuple[str, ...] = (),
+        unattended: tuple[str, ...] = (),
         consent_timeout_s: float = 5.0,
         limits: dict[str, float] | None = None,
         companion_channel: str = "unix",
@@ -41,12 +43,14 @@ class RunningDaemon:
                 tls_dir=folder / "tls", state_dir=folder / "state", api_token_file=folder / "config" / "api-token",
                 companion_channel=companion_channel,
             ),
-            consent=ConsentSettings(pregranted=pregranted, timeout_s=consent_timeout_s),
+            consent=ConsentSettings(pregranted=pregranted, timeout_s=consent_timeout_s,
+                                    unattended=tuple(normalize_origin(o) or o for o in unattended)),
             limits=limits or {},
         )
         self.allow_origins = allow_origins
         self.tls: TlsFiles = ensure_local_tls(self.settings.server.tls_dir)
         self.token_calls = 0
+        self.token_functions: list[str] = []  # what each of those calls ran (e.g. "_login", "_sign_if_ready")
         self._ready = threading.Event()
         self._loop: asyncio.AbstractEventLoop | None = None
         self._stop: asyncio.Event | None = None
@@ -96,6 +100,7 @@ class RunningDaemon:
 
         def counting(fn, *args, **kwargs):
             self.token_calls += 1
+            self.token_functions.append(getattr(fn, "__name__", repr(fn)))
             return original(fn, *args, **kwargs)
 
         worker.submit = counting

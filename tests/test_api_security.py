@@ -17,7 +17,7 @@ PAGE = "http://127.0.0.1:5173"
 @pytest.fixture(scope="module")
 def daemon(dev_env: DevEnv, tmp_path_factory: pytest.TempPathFactory):
     with RunningDaemon(dev_env.signer_config, tmp_path_factory.mktemp("daemon"),
-                       allow_origins=(PAGE,), pregranted=(PAGE,)) as running:
+                       allow_origins=(PAGE,), pregranted=(PAGE,), unattended=(PAGE,)) as running:
         yield running
 
 
@@ -57,6 +57,7 @@ def test_refused_before_any_token_access(daemon: RunningDaemon, headers: dict, s
     new = daemon.audit_lines()[audit_before:]
     assert [line["result"] for line in new] == [code]
     assert new[0]["operation"] == "POST /v1/sign/pdf" and new[0]["certificate_sha256"] is None
+    assert new[0]["origin"] == headers.get("Origin", "absent"), "the Origin as sent, or that none was"
 
 
 def test_allowed_origin_signs_with_exact_cors(daemon: RunningDaemon) -> None:

@@ -25,7 +25,8 @@ PDF = (DOCUMENTS / "libreoffice.pdf").read_bytes()
 @pytest.fixture(scope="module")
 def daemon(dev_env: DevEnv, tmp_path_factory: pytest.TempPathFactory):
     with RunningDaemon(dev_env.signer_config, tmp_path_factory.mktemp("daemon"),
-                       allow_origins=(PAGE, SLOW_PAGE), pregranted=(PAGE,), consent_timeout_s=3,
+                       allow_origins=(PAGE, SLOW_PAGE), pregranted=(PAGE,), unattended=(PAGE, SLOW_PAGE),
+                       consent_timeout_s=3,
                        limits={"max_body_mb": 2}) as running:
         yield running
 
@@ -220,6 +221,7 @@ def test_certificates_filter_and_tokens(daemon: RunningDaemon) -> None:
 
 def test_fifty_concurrent_requests(dev_env: DevEnv, tmp_path: Path) -> None:
     with RunningDaemon(dev_env.signer_config, tmp_path, allow_origins=(PAGE,), pregranted=(PAGE,),
+                       unattended=(PAGE,),
                        limits={"queue_per_token": 8}) as daemon:
         with ThreadPoolExecutor(max_workers=50) as pool:
             replies = list(pool.map(lambda _: post(daemon, "/v1/sign/pdf", PDF), range(50)))
@@ -241,6 +243,7 @@ def test_fifty_concurrent_requests(dev_env: DevEnv, tmp_path: Path) -> None:
 
 def test_rate_limit_per_origin(dev_env: DevEnv, tmp_path: Path) -> None:
     with RunningDaemon(dev_env.signer_config, tmp_path, allow_origins=(PAGE,), pregranted=(PAGE,),
+                       unattended=(PAGE,),
                        limits={"rate_per_second": 1, "rate_burst": 3}) as daemon:
         replies = [call("GET", f"{daemon.url}/v1/tokens", headers={"Origin": PAGE}) for _ in range(5)]
         assert [r.status for r in replies][:3] == [200, 200, 200]

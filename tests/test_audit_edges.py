@@ -52,7 +52,7 @@ def audit_lines(state: Path) -> list[dict[str, Any]]:
 
 
 def assert_one_line(lines: list[dict[str, Any]], operation: str, document: bytes, certificate_sha256: str,
-                    origin: str = "local") -> None:
+                    origin: str) -> None:
     """Exactly one line for this document, and it is the signature's, complete and OK."""
     mine = [line for line in lines if line["document_sha256"] == sha256(document)]
     assert len(mine) == 1, lines
@@ -85,7 +85,7 @@ def test_cli_sign(dev_env: DevEnv, tmp_path: Path) -> None:
     assert_pdfsig_all_valid(out, 1)
     lines = audit_lines(state)
     assert len(lines) == 1, lines
-    assert_one_line(lines, "cli sign", source.read_bytes(), pdf_certificate_sha256(out.read_bytes()))
+    assert_one_line(lines, "cli sign", source.read_bytes(), pdf_certificate_sha256(out.read_bytes()), "cli")
 
 
 def test_cli_sign_cms(dev_env: DevEnv, tmp_path: Path) -> None:
@@ -99,7 +99,7 @@ def test_cli_sign_cms(dev_env: DevEnv, tmp_path: Path) -> None:
     assert verified.returncode == 0, verified.stderr
     lines = audit_lines(state)
     assert len(lines) == 1, lines
-    assert_one_line(lines, "cli sign-cms", source.read_bytes(), cms_certificate_sha256(out.read_bytes()))
+    assert_one_line(lines, "cli sign-cms", source.read_bytes(), cms_certificate_sha256(out.read_bytes()), "cli")
 
 
 def test_cli_sign_batch(dev_env: DevEnv, tmp_path: Path) -> None:
@@ -117,7 +117,7 @@ def test_cli_sign_batch(dev_env: DevEnv, tmp_path: Path) -> None:
         signed = out / f"{Path(name).stem}-signed.pdf"
         assert_pdfsig_all_valid(signed, 1)
         assert_one_line(lines, f"batch {summary['id']} item {index}", (folder / name).read_bytes(),
-                        pdf_certificate_sha256(signed.read_bytes()))
+                        pdf_certificate_sha256(signed.read_bytes()), "cli")
 
 
 def test_api_sign_pdf(dev_env: DevEnv, tmp_path: Path) -> None:
@@ -131,14 +131,14 @@ def test_api_sign_pdf(dev_env: DevEnv, tmp_path: Path) -> None:
     assert_pdfsig_all_valid(out, 1)
     lines = daemon.audit_lines()  # read once the daemon has stopped: nothing is left to write
     assert len(lines) == 1, lines
-    assert_one_line(lines, "POST /v1/sign/pdf", document, pdf_certificate_sha256(reply.body))
+    assert_one_line(lines, "POST /v1/sign/pdf", document, pdf_certificate_sha256(reply.body), "api-token")
 
 
 @pytest.mark.parametrize("path", ["SignPDF", "SignApproved"])
 def test_vgca_socket(path: str, dev_env: DevEnv, tmp_path: Path) -> None:
     with Running(DocumentSystem()) as docsys:
         with RunningDaemon(dev_env.signer_config, tmp_path, allow_origins=(docsys.url,),
-                           pregranted=(docsys.url,)) as daemon:
+                           pregranted=(docsys.url,), unattended=(docsys.url,)) as daemon:
             reply = vgca(daemon, path, document_frame(docsys, FIRST), origin=docsys.url)
             assert reply["Status"] == 0, reply
         (upload,) = docsys.uploads
@@ -167,7 +167,8 @@ def test_api_batch(dev_env: DevEnv, tmp_path: Path) -> None:
         out = tmp_path / f"{index}.pdf"
         out.write_bytes(signed)
         assert_pdfsig_all_valid(out, 1)
-        assert_one_line(lines, f"batch {batch_id} item {index}", document, pdf_certificate_sha256(signed))
+        assert_one_line(lines, f"batch {batch_id} item {index}", document, pdf_certificate_sha256(signed),
+                        "api-token")
     created = [line for line in lines if line["operation"] == "POST /v1/batches"]
     assert len(created) == 1 and created[0]["result"] == "OK", lines
     assert created[0]["document_size"] == sum(len(d) for _, d in documents)

@@ -56,7 +56,8 @@ def wait_final(url: str, batch_id: str, headers: dict[str, str], timeout: float 
 @pytest.fixture(scope="module")
 def daemon(dev_env: DevEnv, tmp_path_factory: pytest.TempPathFactory):
     with RunningDaemon(dev_env.signer_config, tmp_path_factory.mktemp("batches"),
-                       allow_origins=(PAGE, OTHER_PAGE), pregranted=(PAGE, OTHER_PAGE)) as running:
+                       allow_origins=(PAGE, OTHER_PAGE), pregranted=(PAGE, OTHER_PAGE),
+                       unattended=(PAGE, OTHER_PAGE)) as running:
         yield running
 
 
@@ -279,6 +280,7 @@ def test_the_preparing_process_starts_with_a_batch_and_stops_when_idle(dev_env: 
     import multiprocessing
 
     with RunningDaemon(dev_env.signer_config, tmp_path, allow_origins=(PAGE,), pregranted=(PAGE,),
+                       unattended=(PAGE,),
                        limits={"batch_worker_idle_s": 2}) as daemon:
         pool = daemon.daemon.signing.batches.pool
         before = set(multiprocessing.active_children())

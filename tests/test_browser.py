@@ -68,7 +68,7 @@ def test_allowed_page_signs_and_foreign_page_cannot(
     allowed = f"http://127.0.0.1:{page_server}"
     foreign = f"http://localhost:{page_server}"  # same server, another origin
     with RunningDaemon(dev_env.signer_config, tmp_path / "daemon", allow_origins=(allowed,),
-                       pregranted=(allowed,)) as daemon:
+                       pregranted=(allowed,), unattended=(allowed,)) as daemon:
         page = browser.new_page()
         page.goto(f"{allowed}/libreoffice.pdf")
         result = page.evaluate(SIGN_IN_PAGE, daemon.url)
@@ -116,7 +116,8 @@ def test_vgca_plugin_pattern_in_chromium(playwright, dev_env: DevEnv, tmp_path: 
     from docsys import JWT, SESSION, DocumentSystem, Running
 
     with Running(DocumentSystem()) as docsys, RunningDaemon(
-        dev_env.signer_config, tmp_path / "daemon", allow_origins=(docsys.url,), pregranted=(docsys.url,)
+        dev_env.signer_config, tmp_path / "daemon", allow_origins=(docsys.url,), pregranted=(docsys.url,),
+        unattended=(docsys.url,),
     ) as daemon:
         pin = spki_pin(daemon.tls.server_cert.read_bytes())
         chromium = playwright.chromium.launch(
@@ -168,7 +169,7 @@ def test_batch_progress_reaches_the_page_through_event_source(
 ) -> None:
     allowed = f"http://127.0.0.1:{page_server}"
     with RunningDaemon(dev_env.signer_config, tmp_path / "daemon", allow_origins=(allowed,),
-                       pregranted=(allowed,)) as daemon:
+                       pregranted=(allowed,), unattended=(allowed,)) as daemon:
         page = browser.new_page()
         page.goto(f"{allowed}/libreoffice.pdf")
         result = page.evaluate(BATCH_WITH_EVENTS, [daemon.url, 6])

@@ -180,7 +180,8 @@ def test_the_daemon_reads_titles_and_copy_forms_from_the_policy(dev_env: DevEnv,
                        copy={"forms": json.dumps(FORMS, ensure_ascii=False)})
     with Running(DocumentSystem()) as docsys:
         config = daemon_config(dev_env, tmp_path)
-        config.write_text(config.read_text().replace("pregranted = [", f'pregranted = ["{docsys.url}", '))
+        config.write_text(config.read_text().replace("pregranted = [", f'pregranted = ["{docsys.url}", ')
+                          .replace("unattended = [", f'unattended = ["{docsys.url}", '))
         (tmp_path / "run").mkdir()
         process = subprocess.Popen(
             [sys.executable, "-m", "signer", "serve", "--config", str(config), "--port", "0", "--tls-port", "0",

@@ -214,8 +214,11 @@ def test_always_allow_is_remembered_and_revoked_in_the_settings_dialog(browser, 
     assert companion.running.daemon.consent_store.granted(page_server, "sign")
 
     again = ask_to_sign(browser, page_server, companion, "/v1/sign/pdf")
-    assert wait_outcome(again)["status"] == 200, "remembered: no second dialog"
-    assert companion.dialogs.opened.empty()
+    confirmation = companion.dialogs.next("consent")
+    assert confirmation.confirming, "remembered: no consent dialog, but this signature is confirmed"
+    show(browser.new_page(), confirmation).locator("#once").click()
+    assert wait_outcome(again)["status"] == 200
+    assert companion.dialogs.opened.empty(), "logged in already: no PIN dialog"
 
     settings = show(browser.new_page(), DialogBridge(companion.core, "settings"))
     row = settings.locator(".origin-row", has_text=page_server)
@@ -421,7 +424,7 @@ def test_one_consent_dialog_per_origin_a_second_request_is_busy(browser, page_se
 def test_without_the_companion_consent_and_pin_fail_fast(browser, page_server: str, dev_env: DevEnv,
                                                          tmp_path: Path) -> None:
     with RunningDaemon(asking_config(dev_env, tmp_path), tmp_path, allow_origins=(page_server,),
-                       consent_timeout_s=60) as daemon:
+                       unattended=(page_server,), consent_timeout_s=60) as daemon:
         for module in daemon.daemon.signing.keys.modules:
             module.logout()
         page = browser.new_page()

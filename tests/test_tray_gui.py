@@ -99,7 +99,7 @@ def test_tray_windows_open_under_xvfb_with_the_qt_backend(dev_env: DevEnv, tmp_p
     shots = Path(os.environ.get("SIGNER_SCREENSHOTS") or tmp_path)
     shots.mkdir(parents=True, exist_ok=True)
     with Screen() as screen, RunningDaemon(asking_config(dev_env, tmp_path), tmp_path, allow_origins=(PAGE,),
-                                           consent_timeout_s=10) as daemon:
+                                           unattended=(PAGE,), consent_timeout_s=10) as daemon:
         screen.with_system_tray()
         for module in daemon.daemon.signing.keys.modules:
             module.logout()

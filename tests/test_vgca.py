@@ -45,7 +45,7 @@ def other_host():
 @pytest.fixture(scope="module")
 def daemon(dev_env: DevEnv, docsys: DocumentSystem, tmp_path_factory: pytest.TempPathFactory):
     with RunningDaemon(dev_env.signer_config, tmp_path_factory.mktemp("vgca"), allow_origins=(docsys.url,),
-                       pregranted=(docsys.url,)) as running:
+                       pregranted=(docsys.url,), unattended=(docsys.url,)) as running:
         yield running
 
 
@@ -370,6 +370,7 @@ def test_an_upload_under_way_ends_whole_when_the_page_leaves(daemon: RunningDaem
 def test_sign_files_audits_each_file_and_shares_one_queue_place(dev_env: DevEnv, docsys: DocumentSystem,
                                                                  tmp_path: Path) -> None:
     with RunningDaemon(dev_env.signer_config, tmp_path, allow_origins=(docsys.url,), pregranted=(docsys.url,),
+                       unattended=(docsys.url,),
                        limits={"queue_per_token": 2}) as daemon:
         files = [{"FileID": n, "FileName": f"{n}.pdf", "URL": f"{docsys.url}/download/libreoffice.pdf"}
                  for n in range(12)]

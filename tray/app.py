@@ -21,6 +21,7 @@ DIALOGS = Path(__file__).parent / "dialogs"
 SIZES = {"consent": (640, 720), "pin": (460, 440), "progress": (560, 560), "settings": (680, 620)}
 TITLES = {"consent": "Yêu cầu ký số / Signing request", "pin": "Nhập mã PIN / Enter the PIN",
           "progress": "Tiến độ ký lô / Batch progress", "settings": "Cài đặt ký số / Signing settings"}
+CONFIRM_TITLE = "Xác nhận ký số / Confirm the signature"
 STATUS_EVERY_S = 5.0
 
 
@@ -39,7 +40,8 @@ class WebviewDialogs:
 
     def open(self, bridge: DialogBridge) -> None:
         width, height = SIZES[bridge.kind]
-        window = self.webview.create_window(TITLES[bridge.kind], str(dialog_page(bridge.kind)), js_api=bridge,
+        title = CONFIRM_TITLE if bridge.confirming else TITLES[bridge.kind]
+        window = self.webview.create_window(title, str(dialog_page(bridge.kind)), js_api=bridge,
                                              width=width, height=height, on_top=True)
         if window is None:  # pywebview could not make it: nobody can answer this prompt
             raise RuntimeError(f"no window for the {bridge.kind} dialog")

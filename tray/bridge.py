@@ -55,6 +55,11 @@ class DialogBridge:
         return self._kind
 
     @property
+    def confirming(self) -> bool:
+        """A consent dialog in "confirm" mode: sign or refuse this one request."""
+        return self._kind == "consent" and self._data.get("mode") == "confirm"
+
+    @property
     def prompt_id(self) -> str | None:
         return self._data.get("id")
 
@@ -72,7 +77,8 @@ class DialogBridge:
                     "closed": self._closed, "language": self._core.language}
 
     def answer(self, decision: str) -> bool:
-        if self._kind != "consent" or decision not in DECISIONS or not self._claim():
+        """A confirmation ("confirm" mode) is yes or no for one request: "always" is not an answer."""
+        if self._kind != "consent" or decision not in DECISIONS or not self._claim_decision(decision):
             return False
         self._core.answer(self._data["id"], decision=decision)
         return True
@@ -116,6 +122,11 @@ class DialogBridge:
         self._core.dialogs.close(self)
 
     # -- called by the companion ---------------------------------------------------
+
+    def _claim_decision(self, decision: str) -> bool:
+        if decision == "always" and self.confirming:
+            return False
+        return self._claim()
 
     def _claim(self) -> bool:
         with self._lock:

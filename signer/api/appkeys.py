@@ -12,6 +12,7 @@ from ..certificates import Trust
 from ..config import Settings
 from ..keys import KeyStore
 from ..security.auth import ApiToken
+from ..security.peers import PeerGate
 from ..security.rate import RateLimiter
 from ..service.batches.manager import BatchManager
 from ..service.caller import Caller
@@ -22,6 +23,7 @@ LIMITS = web.AppKey("limits", Limits)
 ALLOWLIST = web.AppKey("allowlist", OriginAllowlist)
 API_TOKEN = web.AppKey("api_token", ApiToken)
 RATE = web.AppKey("rate", RateLimiter)
+PEERS = web.AppKey("peers", PeerGate)
 PORTS = web.AppKey("ports", set[int])  # the listeners' ports, filled in once they are bound
 AUDIT = web.AppKey("audit", AuditLog)
 SERVICE = web.AppKey("service", SigningService)

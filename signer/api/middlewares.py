@@ -2,7 +2,7 @@
 
 A request passes, outermost first: the audit line; CORS headers (outside error mapping, so
 an allowed page can read its error replies too); error mapping (every failure becomes the
-JSON error reply); the gates (peer is loopback, Host is ours, declared size fits; Origin on
+JSON error reply); the gates (peer is loopback and of our OS user, Host is ours, declared size fits; Origin on
 the allowlist, or the API token; rate limit), where a refused request does nothing else;
 the preflight reply (only once the gates passed); the request timeout. What a route needs
 of them (public, streamed, batch-sized) is its ``RoutePolicy``. Consent and token queues
@@ -23,9 +23,9 @@ from policies.origins import normalize_origin
 from ..errors import Code, SignerError
 from ..logs import get_logger
 from ..security.host import allow_host, is_loopback
-from ..service.caller import Caller
+from ..service.caller import ABSENT, WITH_API_TOKEN, Caller
 from ..service.trail import record
-from .appkeys import ALLOWLIST, API_TOKEN, AUDIT, CALLER, LIMITS, PORTS, RATE
+from .appkeys import ALLOWLIST, API_TOKEN, AUDIT, CALLER, LIMITS, PEERS, PORTS, RATE
 from .cors import cors, is_preflight, preflight
 from .policy import BodyLimit, policy_of
 from .replies import json_reply
@@ -54,8 +54,12 @@ async def audit(request: web.Request, handler: Handler) -> web.StreamResponse:
 
 
 def _record(request: web.Request, result: str) -> None:
-    # before a caller is established, the line names the Origin as sent
-    name = (request.headers.get("Origin") or "local")[:200]
+    # before a caller is established, the line names the Origin as sent, or what was presented
+    origin = request.headers.get("Origin")
+    if origin is not None:
+        name = origin[:200]
+    else:
+        name = WITH_API_TOKEN if request.app[API_TOKEN].matches(request.headers.get("Authorization")) else ABSENT
     record(request.app[AUDIT], request.get(CALLER), f"{request.method} {request.path}", result, name=name)
 
 
@@ -76,7 +80,10 @@ async def errors(request: web.Request, handler: Handler) -> web.StreamResponse:
         log.exception("internal_error", path=request.path)
         error = SignerError(Code.INTERNAL_ERROR, "see the daemon's log")
     request[RESULT] = error.code
-    return error_response(error, limits)
+    response = error_response(error, limits)
+    if error.code == Code.PEER_NOT_ALLOWED:
+        response.force_close()  # one reply and one audit line per refused connection
+    return response
 
 
 def error_response(error: SignerError, limits: Limits) -> web.Response:
@@ -90,10 +97,13 @@ def error_response(error: SignerError, limits: Limits) -> web.Response:
 
 @web.middleware
 async def transport(request: web.Request, handler: Handler) -> web.StreamResponse:
-    """Loopback peer, our Host (against DNS rebinding), and a declared size within the route's limit."""
+    """Loopback peer of our own OS user, our Host (against DNS rebinding), and a declared size
+    within the route's limit."""
     ports: set[int] = request.app[PORTS]
     if not is_loopback(request.remote):
         raise SignerError(Code.NOT_LOOPBACK)
+    if not await request.app[PEERS].allows(request.transport):
+        raise SignerError(Code.PEER_NOT_ALLOWED)
     if not allow_host(request.headers.get("Host"), ports):
         raise SignerError(Code.HOST_NOT_ALLOWED, (request.headers.get("Host") or "(none)")[:100])
     limit, limit_mb = _body_limit(request.app[LIMITS], policy_of(request).body_limit)
@@ -121,7 +131,7 @@ async def caller(request: web.Request, handler: Handler) -> web.StreamResponse:
         # a cross-site <img> or fetch(no-cors) sends no Origin: only a typed address may read these
         if request.headers.get("Sec-Fetch-Site", "none") != "none":
             raise SignerError(Code.ORIGIN_NOT_ALLOWED, "a cross-site request without Origin")
-        request[CALLER] = Caller(origin=None, public=True)
+        request[CALLER] = Caller(origin=None, client=ABSENT, public=True)
     else:
         if request.method not in SAFE_METHODS and any(h.startswith("Sec-Fetch-") for h in request.headers):
             raise SignerError(Code.ORIGIN_NOT_ALLOWED, "a browser request without Origin")

@@ -49,8 +49,9 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
     except ValueError as exc:
         raise SignerError(Code.CONFIG_INVALID, str(exc)) from None
     consents = store.load()
+    unattended = list(settings.consent.unattended)
     if args.json:
-        print_json({"allowed": allowed, "consents": consents})
+        print_json({"allowed": allowed, "consents": consents, "unattended": unattended})
         return 0
     print("Trang web được phép / Allowed origins:")
     for origin in allowed or ["-"]:
@@ -63,4 +64,8 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
         print(f"  {origin}  {granted_at}")
         for phrase in store.described(origin):
             print(f"    {phrase}")
+    print("Ký không cần xác nhận (cấu hình [consent] unattended) / "
+          "Signing without confirmation (configuration [consent] unattended):")
+    for origin in unattended or ["-"]:
+        print(f"  {origin}  miễn xác nhận / exempt")
     return 0

@@ -1,12 +1,51 @@
-"""Shared output helpers for subcommands."""
+"""Shared output helpers for subcommands.
+
+What a terminal would act on rather than show (control characters C0 and C1, DEL, and the
+invisible format and line-separator characters such as bidirectional overrides) is written
+escaped, in text and in JSON alike: a value cannot move the cursor, erase or reorder a line.
+"""
 
 from __future__ import annotations
 
 import json
+import re
 import sys
+import unicodedata
 from typing import Any
+
+HIDDEN = frozenset(("Cc", "Cf", "Zl", "Zp", "Cs"))  # control, format, separators, lone surrogates
+
+
+def _hidden(char: str) -> bool:
+    return unicodedata.category(char) in HIDDEN
+
+
+def _escape(char: str) -> str:
+    code = ord(char)
+    return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}" if code < 0x10000 else f"\\U{code:08x}"
+
+
+def printable(value: object) -> str:
+    """``value`` as text one can trust on a terminal: hidden characters and the backslash
+    escaped (so an escape sequence typed as text stays distinguishable from a real one)."""
+    return "".join("\\\\" if c == "\\" else _escape(c) if _hidden(c) else c for c in str(value))
+
+
+NOT_PLAIN = re.compile(r"[^\n\x20-\x7e]")  # where a hidden character may be (json.dumps writes C0 escaped)
+
+
+def _json_escape(match: re.Match[str]) -> str:
+    char = match.group()
+    if not _hidden(char):
+        return char
+    code = ord(char)
+    if code < 0x10000:
+        return f"\\u{code:04x}"
+    code -= 0x10000  # a surrogate pair, as JSON writes characters beyond the BMP
+    return f"\\u{0xd800 + (code >> 10):04x}\\u{0xdc00 + (code & 0x3ff):04x}"
 
 
 def print_json(value: Any) -> None:
-    json.dump(value, sys.stdout, ensure_ascii=False, indent=2, default=str)
-    sys.stdout.write("\n")
+    # json escapes C0 itself; the rest of what a terminal acts on is escaped here (still JSON)
+    text = json.dumps(value, ensure_ascii=False, indent=2, default=str)
+    sys.stdout.write(NOT_PLAIN.sub(_json_escape, text) + "\n")

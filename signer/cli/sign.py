@@ -27,14 +27,14 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
 
     from ..daemon import local_signing
     from ..files import read_input, write_atomically
-    from ..service.caller import Caller
+    from ..service.caller import CLI, Caller
     from ..service.trail import audited
 
     options, cert = from_arguments(args)
     data = read_input(args.input)
     signing = local_signing(settings)
     try:
-        with audited(signing.audit, Caller(origin=None), "cli sign") as caller:
+        with audited(signing.audit, Caller(origin=None, client=CLI), "cli sign") as caller:
             signed = asyncio.run(signing.service.sign_pdf(caller, data, options, cert, name=args.input.name))
             write_atomically(args.output, signed.data)
     finally:

@@ -61,12 +61,12 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
 async def _sign(settings: Settings, paths: list[Path], options: dict[str, str], outdir: Path, *, show: bool) -> dict:
     from ..daemon import local_signing
     from ..files import write_atomically
-    from ..service.caller import Caller
+    from ..service.caller import CLI, Caller
 
     signing = local_signing(settings)  # a command asks for the PIN on its terminal
     try:
         manager = signing.batches
-        batch = manager.begin(Caller(origin=None), options)
+        batch = manager.begin(Caller(origin=None, client=CLI), options)
         started = False
         try:
             for path in paths:

@@ -23,13 +23,13 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
 
     from ..daemon import local_signing
     from ..files import read_input, write_atomically
-    from ..service.caller import Caller
+    from ..service.caller import CLI, Caller
     from ..service.trail import audited
 
     data = read_input(args.input)
     signing = local_signing(settings)
     try:
-        with audited(signing.audit, Caller(origin=None), "cli sign-cms") as caller:
+        with audited(signing.audit, Caller(origin=None, client=CLI), "cli sign-cms") as caller:
             signature = asyncio.run(signing.service.sign_cms(caller, data, args.cert))
             write_atomically(args.output, signature.der)
     finally:

@@ -2,14 +2,16 @@
 
 Local only and authenticated, and apart from the page-facing listeners: a Unix socket in
 the user's state folder (mode 0600) on POSIX, loopback TCP on a random port elsewhere, and
-on both a per-user secret (``companion.secret``, mode 0600) as a bearer token. A request
+on both a per-user secret (``companion.secret``, mode 0600) as a bearer token. A peer
+process of another OS user is refused first (``signer.security.peers``). A request
 that carries an ``Origin`` (a browser) is refused whatever else it carries. Where to
 connect is written to ``companion.json`` beside the secret.
 
-One WebSocket, JSON messages. The daemon sends ``prompt`` (consent or PIN), ``closed`` (a
+One WebSocket, JSON messages. The daemon sends ``prompt`` (consent, confirmation or PIN), ``closed`` (a
 prompt ended without an answer), ``pin_result``, ``batch`` (progress) and ``reply``; the
 companion sends ``answer``, ``request`` (status, activity, origins, settings, revoke) and
-``cancel_batch``. A newer connection replaces an older one.
+``cancel_batch``. A newer connection replaces an older one; when the companion quits (its
+connection ends and no newer one replaced it), the tokens log out.
 """
 
 from __future__ import annotations
@@ -40,9 +42,13 @@ from ..files import write_atomically
 from ..keys import KeyStore
 from ..keys.pins import PINPAD, Pin, PinRequest
 from ..logs import get_logger
+from ..security.peers import PeerGate
 from ..service.batches.manager import BatchManager
+from ..service.caller import ABSENT
 from ..service.consent import ConsentStore
-from ..service.prompts import ALWAYS, ONCE, REFUSE, ConsentRequest, Prompts, pin_message
+from ..service.prompts import ALWAYS, ONCE, REFUSE, ConsentRequest, PinPurpose, Prompts, pin_message
+from ..service.sessions import LoginSessions
+from ..service.trail import record
 from ..sockets import bound_port
 from ..tls import tls_status
 
@@ -61,9 +67,11 @@ class CompanionParts:
     prompts: Prompts
     batches: BatchManager
     keys: KeyStore
+    sessions: LoginSessions
     audit: AuditLog
     consent_store: ConsentStore
     allowlist: OriginAllowlist
+    peers: PeerGate
 
 
 class CompanionLink:
@@ -84,10 +92,10 @@ class CompanionLink:
         decision = answer.get("decision")
         return decision if decision in (ONCE, ALWAYS) else REFUSE
 
-    async def pin(self, request: PinRequest, timeout_s: float) -> Pin:
+    async def pin(self, request: PinRequest, timeout_s: float, purpose: PinPurpose | None = None) -> Pin:
         prompt_id = secrets.token_hex(8)
         self._last_pin = prompt_id
-        answer = await self._ask({"kind": "pin", **pin_message(request)}, timeout_s, prompt_id)
+        answer = await self._ask({"kind": "pin", **pin_message(request, purpose)}, timeout_s, prompt_id)
         if answer.get("cancel"):
             raise SignerError(Code.USER_CANCELLED, "the PIN dialog was closed")
         if request.flags.protected_authentication_path:
@@ -189,7 +197,7 @@ class CompanionLink:
                 "batches": self.parts.batches.running_count()}
 
     def _activity(self) -> list[dict]:
-        entries = self.parts.audit.read()[-ACTIVITY:]
+        entries = self.parts.audit.recent(ACTIVITY)
         return [{"time": e.time, "origin": e.origin, "operation": e.operation, "result": e.result}
                 for e in reversed(entries)]
 
@@ -229,9 +237,21 @@ def _refuse(request: web.Request, secret: str) -> web.Response | None:
     return None
 
 
+async def _refuse_peer(request: web.Request, parts: CompanionParts) -> web.Response | None:
+    """Another OS user's program: refused before anything else, with one audit line."""
+    if await parts.peers.allows(request.transport):
+        return None
+    error = SignerError(Code.PEER_NOT_ALLOWED)
+    record(parts.audit, None, f"{request.method} {request.path}", error.code,
+           name=(request.headers.get("Origin") or ABSENT)[:200])
+    response = web.json_response(error.as_dict(), status=error.http_status)
+    response.force_close()
+    return response
+
+
 def channel_app(parts: CompanionParts, secret: str) -> web.Application:
     async def channel(request: web.Request) -> web.StreamResponse:
-        refused = _refuse(request, secret)
+        refused = await _refuse_peer(request, parts) or _refuse(request, secret)
         if refused is not None:
             return refused
         ws = web.WebSocketResponse(heartbeat=parts.limits.ws_heartbeat_s)
@@ -245,8 +265,9 @@ def channel_app(parts: CompanionParts, secret: str) -> web.Application:
         finally:
             link.abandon()
             parts.batches.watchers.discard(link.send)
-            if parts.prompts.companion is link:
+            if parts.prompts.companion is link:  # quit, not replaced by a newer connection
                 parts.prompts.companion = None
+                await parts.sessions.end_all()  # nobody is there to see what a logged-in token signs
             log.info("companion_disconnected")
         return ws
 

@@ -10,9 +10,10 @@ from typing import TextIO
 
 from ..errors import Code, SignerError
 from ..keys.pins import PINPAD, Pin, PinRequest, TerminalPinSource
-from ..service.prompts import ALWAYS, ONCE, REFUSE, ConsentRequest
+from ..service.prompts import ALWAYS, CONFIRM, ONCE, REFUSE, ConsentRequest, PinPurpose
 
 CHOICES = {"1": ONCE, "2": ALWAYS, "3": REFUSE}
+CONFIRM_CHOICES = {"1": ONCE, "2": REFUSE}  # a confirmation is yes or no for this signature: never remembered
 
 
 class TerminalAsker:
@@ -34,9 +35,9 @@ class TerminalAsker:
             print("Hết thời gian: từ chối / No answer in time: refused", file=self._out)
             return REFUSE
 
-    async def pin(self, request: PinRequest, timeout_s: float) -> Pin:
+    async def pin(self, request: PinRequest, timeout_s: float, purpose: PinPurpose | None = None) -> Pin:
         try:
-            return await asyncio.wait_for(asyncio.to_thread(self._ask_pin, request), timeout_s)
+            return await asyncio.wait_for(asyncio.to_thread(self._ask_pin, request, purpose), timeout_s)
         except TimeoutError:
             raise SignerError(Code.USER_CANCELLED, "no PIN typed in time") from None
 
@@ -46,7 +47,8 @@ class TerminalAsker:
 
     def _ask_consent(self, request: ConsentRequest) -> str:
         with self._one_at_a_time:
-            lines = [f"Trang web / Website: {request.origin}", f"Thao tác / Operation: {request.operation}"]
+            lines = ["Xác nhận ký / Confirm this signature"] if request.mode == CONFIRM else []
+            lines += [f"Trang web / Website: {request.origin}", f"Thao tác / Operation: {request.operation}"]
             if request.notice:
                 lines += [f"!! {request.notice[1]}", f"!! {request.notice[0]}"]
             for doc in request.documents:
@@ -56,15 +58,24 @@ class TerminalAsker:
                 c = request.certificate
                 lines.append(f"Chứng thư số / Certificate: {c.holder} ({c.issuer}), {c.not_before[:10]} - "
                              f"{c.not_after[:10]}")
+            if request.reason:
+                lines.append(f"Lý do / Reason: {request.reason}")
+            if request.location:
+                lines.append(f"Địa điểm / Location: {request.location}")
             if request.pin_per_signature:
                 lines.append("Khóa này yêu cầu nhập PIN cho từng chữ ký / This key asks for the PIN for each signature")
             print("\n".join(lines), file=self._out)
+            if request.mode == CONFIRM:
+                return CONFIRM_CHOICES.get(self._read("[1] Ký / Sign  [2] Từ chối / Refuse: ").strip(), REFUSE)
             answer = self._read("[1] Cho phép lần này / Allow once  [2] Luôn cho phép / Always allow  "
                                 "[3] Từ chối / Refuse: ").strip()
             return CHOICES.get(answer, REFUSE)
 
-    def _ask_pin(self, request: PinRequest) -> Pin:
+    def _ask_pin(self, request: PinRequest, purpose: PinPurpose | None) -> Pin:
         with self._one_at_a_time:
+            if purpose is not None:
+                print(f"Trang web / Website: {purpose.origin}  Thao tác / Operation: {purpose.operation}",
+                      file=self._out)
             if request.flags.protected_authentication_path:
                 print(f"Nhập PIN trên bàn phím của đầu đọc thẻ / Type the PIN on the reader's keypad "
                       f"('{request.token_label}')", file=self._out)

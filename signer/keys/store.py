@@ -8,6 +8,7 @@ tokens and certificates across them, resolves ``--cert LABEL|ID`` and returns a
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -129,6 +130,11 @@ class KeyStore:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+    async def alogout(self, serial: str | None = None, *, keep: Collection[str] = ()) -> None:
+        """Log out one token (``serial``) or every token but ``keep``, each on its module's worker."""
+        for module in self.modules:
+            await module.alogout(serial, keep=keep)
 
     def tokens(self) -> list[TokenInfo]:
         return [token for module in self.modules for token in driver_call(module.tokens)]

@@ -14,7 +14,7 @@ class _Bucket:
 
 @dataclass
 class RateLimiter:
-    """Token bucket per caller (an origin, or 'local')."""
+    """Token bucket per caller (an origin, or what a non-browser caller is: service.caller)."""
 
     rate: float
     burst: float

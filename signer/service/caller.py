@@ -1,16 +1,24 @@
-"""Who is calling: a browser origin (after the allowlist) or a local client with the API token."""
+"""Who is calling: a browser origin (after the allowlist), a local client with the API token,
+a command on this machine, or nobody known (a public route).
+
+These are also the audit trail's origins: an Origin as the browser sent it (normalised once
+allowed), or one of the words below, each saying what was established and nothing more.
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from typing import Any
 
-LOCAL = "local"
+WITH_API_TOKEN = "api-token"  # a local client that presented the API token
+CLI = "cli"  # a command (``signer sign``, ...) run by the daemon's own OS user
+ABSENT = "absent"  # no Origin and no valid API token: a public route, or a refused request
 
 
 @dataclass
 class Caller:
-    origin: str | None  # None: a local client that presented the API token, or a public route
+    origin: str | None  # None: not a browser; ``client`` says what it is
+    client: str = WITH_API_TOKEN  # WITH_API_TOKEN, CLI or ABSENT, when ``origin`` is None
     public: bool = False  # a public route (health, OpenAPI, service page): its own rate budget
     audit: dict[str, Any] = field(default_factory=dict)  # facts the handler adds for the audit line
     warnings: list[str] = field(default_factory=list)
@@ -19,7 +27,7 @@ class Caller:
 
     @property
     def name(self) -> str:
-        return self.origin or LOCAL
+        return self.origin or self.client
 
     @property
     def is_browser(self) -> bool:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+from contextvars import ContextVar
 from dataclasses import asdict, dataclass, field
 from typing import Protocol
 
@@ -19,6 +20,7 @@ from ..errors import Code, SignerError
 from ..keys.pins import Pin, PinRequest, pin_refused, tries_warning
 
 ONCE, ALWAYS, REFUSE = "once", "always", "refuse"
+CONSENT, CONFIRM = "consent", "confirm"  # a dialog's mode: the first use of an origin, or one signature
 
 
 @dataclass(frozen=True)
@@ -72,6 +74,9 @@ class ConsentRequest:
     certificate: CertificateFacts | None = None
     preview_png: bytes | None = field(default=None, repr=False)  # the block on its page (first document)
     pin_per_signature: bool | None = None  # the key asks the PIN for every signature (None: not known yet)
+    reason: str | None = None  # what the page chose to write into the signature
+    location: str | None = None
+    mode: str = CONSENT  # CONFIRM: the origin may ask; the official says yes or no to this signature
 
     @property
     def notice(self) -> tuple[str, str] | None:
@@ -85,10 +90,27 @@ class ConsentRequest:
         return data
 
 
-def pin_message(request: PinRequest) -> dict:
-    """A PIN prompt as the dialog shows it: the token, its flags and the warning they call for."""
+@dataclass(frozen=True)
+class PinPurpose:
+    """Who a PIN prompt is for: shown beside the token so the official knows which site asks."""
+
+    origin: str  # a web origin, or the caller's name (api-token, cli)
+    operation: str  # as in ConsentRequest
+
+
+# Set by the signing service while a signature's login or signing runs: the driver asks for the
+# PIN from a thread started in that context (asyncio.to_thread copies it), so each prompt names
+# the request it is for, even with several origins and tokens at once.
+PIN_PURPOSE: ContextVar[PinPurpose | None] = ContextVar("pin_purpose", default=None)
+
+
+def pin_message(request: PinRequest, purpose: PinPurpose | None = None) -> dict:
+    """A PIN prompt as the dialog shows it: the token, its flags and the warning they call for,
+    and who asks for what."""
     warning = tries_warning(request.flags)
     return {
+        "origin": purpose.origin if purpose else None,
+        "operation": purpose.operation if purpose else None,
         "token_label": request.token_label,
         "token_serial": request.token_serial,
         "per_signature": request.per_signature,
@@ -108,7 +130,7 @@ class Asker(Protocol):
 
     async def consent(self, request: ConsentRequest, timeout_s: float) -> str: ...
 
-    async def pin(self, request: PinRequest, timeout_s: float) -> Pin: ...
+    async def pin(self, request: PinRequest, timeout_s: float, purpose: PinPurpose | None = None) -> Pin: ...
 
     async def pin_result(self, error: SignerError | None) -> None: ...
 
@@ -138,11 +160,11 @@ class Prompts:
                                                 "(start `signer tray`, or `signer origins grant`)")
         return await asker.consent(request, self.timeout_s)
 
-    async def pin(self, request: PinRequest) -> Pin:
+    async def pin(self, request: PinRequest, purpose: PinPurpose | None = None) -> Pin:
         asker = self._asker()
         if asker is None:
             raise _nobody()
-        return await asker.pin(request, self.timeout_s)
+        return await asker.pin(request, self.timeout_s, purpose)
 
     async def pin_result(self, error: SignerError | None) -> None:
         for asker in (self.companion, self.terminal):
@@ -165,7 +187,8 @@ class PromptPinSource:
     def pin_for(self, request: PinRequest) -> Pin:
         if self.loop is None or not self.loop.is_running():
             raise _nobody()
-        return asyncio.run_coroutine_threadsafe(self.prompts.pin(request), self.loop).result()
+        purpose = PIN_PURPOSE.get()  # read on the asking thread: the context of the signature it is for
+        return asyncio.run_coroutine_threadsafe(self.prompts.pin(request, purpose), self.loop).result()
 
 
 def _nobody() -> Exception:

@@ -1,4 +1,4 @@
-"""Bounded waiting: per-token queues of signatures, one PIN prompt per origin."""
+"""Bounded waiting: per-token queues of signatures, one prompt of each kind per origin."""
 
 from __future__ import annotations
 
@@ -29,14 +29,15 @@ class TokenQueues:
 
 @dataclass
 class PromptGuard:
-    """One PIN prompt per origin at a time: a second one is refused, not stacked."""
+    """One prompt of a kind (``what``) per origin at a time: a second one is refused, not stacked."""
 
+    what: str
     _active: set[str] = field(default_factory=set)
 
     @asynccontextmanager
     async def prompt(self, caller: str) -> AsyncIterator[None]:
         if caller in self._active:
-            raise SignerError(Code.BUSY, "a PIN request of this website is already open")
+            raise SignerError(Code.BUSY, f"{self.what} of this website is already open")
         self._active.add(caller)
         try:
             yield

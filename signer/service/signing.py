@@ -1,7 +1,9 @@
 """The one place a signature happens. Every edge (native API, VGCA adapter, command line,
 batches) signs through ``SigningService``: a browser origin's consent (the dialog shows
-the documents, the certificate and the block), the certificate's check, a place in the
-token's queue, the login (one PIN prompt per origin), then the engine."""
+the documents, the certificate and the block), the official's confirmation of this very
+signature (the same dialog in its "confirm" mode; none for an origin configured as
+unattended), the certificate's check, a place in the token's queue, the login (one PIN
+prompt per origin; the login ends when idle), then the engine."""
 
 from __future__ import annotations
 
@@ -14,6 +16,7 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
+from policies.origins import normalize_origin
 from policies.profiles import load_profile
 
 from ..certificates import Trust
@@ -24,8 +27,19 @@ from ..lazy import lazy_import
 from .caller import Caller
 from .consent import RAW, SIGN, ConsentBroker
 from .login_facts import LoginFacts
-from .prompts import CertificateFacts, ConsentRequest, DocumentFacts, Prompts
+from .prompts import (
+    CONFIRM,
+    ONCE,
+    PIN_PURPOSE,
+    REFUSE,
+    CertificateFacts,
+    ConsentRequest,
+    DocumentFacts,
+    PinPurpose,
+    Prompts,
+)
 from .queues import PromptGuard, TokenQueues
+from .sessions import LoginSessions
 
 if TYPE_CHECKING:  # the document stack is imported when first needed, not at start-up
     from ..engine import cms, digest, levels, pdf, preview, xml
@@ -37,6 +51,7 @@ else:
     presign = lazy_import("signer.validation.presign")
 
 CHECK_REUSE_S = 60.0  # how long a passed certificate check stands for the same certificate
+CONFIRMED, EXEMPT, REFUSED = "confirmed", "exempt", "refused"  # the audit line's "confirmation"
 
 Documents = Callable[[], Awaitable[tuple[DocumentFacts, ...]]]
 
@@ -47,6 +62,7 @@ class CheckedKey:
 
     key: TokenKey
     evidence: Evidence
+    confirmation: str | None = None  # for the audit lines of what it signs (a batch's documents)
 
 
 Preview = Callable[[CheckedKey], Awaitable[bytes | None]]
@@ -54,7 +70,8 @@ Preview = Callable[[CheckedKey], Awaitable[bytes | None]]
 
 class SigningService:
     def __init__(self, settings: Settings, keys: KeyStore, trust: Trust, *, prompts: Prompts,
-                 consent: ConsentBroker | None, queues: TokenQueues, login_facts: LoginFacts) -> None:
+                 consent: ConsentBroker | None, queues: TokenQueues, login_facts: LoginFacts,
+                 login_idle_s: float) -> None:
         """``consent``: None where no browser can call (the command line)."""
         self.settings = settings
         self.keys = keys
@@ -63,7 +80,10 @@ class SigningService:
         self.consent = consent
         self.queues = queues
         self.login_facts = login_facts
-        self.prompt_guard = PromptGuard()
+        self.prompt_guard = PromptGuard("a PIN request")
+        self.confirm_guard = PromptGuard("a confirmation")
+        self.sessions = LoginSessions(keys, login_idle_s)
+        self.unattended = frozenset(settings.consent.unattended)  # normalised by the settings
         self._checked: dict[bytes, tuple[float, Evidence]] = {}
 
     # -- the way to the token ------------------------------------------------------
@@ -127,31 +147,65 @@ class SigningService:
 
     @asynccontextmanager
     async def signing(self, caller: Caller, scope: str, selector: str | None, *, operation: str = "sign",
-                      documents: Documents | None = None, preview: Preview | None = None
-                      ) -> AsyncIterator[CheckedKey]:
+                      documents: Documents | None = None, preview: Preview | None = None,
+                      reason: str | None = None, location: str | None = None) -> AsyncIterator[CheckedKey]:
         """In order: the origin's consent for ``scope`` and this certificate (the dialog shows
-        ``documents``, the certificate and ``preview``, built only when the official is asked),
-        the certificate (checked), a place in the token's queue, the login (one PIN prompt per
-        origin)."""
+        ``documents``, the certificate, ``preview``, ``reason`` and ``location``, built only when
+        the official is asked), the official's confirmation of this signature (unless that
+        consent dialog was it, or the origin is unattended), the certificate (checked), a place
+        in the token's queue, the login (one PIN prompt per origin, naming it and ``operation``)."""
         checked: CheckedKey | None = None
+        asked = False  # the consent dialog was shown for this request: it was the confirmation
         self.consent_check(caller, scope)
         key = await self._key(caller, selector)
 
         async def describe() -> ConsentRequest:
-            nonlocal checked
+            nonlocal checked, asked
             checked = checked or CheckedKey(key, await self._check(key))
+            asked = True
             return ConsentRequest(
                 origin=caller.origin or "", scope=scope, operation=operation,
                 documents=await documents() if documents else (),
                 certificate=CertificateFacts.of(checked.key.certificate),
                 preview_png=await preview(checked) if preview else None,
-                pin_per_signature=self.login_facts.pin_per_signature(checked.key.certificate.sha256.hex()))
+                pin_per_signature=self.login_facts.pin_per_signature(checked.key.certificate.sha256.hex()),
+                reason=reason, location=location)
 
         await self.ask_consent(caller, scope, key.certificate.sha256.hex(), describe)
+        if caller.is_browser:
+            await self._confirm(caller, asked, describe)
         checked = checked or CheckedKey(key, await self._check(key))
-        async with self.queues.slot(checked.key.queue):
-            await self._log_in(caller, checked.key)
-            yield checked
+        purpose = PIN_PURPOSE.set(PinPurpose(caller.name, operation))
+        try:
+            async with self.queues.slot(checked.key.queue), self.sessions.use(checked.key.queue):
+                await self._log_in(caller, checked.key)
+                yield replace(checked, confirmation=caller.audit.get("confirmation"))
+        finally:
+            PIN_PURPOSE.reset(purpose)
+
+    async def _confirm(self, caller: Caller, asked: bool,
+                       describe: Callable[[], Awaitable[ConsentRequest]]) -> None:
+        """A remembered consent lets an origin ask, not sign unseen: the official confirms each
+        signing request, in the dialog that shows what will be signed. Only configuration exempts
+        an origin. A refusal is CONSENT_DENIED, as a refused consent is."""
+        if asked:
+            caller.audit["confirmation"] = CONFIRMED
+            return
+        if normalize_origin(caller.origin or "") in self.unattended:
+            caller.audit["confirmation"] = EXEMPT
+            return
+        async with self.confirm_guard.prompt(caller.name):
+            request = replace(await describe(), mode=CONFIRM)
+            try:
+                decision = await self.prompts.consent(request)
+            except SignerError:
+                caller.audit["confirmation"] = REFUSED
+                raise
+        if decision != ONCE:  # "always" is never an answer to a confirmation: it is not remembered
+            caller.audit["confirmation"] = REFUSED
+            raise SignerError(Code.CONSENT_DENIED, f"{caller.origin}: the official refused this signature"
+                              if decision == REFUSE else f"{caller.origin}: not confirmed")
+        caller.audit["confirmation"] = CONFIRMED
 
     async def _log_in(self, caller: Caller, key: TokenKey) -> None:
         """Make sure the token is logged in; a PIN prompt is one per origin at a time."""
@@ -215,7 +269,8 @@ class SigningService:
         async def block(checked: CheckedKey) -> bytes | None:
             return await self.pdf_preview(data, options, checked.key)
 
-        async with self.signing(caller, SIGN, selector, documents=documents, preview=block) as checked:
+        async with self.signing(caller, SIGN, selector, documents=documents, preview=block,
+                                reason=options.reason, location=options.location) as checked:
             options = self.with_certificate_look(options, checked.key)
             return await pdf.sign_pdf(data, checked.key, options, parsed=parsed, plan=plan, tsa=self.tsa(),
                                       evidence=checked.evidence)

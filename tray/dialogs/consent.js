@@ -1,10 +1,23 @@
 "use strict";
-// Consent: who asks (large), to do what, with which documents and certificate.
+// Consent: who asks (large), to do what, with which documents and certificate, and what the
+// page chose to write into the signature. In "confirm" mode (an origin already allowed to ask)
+// the official signs or refuses this one request: nothing is remembered.
 let deadline = null;
+
+function confirming(state) { return state.data.mode === "confirm"; }
 
 function renderConsent(state) {
   const data = state.data;
+  const confirm = confirming(state);
+  document.getElementById("title").textContent = t(confirm ? "title_confirm" : "title_consent");
+  document.getElementById("once").textContent = t(confirm ? "sign" : "allow_once");
+  document.getElementById("always").hidden = confirm;
   document.getElementById("origin").textContent = data.origin;
+  document.getElementById("reason").textContent = data.reason || "";
+  document.getElementById("location").textContent = data.location || "";
+  document.getElementById("reason-row").hidden = !data.reason;
+  document.getElementById("location-row").hidden = !data.location;
+  document.getElementById("written-section").hidden = !data.reason && !data.location;
   const count = (data.documents || []).length;
   document.getElementById("operation").textContent = t("op_" + data.operation, { n: count });
   // the raw scope: the daemon's own sentence that the content cannot be shown
@@ -39,8 +52,8 @@ function renderConsent(state) {
 async function decide(decision) {
   const accepted = await host("answer", decision);
   if (accepted) {
-    document.getElementById("status").replaceChildren(
-      notice(decision === "refuse" ? "danger" : "ok", t(decision === "refuse" ? "answered_refuse" : "answered_allow")));
+    const said = decision === "refuse" ? "answered_refuse" : (document.getElementById("always").hidden ? "answered_sign" : "answered_allow");
+    document.getElementById("status").replaceChildren(notice(decision === "refuse" ? "danger" : "ok", t(said)));
     for (const id of ["once", "always", "refuse"]) document.getElementById(id).disabled = true;
     setTimeout(() => host("done"), 600);
   }

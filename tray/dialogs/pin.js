@@ -11,6 +11,9 @@ function triesNotice(facts) {
 
 function renderPin(state) {
   const data = state.data;
+  document.getElementById("asker").hidden = !data.origin;
+  document.getElementById("origin").textContent = data.origin === "local" ? t("local_client") : (data.origin || "");
+  document.getElementById("operation").textContent = data.operation ? t("pin_op_" + data.operation) : "";
   document.getElementById("token").textContent = data.token_label;
   document.getElementById("serial").textContent = data.token_serial;
   const warning = triesNotice(data);

@@ -13,6 +13,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from ...files import write_atomically
+from ..caller import WITH_API_TOKEN
 
 PENDING, RUNNING, DONE, FAILED, CANCELLED, SIGNED = "pending", "running", "done", "failed", "cancelled", "signed"
 FINAL = (DONE, FAILED, CANCELLED)
@@ -32,11 +33,12 @@ class Item:
 @dataclass
 class Batch:
     id: str
-    origin: str | None  # the creating origin (None: a local client with the API token)
+    origin: str | None  # the creating origin (None: not a browser)
     options: dict[str, str]  # profile, level, cert
     items: list[Item] = field(default_factory=list)
     state: str = PENDING
     created: str = field(default_factory=lambda: datetime.now(UTC).isoformat(timespec="seconds"))
+    client: str = WITH_API_TOKEN  # who created it when ``origin`` is None (service.caller; older journals: api-token)
 
     def summary(self) -> dict:
         return {"id": self.id, "state": self.state, "total": len(self.items),

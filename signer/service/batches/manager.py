@@ -20,7 +20,6 @@ from policies.limits import Limits
 from ...audit import AuditLog
 from ...errors import Code, SignerError, ends_batch
 from ...files import write_atomically
-from ...keys import TokenKey
 from ...lazy import lazy_import
 from ...logs import get_logger
 from ..caller import Caller
@@ -76,7 +75,7 @@ class BatchManager:
         if unknown:
             raise SignerError(Code.BAD_REQUEST, f"unknown batch option(s): {', '.join(sorted(unknown))}")
         pdf.signature_level(from_fields(options)[0])  # refuse bad ones now
-        batch = Batch(id=self.journal.new_id(), origin=caller.origin, options=dict(options))
+        batch = Batch(id=self.journal.new_id(), origin=caller.origin, options=dict(options), client=caller.client)
         self.journal.prepare(batch.id)
         return batch
 
@@ -220,7 +219,7 @@ class BatchManager:
     async def _run(self, batch: Batch) -> None:
         batch.state = RUNNING
         self._save(batch)
-        caller = Caller(origin=batch.origin)
+        caller = Caller(origin=batch.origin, client=batch.client)
 
         async def documents() -> tuple[DocumentFacts, ...]:
             await self._count_pages(batch)
@@ -235,8 +234,10 @@ class BatchManager:
             return await self.service.pdf_preview(data, self._options(batch), checked.key)
 
         try:
+            options = self._options(batch)
             async with self.service.signing(caller, "sign", batch.options.get("cert"), operation="batch",
-                                            documents=documents, preview=preview) as checked:
+                                            documents=documents, preview=preview, reason=options.reason,
+                                            location=options.location) as checked:
                 self._tell_watchers({**_batch_event(batch), "origin": batch.origin,
                                      "names": [i.name for i in batch.items]})
                 started, token_before = time.monotonic(), checked.key.signing_s
@@ -283,9 +284,9 @@ class BatchManager:
                 prepared = await preparing
                 if prepared is None:  # signed before an interruption: never signed twice
                     audited = self._audited(batch) if audited is None else audited
-                    self._settle(batch, item, SIGNED, None, key, audit=_operation(batch, item) not in audited)
+                    self._settle(batch, item, SIGNED, None, checked, audit=_operation(batch, item) not in audited)
                 elif isinstance(prepared, SignerError):
-                    self._settle(batch, item, FAILED, prepared.code, key)
+                    self._settle(batch, item, FAILED, prepared.code, checked)
                 else:
                     item.pages = prepared.pages
                     while not room(finishing, IN_FLIGHT, item.size):
@@ -337,16 +338,16 @@ class BatchManager:
         except SignerError as error:
             if error.ends_batch:
                 raise
-            self._settle(batch, item, FAILED, error.code, key)
+            self._settle(batch, item, FAILED, error.code, checked)
             return
-        self._settle(batch, item, SIGNED, None, key)
+        self._settle(batch, item, SIGNED, None, checked)
 
     def _audited(self, batch: Batch) -> set[str]:
         """The batch's items whose audit line was written before an interruption."""
         since = datetime.fromisoformat(batch.created)
         return {e.operation for e in self.audit.read(since=since) if e.result == "OK"}
 
-    def _settle(self, batch: Batch, item: Item, state: str, error: str | None, key: TokenKey, *,
+    def _settle(self, batch: Batch, item: Item, state: str, error: str | None, checked: CheckedKey, *,
                 audit: bool = True) -> None:
         """The output (already renamed into place) is the record that an item is signed: the
         next run settles it without signing again, whatever the journal had time to say. So
@@ -356,9 +357,10 @@ class BatchManager:
         if time.monotonic() - self._saved.get(batch.id, 0.0) >= JOURNAL_EVERY_S:
             self._save(batch)
         if audit:
-            self.audit.record(origin=batch.origin or "local", operation=_operation(batch, item),
-                                     result=error or "OK", certificate_sha256=key.certificate.sha256.hex(),
-                                     document_sha256=item.sha256, document_size=item.size)
+            self.audit.record(origin=batch.origin or batch.client, operation=_operation(batch, item),
+                              result=error or "OK", certificate_sha256=checked.key.certificate.sha256.hex(),
+                              document_sha256=item.sha256, document_size=item.size,
+                              confirmation=checked.confirmation)
         self._publish(batch, _item_event(batch, item))
 
     def _fail_remaining(self, batch: Batch, code: str) -> None:
