@@ -159,7 +159,7 @@ UPGRADE = {"Connection": "Upgrade", "Upgrade": "websocket", "Sec-WebSocket-Versi
 @pytest.fixture(scope="module")
 def daemon(dev_env: DevEnv, tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningDaemon]:
     with RunningDaemon(dev_env.signer_config, tmp_path_factory.mktemp("peers"), allow_origins=(PAGE,),
-                       pregranted=(PAGE,), companion_channel="tcp") as running:
+                       pregranted=(PAGE,), unattended=(PAGE,), companion_channel="tcp") as running:
         yield running
 
 
