@@ -96,7 +96,8 @@ def fingerprint(key_store: Any, label: str) -> str:
 
 @pytest.fixture
 def daemon(dev_env: DevEnv, tmp_path: Path) -> Iterator[RunningDaemon]:
-    with RunningDaemon(dev_env.signer_config, tmp_path / "daemon", allow_origins=(PAGE,),
+    # exempt from the per-signature confirmation (tests/test_confirmation.py): these are about scopes
+    with RunningDaemon(dev_env.signer_config, tmp_path / "daemon", allow_origins=(PAGE,), unattended=(PAGE,),
                        consent_timeout_s=20) as running:
         yield running
 
