@@ -73,9 +73,10 @@ class Daemon:
     API token, rates, the peers' OS user, consent, the companion's prompts)."""
 
     def __init__(self, settings: Settings, allow_origins: Iterable[str] = (), *, pins: PinSource | None = None,
-                 terminal: Asker | None = None) -> None:
+                 terminal: Asker | None = None, peers: PeerGate | None = None) -> None:
         """``pins``: where PINs come from (default: the development PINs when configured, else
-        the official, asked through the companion, or ``terminal``)."""
+        the official, asked through the companion, or ``terminal``); ``peers``: how a peer's OS
+        user is found (default: what this system offers)."""
         if not is_configured():  # the settings' level, unless a command (or a test) set logging up
             configure_logging(settings.log_level)
         self.settings = settings
@@ -94,7 +95,7 @@ class Daemon:
         self.signing = signing_parts(settings, pins, self.prompts, consent, self.limits)
         self.api_token = ApiToken(settings.server.api_token_file)
         self.rate = RateLimiter(self.limits.rate_per_second, self.limits.rate_burst)
-        self.peers = PeerGate()
+        self.peers = peers or PeerGate()
         self.started = time.monotonic()
         self.ports: set[int] = set()
 

@@ -19,6 +19,7 @@ from typing import Any
 from policies.origins import normalize_origin
 from signer.config import ConsentSettings, ServerSettings, Settings, load_settings
 from signer.daemon import Daemon
+from signer.security.peers import PeerGate
 from signer.server import Listening, run_daemon
 from signer.tls import TlsFiles, ensure_local_tls, server_ssl_context
 
@@ -35,6 +36,7 @@ class RunningDaemon:
         consent_timeout_s: float = 5.0,
         limits: dict[str, float] | None = None,
         companion_channel: str = "unix",
+        peers: PeerGate | None = None,
     ) -> None:
         base = load_settings(config)
         self.settings: Settings = replace(
@@ -48,6 +50,7 @@ class RunningDaemon:
             limits=limits or {},
         )
         self.allow_origins = allow_origins
+        self.peers = peers
         self.tls: TlsFiles = ensure_local_tls(self.settings.server.tls_dir)
         self.token_calls = 0
         self.token_functions: list[str] = []  # what each of those calls ran (e.g. "_login", "_sign_if_ready")
@@ -60,7 +63,7 @@ class RunningDaemon:
     # -- lifecycle -----------------------------------------------------------
 
     def __enter__(self) -> RunningDaemon:
-        self.daemon = Daemon(self.settings, allow_origins=self.allow_origins)
+        self.daemon = Daemon(self.settings, allow_origins=self.allow_origins, peers=self.peers)
         for module in self.daemon.signing.keys.modules:
             self._count_calls(module.worker)
         self._thread = threading.Thread(target=self._run, name="daemon", daemon=True)

@@ -1,5 +1,6 @@
-"""Only the daemon's own OS user: the kernel's word on who owns the peer's socket, and the
-daemon refusing another user's program on every listener, whatever Origin it sends.
+"""Only the daemon's own OS user: the kernel's word on who owns the peer's socket (and psutil's,
+as Windows and macOS are asked), and the daemon refusing another user's program on every
+listener, whatever Origin it sends.
 
 The refusal tests create a second OS user (``signer-other``) and call the running daemon with
 curl as that user through ``runuser``; they need root, as in CI.
@@ -10,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import pwd
 import shutil
 import socket
 import ssl
@@ -21,11 +23,21 @@ from ipaddress import ip_address
 from pathlib import Path
 
 import aiohttp
+import psutil
 import pytest
 from conftest import DOCUMENTS, DevEnv
 from daemon_harness import RunningDaemon
 
-from signer.security.peers import endpoint, owner_uid, parse_proc_net_tcp, tcp_peer_uid, unix_peer_uid
+from signer.security import psutil_peers
+from signer.security.peers import (
+    PeerGate,
+    default_strategy,
+    endpoint,
+    owner_uid,
+    parse_proc_net_tcp,
+    tcp_peer_uid,
+    unix_peer_uid,
+)
 
 PAGE = "http://127.0.0.1:5173"
 OTHER = "signer-other"
@@ -259,3 +271,93 @@ def test_the_unix_channel_is_closed_to_another_user_and_checked_if_opened(
         reply = curl(other_user, "http://companion/v1/channel", "--unix-socket", address["unix"], **request)
         assert_refused_once(daemon, reply, 0, calls_before, "GET /v1/channel")
         assert asyncio.run(channel_handshake(address, secret)) == 101
+
+
+# -- psutil, as Windows and macOS are asked ---------------------------------------------------
+
+def test_linux_reads_the_kernel_s_tables_and_psutil_can_be_chosen() -> None:
+    assert default_strategy() == "kernel" and PeerGate().strategy == "kernel"
+    assert PeerGate("psutil").enforced and not PeerGate("unchecked").enforced
+
+
+def test_psutil_names_our_own_process_at_the_peer_s_end() -> None:
+    with socket.create_server(("127.0.0.1", 0)) as server, \
+            socket.create_connection(server.getsockname()) as client:
+        accepted, _ = server.accept()
+        with accepted:
+            peer, ours = endpoint(accepted.getpeername()), endpoint(accepted.getsockname())
+            assert psutil_peers.system_peer_pid(peer, ours) == os.getpid()
+            assert psutil_peers.own_user_peer_pid(peer, ours) == os.getpid()
+            assert psutil_peers.tcp_peer_is_ours(peer, ours)
+            # the daemon's own end is not the peer's; an end nobody holds names nobody
+            assert psutil_peers.system_peer_pid(ours, (peer[0], peer[1] ^ 1)) is None
+            assert psutil_peers.own_user_peer_pid((peer[0], peer[1] ^ 1), ours) is None
+            assert not psutil_peers.tcp_peer_is_ours((peer[0], peer[1] ^ 1), ours)
+            assert endpoint(client.getsockname()) == peer
+
+
+@pytest.fixture
+def other_user_connection(other_user: str) -> Iterator[tuple[tuple, tuple]]:
+    """A loopback connection held open by curl running as the other user: (peer, ours) as seen
+    by the accepting side, which never answers until the test is done."""
+    with socket.create_server(("127.0.0.1", 0)) as server:
+        server.settimeout(60)
+        port = server.getsockname()[1]
+        client = subprocess.Popen(["runuser", "-u", other_user, "--", "curl", "-s", "--max-time", "60",
+                                   f"http://127.0.0.1:{port}/"], stdout=subprocess.DEVNULL)
+        try:
+            accepted, _ = server.accept()
+            with accepted:
+                yield endpoint(accepted.getpeername()), endpoint(accepted.getsockname())
+        finally:
+            client.wait(90)  # the closed connection ends curl with an empty reply
+
+
+def test_psutil_names_another_user_s_process_and_refuses_it(other_user_connection: tuple,
+                                                            other_user: str) -> None:
+    peer, ours = other_user_connection
+    pid = psutil_peers.system_peer_pid(peer, ours)
+    assert pid is not None and pid != os.getpid()
+    assert psutil_peers.process_owner(psutil.Process(pid)) == pwd.getpwnam(other_user).pw_uid
+    assert not psutil_peers.runs_as_us(pid)
+    assert not psutil_peers.tcp_peer_is_ours(peer, ours)
+    # the kernel's table agrees on whose socket it is
+    assert tcp_peer_uid(peer, ours) == pwd.getpwnam(other_user).pw_uid
+
+
+def test_our_user_s_processes_alone_do_not_hold_another_user_s_socket(other_user_connection: tuple) -> None:
+    """The fallback where the system-wide table is denied (macOS without root)."""
+    peer, ours = other_user_connection
+    assert psutil_peers.system_peer_pid(peer, ours) is not None, "the socket is there to be found"
+    assert psutil_peers.own_user_peer_pid(peer, ours) is None
+
+
+@pytest.fixture(scope="module")
+def psutil_daemon(dev_env: DevEnv, tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningDaemon]:
+    with RunningDaemon(dev_env.signer_config, tmp_path_factory.mktemp("peers-psutil"), allow_origins=(PAGE,),
+                       pregranted=(PAGE,), unattended=(PAGE,), companion_channel="tcp",
+                       peers=PeerGate("psutil")) as running:
+        yield running
+
+
+def test_the_daemon_asking_psutil_refuses_another_user(psutil_daemon: RunningDaemon, other_user: str) -> None:
+    daemon = psutil_daemon
+    assert daemon.daemon.peers.strategy == "psutil"
+    url = daemon.tls_url + "/v1/sign/pdf"
+    request = {"headers": {"Origin": PAGE, "Content-Type": "application/pdf"}, "body": PDF}
+    audit_before, calls_before = len(daemon.audit_lines()), daemon.token_calls
+    assert_refused_once(daemon, curl(other_user, url, **request), audit_before, calls_before, "POST /v1/sign/pdf")
+
+    mine = curl(None, url, **request)
+    assert mine.status == 200 and mine.body.startswith(PDF), mine.body[:200]
+    assert daemon.token_calls > calls_before
+    assert daemon.audit_lines()[-1]["result"] == "OK"
+
+    state = daemon.settings.server.state_dir
+    address = json.loads((state / "companion.json").read_text())
+    secret = (state / "companion.secret").read_text().strip()
+    audit_before, calls_before = len(daemon.audit_lines()), daemon.token_calls
+    reply = curl(other_user, f"http://127.0.0.1:{address['tcp']}/v1/channel",
+                 headers={"Authorization": f"Bearer {secret}", **UPGRADE})
+    assert_refused_once(daemon, reply, audit_before, calls_before, "GET /v1/channel")
+    assert asyncio.run(channel_handshake(address, secret)) == 101

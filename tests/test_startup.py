@@ -22,10 +22,19 @@ OURS = {"signer", "drivers", "policies", "tray"}
 
 # Named for a clear message; the baseline check below also catches any other third-party package.
 NOT_FOR_HELP = ("pyhanko", "pyhanko_certvalidator", "pdfminer", "pypdfium2", "fontTools", "lxml", "PIL",
-                "aiohttp", "cryptography", "asn1crypto", "pkcs11", "structlog", "rich", "asyncio")
+                "aiohttp", "cryptography", "asn1crypto", "pkcs11", "structlog", "rich", "asyncio", "psutil")
 # The document stack comes with the first request that needs it; structlog with the first message.
 NOT_FOR_IDLE_DAEMON = ("pyhanko", "pyhanko_certvalidator", "pdfminer", "pypdfium2", "fontTools", "lxml", "PIL",
-                       "structlog", "rich")
+                       "structlog", "rich", "psutil")
+
+# the daemon's peer check as it is made at start-up (Linux reads /proc, psutil serves elsewhere)
+PEER_GATE = """
+import json, sys
+from signer.security.peers import PeerGate
+gate = PeerGate()
+with open(sys.argv[1], "w") as file:
+    json.dump({"code": gate.strategy, "modules": sorted(sys.modules)}, file)
+"""
 
 RUN_CLI = """
 import json, sys
@@ -104,3 +113,10 @@ def test_daemon_modules_load_no_document_stack(tmp_path: Path) -> None:
     assert code == 0
     assert {"signer.daemon", "signer.app", "signer.server", "aiohttp.web"} <= modules  # the imports did happen
     assert present(modules, NOT_FOR_IDLE_DAEMON) == []
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="Linux reads the kernel's tables itself")
+def test_the_peer_check_on_linux_loads_no_psutil(tmp_path: Path) -> None:
+    strategy, modules = loaded(tmp_path, PEER_GATE)
+    assert strategy == "kernel"
+    assert "signer.security.psutil_peers" in modules and present(modules, ("psutil",)) == []

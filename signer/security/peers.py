@@ -4,14 +4,17 @@ the daemon's own OS user.
 Loopback is shared by every user of the machine, and an ``Origin`` header is any program's
 word. The operating system knows who owns the peer's socket: on Linux, a TCP peer's socket is
 the row of ``/proc/net/tcp`` (or ``tcp6``) whose local end is the peer's address and whose
-remote end is ours, with the owner's uid in it; a Unix-socket peer is told by ``SO_PEERCRED``.
-A peer that cannot be found (it went away, or its socket has no owner any more) is refused.
-Where the system offers no way to tell, connections are served and a warning is logged once.
+remote end is ours, with the owner's uid in it; a Unix-socket peer is told by ``SO_PEERCRED``
+(``LOCAL_PEERCRED`` on macOS). Windows and macOS are asked through psutil
+(``signer.security.psutil_peers``). A peer that cannot be found (it went away, or its socket
+has no owner any more) is refused. Where the system offers no way to tell (psutil missing
+there), connections are served and a warning is logged once.
 """
 
 from __future__ import annotations
 
 import asyncio
+import importlib.util
 import ipaddress
 import os
 import socket
@@ -23,13 +26,18 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from ..logs import get_logger
+from . import psutil_peers
+from .endpoints import Endpoint, endpoint, plain
 
 log = get_logger(__name__)
 
-IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
-Endpoint = tuple[IPAddress, int]
 ByteOrder = Literal["little", "big"]
+# how peers are told apart: the kernel's own tables (Linux), psutil, or not at all
+Strategy = Literal["kernel", "psutil", "unchecked"]
 PROC_TABLES = ("/proc/net/tcp", "/proc/net/tcp6")
+# macOS and the BSDs (<sys/un.h>): SOL_LOCAL, LOCAL_PEERCRED, and struct xucred's size
+# (u_int version, uid_t uid, short ngroups, gid_t groups[16])
+SOL_LOCAL, LOCAL_PEERCRED, XUCRED_SIZE = 0, 1, 76
 
 
 @dataclass(frozen=True)
@@ -61,28 +69,16 @@ def _endpoint(text: str, byteorder: ByteOrder) -> Endpoint:
     if len(address) not in (8, 32):
         raise ValueError(text)
     packed = b"".join(int(address[i:i + 8], 16).to_bytes(4, byteorder) for i in range(0, len(address), 8))
-    return _plain(ipaddress.ip_address(packed)), int(port, 16)
-
-
-def _plain(address: IPAddress) -> IPAddress:
-    """An IPv4-mapped IPv6 address (``::ffff:127.0.0.1``) as the IPv4 address it is."""
-    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
-        return address.ipv4_mapped
-    return address
+    return plain(ipaddress.ip_address(packed)), int(port, 16)
 
 
 def owner_uid(rows: Iterable[TcpSocket], peer: Endpoint, ours: Endpoint) -> int | None:
     """The uid owning the peer's end of the connection ``peer`` → ``ours``, if a process holds it."""
-    peer, ours = (_plain(peer[0]), peer[1]), (_plain(ours[0]), ours[1])
+    peer, ours = (plain(peer[0]), peer[1]), (plain(ours[0]), ours[1])
     for row in rows:
         if row.local == peer and row.remote == ours and row.inode:
             return row.uid
     return None
-
-
-def endpoint(address: Any) -> Endpoint:
-    """A socket address as Python gives it (``(host, port)`` or ``(host, port, flow, scope)``)."""
-    return _plain(ipaddress.ip_address(str(address[0]).split("%", 1)[0])), int(address[1])
 
 
 def tcp_peer_uid(peer: Endpoint, ours: Endpoint) -> int | None:
@@ -99,40 +95,36 @@ def tcp_peer_uid(peer: Endpoint, ours: Endpoint) -> int | None:
 
 
 def unix_peer_uid(sock: Any) -> int:
-    """The uid of the process at the other end of a Unix socket (Linux ``SO_PEERCRED``)."""
-    _pid, uid, _gid = struct.unpack("3i", sock.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED,
-                                                          struct.calcsize("3i")))
+    """The uid of the process at the other end of a Unix socket."""
+    if hasattr(socket, "SO_PEERCRED"):  # Linux
+        _pid, uid, _gid = struct.unpack("3i", sock.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED,
+                                                              struct.calcsize("3i")))
+        return int(uid)
+    _version, uid = struct.unpack_from("2I", sock.getsockopt(SOL_LOCAL, LOCAL_PEERCRED, XUCRED_SIZE))
     return int(uid)
 
 
-def peer_uid(transport: asyncio.BaseTransport) -> int | None:
-    """The uid owning the peer of an accepted connection; None if it cannot be found."""
-    sock = transport.get_extra_info("socket")
-    if sock is None:
-        return None
-    if sock.family == socket.AF_UNIX:
-        return unix_peer_uid(sock)
-    peer, ours = transport.get_extra_info("peername"), transport.get_extra_info("sockname")
-    if not peer or not ours:
-        return None
-    return tcp_peer_uid(endpoint(peer), endpoint(ours))
-
-
-def can_tell() -> bool:
-    """Whether this system tells who owns a peer's socket (``/proc/net`` and ``SO_PEERCRED``)."""
-    return sys.platform.startswith("linux") and hasattr(socket, "SO_PEERCRED")
+def default_strategy() -> Strategy:
+    """Linux reads the kernel's tables; other systems ask psutil where it is installed."""
+    if sys.platform.startswith("linux") and hasattr(socket, "SO_PEERCRED"):
+        return "kernel"
+    if importlib.util.find_spec("psutil") is not None:  # found, not imported: that waits for a peer
+        return "psutil"
+    return "unchecked"
 
 
 class PeerGate:
     """Each connection's verdict, found once and kept while the connection lives."""
 
-    def __init__(self) -> None:
-        self.enforced = can_tell()
-        self.uid = os.geteuid() if self.enforced else None
+    def __init__(self, strategy: Strategy | None = None) -> None:
+        """``strategy``: how peers are told apart (default: what this system offers)."""
+        self.strategy: Strategy = strategy or default_strategy()
+        self.enforced = self.strategy != "unchecked"
+        self.uid = os.geteuid() if hasattr(os, "geteuid") else None  # a Unix-socket peer's, to compare
         self._verdicts: weakref.WeakKeyDictionary[asyncio.BaseTransport, bool] = weakref.WeakKeyDictionary()
         if not self.enforced:
-            log.warning("peer_user_unchecked", reason="this system does not tell who owns a local connection; "
-                        "any local user's program may call the daemon")
+            log.warning("peer_user_unchecked", reason="this system does not tell who owns a local connection "
+                        "(psutil is not installed); any local user's program may call the daemon")
 
     async def allows(self, transport: asyncio.BaseTransport | None) -> bool:
         if not self.enforced:
@@ -141,13 +133,26 @@ class PeerGate:
             return False
         verdict = self._verdicts.get(transport)
         if verdict is None:
-            # the kernel's table can be long on a shared machine: read it off the event loop
+            # the system's connection table can be long on a shared machine: read it off the event loop
             verdict = await asyncio.to_thread(self._same_user, transport)
             self._verdicts[transport] = verdict
         return verdict
 
     def _same_user(self, transport: asyncio.BaseTransport) -> bool:
         try:
-            return peer_uid(transport) == self.uid
+            return self._peer_is_ours(transport)
         except (OSError, ValueError):
             return False
+
+    def _peer_is_ours(self, transport: asyncio.BaseTransport) -> bool:
+        sock = transport.get_extra_info("socket")
+        if sock is None:
+            return False
+        if sock.family == getattr(socket, "AF_UNIX", None):
+            return unix_peer_uid(sock) == self.uid
+        peer, ours = transport.get_extra_info("peername"), transport.get_extra_info("sockname")
+        if not peer or not ours:
+            return False
+        if self.strategy == "kernel":
+            return tcp_peer_uid(endpoint(peer), endpoint(ours)) == self.uid
+        return psutil_peers.tcp_peer_is_ours(endpoint(peer), endpoint(ours))
