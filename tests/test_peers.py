@@ -84,6 +84,10 @@ def test_ipv4_rows_name_the_owner_of_the_peer_s_end() -> None:
     assert owner_uid(rows, peer=at("127.0.0.1", 0xA1B3), ours=at("127.0.0.1", 8986)) is None
     # a socket no process holds any more (TIME_WAIT, uid 0 in the table) names nobody
     assert owner_uid(rows, peer=at("127.0.0.1", 0xC350), ours=at("127.0.0.1", 8986)) is None
+    # only the rows of the peer's port are parsed (a busy machine has thousands): the same answer
+    only = list(parse_proc_net_tcp(TCP4, "little", local_port=0xA1B2))
+    assert [r.local for r in only] == [at("127.0.0.1", 0xA1B2)]
+    assert owner_uid(only, peer=at("127.0.0.1", 0xA1B2), ours=at("127.0.0.1", 8986)) == 1001
 
 
 def test_ipv6_rows_and_ipv4_mapped_addresses() -> None:

@@ -50,10 +50,15 @@ class TcpSocket:
     inode: int  # 0: no process holds the socket any more (closing, TIME_WAIT)
 
 
-def parse_proc_net_tcp(text: str, byteorder: ByteOrder = sys.byteorder) -> Iterator[TcpSocket]:
+def parse_proc_net_tcp(text: str, byteorder: ByteOrder = sys.byteorder, *,
+                       local_port: int | None = None) -> Iterator[TcpSocket]:
     """The rows of a ``/proc/net/tcp`` or ``tcp6`` table; ``byteorder`` is the kernel's, in
-    which each 32-bit word of an address is printed."""
+    which each 32-bit word of an address is printed. ``local_port``: only rows whose local end
+    has that port (a busy machine has thousands of rows; the port is matched before parsing)."""
+    marker = None if local_port is None else f":{local_port:04X} "
     for line in text.splitlines()[1:]:
+        if marker is not None and marker not in line:
+            continue
         fields = line.split()
         if len(fields) < 10:
             continue
@@ -86,7 +91,7 @@ def tcp_peer_uid(peer: Endpoint, ours: Endpoint) -> int | None:
     for table in PROC_TABLES:
         try:
             with open(table, encoding="ascii") as file:
-                uid = owner_uid(parse_proc_net_tcp(file.read()), peer, ours)
+                uid = owner_uid(parse_proc_net_tcp(file.read(), local_port=peer[1]), peer, ours)
         except OSError:
             continue  # no IPv6 in this kernel
         if uid is not None:
