@@ -53,8 +53,8 @@ class TcpSocket:
 def parse_proc_net_tcp(text: str, byteorder: ByteOrder = sys.byteorder, *,
                        local_port: int | None = None) -> Iterator[TcpSocket]:
     """The rows of a ``/proc/net/tcp`` or ``tcp6`` table; ``byteorder`` is the kernel's, in
-    which each 32-bit word of an address is printed. ``local_port``: only rows whose local end
-    has that port (a busy machine has thousands of rows; the port is matched before parsing)."""
+    which each 32-bit word of an address is printed. ``local_port``: skip, before parsing, the
+    rows that do not name that port at either end (a busy machine has thousands of rows)."""
     marker = None if local_port is None else f":{local_port:04X} "
     for line in text.splitlines()[1:]:
         if marker is not None and marker not in line:
