@@ -17,6 +17,7 @@ import socket
 import ssl
 import subprocess
 import tempfile
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from ipaddress import ip_address
@@ -218,6 +219,12 @@ def test_another_user_cannot_open_a_vgca_socket(daemon: RunningDaemon, other_use
 
     assert asyncio.run(auth_as_ourselves())["Status"] == 0
     assert daemon.token_calls > calls_before
+    # the socket's own line is written once it has closed: wait for it, so that it is not counted as
+    # the next test's
+    deadline = time.monotonic() + 30
+    while not [line for line in daemon.audit_lines()[audit_before:] if line["result"] == "OK"]:
+        assert time.monotonic() < deadline, "our own user's socket left no audit line"
+        time.sleep(0.1)
 
 
 async def channel_handshake(address: dict, secret: str) -> int:

@@ -89,8 +89,9 @@ class TrayIcon:
                 self.status = self.core.status()
             except (ChannelError, TimeoutError):
                 self.status = {}
-            self.icon.title = self._title(status_line(self.status))
-            self.icon.update_menu()
+            if self.icon.visible:  # pystray keeps a title set before the icon shows, but never draws it
+                self.icon.title = self._title(status_line(self.status))
+                self.icon.update_menu()
 
     def _title(self, text: str) -> str:
         return latin(text) if self._plain_x else text
