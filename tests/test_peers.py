@@ -239,16 +239,21 @@ async def channel_handshake(address: dict, secret: str) -> int:
             return 101
 
 
-def test_another_user_cannot_use_the_companion_channel_over_tcp(daemon: RunningDaemon, other_user: str) -> None:
+def assert_tcp_channel_refused_to(daemon: RunningDaemon, other_user: str) -> None:
+    """The TCP companion channel refuses ``other_user`` (even holding the secret, which that user
+    cannot read) once, and still takes our own companion."""
     state = daemon.settings.server.state_dir
     address = json.loads((state / "companion.json").read_text())
     secret = (state / "companion.secret").read_text().strip()
     audit_before, calls_before = len(daemon.audit_lines()), daemon.token_calls
-    # even holding the secret, which that user cannot read
     reply = curl(other_user, f"http://127.0.0.1:{address['tcp']}/v1/channel",
                  headers={"Authorization": f"Bearer {secret}", **UPGRADE})
     assert_refused_once(daemon, reply, audit_before, calls_before, "GET /v1/channel")
     assert asyncio.run(channel_handshake(address, secret)) == 101
+
+
+def test_another_user_cannot_use_the_companion_channel_over_tcp(daemon: RunningDaemon, other_user: str) -> None:
+    assert_tcp_channel_refused_to(daemon, other_user)
 
 
 @pytest.fixture
@@ -364,11 +369,4 @@ def test_the_daemon_asking_psutil_refuses_another_user(psutil_daemon: RunningDae
     assert daemon.token_calls > calls_before
     assert daemon.audit_lines()[-1]["result"] == "OK"
 
-    state = daemon.settings.server.state_dir
-    address = json.loads((state / "companion.json").read_text())
-    secret = (state / "companion.secret").read_text().strip()
-    audit_before, calls_before = len(daemon.audit_lines()), daemon.token_calls
-    reply = curl(other_user, f"http://127.0.0.1:{address['tcp']}/v1/channel",
-                 headers={"Authorization": f"Bearer {secret}", **UPGRADE})
-    assert_refused_once(daemon, reply, audit_before, calls_before, "GET /v1/channel")
-    assert asyncio.run(channel_handshake(address, secret)) == 101
+    assert_tcp_channel_refused_to(daemon, other_user)

@@ -16,7 +16,6 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
-from policies.origins import normalize_origin
 from policies.profiles import load_profile
 
 from ..certificates import Trust
@@ -159,27 +158,32 @@ class SigningService:
         self.consent_check(caller, scope)
         key = await self._key(caller, selector)
 
-        async def describe() -> ConsentRequest:
-            nonlocal checked, asked
+        async def checked_once() -> CheckedKey:
+            nonlocal checked
             checked = checked or CheckedKey(key, await self._check(key))
+            return checked
+
+        async def describe() -> ConsentRequest:
+            nonlocal asked
+            ready = await checked_once()
             asked = True
             return ConsentRequest(
                 origin=caller.origin or "", scope=scope, operation=operation,
                 documents=await documents() if documents else (),
-                certificate=CertificateFacts.of(checked.key.certificate),
-                preview_png=await preview(checked) if preview else None,
-                pin_per_signature=self.login_facts.pin_per_signature(checked.key.certificate.sha256.hex()),
+                certificate=CertificateFacts.of(ready.key.certificate),
+                preview_png=await preview(ready) if preview else None,
+                pin_per_signature=self.login_facts.pin_per_signature(ready.key.certificate.sha256.hex()),
                 reason=reason, location=location)
 
         await self.ask_consent(caller, scope, key.certificate.sha256.hex(), describe)
         if caller.is_browser:
             await self._confirm(caller, asked, describe)
-        checked = checked or CheckedKey(key, await self._check(key))
+        ready = await checked_once()
         purpose = PIN_PURPOSE.set(PinPurpose(caller.name, operation))
         try:
-            async with self.queues.slot(checked.key.queue), self.sessions.use(checked.key.queue):
-                await self._log_in(caller, checked.key)
-                yield replace(checked, confirmation=caller.audit.get("confirmation"))
+            async with self.queues.slot(ready.key.queue), self.sessions.use(ready.key.queue):
+                await self._log_in(caller, ready.key)
+                yield replace(ready, confirmation=caller.audit.get("confirmation"))
         finally:
             PIN_PURPOSE.reset(purpose)
 
@@ -191,7 +195,7 @@ class SigningService:
         if asked:
             caller.audit["confirmation"] = CONFIRMED
             return
-        if normalize_origin(caller.origin or "") in self.unattended:
+        if caller.origin in self.unattended:  # both normalised (the caller middleware, the settings)
             caller.audit["confirmation"] = EXEMPT
             return
         async with self.confirm_guard.prompt(caller.name):
