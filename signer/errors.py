@@ -24,6 +24,7 @@ class Code(StrEnum):
     MODULE_LOAD_FAILED = "MODULE_LOAD_FAILED"
     DOCUMENT_INVALID = "DOCUMENT_INVALID"
     DOCUMENT_ENCRYPTED = "DOCUMENT_ENCRYPTED"
+    DOCUMENT_TOO_COMPLEX = "DOCUMENT_TOO_COMPLEX"
     ANCHOR_NOT_FOUND = "ANCHOR_NOT_FOUND"
     FILE_UNREADABLE = "FILE_UNREADABLE"
     OUTPUT_FAILED = "OUTPUT_FAILED"
@@ -94,6 +95,9 @@ _KINDS = (
     ErrorKind(Code.DOCUMENT_ENCRYPTED, 422, 4, 3, False,
               "The PDF is password-protected; remove the protection before signing",
               "Tệp PDF đang được đặt mật khẩu; hãy gỡ mật khẩu trước khi ký"),
+    ErrorKind(Code.DOCUMENT_TOO_COMPLEX, 422, 4, 3, False,
+              "The document needs more time or memory to read than the signer allows: {detail}",
+              "Văn bản cần nhiều thời gian hoặc bộ nhớ để đọc hơn mức dịch vụ ký số cho phép: {detail}"),
     ErrorKind(Code.ANCHOR_NOT_FOUND, 422, 4, 3, False, "The place for the signature block was not found: {detail}",
               "Không tìm thấy vị trí đặt chữ ký trên văn bản: {detail}"),
     ErrorKind(Code.FILE_UNREADABLE, 400, 4, VGCA_OTHER, False, "Cannot read the input file: {detail}",
