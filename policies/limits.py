@@ -31,6 +31,9 @@ class Limits:
     audit_max_mb: float
     audit_keep_files: int
     login_idle_s: float
+    verify_fetch_max_mb: float
+    verify_fetch_requests: int
+    verify_fetch_total_s: float
 
     @property
     def transfer_max_bytes(self) -> int:
@@ -47,6 +50,10 @@ class Limits:
     @property
     def audit_max_bytes(self) -> int:
         return int(self.audit_max_mb * 1024 * 1024)
+
+    @property
+    def verify_fetch_max_bytes(self) -> int:
+        return int(self.verify_fetch_max_mb * 1024 * 1024)
 
 
 def load_limits(overrides: Mapping[str, float] | None = None) -> Limits:

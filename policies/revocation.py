@@ -9,9 +9,10 @@ from dataclasses import dataclass, replace
 from datetime import timedelta
 from importlib import resources
 from typing import Any
+from urllib.parse import urlsplit
 
 MODES = ("hard-fail", "soft-fail", "offline-grace")
-REVOCATION_KEYS = {"policy", "offline_grace_hours", "timeout_s", "retries", "no_nonce", "rewrite"}
+REVOCATION_KEYS = {"policy", "offline_grace_hours", "timeout_s", "retries", "no_nonce", "rewrite", "fetch_hosts"}
 TIMESTAMP_KEYS = {"timeout_s", "retries"}
 
 
@@ -29,6 +30,9 @@ class RevocationPolicy:
     retries: int = 2
     no_nonce: tuple[str, ...] = ()
     rewrites: tuple[Rewrite, ...] = ()
+    # hosts verification may ask besides those the configured CAs name: "host" (ports 80
+    # and 443) or "host:port", lower-case
+    fetch_hosts: tuple[str, ...] = ()
     tsa_timeout_s: float = 150.0
     tsa_retries: int = 2
 
@@ -68,6 +72,7 @@ def _policy(revocation: dict, timestamp: dict, base: RevocationPolicy, extend: b
             retries=int(revocation.get("retries", base.retries)),
             no_nonce=(base.no_nonce if extend else ()) + tuple(str(p) for p in revocation.get("no_nonce", [])),
             rewrites=rewrites + (base.rewrites if extend else ()),
+            fetch_hosts=(base.fetch_hosts if extend else ()) + _hosts(revocation.get("fetch_hosts", [])),
             tsa_timeout_s=float(timestamp.get("timeout_s", base.tsa_timeout_s)),
             tsa_retries=int(timestamp.get("retries", base.tsa_retries)),
         )
@@ -76,3 +81,18 @@ def _policy(revocation: dict, timestamp: dict, base: RevocationPolicy, extend: b
     if policy.timeout_s <= 0 or policy.tsa_timeout_s <= 0 or policy.retries < 0 or policy.tsa_retries < 0:
         raise ValueError("revocation and timestamp timeouts must be positive, retries not negative")
     return policy
+
+
+def _hosts(values: Any) -> tuple[str, ...]:
+    """``fetch_hosts`` entries: a host name or address, with an optional port; nothing else."""
+    if not isinstance(values, list):
+        raise ValueError("fetch_hosts must be a list of host names")
+    hosts = []
+    for value in values:
+        parts = urlsplit(f"//{value}") if isinstance(value, str) else None
+        if parts is None or not parts.hostname or parts.path or parts.query or parts.fragment or parts.username \
+                or parts.password or parts.port == 0:
+            raise ValueError(f"fetch_hosts: not a host or host:port: {value!r}")
+        host = f"[{parts.hostname}]" if ":" in parts.hostname else parts.hostname
+        hosts.append(host if parts.port is None else f"{host}:{parts.port}")
+    return tuple(hosts)

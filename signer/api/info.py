@@ -53,8 +53,10 @@ async def verify(request: web.Request) -> web.Response:
     caller = caller_of(request)
     upload = await read_upload(request, caller, request.app[LIMITS].max_body_bytes)
     caller.audit.update(document_sha256=hashlib.sha256(upload.data).hexdigest(), document_size=len(upload.data))
-    reports = await verification.verify_pdf(upload.data, request.app[TRUST],
-                                            timeout_s=request.app[SETTINGS].revocation.policy.timeout_s)
+    settings, trust = request.app[SETTINGS], request.app[TRUST]
+    reports = await verification.verify_pdf(
+        upload.data, trust, timeout_s=settings.revocation.policy.timeout_s,
+        policy=verification.fetch_policy(settings, trust, request.app[LIMITS]))
     return json_reply({
         "signatures": [{**asdict(r), "passed": r.passed} for r in reports],
         "passed": bool(reports) and all(r.passed for r in reports),

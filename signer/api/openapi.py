@@ -114,6 +114,10 @@ def document() -> dict[str, Any]:
             "/v1/verify/pdf": {"post": _operation(
                 "Check the signatures of a PDF", _json(_ref("Verification")),
                 operationId="verifyPdf",
+                description="The authorities (OCSP, CRL, issuer certificates) are asked only under the URL "
+                            "policy: only about a signer whose chain leads to a configured trust anchor, and only "
+                            "on the configured CAs' hosts. Each signature's `fetches` lists what was fetched and "
+                            "what the policy refused.",
                 requestBody={"required": True, "content": {
                     "application/pdf": {"schema": BINARY},
                     "multipart/form-data": {"schema": _document_form({})},
@@ -266,6 +270,14 @@ SCHEMAS: dict[str, Any] = {
                     "indication": {"type": "string", "enum": ["TOTAL-PASSED", "INDETERMINATE", "TOTAL-FAILED"]},
                     "sub_indication": {"type": ["string", "null"]},
                     "details": {"type": "array", "items": {"type": "string"}},
+                    # whether the authorities were asked: under the URL policy, not at all, or not at
+                    # all because the signer's chain leads to no configured trust anchor
+                    "fetching": {"type": "string", "enum": ["online", "offline", "untrusted-chain"]},
+                    "fetches": {"type": "array", "items": {
+                        "type": "object", "required": ["url", "outcome"],
+                        "properties": {"url": {"type": "string"},
+                                       "outcome": {"type": "string", "enum": ["fetched", "refused", "failed"]},
+                                       "reason": {"type": ["string", "null"]}}}},
                 },
             }},
         },

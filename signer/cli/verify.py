@@ -6,7 +6,7 @@ import argparse
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from .output import print_json
+from .output import print_json, printable
 
 if TYPE_CHECKING:
     from ..config import Settings
@@ -14,6 +14,11 @@ if TYPE_CHECKING:
 
 NOT_PASSED = 10  # the document was read, but not every signature passed
 
+FETCHING = {"online": "theo chính sách URL / under the URL policy",
+            "offline": "không (--offline) / none (--offline)",
+            "untrusted-chain": "không: chuỗi chứng thư không dẫn tới CA được cấu hình / "
+                               "none: the chain does not lead to a configured trust anchor"}
+OUTCOMES = {"fetched": "đã lấy / fetched", "refused": "TỪ CHỐI / REFUSED", "failed": "không được / failed"}
 REVOCATION = {"good": "chưa bị thu hồi / not revoked", "revoked": "đã bị thu hồi / REVOKED",
               "unknown": "không xác định / unknown"}
 MODIFICATIONS = {
@@ -38,13 +43,21 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
     import asyncio
     from dataclasses import asdict
 
+    from policies.limits import load_limits
+
     from ..certificates import Trust
+    from ..errors import Code, SignerError
     from ..files import read_input
-    from ..service.verification import verify_pdf
+    from ..service.verification import fetch_policy, verify_pdf
 
     trust = Trust.load(settings.trust.anchors, settings.trust.intermediates)
+    try:
+        limits = load_limits(settings.limits)
+    except ValueError as exc:
+        raise SignerError(Code.CONFIG_INVALID, str(exc)) from None
     reports = asyncio.run(verify_pdf(read_input(args.input), trust, online=not args.offline,
-                                     timeout_s=settings.revocation.policy.timeout_s))
+                                     timeout_s=settings.revocation.policy.timeout_s,
+                                     policy=fetch_policy(settings, trust, limits)))
     passed = bool(reports) and all(r.passed for r in reports)
     if args.json:
         print_json({"signatures": [{**asdict(r), "passed": r.passed} for r in reports], "passed": passed})
@@ -65,9 +78,9 @@ def human(r: SignatureReport) -> str:
     verdict = {PASSED: "HỢP LỆ / PASSED", FAILED: "KHÔNG HỢP LỆ / FAILED"}.get(
         r.indication, "CHƯA XÁC ĐỊNH / INDETERMINATE")
     lines = [
-        f"{r.field}: {verdict} ({r.indication}{'/' + r.sub_indication if r.sub_indication else ''})",
-        f"  Người ký / Signer: {r.signer}",
-        f"  Chuỗi chứng thư / Chain: {' → '.join(r.chain) or '-'}",
+        f"{printable(r.field)}: {verdict} ({r.indication}{'/' + r.sub_indication if r.sub_indication else ''})",
+        f"  Người ký / Signer: {printable(r.signer)}",
+        f"  Chuỗi chứng thư / Chain: {printable(' → '.join(r.chain)) or '-'}",
         f"  Thời gian ký / Signing time: {r.signing_time or '-'}"
         + (f"; dấu thời gian / timestamp: {r.timestamp}" if r.timestamp else ""),
         f"  Toàn vẹn / Integrity: {'đúng / intact' if r.intact and r.valid else 'SAI / BROKEN'}; "
@@ -76,6 +89,9 @@ def human(r: SignatureReport) -> str:
         f"{MODIFICATIONS.get(r.modification_level or '', r.modification_level or '-')} ({r.coverage})",
         f"  Thu hồi lúc ký / Revocation at signing time: {REVOCATION[r.revocation]}",
         f"  Mức / Level: PAdES {r.level}",
+        f"  Tra cứu trực tuyến / Online look-ups: {FETCHING[r.fetching]}",
     ]
-    lines += [f"  ! {detail}" for detail in r.details]
+    lines += [f"    {OUTCOMES[f.outcome]}: {printable(f.url)}" + (f" ({printable(f.reason)})" if f.reason else "")
+              for f in r.fetches]
+    lines += [f"  ! {printable(detail)}" for detail in r.details]
     return "\n".join(lines)

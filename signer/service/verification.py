@@ -1,5 +1,9 @@
 """Checking signatures for an edge: PDF reports in ETSI terms, XML signatures, and a raw
-signature over a digest. Nothing here touches a token."""
+signature over a digest. Nothing here touches a token.
+
+What a PDF's verification may fetch is the URL policy made here from the configuration
+(``fetch_policy``): the configured CAs' hosts, the TSA, the rewrite targets and
+``[revocation] fetch_hosts``, under the ``verify_fetch_*`` limits."""
 
 from __future__ import annotations
 
@@ -16,19 +20,35 @@ from ..errors import Code, SignerError
 from ..lazy import lazy_import
 
 if TYPE_CHECKING:
+    from policies.limits import Limits
+
+    from ..config import Settings
     from ..engine import xml
+    from ..validation import fetch_policy as url_policy
     from ..validation import report
 else:  # the document stacks are imported with the first document to verify
     xml = lazy_import("signer.engine.xml")
     report = lazy_import("signer.validation.report")
+    url_policy = lazy_import("signer.validation.fetch_policy")
 
 DIGESTS = {"sha256": hashes.SHA256(), "sha384": hashes.SHA384(), "sha512": hashes.SHA512()}
 
 
-async def verify_pdf(data: bytes, trust: Trust, *, online: bool = True, timeout_s: float = 20.0
-                     ) -> list[report.SignatureReport]:
-    """A report per signature of the document."""
-    return await report.averify_pdf(data, trust.anchors, trust.intermediates, online=online, timeout_s=timeout_s)
+async def verify_pdf(data: bytes, trust: Trust, *, online: bool = True, timeout_s: float = 20.0,
+                     policy: url_policy.FetchPolicy | None = None) -> list[report.SignatureReport]:
+    """A report per signature of the document; the authorities are asked under ``policy`` only."""
+    return await report.averify_pdf(data, trust.anchors, trust.intermediates, online=online, timeout_s=timeout_s,
+                                    policy=policy)
+
+
+def fetch_policy(settings: Settings, trust: Trust, limits: Limits) -> url_policy.FetchPolicy:
+    """What verification may fetch under this configuration."""
+    revocation = settings.revocation.policy
+    return url_policy.build_policy(
+        [*trust.anchors, *trust.intermediates],
+        urls=[*([settings.timestamp.url] if settings.timestamp.url else []), *(r.target for r in revocation.rewrites)],
+        hosts=revocation.fetch_hosts, max_bytes=limits.verify_fetch_max_bytes,
+        max_requests=limits.verify_fetch_requests, total_s=limits.verify_fetch_total_s)
 
 
 async def verify_xml(data: bytes, trust: Trust) -> list[xml.XmlSignatureReport]:

@@ -7,6 +7,11 @@ data embedded in the document and, where it lacks some, from the authorities onl
 The level a signature reaches is what its embedded data proves without any network:
 B-T with a valid signature timestamp, B-LT when the embedded validation data suffice,
 B-LTA when a document timestamp covers them.
+
+The authorities are asked only under the URL policy (``fetch_policy``, ``policed_fetch``),
+and only about a signer whose chain leads to a configured trust anchor on the certificates
+at hand: the issuers of an unknown chain are never chased. Each report lists what was
+fetched and what the policy refused.
 """
 
 from __future__ import annotations
@@ -14,12 +19,15 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import io
+import itertools
 from collections.abc import Sequence
 from dataclasses import dataclass
 
 from asn1crypto import x509
 from asn1crypto.crl import CertificateList
 from asn1crypto.ocsp import OCSPResponse
+from cryptography import x509 as crypto_x509
+from cryptography.exceptions import InvalidSignature
 from pyhanko.pdf_utils import misc
 from pyhanko.pdf_utils.reader import PdfFileReader
 from pyhanko.sign.ades.report import (
@@ -46,7 +54,6 @@ from pyhanko.sign.validation.policy_decl import (
 )
 from pyhanko_certvalidator import ValidationContext
 from pyhanko_certvalidator.context import CertValidationPolicySpec
-from pyhanko_certvalidator.fetchers.aiohttp_fetchers import AIOHttpFetcherBackend
 from pyhanko_certvalidator.policy_decl import (
     CertRevTrustPolicy,
     RevocationCheckingPolicy,
@@ -57,8 +64,13 @@ from pyhanko_certvalidator.revinfo.archival import CRLContainer, OCSPContainer
 
 from ..certificates import holder_name
 from ..errors import Code, SignerError
+from .fetch_policy import REFUSED, Fetch, FetchPolicy
+from .policed_fetch import PolicedFetcherBackend
 
 PASSED, INDETERMINATE, FAILED = "TOTAL-PASSED", "INDETERMINATE", "TOTAL-FAILED"
+# Whether the authorities were asked about a signature: under the URL policy, not at all
+# (offline, or no policy given), or not at all because its chain leads to no configured anchor.
+ONLINE, OFFLINE, UNTRUSTED_CHAIN = "online", "offline", "untrusted-chain"
 # Revocation must be checked where a certificate says how (OCSP or CRL); a certificate
 # that names no service (a root, most TSAs) needs none.
 REVOCATION = CertRevTrustPolicy(RevocationCheckingPolicy(RevocationCheckingRule.CHECK_IF_DECLARED,
@@ -83,6 +95,8 @@ class SignatureReport:
     indication: str  # TOTAL-PASSED, INDETERMINATE or TOTAL-FAILED
     sub_indication: str | None
     details: list[str] = dataclasses.field(default_factory=list)  # (a field is named 'field')
+    fetching: str = OFFLINE  # ONLINE, OFFLINE or UNTRUSTED_CHAIN
+    fetches: list[Fetch] = dataclasses.field(default_factory=list)  # each URL wanted, in order
 
     @property
     def passed(self) -> bool:
@@ -99,10 +113,12 @@ class _Document:
 
 
 async def averify_pdf(data: bytes, anchors: Sequence[x509.Certificate], intermediates: Sequence[x509.Certificate],
-                      *, online: bool = True, timeout_s: float = 20.0) -> list[SignatureReport]:
-    """A report per signature; raises DOCUMENT_INVALID / DOCUMENT_ENCRYPTED."""
+                      *, online: bool = True, timeout_s: float = 20.0,
+                      policy: FetchPolicy | None = None) -> list[SignatureReport]:
+    """A report per signature; raises DOCUMENT_INVALID / DOCUMENT_ENCRYPTED. ``online``: the
+    authorities are asked, under ``policy`` only (without one, nothing is fetched)."""
     document = await asyncio.to_thread(_read, data)  # parsing a large PDF must not stall the event loop
-    backend = AIOHttpFetcherBackend(per_request_timeout=timeout_s) if online else None
+    backend = PolicedFetcherBackend(policy, timeout_s) if online and policy is not None else None
     try:
         reports = []
         for sig in document.signatures:
@@ -131,9 +147,13 @@ def _read(data: bytes) -> _Document:
 
 
 async def _report(sig: EmbeddedPdfSignature, document_timestamps: list, dss: LocalKnowledge, anchors,
-                  intermediates, backend: AIOHttpFetcherBackend | None) -> SignatureReport:
+                  intermediates, fetcher: PolicedFetcherBackend | None) -> SignatureReport:
+    """``fetcher``: the document's, used for this signature only if its chain is anchored."""
     status = await async_validate_pdf_signature(sig, ValidationContext(
-        trust_roots=list(anchors), other_certs=list(intermediates), allow_fetching=False, revocation_mode="soft-fail"))
+        trust_roots=list(anchors), other_certs=[*intermediates, *dss.known_certs], allow_fetching=False,
+        revocation_mode="soft-fail"))
+    backend = fetcher if fetcher is not None and _anchored(status) else None
+    asked_before = len(backend.fetches) if backend is not None else 0
     cert = status.signing_cert
     timestamp_ok = bool(status.timestamp_validity and status.timestamp_validity.valid
                         and status.timestamp_validity.intact)
@@ -155,6 +175,8 @@ async def _report(sig: EmbeddedPdfSignature, document_timestamps: list, dss: Loc
         subindic = AdESPassed.OK if now.bottom_line else now.trust_problem_indic or AdESIndeterminate.GENERIC
         indication, sub, details = _indication(status, subindic, None)
         revocation = "good" if now.bottom_line else _revocation(subindic)
+    fetching = OFFLINE if fetcher is None else ONLINE if backend is not None else UNTRUSTED_CHAIN
+    fetches = backend.fetches[asked_before:] if backend is not None else []
     path = status.validation_path
     return SignatureReport(
         field=sig.field_name,
@@ -174,11 +196,39 @@ async def _report(sig: EmbeddedPdfSignature, document_timestamps: list, dss: Loc
         level=level,
         indication=indication,
         sub_indication=sub,
-        details=details,
+        details=details + _fetch_details(fetching, fetches),
+        fetching=fetching,
+        fetches=fetches,
     )
 
 
-async def _with_time(sig: EmbeddedPdfSignature, knowledge: LocalKnowledge, anchors, intermediates, backend):
+def _anchored(status) -> bool:
+    """Whether the signer's chain leads to a configured anchor on the certificates at hand (the
+    document's and the configured ones), every signature on it verifying. Only then are the
+    authorities asked anything: chasing the issuers of an unknown chain would send requests
+    wherever the document's certificates point."""
+    if status.trusted:
+        return True
+    if status.validation_path is None:  # no path: an untrusted (or unknown) chain
+        return False
+    # a path that did not validate (e.g. a certificate expired since) is still anchored, if it is one
+    certificates = [crypto_x509.load_der_x509_certificate(c.dump()) for c in status.validation_path]  # anchor first
+    try:
+        for issuer, certificate in itertools.pairwise(certificates):
+            certificate.verify_directly_issued_by(issuer)
+    except (ValueError, TypeError, InvalidSignature):
+        return False
+    return True
+
+
+def _fetch_details(fetching: str, fetches: list[Fetch]) -> list[str]:
+    if fetching == UNTRUSTED_CHAIN:
+        return ["nothing was fetched: the signer's certificate chain does not lead to a configured trust anchor"]
+    return [f"not fetched (URL policy): {f.url}: {f.reason}" for f in fetches if f.outcome == REFUSED]
+
+
+async def _with_time(sig: EmbeddedPdfSignature, knowledge: LocalKnowledge, anchors, intermediates,
+                     backend: PolicedFetcherBackend | None):
     """ETSI validation with the signature timestamp as proof of the signing time (current
     revocation data from ``backend``, or only what the document holds)."""
     spec = _spec(anchors, intermediates, backend).signature_validation_spec
@@ -245,7 +295,7 @@ def _dss_knowledge(reader: PdfFileReader) -> LocalKnowledge:
         return LocalKnowledge()
 
 
-def _spec(anchors, intermediates, backend: AIOHttpFetcherBackend | None) -> PdfSignatureValidationSpec:
+def _spec(anchors, intermediates, backend: PolicedFetcherBackend | None) -> PdfSignatureValidationSpec:
     return PdfSignatureValidationSpec(SignatureValidationSpec(
         cert_validation_policy=CertValidationPolicySpec(
             trust_manager=SimpleTrustManager.build(trust_roots=list(anchors)), revinfo_policy=REVOCATION),

@@ -6,6 +6,11 @@ used without asking again. When nothing answers, ``hard-fail`` refuses
 (REVOCATION_UNKNOWN), ``soft-fail`` goes on, and ``offline-grace`` accepts a cached CRL
 up to the configured grace past its nextUpdate. The answers relied on are returned: a
 B-LT signature embeds them.
+
+The addresses asked are those of a chain already validated up to a configured trust anchor
+(``presign`` builds it from the certificates at hand, fetching nothing), so they are the
+configured CAs' own word; no issuer certificate is ever fetched, and ``fetch`` asks http(s)
+only, without following redirects, bounded in time and size.
 """
 
 from __future__ import annotations

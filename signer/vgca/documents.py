@@ -70,11 +70,15 @@ async def verify_document(call: Call, frame: str) -> dict[str, Any]:
             raise SignerError(Code.BAD_REQUEST, "FileName (URL) or Base64Content is required")
         async with call.transfers() as transfers:
             data = (await transfers.download(source, credentials(request))).data
-    reports = await verification.verify_pdf(data, call.parts.trust,
-                                            timeout_s=call.parts.settings.revocation.policy.timeout_s)
+    parts = call.parts
+    reports = await verification.verify_pdf(data, parts.trust, timeout_s=parts.settings.revocation.policy.timeout_s,
+                                            policy=verification.fetch_policy(parts.settings, parts.trust, parts.limits))
     signatures = [{"SignerName": r.signer, "SignerSubject": r.signer_subject, "SigningTime": r.signing_time,
                    "Intact": r.intact, "Valid": r.valid, "Trusted": r.trusted, "Coverage": r.coverage,
-                   "Level": r.level, "Indication": r.indication, "Passed": r.passed} for r in reports]
+                   "Level": r.level, "Indication": r.indication, "SubIndication": r.sub_indication,
+                   "Details": r.details, "Fetching": r.fetching,
+                   "Fetches": [{"Url": f.url, "Outcome": f.outcome, "Reason": f.reason} for f in r.fetches],
+                   "Passed": r.passed} for r in reports]
     return status.success(Signatures=signatures, Passed=bool(reports) and all(r.passed for r in reports))
 
 
