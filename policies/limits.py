@@ -31,6 +31,8 @@ class Limits:
     audit_max_mb: float
     audit_keep_files: int
     login_idle_s: float
+    output_retention_h: float
+    retention_sweep_s: float
 
     @property
     def transfer_max_bytes(self) -> int:
@@ -43,6 +45,10 @@ class Limits:
     @property
     def max_body_bytes(self) -> int:
         return int(self.max_body_mb * 1024 * 1024)
+
+    @property
+    def output_retention_s(self) -> float:
+        return self.output_retention_h * 3600
 
     @property
     def audit_max_bytes(self) -> int:
