@@ -34,6 +34,8 @@ class Limits:
     verify_fetch_max_mb: float
     verify_fetch_requests: int
     verify_fetch_total_s: float
+    output_retention_h: float
+    retention_sweep_s: float
 
     @property
     def transfer_max_bytes(self) -> int:
@@ -46,6 +48,10 @@ class Limits:
     @property
     def max_body_bytes(self) -> int:
         return int(self.max_body_mb * 1024 * 1024)
+
+    @property
+    def output_retention_s(self) -> float:
+        return self.output_retention_h * 3600
 
     @property
     def audit_max_bytes(self) -> int:

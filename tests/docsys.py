@@ -16,6 +16,7 @@ from conftest import DOCUMENTS
 
 SESSION = "phien-lam-viec-123"
 JWT = "jwt.token.value"
+GENERATED_BLOCK = 256 * 1024
 
 
 @dataclass
@@ -35,6 +36,7 @@ class DocumentSystem:
     stored: dict[str, bytes] = field(default_factory=dict)
     port: int = 0
     slow_upload_s: float = 0.0  # the handler waits before reading the body
+    generated_bytes: int = 0  # bytes written by /generated, all requests together
 
     @property
     def url(self) -> str:
@@ -46,6 +48,7 @@ class DocumentSystem:
             web.get("/", self.page),
             web.get("/download/{name}", self.download),
             web.get("/slow/{name}", self.slow),
+            web.get("/generated/{size}", self.generated),
             web.get("/redirect", self.redirect),
             web.post("/upload", self.upload),
         ])
@@ -72,6 +75,30 @@ class DocumentSystem:
             data = path.read_bytes()
         return web.Response(body=data, content_type="application/pdf",
                             headers={"Content-Disposition": f'attachment; filename="{name}"'})
+
+    async def generated(self, request: web.Request) -> web.StreamResponse:
+        """``size`` bytes made up as they are sent (the server holds one block, whatever the
+        size); without a Content-Length unless ``?declare=1``."""
+        self.requests.append(f"GET {request.path_qs}")
+        if not self._authorised(request):
+            return web.Response(status=401)
+        size = int(request.match_info["size"])
+        response = web.StreamResponse(headers={"Content-Type": "application/pdf"})
+        if request.query.get("declare"):
+            response.content_length = size
+        await response.prepare(request)
+        block = b"%PDF-1.7\n" + bytes(GENERATED_BLOCK - 9)
+        sent = 0
+        try:
+            while sent < size:
+                part = block[:min(GENERATED_BLOCK, size - sent)]
+                await response.write(part)
+                sent += len(part)
+                self.generated_bytes += len(part)
+            await response.write_eof()
+        except ConnectionResetError:  # the daemon stopped reading: what the tests want to see
+            pass
+        return response
 
     async def slow(self, request: web.Request) -> web.Response:
         await asyncio.sleep(2)

@@ -122,3 +122,29 @@ def test_summary_counts_signed_and_failed_items() -> None:
     assert (summary["state"], summary["total"], summary["done"], summary["failed"]) == (RUNNING, 3, 1, 1)
     assert [i["state"] for i in summary["items"]] == [SIGNED, FAILED, PENDING]
     assert summary["items"][1]["error"] == "DOCUMENT_INVALID"
+
+
+def test_a_journal_written_before_retention_loads_with_nothing_fetched_and_no_expiry(tmp_path: Path) -> None:
+    journal = Journal(tmp_path)
+    journal.prepare("old")
+    (journal.folder("old") / "batch.json").write_text(
+        '{"id": "old", "origin": null, "options": {}, "state": "done", "created": "2026-01-02T03:04:05+00:00",'
+        ' "items": [{"index": 0, "name": "a.pdf", "sha256": "ab", "size": 3, "state": "signed"}]}')
+    (loaded,) = journal.load_all()
+    assert (loaded.transient, loaded.expires, loaded.items[0].fetched) == (False, None, False)
+
+
+def test_documents_are_dropped_one_by_one_and_folders_listed(tmp_path: Path) -> None:
+    journal = Journal(tmp_path)
+    journal.prepare("b1")
+    for path in (journal.input("b1", 0), journal.output("b1", 0), journal.received("b1", 7)):
+        path.write_bytes(b"%PDF-1.7")
+    assert journal.received("b1", 7) == tmp_path / "b1/inputs/received-7.pdf"
+    journal.drop_input("b1", 0)
+    journal.drop_output("b1", 0)
+    journal.drop_input("b1", 0)  # already gone: nothing to do
+    assert not journal.input("b1", 0).exists() and not journal.output("b1", 0).exists()
+    assert journal.last_change("b1") >= journal.received("b1", 7).stat().st_mtime
+    (tmp_path / "not-a-batch.txt").write_text("")
+    assert journal.on_disk() == ["b1"]
+    assert Journal(tmp_path / "absent").on_disk() == []

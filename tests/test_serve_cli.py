@@ -30,10 +30,10 @@ api_token_file = "{folder / 'api-token'}"
     return config
 
 
-def start(config: Path, dev_env: DevEnv) -> tuple[subprocess.Popen, int, int]:
+def start(config: Path, dev_env: DevEnv, origin: str = PAGE) -> tuple[subprocess.Popen, int, int]:
     process = subprocess.Popen(
         [sys.executable, "-m", "signer", "serve", "--config", str(config), "--port", "0", "--tls-port", "0",
-         "--allow-origin", PAGE],
+         "--allow-origin", origin],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=dev_env.env())
     line = process.stdout.readline()
     assert "Listening" in line, line + process.stderr.read()

@@ -51,9 +51,15 @@ def daemon(dev_env: DevEnv, docsys: DocumentSystem, tmp_path_factory: pytest.Tem
 
 def vgca(daemon: RunningDaemon, path: str, frame, origin: str | None = None, close_after: float | None = None):
     """One call exactly as the plugin makes it: new socket, one frame, the first reply, close."""
+    return vgca_at(daemon.listening.https_port, daemon.tls.ca_cert, path, frame, origin, close_after)
+
+
+def vgca_at(https_port: int, ca_cert: Path, path: str, frame, origin: str | None = None,
+            close_after: float | None = None):
+    """``vgca`` for a daemon listening on ``https_port`` with the local CA ``ca_cert``."""
     async def go():
-        context = ssl.create_default_context(cafile=str(daemon.tls.ca_cert))
-        url = f"wss://127.0.0.1:{daemon.listening.https_port}/{path}"
+        context = ssl.create_default_context(cafile=str(ca_cert))
+        url = f"wss://127.0.0.1:{https_port}/{path}"
         async with aiohttp.ClientSession() as session:
             headers = {"Origin": origin} if origin is not None else {}
             async with session.ws_connect(url, ssl=context, headers=headers) as socket:

@@ -1,16 +1,23 @@
 """/v1/batches: create (multipart, repeated ``file`` fields), status, progress events,
-signed documents, cancel, resume. A batch belongs to the origin that created it."""
+signed documents, cancel, resume. A batch belongs to the origin that created it. A signed
+document is kept until it was fetched whole, and a batch until it expires (the manager's
+retention)."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
 import json
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
 from urllib.parse import quote
 
 from aiohttp import web
+from aiohttp.abc import AbstractStreamWriter
 from aiohttp.http_exceptions import HttpProcessingError
 from aiohttp.multipart import BodyPartReader
+from aiohttp.web_request import BaseRequest
 
 from ..errors import Code, SignerError
 from .appkeys import BATCHES, caller_of
@@ -107,10 +114,27 @@ async def item(request: web.Request) -> web.StreamResponse:
         index = int(request.match_info["index"])
     except ValueError:
         raise SignerError(Code.NOT_FOUND, "no such item") from None
-    path = request.app[BATCHES].output(batch, index)
+    batches = request.app[BATCHES]
+    path = batches.output(batch, index)
     name = batch.items[index].name.rsplit(".", 1)[0] + "-signed.pdf"
     disposition = f"attachment; filename*=UTF-8''{quote(name, safe='')}"
-    return web.FileResponse(path, headers={"Content-Type": "application/pdf", "Content-Disposition": disposition})
+    return _Fetch(path, lambda: batches.fetched(batch, index),
+                  headers={"Content-Type": "application/pdf", "Content-Disposition": disposition})
+
+
+class _Fetch(web.FileResponse):
+    """A signed document; once sent whole (not a HEAD, a range or a cut connection) the
+    batch is told, and the next sweep deletes it."""
+
+    def __init__(self, path: Path, on_sent: Callable[[], None], **kwargs: Any) -> None:
+        super().__init__(path, **kwargs)
+        self._on_sent = on_sent
+
+    async def prepare(self, request: BaseRequest) -> AbstractStreamWriter | None:
+        writer = await super().prepare(request)
+        if request.method == "GET" and self.status == 200:
+            self._on_sent()
+        return writer
 
 
 async def cancel(request: web.Request) -> web.Response:

@@ -131,9 +131,12 @@ def document() -> dict[str, Any]:
                 requestBody={"required": True, "content": {"multipart/form-data": {"schema": _batch_form()}}},
             )},
             "/v1/batches/{id}": {
-                "get": _operation("A batch's state and items", _json(_ref("Batch")), operationId="getBatch",
-                                  parameters=[BATCH_ID]),
-                "delete": _operation("Cancel: signed items stay available, the rest are cancelled",
+                "get": _operation("A batch's state and items; it answers until the batch `expires` "
+                                  "(`output_retention_h` after it ended, 404 after)", _json(_ref("Batch")),
+                                  operationId="getBatch", parameters=[BATCH_ID]),
+                "delete": _operation("Cancel: signed items stay available (until fetched or expired), the rest "
+                                     "are cancelled and their documents deleted at once: a cancelled batch cannot "
+                                     "be resumed",
                                      _json(_ref("Batch"), "Accepted"), status="202", operationId="cancelBatch",
                                      parameters=[BATCH_ID]),
             },
@@ -142,13 +145,16 @@ def document() -> dict[str, Any]:
                 {"description": "An event stream", "content": {"text/event-stream": {"schema": {"type": "string"}}}},
                 operationId="batchEvents", parameters=[BATCH_ID])},
             "/v1/batches/{id}/items/{index}": {"get": _operation(
-                "A signed document of the batch", {"description": "The signed PDF",
+                "A signed document of the batch. Kept until it was fetched whole (the daemon's next sweep, "
+                "within `retention_sweep_s`, deletes it) and at most until the batch `expires`; 404 after",
+                {"description": "The signed PDF",
                                                    "content": {"application/pdf": {"schema": BINARY}}},
                 operationId="getBatchItem",
                 parameters=[BATCH_ID, {"name": "index", "in": "path", "required": True,
                                        "schema": {"type": "integer", "minimum": 0}}])},
             "/v1/batches/{id}/resume": {"post": _operation(
-                "Run again the items a removed token or a PIN problem stopped",
+                "Run again the items a removed token or a PIN problem stopped (their documents are kept until "
+                "the batch `expires`; a cancelled batch, or one the official refused, keeps none)",
                 _json(_ref("Batch"), "Accepted"), status="202", operationId="resumeBatch", parameters=[BATCH_ID])},
         },
         "components": {
@@ -235,18 +241,23 @@ SCHEMAS: dict[str, Any] = {
                      "properties": {"id": {"type": "string"}, "total": {"type": "integer"}}},
     "Batch": {
         "type": "object",
-        "required": ["id", "state", "total", "done", "failed", "items"],
+        "required": ["id", "state", "total", "done", "failed", "expires", "items"],
         "properties": {
             "id": {"type": "string"},
             "state": {"type": "string", "enum": ["pending", "running", "done", "failed", "cancelled"]},
             "total": {"type": "integer"}, "done": {"type": "integer"}, "failed": {"type": "integer"},
+            "expires": {"type": ["string", "null"], "format": "date-time",
+                        "description": "when the batch and what is left of its documents are deleted "
+                                       "(null while it runs)"},
             "items": {"type": "array", "items": {
-                "type": "object", "required": ["index", "name", "sha256", "pages", "state", "error"],
+                "type": "object", "required": ["index", "name", "sha256", "pages", "state", "error", "fetched"],
                 "properties": {"index": {"type": "integer"}, "name": {"type": "string"}, "sha256": {"type": "string"},
                                "pages": {"type": ["integer", "null"], "description": "counted before consent "
                                          "is asked, or when the document is prepared"},
                                "state": {"type": "string", "enum": ["pending", "signed", "failed", "cancelled"]},
-                               "error": {"type": ["string", "null"]}}}},
+                               "error": {"type": ["string", "null"]},
+                               "fetched": {"type": "boolean", "description": "its signed document was fetched "
+                                           "whole: the next sweep deletes it"}}}},
         },
     },
     "Verification": {

@@ -76,13 +76,16 @@ async def _sign(settings: Settings, paths: list[Path], options: dict[str, str], 
         finally:
             if not started:  # nothing half-copied stays in the journal
                 manager.discard(batch)
-        async for event in manager.events(batch):
-            if show:
-                _progress(batch)
-            if event["event"] == "item" and event["state"] == "signed":
-                source = paths[event["index"]]
-                data = await manager.read_output(batch, event["index"])
-                write_atomically(outdir / f"{source.stem}-signed.pdf", data)
+        try:
+            async for event in manager.events(batch):
+                if show:
+                    _progress(batch)
+                if event["event"] == "item" and event["state"] == "signed":
+                    source = paths[event["index"]]
+                    data = await manager.read_output(batch, event["index"])
+                    write_atomically(outdir / f"{source.stem}-signed.pdf", data)
+        finally:
+            manager.drop(batch)  # the signed documents are in OUTDIR: the batch's folder goes
         if show:
             print(file=sys.stderr)
             for item in batch.items:

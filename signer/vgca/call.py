@@ -6,6 +6,7 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+import unicodedata
 from dataclasses import dataclass
 from typing import Any
 
@@ -21,6 +22,10 @@ from ..service.batches.manager import BatchManager
 from ..service.caller import Caller
 from ..service.signing import SigningService
 from .transfer import Credentials, Transfers
+
+METADATA_MAX_ENTRIES = 64
+METADATA_KEY_CHARS = 128
+METADATA_VALUE_CHARS = 8192  # integrators carry tokens in MetaData (a JWT is a few kilobytes)
 
 
 @dataclass(frozen=True)
@@ -83,7 +88,32 @@ def credentials(request: dict[str, Any]) -> Credentials:
 
 
 def metadata(request: dict[str, Any]) -> dict[str, str]:
-    entries = request.get("MetaData") or []
-    if not isinstance(entries, list):
+    """``MetaData`` (``[{"Key", "Value"}]``) as the upload's form fields. Read before anything
+    is asked: the fields go into the upload's multipart headers and body, so anything but a
+    short list of plain strings is BAD_REQUEST now, not a failed upload after the signature."""
+    entries = request.get("MetaData")
+    if entries is None:
         return {}
-    return {str(e["Key"]): str(e.get("Value", "")) for e in entries if isinstance(e, dict) and e.get("Key")}
+    if not isinstance(entries, list) or len(entries) > METADATA_MAX_ENTRIES:
+        raise SignerError(Code.BAD_REQUEST, f"MetaData must be a list of at most {METADATA_MAX_ENTRIES} entries")
+    fields = {}
+    for entry in entries:
+        if not isinstance(entry, dict) or set(entry) - {"Key", "Value"}:
+            raise SignerError(Code.BAD_REQUEST, 'each MetaData entry is {"Key": ..., "Value": ...}')
+        key = plain_text(entry.get("Key"), "a MetaData Key", METADATA_KEY_CHARS)
+        if not key or key.lower() == "uploadfile":
+            raise SignerError(Code.BAD_REQUEST, "a MetaData Key is empty or names the file's own field")
+        fields[key] = plain_text(entry.get("Value", ""), f"MetaData {key!r}", METADATA_VALUE_CHARS)
+    return fields
+
+
+def plain_text(value: Any, name: str, most: int) -> str:
+    """``value`` if it is a string of at most ``most`` characters without control characters
+    (CR, LF, NUL, C0, DEL, C1) or line separators; else BAD_REQUEST naming ``name``."""
+    if not isinstance(value, str):
+        raise SignerError(Code.BAD_REQUEST, f"{name} must be a string")
+    if len(value) > most:
+        raise SignerError(Code.BAD_REQUEST, f"{name} is longer than {most} characters")
+    if any(unicodedata.category(c) == "Cc" or c in "\u2028\u2029" for c in value):
+        raise SignerError(Code.BAD_REQUEST, f"{name} contains a control character or line break")
+    return value

@@ -42,16 +42,17 @@ async def sign_document(call: Call, frame: str) -> dict[str, Any]:
         raise SignerError(Code.BAD_REQUEST, "FileUploadHandler is missing")
     profile = DOCUMENT_PROFILES[call.path]
     given = credentials(request)
+    fields = metadata(request)
+    options = from_vgca(request, profile)
     async with call.transfers() as transfers:
         for url in (source, handler):
             check_url(url, transfers.allowed_hosts)  # refuse before any consent, token or network use
-        # downloaded first (from the origin's own hosts): the consent dialog shows its digest
-        downloaded = await transfers.download(source, given)
-        options = from_vgca(request, profile)
+        # downloaded first (from the origin's own hosts): the consent dialog shows its digest. In
+        # memory, within transfer_max_mb: the document is parsed in memory to be signed anyway
+        downloaded = await transfers.fetch(source, given)
         signed = await call.parts.service.sign_pdf(call.caller, downloaded.data, options,
                                                    call.certificate_for(profile))
-        uploaded = await whole(
-            transfers.upload(handler, given, signed.data, downloaded.filename, metadata(request)))
+        uploaded = await whole(transfers.upload(handler, given, signed.data, downloaded.filename, fields))
     return status.success(
         FileName=uploaded.file_name,
         FileServer=uploaded.file_server,
@@ -68,8 +69,8 @@ async def verify_document(call: Call, frame: str) -> dict[str, Any]:
         source = str(request.get("FileName") or request.get("URL") or "")
         if not source:
             raise SignerError(Code.BAD_REQUEST, "FileName (URL) or Base64Content is required")
-        async with call.transfers() as transfers:
-            data = (await transfers.download(source, credentials(request))).data
+        async with call.transfers() as transfers:  # in memory, within transfer_max_mb, as Base64Content is
+            data = (await transfers.fetch(source, credentials(request))).data
     parts = call.parts
     reports = await verification.verify_pdf(data, parts.trust, timeout_s=parts.settings.revocation.policy.timeout_s,
                                             policy=verification.fetch_policy(parts.settings, parts.trust, parts.limits))

@@ -4,14 +4,24 @@ No server-side request forgery: every URL must be http(s) on a host the calling
 origin may use (its own host, or hosts policy data allows for it); no ``file:``;
 redirects are followed only to the same host; each transfer has a size and a
 time limit; TLS certificates are verified.
+
+Sizes are checked as bytes arrive (a declared ``Content-Length`` first): a batch's
+documents go to disk a chunk at a time under the per-file limit and the batch's
+``Quota``, so a page's oversized batch is refused at the limit, before anything is asked.
 """
 
 from __future__ import annotations
 
+import contextlib
+import hashlib
 import json
-from collections.abc import Collection, Mapping
+import os
+import tempfile
+import unicodedata
+from collections.abc import AsyncIterator, Collection, Mapping
 from dataclasses import dataclass
-from typing import Any
+from pathlib import Path
+from typing import Any, BinaryIO, NoReturn
 from urllib.parse import unquote, urljoin, urlsplit
 
 import aiohttp
@@ -20,6 +30,8 @@ from ..errors import Code, SignerError
 
 MAX_REDIRECTS = 3
 REDIRECTS = {301, 302, 303, 307, 308}
+CHUNK = 256 * 1024
+NAME_MAX = 255  # characters of a file name taken from the document system
 
 
 @dataclass(frozen=True)
@@ -40,9 +52,21 @@ class Credentials:
 
 
 @dataclass(frozen=True)
-class Downloaded:
+class Fetched:
+    """A document read into memory (one document that is then parsed in memory anyway)."""
+
     data: bytes
     filename: str
+
+
+@dataclass(frozen=True)
+class Downloaded:
+    """A document written to disk."""
+
+    path: Path
+    filename: str
+    size: int
+    sha256: str
 
 
 @dataclass(frozen=True)
@@ -50,6 +74,27 @@ class Uploaded:
     file_name: str
     file_server: Any  # opaque: passed back to the page unchanged
     message: str
+
+
+@dataclass
+class Quota:
+    """The bytes one batch may receive in all, shared by its parallel downloads."""
+
+    limit: int
+    used: int = 0
+    exceeded: bool = False  # set when a download was refused for the batch's sake (not its own size)
+
+    def take(self, size: int) -> None:
+        if self.used + size > self.limit:
+            self.refuse()
+        self.used += size
+
+    def give_back(self, size: int) -> None:
+        self.used -= size
+
+    def refuse(self) -> NoReturn:
+        self.exceeded = True
+        raise SignerError(Code.TOO_LARGE, "the batch", limit_mb=_mb(self.limit))
 
 
 def check_url(url: str, allowed_hosts: Collection[str]) -> str:
@@ -93,7 +138,53 @@ class Transfers:
         assert self._session
         await self._session.close()
 
-    async def download(self, url: str, credentials: Credentials) -> Downloaded:
+    async def fetch(self, url: str, credentials: Credentials) -> Fetched:
+        """The document in memory, within the per-file limit."""
+        async with self._receiving(url, credentials) as (response, filename):
+            chunks, size = [], 0
+            async for chunk in response.content.iter_chunked(CHUNK):
+                size += len(chunk)
+                if size > self.max_bytes:
+                    raise self._too_large()
+                chunks.append(chunk)
+        return Fetched(data=b"".join(chunks), filename=filename)
+
+    async def download(self, url: str, credentials: Credentials, into: Path, quota: Quota) -> Downloaded:
+        """The document written to ``into`` (a temporary file beside it, renamed when whole),
+        hashed on the way, within the per-file limit and the batch's ``quota``; nothing of it
+        stays on disk when it is refused or fails."""
+        async with self._receiving(url, credentials) as (response, filename):
+            declared = response.content_length
+            if declared is not None and declared > quota.limit - quota.used:
+                quota.refuse()
+            digest, size = hashlib.sha256(), 0
+            try:
+                fd, temporary = tempfile.mkstemp(dir=into.parent, prefix=f".{into.name}.", suffix=".part")
+            except OSError as exc:
+                raise SignerError(Code.DOWNLOAD_FAILED, f"not stored: {exc.strerror or exc}") from None
+            try:
+                with os.fdopen(fd, "wb") as out:
+                    async for chunk in response.content.iter_chunked(CHUNK):
+                        if size + len(chunk) > self.max_bytes:
+                            raise self._too_large()
+                        quota.take(len(chunk))
+                        size += len(chunk)
+                        digest.update(chunk)
+                        out.write(chunk)
+                os.replace(temporary, into)
+            except BaseException as exc:
+                quota.give_back(size)
+                with contextlib.suppress(OSError):
+                    os.unlink(temporary)
+                if isinstance(exc, OSError):
+                    raise SignerError(Code.DOWNLOAD_FAILED, f"not stored: {exc.strerror or exc}") from None
+                raise
+        return Downloaded(path=into, filename=filename, size=size, sha256=digest.hexdigest())
+
+    @contextlib.asynccontextmanager
+    async def _receiving(self, url: str, credentials: Credentials
+                         ) -> AsyncIterator[tuple[aiohttp.ClientResponse, str]]:
+        """The document's response (200, declared size within the per-file limit) and file name."""
         check_url(url, self.allowed_hosts)
         try:
             response, final_url = await self._get_following_same_host(url, credentials)
@@ -102,31 +193,34 @@ class Transfers:
                     raise SignerError(Code.DOWNLOAD_FAILED, f"HTTP {response.status}")
                 declared = response.content_length
                 if declared is not None and declared > self.max_bytes:
-                    raise SignerError(Code.TOO_LARGE, limit_mb=round(self.max_bytes / 1048576, 1))
-                data = await self._read_bounded(response)
-                return Downloaded(data=data, filename=_filename(response.headers, final_url))
+                    raise self._too_large()
+                yield response, _filename(response.headers, final_url)
         except SignerError:
             raise
         except (TimeoutError, aiohttp.ClientError) as exc:
             raise SignerError(Code.DOWNLOAD_FAILED, type(exc).__name__) from None
 
+    def _too_large(self) -> SignerError:
+        return SignerError(Code.TOO_LARGE, limit_mb=_mb(self.max_bytes))
+
     async def upload(
-        self, url: str, credentials: Credentials, data: bytes, filename: str, fields: Mapping[str, str]
+        self, url: str, credentials: Credentials, body: bytes | BinaryIO, filename: str, fields: Mapping[str, str]
     ) -> Uploaded:
-        """POST the signed file as multipart field ``uploadfile`` with the MetaData fields."""
+        """POST the signed file (its bytes, or an open file read a chunk at a time) as multipart
+        field ``uploadfile`` with the MetaData fields (checked by ``call.metadata``)."""
         check_url(url, self.allowed_hosts)
         form = aiohttp.FormData()
         for name, value in fields.items():
             form.add_field(name, value)
-        form.add_field("uploadfile", data, filename=filename, content_type="application/pdf")
+        form.add_field("uploadfile", body, filename=filename, content_type="application/pdf")
         assert self._session
         try:
             async with self._session.post(url, data=form, headers=credentials.headers(),
                                           allow_redirects=False) as response:
-                body = b""
+                reply = b""
                 async for chunk in response.content.iter_chunked(64 * 1024):  # read() gives one chunk only
-                    body += chunk
-                    if len(body) > 1024 * 1024:  # a handler's JSON reply is short
+                    reply += chunk
+                    if len(reply) > 1024 * 1024:  # a handler's JSON reply is short
                         raise SignerError(Code.UPLOAD_FAILED, "the upload handler's reply is too long")
                 if response.status != 200:
                     raise SignerError(Code.UPLOAD_FAILED, f"HTTP {response.status}")
@@ -134,7 +228,7 @@ class Transfers:
             raise
         except (TimeoutError, aiohttp.ClientError) as exc:
             raise SignerError(Code.UPLOAD_FAILED, type(exc).__name__) from None
-        return _handler_reply(body, filename)
+        return _handler_reply(reply, filename)
 
     async def _get_following_same_host(self, url: str, credentials: Credentials):
         assert self._session
@@ -155,15 +249,6 @@ class Transfers:
             url = check_url(target, self.allowed_hosts)
         raise SignerError(Code.DOWNLOAD_FAILED, "too many redirects")
 
-    async def _read_bounded(self, response: aiohttp.ClientResponse) -> bytes:
-        chunks, size = [], 0
-        async for chunk in response.content.iter_chunked(256 * 1024):
-            size += len(chunk)
-            if size > self.max_bytes:
-                raise SignerError(Code.TOO_LARGE, limit_mb=round(self.max_bytes / 1048576, 1))
-            chunks.append(chunk)
-        return b"".join(chunks)
-
 
 def _handler_reply(body: bytes, filename: str) -> Uploaded:
     """The upload handler's JSON; ``Status`` is true/false or 0 (ok)/non-zero, by implementation."""
@@ -182,13 +267,25 @@ def _handler_reply(body: bytes, filename: str) -> Uploaded:
                     message=message)
 
 
+def _mb(size: int) -> float:
+    return round(size / 1048576, 1)
+
+
 def _filename(headers: Mapping[str, str], url: str) -> str:
+    """The document system's name for the file, as a plain name: it goes into the consent
+    dialog and back into the upload's ``Content-Disposition``."""
     disposition = headers.get("Content-Disposition", "")
     for part in disposition.split(";"):
         name, _, value = part.strip().partition("=")
         if name.lower() in ("filename*",) and "''" in value:
-            return unquote(value.split("''", 1)[1])
+            return _plain_name(unquote(value.split("''", 1)[1]))
         if name.lower() == "filename" and value:
-            return value.strip('"')
-    last = urlsplit(url).path.rsplit("/", 1)[-1]
-    return unquote(last) or "document.pdf"
+            return _plain_name(value.strip('"'))
+    return _plain_name(unquote(urlsplit(url).path.rsplit("/", 1)[-1]))
+
+
+def _plain_name(name: str) -> str:
+    """No control or format characters, no folders, no quotes; ``document.pdf`` if nothing is left."""
+    kept = "".join(c for c in name if unicodedata.category(c)[0] not in "CZ" or c == " ")
+    kept = kept.replace("/", "_").replace("\\", "_").replace('"', "'").strip(" .")
+    return kept[:NAME_MAX] or "document.pdf"

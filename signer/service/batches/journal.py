@@ -1,10 +1,13 @@
 """A batch on disk, in the daemon's state folder: ``batches/<id>/batch.json`` (rewritten
 whole, then renamed), ``inputs/<n>.pdf`` as received and ``outputs/<n>.pdf`` as signed
 (written to a temporary file, then renamed). A daemon killed at any moment finds every
-batch readable; an output that exists is complete, and it is what says an item is signed."""
+batch readable; an output that exists is complete, and it is what says an item is signed.
+A batch's folder lives only while it holds documents someone still needs (the manager
+deletes them: ``drop_input``, ``drop_output``, ``discard``)."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import secrets
 import shutil
@@ -28,6 +31,7 @@ class Item:
     state: str = PENDING  # pending, signed, failed, cancelled
     error: str | None = None
     pages: int | None = None  # counted before consent is asked, or when prepared
+    fetched: bool = False  # its signed document was fetched whole (deleted by the next sweep)
 
 
 @dataclass
@@ -39,13 +43,16 @@ class Batch:
     state: str = PENDING
     created: str = field(default_factory=lambda: datetime.now(UTC).isoformat(timespec="seconds"))
     client: str = WITH_API_TOKEN  # who created it when ``origin`` is None (service.caller; older journals: api-token)
+    transient: bool = False  # for one call (VGCA SignFiles): deleted when the call ends, never resumed
+    expires: str | None = None  # set when it ends: then it is deleted with what is left of it
 
     def summary(self) -> dict:
         return {"id": self.id, "state": self.state, "total": len(self.items),
                 "done": sum(i.state == SIGNED for i in self.items),
                 "failed": sum(i.state == FAILED for i in self.items),
+                "expires": self.expires,
                 "items": [{"index": i.index, "name": i.name, "sha256": i.sha256, "pages": i.pages, "state": i.state,
-                           "error": i.error} for i in self.items]}
+                           "error": i.error, "fetched": i.fetched} for i in self.items]}
 
 
 class Journal:
@@ -63,6 +70,10 @@ class Journal:
 
     def output(self, batch_id: str, index: int) -> Path:
         return self.folder(batch_id) / "outputs" / f"{index}.pdf"
+
+    def received(self, batch_id: str, key: int) -> Path:
+        """Where a download for the batch lands before it becomes an input (``add_received``)."""
+        return self.folder(batch_id) / "inputs" / f"received-{key}.pdf"
 
     def prepare(self, batch_id: str) -> None:
         for name in ("inputs", "outputs"):
@@ -85,3 +96,27 @@ class Journal:
 
     def discard(self, batch_id: str) -> None:
         shutil.rmtree(self.folder(batch_id), ignore_errors=True)
+
+    def drop_input(self, batch_id: str, index: int) -> None:
+        with contextlib.suppress(OSError):  # gone already, or held open elsewhere: the sweep tries again
+            self.input(batch_id, index).unlink()
+
+    def drop_output(self, batch_id: str, index: int) -> None:
+        with contextlib.suppress(OSError):
+            self.output(batch_id, index).unlink()
+
+    def on_disk(self) -> list[str]:
+        """The ids of every batch folder, readable journal or not."""
+        try:
+            return sorted(p.name for p in self.root.iterdir() if p.is_dir())
+        except FileNotFoundError:
+            return []
+
+    def last_change(self, batch_id: str) -> float:
+        """The newest modification time in the batch's folder (seconds since the epoch)."""
+        folder = self.folder(batch_id)
+        times = [folder.stat().st_mtime]
+        for path in folder.rglob("*"):
+            with contextlib.suppress(OSError):  # deleted meanwhile
+                times.append(path.stat().st_mtime)
+        return max(times)

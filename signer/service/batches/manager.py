@@ -2,16 +2,25 @@
 one login for the whole batch; the documents are signed in order, each output written
 before its item is marked signed, each with its own audit line. Progress goes to every
 listener (Server-Sent Events). A batch interrupted by a stop or a crash resumes when the
-daemon starts again: an item whose output exists is not signed again."""
+daemon starts again: an item whose output exists is not signed again.
+
+Documents stay on disk only while someone needs them: an input until its item settles
+(or, for an item a removed token or a PIN problem stopped, until the batch expires: a
+resume needs it), a signed output until it was fetched (deleted by the next sweep) or the
+batch expires (``output_retention_h`` after it ended). A refused or cancelled batch keeps
+no input; a transient batch (VGCA SignFiles) is deleted when its call ends. The sweep runs
+at start and every ``retention_sweep_s``."""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
+import os
 import time
 from collections import deque
 from collections.abc import AsyncGenerator, AsyncIterator, Callable, Coroutine
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -51,6 +60,8 @@ JOURNAL_EVERY_S = 1.0
 LOOKAHEAD = 8  # documents prepared ahead of the token
 IN_FLIGHT = 2  # signed documents being assembled and written while the token signs the next
 PIPELINE_BYTES = 16 * 1024 * 1024  # large documents: fewer at a time in the pipeline (memory stays flat)
+# the official said no (or the refusal back-off did): the batch keeps nothing to resume
+REFUSED = frozenset({Code.CONSENT_DENIED, Code.CONSENT_BACKOFF, Code.USER_CANCELLED})
 
 
 class BatchManager:
@@ -66,25 +77,31 @@ class BatchManager:
         self._cancelled: set[str] = set()
         self._listeners: dict[str, set[asyncio.Queue]] = {}
         self._saved: dict[str, float] = {}  # when each batch's journal was last written
+        self._receiving: set[str] = set()  # begun, documents still arriving (no journal yet)
+        self._waiting: set[str] = set()  # running, not signing yet (consent, PIN, queue): a cancel stops them now
+        self._dropping: set[str] = set()  # their caller is gone: deleted when their run stops
+        self._settled: dict[str, set[int]] = {}  # items whose input goes once the journal says they settled
+        self._sweeper: asyncio.Task | None = None
         self.watchers: set[Callable[[dict], Coroutine[Any, Any, None]]] = set()  # the desktop companion's progress
 
     # -- creating and finding --
 
-    def begin(self, caller: Caller, options: dict[str, str]) -> Batch:
+    def begin(self, caller: Caller, options: dict[str, str], *, transient: bool = False) -> Batch:
+        """A new batch receiving its documents; ``start`` runs it, ``discard`` (or ``drop``) deletes it."""
         unknown = set(options) - set(names("batch"))
         if unknown:
             raise SignerError(Code.BAD_REQUEST, f"unknown batch option(s): {', '.join(sorted(unknown))}")
         pdf.signature_level(from_fields(options)[0])  # refuse bad ones now
-        batch = Batch(id=self.journal.new_id(), origin=caller.origin, options=dict(options), client=caller.client)
+        batch = Batch(id=self.journal.new_id(), origin=caller.origin, options=dict(options), client=caller.client,
+                      transient=transient)
         self.journal.prepare(batch.id)
+        self._receiving.add(batch.id)
         return batch
 
     async def add_document(self, batch: Batch, name: str, chunks: AsyncIterator[bytes]) -> None:
         """Stream one document to disk, hashing it; refuse beyond the batch limits."""
         limits = self.limits
-        if len(batch.items) >= limits.batch_max_files:
-            raise SignerError(Code.TOO_LARGE, f"more than {limits.batch_max_files} documents",
-                              limit_mb=limits.batch_max_mb)
+        self._check_room(batch, 0)
         used = sum(i.size for i in batch.items)
         index = len(batch.items)
         digest, size = hashlib.sha256(), 0
@@ -100,15 +117,57 @@ class BatchManager:
             raise SignerError(Code.DOCUMENT_INVALID, f"{name or index}: the document is empty")
         batch.items.append(Item(index=index, name=name or f"{index + 1}.pdf", sha256=digest.hexdigest(), size=size))
 
+    def receiving_into(self, batch: Batch, key: int) -> Path:
+        """Where a document for the batch is downloaded before ``add_received`` takes it."""
+        return self.journal.received(batch.id, key)
+
+    def add_received(self, batch: Batch, name: str, path: Path, sha256: str, size: int) -> int:
+        """A document already on disk (downloaded into ``journal.received``) becomes the batch's
+        next item; its index. Refused (and the file deleted) beyond the batch limits or empty."""
+        try:
+            self._check_room(batch, size)
+            if size == 0:
+                raise SignerError(Code.DOCUMENT_INVALID, f"{name}: the document is empty")
+            index = len(batch.items)
+            os.replace(path, self.journal.input(batch.id, index))
+        except BaseException:
+            with contextlib.suppress(OSError):
+                path.unlink()
+            raise
+        batch.items.append(Item(index=index, name=name or f"{index + 1}.pdf", sha256=sha256, size=size))
+        return index
+
+    def _check_room(self, batch: Batch, size: int) -> None:
+        limits = self.limits
+        if len(batch.items) >= limits.batch_max_files:
+            raise SignerError(Code.TOO_LARGE, f"more than {limits.batch_max_files} documents",
+                              limit_mb=limits.batch_max_mb)
+        if sum(i.size for i in batch.items) + size > limits.batch_max_bytes:
+            raise SignerError(Code.TOO_LARGE, "the batch", limit_mb=limits.batch_max_mb)
+
     def start(self, batch: Batch) -> None:
         if not batch.items:
             raise SignerError(Code.BAD_REQUEST, "a batch needs at least one 'file'")
         self.journal.save(batch)
+        self._receiving.discard(batch.id)
         self._batches[batch.id] = batch
         self._run_later(batch)
 
     def discard(self, batch: Batch) -> None:
+        """A batch that was never started: deleted with what it received."""
+        self._receiving.discard(batch.id)
         self.journal.discard(batch.id)
+
+    def drop(self, batch: Batch) -> None:
+        """Its caller is done with the batch (or gone): cancelled if it still runs, and deleted
+        with all its documents as soon as it stops."""
+        self._receiving.discard(batch.id)
+        if batch.id in self._batches and batch.state not in FINAL:
+            self._dropping.add(batch.id)
+            self.cancel(batch)
+            return
+        self.journal.discard(batch.id)
+        self._forget(batch.id)
 
     def find(self, batch_id: str, caller: Caller) -> Batch:
         """The batch, for the origin that created it only (others learn nothing: 404)."""
@@ -121,9 +180,25 @@ class BatchManager:
         """Where a signed document of the batch is (NOT_FOUND for an item not signed)."""
         if not 0 <= index < len(batch.items):
             raise SignerError(Code.NOT_FOUND, "no such item")
-        if batch.items[index].state != SIGNED:
-            raise SignerError(Code.NOT_FOUND, f"item {index} is {batch.items[index].state}")
-        return self.journal.output(batch.id, index)
+        item = batch.items[index]
+        if item.state != SIGNED:
+            raise SignerError(Code.NOT_FOUND, f"item {index} is {item.state}")
+        path = self.journal.output(batch.id, index)
+        if item.fetched and not path.exists():
+            raise SignerError(Code.NOT_FOUND, f"item {index} was fetched and is deleted")
+        return path
+
+    def fetched(self, batch: Batch, index: int) -> None:
+        """Its signed document was fetched whole: the next sweep deletes it (a transient
+        batch's at once: nobody else may fetch it)."""
+        item = batch.items[index]
+        if item.fetched:
+            return
+        item.fetched = True
+        if batch.transient:
+            self.journal.drop_output(batch.id, index)
+        elif batch.id in self._batches:
+            self._save(batch)
 
     async def read_output(self, batch: Batch, index: int) -> bytes:
         """A signed document of the batch."""
@@ -141,18 +216,27 @@ class BatchManager:
         return sum(b.state in (PENDING, RUNNING) for b in self._batches.values())
 
     def cancel(self, batch: Batch) -> None:
+        """Signed items stay (until fetched or expired); the rest are cancelled and their
+        documents deleted. A run still waiting for consent, PIN or its queue place stops now."""
         if batch.state not in FINAL:
             self._cancelled.add(batch.id)
             if batch.state == PENDING and batch.id not in self._tasks:
                 self._finish(batch)
+            elif batch.id in self._waiting:
+                self._tasks[batch.id].cancel()
 
     def resume(self, batch: Batch) -> None:
-        """Run again the items that failed because the token or the PIN stopped the batch."""
+        """Run again the items that failed because the token or the PIN stopped the batch
+        (their documents are kept until the batch expires; a cancelled or refused batch keeps none)."""
         if batch.state not in (FAILED, CANCELLED):
             raise SignerError(Code.BAD_REQUEST, f"the batch is {batch.state}")
-        for item in batch.items:
-            if item.state in (FAILED, CANCELLED) and (ends_batch(item.error) or item.state == CANCELLED):
-                item.state, item.error = PENDING, None
+        again = [item for item in batch.items if item.state == FAILED and _keeps_input(batch, item)]
+        if not again:
+            raise SignerError(Code.BAD_REQUEST, "nothing to run again: a cancelled or refused batch keeps no "
+                                                "document, nor does one past its retention")
+        for item in again:
+            item.state, item.error = PENDING, None
+        batch.expires = None
         self._cancelled.discard(batch.id)
         batch.state = PENDING
         self.journal.save(batch)
@@ -183,7 +267,10 @@ class BatchManager:
                 if event["event"] == "batch" and event["state"] in FINAL:
                     return
         finally:
-            self._listeners[batch.id].discard(queue)
+            listeners = self._listeners.get(batch.id, set())
+            listeners.discard(queue)
+            if not listeners:
+                self._listeners.pop(batch.id, None)
 
     def _publish(self, batch: Batch, event: dict) -> None:
         for queue in self._listeners.get(batch.id, ()):
@@ -197,15 +284,53 @@ class BatchManager:
     # -- running --
 
     def resume_all(self) -> None:
-        """At start: every batch comes back; unfinished ones carry on where they stopped."""
+        """At start: every batch comes back; unfinished ones carry on where they stopped. A
+        transient one's call ended with the daemon that ran it: it goes. Then the sweeps start."""
         for batch in self.journal.load_all():
+            if batch.transient:
+                self.journal.discard(batch.id)
+                continue
             self._batches[batch.id] = batch
             if batch.state in (PENDING, RUNNING):
                 self._run_later(batch)
+            elif batch.expires is None:  # ended before batches expired: its retention starts now
+                batch.expires = self._expiry()
+                self._save(batch)
+        self.sweep()
+        self._sweeper = asyncio.get_running_loop().create_task(self._sweep_every(self.limits.retention_sweep_s))
+
+    async def _sweep_every(self, interval_s: float) -> None:
+        while True:
+            await asyncio.sleep(interval_s)
+            try:
+                self.sweep()
+            except Exception:  # a bug must not end the sweeps
+                log.exception("batch_sweep_failed")
+
+    def sweep(self) -> None:
+        """Delete what is past retention: expired batches; fetched outputs and inputs nobody
+        needs; folders of batches this daemon does not know that nobody has touched for a
+        retention period (an upload cut by a crash, a damaged journal, a command's batch)."""
+        now = datetime.now(UTC)
+        for batch in list(self._batches.values()):
+            if batch.state not in FINAL:
+                continue
+            if batch.expires is not None and datetime.fromisoformat(batch.expires) <= now:
+                self.journal.discard(batch.id)
+                self._forget(batch.id)
+            else:
+                self._tidy(batch, sweeping=True)
+        known = self._batches.keys() | self._receiving
+        oldest = time.time() - self.limits.output_retention_s
+        for batch_id in self.journal.on_disk():
+            if batch_id not in known:
+                with contextlib.suppress(OSError):  # deleted meanwhile
+                    if self.journal.last_change(batch_id) < oldest:
+                        self.journal.discard(batch_id)
 
     async def stop(self) -> None:
         """At shutdown: stop the runs without marking anything (they resume at the next start)."""
-        tasks = list(self._tasks.values())
+        tasks = [*self._tasks.values(), *([self._sweeper] if self._sweeper else [])]
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
@@ -217,6 +342,9 @@ class BatchManager:
         task.add_done_callback(lambda _: self._tasks.pop(batch.id, None))
 
     async def _run(self, batch: Batch) -> None:
+        if batch.id in self._cancelled:  # cancelled before its run began: nothing is asked
+            self._finish(batch)
+            return
         batch.state = RUNNING
         self._save(batch)
         caller = Caller(origin=batch.origin, client=batch.client)
@@ -233,11 +361,13 @@ class BatchManager:
             data = await asyncio.to_thread(self.journal.input(batch.id, first.index).read_bytes)
             return await self.service.pdf_preview(data, self._options(batch), checked.key)
 
+        self._waiting.add(batch.id)
         try:
             options = self._options(batch)
             async with self.service.signing(caller, "sign", batch.options.get("cert"), operation="batch",
                                             documents=documents, preview=preview, reason=options.reason,
                                             location=options.location) as checked:
+                self._waiting.discard(batch.id)
                 self._tell_watchers({**_batch_event(batch), "origin": batch.origin,
                                      "names": [i.name for i in batch.items]})
                 started, token_before = time.monotonic(), checked.key.signing_s
@@ -251,6 +381,11 @@ class BatchManager:
         except Exception:  # a bug: the batch fails visibly, the log has the details
             log.exception("batch_failed", batch=batch.id)
             self._fail_remaining(batch, "INTERNAL_ERROR")
+        except asyncio.CancelledError:
+            if batch.id not in self._cancelled:
+                raise  # the daemon stops: the batch resumes at its next start
+        finally:
+            self._waiting.discard(batch.id)
         self._finish(batch)
 
     async def _sign_items(self, batch: Batch, checked: CheckedKey) -> None:
@@ -354,6 +489,7 @@ class BatchManager:
         the journal is rewritten at most once a second while the batch runs, then the audit
         line is written."""
         item.state, item.error = state, error
+        self._settled.setdefault(batch.id, set()).add(item.index)
         if time.monotonic() - self._saved.get(batch.id, 0.0) >= JOURNAL_EVERY_S:
             self._save(batch)
         if audit:
@@ -367,6 +503,7 @@ class BatchManager:
         for item in batch.items:
             if item.state == PENDING:
                 item.state, item.error = FAILED, code
+                self._settled.setdefault(batch.id, set()).add(item.index)
                 self._publish(batch, _item_event(batch, item))
 
     def _finish(self, batch: Batch) -> None:
@@ -378,15 +515,57 @@ class BatchManager:
             batch.state = CANCELLED
         else:
             batch.state = DONE if all(i.state == SIGNED for i in batch.items) else FAILED
+        batch.expires = self._expiry()
         self._save(batch)
         self._publish(batch, _batch_event(batch))
+        if batch.id in self._dropping:
+            self.journal.discard(batch.id)
+            self._forget(batch.id)
+        else:
+            self._tidy(batch)
+
+    def _tidy(self, batch: Batch, *, sweeping: bool = False) -> None:
+        """An ended batch: the inputs nobody needs go (and, in a sweep, the fetched outputs),
+        then its folder once no document is left in it (its state still answers, from memory,
+        until it expires)."""
+        for item in batch.items:
+            if not _keeps_input(batch, item):
+                self.journal.drop_input(batch.id, item.index)
+            if sweeping and item.fetched:
+                self.journal.drop_output(batch.id, item.index)
+        if not any(_keeps_input(batch, i) or (i.state == SIGNED and not (sweeping and i.fetched))
+                   for i in batch.items):
+            self.journal.discard(batch.id)
+
+    def _expiry(self) -> str:
+        return (datetime.now(UTC) + timedelta(seconds=self.limits.output_retention_s)).isoformat(timespec="seconds")
+
+    def _forget(self, batch_id: str) -> None:
+        for known in (self._batches, self._saved, self._settled):
+            known.pop(batch_id, None)
+        self._cancelled.discard(batch_id)
+        self._dropping.discard(batch_id)
 
     def _save(self, batch: Batch) -> None:
+        """The journal, then the inputs of the items it now records as settled."""
         self._saved[batch.id] = time.monotonic()
         try:
             self.journal.save(batch)
         except SignerError as error:  # a full disk: the batch goes on, its journal may lag
             log.error("batch_journal_unwritable", batch=batch.id, detail=error.detail)
+            return
+        for index in self._settled.pop(batch.id, ()):
+            if not _keeps_input(batch, batch.items[index]):
+                self.journal.drop_input(batch.id, index)
+
+
+def _keeps_input(batch: Batch, item: Item) -> bool:
+    """Whether an item's document is still needed: to sign it, or to resume it after a removed
+    token or a PIN problem (not after a cancel or the official's refusal)."""
+    if item.state == PENDING:
+        return True
+    return (item.state == FAILED and batch.state != CANCELLED and ends_batch(item.error)
+            and item.error not in REFUSED)
 
 
 def _operation(batch: Batch, item: Item) -> str:
