@@ -18,8 +18,9 @@ from urllib.parse import urlsplit
 
 from asn1crypto import x509
 
+from ..urls import DEFAULT_PORTS, UrlRefused, host_port
+
 FETCHED, REFUSED, FAILED = "fetched", "refused", "failed"
-DEFAULT_PORTS = {"http": 80, "https": 443}
 
 
 @dataclass(frozen=True)
@@ -41,17 +42,9 @@ class FetchPolicy:
     def refusal(self, url: str) -> str | None:
         """Why ``url`` may not be asked, or None when it may."""
         try:
-            parts = urlsplit(url)
-            host, port = (parts.hostname or "").lower(), parts.port
-        except ValueError:
-            return "malformed URL"
-        if parts.scheme not in DEFAULT_PORTS:
-            return f"scheme {parts.scheme or '(none)'} is not http(s)"
-        if parts.username or parts.password:
-            return "credentials in the URL"
-        if not host:
-            return "no host"
-        target = f"{host}:{port or DEFAULT_PORTS[parts.scheme]}"
+            target = host_port(url)
+        except UrlRefused as refused:
+            return str(refused)
         return None if target in self.hosts else f"{target} is not a host of the configured CAs"
 
 
@@ -85,11 +78,6 @@ def named_urls(certificate: x509.Certificate) -> list[str]:
 
 def _url_host(url: str) -> set[str]:
     try:
-        parts = urlsplit(url)
-        host, port = (parts.hostname or "").lower(), parts.port
-    except ValueError:
+        return {host_port(url)}
+    except UrlRefused:
         return set()
-    if parts.scheme not in DEFAULT_PORTS or not host:
-        return set()
-    return {f"{host}:{port or DEFAULT_PORTS[parts.scheme]}"}
-

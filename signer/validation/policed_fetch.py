@@ -18,7 +18,8 @@ from pyhanko_certvalidator.fetchers.aiohttp_fetchers import AIOHttpFetcherBacken
 from pyhanko_certvalidator.fetchers.api import FetchLimits
 
 from ..logs import get_logger
-from .fetch_policy import DEFAULT_PORTS, FAILED, FETCHED, REFUSED, Fetch, FetchPolicy
+from ..urls import DEFAULT_PORTS
+from .fetch_policy import FAILED, FETCHED, REFUSED, Fetch, FetchPolicy
 
 log = get_logger(__name__)
 

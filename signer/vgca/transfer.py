@@ -27,6 +27,7 @@ from urllib.parse import unquote, urljoin, urlsplit
 import aiohttp
 
 from ..errors import Code, SignerError
+from ..urls import UrlRefused, host_port
 
 MAX_REDIRECTS = 3
 REDIRECTS = {301, 302, 303, 307, 308}
@@ -107,18 +108,9 @@ def check_url(url: str, allowed_hosts: Collection[str]) -> str:
 
 def _host_port(url: str) -> str:
     try:
-        parts = urlsplit(url)
-        host = (parts.hostname or "").lower()
-        port = parts.port
-    except ValueError:
-        raise SignerError(Code.URL_NOT_ALLOWED, "malformed URL") from None
-    if parts.scheme not in ("http", "https"):
-        raise SignerError(Code.URL_NOT_ALLOWED, f"scheme {parts.scheme or '(none)'} is not http(s)")
-    if parts.username or parts.password:
-        raise SignerError(Code.URL_NOT_ALLOWED, "credentials in the URL")
-    if not host:
-        raise SignerError(Code.URL_NOT_ALLOWED, "no host")
-    return f"{host}:{port or (443 if parts.scheme == 'https' else 80)}"
+        return host_port(url)
+    except UrlRefused as refused:
+        raise SignerError(Code.URL_NOT_ALLOWED, str(refused)) from None
 
 
 class Transfers:
