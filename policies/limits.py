@@ -31,6 +31,9 @@ class Limits:
     audit_max_mb: float
     audit_keep_files: int
     login_idle_s: float
+    anchor_search_pages: int
+    decoded_max_mb: float
+    decoded_max_ratio: float
 
     @property
     def transfer_max_bytes(self) -> int:
@@ -47,6 +50,10 @@ class Limits:
     @property
     def audit_max_bytes(self) -> int:
         return int(self.audit_max_mb * 1024 * 1024)
+
+    @property
+    def decoded_max_bytes(self) -> int:
+        return int(self.decoded_max_mb * 1024 * 1024)
 
 
 def load_limits(overrides: Mapping[str, float] | None = None) -> Limits:
