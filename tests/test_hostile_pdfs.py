@@ -12,6 +12,7 @@ import sys
 from collections.abc import Callable, Iterator
 
 import pytest
+import structlog.testing
 from conftest import DOCUMENTS, DevEnv, assert_no_traceback
 from daemon_harness import RunningDaemon
 from http_client import call
@@ -187,16 +188,27 @@ def test_the_daemon_answers_each_with_a_4xx_and_one_audit_line(name: str, corpus
     code = CASES[name][1]
     audit_before, calls_before = len(daemon.audit_lines()), daemon.token_calls
     capfd.readouterr()
-    reply = call("POST", f"{daemon.url}/v1/sign/pdf?profile=approved",
-                 headers={"Origin": PAGE, "Content-Type": "application/pdf"}, body=corpus[name])
+    with structlog.testing.capture_logs() as logged:
+        reply = call("POST", f"{daemon.url}/v1/sign/pdf?profile=approved",
+                     headers={"Origin": PAGE, "Content-Type": "application/pdf"}, body=corpus[name])
     assert (reply.status, reply.code) == (422, code), reply.body
     assert daemon.token_calls == calls_before, "refused before the token"
     new = daemon.audit_settled(audit_before + 1)[audit_before:]
     assert [(line["operation"], line["result"]) for line in new] == [("POST /v1/sign/pdf", code)]
-    logged = capfd.readouterr()
-    assert "Traceback" not in logged.err and "internal_error" not in logged.err
-    assert len(logged.err.splitlines()) <= 1, logged.err
+    assert [entry for entry in logged if entry["log_level"] in ("error", "critical")] == []
+    printed = capfd.readouterr().err  # what the PDF libraries' own logging printed
+    assert "Traceback" not in printed and len(printed.splitlines()) <= 1, printed
     assert call("GET", f"{daemon.url}/v1/health").status == 200
+
+
+def test_the_configured_page_cap_reaches_the_search(dev_env: DevEnv, tmp_path, packaged_budget: None) -> None:
+    data = make_hostile.many_pages(30, anchor_page=20)  # found on the 11th page from the end
+    with RunningDaemon(dev_env.signer_config, tmp_path, allow_origins=(PAGE,), pregranted=(PAGE,),
+                       unattended=(PAGE,), limits={"anchor_search_pages": 5}) as daemon:
+        reply = call("POST", f"{daemon.url}/v1/sign/pdf?profile=approved",
+                     headers={"Origin": PAGE, "Content-Type": "application/pdf"}, body=data)
+    assert (reply.status, reply.code) == (422, "ANCHOR_NOT_FOUND")
+    assert "the last 5 of 30 pages" in reply.json()["message"]
 
 
 def test_the_command_line_refuses_without_a_traceback(dev_env: DevEnv, tmp_path) -> None:
