@@ -36,6 +36,9 @@ class Limits:
     verify_fetch_total_s: float
     output_retention_h: float
     retention_sweep_s: float
+    anchor_search_pages: int
+    decoded_max_mb: float
+    decoded_max_ratio: float
 
     @property
     def transfer_max_bytes(self) -> int:
@@ -60,6 +63,10 @@ class Limits:
     @property
     def verify_fetch_max_bytes(self) -> int:
         return int(self.verify_fetch_max_mb * 1024 * 1024)
+
+    @property
+    def decoded_max_bytes(self) -> int:
+        return int(self.decoded_max_mb * 1024 * 1024)
 
 
 def load_limits(overrides: Mapping[str, float] | None = None) -> Limits:

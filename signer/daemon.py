@@ -13,6 +13,7 @@ from policies.origins import OriginAllowlist, load_allowlist
 from .audit import AuditLog, Retention
 from .certificates import Trust
 from .config import Settings
+from .engine import budget
 from .errors import Code, SignerError
 from .keys import KeyStore
 from .keys.pins import PinSource, pin_source_from
@@ -50,6 +51,7 @@ class Signing:
 def signing_parts(settings: Settings, pins: PinSource, prompts: Prompts, consent: ConsentBroker | None,
                   limits: Limits) -> Signing:
     state = settings.server.state_dir
+    budget.configure(budget.ReadBudget.of(limits))  # what reading one document may cost, in this process
     audit = AuditLog(state / "audit.jsonl", Retention(limits.audit_max_bytes, limits.audit_keep_files))
     trust = Trust.load(settings.trust.anchors, settings.trust.intermediates)  # read once per run
     keys = KeyStore(settings, pins, trust)

@@ -34,6 +34,8 @@ def configure_logging(level: str = "warning", *, json: bool = False) -> None:
         _apply()
     # pyHanko reports through the standard logging module, with tracebacks; keep those for -v
     logging.getLogger("pyhanko").setLevel(logging.DEBUG if level == "debug" else logging.ERROR)
+    # pdfminer writes a warning per oddity of a broken file (and its debug level, every token)
+    logging.getLogger("pdfminer").setLevel(logging.WARNING if level == "debug" else logging.ERROR)
 
 
 def is_configured() -> bool:

@@ -18,12 +18,12 @@ from pyhanko.pdf_utils.writer import PdfFileWriter
 
 from policies.profiles import Placement, load_profile
 from signer.engine.pagespace import PageSpace, rotation
+from signer.engine.pagetext import normalized
 from signer.engine.placement import (
     PlacementRequest,
     Spot,
     below,
     corner,
-    normalized,
     page_index,
     page_spaces,
     place,

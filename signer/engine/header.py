@@ -15,6 +15,7 @@ Filled text is set in the bundled font at the line's size, over a white patch.
 from __future__ import annotations
 
 import unicodedata
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date
 
@@ -26,7 +27,7 @@ from pyhanko.pdf_utils.incremental_writer import IncrementalPdfFileWriter
 from ..errors import Code, SignerError
 from .appearance import BundledFont, text_width
 from .pagespace import PageSpace, Rect, as_rect
-from .placement import char_lines, normalized
+from .pagetext import PageText, normalized
 from .widgets import pdf_numbers
 
 # Field name of each blank (ASCII: form field names travel through many tools). "Số: ..../QĐ-UBND"
@@ -66,10 +67,10 @@ class HeaderPlan:
     values: dict[str, str]  # part -> what to write
 
 
-def plan_header(data: bytes, writer: IncrementalPdfFileWriter, page_refs: list, doc_number: str,
+def plan_header(text: PageText, writer: IncrementalPdfFileWriter, page_refs: list, doc_number: str,
                 issued_date: str) -> HeaderPlan:
     """Fields to fill with the number and date (made now where the document lacks them);
-    refuse when the header has no place for one of them."""
+    refuse when the header has no place for one of them. Only page 1's text is read."""
     existing = existing_fields(writer, page_refs)
     wanted = header_values(doc_number, issued_date)
     blanks: list[Blank] | None = None
@@ -80,7 +81,7 @@ def plan_header(data: bytes, writer: IncrementalPdfFileWriter, page_refs: list, 
             continue
         have = [part for part in parts if part in existing]
         if not have:
-            blanks = find_blanks(data) if blanks is None else blanks
+            blanks = find_blanks(text) if blanks is None else blanks
             found = [b for b in blanks if b.part in parts]
             if not found:
                 raise SignerError(Code.ANCHOR_NOT_FOUND, SEARCHED[group])
@@ -90,17 +91,18 @@ def plan_header(data: bytes, writer: IncrementalPdfFileWriter, page_refs: list, 
     return HeaderPlan(existing, new, values)
 
 
-def plan_empty_fields(data: bytes, writer: IncrementalPdfFileWriter, page_refs: list) -> HeaderPlan:
+def plan_empty_fields(text: PageText, writer: IncrementalPdfFileWriter, page_refs: list) -> HeaderPlan:
     """Empty fields over the header's blanks, for the clerk to fill later; none when the
     document has them already or carries a signature (new fields would be a change after it)."""
     if existing_fields(writer, page_refs) or _signed(writer):
         return HeaderPlan({}, [], {})
-    return HeaderPlan({}, find_blanks(data), {})
+    return HeaderPlan({}, find_blanks(text), {})
 
 
-def write_header(writer: IncrementalPdfFileWriter, plan: HeaderPlan, spaces: list[PageSpace]) -> None:
-    fields = {**plan.existing, **add_fields(writer, plan.new, spaces)}
-    fill_fields(writer, fields, plan.values, spaces)
+def write_header(writer: IncrementalPdfFileWriter, plan: HeaderPlan, space: Callable[[int], PageSpace]) -> None:
+    """``space``: a page's geometry, by index."""
+    fields = {**plan.existing, **add_fields(writer, plan.new, space)}
+    fill_fields(writer, fields, plan.values, space)
 
 
 def header_values(doc_number: str, issued_date: str) -> dict[str, str]:
@@ -139,23 +141,23 @@ def _signed(writer: IncrementalPdfFileWriter) -> bool:
     return any(ref.get_object().get("/FT") == "/Sig" and "/V" in ref.get_object() for ref in fields)
 
 
-def find_blanks(data: bytes) -> list[Blank]:
+def find_blanks(text: PageText) -> list[Blank]:
     blanks: list[Blank] = []
     dated = False
-    for page, chars in char_lines(data, [0]):  # the header is on page 1
-        text = "".join(c.get_text() for c in chars)
-        folded = normalized(text)
+    for chars in text.lines(0):  # the header is on page 1
+        line = "".join(c.get_text() for c in chars)
+        folded = normalized(line)
         if "số:" in folded:
-            blanks += _dots_after(page, chars, "Số:", "sequence" if "/" in text else "number")
+            blanks += _dots_after(chars, "Số:", "sequence" if "/" in line else "number")
         if not dated and "ngày" in folded and "tháng" in folded and "năm" in folded:
             for word, part in (("ngày", "day"), ("tháng", "month"), ("năm", "year")):
-                blanks += _dots_after(page, chars, word, part)
+                blanks += _dots_after(chars, word, part)
             dated = True  # only the first date line
     return blanks
 
 
-def _dots_after(page: int, chars: list[LTChar], word: str, part: str) -> list[Blank]:
-    """The run of dots that follows ``word`` on the line, if any."""
+def _dots_after(chars: list[LTChar], word: str, part: str) -> list[Blank]:
+    """The run of dots that follows ``word`` on the line (of page 1), if any."""
     text = "".join(unicodedata.normalize("NFC", c.get_text())[:1] or " " for c in chars)
     start = text.casefold().find(word.casefold())  # one position per character, like ``chars``
     if start < 0:
@@ -172,10 +174,10 @@ def _dots_after(page: int, chars: list[LTChar], word: str, part: str) -> list[Bl
     size, baseline = run[0].size, run[0].matrix[5]
     # the dots and the space before them (a "/" may follow at once); a wider value is set smaller
     box = (run[0].x0 - 0.25 * size, baseline - 0.3 * size, run[-1].x1 + 0.5, baseline + 0.9 * size)
-    return [Blank(part=part, page=page, box=box, size=size)]
+    return [Blank(part=part, page=0, box=box, size=size)]
 
 
-def add_fields(writer: IncrementalPdfFileWriter, blanks: list[Blank], spaces: list[PageSpace]
+def add_fields(writer: IncrementalPdfFileWriter, blanks: list[Blank], space: Callable[[int], PageSpace]
                ) -> dict[str, HeaderField]:
     """Empty read-only text fields over ``blanks`` (they show nothing until filled)."""
     form_ref = writer.root.raw_get("/AcroForm") if "/AcroForm" in writer.root else None
@@ -196,7 +198,7 @@ def add_fields(writer: IncrementalPdfFileWriter, blanks: list[Blank], spaces: li
             generic.NameObject("/Type"): generic.NameObject("/Annot"),
             generic.NameObject("/Subtype"): generic.NameObject("/Widget"),
             generic.NameObject("/F"): generic.NumberObject(PRINT),
-            generic.NameObject("/Rect"): pdf_numbers(spaces[blank.page].rect_to_user(blank.box)),
+            generic.NameObject("/Rect"): pdf_numbers(space(blank.page).rect_to_user(blank.box)),
             generic.NameObject("/P"): page_ref,
         }))
         fields.append(field_ref)
@@ -210,17 +212,17 @@ def add_fields(writer: IncrementalPdfFileWriter, blanks: list[Blank], spaces: li
 
 
 def fill_fields(writer: IncrementalPdfFileWriter, fields: dict[str, HeaderField], values: dict[str, str],
-                spaces: list[PageSpace]) -> None:
+                space: Callable[[int], PageSpace]) -> None:
     """Write each value into its field: /V, and an appearance drawn upright on the page."""
     engines: dict[int, FontEngine] = {}
     for part, value in values.items():
         field = fields[part]
         widget = field.ref.get_object()
-        space = spaces[field.page]
-        box = space.rect_to_display(as_rect(widget["/Rect"]))
+        page = space(field.page)
+        box = page.rect_to_display(as_rect(widget["/Rect"]))
         widget[generic.NameObject("/V")] = generic.TextStringObject(value)
         widget[generic.NameObject("/AP")] = generic.DictionaryObject(
-            {generic.NameObject("/N"): writer.add_object(_appearance(writer, box, value, space, engines))})
+            {generic.NameObject("/N"): writer.add_object(_appearance(writer, box, value, page, engines))})
         writer.update_container(widget)
 
 

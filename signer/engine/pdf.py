@@ -27,15 +27,21 @@ from policies.profiles import Profile, load_profile, profile_names
 from ..certificates import holder_name
 from ..errors import Code, SignerError
 from ..validation.revocation import Evidence
-from . import appearance, cms, levels
+from . import appearance, cms, decoding, levels
 from .header import HeaderPlan, plan_empty_fields, plan_header, write_header
 from .key import SigningKey
 from .options import PdfSignOptions
-from .placement import Spot, page_refs, page_spaces, place
+from .pagetext import PageText
+from .placement import Spot, page_refs, page_space, place
+from .reading import reading, reason
 from .widgets import PlacedStyle
 
 # Extra room in the signature container beyond the exact CMS size (hex digits).
 RESERVE_MARGIN = 64
+# Revisions (incremental updates) a document may have: real ones have one per signature
+# or edit, a few dozen at most; pdfminer reads the chain of their cross-reference
+# sections recursively, and a few hundred more would exhaust its stack.
+MAX_REVISIONS = 500
 
 
 @dataclass(frozen=True)
@@ -98,22 +104,25 @@ def open_pdf(data: bytes) -> IncrementalPdfFileWriter:
     """Parse a PDF for an incremental update, refusing what cannot be signed."""
     if not data.lstrip()[:5].startswith(b"%PDF-"):
         raise SignerError(Code.DOCUMENT_INVALID, "the file does not start with a PDF header")
-    try:
-        writer = IncrementalPdfFileWriter(io.BytesIO(data), strict=False)
-    except misc.PdfReadError as exc:
-        if "encrypt" in str(exc).lower():
-            raise SignerError(Code.DOCUMENT_ENCRYPTED) from None
-        raise SignerError(Code.DOCUMENT_INVALID, _reason(exc)) from None
-    except (misc.PdfError, ValueError, KeyError, IndexError, TypeError, AttributeError) as exc:
-        raise SignerError(Code.DOCUMENT_INVALID, _reason(exc)) from None
-    if writer.prev.encrypted:
-        raise SignerError(Code.DOCUMENT_ENCRYPTED)
-    try:
-        pages = writer.root["/Pages"].get_object()["/Count"]
-    except (misc.PdfError, KeyError, TypeError, AttributeError) as exc:
-        raise SignerError(Code.DOCUMENT_INVALID, f"no page tree ({_reason(exc)})") from None
-    if pages < 1:
-        raise SignerError(Code.DOCUMENT_INVALID, "the document has no pages")
+    with reading():
+        try:
+            writer = IncrementalPdfFileWriter(io.BytesIO(data), strict=False, decode_limits=decoding.pyhanko_limits())
+        except misc.PdfReadError as exc:
+            if "encrypt" in str(exc).lower():
+                raise SignerError(Code.DOCUMENT_ENCRYPTED) from None
+            raise
+        if writer.prev.encrypted:
+            raise SignerError(Code.DOCUMENT_ENCRYPTED)
+        revisions = writer.prev.total_revisions
+        if revisions > MAX_REVISIONS:
+            raise SignerError(Code.DOCUMENT_TOO_COMPLEX,
+                              f"it has {revisions} revisions (incremental updates); at most {MAX_REVISIONS} are read")
+        try:
+            pages = int(writer.root["/Pages"].get_object()["/Count"])
+        except (misc.PdfError, KeyError, TypeError, ValueError, AttributeError) as exc:
+            raise SignerError(Code.DOCUMENT_INVALID, f"no page tree ({reason(exc)})") from None
+        if pages < 1:
+            raise SignerError(Code.DOCUMENT_INVALID, "the document has no pages")
     return writer
 
 
@@ -141,13 +150,17 @@ def plan_pdf(data: bytes, options: PdfSignOptions, parsed: IncrementalPdfFileWri
 
 
 def plan_block(data: bytes, writer: IncrementalPdfFileWriter, profile: Profile, options: PdfSignOptions) -> PdfPlan:
-    """Where ``profile``'s block goes in the parsed document."""
-    spot = place(data, writer, profile, options.placement)
-    header = None
-    if profile.fill_header and (options.doc_number or options.issued_date):
-        header = plan_header(data, writer, page_refs(writer), options.doc_number, options.issued_date)
-    elif profile.prepare_header:
-        header = plan_empty_fields(data, writer, page_refs(writer))
+    """Where ``profile``'s block goes in the parsed document (its text read once for the
+    block and the header)."""
+    with reading():
+        refs = page_refs(writer)
+        text = PageText(data, [ref.idnum for ref in refs])
+        spot = place(text, writer, profile, options.placement)
+        header = None
+        if profile.fill_header and (options.doc_number or options.issued_date):
+            header = plan_header(text, writer, refs, options.doc_number, options.issued_date)
+        elif profile.prepare_header:
+            header = plan_empty_fields(text, writer, refs)
     return PdfPlan(spot, header)
 
 
@@ -167,7 +180,12 @@ def prepare_pdf(
     ``plan``: the result of ``plan_pdf`` when the caller placed the block already.
     """
     writer = parsed or open_pdf(data)
-    signing_time = signing_time or cms.signing_time_now()
+    with reading():
+        return _prepare(data, writer, key, options, signing_time or cms.signing_time_now(), bytes_reserved, plan)
+
+
+def _prepare(data: bytes, writer: IncrementalPdfFileWriter, key: SigningKey | KeyOutline, options: PdfSignOptions,
+             signing_time: datetime, bytes_reserved: int, plan: PdfPlan | None) -> PreparedPdf:
     field_name = options.field_name or fresh_field_name(writer)
     profile = _profile(options.profile)
     meta = signers.PdfSignatureMetadata(
@@ -200,12 +218,8 @@ def prepare_pdf(
         )
         output = io.BytesIO()
         byte_range_digest, _ = tbs.digest_tbs_document(output=output)
-    except SignerError:
-        raise
-    except (misc.PdfError, ValueError, KeyError, IndexError, TypeError, AttributeError) as exc:
-        raise SignerError(Code.DOCUMENT_INVALID, _reason(exc)) from None
     except SigningError as exc:
-        raise SignerError(Code.SIGNING_FAILED, _reason(exc)) from None
+        raise SignerError(Code.SIGNING_FAILED, reason(exc)) from None
     return PreparedPdf(
         output=output,
         byte_range_digest=byte_range_digest,
@@ -234,11 +248,11 @@ def _placed(writer: IncrementalPdfFileWriter, plan: PdfPlan, block: appearance.B
     in the same update). The field is created with a rectangle of the block's displayed
     size (pyHanko sizes the appearance from it); the placed style then moves it to its
     place in the page's own coordinates."""
-    spaces = page_spaces(writer)
+    refs = page_refs(writer)
     if plan.header is not None:
-        write_header(writer, plan.header, spaces)
+        write_header(writer, plan.header, lambda index: page_space(refs[index]))
     width, height = plan.spot.size
-    space = spaces[plan.spot.page]
+    space = page_space(refs[plan.spot.page])
     x, y = space.rect_to_user(plan.spot.box)[:2]
     return {
         "stamp_style": PlacedStyle(block.style, plan.spot.box, space),
@@ -253,7 +267,7 @@ def finish_pdf(prepared: PreparedPdf, signature_cms: bytes) -> bytes:
     try:
         prepared.byte_range_digest.fill_with_cms(prepared.output, signature_cms)
     except SigningError as exc:
-        raise SignerError(Code.SIGNING_FAILED, _reason(exc)) from None
+        raise SignerError(Code.SIGNING_FAILED, reason(exc)) from None
     return prepared.output.getvalue()
 
 
@@ -350,7 +364,3 @@ def _organisation(key: SigningKey | KeyOutline) -> str:
     names = key.certificate.subject.native
     return names.get("organization_name") or names.get("common_name") or ""
 
-
-def _reason(exc: BaseException) -> str:
-    text = str(exc).strip() or type(exc).__name__
-    return text.splitlines()[0][:200]

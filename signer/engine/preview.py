@@ -4,6 +4,11 @@ The block is added to the page in memory as an annotation with the same appearan
 (and the same placement, upright on rotated pages) a real signature gets, the page
 is rendered with PDFium, and the block's rectangle is
 outlined (dashed, just outside it) so that a block without a border still shows.
+
+PDFium decodes in C, where no Python cap reaches: a document comes here only after
+pyHanko and pdfminer have read it within the decoding caps (placing the block reads the
+page's text), the bitmap is kept to ``MAX_PIXELS`` whatever the page's declared size, and
+what is left (a page's images) is bounded by the memory limit of the process it runs in.
 """
 
 from __future__ import annotations
@@ -12,17 +17,21 @@ import io
 
 import pypdfium2 as pdfium
 from PIL import Image, ImageDraw
-from pyhanko.pdf_utils import generic, layout, misc
+from pyhanko.pdf_utils import generic, layout
 
 from ..errors import Code, SignerError
 from .appearance import BlockFacts, block
 from .pagespace import Rect
-from .pdf import PdfSignOptions, _profile, _reason, open_pdf, plan_block
-from .placement import Spot, page_spaces
+from .pdf import PdfSignOptions, _profile, open_pdf, plan_block
+from .placement import Spot, page_refs, page_space
+from .reading import reading
 from .widgets import PlacedStyle
 
 OUTLINE = (255, 128, 0)  # orange: neither the blue signature, the red seal nor black text
 DASH = 6  # pixels
+# The largest bitmap rendered (an A4 page at scale 1.5 is 1.1 million pixels; a page may
+# declare itself 200 inches square): 4 bytes a pixel, 64 MB.
+MAX_PIXELS = 16_000_000
 
 
 def preview_png(data: bytes, options: PdfSignOptions, facts: BlockFacts, *, scale: float = 1.5) -> bytes:
@@ -49,11 +58,11 @@ def stamp_block(data: bytes, options: PdfSignOptions, facts: BlockFacts) -> tupl
     writer = open_pdf(data)
     plan = plan_block(data, writer, profile, options)
     spot = plan.spot
-    space = page_spaces(writer)[spot.page]
-    user_box = space.rect_to_user(spot.box)
-    if not profile.lines and (profile.image == "none" or options.image is None):
-        return data, spot, user_box  # nothing to draw: the outline alone shows the place
-    try:
+    with reading():
+        space = page_space(page_refs(writer)[spot.page])
+        user_box = space.rect_to_user(spot.box)
+        if not profile.lines and (profile.image == "none" or options.image is None):
+            return data, spot, user_box  # nothing to draw: the outline alone shows the place
         look = block(profile, facts, options.image, spot.size)
         placed = PlacedStyle(look.style, spot.box, space)
         annot = generic.DictionaryObject({
@@ -66,10 +75,6 @@ def stamp_block(data: bytes, options: PdfSignOptions, facts: BlockFacts) -> tupl
         writer.register_annotation(page_ref, writer.add_object(annot))
         out = io.BytesIO()
         writer.write(out)
-    except SignerError:
-        raise
-    except (misc.PdfError, layout.LayoutError, ValueError, KeyError, IndexError, TypeError, AttributeError) as exc:
-        raise SignerError(Code.DOCUMENT_INVALID, _reason(exc)) from None
     return out.getvalue(), spot, user_box
 
 
@@ -78,6 +83,8 @@ def _render(data: bytes, page_index: int, box: Rect, scale: float) -> Image.Imag
         document = pdfium.PdfDocument(data)
         try:
             page = document[page_index]
+            width, height = page.get_size()
+            scale = min(scale, (MAX_PIXELS / max(width * height, 1)) ** 0.5)
             bitmap = page.render(scale=scale)
             to_pixels = bitmap.get_posconv(page).to_bitmap
             corners = [to_pixels(box[0], box[1]), to_pixels(box[2], box[3])]

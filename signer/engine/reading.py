@@ -1,0 +1,44 @@
+"""Reading an untrusted document: whatever a PDF library raises on it becomes a refusal
+with a code, never an internal error.
+
+pyHanko and pdfminer raise many kinds of exception on broken files (their own, and
+KeyError, IndexError, AssertionError, zlib.error...); a reference loop or deep nesting
+exhausts the interpreter's stack inside them (RecursionError); a document built to
+inflate exhausts memory (MemoryError, in a process with a memory limit). Each engine
+entry point that reads a document does so inside ``reading()``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+from pyhanko.pdf_utils.misc import PdfDecodeLimitError
+
+from ..errors import Code, SignerError
+from .decoding import DecodeLimitExceeded
+
+
+@contextmanager
+def reading() -> Iterator[None]:
+    try:
+        yield
+    except SignerError:
+        raise
+    except (DecodeLimitExceeded, PdfDecodeLimitError) as exc:
+        raise SignerError(Code.DOCUMENT_TOO_COMPLEX, reason(exc)) from None
+    except MemoryError:
+        raise SignerError(Code.DOCUMENT_TOO_COMPLEX, "reading it needs more memory than allowed") from None
+    except RecursionError:  # our own walks have none: a library followed a loop (or nesting) down
+        raise SignerError(Code.DOCUMENT_INVALID, "its objects refer back to themselves, or nest too deeply") from None
+    except Exception as exc:  # any library error on a broken file is the file's fault
+        raise SignerError(Code.DOCUMENT_INVALID, reason(exc)) from None
+
+
+def reason(exc: BaseException) -> str:
+    """The first line of an exception's message, for a detail (with the type of a built-in
+    exception, whose message alone says little: "KeyError: '/Kids'")."""
+    text = str(exc).strip()
+    if not text or type(exc).__module__ == "builtins":
+        text = f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+    return text.splitlines()[0][:200]
