@@ -31,6 +31,15 @@ class Limits:
     audit_max_mb: float
     audit_keep_files: int
     login_idle_s: float
+    max_connections: int
+    connections_per_peer: int
+    fd_reserve: int
+    request_head_timeout_s: float
+    peer_rate_per_second: float
+    peer_rate_burst: float
+    refusal_window_s: float
+    vgca_first_frame_s: float
+    vgca_control_frames_per_s: float
 
     @property
     def transfer_max_bytes(self) -> int:
