@@ -39,6 +39,15 @@ class Limits:
     anchor_search_pages: int
     decoded_max_mb: float
     decoded_max_ratio: float
+    max_connections: int
+    connections_per_peer: int
+    fd_reserve: int
+    request_head_timeout_s: float
+    peer_rate_per_second: float
+    peer_rate_burst: float
+    refusal_window_s: float
+    vgca_first_frame_s: float
+    vgca_control_frames_per_s: float
 
     @property
     def transfer_max_bytes(self) -> int:

@@ -9,11 +9,13 @@ from .api import appkeys as keys
 from .api.middlewares import MIDDLEWARES
 from .api.routes import ROUTES
 from .daemon import Daemon
+from .security.connections import ConnectionGuard
 from .vgca import socket as vgca
 
 
-def create_app(daemon: Daemon) -> web.Application:
-    """The application, holding each part of the daemon under its own typed key."""
+def create_app(daemon: Daemon, connections: ConnectionGuard) -> web.Application:
+    """The application, holding each part of the daemon under its own typed key, and the
+    listeners' ``connections``."""
     app = web.Application(middlewares=MIDDLEWARES, client_max_size=daemon.limits.max_body_bytes)
     signing = daemon.signing
     app[keys.SETTINGS] = daemon.settings
@@ -21,7 +23,10 @@ def create_app(daemon: Daemon) -> web.Application:
     app[keys.ALLOWLIST] = daemon.allowlist
     app[keys.API_TOKEN] = daemon.api_token
     app[keys.RATE] = daemon.rate
+    app[keys.PEER_RATE] = daemon.peer_rate
     app[keys.PEERS] = daemon.peers
+    app[keys.CONNECTIONS] = connections
+    app[keys.REFUSALS] = daemon.refusals
     app[keys.PORTS] = daemon.ports
     app[keys.AUDIT] = signing.audit
     app[keys.SERVICE] = signing.service
@@ -33,6 +38,7 @@ def create_app(daemon: Daemon) -> web.Application:
     app.add_routes(vgca.ROUTES)
     app.on_startup.append(_resume_batches)
     app.on_shutdown.append(_stop_batches)
+    app.on_cleanup.append(_count_refusals)
     return app
 
 
@@ -42,3 +48,7 @@ async def _resume_batches(app: web.Application) -> None:
 
 async def _stop_batches(app: web.Application) -> None:
     await app[keys.BATCHES].stop()
+
+
+async def _count_refusals(app: web.Application) -> None:
+    app[keys.REFUSALS].flush()  # the requests have ended: the open windows' counts are final

@@ -2,7 +2,8 @@
 
 One line per request: time, origin, operation, certificate fingerprint, document SHA-256 and
 size, result code, for a browser's signature how it was confirmed, and ``prev``, which chains
-the lines (``audit_chain``). Never a PIN, never document content.
+the lines (``audit_chain``); refused requests are counted rather than written one by one
+(``signer.service.trail.Refusals``). Never a PIN, never document content.
 
 The daemon and the commands run beside it write the same trail: a line is computed and
 appended under one lock file (``audit.lock``, never renamed) that every process takes, and
@@ -41,6 +42,12 @@ class AuditEntry:
     # a browser's signature: "confirmed" (the official said yes in a dialog), "exempt" (the
     # origin is configured as unattended) or "refused"; None for anything else
     confirmation: str | None = None
+    # a refused request (``signer.service.trail.Refusals``): ``peer`` names the other end when no
+    # Origin did; ``count`` is how many refusals the line stands for, 1 for the first of a window,
+    # and on the window's count line (operation "refused") the others, over ``window_s`` seconds
+    peer: str | None = None
+    count: int | None = None
+    window_s: float | None = None
     prev: str | None = None  # SHA-256 of the line before; None in lines from before the chain
 
     @property
@@ -89,6 +96,9 @@ class AuditLog:
         document_sha256: str | None = None,
         document_size: int | None = None,
         confirmation: str | None = None,
+        peer: str | None = None,
+        count: int | None = None,
+        window_s: float | None = None,
     ) -> AuditEntry:
         with self._lock:
             self.path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
@@ -103,6 +113,9 @@ class AuditLog:
                     document_sha256=document_sha256,
                     document_size=document_size,
                     confirmation=confirmation,
+                    peer=peer,
+                    count=count,
+                    window_s=window_s,
                     prev=line_hash(last[0]) if last else GENESIS,
                 )
                 line = (json.dumps(asdict(entry), ensure_ascii=False) + "\n").encode("utf-8")

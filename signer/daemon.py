@@ -29,6 +29,7 @@ from .service.login_facts import LoginFacts
 from .service.prompts import Asker, PromptPinSource, Prompts
 from .service.queues import TokenQueues
 from .service.signing import SigningService
+from .service.trail import Refusals
 
 
 @dataclass
@@ -72,7 +73,7 @@ def local_signing(settings: Settings) -> Signing:
 
 class Daemon:
     """The running daemon: the signing parts, plus what only a server needs (origins, the
-    API token, rates, the peers' OS user, consent, the companion's prompts)."""
+    API token, rates, the peers' OS user, refusals counted, consent, the companion's prompts)."""
 
     def __init__(self, settings: Settings, allow_origins: Iterable[str] = (), *, pins: PinSource | None = None,
                  terminal: Asker | None = None, peers: PeerGate | None = None) -> None:
@@ -97,6 +98,8 @@ class Daemon:
         self.signing = signing_parts(settings, pins, self.prompts, consent, self.limits)
         self.api_token = ApiToken(settings.server.api_token_file)
         self.rate = RateLimiter(self.limits.rate_per_second, self.limits.rate_burst)
+        self.peer_rate = RateLimiter(self.limits.peer_rate_per_second, self.limits.peer_rate_burst)
+        self.refusals = Refusals(self.signing.audit, self.limits.refusal_window_s)
         self.peers = peers or PeerGate()
         self.started = time.monotonic()
         self.ports: set[int] = set()

@@ -1,4 +1,5 @@
-"""Running the daemon: the http and https listeners on loopback, and a graceful stop."""
+"""Running the daemon: the http and https listeners on loopback (their connections counted and
+limited together, within the open-file limit raised at start), and a graceful stop."""
 
 from __future__ import annotations
 
@@ -13,9 +14,16 @@ from .app import create_app
 from .companion.channel import CompanionParts, companion_channel
 from .daemon import Daemon
 from .errors import Code, SignerError
-from .sockets import bound_port
+from .listeners import Listener
+from .logs import get_logger
+from .security.connections import ConnectionGuard
+from .security.descriptors import connection_cap, raise_open_files_limit
+from .service.caller import ABSENT
+
+log = get_logger(__name__)
 
 LOOPBACK = "127.0.0.1"
+CONNECT = "connect"  # the audit operation of a connection refused before any request
 
 
 @dataclass(frozen=True)
@@ -35,36 +43,49 @@ async def run_daemon(
 ) -> None:
     """Serve until ``stop`` is set; then stop accepting and let in-flight requests finish.
     The desktop companion's channel is served beside the listeners, never on them."""
-    runner = web.AppRunner(create_app(daemon), shutdown_timeout=daemon.limits.request_timeout_s,
+    limits = daemon.limits
+    open_files = raise_open_files_limit()
+    connections = ConnectionGuard(total=connection_cap(limits.max_connections, open_files, limits.fd_reserve),
+                                  per_peer=limits.connections_per_peer, head_timeout_s=limits.request_head_timeout_s)
+    runner = web.AppRunner(create_app(daemon, connections), shutdown_timeout=limits.request_timeout_s,
                            access_log=None, handle_signals=False)
     await runner.setup()
+    server = runner.server
+    assert server is not None
     daemon.pin_prompts.loop = asyncio.get_running_loop()
+    listeners: list[Listener] = []
+
+    def listener(context: ssl.SSLContext | None) -> Listener:
+        made = Listener(server, connections, ssl_context=context,
+                        on_refused=lambda peer: daemon.refusals.note(ABSENT, CONNECT, Code.BUSY, peer=peer))
+        listeners.append(made)
+        return made
+
     # the channel outlives the listeners: a request in flight at shutdown may still need the official
     async with companion_channel(_companion_parts(daemon)):
         try:
-            http = web.TCPSite(runner, LOOPBACK, port)
-            await _start(http, port)
+            http_port = await _start(listener(None), port)
             https_port = None
             if ssl_context is not None and tls_port is not None:
-                https = web.TCPSite(runner, LOOPBACK, tls_port, ssl_context=ssl_context)
-                await _start(https, tls_port)
-                https_port = bound_port(https)
-            listening = Listening(http_port=bound_port(http), https_port=https_port)
+                https_port = await _start(listener(ssl_context), tls_port)
+            listening = Listening(http_port=http_port, https_port=https_port)
             daemon.ports.update(p for p in (listening.http_port, listening.https_port) if p)
+            log.info("connection_limits", total=connections.total, per_peer=connections.per_peer,
+                     open_files=open_files)
             if on_ready:
                 on_ready(listening)
             await stop.wait()
         finally:
+            for made in listeners:
+                await made.stop()
             await runner.cleanup()
 
 
-async def _start(site: web.TCPSite, port: int) -> None:
+async def _start(listener: Listener, port: int) -> int:
     try:
-        await site.start()
+        return await listener.start(LOOPBACK, port)
     except OSError as exc:
         raise SignerError(Code.LISTEN_FAILED, f"{LOOPBACK}:{port}: {exc.strerror or exc}") from None
-
-
 
 
 def _companion_parts(daemon: Daemon) -> CompanionParts:

@@ -16,8 +16,11 @@ PAGE = "http://127.0.0.1:5173"
 
 @pytest.fixture(scope="module")
 def daemon(dev_env: DevEnv, tmp_path_factory: pytest.TempPathFactory):
+    # each refusal here is the first of its window, so written at once (the counting of the
+    # others of a window: test_floods.py)
     with RunningDaemon(dev_env.signer_config, tmp_path_factory.mktemp("daemon"),
-                       allow_origins=(PAGE,), pregranted=(PAGE,), unattended=(PAGE,)) as running:
+                       allow_origins=(PAGE,), pregranted=(PAGE,), unattended=(PAGE,),
+                       limits={"refusal_window_s": 0.001}) as running:
         yield running
 
 

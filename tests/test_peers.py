@@ -175,8 +175,11 @@ UPGRADE = {"Connection": "Upgrade", "Upgrade": "websocket", "Sec-WebSocket-Versi
 
 @pytest.fixture(scope="module")
 def daemon(dev_env: DevEnv, tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningDaemon]:
+    # each refusal here is the first of its window, so written at once (the counting of the
+    # others of a window: test_floods.py)
     with RunningDaemon(dev_env.signer_config, tmp_path_factory.mktemp("peers"), allow_origins=(PAGE,),
-                       pregranted=(PAGE,), unattended=(PAGE,), companion_channel="tcp") as running:
+                       pregranted=(PAGE,), unattended=(PAGE,), companion_channel="tcp",
+                       limits={"refusal_window_s": 0.001}) as running:
         yield running
 
 

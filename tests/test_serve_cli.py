@@ -9,6 +9,7 @@ import sys
 import threading
 import time
 from pathlib import Path
+from typing import Any
 
 from companion_harness import answering_companion
 from conftest import DOCUMENTS, DevEnv, signer_cli
@@ -30,11 +31,11 @@ api_token_file = "{folder / 'api-token'}"
     return config
 
 
-def start(config: Path, dev_env: DevEnv, origin: str = PAGE) -> tuple[subprocess.Popen, int, int]:
+def start(config: Path, dev_env: DevEnv, origin: str = PAGE, **popen: Any) -> tuple[subprocess.Popen, int, int]:
     process = subprocess.Popen(
         [sys.executable, "-m", "signer", "serve", "--config", str(config), "--port", "0", "--tls-port", "0",
          "--allow-origin", origin],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=dev_env.env())
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=dev_env.env(), **popen)
     line = process.stdout.readline()
     assert "Listening" in line, line + process.stderr.read()
     http_port = int(line.split("http://127.0.0.1:")[1].split()[0])

@@ -1,12 +1,14 @@
 """The middlewares around every route, one concern each; ``MIDDLEWARES`` is their order.
 
-A request passes, outermost first: the audit line; CORS headers (outside error mapping, so
-an allowed page can read its error replies too); error mapping (every failure becomes the
-JSON error reply); the gates (peer is loopback and of our OS user, Host is ours, declared size fits; Origin on
-the allowlist, or the API token; rate limit), where a refused request does nothing else;
-the preflight reply (only once the gates passed); the request timeout. What a route needs
-of them (public, streamed, batch-sized) is its ``RoutePolicy``. Consent and token queues
-are the routes'.
+A request passes, outermost first: its connection marked busy (no head deadline, never closed
+to make room: ``signer.security.connections``); the audit line (a refused request's counted,
+``signer.service.trail.Refusals``); CORS headers (outside error mapping, so an allowed page can
+read its error replies too); error mapping (every failure becomes the JSON error reply); the
+gates (peer is loopback and of our OS user, within its request rate, Host is ours, declared size
+fits; Origin on the allowlist, or the API token; the caller's rate limit), where a refused
+request does nothing else; the preflight reply (only once the gates passed); the request
+timeout. What a route needs of them (public, streamed, batch-sized) is its ``RoutePolicy``.
+Consent and token queues are the routes'.
 """
 
 from __future__ import annotations
@@ -25,7 +27,20 @@ from ..logs import get_logger
 from ..security.host import allow_host, is_loopback
 from ..service.caller import ABSENT, WITH_API_TOKEN, Caller
 from ..service.trail import record
-from .appkeys import ALLOWLIST, API_TOKEN, AUDIT, CALLER, LIMITS, PEERS, PORTS, RATE
+from .appkeys import (
+    ALLOWLIST,
+    API_TOKEN,
+    AUDIT,
+    CALLER,
+    CONNECTIONS,
+    LIMITS,
+    PEER,
+    PEER_RATE,
+    PEERS,
+    PORTS,
+    RATE,
+    REFUSALS,
+)
 from .cors import cors, is_preflight, preflight
 from .policy import BodyLimit, policy_of
 from .replies import json_reply
@@ -36,6 +51,13 @@ SAFE_METHODS = {"GET", "HEAD"}
 HTTP_CODES = {404: Code.NOT_FOUND, 405: Code.METHOD_NOT_ALLOWED, 413: Code.TOO_LARGE}
 
 RESULT = web.RequestKey("result", str)  # the error code of the reply, for the audit line
+
+
+@web.middleware
+async def connection(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """While the request runs its connection has no head deadline and is not closed to make room."""
+    with request.app[CONNECTIONS].serving(request.transport):
+        return await handler(request)
 
 
 @web.middleware
@@ -60,7 +82,13 @@ def _record(request: web.Request, result: str) -> None:
         name = origin[:200]
     else:
         name = WITH_API_TOKEN if request.app[API_TOKEN].matches(request.headers.get("Authorization")) else ABSENT
-    record(request.app[AUDIT], request.get(CALLER), f"{request.method} {request.path}", result, name=name)
+    who, operation = request.get(CALLER), f"{request.method} {request.path}"
+    if who is None or result == Code.RATE_LIMITED:
+        # refused by the gates (or gone before them), or past a rate: counted, not a line each
+        peer = None if origin is not None else request.get(PEER, request.remote or "gone")
+        request.app[REFUSALS].note(who.name if who is not None else name, operation, result, peer=peer)
+        return
+    record(request.app[AUDIT], who, operation, result, name=name)
 
 
 @web.middleware
@@ -97,13 +125,18 @@ def error_response(error: SignerError, limits: Limits) -> web.Response:
 
 @web.middleware
 async def transport(request: web.Request, handler: Handler) -> web.StreamResponse:
-    """Loopback peer of our own OS user, our Host (against DNS rebinding), and a declared size
-    within the route's limit."""
+    """Loopback peer of our own OS user within its request rate (before anything else is read
+    of the request), our Host (against DNS rebinding), and a declared size within the route's
+    limit."""
     ports: set[int] = request.app[PORTS]
     if not is_loopback(request.remote):
         raise SignerError(Code.NOT_LOOPBACK)
-    if not await request.app[PEERS].allows(request.transport):
+    peer = await request.app[PEERS].peer(request.transport)
+    request[PEER] = peer.name
+    if not peer.ours:
         raise SignerError(Code.PEER_NOT_ALLOWED)
+    if not request.app[PEER_RATE].allow(peer.name):
+        raise SignerError(Code.RATE_LIMITED)
     if not allow_host(request.headers.get("Host"), ports):
         raise SignerError(Code.HOST_NOT_ALLOWED, (request.headers.get("Host") or "(none)")[:100])
     limit, limit_mb = _body_limit(request.app[LIMITS], policy_of(request).body_limit)
@@ -156,4 +189,4 @@ async def timeout(request: web.Request, handler: Handler) -> web.StreamResponse:
     return await asyncio.wait_for(handler(request), request.app[LIMITS].request_timeout_s)
 
 
-MIDDLEWARES = (audit, cors, errors, transport, caller, rate, preflight, timeout)
+MIDDLEWARES = (connection, audit, cors, errors, transport, caller, rate, preflight, timeout)

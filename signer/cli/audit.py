@@ -64,8 +64,10 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
         # every field shown escaped: a line cannot move the cursor, erase or imitate another
         doc = f" doc {_short(e.document_sha256)}… {printable(e.document_size)} B" if e.document_sha256 else ""
         cert = f" cert {_short(e.certificate_sha256)}…" if e.certificate_sha256 else ""
+        peer = f"(peer {printable(e.peer)}) " if e.peer else ""  # a refusal without Origin: who it came from
+        count = f" ×{printable(e.count)} in {printable(e.window_s)} s" if e.window_s is not None else ""
         print(f"{printable(e.time)}  {printable(e.result):<18} {printable(e.operation):<24} "
-              f"{printable(e.origin)}{cert}{doc}")
+              f"{peer}{printable(e.origin)}{count}{cert}{doc}")
     return 0
 
 

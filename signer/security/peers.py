@@ -9,6 +9,11 @@ remote end is ours, with the owner's uid in it; a Unix-socket peer is told by ``
 (``signer.security.psutil_peers``). A peer that cannot be found (it went away, or its socket
 has no owner any more) is refused. Where the system offers no way to tell (psutil missing
 there), connections are served and a warning is logged once.
+
+The peer found is also whom the per-peer request limit counts (``Peer.name``): the process
+where psutil names it; the OS user on Linux, whose tables name a socket's owner but no
+process (finding the process would mean reading every process's descriptors per connection);
+the address where nothing tells.
 """
 
 from __future__ import annotations
@@ -118,46 +123,75 @@ def default_strategy() -> Strategy:
     return "unchecked"
 
 
+@dataclass(frozen=True)
+class Peer:
+    """The other end of a connection as the system names it, and whether it runs as our OS user."""
+
+    name: str  # "pid 4242" (psutil), "uid 1000" (Linux's tables, a Unix socket), else the address
+    ours: bool
+
+
+GONE = Peer("gone", ours=False)  # the connection ended before its peer was looked up
+
+
 class PeerGate:
-    """Each connection's verdict, found once and kept while the connection lives."""
+    """Each connection's peer, found once and kept while the connection lives."""
 
     def __init__(self, strategy: Strategy | None = None) -> None:
         """``strategy``: how peers are told apart (default: what this system offers)."""
         self.strategy: Strategy = strategy or default_strategy()
         self.enforced = self.strategy != "unchecked"
         self.uid = os.geteuid() if hasattr(os, "geteuid") else None  # a Unix-socket peer's, to compare
-        self._verdicts: weakref.WeakKeyDictionary[asyncio.BaseTransport, bool] = weakref.WeakKeyDictionary()
+        self._peers: weakref.WeakKeyDictionary[asyncio.BaseTransport, Peer] = weakref.WeakKeyDictionary()
         if not self.enforced:
             log.warning("peer_user_unchecked", reason="this system does not tell who owns a local connection "
                         "(psutil is not installed); any local user's program may call the daemon")
 
     async def allows(self, transport: asyncio.BaseTransport | None) -> bool:
-        if not self.enforced:
-            return True
+        return (await self.peer(transport)).ours
+
+    async def peer(self, transport: asyncio.BaseTransport | None) -> Peer:
         if transport is None:  # the connection is already gone
-            return False
-        verdict = self._verdicts.get(transport)
-        if verdict is None:
+            return GONE
+        if not self.enforced:
+            return Peer(_address(transport), ours=True)
+        peer = self._peers.get(transport)
+        if peer is None:
             # the system's connection table can be long on a shared machine: read it off the event loop
-            verdict = await asyncio.to_thread(self._same_user, transport)
-            self._verdicts[transport] = verdict
-        return verdict
+            peer = await asyncio.to_thread(self._find, transport)
+            self._peers[transport] = peer
+        return peer
 
-    def _same_user(self, transport: asyncio.BaseTransport) -> bool:
+    def _find(self, transport: asyncio.BaseTransport) -> Peer:
+        address = Peer(_address(transport), ours=False)  # what is left when the system names no one
         try:
-            return self._peer_is_ours(transport)
+            return self._owner(transport) or address
         except (OSError, ValueError):
-            return False
+            return address
 
-    def _peer_is_ours(self, transport: asyncio.BaseTransport) -> bool:
+    def _owner(self, transport: asyncio.BaseTransport) -> Peer | None:
         sock = transport.get_extra_info("socket")
         if sock is None:
-            return False
+            return None
         if sock.family == getattr(socket, "AF_UNIX", None):
-            return unix_peer_uid(sock) == self.uid
+            uid = unix_peer_uid(sock)
+            return Peer(f"uid {uid}", uid == self.uid)
         peer, ours = transport.get_extra_info("peername"), transport.get_extra_info("sockname")
         if not peer or not ours:
-            return False
+            return None
         if self.strategy == "kernel":
-            return tcp_peer_uid(endpoint(peer), endpoint(ours)) == self.uid
-        return psutil_peers.tcp_peer_is_ours(endpoint(peer), endpoint(ours))
+            found = tcp_peer_uid(endpoint(peer), endpoint(ours))
+            return None if found is None else Peer(f"uid {found}", found == self.uid)
+        pid = psutil_peers.tcp_peer_pid(endpoint(peer), endpoint(ours))
+        return None if pid is None else Peer(f"pid {pid}", psutil_peers.runs_as_us(pid))
+
+
+def _address(transport: asyncio.BaseTransport) -> str:
+    """The peer's address as text (a Unix socket has none worth naming)."""
+    peername = transport.get_extra_info("peername")
+    if isinstance(peername, tuple | list) and peername:
+        try:
+            return str(endpoint(peername)[0])
+        except ValueError:
+            return str(peername[0])
+    return "local"

@@ -78,12 +78,18 @@ def runs_as_us(pid: int) -> bool:
         return False
 
 
-def tcp_peer_is_ours(peer: Endpoint, ours: Endpoint) -> bool:
-    """Whether the process at the other end of a loopback TCP connection runs as the daemon's user."""
+def tcp_peer_pid(peer: Endpoint, ours: Endpoint) -> int | None:
+    """The pid at the other end of a loopback TCP connection: from the system-wide table, or
+    where only an administrator may read it, among the daemon's own user's processes."""
     psutil = _psutil()
     peer, ours = endpoint(peer), endpoint(ours)
     try:
-        pid = system_peer_pid(peer, ours)
+        return system_peer_pid(peer, ours)
     except psutil.AccessDenied:
-        pid = own_user_peer_pid(peer, ours)
+        return own_user_peer_pid(peer, ours)
+
+
+def tcp_peer_is_ours(peer: Endpoint, ours: Endpoint) -> bool:
+    """Whether the process at the other end of a loopback TCP connection runs as the daemon's user."""
+    pid = tcp_peer_pid(peer, ours)
     return pid is not None and runs_as_us(pid)

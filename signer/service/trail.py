@@ -1,14 +1,21 @@
 """The audit trail's lines for each thing an edge does: one line per request, command or
-batch document, written the same way whichever edge it came through."""
+batch document, written the same way whichever edge it came through; refused requests
+counted (``Refusals``)."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass, field
 
 from ..audit import AuditLog
 from ..errors import as_signer_error
 from .caller import ABSENT, Caller
+
+REFUSED = "refused"  # the operation of a window's count line
+OTHERS = "others"  # the origin of refusals counted together once MAX_WINDOWS are open
+MAX_WINDOWS = 256
 
 
 def record(audit: AuditLog, caller: Caller | None, operation: str, result: str, *, name: str = ABSENT) -> None:
@@ -37,3 +44,57 @@ def audited(audit: AuditLog, caller: Caller, operation: str) -> Iterator[Caller]
         record(audit, caller, operation, as_signer_error(exc).code)
         raise
     record(audit, caller, operation, "OK")
+
+
+# who was refused: the line's origin, the peer when no Origin named the caller, and the code
+Key = tuple[str, str | None, str]
+
+
+@dataclass
+class _Window:
+    opened: float
+    timer: asyncio.TimerHandle
+    others: int = 0  # refusals after the first
+
+
+@dataclass
+class Refusals:
+    """Refused requests, counted per origin (or per peer when there is no Origin) and code.
+
+    A page on a refused origin, or a local program without the token, can send thousands of
+    requests a second; a line each would fill the log and rotate away the lines that matter.
+    The first refusal of a window is written at once, as any request's line, with ``count`` 1;
+    the others of the window become one line at its end (or when the daemon stops): operation
+    ``refused``, their ``count`` and the ``window_s`` they came in. Past ``MAX_WINDOWS`` open
+    windows, new origins are counted together under ``others``, so that varying the Origin
+    does not bring a line per request back. Runs on the event loop.
+    """
+
+    audit: AuditLog
+    window_s: float
+    _windows: dict[Key, _Window] = field(default_factory=dict)
+
+    def note(self, origin: str, operation: str, code: str, *, peer: str | None = None) -> None:
+        key: Key = (origin[:200], peer, code)
+        if key not in self._windows and len(self._windows) >= MAX_WINDOWS:
+            key = (OTHERS, None, code)
+        window = self._windows.get(key)
+        if window is not None:
+            window.others += 1
+            return
+        loop = asyncio.get_running_loop()
+        self._windows[key] = _Window(loop.time(), loop.call_later(self.window_s, self._close, key))
+        self.audit.record(origin=key[0], operation=operation[:200], result=code, peer=key[1], count=1)
+
+    def flush(self) -> None:
+        """Every open window's count line now (the daemon stops)."""
+        for key in list(self._windows):
+            self._windows[key].timer.cancel()
+            self._close(key)
+
+    def _close(self, key: Key) -> None:
+        window = self._windows.pop(key)
+        if window.others:
+            span = asyncio.get_running_loop().time() - window.opened
+            self.audit.record(origin=key[0], operation=REFUSED, result=key[2], peer=key[1], count=window.others,
+                              window_s=round(min(span, self.window_s), 3))
