@@ -33,6 +33,7 @@ def create_app(daemon: Daemon) -> web.Application:
     app.add_routes(vgca.ROUTES)
     app.on_startup.append(_resume_batches)
     app.on_shutdown.append(_stop_batches)
+    app.on_shutdown.append(_stop_documents)  # before in-flight requests are waited for
     return app
 
 
@@ -42,3 +43,7 @@ async def _resume_batches(app: web.Application) -> None:
 
 async def _stop_batches(app: web.Application) -> None:
     await app[keys.BATCHES].stop()
+
+
+async def _stop_documents(app: web.Application) -> None:
+    app[keys.SERVICE].documents.drain()

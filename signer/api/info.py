@@ -53,7 +53,7 @@ async def verify(request: web.Request) -> web.Response:
     caller = caller_of(request)
     upload = await read_upload(request, caller, request.app[LIMITS].max_body_bytes)
     caller.audit.update(document_sha256=hashlib.sha256(upload.data).hexdigest(), document_size=len(upload.data))
-    reports = await verification.verify_pdf(upload.data, request.app[TRUST],
+    reports = await verification.verify_pdf(upload.data, request.app[TRUST], request.app[SERVICE].documents,
                                             timeout_s=request.app[SETTINGS].revocation.policy.timeout_s)
     return json_reply({
         "signatures": [{**asdict(r), "passed": r.passed} for r in reports],

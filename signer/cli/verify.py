@@ -43,7 +43,7 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
     from ..service.verification import verify_pdf
 
     trust = Trust.load(settings.trust.anchors, settings.trust.intermediates)
-    reports = asyncio.run(verify_pdf(read_input(args.input), trust, online=not args.offline,
+    reports = asyncio.run(verify_pdf(read_input(args.input), trust, None, online=not args.offline,
                                      timeout_s=settings.revocation.policy.timeout_s))
     passed = bool(reports) and all(r.passed for r in reports)
     if args.json:

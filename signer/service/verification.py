@@ -1,9 +1,10 @@
 """Checking signatures for an edge: PDF reports in ETSI terms, XML signatures, and a raw
-signature over a digest. Nothing here touches a token."""
+signature over a digest. Nothing here touches a token. A PDF is read and judged in a document
+worker (``documents``), under the document budget."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from cryptography import x509 as crypto_x509
 from cryptography.exceptions import InvalidSignature
@@ -14,6 +15,7 @@ from cryptography.hazmat.primitives.asymmetric.utils import Prehashed
 from ..certificates import Trust
 from ..errors import Code, SignerError
 from ..lazy import lazy_import
+from .documents.pool import DocumentPool
 
 if TYPE_CHECKING:
     from ..engine import xml
@@ -25,10 +27,14 @@ else:  # the document stacks are imported with the first document to verify
 DIGESTS = {"sha256": hashes.SHA256(), "sha384": hashes.SHA384(), "sha512": hashes.SHA512()}
 
 
-async def verify_pdf(data: bytes, trust: Trust, *, online: bool = True, timeout_s: float = 20.0
-                     ) -> list[report.SignatureReport]:
-    """A report per signature of the document."""
-    return await report.averify_pdf(data, trust.anchors, trust.intermediates, online=online, timeout_s=timeout_s)
+async def verify_pdf(data: bytes, trust: Trust, documents: DocumentPool | None, *, online: bool = True,
+                     timeout_s: float = 20.0) -> list[report.SignatureReport]:
+    """A report per signature of the document, made in a worker of ``documents`` (None: in this
+    process, for a command reading the official's own file)."""
+    options: dict[str, Any] = {"online": online, "timeout_s": timeout_s}
+    if documents is None:
+        return await report.averify_pdf(data, trust.anchors, trust.intermediates, **options)
+    return await documents.verify(data, trust, **options)
 
 
 async def verify_xml(data: bytes, trust: Trust) -> list[xml.XmlSignatureReport]:

@@ -11,7 +11,6 @@ B-LTA when a document timestamp covers them.
 
 from __future__ import annotations
 
-import asyncio
 import dataclasses
 import io
 from collections.abc import Sequence
@@ -100,8 +99,9 @@ class _Document:
 
 async def averify_pdf(data: bytes, anchors: Sequence[x509.Certificate], intermediates: Sequence[x509.Certificate],
                       *, online: bool = True, timeout_s: float = 20.0) -> list[SignatureReport]:
-    """A report per signature; raises DOCUMENT_INVALID / DOCUMENT_ENCRYPTED."""
-    document = await asyncio.to_thread(_read, data)  # parsing a large PDF must not stall the event loop
+    """A report per signature; raises DOCUMENT_INVALID / DOCUMENT_ENCRYPTED. The document is read in
+    the calling thread: the daemon calls this in a document worker process, under its budget."""
+    document = _read(data)
     backend = AIOHttpFetcherBackend(per_request_timeout=timeout_s) if online else None
     try:
         reports = []

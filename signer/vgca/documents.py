@@ -70,7 +70,7 @@ async def verify_document(call: Call, frame: str) -> dict[str, Any]:
             raise SignerError(Code.BAD_REQUEST, "FileName (URL) or Base64Content is required")
         async with call.transfers() as transfers:
             data = (await transfers.download(source, credentials(request))).data
-    reports = await verification.verify_pdf(data, call.parts.trust,
+    reports = await verification.verify_pdf(data, call.parts.trust, call.parts.service.documents,
                                             timeout_s=call.parts.settings.revocation.policy.timeout_s)
     signatures = [{"SignerName": r.signer, "SignerSubject": r.signer_subject, "SigningTime": r.signing_time,
                    "Intact": r.intact, "Valid": r.valid, "Trusted": r.trusted, "Coverage": r.coverage,
