@@ -94,6 +94,15 @@ class _Waiter:
     admitted: asyncio.Future[_Job]
 
 
+def _retire(retired: _Worker) -> None:
+    """In a thread of the pool (the only one using this worker): its channel closed, its process reaped."""
+    retired.conn.close()
+    retired.process.join(5)
+    if retired.process.is_alive():
+        retired.kill()
+        retired.process.join()
+
+
 class DocumentPool:
     def __init__(self, budget: Budget, *, workers: int, batch_workers: int, queue: int, idle_s: float) -> None:
         self.budget = budget
@@ -219,12 +228,12 @@ class DocumentPool:
             if current.conn in ready:
                 (status, value), body = worker.receive(current.conn)
                 if status not in REUSABLE:
-                    current.process.join(self.budget.deadline_s)  # it exits after its answer
+                    _retire(current)  # it exits after its answer
                 return status, value, body
         except (EOFError, OSError):  # the process ended before it answered
             ready = [current.process.sentinel]
         current.kill()
-        current.process.join(self.budget.deadline_s)
+        _retire(current)
         return (LATE if not ready else DIED), None, b""
 
     def _start(self, job: _Job) -> _Worker | None:
@@ -245,7 +254,7 @@ class DocumentPool:
         except (EOFError, OSError):
             pass
         started.kill()
-        process.join(self.budget.deadline_s)
+        _retire(started)
         return None
 
     def _pool_threads(self) -> ThreadPoolExecutor:
@@ -310,8 +319,7 @@ class DocumentPool:
         if not self._jobs:
             log.debug("document_workers_idle_stop")
             for idle in self._idle:
-                idle.conn.close()  # it reads the end of its channel and exits
-                self._pool_threads().submit(idle.process.join)
+                self._pool_threads().submit(_retire, idle)  # it reads the end of its channel and exits
             self._idle.clear()
 
     # -- stopping ------------------------------------------------------------------
@@ -343,6 +351,7 @@ class DocumentPool:
             job.kill()
         for idle in self._idle:
             idle.kill()
+            idle.conn.close()  # no thread uses an idle worker's channel
         self._idle.clear()
         if self._threads is not None:
             self._threads.shutdown(wait=False, cancel_futures=True)
