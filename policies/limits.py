@@ -8,6 +8,9 @@ from dataclasses import dataclass, fields
 from importlib import resources
 from typing import Any
 
+# Names an earlier version used, still accepted in a configuration's [limits]
+RENAMED = {"batch_worker_idle_s": "document_worker_idle_s"}
+
 
 @dataclass(frozen=True)
 class Limits:
@@ -25,7 +28,6 @@ class Limits:
     batch_max_mb: float
     parallel_transfers: int
     batch_workers: int
-    batch_worker_idle_s: float
     consent_backoff_s: float
     consent_backoff_max_s: float
     audit_max_mb: float
@@ -48,6 +50,12 @@ class Limits:
     refusal_window_s: float
     vgca_first_frame_s: float
     vgca_control_frames_per_s: float
+    document_workers: int
+    document_queue: int
+    document_cpu_s: float
+    document_memory_mb: float
+    document_deadline_s: float
+    document_worker_idle_s: float
 
     @property
     def transfer_max_bytes(self) -> int:
@@ -80,7 +88,7 @@ class Limits:
 
 def load_limits(overrides: Mapping[str, float] | None = None) -> Limits:
     data = tomllib.loads(resources.files(__package__).joinpath("limits.toml").read_text("utf-8"))
-    data.update(overrides or {})
+    data.update({RENAMED.get(name, name): value for name, value in (overrides or {}).items()})
     known = {f.name: f.type for f in fields(Limits)}
     unknown = set(data) - set(known)
     if unknown:

@@ -39,6 +39,7 @@ def create_app(daemon: Daemon, connections: ConnectionGuard) -> web.Application:
     app.on_startup.append(_resume_batches)
     app.on_shutdown.append(_stop_batches)
     app.on_cleanup.append(_count_refusals)
+    app.on_shutdown.append(_stop_documents)  # before in-flight requests are waited for
     return app
 
 
@@ -52,3 +53,7 @@ async def _stop_batches(app: web.Application) -> None:
 
 async def _count_refusals(app: web.Application) -> None:
     app[keys.REFUSALS].flush()  # the requests have ended: the open windows' counts are final
+
+
+async def _stop_documents(app: web.Application) -> None:
+    app[keys.SERVICE].documents.drain()

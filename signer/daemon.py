@@ -23,8 +23,9 @@ from .security.peers import PeerGate
 from .security.rate import RateLimiter
 from .service.batches.journal import Journal
 from .service.batches.manager import BatchManager
-from .service.batches.workers import PreparePool
 from .service.consent import Backoff, ConsentBroker, ConsentStore
+from .service.documents.pool import DocumentPool
+from .service.documents.worker import Budget
 from .service.login_facts import LoginFacts
 from .service.prompts import Asker, PromptPinSource, Prompts
 from .service.queues import TokenQueues
@@ -43,25 +44,29 @@ class Signing:
     keys: KeyStore
     service: SigningService
     batches: BatchManager
+    documents: DocumentPool
 
     def close(self) -> None:
-        self.batches.pool.close()
+        self.documents.close()
         self.keys.close()
 
 
 def signing_parts(settings: Settings, pins: PinSource, prompts: Prompts, consent: ConsentBroker | None,
                   limits: Limits) -> Signing:
     state = settings.server.state_dir
-    budget.configure(budget.ReadBudget.of(limits))  # what reading one document may cost, in this process
+    read = budget.ReadBudget.of(limits)
+    budget.configure(read)  # what reading one document may cost, in this process (and its workers, below)
     audit = AuditLog(state / "audit.jsonl", Retention(limits.audit_max_bytes, limits.audit_keep_files))
     trust = Trust.load(settings.trust.anchors, settings.trust.intermediates)  # read once per run
     keys = KeyStore(settings, pins, trust)
+    documents = DocumentPool(Budget(limits.document_cpu_s, limits.document_memory_mb, limits.document_deadline_s, read),
+                             workers=limits.document_workers, batch_workers=limits.batch_workers,
+                             queue=limits.document_queue, idle_s=limits.document_worker_idle_s)
     service = SigningService(settings, keys, trust, prompts=prompts, consent=consent,
                              queues=TokenQueues(limits.queue_per_token), login_facts=LoginFacts(state / "keys.json"),
-                             login_idle_s=limits.login_idle_s)
-    pool = PreparePool(limits.batch_workers, limits.batch_worker_idle_s)
-    batches = BatchManager(service, Journal(state / "batches"), limits, audit, pool)
-    return Signing(settings, limits, audit, trust, keys, service, batches)
+                             login_idle_s=limits.login_idle_s, documents=documents)
+    batches = BatchManager(service, Journal(state / "batches"), limits, audit, documents)
+    return Signing(settings, limits, audit, trust, keys, service, batches, documents)
 
 
 def local_signing(settings: Settings) -> Signing:

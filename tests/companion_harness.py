@@ -13,13 +13,17 @@ from tray.core import TrayCore
 
 
 class AnsweringDialogs:
-    def __init__(self, decision: str, delay_s: float, gate: threading.Event | None) -> None:
+    def __init__(self, decision: str, delay_s: float, gate: threading.Event | None,
+                 opened: threading.Event | None) -> None:
         self.decision = decision
         self.delay_s = delay_s
         self.gate = gate
+        self.opened = opened
 
     def open(self, bridge: DialogBridge) -> None:
         if bridge.kind == "consent":
+            if self.opened is not None:
+                self.opened.set()
             threading.Thread(target=self._answer, args=(bridge,), daemon=True).start()
 
     def close(self, bridge: DialogBridge) -> None:
@@ -34,9 +38,11 @@ class AnsweringDialogs:
 
 @contextmanager
 def answering_companion(state_dir: Path, decision: str = "once", *, delay_s: float = 0.0,
-                        gate: threading.Event | None = None) -> Iterator[TrayCore]:
-    """Consent prompts are answered with ``decision`` after ``delay_s`` (and after ``gate`` is set)."""
-    core = TrayCore(state_dir, AnsweringDialogs(decision, delay_s, gate))
+                        gate: threading.Event | None = None, opened: threading.Event | None = None
+                        ) -> Iterator[TrayCore]:
+    """Consent prompts are answered with ``decision`` after ``delay_s`` (and after ``gate`` is set);
+    ``opened`` is set when a consent dialog opens."""
+    core = TrayCore(state_dir, AnsweringDialogs(decision, delay_s, gate, opened))
     core.start()
     assert core.connected.wait(10), core.error
     try:

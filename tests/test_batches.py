@@ -281,7 +281,7 @@ def test_the_preparing_process_starts_with_a_batch_and_stops_when_idle(dev_env: 
 
     with RunningDaemon(dev_env.signer_config, tmp_path, allow_origins=(PAGE,), pregranted=(PAGE,),
                        unattended=(PAGE,),
-                       limits={"batch_worker_idle_s": 2}) as daemon:
+                       limits={"document_worker_idle_s": 2}) as daemon:
         pool = daemon.daemon.signing.batches.pool
         before = set(multiprocessing.active_children())
         assert not pool.running, "no worker before the first batch"

@@ -58,10 +58,11 @@ def test_sigterm_lets_in_flight_signatures_finish(dev_env: DevEnv, tmp_path: Pat
                 body=(DOCUMENTS / "libreoffice.pdf").read_bytes())
 
         official = threading.Event()  # consents once SIGTERM has arrived
-        with answering_companion(tmp_path / "state", gate=official):
+        asked = threading.Event()
+        with answering_companion(tmp_path / "state", gate=official, opened=asked):
             in_flight = threading.Thread(target=sign)
             in_flight.start()
-            time.sleep(1.0)
+            assert asked.wait(30), "the consent dialog opens"
             process.send_signal(signal.SIGTERM)
             time.sleep(0.5)
             assert process.poll() is None, "the daemon waits for the request in flight"

@@ -56,7 +56,8 @@ ENGINE_SIGN = {"sign_pdf", "complete_pdf", "sign_cms", "sign_digest", "sign_xml"
 MAY_CALL_ENGINE = ("signer.engine", "signer.service")
 
 # Modules that must import without PKCS#11 (python-pkcs11's ``pkcs11``) being loaded.
-WITHOUT_PKCS11 = ("signer.engine.pdf", "signer.engine.cms", "signer.validation.report", "signer.service.batches.workers")
+WITHOUT_PKCS11 = ("signer.engine.pdf", "signer.engine.cms", "signer.validation.report",
+                  "signer.service.documents.pool", "signer.service.documents.tasks")
 
 
 def broken(*rules: Rule) -> list[str]:

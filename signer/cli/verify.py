@@ -55,7 +55,7 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
         limits = load_limits(settings.limits)
     except ValueError as exc:
         raise SignerError(Code.CONFIG_INVALID, str(exc)) from None
-    reports = asyncio.run(verify_pdf(read_input(args.input), trust, online=not args.offline,
+    reports = asyncio.run(verify_pdf(read_input(args.input), trust, None, online=not args.offline,
                                      timeout_s=settings.revocation.policy.timeout_s,
                                      policy=fetch_policy(settings, trust, limits)))
     passed = bool(reports) and all(r.passed for r in reports)

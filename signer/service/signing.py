@@ -3,7 +3,8 @@ batches) signs through ``SigningService``: a browser origin's consent (the dialo
 the documents, the certificate and the block), the official's confirmation of this very
 signature (the same dialog in its "confirm" mode; none for an origin configured as
 unattended), the certificate's check, a place in the token's queue, the login (one PIN
-prompt per origin; the login ends when idle), then the engine."""
+prompt per origin; the login ends when idle), then the engine. PDF documents are read in
+the document workers (``documents``), never in the daemon's own process."""
 
 from __future__ import annotations
 
@@ -25,6 +26,7 @@ from ..keys import KeyStore, TokenKey
 from ..lazy import lazy_import
 from .caller import Caller
 from .consent import RAW, SIGN, ConsentBroker
+from .documents.pool import DocumentPool
 from .login_facts import LoginFacts
 from .prompts import (
     CONFIRM,
@@ -41,12 +43,12 @@ from .queues import PromptGuard, TokenQueues
 from .sessions import LoginSessions
 
 if TYPE_CHECKING:  # the document stack is imported when first needed, not at start-up
-    from ..engine import cms, digest, levels, pdf, preview, xml
+    from ..engine import cms, digest, levels, pdf, xml
     from ..validation import presign
     from ..validation.revocation import Evidence
 else:
-    cms, digest, levels, pdf, preview, xml = (lazy_import(f"signer.engine.{name}") for name in
-                                              ("cms", "digest", "levels", "pdf", "preview", "xml"))
+    cms, digest, levels, pdf, xml = (lazy_import(f"signer.engine.{name}") for name in
+                                     ("cms", "digest", "levels", "pdf", "xml"))
     presign = lazy_import("signer.validation.presign")
 
 CHECK_REUSE_S = 60.0  # how long a passed certificate check stands for the same certificate
@@ -70,9 +72,10 @@ Preview = Callable[[CheckedKey], Awaitable[bytes | None]]
 class SigningService:
     def __init__(self, settings: Settings, keys: KeyStore, trust: Trust, *, prompts: Prompts,
                  consent: ConsentBroker | None, queues: TokenQueues, login_facts: LoginFacts,
-                 login_idle_s: float) -> None:
+                 login_idle_s: float, documents: DocumentPool) -> None:
         """``consent``: None where no browser can call (the command line)."""
         self.settings = settings
+        self.documents = documents
         self.keys = keys
         self.trust = trust
         self.prompts = prompts
@@ -252,32 +255,35 @@ class SigningService:
             return None
         options = self.with_certificate_look(options, key)
         try:
-            return await asyncio.to_thread(preview.preview_png, data, options,
-                                           pdf.block_facts(key, options, cms.signing_time_now()), scale=1.0)
+            return await self.documents.preview(data, options, pdf.block_facts(key, options, cms.signing_time_now()),
+                                                scale=1.0)
         except SignerError:
-            return None  # the signature itself reports what is wrong
+            return None  # the signature itself reports what is wrong (a document over budget, say)
 
     # -- signatures ----------------------------------------------------------------
 
     async def sign_pdf(self, caller: Caller, data: bytes, options: pdf.PdfSignOptions, selector: str | None,
                        *, name: str = "") -> pdf.SignedPdf:
-        """Bad input (a broken document, an anchor not found) is refused before consent or any
-        token access; the block is placed before the PIN prompt."""
+        """Bad input (a broken document, an anchor not found, one over the document budget) is
+        refused before consent or any token access; the block is placed before the PIN prompt."""
         sha256 = await self._note_document(caller, data)
-        parsed = await asyncio.to_thread(pdf.open_pdf, data)
-        plan = await asyncio.to_thread(pdf.plan_pdf, data, options, parsed)
+        inspection = await self.documents.inspect(data, options)
 
         async def documents() -> tuple[DocumentFacts, ...]:
-            return (DocumentFacts(name=name, sha256=sha256, size=len(data), pages=pdf.page_count(parsed)),)
+            return (DocumentFacts(name=name, sha256=sha256, size=len(data), pages=inspection.pages),)
 
         async def block(checked: CheckedKey) -> bytes | None:
             return await self.pdf_preview(data, options, checked.key)
 
         async with self.signing(caller, SIGN, selector, documents=documents, preview=block,
                                 reason=options.reason, location=options.location) as checked:
-            options = self.with_certificate_look(options, checked.key)
-            return await pdf.sign_pdf(data, checked.key, options, parsed=parsed, plan=plan, tsa=self.tsa(),
-                                      evidence=checked.evidence)
+            key = checked.key
+            options = self.with_certificate_look(options, key)
+            tsa = self.tsa()
+            level = pdf.ready_level(options, checked.evidence, tsa)
+            prepared = await self.documents.prepare_document(data, pdf.KeyOutline.of(key), options,
+                                                             pdf.reserve_for(key, level), inspection)
+            return await pdf.complete_pdf(prepared, key, level, tsa, checked.evidence)
 
     async def sign_cms(self, caller: Caller, data: bytes, selector: str | None) -> cms.CmsSignature:
         """A detached CAdES-BES signature over any content: the raw scope, since the daemon

@@ -1,5 +1,6 @@
 """Checking signatures for an edge: PDF reports in ETSI terms, XML signatures, and a raw
-signature over a digest. Nothing here touches a token.
+signature over a digest. Nothing here touches a token. A PDF is read and judged in a document
+worker (``documents``), under the document budget.
 
 What a PDF's verification may fetch is the URL policy made here from the configuration
 (``fetch_policy``): the configured CAs' hosts, the TSA, the rewrite targets and
@@ -7,7 +8,7 @@ What a PDF's verification may fetch is the URL policy made here from the configu
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from cryptography import x509 as crypto_x509
 from cryptography.exceptions import InvalidSignature
@@ -18,6 +19,7 @@ from cryptography.hazmat.primitives.asymmetric.utils import Prehashed
 from ..certificates import Trust
 from ..errors import Code, SignerError
 from ..lazy import lazy_import
+from .documents.pool import DocumentPool
 
 if TYPE_CHECKING:
     from policies.limits import Limits
@@ -34,11 +36,16 @@ else:  # the document stacks are imported with the first document to verify
 DIGESTS = {"sha256": hashes.SHA256(), "sha384": hashes.SHA384(), "sha512": hashes.SHA512()}
 
 
-async def verify_pdf(data: bytes, trust: Trust, *, online: bool = True, timeout_s: float = 20.0,
-                     policy: url_policy.FetchPolicy | None = None) -> list[report.SignatureReport]:
-    """A report per signature of the document; the authorities are asked under ``policy`` only."""
-    return await report.averify_pdf(data, trust.anchors, trust.intermediates, online=online, timeout_s=timeout_s,
-                                    policy=policy)
+async def verify_pdf(data: bytes, trust: Trust, documents: DocumentPool | None, *, online: bool = True,
+                     timeout_s: float = 20.0, policy: url_policy.FetchPolicy | None = None
+                     ) -> list[report.SignatureReport]:
+    """A report per signature of the document, made in a worker of ``documents`` (None: in this
+    process, for a command reading the official's own file); the authorities are asked under
+    ``policy`` only."""
+    options: dict[str, Any] = {"online": online, "timeout_s": timeout_s, "policy": policy}
+    if documents is None:
+        return await report.averify_pdf(data, trust.anchors, trust.intermediates, **options)
+    return await documents.verify(data, trust, **options)
 
 
 def fetch_policy(settings: Settings, trust: Trust, limits: Limits) -> url_policy.FetchPolicy:

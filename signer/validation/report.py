@@ -16,7 +16,6 @@ fetched and what the policy refused.
 
 from __future__ import annotations
 
-import asyncio
 import dataclasses
 import io
 import itertools
@@ -116,8 +115,9 @@ async def averify_pdf(data: bytes, anchors: Sequence[x509.Certificate], intermed
                       *, online: bool = True, timeout_s: float = 20.0,
                       policy: FetchPolicy | None = None) -> list[SignatureReport]:
     """A report per signature; raises DOCUMENT_INVALID / DOCUMENT_ENCRYPTED. ``online``: the
-    authorities are asked, under ``policy`` only (without one, nothing is fetched)."""
-    document = await asyncio.to_thread(_read, data)  # parsing a large PDF must not stall the event loop
+    authorities are asked, under ``policy`` only (without one, nothing is fetched). The document
+    is read in the calling thread: the daemon's in a document worker process, under its budget."""
+    document = _read(data)
     backend = PolicedFetcherBackend(policy, timeout_s) if online and policy is not None else None
     try:
         reports = []

@@ -32,6 +32,7 @@ from ...files import write_atomically
 from ...lazy import lazy_import
 from ...logs import get_logger
 from ..caller import Caller
+from ..documents.pool import DocumentPool
 from ..options import PdfSignOptions, from_fields, names
 from ..prompts import DocumentFacts
 from ..signing import CheckedKey, SigningService
@@ -47,7 +48,6 @@ from .journal import (
     Item,
     Journal,
 )
-from .workers import PreparePool
 
 if TYPE_CHECKING:  # the document stack is imported with the first batch
     from ...engine import levels, pdf
@@ -66,7 +66,7 @@ REFUSED = frozenset({Code.CONSENT_DENIED, Code.CONSENT_BACKOFF, Code.USER_CANCEL
 
 class BatchManager:
     def __init__(self, service: SigningService, journal: Journal, limits: Limits, audit: AuditLog,
-                 pool: PreparePool) -> None:
+                 pool: DocumentPool) -> None:
         self.service = service
         self.journal = journal
         self.limits = limits
@@ -334,7 +334,6 @@ class BatchManager:
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
-        self.pool.close()
 
     def _run_later(self, batch: Batch) -> None:
         task = asyncio.get_running_loop().create_task(self._run(batch))
