@@ -142,7 +142,8 @@ def _overrun(exc: BaseException, overruns: dict[type[BaseException], str]) -> st
         for kind, text in overruns.items():
             if isinstance(link, kind):
                 return text
-        link = link.__cause__ or link.__context__
+        # as Python shows a chain: ``raise ... from None`` (the engine's own verdict) ends it
+        link = link.__cause__ if link.__cause__ is not None or link.__suppress_context__ else link.__context__
     return None
 
 
