@@ -6,6 +6,7 @@ from __future__ import annotations
 from urllib.parse import urlsplit
 
 DEFAULT_PORTS = {"http": 80, "https": 443}
+REDIRECTS = frozenset({301, 302, 303, 307, 308})
 
 
 class UrlRefused(ValueError):
@@ -26,3 +27,11 @@ def host_port(url: str) -> str:
     if not host:
         raise UrlRefused("no host")
     return f"{host}:{port or DEFAULT_PORTS[parts.scheme]}"
+
+
+def origin(url: str) -> tuple[str, str] | None:
+    """(scheme, host:port): what a redirect may not change. None for a URL not fetchable at all."""
+    try:
+        return urlsplit(url).scheme, host_port(url)
+    except UrlRefused:
+        return None

@@ -25,7 +25,8 @@ from signer.engine.placement import (
     below,
     corner,
     page_index,
-    page_spaces,
+    page_refs,
+    page_space,
     place,
     seal_over,
 )
@@ -158,7 +159,8 @@ def two_page_pdf() -> IncrementalPdfFileWriter:
 
 
 def test_page_boxes_and_rotation_are_inherited_through_the_page_tree() -> None:
-    assert page_spaces(two_page_pdf()) == [PageSpace(media=LETTER, rotate=90),
+    writer = two_page_pdf()
+    assert [page_space(ref) for ref in page_refs(writer)] == [PageSpace(media=LETTER, rotate=90),
                                            PageSpace(media=LETTER, rotate=0, crop=CROP)]
 
 

@@ -86,10 +86,6 @@ def page_index(page: int, count: int) -> int:
     return index
 
 
-def page_spaces(writer: IncrementalPdfFileWriter) -> list[PageSpace]:
-    return [page_space(ref) for ref in page_refs(writer)]
-
-
 def page_space(ref) -> PageSpace:
     """A page's media box, crop box and rotation (all three inherited through the page tree)."""
     media = _inherited(ref, "/MediaBox")

@@ -11,19 +11,18 @@ every URL is written down for the report.
 from __future__ import annotations
 
 import asyncio
-from urllib.parse import urljoin, urlsplit
+from urllib.parse import urljoin
 
 import aiohttp
 from pyhanko_certvalidator.fetchers.aiohttp_fetchers import AIOHttpFetcherBackend
 from pyhanko_certvalidator.fetchers.api import FetchLimits
 
 from ..logs import get_logger
-from ..urls import DEFAULT_PORTS
+from ..urls import REDIRECTS, origin
 from .fetch_policy import FAILED, FETCHED, REFUSED, Fetch, FetchPolicy
 
 log = get_logger(__name__)
 
-REDIRECTS = {301, 302, 303, 307, 308}
 MAX_NOTES = 100  # URLs written down for one document (a certificate may name any number)
 
 
@@ -83,7 +82,7 @@ class PolicedFetcherBackend(AIOHttpFetcherBackend):
 
     def _check_redirect(self, url: str, response: aiohttp.ClientResponse) -> None:
         target = urljoin(url, response.headers.get("Location", ""))
-        if _origin(target) != _origin(url):
+        if origin(target) is None or origin(target) != origin(url):
             response.close()
             reason = f"redirected to another scheme, host or port ({target[:200]})"
             self._note(url, REFUSED, reason)
@@ -110,14 +109,12 @@ class PolicedFetcherBackend(AIOHttpFetcherBackend):
 
     def _note(self, url: str, outcome: str, reason: str | None) -> None:
         if outcome == REFUSED:
-            log.info("verification fetch refused", url=url[:300], reason=reason)
+            log.info("verification fetch refused", host=_host(url), reason=reason)  # the path may carry data
         if len(self.fetches) < MAX_NOTES:
             self.fetches.append(Fetch(url[:300], outcome, reason))
 
 
-def _origin(url: str) -> tuple[str, str, int | None] | None:
-    try:
-        parts = urlsplit(url)
-        return parts.scheme, (parts.hostname or "").lower(), parts.port or DEFAULT_PORTS.get(parts.scheme)
-    except ValueError:
-        return None
+
+def _host(url: str) -> str:
+    where = origin(url)
+    return where[1] if where else "(malformed URL)"

@@ -27,10 +27,9 @@ from urllib.parse import unquote, urljoin, urlsplit
 import aiohttp
 
 from ..errors import Code, SignerError
-from ..urls import UrlRefused, host_port
+from ..urls import REDIRECTS, UrlRefused, host_port
 
 MAX_REDIRECTS = 3
-REDIRECTS = {301, 302, 303, 307, 308}
 CHUNK = 256 * 1024
 NAME_MAX = 255  # characters of a file name taken from the document system
 
