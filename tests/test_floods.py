@@ -15,6 +15,7 @@ import json
 import math
 import os
 import resource
+import select
 import signal
 import socket
 import ssl
@@ -30,6 +31,7 @@ import psutil
 import pytest
 from conftest import DevEnv
 from daemon_harness import RunningDaemon
+from heavy_pdfs import scanned
 from http_client import call
 from test_audit_log import audit, config_with_state
 from test_serve_cli import daemon_config, start
@@ -149,6 +151,39 @@ def test_a_daemon_short_of_descriptors_keeps_room_for_health(dev_env: DevEnv, tm
         if process.poll() is None:
             process.kill()
             process.wait(10)
+
+
+def test_a_signed_document_read_slowly_arrives_whole_while_a_flood_makes_room(dev_env: DevEnv,
+                                                                              tmp_path: Path) -> None:
+    """A page's signed document is still on its way (the page reads it slowly) while a flood of
+    half-sent requests takes the address's every connection: the connection writing the reply is
+    busy, not one to close to make room, and the document arrives whole."""
+    document = scanned(12)
+    with RunningDaemon(dev_env.signer_config, tmp_path, allow_origins=(PAGE,), pregranted=(PAGE,),
+                       unattended=(PAGE,), limits={"connections_per_peer": 8, "request_head_timeout_s": 120}) as daemon:
+        port = daemon.listening.http_port
+        slow = socket.socket()
+        slow.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)  # the reply waits in the daemon, not here
+        slow.settimeout(120)
+        slow.connect(("127.0.0.1", port))
+        page = http.client.HTTPConnection("127.0.0.1", port, timeout=120)
+        page.sock = slow
+        page.request("POST", "/v1/sign/pdf", body=document, headers={"Origin": PAGE, "Content-Type": "application/pdf"})
+        reply = page.getresponse()  # its head: the route has answered, the document is being written
+        assert reply.status == 200
+        partial = f"GET /v1/health HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nX-Slow: a".encode()
+        with half_open(port, 64, partial) as flood:
+            assert len(flood) == 64
+            deadline = time.monotonic() + 60  # the flood made room 56 times over: those ends are closed
+            while len(select.select(flood, [], [], 0)[0]) < len(flood) - 8:
+                assert time.monotonic() < deadline, "the flood's connections were not closed to make room"
+                time.sleep(0.1)
+            signed = bytearray()
+            while chunk := reply.read(65536):  # only now, while the flood holds its connections
+                signed += chunk
+        page.close()
+    assert len(signed) > len(document) and signed.startswith(document), "the signed document arrived whole"
+    assert signed.rstrip().endswith(b"%%EOF")
 
 
 def test_busy_connections_refuse_a_new_one_and_count_it(dev_env: DevEnv, tmp_path: Path) -> None:
