@@ -43,8 +43,8 @@ class AuditEntry:
     # origin is configured as unattended) or "refused"; None for anything else
     confirmation: str | None = None
     # a refused request (``signer.service.trail.Refusals``): ``peer`` names the other end when no
-    # Origin did; ``count`` is how many refusals the line stands for, 1 for the first of a window,
-    # and on the window's count line (operation "refused") the others, over ``window_s`` seconds
+    # Origin did; ``count`` is how many refusals of its origin and code the line stands for, over
+    # the ``window_s`` seconds since the first (operation "refused" when they were for several)
     peer: str | None = None
     count: int | None = None
     window_s: float | None = None

@@ -28,8 +28,8 @@ from .security.endpoints import endpoint
 log = get_logger(__name__)
 
 BACKLOG = 128
-ACCEPT_RETRY_S = 0.1  # out of descriptors: accept again after this (connections end meanwhile)
-OUT_OF_RESOURCES = (errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM)
+ACCEPT_RETRY_S = 0.1  # an accept failed (e.g. out of descriptors): accept again after this
+SOCKET_GONE = (errno.EBADF, errno.EINVAL)  # the listening socket is closed: nothing more to accept
 
 ProtocolFactory = Callable[[], asyncio.Protocol]
 
@@ -71,7 +71,7 @@ class Listener:
         self._socket: socket.socket | None = None
         self._accepting: asyncio.Task[None] | None = None
         self._connecting: set[asyncio.Task[bool]] = set()
-        self._starved = False
+        self._failing: set[int | None] = set()  # the errnos of accepts failing now, each logged once
 
     async def start(self, host: str, port: int) -> int:
         """Listen on ``host``:``port`` (0: any free port); the port bound."""
@@ -100,14 +100,16 @@ class Listener:
             except ConnectionAbortedError:
                 continue  # the client gave up while queued
             except OSError as exc:
-                if exc.errno not in OUT_OF_RESOURCES:
+                if exc.errno in SOCKET_GONE:
                     raise
-                if not self._starved:  # one line when it starts, not one per attempt
-                    log.warning("accept_out_of_descriptors", error=exc.strerror)
-                    self._starved = True
+                # out of descriptors or memory, or anything else the system says: as asyncio's own
+                # server, keep listening (a listener that stopped would be a silent outage)
+                if exc.errno not in self._failing:  # one line when it starts, not one per attempt
+                    log.warning("accept_failed", error=exc.strerror, errno=exc.errno)
+                    self._failing.add(exc.errno)
                 await asyncio.sleep(ACCEPT_RETRY_S)
                 continue
-            self._starved = False
+            self._failing.clear()
             self._admit(conn, address)
             # an accept that finds a connection waiting does not yield: let the connections that
             # made room close (on the loop's next turn) before taking another descriptor

@@ -16,8 +16,8 @@ PAGE = "http://127.0.0.1:5173"
 
 @pytest.fixture(scope="module")
 def daemon(dev_env: DevEnv, tmp_path_factory: pytest.TempPathFactory):
-    # each refusal here is the first of its window, so written at once (the counting of the
-    # others of a window: test_floods.py)
+    # each refusal here is alone in its window (1 ms), whose line is written as it closes (the
+    # counting of a window's refusals: test_floods.py)
     with RunningDaemon(dev_env.signer_config, tmp_path_factory.mktemp("daemon"),
                        allow_origins=(PAGE,), pregranted=(PAGE,), unattended=(PAGE,),
                        limits={"refusal_window_s": 0.001}) as running:
@@ -57,7 +57,7 @@ def test_refused_before_any_token_access(daemon: RunningDaemon, headers: dict, s
     assert (reply.status, reply.code) == (status, code), reply.body
     assert "access-control-allow-origin" not in reply.headers
     assert daemon.token_calls == calls_before, "a refused request reached the token"
-    new = daemon.audit_lines()[audit_before:]
+    new = daemon.audit_settled(audit_before + 1)[audit_before:]
     assert [line["result"] for line in new] == [code]
     assert new[0]["operation"] == "POST /v1/sign/pdf" and new[0]["certificate_sha256"] is None
     assert new[0]["origin"] == headers.get("Origin", "absent"), "the Origin as sent, or that none was"

@@ -175,8 +175,8 @@ UPGRADE = {"Connection": "Upgrade", "Upgrade": "websocket", "Sec-WebSocket-Versi
 
 @pytest.fixture(scope="module")
 def daemon(dev_env: DevEnv, tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningDaemon]:
-    # each refusal here is the first of its window, so written at once (the counting of the
-    # others of a window: test_floods.py)
+    # each refusal here is alone in its window (1 ms), whose line is written as it closes (the
+    # counting of a window's refusals: test_floods.py)
     with RunningDaemon(dev_env.signer_config, tmp_path_factory.mktemp("peers"), allow_origins=(PAGE,),
                        pregranted=(PAGE,), unattended=(PAGE,), companion_channel="tcp",
                        limits={"refusal_window_s": 0.001}) as running:
@@ -188,7 +188,7 @@ def assert_refused_once(daemon: RunningDaemon, reply: Curled, audit_before: int,
     assert (reply.status, reply.code) == (403, "PEER_NOT_ALLOWED"), (reply.exit_code, reply.body)
     assert reply.headers.get("connection") == "close", "a refused connection carries no second request"
     assert daemon.token_calls == calls_before, "another user's request reached the token"
-    new = daemon.audit_lines()[audit_before:]
+    new = daemon.audit_settled(audit_before + 1)[audit_before:]
     assert [(line["operation"], line["result"]) for line in new] == [(operation, "PEER_NOT_ALLOWED")]
     assert new[0]["certificate_sha256"] is None
 
@@ -355,7 +355,7 @@ def test_our_user_s_processes_alone_do_not_hold_another_user_s_socket(other_user
 def psutil_daemon(dev_env: DevEnv, tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningDaemon]:
     with RunningDaemon(dev_env.signer_config, tmp_path_factory.mktemp("peers-psutil"), allow_origins=(PAGE,),
                        pregranted=(PAGE,), unattended=(PAGE,), companion_channel="tcp",
-                       peers=PeerGate("psutil")) as running:
+                       peers=PeerGate("psutil"), limits={"refusal_window_s": 0.001}) as running:
         yield running
 
 

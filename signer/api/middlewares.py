@@ -55,9 +55,24 @@ RESULT = web.RequestKey("result", str)  # the error code of the reply, for the a
 
 @web.middleware
 async def connection(request: web.Request, handler: Handler) -> web.StreamResponse:
-    """While the request runs its connection has no head deadline and is not closed to make room."""
-    with request.app[CONNECTIONS].serving(request.transport):
-        return await handler(request)
+    """While the request runs, and its reply is written, its connection has no head deadline and
+    is not closed to make room. The reply is written here, not after the middlewares as aiohttp
+    would: a connection marked idle while a signed document is still on its way could be closed."""
+    guard = request.app[CONNECTIONS]
+    with guard.serving(request.transport):
+        response = await handler(request)
+        try:
+            # the reply is read within the head deadline, as a request head is sent within it
+            async with asyncio.timeout(guard.head_timeout_s):
+                if not response.prepared:
+                    await response.prepare(request)
+                await response.write_eof()
+        except ConnectionError:
+            pass  # the client went away: aiohttp's own ending of the reply sees it too
+        except TimeoutError:
+            if request.transport is not None:
+                request.transport.abort()  # not read: end it (aiohttp then finds it closed)
+        return response
 
 
 @web.middleware

@@ -65,7 +65,9 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
         doc = f" doc {_short(e.document_sha256)}… {printable(e.document_size)} B" if e.document_sha256 else ""
         cert = f" cert {_short(e.certificate_sha256)}…" if e.certificate_sha256 else ""
         peer = f"(peer {printable(e.peer)}) " if e.peer else ""  # a refusal without Origin: who it came from
-        count = f" ×{printable(e.count)} in {printable(e.window_s)} s" if e.window_s is not None else ""
+        # refusals counted together (one is shown as any line)
+        several = e.window_s is not None and e.count is not None and e.count > 1
+        count = f" ×{printable(e.count)} in {printable(e.window_s)} s" if several else ""
         print(f"{printable(e.time)}  {printable(e.result):<18} {printable(e.operation):<24} "
               f"{peer}{printable(e.origin)}{count}{cert}{doc}")
     return 0

@@ -8,10 +8,12 @@ tables (``signer.security.peers``), and reading those for every connection at ac
 a flood of silent connections make the daemon read them thousands of times. So these limits do
 not pick a program to refuse; they make room. A connection without a request in progress (it
 sent nothing yet, half a request head, or sits idle between requests) is closed when its head
-deadline passes, and the oldest such connection of the address (for the total: of the address
-holding the most connections) is closed to let a new one in. A client that sends its request
-at once (a browser, a health check) gets in whatever a flood of half-sent requests holds; only
-when every connection is busy with a request is a new one refused.
+deadline passes, unless the end of its last reply is still being read (and read on), and the
+oldest such connection of the address whose reply has gone out whole (for the total: of the
+address holding the most connections) is closed to let a new one in. A request in progress
+includes the writing of its reply (``signer.api.middlewares.connection``). A client that sends
+its request at once (a browser, a health check) gets in whatever a flood of half-sent requests
+holds; only when every connection is busy with a request is a new one refused.
 """
 
 from __future__ import annotations
@@ -31,6 +33,12 @@ class Connection:
     transport: asyncio.BaseTransport | None = None  # once connected (after a TLS handshake)
     deadline: asyncio.TimerHandle | None = field(default=None, repr=False)
     released: bool = False
+    unsent: int = 0  # bytes of its reply still to go out, when its deadline last passed
+
+    def sending(self) -> int:
+        """Bytes of its last reply still buffered for the client (a reply is still being read)."""
+        transport = self.transport
+        return transport.get_write_buffer_size() if isinstance(transport, asyncio.WriteTransport) else 0
 
 
 class ConnectionGuard:
@@ -102,6 +110,10 @@ class ConnectionGuard:
     def _rest(self, connection: Connection) -> None:
         """No request in progress: the head deadline runs, and the connection may make room."""
         self._idle.setdefault(connection.peer, {})[connection] = None
+        connection.unsent = 0
+        self._arm(connection)
+
+    def _arm(self, connection: Connection) -> None:
         loop = asyncio.get_running_loop()
         connection.deadline = loop.call_later(self.head_timeout_s, self._expire, connection)
 
@@ -115,20 +127,28 @@ class ConnectionGuard:
             self._idle.pop(connection.peer, None)
 
     def _expire(self, connection: Connection) -> None:
-        if not connection.requests:
-            self._close(connection)
+        if connection.requests:
+            return
+        unsent = connection.sending()
+        if unsent and unsent != connection.unsent:  # the end of its reply is still being read: wait
+            connection.unsent = unsent
+            self._arm(connection)
+            return
+        self._close(connection)
 
     def _close(self, connection: Connection) -> None:
         self.release(connection)
         connection.close()
 
     def _evict(self, peer: str | None) -> bool:
-        idle = self._idle.get(peer) if peer is not None else None
-        if not idle:
-            return False
-        self._close(next(iter(idle)))
-        return True
+        """Close the oldest idle connection of ``peer`` whose reply has gone out whole."""
+        for connection in self._idle.get(peer, {}) if peer is not None else ():
+            if not connection.sending():
+                self._close(connection)
+                return True
+        return False
 
     def _fullest(self) -> str | None:
         """The address holding the most connections among those with one to spare."""
-        return max(self._idle, key=self._counts.__getitem__, default=None)
+        spare = (peer for peer, idle in self._idle.items() if any(not c.sending() for c in idle))
+        return max(spare, key=self._counts.__getitem__, default=None)

@@ -13,7 +13,7 @@ from ..audit import AuditLog
 from ..errors import as_signer_error
 from .caller import ABSENT, Caller
 
-REFUSED = "refused"  # the operation of a window's count line
+REFUSED = "refused"  # the operation of a window whose refusals were for several operations
 OTHERS = "others"  # the origin of refusals counted together once MAX_WINDOWS are open
 MAX_WINDOWS = 256
 
@@ -53,8 +53,9 @@ Key = tuple[str, str | None, str]
 @dataclass
 class _Window:
     opened: float
+    operation: str  # the refused operation, or REFUSED once they differ
     timer: asyncio.TimerHandle
-    others: int = 0  # refusals after the first
+    count: int = 1
 
 
 @dataclass
@@ -63,9 +64,9 @@ class Refusals:
 
     A page on a refused origin, or a local program without the token, can send thousands of
     requests a second; a line each would fill the log and rotate away the lines that matter.
-    The first refusal of a window is written at once, as any request's line, with ``count`` 1;
-    the others of the window become one line at its end (or when the daemon stops): operation
-    ``refused``, their ``count`` and the ``window_s`` they came in. Past ``MAX_WINDOWS`` open
+    The refusals of a ``window_s`` window, from the first, are one line written when the window
+    closes (or when the daemon stops): their ``count``, the ``window_s`` they came in, and the
+    operation refused (``refused`` when they were for several). Past ``MAX_WINDOWS`` open
     windows, new origins are counted together under ``others``, so that varying the Origin
     does not bring a line per request back. Runs on the event loop.
     """
@@ -78,23 +79,24 @@ class Refusals:
         key: Key = (origin[:200], peer, code)
         if key not in self._windows and len(self._windows) >= MAX_WINDOWS:
             key = (OTHERS, None, code)
+        operation = operation[:200]
         window = self._windows.get(key)
         if window is not None:
-            window.others += 1
+            window.count += 1
+            if window.operation != operation:
+                window.operation = REFUSED
             return
         loop = asyncio.get_running_loop()
-        self._windows[key] = _Window(loop.time(), loop.call_later(self.window_s, self._close, key))
-        self.audit.record(origin=key[0], operation=operation[:200], result=code, peer=key[1], count=1)
+        self._windows[key] = _Window(loop.time(), operation, loop.call_later(self.window_s, self._close, key))
 
     def flush(self) -> None:
-        """Every open window's count line now (the daemon stops)."""
+        """Every open window's line now (the daemon stops)."""
         for key in list(self._windows):
             self._windows[key].timer.cancel()
             self._close(key)
 
     def _close(self, key: Key) -> None:
         window = self._windows.pop(key)
-        if window.others:
-            span = asyncio.get_running_loop().time() - window.opened
-            self.audit.record(origin=key[0], operation=REFUSED, result=key[2], peer=key[1], count=window.others,
-                              window_s=round(min(span, self.window_s), 3))
+        span = asyncio.get_running_loop().time() - window.opened
+        self.audit.record(origin=key[0], operation=window.operation, result=key[2], peer=key[1], count=window.count,
+                          window_s=round(min(span, self.window_s), 3))
