@@ -269,9 +269,9 @@ def test_a_page_leaving_the_event_stream_stops_its_listener(daemon: RunningDaemo
     conn.close()  # the page goes away mid-batch
     assert wait_final(daemon.url, batch_id, page)["state"] == "done"
     deadline = time.monotonic() + 10
-    while daemon.daemon.signing.batches._listeners.get(batch_id) and time.monotonic() < deadline:
+    while daemon.daemon.signing.batches.progress._listeners.get(batch_id) and time.monotonic() < deadline:
         time.sleep(0.1)
-    assert not daemon.daemon.signing.batches._listeners.get(batch_id), "no listener is left behind"
+    assert not daemon.daemon.signing.batches.progress._listeners.get(batch_id), "no listener is left behind"
 
 
 def test_the_preparing_process_starts_with_a_batch_and_stops_when_idle(dev_env: DevEnv, tmp_path: Path) -> None:

@@ -16,7 +16,7 @@ from conftest import DOCUMENTS, DevEnv
 from daemon_harness import RunningDaemon
 from docsys import JWT, SESSION, DocumentSystem, Running
 from http_client import call
-from test_batches import create, events, wait_final
+from test_batches import batch_body, create, events, wait_final
 from test_serve_cli import daemon_config, start
 from test_vgca import document_frame, vgca, vgca_at
 
@@ -240,12 +240,21 @@ HOSTILE_METADATA = {
     "crlf-in-value": [{"Key": "DocumentID", "Value": "VB-45\r\nX-Injected: 1"}],
     "lf-in-key": [{"Key": "Document\nID", "Value": "VB-45"}],
     "nul": [{"Key": "DocumentID", "Value": "VB\x0045"}],
-    "number": [{"Key": "DocumentID", "Value": 45}],
+    "list-value": [{"Key": "DocumentID", "Value": ["VB", 45]}],
+    "object-value": [{"Key": "DocumentID", "Value": {"So": 45}}],
+    "number-key": [{"Key": 45, "Value": "VB-45"}],
     "too-long": [{"Key": "DocumentID", "Value": "x" * 10000}],
     "too-many": [{"Key": f"K{n}", "Value": "v"} for n in range(65)],
     "not-a-list": {"Key": "DocumentID", "Value": "VB-45"},
     "the-file-field": [{"Key": "uploadfile", "Value": "x"}],
+    "the-file-field-in-capitals": [{"Key": "UploadFile", "Value": "x"}],
 }
+
+
+def token_work(daemon: RunningDaemon, since: int) -> list[str]:
+    """The token calls since the ``since``-th but logouts (a companion leaving, at the end of
+    an earlier test, logs the tokens out when it likes)."""
+    return [name for name in daemon.token_functions[since:] if name != "_logout_all"]
 
 
 @pytest.fixture(scope="module")
@@ -273,7 +282,90 @@ def test_hostile_metadata_is_refused_before_anything_is_asked(kind: str, path: s
         reply = vgca(daemon, path, frame, origin=docsys.url)
         assert (reply["Status"], reply["Code"]) == (2, "BAD_REQUEST"), reply
         assert asked == [], "no dialog"
-        assert daemon.token_calls == calls_before, "no PIN, no token"
+        assert token_work(daemon, calls_before) == [], "no PIN, no token"
         assert docsys.requests[requests_before:] == [], "nothing downloaded"
         assert len(docsys.uploads) == uploads_before
+        assert documents_in(daemon.settings.server.state_dir) == []
+
+
+def test_sign_files_refuses_a_metadata_key_that_would_replace_the_file_id(asking: RunningDaemon,
+                                                                        docsys: DocumentSystem) -> None:
+    """The upload's ``FileID`` is the call's own: a MetaData ``FileID`` (in any case) is
+    BAD_REQUEST before anything is downloaded or asked, not a silent replacement."""
+    requests_before, calls_before = len(docsys.requests), asking.token_calls
+    for key in ("FileID", "fileid"):
+        frame = sign_files_frame(docsys, [f"{docsys.url}/download/libreoffice.pdf"],
+                                 MetaData=[{"Key": key, "Value": "someone-else's"}])
+        reply = vgca(asking, "SignFiles", frame, origin=docsys.url)
+        assert (reply["Status"], reply["Code"]) == (2, "BAD_REQUEST"), reply
+    assert docsys.requests[requests_before:] == [] and token_work(asking, calls_before) == []
+
+
+LENIENT_METADATA = [{"Key": "DocumentID", "Value": 45, "Note": "an integrator's extra key"},
+                    {"Key": "Ratio", "Value": 1.5}, {"Key": "Final", "Value": True}, {"Key": "Empty", "Value": None},
+                    {"Key": "FileID", "Value": "VB-45"}]
+
+
+@pytest.mark.parametrize("path", ["SignApproved", "SignFiles"])
+def test_metadata_numbers_booleans_and_extra_keys_reach_the_upload_as_text(path: str, daemon: RunningDaemon,
+                                                                           docsys: DocumentSystem) -> None:
+    """As before MetaData was checked: a number or boolean value is sent as its text, an
+    entry's other keys are ignored; a ``FileID`` key is the document's own for a single
+    document (SignFiles refuses it: see above)."""
+    before = len(docsys.uploads)
+    if path == "SignFiles":
+        metadata = LENIENT_METADATA[:-1]
+        frame = sign_files_frame(docsys, [f"{docsys.url}/download/libreoffice.pdf"], MetaData=metadata)
+    else:
+        metadata = LENIENT_METADATA
+        frame = document_frame(docsys, MetaData=metadata)
+    reply = vgca(daemon, path, frame, origin=docsys.url)
+    assert reply["Status"] == 0, reply
+    [upload] = docsys.uploads[before:]
+    expected = {"DocumentID": "45", "Ratio": "1.5", "Final": "True", "Empty": ""}
+    if path == "SignFiles":
+        expected["FileID"] = "0"
+    else:
+        expected["FileID"] = "VB-45"
+    assert upload.fields == expected
+
+
+def test_a_pages_documents_awaiting_consent_share_one_quota(dev_env: DevEnv, docsys: DocumentSystem,
+                                                            tmp_path: Path) -> None:
+    """``batch_max_mb`` bounds all of one page's documents on disk before consent, not each
+    call's: while a SignFiles call of 48 KB waits for the official, a second SignFiles of
+    18 KB and a POST /v1/batches of 18 KB from the same page are TOO_LARGE (60 KB in all);
+    once the first is consented and done, the same call goes through."""
+    small, large = (DOCUMENTS / "libreoffice.pdf").stat().st_size, (DOCUMENTS / "pdflatex.pdf").stat().st_size
+    limit_mb = 0.06
+    assert small + large <= limit_mb * MB < 2 * small + large
+    with RunningDaemon(dev_env.signer_config, tmp_path, allow_origins=(docsys.url,),
+                       limits={"batch_max_mb": limit_mb}) as daemon:
+        official, asked = threading.Event(), threading.Event()
+        with answering_companion(daemon.settings.server.state_dir, gate=official, opened=asked):
+            before = len(docsys.uploads)
+            first: dict = {}
+            waiting = threading.Thread(target=lambda: first.update(vgca(daemon, "SignFiles", sign_files_frame(
+                docsys, [f"{docsys.url}/download/libreoffice.pdf", f"{docsys.url}/download/pdflatex.pdf"]),
+                origin=docsys.url)))
+            waiting.start()
+            try:
+                assert asked.wait(60), "the first call's consent dialog is up"
+                second = vgca(daemon, "SignFiles", sign_files_frame(
+                    docsys, [f"{docsys.url}/download/libreoffice.pdf"]), origin=docsys.url)
+                body, content_type = batch_body(pdfs(1))
+                upload = call("POST", f"{daemon.url}/v1/batches", body=body,
+                              headers={"Origin": docsys.url, "Content-Type": content_type})
+                awaiting = sorted(p.stat().st_size for p in documents_in(daemon.settings.server.state_dir))
+            finally:
+                official.set()
+                waiting.join(120)
+            assert (second["Status"], second["Code"]) == (14, "TOO_LARGE"), second
+            assert (upload.status, upload.code) == (413, "TOO_LARGE"), upload.body
+            assert awaiting == sorted([small, large]), "only the first call's documents are on disk"
+            assert first["Status"] == 0, first
+            assert [u.fields["FileID"] for u in docsys.uploads[before:]] == ["0", "1"]
+            again = vgca(daemon, "SignFiles", sign_files_frame(docsys, [f"{docsys.url}/download/libreoffice.pdf"]),
+                         origin=docsys.url)
+            assert again["Status"] == 0, again
         assert documents_in(daemon.settings.server.state_dir) == []

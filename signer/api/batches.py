@@ -44,7 +44,7 @@ async def create(request: web.Request) -> web.Response:
                 if batch is None:  # options come first (query or fields before the files)
                     drop_pin_fields(options, caller)
                     batch = batches.begin(caller, options)
-                await batches.add_document(batch, part.filename or "", _chunks(part))
+                await batches.intake.add_document(batch, part.filename or "", _chunks(part))
             elif part.name:
                 if batch is not None:
                     raise SignerError(Code.BAD_REQUEST, f"option field {part.name!r} after the files")

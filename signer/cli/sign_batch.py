@@ -70,7 +70,7 @@ async def _sign(settings: Settings, paths: list[Path], options: dict[str, str], 
         started = False
         try:
             for path in paths:
-                await manager.add_document(batch, path.name, _read(path))
+                await manager.intake.add_document(batch, path.name, _read(path))
             manager.start(batch)
             started = True
         finally:

@@ -87,24 +87,40 @@ def credentials(request: dict[str, Any]) -> Credentials:
     return found
 
 
-def metadata(request: dict[str, Any]) -> dict[str, str]:
+def metadata(request: dict[str, Any], reserved: tuple[str, ...] = ("uploadfile",)) -> dict[str, str]:
     """``MetaData`` (``[{"Key", "Value"}]``) as the upload's form fields. Read before anything
     is asked: the fields go into the upload's multipart headers and body, so anything but a
-    short list of plain strings is BAD_REQUEST now, not a failed upload after the signature."""
+    short list of plain text is BAD_REQUEST now, not a failed upload after the signature.
+    A number or a boolean value is sent as text (``str``), as integrators expect; an entry's
+    other keys are ignored. A key naming one of the upload's own fields (``reserved``,
+    compared without case: upload handlers often read form fields so) is refused rather
+    than left to replace it."""
     entries = request.get("MetaData")
     if entries is None:
         return {}
     if not isinstance(entries, list) or len(entries) > METADATA_MAX_ENTRIES:
         raise SignerError(Code.BAD_REQUEST, f"MetaData must be a list of at most {METADATA_MAX_ENTRIES} entries")
+    taken = {name.casefold() for name in reserved}
     fields = {}
     for entry in entries:
-        if not isinstance(entry, dict) or set(entry) - {"Key", "Value"}:
+        if not isinstance(entry, dict):
             raise SignerError(Code.BAD_REQUEST, 'each MetaData entry is {"Key": ..., "Value": ...}')
         key = plain_text(entry.get("Key"), "a MetaData Key", METADATA_KEY_CHARS)
-        if not key or key.lower() == "uploadfile":
-            raise SignerError(Code.BAD_REQUEST, "a MetaData Key is empty or names the file's own field")
-        fields[key] = plain_text(entry.get("Value", ""), f"MetaData {key!r}", METADATA_VALUE_CHARS)
+        if not key or key.casefold() in taken:
+            raise SignerError(Code.BAD_REQUEST, f"a MetaData Key is empty or names the upload's own field "
+                                                f"({', '.join(reserved)})")
+        fields[key] = plain_text(_scalar_text(entry.get("Value")), f"MetaData {key!r}", METADATA_VALUE_CHARS)
     return fields
+
+
+def _scalar_text(value: Any) -> Any:
+    """A number or a boolean as text, nothing as empty text; anything else as it is (for
+    ``plain_text`` to refuse what is not a string)."""
+    if value is None:
+        return ""
+    if isinstance(value, int | float):  # bool is an int
+        return str(value)
+    return value
 
 
 def plain_text(value: Any, name: str, most: int) -> str:

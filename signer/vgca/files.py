@@ -1,6 +1,7 @@
 """VGCA SignFiles: a batch on the batch engine. The files are downloaded in parallel straight
-into the batch's folder, under the per-file and the batch's limits as bytes arrive (a batch
-over ``batch_max_mb`` is TOO_LARGE before anything is asked); then one consent, one login
+into the batch's folder, under the per-file limit and the caller's quota as bytes arrive
+(``batch_max_mb`` for all the page's documents not yet consented, whatever call or batch they
+came in: beyond it the call is TOO_LARGE before anything is asked); then one consent, one login
 and one token-queue place for all; each signed file is uploaded from disk as soon as it is
 ready; one audit line per file; a per-file status. The batch is deleted when the call ends."""
 
@@ -16,7 +17,7 @@ from ..service.trail import record
 from . import status
 from .call import Call, credentials, frame_object, metadata, plain_text
 from .documents import whole
-from .transfer import Credentials, Quota, Transfers, check_url
+from .transfer import Credentials, Transfers, check_url
 
 TEXT_CHARS = 2048  # a file entry's URL, name or id
 
@@ -79,25 +80,26 @@ def _entry(entry: dict) -> FileEntry:
         raise SignerError(Code.BAD_REQUEST, "FileID must be a string or a number")
     name = plain_text(entry.get("FileName") or "", "FileName", TEXT_CHARS)
     url = plain_text(entry.get("URL") or name, "URL", TEXT_CHARS)
-    fields = {"FileID": plain_text(str(file_id), "FileID", TEXT_CHARS), **metadata(entry)}
+    fields = {"FileID": plain_text(str(file_id), "FileID", TEXT_CHARS),
+              **metadata(entry, reserved=("uploadfile", "FileID"))}
     return FileEntry(file_id=file_id, name=name, url=url, fields=fields)
 
 
 async def _receive_all(call: Call, transfers: Transfers, gate: asyncio.Semaphore, given: Credentials, batch: Batch,
                        entries: list[FileEntry], results: dict[int, dict[str, Any]]) -> dict[int, Received]:
     """Every file downloaded into the batch, by batch index; a file that fails gets its result
-    and audit line; a batch over its total is TOO_LARGE for the whole call (the other
+    and audit line; a batch over its caller's quota is TOO_LARGE for the whole call (the other
     downloads stop, their partial files deleted)."""
     batches = call.parts.batches
-    quota = Quota(call.parts.limits.batch_max_bytes)
+    quota = batches.intake.share(batch)
     received: dict[int, Received] = {}
 
     async def receive(position: int, entry: FileEntry) -> None:
         try:
             async with gate:
-                got = await transfers.download(entry.url, given, batches.receiving_into(batch, position), quota)
+                got = await transfers.download(entry.url, given, batches.intake.receiving_into(batch, position), quota)
             filename = entry.name or got.filename
-            index = batches.add_received(batch, filename, got.path, got.sha256, got.size)
+            index = batches.intake.add_received(batch, filename, got.path, got.sha256, got.size)
         except SignerError as error:
             if quota.exceeded:
                 raise

@@ -6,27 +6,26 @@ redirects are followed only to the same host; each transfer has a size and a
 time limit; TLS certificates are verified.
 
 Sizes are checked as bytes arrive (a declared ``Content-Length`` first): a batch's
-documents go to disk a chunk at a time under the per-file limit and the batch's
-``Quota``, so a page's oversized batch is refused at the limit, before anything is asked.
+documents go to disk a chunk at a time under the per-file limit and the caller's quota
+(``files.Share``: all its documents not yet consented), so a page's oversized batch, or
+several at once, is refused at the limit, before anything is asked.
 """
 
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import json
-import os
-import tempfile
 import unicodedata
 from collections.abc import AsyncIterator, Collection, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, BinaryIO, NoReturn
+from typing import Any, BinaryIO
 from urllib.parse import unquote, urljoin, urlsplit
 
 import aiohttp
 
 from ..errors import Code, SignerError
+from ..files import Share, stream_to_disk
 from ..urls import REDIRECTS, UrlRefused, host_port
 
 MAX_REDIRECTS = 3
@@ -76,27 +75,6 @@ class Uploaded:
     message: str
 
 
-@dataclass
-class Quota:
-    """The bytes one batch may receive in all, shared by its parallel downloads."""
-
-    limit: int
-    used: int = 0
-    exceeded: bool = False  # set when a download was refused for the batch's sake (not its own size)
-
-    def take(self, size: int) -> None:
-        if self.used + size > self.limit:
-            self.refuse()
-        self.used += size
-
-    def give_back(self, size: int) -> None:
-        self.used -= size
-
-    def refuse(self) -> NoReturn:
-        self.exceeded = True
-        raise SignerError(Code.TOO_LARGE, "the batch", limit_mb=_mb(self.limit))
-
-
 def check_url(url: str, allowed_hosts: Collection[str]) -> str:
     """The URL if it is http(s) on an allowed ``host:port``, else URL_NOT_ALLOWED."""
     target = _host_port(url)
@@ -140,37 +118,24 @@ class Transfers:
                 chunks.append(chunk)
         return Fetched(data=b"".join(chunks), filename=filename)
 
-    async def download(self, url: str, credentials: Credentials, into: Path, quota: Quota) -> Downloaded:
-        """The document written to ``into`` (a temporary file beside it, renamed when whole),
-        hashed on the way, within the per-file limit and the batch's ``quota``; nothing of it
-        stays on disk when it is refused or fails."""
+    async def download(self, url: str, credentials: Credentials, into: Path, share: Share) -> Downloaded:
+        """The document written to ``into`` (by ``stream_to_disk``: whole or not at all), within
+        the per-file limit and the caller's quota (``share``)."""
         async with self._receiving(url, credentials) as (response, filename):
             declared = response.content_length
-            if declared is not None and declared > quota.limit - quota.used:
-                quota.refuse()
-            digest, size = hashlib.sha256(), 0
-            try:
-                fd, temporary = tempfile.mkstemp(dir=into.parent, prefix=f".{into.name}.", suffix=".part")
-            except OSError as exc:
-                raise SignerError(Code.DOWNLOAD_FAILED, f"not stored: {exc.strerror or exc}") from None
-            try:
-                with os.fdopen(fd, "wb") as out:
-                    async for chunk in response.content.iter_chunked(CHUNK):
-                        if size + len(chunk) > self.max_bytes:
-                            raise self._too_large()
-                        quota.take(len(chunk))
-                        size += len(chunk)
-                        digest.update(chunk)
-                        out.write(chunk)
-                os.replace(temporary, into)
-            except BaseException as exc:
-                quota.give_back(size)
-                with contextlib.suppress(OSError):
-                    os.unlink(temporary)
-                if isinstance(exc, OSError):
-                    raise SignerError(Code.DOWNLOAD_FAILED, f"not stored: {exc.strerror or exc}") from None
-                raise
-        return Downloaded(path=into, filename=filename, size=size, sha256=digest.hexdigest())
+            if declared is not None and declared > share.room():
+                share.refuse()
+            size, sha256 = await stream_to_disk(into, self._within_limit(response), share,
+                                                error_code=Code.DOWNLOAD_FAILED)
+        return Downloaded(path=into, filename=filename, size=size, sha256=sha256)
+
+    async def _within_limit(self, response: aiohttp.ClientResponse) -> AsyncIterator[bytes]:
+        size = 0
+        async for chunk in response.content.iter_chunked(CHUNK):
+            size += len(chunk)
+            if size > self.max_bytes:
+                raise self._too_large()
+            yield chunk
 
     @contextlib.asynccontextmanager
     async def _receiving(self, url: str, credentials: Credentials

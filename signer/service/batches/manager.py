@@ -4,30 +4,25 @@ before its item is marked signed, each with its own audit line. Progress goes to
 listener (Server-Sent Events). A batch interrupted by a stop or a crash resumes when the
 daemon starts again: an item whose output exists is not signed again.
 
-Documents stay on disk only while someone needs them: an input until its item settles
-(or, for an item a removed token or a PIN problem stopped, until the batch expires: a
-resume needs it), a signed output until it was fetched (deleted by the next sweep) or the
-batch expires (``output_retention_h`` after it ended). A refused or cancelled batch keeps
-no input; a transient batch (VGCA SignFiles) is deleted when its call ends. The sweep runs
-at start and every ``retention_sweep_s``."""
+Before consent, a caller's documents take at most ``batch_max_mb`` on disk, all its batches
+together (those receiving and those waiting for consent: ``intake``).
+What stays on disk afterwards is ``retention``'s; a transient batch (VGCA SignFiles) is
+deleted when its call ends."""
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import hashlib
-import os
 import time
 from collections import deque
-from collections.abc import AsyncGenerator, AsyncIterator, Callable, Coroutine
-from datetime import UTC, datetime, timedelta
+from collections.abc import AsyncGenerator
+from datetime import datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from policies.limits import Limits
 
 from ...audit import AuditLog
-from ...errors import Code, SignerError, ends_batch
+from ...errors import Code, SignerError
 from ...files import write_atomically
 from ...lazy import lazy_import
 from ...logs import get_logger
@@ -36,6 +31,7 @@ from ..documents.pool import DocumentPool
 from ..options import PdfSignOptions, from_fields, names
 from ..prompts import DocumentFacts
 from ..signing import CheckedKey, SigningService
+from .intake import Intake
 from .journal import (
     CANCELLED,
     DONE,
@@ -48,6 +44,8 @@ from .journal import (
     Item,
     Journal,
 )
+from .progress import Progress, batch_event, item_event
+from .retention import Retention, keeps_input
 
 if TYPE_CHECKING:  # the document stack is imported with the first batch
     from ...engine import levels, pdf
@@ -60,8 +58,6 @@ JOURNAL_EVERY_S = 1.0
 LOOKAHEAD = 8  # documents prepared ahead of the token
 IN_FLIGHT = 2  # signed documents being assembled and written while the token signs the next
 PIPELINE_BYTES = 16 * 1024 * 1024  # large documents: fewer at a time in the pipeline (memory stays flat)
-# the official said no (or the refusal back-off did): the batch keeps nothing to resume
-REFUSED = frozenset({Code.CONSENT_DENIED, Code.CONSENT_BACKOFF, Code.USER_CANCELLED})
 
 
 class BatchManager:
@@ -75,19 +71,20 @@ class BatchManager:
         self._batches: dict[str, Batch] = {}
         self._tasks: dict[str, asyncio.Task] = {}
         self._cancelled: set[str] = set()
-        self._listeners: dict[str, set[asyncio.Queue]] = {}
         self._saved: dict[str, float] = {}  # when each batch's journal was last written
         self._receiving: set[str] = set()  # begun, documents still arriving (no journal yet)
         self._waiting: set[str] = set()  # running, not signing yet (consent, PIN, queue): a cancel stops them now
         self._dropping: set[str] = set()  # their caller is gone: deleted when their run stops
         self._settled: dict[str, set[int]] = {}  # items whose input goes once the journal says they settled
-        self._sweeper: asyncio.Task | None = None
-        self.watchers: set[Callable[[dict], Coroutine[Any, Any, None]]] = set()  # the desktop companion's progress
+        self.intake = Intake(journal, limits)  # documents arriving: their caller's quota until consent
+        self.retention = Retention(journal, limits, self._batches, self._receiving, self._forget)
+        self.progress = Progress()
+        self.watchers = self.progress.watchers  # the desktop companion's progress
 
     # -- creating and finding --
 
     def begin(self, caller: Caller, options: dict[str, str], *, transient: bool = False) -> Batch:
-        """A new batch receiving its documents; ``start`` runs it, ``discard`` (or ``drop``) deletes it."""
+        """A new batch receiving its documents (``intake``); ``start`` runs it, ``discard`` (or ``drop``) deletes it."""
         unknown = set(options) - set(names("batch"))
         if unknown:
             raise SignerError(Code.BAD_REQUEST, f"unknown batch option(s): {', '.join(sorted(unknown))}")
@@ -96,54 +93,8 @@ class BatchManager:
                       transient=transient)
         self.journal.prepare(batch.id)
         self._receiving.add(batch.id)
+        self.intake.open(batch, caller.origin or caller.client)
         return batch
-
-    async def add_document(self, batch: Batch, name: str, chunks: AsyncIterator[bytes]) -> None:
-        """Stream one document to disk, hashing it; refuse beyond the batch limits."""
-        limits = self.limits
-        self._check_room(batch, 0)
-        used = sum(i.size for i in batch.items)
-        index = len(batch.items)
-        digest, size = hashlib.sha256(), 0
-        path = self.journal.input(batch.id, index)
-        with path.open("wb") as out:
-            async for chunk in chunks:
-                size += len(chunk)
-                if used + size > limits.batch_max_bytes:
-                    raise SignerError(Code.TOO_LARGE, "the batch", limit_mb=limits.batch_max_mb)
-                digest.update(chunk)
-                out.write(chunk)
-        if size == 0:
-            raise SignerError(Code.DOCUMENT_INVALID, f"{name or index}: the document is empty")
-        batch.items.append(Item(index=index, name=name or f"{index + 1}.pdf", sha256=digest.hexdigest(), size=size))
-
-    def receiving_into(self, batch: Batch, key: int) -> Path:
-        """Where a document for the batch is downloaded before ``add_received`` takes it."""
-        return self.journal.received(batch.id, key)
-
-    def add_received(self, batch: Batch, name: str, path: Path, sha256: str, size: int) -> int:
-        """A document already on disk (downloaded into ``journal.received``) becomes the batch's
-        next item; its index. Refused (and the file deleted) beyond the batch limits or empty."""
-        try:
-            self._check_room(batch, size)
-            if size == 0:
-                raise SignerError(Code.DOCUMENT_INVALID, f"{name}: the document is empty")
-            index = len(batch.items)
-            os.replace(path, self.journal.input(batch.id, index))
-        except BaseException:
-            with contextlib.suppress(OSError):
-                path.unlink()
-            raise
-        batch.items.append(Item(index=index, name=name or f"{index + 1}.pdf", sha256=sha256, size=size))
-        return index
-
-    def _check_room(self, batch: Batch, size: int) -> None:
-        limits = self.limits
-        if len(batch.items) >= limits.batch_max_files:
-            raise SignerError(Code.TOO_LARGE, f"more than {limits.batch_max_files} documents",
-                              limit_mb=limits.batch_max_mb)
-        if sum(i.size for i in batch.items) + size > limits.batch_max_bytes:
-            raise SignerError(Code.TOO_LARGE, "the batch", limit_mb=limits.batch_max_mb)
 
     def start(self, batch: Batch) -> None:
         if not batch.items:
@@ -156,6 +107,7 @@ class BatchManager:
     def discard(self, batch: Batch) -> None:
         """A batch that was never started: deleted with what it received."""
         self._receiving.discard(batch.id)
+        self.intake.release(batch.id)
         self.journal.discard(batch.id)
 
     def drop(self, batch: Batch) -> None:
@@ -230,7 +182,7 @@ class BatchManager:
         (their documents are kept until the batch expires; a cancelled or refused batch keeps none)."""
         if batch.state not in (FAILED, CANCELLED):
             raise SignerError(Code.BAD_REQUEST, f"the batch is {batch.state}")
-        again = [item for item in batch.items if item.state == FAILED and _keeps_input(batch, item)]
+        again = [item for item in batch.items if item.state == FAILED and keeps_input(batch, item)]
         if not again:
             raise SignerError(Code.BAD_REQUEST, "nothing to run again: a cancelled or refused batch keeps no "
                                                 "document, nor does one past its retention")
@@ -244,42 +196,9 @@ class BatchManager:
 
     # -- progress --
 
-    async def events(self, batch: Batch) -> AsyncGenerator[dict, None]:
+    def events(self, batch: Batch) -> AsyncGenerator[dict, None]:
         """Each item's outcome once (those already settled first), then the final state."""
-        queue: asyncio.Queue = asyncio.Queue()
-        self._listeners.setdefault(batch.id, set()).add(queue)
-        sent: set[int] = set()
-        try:
-            for item in batch.items:
-                if item.state != PENDING:
-                    sent.add(item.index)
-                    yield _item_event(batch, item)
-            if batch.state in FINAL:
-                yield _batch_event(batch)
-                return
-            while True:
-                event = await queue.get()
-                if event["event"] == "item" and event["index"] in sent:
-                    continue
-                if event["event"] == "item":
-                    sent.add(event["index"])
-                yield event
-                if event["event"] == "batch" and event["state"] in FINAL:
-                    return
-        finally:
-            listeners = self._listeners.get(batch.id, set())
-            listeners.discard(queue)
-            if not listeners:
-                self._listeners.pop(batch.id, None)
-
-    def _publish(self, batch: Batch, event: dict) -> None:
-        for queue in self._listeners.get(batch.id, ()):
-            queue.put_nowait(event)
-        self._tell_watchers({**event, "origin": batch.origin})
-
-    def _tell_watchers(self, event: dict) -> None:
-        for watcher in list(self.watchers):
-            asyncio.get_running_loop().create_task(watcher({"type": "batch", **event}))
+        return self.progress.events(batch)
 
     # -- running --
 
@@ -294,46 +213,17 @@ class BatchManager:
             if batch.state in (PENDING, RUNNING):
                 self._run_later(batch)
             elif batch.expires is None:  # ended before batches expired: its retention starts now
-                batch.expires = self._expiry()
+                batch.expires = self.retention.expiry()
                 self._save(batch)
-        self.sweep()
-        self._sweeper = asyncio.get_running_loop().create_task(self._sweep_every(self.limits.retention_sweep_s))
-
-    async def _sweep_every(self, interval_s: float) -> None:
-        while True:
-            await asyncio.sleep(interval_s)
-            try:
-                self.sweep()
-            except Exception:  # a bug must not end the sweeps
-                log.exception("batch_sweep_failed")
-
-    def sweep(self) -> None:
-        """Delete what is past retention: expired batches; fetched outputs and inputs nobody
-        needs; folders of batches this daemon does not know that nobody has touched for a
-        retention period (an upload cut by a crash, a damaged journal, a command's batch)."""
-        now = datetime.now(UTC)
-        for batch in list(self._batches.values()):
-            if batch.state not in FINAL:
-                continue
-            if batch.expires is not None and datetime.fromisoformat(batch.expires) <= now:
-                self.journal.discard(batch.id)
-                self._forget(batch.id)
-            else:
-                self._tidy(batch, sweeping=True)
-        known = self._batches.keys() | self._receiving
-        oldest = time.time() - self.limits.output_retention_s
-        for batch_id in self.journal.on_disk():
-            if batch_id not in known:
-                with contextlib.suppress(OSError):  # deleted meanwhile
-                    if self.journal.last_change(batch_id) < oldest:
-                        self.journal.discard(batch_id)
+        self.retention.start()
 
     async def stop(self) -> None:
         """At shutdown: stop the runs without marking anything (they resume at the next start)."""
-        tasks = [*self._tasks.values(), *([self._sweeper] if self._sweeper else [])]
+        tasks = list(self._tasks.values())
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
+        await self.retention.stop()
 
     def _run_later(self, batch: Batch) -> None:
         task = asyncio.get_running_loop().create_task(self._run(batch))
@@ -367,7 +257,8 @@ class BatchManager:
                                             documents=documents, preview=preview, reason=options.reason,
                                             location=options.location) as checked:
                 self._waiting.discard(batch.id)
-                self._tell_watchers({**_batch_event(batch), "origin": batch.origin,
+                self.intake.release(batch.id)
+                self.progress.tell_watchers({**batch_event(batch), "origin": batch.origin,
                                      "names": [i.name for i in batch.items]})
                 started, token_before = time.monotonic(), checked.key.signing_s
                 await self._sign_items(batch, checked)
@@ -448,7 +339,7 @@ class BatchManager:
                     item.pages = await self.pool.pages(self.journal.input(batch.id, item.index))
                 except SignerError as error:
                     item.state, item.error = FAILED, error.code
-                    self._publish(batch, _item_event(batch, item))
+                    self.progress.publish(batch, item_event(batch, item))
 
     async def _prepare(self, batch: Batch, item: Item, key: pdf.KeyOutline, options: PdfSignOptions,
                        reserve: int) -> pdf.PreparedPdf | SignerError | None:
@@ -496,52 +387,38 @@ class BatchManager:
                               result=error or "OK", certificate_sha256=checked.key.certificate.sha256.hex(),
                               document_sha256=item.sha256, document_size=item.size,
                               confirmation=checked.confirmation)
-        self._publish(batch, _item_event(batch, item))
+        self.progress.publish(batch, item_event(batch, item))
 
     def _fail_remaining(self, batch: Batch, code: str) -> None:
         for item in batch.items:
             if item.state == PENDING:
                 item.state, item.error = FAILED, code
                 self._settled.setdefault(batch.id, set()).add(item.index)
-                self._publish(batch, _item_event(batch, item))
+                self.progress.publish(batch, item_event(batch, item))
 
     def _finish(self, batch: Batch) -> None:
         if batch.id in self._cancelled:
             for item in batch.items:
                 if item.state == PENDING:
                     item.state = CANCELLED
-                    self._publish(batch, _item_event(batch, item))
+                    self.progress.publish(batch, item_event(batch, item))
             batch.state = CANCELLED
         else:
             batch.state = DONE if all(i.state == SIGNED for i in batch.items) else FAILED
-        batch.expires = self._expiry()
+        batch.expires = self.retention.expiry()
+        self.intake.release(batch.id)
         self._save(batch)
-        self._publish(batch, _batch_event(batch))
+        self.progress.publish(batch, batch_event(batch))
         if batch.id in self._dropping:
             self.journal.discard(batch.id)
             self._forget(batch.id)
         else:
-            self._tidy(batch)
-
-    def _tidy(self, batch: Batch, *, sweeping: bool = False) -> None:
-        """An ended batch: the inputs nobody needs go (and, in a sweep, the fetched outputs),
-        then its folder once no document is left in it (its state still answers, from memory,
-        until it expires)."""
-        for item in batch.items:
-            if not _keeps_input(batch, item):
-                self.journal.drop_input(batch.id, item.index)
-            if sweeping and item.fetched:
-                self.journal.drop_output(batch.id, item.index)
-        if not any(_keeps_input(batch, i) or (i.state == SIGNED and not (sweeping and i.fetched))
-                   for i in batch.items):
-            self.journal.discard(batch.id)
-
-    def _expiry(self) -> str:
-        return (datetime.now(UTC) + timedelta(seconds=self.limits.output_retention_s)).isoformat(timespec="seconds")
+            self.retention.tidy(batch)
 
     def _forget(self, batch_id: str) -> None:
         for known in (self._batches, self._saved, self._settled):
             known.pop(batch_id, None)
+        self.intake.release(batch_id)
         self._cancelled.discard(batch_id)
         self._dropping.discard(batch_id)
 
@@ -554,29 +431,9 @@ class BatchManager:
             log.error("batch_journal_unwritable", batch=batch.id, detail=error.detail)
             return
         for index in self._settled.pop(batch.id, ()):
-            if not _keeps_input(batch, batch.items[index]):
+            if not keeps_input(batch, batch.items[index]):
                 self.journal.drop_input(batch.id, index)
-
-
-def _keeps_input(batch: Batch, item: Item) -> bool:
-    """Whether an item's document is still needed: to sign it, or to resume it after a removed
-    token or a PIN problem (not after a cancel or the official's refusal)."""
-    if item.state == PENDING:
-        return True
-    return (item.state == FAILED and batch.state != CANCELLED and ends_batch(item.error)
-            and item.error not in REFUSED)
 
 
 def _operation(batch: Batch, item: Item) -> str:
     return f"batch {batch.id} item {item.index}"
-
-
-def _item_event(batch: Batch, item: Item) -> dict:
-    return {"event": "item", "batch": batch.id, "index": item.index, "name": item.name, "state": item.state,
-            "error": item.error}
-
-
-def _batch_event(batch: Batch) -> dict:
-    summary = batch.summary()
-    return {"event": "batch", "batch": batch.id, "state": batch.state, "total": summary["total"],
-            "done": summary["done"], "failed": summary["failed"]}
