@@ -18,6 +18,7 @@ from pathlib import Path
 
 import psutil
 import pytest
+import structlog.testing
 from conftest import DOCUMENTS, DevEnv
 from daemon_harness import RunningDaemon
 from heavy_pdfs import huge_table, many_pages
@@ -185,9 +186,15 @@ def test_a_document_over_the_cpu_budget_is_refused(tight: RunningDaemon) -> None
 
 def test_a_document_over_the_memory_budget_is_refused(running: Callable[..., RunningDaemon]) -> None:
     daemon = running(document_memory_mb=200, document_cpu_s=120)
-    reply = sign(daemon.url, huge_table(1_500_000))
+    assert verify(daemon.url, PDF).status == 200
+    [first] = workers_of(psutil.Process())  # idle, and given the next document
+    with structlog.testing.capture_logs() as logged:
+        reply = sign(daemon.url, huge_table(1_500_000))
     assert (reply.status, reply.code) == (422, "DOCUMENT_TOO_COMPLEX"), reply.body[:300]
     assert "memory" in reply.json()["message"]
+    assert [e["task"] for e in logged if e["event"] == "document_over_budget"] == ["inspect"], "an overrun..."
+    assert until(lambda: first.pid not in [w.pid for w in workers_of(psutil.Process())]), \
+        "...whose worker is not kept"
     again = sign(daemon.url, PDF)
     assert again.status == 200 and again.body.startswith(b"%PDF"), "the next document gets a fresh worker"
 
@@ -231,3 +238,22 @@ def test_requests_beyond_the_queue_get_busy(running: Callable[..., RunningDaemon
     assert (refused.status, refused.code) == (503, "BUSY") and refused.headers["retry-after"]
     assert [(r.status, r.json()["signatures"]) for r in slow.wait()] == [(200, [])] * 2
     assert verify(daemon.url, PDF).status == 200
+
+
+def test_a_caller_that_floods_the_pool_leaves_room_for_another(running: Callable[..., RunningDaemon]) -> None:
+    daemon = running(document_workers=1, document_queue=4, document_queue_per_caller=2, document_memory_mb=4000)
+    documents = daemon.daemon.signing.documents
+    flood = InFlight()
+    flood.send(lambda: verify(daemon.url, huge_table(1_000_000)))
+    assert until(lambda: documents.busy == 1)
+    for waiting in (1, 2):
+        flood.send(lambda: verify(daemon.url, huge_table(1_000_000)))
+        assert until(lambda: documents.waiting == waiting)  # noqa: B023 - checked before the next turn
+    refused = verify(daemon.url, PDF)  # the page's third waiting document
+    assert (refused.status, refused.code) == (503, "BUSY") and refused.headers["retry-after"]
+    other = call("POST", f"{daemon.url}/v1/verify/pdf", body=PDF, timeout=600,
+                 headers={**daemon.auth, "Content-Type": "application/pdf"})  # the API-token client
+    assert (other.status, other.json()["signatures"]) == (200, []), other.body[:300]
+    assert flood.pending == 2, "served before the page's documents that waited longer"
+    assert [(r.status, r.json()["signatures"]) for r in flood.wait()] == [(200, [])] * 3
+
