@@ -119,7 +119,7 @@ def test_the_earlier_name_of_the_idle_limit_is_still_read() -> None:
 
 def test_health_answers_during_six_anchor_searches(running: Callable[..., RunningDaemon],
                                                   ten_thousand_pages: bytes) -> None:
-    daemon = running(document_cpu_s=3)
+    daemon = running(document_cpu_s=3, document_queue_per_caller=ANCHOR_SEARCHES)  # one page's six
     documents = daemon.daemon.signing.documents
     searches = InFlight()
     for _ in range(ANCHOR_SEARCHES):
@@ -137,7 +137,8 @@ def test_health_answers_during_six_anchor_searches(running: Callable[..., Runnin
 def test_sigterm_stops_the_daemon_during_six_anchor_searches(dev_env: DevEnv, tmp_path: Path,
                                                              ten_thousand_pages: bytes) -> None:
     config = daemon_config(dev_env, tmp_path)
-    config.write_text(config.read_text() + "\n[limits]\ndocument_cpu_s = 120\n")
+    config.write_text(config.read_text() + "\n[limits]\ndocument_cpu_s = 120\n"
+                      f"document_queue_per_caller = {ANCHOR_SEARCHES}\n")
     process = subprocess.Popen(
         [sys.executable, "-m", "signer", "serve", "--config", str(config), "--port", "0", "--tls-port", "0",
          "--allow-origin", PAGE], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=dev_env.env())
