@@ -26,6 +26,9 @@ from http_client import Reply, call
 from test_serve_cli import daemon_config
 
 from policies.limits import load_limits
+from signer.engine.budget import ReadBudget
+from signer.engine.reading import reading
+from signer.service.documents import tasks, worker
 
 PAGE = "http://127.0.0.1:5190"
 PDF = (DOCUMENTS / "libreoffice.pdf").read_bytes()
@@ -187,10 +190,13 @@ def test_a_document_over_the_cpu_budget_is_refused(tight: RunningDaemon) -> None
 
 def test_a_document_over_the_memory_budget_is_refused(running: Callable[..., RunningDaemon]) -> None:
     daemon = running(document_memory_mb=200, document_cpu_s=120)
-    assert verify(daemon.url, PDF).status == 200
-    [first] = workers_of(psutil.Process())  # idle, and given the next document
+    documents = daemon.daemon.signing.documents
     with structlog.testing.capture_logs() as logged:
-        reply = sign(daemon.url, huge_table(1_500_000))
+        hostile = InFlight()
+        hostile.send(lambda: sign(daemon.url, huge_table(1_500_000)))
+        assert until(lambda: documents.busy == 1 and len(workers_of(psutil.Process())) == 1), "a worker reads it"
+        [first] = workers_of(psutil.Process())
+        [reply] = hostile.wait()
     assert (reply.status, reply.code) == (422, "DOCUMENT_TOO_COMPLEX"), reply.body[:300]
     assert "memory" in reply.json()["message"]
     assert [e["task"] for e in logged if e["event"] == "document_over_budget"] == ["inspect"], "an overrun..."
@@ -198,6 +204,18 @@ def test_a_document_over_the_memory_budget_is_refused(running: Callable[..., Run
         "...whose worker is not kept"
     again = sign(daemon.url, PDF)
     assert again.status == 200 and again.body.startswith(b"%PDF"), "the next document gets a fresh worker"
+
+
+def test_a_document_the_engine_found_too_complex_ends_its_worker(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Memory the engine ran out of (its verdict, ``from None``) is an overrun like any other:
+    the worker's process is not kept for the next document."""
+    def out_of_memory(body: bytes) -> tuple[object, bytes]:
+        with reading():
+            raise MemoryError
+    monkeypatch.setitem(tasks.TASKS, "out_of_memory", out_of_memory)
+    budget = worker.Budget(60, 4000, 120, ReadBudget.of(load_limits()))
+    status, detail, _ = worker._run("out_of_memory", {}, b"", 60, worker._overruns(budget))
+    assert (status, detail) == (worker.OVER, "reading it needs more memory than allowed")
 
 
 def test_verification_over_budget_is_refused_while_health_and_signatures_go_on(tight: RunningDaemon) -> None:
