@@ -56,6 +56,7 @@ class Limits:
     document_memory_mb: float
     document_deadline_s: float
     document_worker_idle_s: float
+    document_queue_per_caller: int
 
     @property
     def transfer_max_bytes(self) -> int:

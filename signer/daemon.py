@@ -61,7 +61,8 @@ def signing_parts(settings: Settings, pins: PinSource, prompts: Prompts, consent
     keys = KeyStore(settings, pins, trust)
     documents = DocumentPool(Budget(limits.document_cpu_s, limits.document_memory_mb, limits.document_deadline_s, read),
                              workers=limits.document_workers, batch_workers=limits.batch_workers,
-                             queue=limits.document_queue, idle_s=limits.document_worker_idle_s)
+                             queue=limits.document_queue, queue_per_caller=limits.document_queue_per_caller,
+                             idle_s=limits.document_worker_idle_s)
     service = SigningService(settings, keys, trust, prompts=prompts, consent=consent,
                              queues=TokenQueues(limits.queue_per_token), login_facts=LoginFacts(state / "keys.json"),
                              login_idle_s=limits.login_idle_s, documents=documents)

@@ -18,6 +18,7 @@ from pathlib import Path
 
 import psutil
 import pytest
+import structlog.testing
 from conftest import DOCUMENTS, DevEnv
 from daemon_harness import RunningDaemon
 from heavy_pdfs import huge_table, many_pages
@@ -25,6 +26,9 @@ from http_client import Reply, call
 from test_serve_cli import daemon_config
 
 from policies.limits import load_limits
+from signer.engine.budget import ReadBudget
+from signer.engine.reading import reading
+from signer.service.documents import tasks, worker
 
 PAGE = "http://127.0.0.1:5190"
 PDF = (DOCUMENTS / "libreoffice.pdf").read_bytes()
@@ -118,7 +122,7 @@ def test_the_earlier_name_of_the_idle_limit_is_still_read() -> None:
 
 def test_health_answers_during_six_anchor_searches(running: Callable[..., RunningDaemon],
                                                   ten_thousand_pages: bytes) -> None:
-    daemon = running(document_cpu_s=3)
+    daemon = running(document_cpu_s=3, document_queue_per_caller=ANCHOR_SEARCHES)  # one page's six
     documents = daemon.daemon.signing.documents
     searches = InFlight()
     for _ in range(ANCHOR_SEARCHES):
@@ -136,7 +140,8 @@ def test_health_answers_during_six_anchor_searches(running: Callable[..., Runnin
 def test_sigterm_stops_the_daemon_during_six_anchor_searches(dev_env: DevEnv, tmp_path: Path,
                                                              ten_thousand_pages: bytes) -> None:
     config = daemon_config(dev_env, tmp_path)
-    config.write_text(config.read_text() + "\n[limits]\ndocument_cpu_s = 120\n")
+    config.write_text(config.read_text() + "\n[limits]\ndocument_cpu_s = 120\n"
+                      f"document_queue_per_caller = {ANCHOR_SEARCHES}\n")
     process = subprocess.Popen(
         [sys.executable, "-m", "signer", "serve", "--config", str(config), "--port", "0", "--tls-port", "0",
          "--allow-origin", PAGE], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=dev_env.env())
@@ -185,11 +190,32 @@ def test_a_document_over_the_cpu_budget_is_refused(tight: RunningDaemon) -> None
 
 def test_a_document_over_the_memory_budget_is_refused(running: Callable[..., RunningDaemon]) -> None:
     daemon = running(document_memory_mb=200, document_cpu_s=120)
-    reply = sign(daemon.url, huge_table(1_500_000))
+    documents = daemon.daemon.signing.documents
+    with structlog.testing.capture_logs() as logged:
+        hostile = InFlight()
+        hostile.send(lambda: sign(daemon.url, huge_table(1_500_000)))
+        assert until(lambda: documents.busy == 1 and len(workers_of(psutil.Process())) == 1), "a worker reads it"
+        [first] = workers_of(psutil.Process())
+        [reply] = hostile.wait()
     assert (reply.status, reply.code) == (422, "DOCUMENT_TOO_COMPLEX"), reply.body[:300]
     assert "memory" in reply.json()["message"]
+    assert [e["task"] for e in logged if e["event"] == "document_over_budget"] == ["inspect"], "an overrun..."
+    assert until(lambda: first.pid not in [w.pid for w in workers_of(psutil.Process())]), \
+        "...whose worker is not kept"
     again = sign(daemon.url, PDF)
     assert again.status == 200 and again.body.startswith(b"%PDF"), "the next document gets a fresh worker"
+
+
+def test_a_document_the_engine_found_too_complex_ends_its_worker(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Memory the engine ran out of (its verdict, ``from None``) is an overrun like any other:
+    the worker's process is not kept for the next document."""
+    def out_of_memory(body: bytes) -> tuple[object, bytes]:
+        with reading():
+            raise MemoryError
+    monkeypatch.setitem(tasks.TASKS, "out_of_memory", out_of_memory)
+    budget = worker.Budget(60, 4000, 120, ReadBudget.of(load_limits()))
+    status, detail, _ = worker._run("out_of_memory", {}, b"", 60, worker._overruns(budget))
+    assert (status, detail) == (worker.OVER, "reading it needs more memory than allowed")
 
 
 def test_verification_over_budget_is_refused_while_health_and_signatures_go_on(tight: RunningDaemon) -> None:
@@ -231,3 +257,22 @@ def test_requests_beyond_the_queue_get_busy(running: Callable[..., RunningDaemon
     assert (refused.status, refused.code) == (503, "BUSY") and refused.headers["retry-after"]
     assert [(r.status, r.json()["signatures"]) for r in slow.wait()] == [(200, [])] * 2
     assert verify(daemon.url, PDF).status == 200
+
+
+def test_a_caller_that_floods_the_pool_leaves_room_for_another(running: Callable[..., RunningDaemon]) -> None:
+    daemon = running(document_workers=1, document_queue=4, document_queue_per_caller=2, document_memory_mb=4000)
+    documents = daemon.daemon.signing.documents
+    flood = InFlight()
+    flood.send(lambda: verify(daemon.url, huge_table(1_000_000)))
+    assert until(lambda: documents.busy == 1)
+    for waiting in (1, 2):
+        flood.send(lambda: verify(daemon.url, huge_table(1_000_000)))
+        assert until(lambda: documents.waiting == waiting)  # noqa: B023 - checked before the next turn
+    refused = verify(daemon.url, PDF)  # the page's third waiting document
+    assert (refused.status, refused.code) == (503, "BUSY") and refused.headers["retry-after"]
+    other = call("POST", f"{daemon.url}/v1/verify/pdf", body=PDF, timeout=600,
+                 headers={**daemon.auth, "Content-Type": "application/pdf"})  # the API-token client
+    assert (other.status, other.json()["signatures"]) == (200, []), other.body[:300]
+    assert flood.pending == 2, "served before the page's documents that waited longer"
+    assert [(r.status, r.json()["signatures"]) for r in flood.wait()] == [(200, [])] * 3
+

@@ -6,6 +6,7 @@ memory too (measured in a separate process).
 
 from __future__ import annotations
 
+import io
 import json
 import subprocess
 import sys
@@ -18,11 +19,13 @@ from daemon_harness import RunningDaemon
 from http_client import call
 from pdfminer.pdfdocument import PDFDocument
 from pdfminer.pdfinterp import PDFPageInterpreter
+from pyhanko.pdf_utils.reader import PdfFileReader
 
 from policies.limits import load_limits
 from signer.engine import budget, pdf, preview
 from signer.engine.appearance import BlockFacts
 from signer.engine.cms import signing_time_now
+from signer.engine.reading import reading
 from signer.errors import SignerError
 
 HOSTILE = DOCUMENTS / "hostile"
@@ -48,10 +51,17 @@ CASES: dict[str, tuple[Callable[[], bytes], str]] = {
     "huge-xref": (make_hostile.huge_xref, "DOCUMENT_TOO_COMPLEX"),
 }
 
+# What verification answers: a code (422), or None for a report of no signatures (200).
+VERIFIED: dict[str, str | None] = {
+    **dict.fromkeys(CASES, None), "huge-xref": "DOCUMENT_TOO_COMPLEX",
+    "signature-value-not-a-dictionary": "DOCUMENT_INVALID",  # a signature field whose /V is 5
+}
+
 
 @pytest.fixture(scope="module")
 def corpus() -> dict[str, bytes]:
-    return {name: make() for name, (make, _) in CASES.items()}
+    return {name: make() for name, (make, _) in CASES.items()} | {
+        "signature-value-not-a-dictionary": (HOSTILE / "signature-value-not-a-dictionary.pdf").read_bytes()}
 
 
 @pytest.fixture
@@ -201,6 +211,21 @@ def test_the_daemon_answers_each_with_a_4xx_and_one_audit_line(name: str, corpus
     assert call("GET", f"{daemon.url}/v1/health").status == 200
 
 
+@pytest.mark.parametrize("name", list(VERIFIED))
+def test_the_daemon_verifies_each_with_a_4xx_or_an_honest_report(name: str, corpus: dict[str, bytes],
+                                                                  daemon: RunningDaemon) -> None:
+    with structlog.testing.capture_logs() as logged:
+        reply = call("POST", f"{daemon.url}/v1/verify/pdf",
+                     headers={"Origin": PAGE, "Content-Type": "application/pdf"}, body=corpus[name])
+    code = VERIFIED[name]
+    if code is None:
+        assert (reply.status, reply.json()) == (200, {"signatures": [], "passed": False}), reply.body[:300]
+    else:
+        assert (reply.status, reply.code) == (422, code), reply.body[:300]
+    assert [entry for entry in logged if entry["log_level"] in ("error", "critical")] == []
+    assert call("GET", f"{daemon.url}/v1/health").status == 200
+
+
 def test_the_configured_page_cap_reaches_the_search(dev_env: DevEnv, tmp_path, packaged_budget: None) -> None:
     data = make_hostile.many_pages(30, anchor_page=20)  # found on the 11th page from the end
     with RunningDaemon(dev_env.signer_config, tmp_path, allow_origins=(PAGE,), pregranted=(PAGE,),
@@ -218,3 +243,24 @@ def test_the_command_line_refuses_without_a_traceback(dev_env: DevEnv, tmp_path)
     assert done.returncode == 4, done.stderr
     assert "DOCUMENT_INVALID" in done.stderr and "cycle" in done.stderr
     assert_no_traceback(done)
+
+
+def test_verify_on_the_command_line_refuses_without_a_traceback(dev_env: DevEnv) -> None:
+    done = subprocess.run([sys.executable, "-m", "signer", "verify", "--offline",
+                           str(HOSTILE / "signature-value-not-a-dictionary.pdf")],
+                          capture_output=True, text=True, env=dev_env.env(), timeout=120)
+    assert done.returncode == 4, done.stderr
+    assert "DOCUMENT_INVALID" in done.stderr
+    assert_no_traceback(done)
+
+
+def test_an_error_in_our_own_code_is_refused_and_logged_a_library_error_only_refused() -> None:
+    with structlog.testing.capture_logs() as logged:
+        with pytest.raises(SignerError) as ours, reading():
+            pdf.page_count(None)  # type: ignore[arg-type]  # a bug of ours: AttributeError in signer.engine.pdf
+        with pytest.raises(SignerError) as theirs, reading():
+            PdfFileReader(io.BytesIO(b"%PDF-1.7 not a document"), strict=False)
+    assert ours.value.code == theirs.value.code == "DOCUMENT_INVALID"
+    assert [(e["event"], e["error"], e["origin"], e["exc_info"] is not None) for e in logged] == \
+        [("document_read_error", "AttributeError", "signer.engine.pdf", True)]
+

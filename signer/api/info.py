@@ -55,7 +55,8 @@ async def verify(request: web.Request) -> web.Response:
     caller.audit.update(document_sha256=hashlib.sha256(upload.data).hexdigest(), document_size=len(upload.data))
     settings, trust = request.app[SETTINGS], request.app[TRUST]
     reports = await verification.verify_pdf(
-        upload.data, trust, request.app[SERVICE].documents, timeout_s=settings.revocation.policy.timeout_s,
+        upload.data, trust, request.app[SERVICE].documents, caller=caller.name,
+        timeout_s=settings.revocation.policy.timeout_s,
         policy=verification.fetch_policy(settings, trust, request.app[LIMITS]))
     return json_reply({
         "signatures": [{**asdict(r), "passed": r.passed} for r in reports],

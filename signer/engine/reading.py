@@ -6,17 +6,24 @@ KeyError, IndexError, AssertionError, zlib.error...); a reference loop or deep n
 exhausts the interpreter's stack inside them (RecursionError); a document built to
 inflate exhausts memory (MemoryError, in a process with a memory limit). Each engine
 entry point that reads a document does so inside ``reading()``.
+
+An error raised in our own code is refused all the same (the page sent a document that met
+it) but logged with its traceback, so that a bug of ours does not pass for a broken file.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
+from types import TracebackType
 
 from pyhanko.pdf_utils.misc import PdfDecodeLimitError
 
 from ..errors import Code, SignerError
+from ..logs import get_logger
 from .decoding import DecodeLimitExceeded
+
+log = get_logger(__name__)
 
 
 @contextmanager
@@ -32,7 +39,17 @@ def reading() -> Iterator[None]:
     except RecursionError:  # our own walks have none: a library followed a loop (or nesting) down
         raise SignerError(Code.DOCUMENT_INVALID, "its objects refer back to themselves, or nest too deeply") from None
     except Exception as exc:  # any library error on a broken file is the file's fault
+        origin = _origin(exc.__traceback__)
+        if origin.partition(".")[0] == "signer":
+            log.warning("document_read_error", error=type(exc).__name__, origin=origin, exc_info=exc)
         raise SignerError(Code.DOCUMENT_INVALID, reason(exc)) from None
+
+
+def _origin(trace: TracebackType | None) -> str:
+    """The module of the innermost frame of ``trace``: where the exception was raised."""
+    while trace is not None and trace.tb_next is not None:
+        trace = trace.tb_next
+    return str(trace.tb_frame.f_globals.get("__name__", "")) if trace is not None else ""
 
 
 def reason(exc: BaseException) -> str:

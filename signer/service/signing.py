@@ -249,14 +249,15 @@ class SigningService:
             image = {"seal": look.seal_image, "signature": look.signature_image}.get(profile.image)
         return replace(options, image=image, organisation=options.organisation or look.organisation)
 
-    async def pdf_preview(self, data: bytes, options: pdf.PdfSignOptions, key: TokenKey) -> bytes | None:
+    async def pdf_preview(self, caller: Caller, data: bytes, options: pdf.PdfSignOptions, key: TokenKey
+                          ) -> bytes | None:
         """The block on its page for the consent dialog (None: an invisible signature, or no preview)."""
         if options.profile is None:
             return None
         options = self.with_certificate_look(options, key)
         try:
-            return await self.documents.preview(data, options, pdf.block_facts(key, options, cms.signing_time_now()),
-                                                scale=1.0)
+            facts = pdf.block_facts(key, options, cms.signing_time_now())
+            return await self.documents.preview(caller.name, data, options, facts, scale=1.0)
         except SignerError:
             return None  # the signature itself reports what is wrong (a document over budget, say)
 
@@ -267,13 +268,13 @@ class SigningService:
         """Bad input (a broken document, an anchor not found, one over the document budget) is
         refused before consent or any token access; the block is placed before the PIN prompt."""
         sha256 = await self._note_document(caller, data)
-        inspection = await self.documents.inspect(data, options)
+        inspection = await self.documents.inspect(caller.name, data, options)
 
         async def documents() -> tuple[DocumentFacts, ...]:
             return (DocumentFacts(name=name, sha256=sha256, size=len(data), pages=inspection.pages),)
 
         async def block(checked: CheckedKey) -> bytes | None:
-            return await self.pdf_preview(data, options, checked.key)
+            return await self.pdf_preview(caller, data, options, checked.key)
 
         async with self.signing(caller, SIGN, selector, documents=documents, preview=block,
                                 reason=options.reason, location=options.location) as checked:

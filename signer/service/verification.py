@@ -36,16 +36,16 @@ else:  # the document stacks are imported with the first document to verify
 DIGESTS = {"sha256": hashes.SHA256(), "sha384": hashes.SHA384(), "sha512": hashes.SHA512()}
 
 
-async def verify_pdf(data: bytes, trust: Trust, documents: DocumentPool | None, *, online: bool = True,
-                     timeout_s: float = 20.0, policy: url_policy.FetchPolicy | None = None
+async def verify_pdf(data: bytes, trust: Trust, documents: DocumentPool | None, *, caller: str = "",
+                     online: bool = True, timeout_s: float = 20.0, policy: url_policy.FetchPolicy | None = None
                      ) -> list[report.SignatureReport]:
-    """A report per signature of the document, made in a worker of ``documents`` (None: in this
-    process, for a command reading the official's own file); the authorities are asked under
-    ``policy`` only."""
+    """A report per signature of the document, made in a worker of ``documents`` for ``caller``
+    (its name; no pool: in this process, for a command reading the official's own file); the
+    authorities are asked under ``policy`` only."""
     options: dict[str, Any] = {"online": online, "timeout_s": timeout_s, "policy": policy}
     if documents is None:
         return await report.averify_pdf(data, trust.anchors, trust.intermediates, **options)
-    return await documents.verify(data, trust, **options)
+    return await documents.verify(caller, data, trust, **options)
 
 
 def fetch_policy(settings: Settings, trust: Trust, limits: Limits) -> url_policy.FetchPolicy:

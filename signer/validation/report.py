@@ -62,6 +62,8 @@ from pyhanko_certvalidator.registry import SimpleTrustManager
 from pyhanko_certvalidator.revinfo.archival import CRLContainer, OCSPContainer
 
 from ..certificates import holder_name
+from ..engine import decoding
+from ..engine.reading import reading
 from ..errors import Code, SignerError
 from .fetch_policy import REFUSED, Fetch, FetchPolicy
 from .policed_fetch import PolicedFetcherBackend
@@ -72,6 +74,8 @@ PASSED, INDETERMINATE, FAILED = "TOTAL-PASSED", "INDETERMINATE", "TOTAL-FAILED"
 ONLINE, OFFLINE, UNTRUSTED_CHAIN = "online", "offline", "untrusted-chain"
 # Revocation must be checked where a certificate says how (OCSP or CRL); a certificate
 # that names no service (a root, most TSAs) needs none.
+# What ends the reading of the whole document rather than making one signature's report a failure.
+OVERRUNS = (MemoryError, RecursionError, misc.PdfDecodeLimitError, decoding.DecodeLimitExceeded)
 REVOCATION = CertRevTrustPolicy(RevocationCheckingPolicy(RevocationCheckingRule.CHECK_IF_DECLARED,
                                                          RevocationCheckingRule.CHECK_IF_DECLARED))
 
@@ -114,34 +118,35 @@ class _Document:
 async def averify_pdf(data: bytes, anchors: Sequence[x509.Certificate], intermediates: Sequence[x509.Certificate],
                       *, online: bool = True, timeout_s: float = 20.0,
                       policy: FetchPolicy | None = None) -> list[SignatureReport]:
-    """A report per signature; raises DOCUMENT_INVALID / DOCUMENT_ENCRYPTED. ``online``: the
-    authorities are asked, under ``policy`` only (without one, nothing is fetched). The document
-    is read in the calling thread: the daemon's in a document worker process, under its budget."""
-    document = _read(data)
-    backend = PolicedFetcherBackend(policy, timeout_s) if online and policy is not None else None
-    try:
-        reports = []
-        for sig in document.signatures:
-            try:
-                reports.append(await _report(sig, document.document_timestamps, document.dss, anchors,
-                                             intermediates, backend))
-            except Exception as exc:  # noqa: BLE001 - a signature pyHanko cannot read is a failed report
-                reports.append(_broken(sig, exc))
-        return reports
-    finally:
-        if backend is not None:
-            await backend.close()
+    """A report per signature; raises DOCUMENT_INVALID / DOCUMENT_ENCRYPTED / DOCUMENT_TOO_COMPLEX.
+    ``online``: the authorities are asked, under ``policy`` only (without one, nothing is fetched).
+    The document is read in the calling thread (the daemon's in a document worker process, under
+    its budget), all of it inside ``reading()`` and with the configured decoding caps."""
+    with reading():
+        document = _read(data)
+        backend = PolicedFetcherBackend(policy, timeout_s) if online and policy is not None else None
+        try:
+            reports = []
+            for sig in document.signatures:
+                try:
+                    reports.append(await _report(sig, document.document_timestamps, document.dss, anchors,
+                                                 intermediates, backend))
+                except OVERRUNS:  # the document's, not one signature's: it is refused
+                    raise
+                except Exception as exc:  # noqa: BLE001 - a signature pyHanko cannot read is a failed report
+                    reports.append(_broken(sig, exc))
+            return reports
+        finally:
+            if backend is not None:
+                await backend.close()
 
 
 def _read(data: bytes) -> _Document:
-    try:
-        reader = PdfFileReader(io.BytesIO(data), strict=False)
-        if reader.encrypted:
-            raise SignerError(Code.DOCUMENT_ENCRYPTED)
-        signatures = reader.embedded_regular_signatures
-        document_timestamps = reader.embedded_timestamp_signatures
-    except (misc.PdfError, ValueError, KeyError, IndexError, TypeError) as exc:
-        raise SignerError(Code.DOCUMENT_INVALID, str(exc).splitlines()[0][:200] if str(exc) else "unreadable") from None
+    reader = PdfFileReader(io.BytesIO(data), strict=False, decode_limits=decoding.pyhanko_limits())
+    if reader.encrypted:
+        raise SignerError(Code.DOCUMENT_ENCRYPTED)
+    signatures = reader.embedded_regular_signatures
+    document_timestamps = reader.embedded_timestamp_signatures
     dss = _dss_knowledge(reader) if signatures else LocalKnowledge()
     return _Document(signatures, document_timestamps, dss)
 
@@ -291,6 +296,8 @@ def _dss_knowledge(reader: PdfFileReader) -> LocalKnowledge:
                          for c in OCSPContainer.load_multi(OCSPResponse.load(r.get_object().data))],
             known_crls=[CRLContainer(crl_data=CertificateList.load(r.get_object().data)) for r in dss.crls],
             known_certs=list(dss.load_certs()))
+    except OVERRUNS:
+        raise
     except (NoDSSFoundError, misc.PdfError, ValueError, KeyError, TypeError):
         return LocalKnowledge()
 

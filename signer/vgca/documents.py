@@ -72,7 +72,7 @@ async def verify_document(call: Call, frame: str) -> dict[str, Any]:
         async with call.transfers() as transfers:  # in memory, within transfer_max_mb, as Base64Content is
             data = (await transfers.fetch(source, credentials(request))).data
     parts = call.parts
-    reports = await verification.verify_pdf(data, parts.trust, parts.service.documents,
+    reports = await verification.verify_pdf(data, parts.trust, parts.service.documents, caller=call.caller.name,
                                             timeout_s=parts.settings.revocation.policy.timeout_s,
                                             policy=verification.fetch_policy(parts.settings, parts.trust, parts.limits))
     signatures = [{"SignerName": r.signer, "SignerSubject": r.signer_subject, "SigningTime": r.signing_time,

@@ -248,7 +248,7 @@ class BatchManager:
             if first is None:
                 return None
             data = await asyncio.to_thread(self.journal.input(batch.id, first.index).read_bytes)
-            return await self.service.pdf_preview(data, self._options(batch), checked.key)
+            return await self.service.pdf_preview(caller, data, self._options(batch), checked.key)
 
         self._waiting.add(batch.id)
         try:

@@ -4,15 +4,22 @@ A bounded pool of worker processes (``document_workers``), started with the firs
 and stopped after some idle minutes. Work comes in three lanes:
 
 - a request's document before consent (placement, page count, preview, verification):
-  beyond ``document_queue`` waiting, the request gets BUSY; dropped at once at shutdown;
+  beyond ``document_queue`` waiting, or ``document_queue_per_caller`` of the same caller
+  (origin or client), the request gets BUSY; dropped at once at shutdown;
 - a signature the official consented to (the document prepared for the token): it waits
-  for a worker whatever the queue, and is finished at shutdown;
+  for a worker whatever the queue, is the first served when one comes free, and is
+  finished at shutdown;
 - a batch's documents: at most ``batch_workers`` at once (the batch stops itself at shutdown).
 
 Each exchange runs in a thread of the pool that waits on the worker's pipe and on its
 process, with the budget's wall-clock deadline: the event loop only awaits. A worker that
 dies, overruns or is killed costs only its own document; the next document starts a new one.
 A request that goes away (its task cancelled) kills the work done for it.
+
+A free worker goes first to a consented signature, then to the waiting request whose caller
+has the fewest documents in the pool, read or waiting (the earliest among equals): a caller
+that floods the pool waits behind everyone else's documents, and holds no more than its
+share of the queue.
 """
 
 from __future__ import annotations
@@ -22,7 +29,7 @@ import io
 import logging
 import multiprocessing
 import multiprocessing.connection
-from collections import deque
+from collections import Counter, deque
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from enum import Enum
@@ -78,6 +85,7 @@ class _Job:
     """A worker slot in use; its process starts in the exchange when no idle one was there."""
 
     lane: Lane
+    caller: str | None  # who asked, for a request's document
     worker: _Worker | None = None
     handed: bool = False  # the document was given to the worker
     killed: bool = False
@@ -91,6 +99,7 @@ class _Job:
 @dataclass(eq=False)
 class _Waiter:
     lane: Lane
+    caller: str | None
     admitted: asyncio.Future[_Job]
 
 
@@ -104,11 +113,13 @@ def _retire(retired: _Worker) -> None:
 
 
 class DocumentPool:
-    def __init__(self, budget: Budget, *, workers: int, batch_workers: int, queue: int, idle_s: float) -> None:
+    def __init__(self, budget: Budget, *, workers: int, batch_workers: int, queue: int, queue_per_caller: int,
+                 idle_s: float) -> None:
         self.budget = budget
         self.workers = workers
         self.batch_workers = batch_workers
         self.queue = queue
+        self.queue_per_caller = queue_per_caller
         self.idle_s = idle_s
         self._idle: list[_Worker] = []
         self._jobs: set[_Job] = set()
@@ -135,52 +146,54 @@ class DocumentPool:
 
     # -- the work ------------------------------------------------------------------
 
-    async def inspect(self, data: bytes, options: PdfSignOptions) -> Inspection:
+    async def inspect(self, caller: str, data: bytes, options: PdfSignOptions) -> Inspection:
         """Before consent: the page count, and the block placed (a document that cannot be
-        read, or has no place for the block, is refused now)."""
-        pages, plan = await self._value(Lane.REQUEST, "inspect", data, options=options)
+        read, or has no place for the block, is refused now). ``caller``: who asks (its name)."""
+        pages, plan = await self._value(Lane.REQUEST, caller, "inspect", data, options=options)
         return Inspection(pages, plan)
 
     async def prepare_document(self, data: bytes, key: pdf.KeyOutline, options: PdfSignOptions, reserve: int,
                                inspection: Inspection) -> pdf.PreparedPdf:
         """After consent: the field added where ``inspection`` placed it, and the hash."""
-        return await self._prepared(Lane.SIGNATURE, data, path=None, key=key, options=options, reserve=reserve,
+        return await self._prepared(Lane.SIGNATURE, None, data, path=None, key=key, options=options, reserve=reserve,
                                     plan=inspection.plan)
 
     async def prepare(self, path: Path, key: pdf.KeyOutline, options: PdfSignOptions, reserve: int
                       ) -> pdf.PreparedPdf:
         """A batch's document, read from its file by the worker."""
-        return await self._prepared(Lane.BATCH, b"", path=str(path), key=key, options=options, reserve=reserve,
+        return await self._prepared(Lane.BATCH, None, b"", path=str(path), key=key, options=options, reserve=reserve,
                                     plan=None)
 
     async def pages(self, path: Path) -> int:
         """A batch's document's page count (a document that cannot be read is refused)."""
-        pages: int = await self._value(Lane.BATCH, "pages", b"", path=str(path))
+        pages: int = await self._value(Lane.BATCH, None, "pages", b"", path=str(path))
         return pages
 
-    async def preview(self, data: bytes, options: PdfSignOptions, facts: appearance.BlockFacts, *,
+    async def preview(self, caller: str, data: bytes, options: PdfSignOptions, facts: appearance.BlockFacts, *,
                       scale: float) -> bytes:
-        png: bytes = await self._value(Lane.REQUEST, "preview", data, options=options, facts=facts, scale=scale)
+        png: bytes = await self._value(Lane.REQUEST, caller, "preview", data, options=options, facts=facts,
+                                       scale=scale)
         return png
 
-    async def verify(self, data: bytes, trust: Trust, **options: Any) -> list[SignatureReport]:
+    async def verify(self, caller: str, data: bytes, trust: Trust, **options: Any) -> list[SignatureReport]:
         """A report per signature; ``options`` (plain data) go to the report unchanged."""
         reports: list[SignatureReport] = await self._value(
-            Lane.REQUEST, "verify", data, anchors=[c.dump() for c in trust.anchors],
+            Lane.REQUEST, caller, "verify", data, anchors=[c.dump() for c in trust.anchors],
             intermediates=[c.dump() for c in trust.intermediates], options=options)
         return reports
 
-    async def _prepared(self, lane: Lane, data: bytes, **arguments: Any) -> pdf.PreparedPdf:
+    async def _prepared(self, lane: Lane, caller: str | None, data: bytes, **arguments: Any) -> pdf.PreparedPdf:
         prepared: pdf.PreparedPdf
-        prepared, body = await self._run(lane, "prepare", data, arguments)
+        prepared, body = await self._run(lane, caller, "prepare", data, arguments)
         prepared.output = io.BytesIO(body)
         return prepared
 
-    async def _value(self, lane: Lane, task: str, data: bytes, **arguments: Any) -> Any:
-        return (await self._run(lane, task, data, arguments))[0]
+    async def _value(self, lane: Lane, caller: str | None, task: str, data: bytes, **arguments: Any) -> Any:
+        return (await self._run(lane, caller, task, data, arguments))[0]
 
-    async def _run(self, lane: Lane, task: str, data: bytes, arguments: dict[str, Any]) -> tuple[Any, bytes]:
-        job = await self._admit(lane)
+    async def _run(self, lane: Lane, caller: str | None, task: str, data: bytes, arguments: dict[str, Any]
+                   ) -> tuple[Any, bytes]:
+        job = await self._admit(lane, caller)
         status = UNSTARTED
         try:
             status, value, body = await asyncio.get_running_loop().run_in_executor(
@@ -265,14 +278,19 @@ class DocumentPool:
 
     # -- admission -----------------------------------------------------------------
 
-    async def _admit(self, lane: Lane) -> _Job:
+    async def _admit(self, lane: Lane, caller: str | None) -> _Job:
         if self._closed or (self._stopping and lane is Lane.REQUEST):
             raise SignerError(Code.BUSY, STOPPING)
         if self._can_start(lane):
-            return self._occupy(lane)
-        if lane is Lane.REQUEST and sum(w.lane is Lane.REQUEST for w in self._waiters) >= self.queue:
-            raise SignerError(Code.BUSY, f"{self.queue} documents are waiting to be read")
-        waiter = _Waiter(lane, asyncio.get_running_loop().create_future())
+            return self._occupy(lane, caller)
+        if lane is Lane.REQUEST:
+            requests = [w for w in self._waiters if w.lane is Lane.REQUEST]
+            if len(requests) >= self.queue:
+                raise SignerError(Code.BUSY, f"{self.queue} documents are waiting to be read")
+            if sum(w.caller == caller for w in requests) >= self.queue_per_caller:
+                raise SignerError(Code.BUSY, f"{self.queue_per_caller} of this caller's documents are waiting "
+                                             "to be read")
+        waiter = _Waiter(lane, caller, asyncio.get_running_loop().create_future())
         self._waiters.append(waiter)
         try:
             return await waiter.admitted
@@ -290,11 +308,11 @@ class DocumentPool:
             return False
         return lane is not Lane.BATCH or sum(j.lane is Lane.BATCH for j in self._jobs) < self.batch_workers
 
-    def _occupy(self, lane: Lane) -> _Job:
+    def _occupy(self, lane: Lane, caller: str | None) -> _Job:
         if self._idle_timer is not None:
             self._idle_timer.cancel()
             self._idle_timer = None
-        job = _Job(lane, self._idle.pop() if self._idle else None)
+        job = _Job(lane, caller, self._idle.pop() if self._idle else None)
         self._jobs.add(job)
         return job
 
@@ -305,14 +323,25 @@ class DocumentPool:
                 self._idle.append(job.worker)
             else:
                 job.worker.kill()
-        for waiter in list(self._waiters):
-            if waiter.admitted.done():
-                self._waiters.remove(waiter)
-            elif self._can_start(waiter.lane):
-                self._waiters.remove(waiter)
-                waiter.admitted.set_result(self._occupy(waiter.lane))
+        for waiter in [w for w in self._waiters if w.admitted.done()]:
+            self._waiters.remove(waiter)
+        while (chosen := self._next()) is not None:
+            self._waiters.remove(chosen)
+            chosen.admitted.set_result(self._occupy(chosen.lane, chosen.caller))
         if not self._jobs and not self._closed:
             self._idle_timer = asyncio.get_running_loop().call_later(self.idle_s, self._stop_idle)
+
+    def _next(self) -> _Waiter | None:
+        """Who gets a free worker: a consented signature first, then the earliest document of
+        the callers with the fewest documents in the pool, read or waiting (a batch's documents
+        count as nobody's)."""
+        startable = [w for w in self._waiters if self._can_start(w.lane)]
+        if not startable:
+            return None
+        held = Counter(j.caller for j in self._jobs if j.lane is Lane.REQUEST)
+        held.update(w.caller for w in self._waiters if w.lane is Lane.REQUEST)
+        return min(startable, key=lambda w: (w.lane is not Lane.SIGNATURE,
+                                             held[w.caller] if w.lane is Lane.REQUEST else 0))
 
     def _stop_idle(self) -> None:
         self._idle_timer = None

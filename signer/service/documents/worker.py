@@ -3,9 +3,10 @@
 Budgets: CPU time through RLIMIT_CPU, raised before each document to the process's used time
 plus the document's allowance (SIGXCPU then interrupts the work); memory through RLIMIT_DATA,
 set once for the whole process (its libraries included: the limit is what an administrator
-sees the process take). A document over either is answered DOCUMENT_TOO_COMPLEX and the
-process exits, so the next document starts in a fresh one. What Python cannot interrupt (a
-long call inside a C library) the pool's wall-clock deadline ends by killing the process.
+sees the process take). A document over either, or one the engine itself refused as
+DOCUMENT_TOO_COMPLEX (it turns a MemoryError into that), is answered so and the process
+exits, so the next document starts in a fresh one. What Python cannot interrupt (a long
+call inside a C library) the pool's wall-clock deadline ends by killing the process.
 Windows has no ``resource`` module: there the wall-clock deadline is the only bound.
 
 Messages are a pickled header and a byte string beside it (the document, the prepared
@@ -27,7 +28,7 @@ from types import FrameType
 from typing import TYPE_CHECKING, Any
 
 from ...engine.budget import ReadBudget, configure
-from ...errors import SignerError
+from ...errors import Code, SignerError
 from ...lazy import lazy_import
 
 try:
@@ -125,9 +126,13 @@ def _run(name: str, arguments: dict[str, Any], body: bytes, cpu_s: float, overru
     except (Exception, OverBudget) as exc:  # noqa: BLE001 - a bug is logged by the daemon (INTERNAL_ERROR)
         over = _overrun(exc, overruns)
         if over is None:
-            if isinstance(exc, SignerError):
+            if not isinstance(exc, SignerError):
+                return FAILED, "".join(traceback.format_exception(exc, limit=-12)), b""
+            if exc.code != Code.DOCUMENT_TOO_COMPLEX:
                 return REFUSED, (str(exc.code), exc.detail), b""
-            return FAILED, "".join(traceback.format_exception(exc, limit=-12)), b""
+            # the engine's verdict on an overrun (memory it ran out of, say): the process may be
+            # left fragmented or near its limit, so it goes like any other overrun
+            over = exc.detail or "reading it needs more than the budget allows"
     _lift_memory_limit()  # room for the answer (the document's frames are gone); the process ends after it
     return OVER, over, b""
 
