@@ -67,8 +67,9 @@ def test_allowed_page_signs_and_foreign_page_cannot(
 ) -> None:
     allowed = f"http://127.0.0.1:{page_server}"
     foreign = f"http://localhost:{page_server}"  # same server, another origin
+    # refusals are counted per window: a short one lets the foreign page's line land at once
     with RunningDaemon(dev_env.signer_config, tmp_path / "daemon", allow_origins=(allowed,),
-                       pregranted=(allowed,), unattended=(allowed,)) as daemon:
+                       pregranted=(allowed,), unattended=(allowed,), limits={"refusal_window_s": 0.001}) as daemon:
         page = browser.new_page()
         page.goto(f"{allowed}/libreoffice.pdf")
         result = page.evaluate(SIGN_IN_PAGE, daemon.url)
@@ -83,7 +84,7 @@ def test_allowed_page_signs_and_foreign_page_cannot(
         refused = page.evaluate(SIGN_IN_PAGE, daemon.url)
         assert "error" in refused, refused  # the browser sees a network error: no CORS for this origin
         assert daemon.token_calls == calls_before
-        results = [(line["origin"], line["result"]) for line in daemon.audit_lines()]
+        results = [(line["origin"], line["result"]) for line in daemon.audit_settled(2)]
         assert (allowed, "OK") in results
         assert any(origin == foreign and result == "ORIGIN_NOT_ALLOWED" for origin, result in results)
         page.close()
@@ -168,8 +169,9 @@ def test_batch_progress_reaches_the_page_through_event_source(
     browser, page_server: int, dev_env: DevEnv, tmp_path: Path
 ) -> None:
     allowed = f"http://127.0.0.1:{page_server}"
+    # refusals are counted per window: a short one lets the foreign page's line land at once
     with RunningDaemon(dev_env.signer_config, tmp_path / "daemon", allow_origins=(allowed,),
-                       pregranted=(allowed,), unattended=(allowed,)) as daemon:
+                       pregranted=(allowed,), unattended=(allowed,), limits={"refusal_window_s": 0.001}) as daemon:
         page = browser.new_page()
         page.goto(f"{allowed}/libreoffice.pdf")
         result = page.evaluate(BATCH_WITH_EVENTS, [daemon.url, 6])

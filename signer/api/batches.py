@@ -131,6 +131,8 @@ class _Fetch(web.FileResponse):
         self._on_sent = on_sent
 
     async def prepare(self, request: BaseRequest) -> AbstractStreamWriter | None:
+        if self.prepared:  # sent already by the connection middleware; aiohttp's FileResponse would send it again
+            return None
         writer = await super().prepare(request)
         if request.method == "GET" and self.status == 200:
             self._on_sent()
