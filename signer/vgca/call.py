@@ -81,8 +81,8 @@ def base64_field(value: Any, name: str) -> bytes:
 
 def credentials(request: dict[str, Any]) -> Credentials:
     found = Credentials(session_id=str(request.get("SessionId") or ""), jwt=str(request.get("JWTToken") or ""))
-    for value in (found.session_id, found.jwt):
-        if any(c in value for c in "\r\n\0;") or not value.isascii():
+    for value in (found.session_id, found.jwt):  # they become a cookie and a header: no control characters
+        if ";" in value or not (value.isascii() and value.isprintable()):
             raise SignerError(Code.BAD_REQUEST, "SessionId and JWTToken must be plain ASCII tokens")
     return found
 
