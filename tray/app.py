@@ -5,6 +5,7 @@ logs, quit). The GUI toolkits are imported here only, when the companion starts.
 
 from __future__ import annotations
 
+import logging
 import os
 import subprocess
 import sys
@@ -87,11 +88,14 @@ class TrayIcon:
         while not self.core.stopped.wait(STATUS_EVERY_S):
             try:
                 self.status = self.core.status()
-            except (ChannelError, TimeoutError):
+            except (ChannelError, OSError):  # TimeoutError and a reset connection included
                 self.status = {}
             if self.icon.visible:  # pystray keeps a title set before the icon shows, but never draws it
-                self.icon.title = self._title(status_line(self.status))
-                self.icon.update_menu()
+                try:
+                    self.icon.title = self._title(status_line(self.status))
+                    self.icon.update_menu()
+                except Exception:  # noqa: BLE001 - the icon's backend failing once must not end the updates
+                    logging.getLogger(__name__).warning("tray_title_update_failed", exc_info=True)
 
     def _title(self, text: str) -> str:
         return latin(text) if self._plain_x else text
