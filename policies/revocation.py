@@ -12,7 +12,8 @@ from typing import Any
 from urllib.parse import urlsplit
 
 MODES = ("hard-fail", "soft-fail", "offline-grace")
-REVOCATION_KEYS = {"policy", "offline_grace_hours", "timeout_s", "retries", "no_nonce", "rewrite", "fetch_hosts"}
+REVOCATION_KEYS = {"policy", "offline_grace_hours", "timeout_s", "retries", "fetch_budget_s", "no_nonce", "rewrite",
+                   "fetch_hosts"}
 TIMESTAMP_KEYS = {"timeout_s", "retries"}
 
 
@@ -28,6 +29,9 @@ class RevocationPolicy:
     offline_grace: timedelta = timedelta(hours=72)
     timeout_s: float = 20.0
     retries: int = 2
+    # all the fetching of one check (a signing certificate's chain, or one signature being
+    # verified): every OCSP and CRL request and retry together
+    fetch_budget_s: float = 15.0
     no_nonce: tuple[str, ...] = ()
     rewrites: tuple[Rewrite, ...] = ()
     # hosts verification may ask besides those the configured CAs name: "host" (ports 80
@@ -70,6 +74,7 @@ def _policy(revocation: dict, timestamp: dict, base: RevocationPolicy, extend: b
                                                                base.offline_grace.total_seconds() / 3600))),
             timeout_s=float(revocation.get("timeout_s", base.timeout_s)),
             retries=int(revocation.get("retries", base.retries)),
+            fetch_budget_s=float(revocation.get("fetch_budget_s", base.fetch_budget_s)),
             no_nonce=(base.no_nonce if extend else ()) + tuple(str(p) for p in revocation.get("no_nonce", [])),
             rewrites=rewrites + (base.rewrites if extend else ()),
             fetch_hosts=(base.fetch_hosts if extend else ()) + _hosts(revocation.get("fetch_hosts", [])),
@@ -78,7 +83,8 @@ def _policy(revocation: dict, timestamp: dict, base: RevocationPolicy, extend: b
         )
     except (KeyError, TypeError, ValueError) as exc:
         raise ValueError(f"bad revocation setting: {exc}") from None
-    if policy.timeout_s <= 0 or policy.tsa_timeout_s <= 0 or policy.retries < 0 or policy.tsa_retries < 0:
+    if policy.timeout_s <= 0 or policy.tsa_timeout_s <= 0 or policy.fetch_budget_s <= 0 or policy.retries < 0 \
+            or policy.tsa_retries < 0:
         raise ValueError("revocation and timestamp timeouts must be positive, retries not negative")
     return policy
 

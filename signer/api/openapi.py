@@ -117,7 +117,10 @@ def document() -> dict[str, Any]:
                 description="The authorities (OCSP, CRL, issuer certificates) are asked only under the URL "
                             "policy: only about a signer whose chain leads to a configured trust anchor, and only "
                             "on the configured CAs' hosts. Each signature's `fetches` lists what was fetched and "
-                            "what the policy refused.",
+                            "what the policy refused. When the authorities give no answer (unreachable, an error, "
+                            "or not within `[revocation] fetch_budget_s`), the signature is judged by the "
+                            "document's own validation data (its DSS, the revocation answers embedded in the "
+                            "signature): `revocation_source` says which, `online_failure` why.",
                 requestBody={"required": True, "content": {
                     "application/pdf": {"schema": BINARY},
                     "multipart/form-data": {"schema": _document_form({})},
@@ -289,6 +292,10 @@ SCHEMAS: dict[str, Any] = {
                         "properties": {"url": {"type": "string"},
                                        "outcome": {"type": "string", "enum": ["fetched", "refused", "failed"]},
                                        "reason": {"type": ["string", "null"]}}}},
+                    # the revocation answers the verdict rests on: fresh ones, the document's own
+                    # (when the authorities gave none), or none; and why the online ones were not used
+                    "revocation_source": {"type": "string", "enum": ["online", "document", "none"]},
+                    "online_failure": {"type": ["string", "null"]},
                 },
             }},
         },

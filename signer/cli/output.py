@@ -8,10 +8,15 @@ escaped, in text and in JSON alike: a value cannot move the cursor, erase or reo
 from __future__ import annotations
 
 import json
+import math
 import re
 import sys
 import unicodedata
-from typing import Any
+from contextlib import AbstractContextManager
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from ..waits import Wait
 
 HIDDEN = frozenset(("Cc", "Cf", "Zl", "Zp", "Cs"))  # control, format, separators, lone surrogates
 
@@ -49,3 +54,29 @@ def print_json(value: Any) -> None:
     # json escapes C0 itself; the rest of what a terminal acts on is escaped here (still JSON)
     text = json.dumps(value, ensure_ascii=False, indent=2, default=str)
     sys.stdout.write(NOT_PLAIN.sub(_json_escape, text) + "\n")
+
+
+def announce_waits(*, below_bar: bool = False) -> AbstractContextManager[None]:
+    """The command's slow network waits, each said once on stderr (a progress line, not a result);
+    ``below_bar``: on a line of its own below a progress bar drawn with carriage returns."""
+    from ..waits import announce
+
+    said: set[tuple[str, str]] = set()
+
+    def say(wait: Wait) -> None:
+        if (wait.kind, wait.url) not in said:
+            said.add((wait.kind, wait.url))
+            print(("\n" if below_bar else "") + waiting_line(wait), file=sys.stderr, flush=True)
+
+    return announce(say)
+
+
+def waiting_line(wait: Wait) -> str:
+    from ..waits import TIMESTAMP
+
+    url, limit = printable(wait.url), math.ceil(wait.limit_s)
+    if wait.kind == TIMESTAMP:
+        return f"Đang chờ dấu thời gian từ {url} (tối đa {limit} giây) / Waiting for the timestamp from {url} " \
+               f"(up to {limit} s)"
+    return f"Đang kiểm tra tình trạng thu hồi chứng thư số tại {url} (tối đa {limit} giây) / " \
+           f"Checking the certificate's revocation at {url} (up to {limit} s)"

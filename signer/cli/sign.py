@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from ..service.options import add_arguments, from_arguments
-from .output import print_json
+from .output import announce_waits, print_json
 
 if TYPE_CHECKING:
     from ..config import Settings
@@ -35,7 +35,8 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
     signing = local_signing(settings)
     try:
         with audited(signing.audit, Caller(origin=None, client=CLI), "cli sign") as caller:
-            signed = asyncio.run(signing.service.sign_pdf(caller, data, options, cert, name=args.input.name))
+            with announce_waits():
+                signed = asyncio.run(signing.service.sign_pdf(caller, data, options, cert, name=args.input.name))
             write_atomically(args.output, signed.data)
     finally:
         signing.close()

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 
 from ..errors import Code, SignerError
 from ..service.options import add_arguments, names
-from .output import print_json
+from .output import announce_waits, print_json
 
 if TYPE_CHECKING:
     from ..config import Settings
@@ -52,7 +52,8 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
     if not args.output.is_dir():
         raise SignerError(Code.OUTPUT_FAILED, f"{args.output}: not a folder")
     options = {name: value for name in names("batch") if (value := getattr(args, name))}  # as the API gets them
-    summary = asyncio.run(_sign(settings, paths, options, args.output, show=not args.json))
+    with announce_waits(below_bar=not args.json):
+        summary = asyncio.run(_sign(settings, paths, options, args.output, show=not args.json))
     if args.json:
         print_json(summary)
     return 0 if summary["state"] == "done" else NOT_ALL_SIGNED

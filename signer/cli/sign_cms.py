@@ -6,6 +6,8 @@ import argparse
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from .output import announce_waits
+
 if TYPE_CHECKING:
     from ..config import Settings
 
@@ -30,7 +32,8 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
     signing = local_signing(settings)
     try:
         with audited(signing.audit, Caller(origin=None, client=CLI), "cli sign-cms") as caller:
-            signature = asyncio.run(signing.service.sign_cms(caller, data, args.cert))
+            with announce_waits():
+                signature = asyncio.run(signing.service.sign_cms(caller, data, args.cert))
             write_atomically(args.output, signature.der)
     finally:
         signing.close()

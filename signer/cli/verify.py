@@ -6,7 +6,7 @@ import argparse
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from .output import print_json, printable
+from .output import announce_waits, print_json, printable
 
 if TYPE_CHECKING:
     from ..config import Settings
@@ -19,6 +19,9 @@ FETCHING = {"online": "theo chính sách URL / under the URL policy",
             "untrusted-chain": "không: chuỗi chứng thư không dẫn tới CA được cấu hình / "
                                "none: the chain does not lead to a configured trust anchor"}
 OUTCOMES = {"fetched": "đã lấy / fetched", "refused": "TỪ CHỐI / REFUSED", "failed": "không được / failed"}
+SOURCES = {"online": "câu trả lời trực tuyến mới / fresh answers from the authorities",
+           "document": "dữ liệu có trong tệp / the document's own validation data",
+           "none": "không có / none"}
 REVOCATION = {"good": "chưa bị thu hồi / not revoked", "revoked": "đã bị thu hồi / REVOKED",
               "unknown": "không xác định / unknown"}
 MODIFICATIONS = {
@@ -55,9 +58,10 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
         limits = load_limits(settings.limits)
     except ValueError as exc:
         raise SignerError(Code.CONFIG_INVALID, str(exc)) from None
-    reports = asyncio.run(verify_pdf(read_input(args.input), trust, None, online=not args.offline,
-                                     timeout_s=settings.revocation.policy.timeout_s,
-                                     policy=fetch_policy(settings, trust, limits)))
+    with announce_waits():
+        reports = asyncio.run(verify_pdf(read_input(args.input), trust, None, online=not args.offline,
+                                         timeout_s=settings.revocation.policy.timeout_s,
+                                         policy=fetch_policy(settings, trust, limits)))
     passed = bool(reports) and all(r.passed for r in reports)
     if args.json:
         print_json({"signatures": [{**asdict(r), "passed": r.passed} for r in reports], "passed": passed})
@@ -93,5 +97,9 @@ def human(r: SignatureReport) -> str:
     ]
     lines += [f"    {OUTCOMES[f.outcome]}: {printable(f.url)}" + (f" ({printable(f.reason)})" if f.reason else "")
               for f in r.fetches]
+    lines.append(f"  Dữ liệu thu hồi đã dùng / Revocation data relied on: {SOURCES[r.revocation_source]}")
+    if r.online_failure:
+        lines.append("    vì tra cứu trực tuyến không được / as the online look-ups failed: "
+                     + printable(r.online_failure))
     lines += [f"  ! {printable(detail)}" for detail in r.details]
     return "\n".join(lines)

@@ -29,6 +29,7 @@ from policies.revocation import RevocationPolicy
 from ..errors import Code, SignerError
 from ..validation.fetch import FetchFailed, fetch
 from ..validation.revocation import Evidence
+from ..waits import TIMESTAMP
 from .key import SigningKey
 
 TIMESTAMP_ROOM = 2 * 12 * 1024  # hex digits reserved for a timestamp token (TSA chains run to a few KB)
@@ -47,7 +48,8 @@ class TsaClient(TimeStamper):
             async with aiohttp.ClientSession() as session:
                 der = await fetch(session, self.url, self.policy, body=req.dump(),
                                   content_type="application/timestamp-query",
-                                  timeout_s=self.policy.tsa_timeout_s, retries=self.policy.tsa_retries)
+                                  timeout_s=self.policy.tsa_timeout_s, retries=self.policy.tsa_retries,
+                                  kind=TIMESTAMP)
             return tsp.TimeStampResp.load(der)
         except (FetchFailed, ValueError) as exc:
             raise TimestampRequestError(str(exc)) from None

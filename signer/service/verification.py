@@ -4,7 +4,8 @@ worker (``documents``), under the document budget.
 
 What a PDF's verification may fetch is the URL policy made here from the configuration
 (``fetch_policy``): the configured CAs' hosts, the TSA, the rewrite targets and
-``[revocation] fetch_hosts``, under the ``verify_fetch_*`` limits."""
+``[revocation] fetch_hosts``, under the ``verify_fetch_*`` limits and, for each signature,
+``[revocation] fetch_budget_s``."""
 
 from __future__ import annotations
 
@@ -55,7 +56,8 @@ def fetch_policy(settings: Settings, trust: Trust, limits: Limits) -> url_policy
         [*trust.anchors, *trust.intermediates],
         urls=[*([settings.timestamp.url] if settings.timestamp.url else []), *(r.target for r in revocation.rewrites)],
         hosts=revocation.fetch_hosts, max_bytes=limits.verify_fetch_max_bytes,
-        max_requests=limits.verify_fetch_requests, total_s=limits.verify_fetch_total_s)
+        max_requests=limits.verify_fetch_requests, total_s=limits.verify_fetch_total_s,
+        signature_s=revocation.fetch_budget_s)
 
 
 async def verify_xml(data: bytes, trust: Trust) -> list[xml.XmlSignatureReport]:

@@ -5,7 +5,8 @@ points) and a validator would ask them all; the document is the sender's choice,
 addresses are too. Verification asks only http(s) URLs on the configured CAs' hosts: the
 hosts that the configured trust anchors and intermediates themselves name, the timestamp
 authority, the targets of ``[[revocation.rewrite]]`` and ``[revocation] fetch_hosts``; each
-answer bounded in size, the whole document's fetching in requests and time. The policy is
+answer bounded in size, the whole document's fetching in requests and time, and each
+signature's in time (``[revocation] fetch_budget_s``). The policy is
 a frozen dataclass of strings and numbers, so it crosses to a worker process with the
 document.
 """
@@ -17,6 +18,8 @@ from dataclasses import dataclass
 from urllib.parse import urlsplit
 
 from asn1crypto import x509
+
+from policies.revocation import RevocationPolicy
 
 from ..urls import DEFAULT_PORTS, UrlRefused, host_port
 
@@ -38,6 +41,7 @@ class FetchPolicy:
     max_bytes: int  # one answer
     max_requests: int  # one document
     total_s: float  # all of one document's requests together
+    signature_s: float = RevocationPolicy.fetch_budget_s  # all the requests for one signature together
 
     def refusal(self, url: str) -> str | None:
         """Why ``url`` may not be asked, or None when it may."""
@@ -49,7 +53,8 @@ class FetchPolicy:
 
 
 def build_policy(certificates: Iterable[x509.Certificate], *, urls: Iterable[str], hosts: Iterable[str],
-                 max_bytes: int, max_requests: int, total_s: float) -> FetchPolicy:
+                 max_bytes: int, max_requests: int, total_s: float,
+                 signature_s: float = RevocationPolicy.fetch_budget_s) -> FetchPolicy:
     """The hosts ``certificates`` (the configured CAs) name, those of ``urls`` (the TSA, the
     rewrite targets) and ``hosts`` ("host" for ports 80 and 443, or "host:port")."""
     allowed: set[str] = set()
@@ -59,7 +64,7 @@ def build_policy(certificates: Iterable[x509.Certificate], *, urls: Iterable[str
         parts = urlsplit(f"//{entry}")  # checked when the configuration was read
         host = (parts.hostname or "").lower()
         allowed |= {f"{host}:{port}" for port in ([parts.port] if parts.port else DEFAULT_PORTS.values())}
-    return FetchPolicy(frozenset(allowed), max_bytes, max_requests, total_s)
+    return FetchPolicy(frozenset(allowed), max_bytes, max_requests, total_s, signature_s)
 
 
 def named_urls(certificate: x509.Certificate) -> list[str]:

@@ -12,6 +12,14 @@ The authorities are asked only under the URL policy (``fetch_policy``, ``policed
 and only about a signer whose chain leads to a configured trust anchor on the certificates
 at hand: the issuers of an unknown chain are never chased. Each report lists what was
 fetched and what the policy refused.
+
+Fresh answers are used when they come. When they do not (a responder unreachable, slow past
+the signature's budget, answering an error, or refused by the policy) and the online verdict
+is therefore INDETERMINATE, the signature is judged again from the document's own evidence
+alone (its DSS, the signature's adbe-revocationInfoArchival attribute and the CMS revocation
+info), exactly as ``--offline`` judges it: pyHanko, once a fetch fails, leaves the document's
+answers aside. Each report says which evidence its verdict rests on and why the online
+answers were not.
 """
 
 from __future__ import annotations
@@ -37,6 +45,11 @@ from pyhanko.sign.ades.report import (
     AdESSubIndic,
 )
 from pyhanko.sign.diff_analysis import ModificationLevel
+from pyhanko.sign.general import (
+    MultivaluedAttributeError,
+    NonexistentAttributeError,
+    find_unique_cms_attribute,
+)
 from pyhanko.sign.validation import DocumentSecurityStore
 from pyhanko.sign.validation.ades import ades_lta_validation, ades_with_time_validation
 from pyhanko.sign.validation.errors import NoDSSFoundError
@@ -65,13 +78,16 @@ from ..certificates import holder_name
 from ..engine import decoding
 from ..engine.reading import reading
 from ..errors import Code, SignerError
-from .fetch_policy import REFUSED, Fetch, FetchPolicy
+from .fetch_policy import FETCHED, REFUSED, Fetch, FetchPolicy
 from .policed_fetch import PolicedFetcherBackend
 
 PASSED, INDETERMINATE, FAILED = "TOTAL-PASSED", "INDETERMINATE", "TOTAL-FAILED"
 # Whether the authorities were asked about a signature: under the URL policy, not at all
 # (offline, or no policy given), or not at all because its chain leads to no configured anchor.
 ONLINE, OFFLINE, UNTRUSTED_CHAIN = "online", "offline", "untrusted-chain"
+# The revocation answers a verdict rests on: fresh ones from the authorities, the document's
+# own (DSS, embedded in the signature), or none at all.
+FROM_ONLINE, FROM_DOCUMENT, FROM_NONE = "online", "document", "none"
 # Revocation must be checked where a certificate says how (OCSP or CRL); a certificate
 # that names no service (a root, most TSAs) needs none.
 # What ends the reading of the whole document rather than making one signature's report a failure.
@@ -100,6 +116,8 @@ class SignatureReport:
     details: list[str] = dataclasses.field(default_factory=list)  # (a field is named 'field')
     fetching: str = OFFLINE  # ONLINE, OFFLINE or UNTRUSTED_CHAIN
     fetches: list[Fetch] = dataclasses.field(default_factory=list)  # each URL wanted, in order
+    revocation_source: str = FROM_NONE  # FROM_ONLINE, FROM_DOCUMENT or FROM_NONE
+    online_failure: str | None = None  # why the online answers were not relied on, when asked for
 
     @property
     def passed(self) -> bool:
@@ -151,6 +169,14 @@ def _read(data: bytes) -> _Document:
     return _Document(signatures, document_timestamps, dss)
 
 
+@dataclass(frozen=True)
+class _Verdict:
+    indication: str
+    sub_indication: str | None
+    details: list[str]
+    revocation: str
+
+
 async def _report(sig: EmbeddedPdfSignature, document_timestamps: list, dss: LocalKnowledge, anchors,
                   intermediates, fetcher: PolicedFetcherBackend | None) -> SignatureReport:
     """``fetcher``: the document's, used for this signature only if its chain is anchored."""
@@ -158,31 +184,28 @@ async def _report(sig: EmbeddedPdfSignature, document_timestamps: list, dss: Loc
         trust_roots=list(anchors), other_certs=[*intermediates, *dss.known_certs], allow_fetching=False,
         revocation_mode="soft-fail"))
     backend = fetcher if fetcher is not None and _anchored(status) else None
-    asked_before = len(backend.fetches) if backend is not None else 0
-    cert = status.signing_cert
-    timestamp_ok = bool(status.timestamp_validity and status.timestamp_validity.valid
-                        and status.timestamp_validity.intact)
-    later_timestamps = any(ts.signed_revision > sig.signed_revision for ts in document_timestamps)
-    if timestamp_ok:
-        verdict = await _with_time(sig, dss, anchors, intermediates, backend)
-        if verdict.ades_subindic.status != AdESStatus.PASSED and later_timestamps:
-            verdict = await ades_lta_validation(sig, _spec(anchors, intermediates, backend))  # proofs from the past
-        level = "B-T"
-        if status.validation_path is not None and _carries_validation_data(dss, list(status.validation_path)):
-            level = "B-LTA" if later_timestamps else "B-LT"
-        indication, sub, details = _indication(status, verdict.ades_subindic, verdict.failure_msg)
-        revocation = _revocation(verdict.ades_subindic)
+    evidence = _evidence(sig, dss)
+    own = FROM_DOCUMENT if evidence.known_ocsps or evidence.known_crls else FROM_NONE
+    source, failure = own, None
+    if backend is None:
+        verdict = await _verdict(sig, status, document_timestamps, evidence, anchors, intermediates, None)
+        fetches: list[Fetch] = []
     else:
-        level = "B-B"
-        now = await async_validate_pdf_signature(sig, ValidationContext(
-            trust_roots=list(anchors), other_certs=list(intermediates), allow_fetching=backend is not None,
-            fetcher_backend=backend, revocation_mode="hard-fail", crls=[], ocsps=[]))
-        subindic = AdESPassed.OK if now.bottom_line else now.trust_problem_indic or AdESIndeterminate.GENERIC
-        indication, sub, details = _indication(status, subindic, None)
-        revocation = "good" if now.bottom_line else _revocation(subindic)
+        asked_before = len(backend.fetches)
+        backend.begin_signature()
+        verdict = await _verdict(sig, status, document_timestamps, evidence, anchors, intermediates, backend)
+        fetches = backend.fetches[asked_before:]
+        unanswered = [f for f in fetches if f.outcome != FETCHED]
+        if verdict.indication == INDETERMINATE and unanswered:  # judged again by the document alone
+            failure = "; ".join(dict.fromkeys(f"{f.url}: {f.reason}" for f in unanswered))
+            verdict = await _verdict(sig, status, document_timestamps, evidence, anchors, intermediates, None)
+            verdict = dataclasses.replace(verdict, details=[*verdict.details, _fallback_detail(own)])
+        elif any(f.outcome == FETCHED for f in fetches):
+            source = FROM_ONLINE
     fetching = OFFLINE if fetcher is None else ONLINE if backend is not None else UNTRUSTED_CHAIN
-    fetches = backend.fetches[asked_before:] if backend is not None else []
+    cert = status.signing_cert
     path = status.validation_path
+    timestamp_ok = _timestamp_ok(status)
     return SignatureReport(
         field=sig.field_name,
         signer=holder_name(cert),
@@ -197,14 +220,60 @@ async def _report(sig: EmbeddedPdfSignature, document_timestamps: list, dss: Loc
         trusted=status.trusted,
         coverage=status.coverage.name if status.coverage else "UNKNOWN",
         modification_level=status.modification_level.name if status.modification_level else None,
-        revocation=revocation,
-        level=level,
-        indication=indication,
-        sub_indication=sub,
-        details=details + _fetch_details(fetching, fetches),
+        revocation=verdict.revocation,
+        level=_level(sig, status, document_timestamps, dss),
+        indication=verdict.indication,
+        sub_indication=verdict.sub_indication,
+        details=verdict.details + _fetch_details(fetching, fetches),
         fetching=fetching,
         fetches=fetches,
+        revocation_source=source,
+        online_failure=failure,
     )
+
+
+async def _verdict(sig: EmbeddedPdfSignature, status, document_timestamps: list, evidence: LocalKnowledge,
+                   anchors, intermediates, backend: PolicedFetcherBackend | None) -> _Verdict:
+    """The signature judged with fresh answers from ``backend``, or (None) the document's ``evidence`` alone."""
+    if _timestamp_ok(status):
+        verdict = await _with_time(sig, evidence, anchors, intermediates, backend)
+        if verdict.ades_subindic.status != AdESStatus.PASSED and _later_timestamps(sig, document_timestamps):
+            # proofs from the past (pyHanko adds the DSS and the signature's archival attribute itself)
+            verdict = await ades_lta_validation(sig, _spec(anchors, intermediates, backend, _cms_revinfo(sig)))
+        indication, sub, details = _indication(status, verdict.ades_subindic, verdict.failure_msg)
+        return _Verdict(indication, sub, details, _revocation(verdict.ades_subindic))
+    now = await async_validate_pdf_signature(sig, ValidationContext(
+        trust_roots=list(anchors), other_certs=[*intermediates, *evidence.known_certs],
+        allow_fetching=backend is not None, fetcher_backend=backend, revocation_mode="hard-fail",
+        crls=[] if backend is not None else [c.crl_data for c in evidence.known_crls],
+        ocsps=[] if backend is not None else [o.ocsp_response_data for o in evidence.known_ocsps]))
+    subindic = AdESPassed.OK if now.bottom_line else now.trust_problem_indic or AdESIndeterminate.GENERIC
+    indication, sub, details = _indication(status, subindic, None)
+    return _Verdict(indication, sub, details, "good" if now.bottom_line else _revocation(subindic))
+
+
+def _level(sig: EmbeddedPdfSignature, status, document_timestamps: list, dss: LocalKnowledge) -> str:
+    """What the document proves on its own: B-T with a valid signature timestamp, B-LT when its
+    security store holds the chain's validation data, B-LTA when a document timestamp covers them."""
+    if not _timestamp_ok(status):
+        return "B-B"
+    if status.validation_path is None or not _carries_validation_data(dss, list(status.validation_path)):
+        return "B-T"
+    return "B-LTA" if _later_timestamps(sig, document_timestamps) else "B-LT"
+
+
+def _timestamp_ok(status) -> bool:
+    return bool(status.timestamp_validity and status.timestamp_validity.valid and status.timestamp_validity.intact)
+
+
+def _later_timestamps(sig: EmbeddedPdfSignature, document_timestamps: list) -> bool:
+    return any(ts.signed_revision > sig.signed_revision for ts in document_timestamps)
+
+
+def _fallback_detail(own: str) -> str:
+    if own == FROM_DOCUMENT:
+        return "the authorities gave no answer: judged by the document's own validation data"
+    return "the authorities gave no answer, and the document carries no revocation data"
 
 
 def _anchored(status) -> bool:
@@ -236,10 +305,7 @@ async def _with_time(sig: EmbeddedPdfSignature, knowledge: LocalKnowledge, ancho
                      backend: PolicedFetcherBackend | None):
     """ETSI validation with the signature timestamp as proof of the signing time (current
     revocation data from ``backend``, or only what the document holds)."""
-    spec = _spec(anchors, intermediates, backend).signature_validation_spec
-    spec = dataclasses.replace(spec, local_knowledge=LocalKnowledge(
-        known_certs=spec.local_knowledge.known_certs + knowledge.known_certs,
-        known_ocsps=knowledge.known_ocsps, known_crls=knowledge.known_crls))
+    spec = _spec(anchors, intermediates, backend, knowledge).signature_validation_spec
     return await ades_with_time_validation(sig.signed_data, spec, raw_digest=sig.compute_digest())
 
 
@@ -302,7 +368,40 @@ def _dss_knowledge(reader: PdfFileReader) -> LocalKnowledge:
         return LocalKnowledge()
 
 
-def _spec(anchors, intermediates, backend: PolicedFetcherBackend | None) -> PdfSignatureValidationSpec:
+def _evidence(sig: EmbeddedPdfSignature, dss: LocalKnowledge) -> LocalKnowledge:
+    """What the document itself says about revocation for ``sig``: its security store, the
+    signature's adbe-revocationInfoArchival attribute and the CMS revocation info."""
+    archived, cms_info = _archival(sig), _cms_revinfo(sig)
+    return LocalKnowledge(known_certs=dss.known_certs,
+                          known_ocsps=[*dss.known_ocsps, *archived.known_ocsps, *cms_info.known_ocsps],
+                          known_crls=[*dss.known_crls, *archived.known_crls, *cms_info.known_crls])
+
+
+def _archival(sig: EmbeddedPdfSignature) -> LocalKnowledge:
+    try:
+        archival = find_unique_cms_attribute(sig.signer_info["signed_attrs"], "adobe_revocation_info_archival")
+        return LocalKnowledge(known_ocsps=[c for o in archival["ocsp"] for c in OCSPContainer.load_multi(o)],
+                              known_crls=[CRLContainer(crl_data=c) for c in archival["crl"]])
+    except (MultivaluedAttributeError, NonexistentAttributeError, ValueError, KeyError, TypeError):
+        return LocalKnowledge()
+
+
+def _cms_revinfo(sig: EmbeddedPdfSignature) -> LocalKnowledge:
+    """The CMS SignedData's own revocation info (CRLs, and OCSP answers as "other" revocation info)."""
+    ocsps, crls = [], []
+    try:
+        for choice in sig.signed_data["crls"] or []:
+            if choice.name == "crl":
+                crls.append(CRLContainer(crl_data=choice.chosen))
+            elif choice.chosen["other_rev_info_format"].native == "ocsp_response":
+                ocsps += OCSPContainer.load_multi(choice.chosen["other_rev_info"])
+    except (ValueError, KeyError, TypeError):
+        return LocalKnowledge()
+    return LocalKnowledge(known_ocsps=ocsps, known_crls=crls)
+
+
+def _spec(anchors, intermediates, backend: PolicedFetcherBackend | None, knowledge: LocalKnowledge
+          ) -> PdfSignatureValidationSpec:
     return PdfSignatureValidationSpec(SignatureValidationSpec(
         cert_validation_policy=CertValidationPolicySpec(
             trust_manager=SimpleTrustManager.build(trust_roots=list(anchors)), revinfo_policy=REVOCATION),
@@ -310,7 +409,8 @@ def _spec(anchors, intermediates, backend: PolicedFetcherBackend | None) -> PdfS
             online_fetching_rule=RevinfoOnlineFetchingRule.NO_HISTORICAL_FETCH if backend is not None
             else RevinfoOnlineFetchingRule.LOCAL_ONLY,
             fetcher_backend=backend),
-        local_knowledge=LocalKnowledge(known_certs=list(intermediates)),
+        local_knowledge=LocalKnowledge(known_certs=[*intermediates, *knowledge.known_certs],
+                                       known_ocsps=knowledge.known_ocsps, known_crls=knowledge.known_crls),
     ))
 
 

@@ -5,7 +5,9 @@ the CRLs of its distribution points. Cached answers still within their nextUpdat
 used without asking again. When nothing answers, ``hard-fail`` refuses
 (REVOCATION_UNKNOWN), ``soft-fail`` goes on, and ``offline-grace`` accepts a cached CRL
 up to the configured grace past its nextUpdate. The answers relied on are returned: a
-B-LT signature embeds them.
+B-LT signature embeds them. All the requests of one check (the whole chain, retries
+included) share one budget, ``fetch_budget_s``: a responder that never answers costs at most
+that, and the certificates not yet answered for are then unknown.
 
 The addresses asked are those of a chain already validated up to a configured trust anchor
 (``presign`` builds it from the certificates at hand, fetching nothing), so they are the
@@ -27,8 +29,9 @@ from policies.revocation import RevocationPolicy
 
 from ..errors import Code, SignerError
 from ..logs import get_logger
+from ..waits import REVOCATION
 from .crl import CrlUnusable
-from .fetch import FetchFailed, fetch
+from .fetch import Budget, FetchFailed, fetch
 from .ocsp import OcspUnusable, answer_is_fresh, check_ocsp_response, ocsp_request
 from .store import RevocationStore, StoredCrl
 
@@ -42,6 +45,19 @@ class Evidence:
     ocsp: tuple[bytes, ...] = ()
     crls: tuple[bytes, ...] = ()
     complete: bool = True  # False: some certificate went unchecked (soft-fail)
+
+
+@dataclass(frozen=True)
+class _Asking:
+    """How one check asks: its session, the policy, and the time left for all of it."""
+
+    session: aiohttp.ClientSession
+    policy: RevocationPolicy
+    budget: Budget
+
+    async def fetch(self, url: str, *, body: bytes | None = None, content_type: str | None = None) -> bytes:
+        return await fetch(self.session, url, self.policy, body=body, content_type=content_type,
+                           budget=self.budget, kind=REVOCATION)
 
 
 @dataclass(frozen=True)
@@ -60,15 +76,17 @@ async def check_revocation(chain: Sequence[x509.Certificate], policy: Revocation
     crls: list[bytes] = []
     complete = True
     async with aiohttp.ClientSession() as session:
+        asking = _Asking(session, policy, Budget.start(policy.fetch_budget_s))
         for certificate, issuer in zip(chain[:-1], chain[1:], strict=True):
-            status = await _status(session, certificate, issuer, policy, store, moment)
+            status = await _status(asking, certificate, issuer, store, moment)
             name = _name(certificate)
             if status is None:
                 if policy.mode == "soft-fail":
                     log.warning("revocation status unknown; signing under soft-fail", certificate=name)
                     complete = False
                     continue
-                raise SignerError(Code.REVOCATION_UNKNOWN, f"{name}: no OCSP or CRL answer")
+                spent = f" ({asking.budget.spent()})" if asking.budget.remaining() <= 0 else ""
+                raise SignerError(Code.REVOCATION_UNKNOWN, f"{name}: no OCSP or CRL answer{spent}")
             if status.revoked_at is not None and status.revoked_at <= moment:
                 reason = f", {status.reason}" if status.reason else ""
                 raise SignerError(Code.CERT_REVOKED,
@@ -80,10 +98,11 @@ async def check_revocation(chain: Sequence[x509.Certificate], policy: Revocation
     return Evidence(tuple(ocsps), tuple(crls), complete)
 
 
-async def _status(session: aiohttp.ClientSession, certificate: x509.Certificate, issuer: x509.Certificate,
-                  policy: RevocationPolicy, store: RevocationStore, moment: datetime) -> Status | None:
+async def _status(asking: _Asking, certificate: x509.Certificate, issuer: x509.Certificate,
+                  store: RevocationStore, moment: datetime) -> Status | None:
+    policy = asking.policy
     for url in _ocsp_urls(certificate):
-        status = await _ocsp_status(session, url, certificate, issuer, policy, store, moment)
+        status = await _ocsp_status(asking, url, certificate, issuer, store, moment)
         if status is not None:
             return status
     urls = _crl_urls(certificate)
@@ -96,7 +115,7 @@ async def _status(session: aiohttp.ClientSession, certificate: x509.Certificate,
         return _crl_status(cached, certificate)
     for url in urls:
         try:
-            stored = store.store_crl(await fetch(session, url, policy), issuer)
+            stored = store.store_crl(await asking.fetch(url), issuer)
         except (FetchFailed, CrlUnusable) as exc:
             log.info("CRL not usable", url=url, error=str(exc))
             continue
@@ -109,9 +128,8 @@ async def _status(session: aiohttp.ClientSession, certificate: x509.Certificate,
     return None
 
 
-async def _ocsp_status(session: aiohttp.ClientSession, url: str, certificate: x509.Certificate,
-                       issuer: x509.Certificate, policy: RevocationPolicy, store: RevocationStore,
-                       moment: datetime) -> Status | None:
+async def _ocsp_status(asking: _Asking, url: str, certificate: x509.Certificate, issuer: x509.Certificate,
+                       store: RevocationStore, moment: datetime) -> Status | None:
     cached = store.ocsp(certificate, issuer)
     if cached is not None:
         try:
@@ -120,9 +138,9 @@ async def _ocsp_status(session: aiohttp.ClientSession, url: str, certificate: x5
                 return Status(answer.revoked_at, answer.reason, ocsp=cached)
         except OcspUnusable:
             pass
-    request, nonce = ocsp_request(certificate, issuer, nonce=policy.wants_nonce(url))
+    request, nonce = ocsp_request(certificate, issuer, nonce=asking.policy.wants_nonce(url))
     try:
-        der = await fetch(session, url, policy, body=request, content_type="application/ocsp-request")
+        der = await asking.fetch(url, body=request, content_type="application/ocsp-request")
         answer = check_ocsp_response(der, certificate, issuer, nonce=nonce, moment=moment)
     except (FetchFailed, OcspUnusable) as exc:
         log.info("OCSP not usable", url=url, error=str(exc))
