@@ -13,7 +13,7 @@ import aiohttp
 from policies.revocation import RevocationPolicy
 
 from ..logs import get_logger
-from ..waits import Wait, waiting
+from ..waits import REVOCATION, Wait, waiting
 
 log = get_logger(__name__)
 
@@ -49,7 +49,7 @@ def longest_s(timeout_s: float, retries: int) -> float:
 
 async def fetch(session: aiohttp.ClientSession, url: str, policy: RevocationPolicy, *, body: bytes | None = None,
                 content_type: str | None = None, timeout_s: float | None = None, retries: int | None = None,
-                budget: Budget | None = None, kind: str) -> bytes:
+                budget: Budget | None = None, kind: str = REVOCATION) -> bytes:
     """GET ``url`` (POST ``body`` when given) after the policy's rewrites; ``kind``: what the
     wait is for (``waits.REVOCATION`` or ``waits.TIMESTAMP``)."""
     target = policy.rewrite(url)

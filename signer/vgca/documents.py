@@ -80,6 +80,7 @@ async def verify_document(call: Call, frame: str) -> dict[str, Any]:
                    "Level": r.level, "Indication": r.indication, "SubIndication": r.sub_indication,
                    "Details": r.details, "Fetching": r.fetching,
                    "Fetches": [{"Url": f.url, "Outcome": f.outcome, "Reason": f.reason} for f in r.fetches],
+                   "RevocationSource": r.revocation_source, "OnlineFailure": r.online_failure,
                    "Passed": r.passed} for r in reports]
     return status.success(Signatures=signatures, Passed=bool(reports) and all(r.passed for r in reports))
 
