@@ -48,6 +48,7 @@ if TYPE_CHECKING:
     from ...certificates import Trust
     from ...engine import appearance, pdf
     from ...engine.options import PdfSignOptions
+    from ...engine.pagespace import Rect
     from ...validation.report import SignatureReport
 
 log = get_logger(__name__)
@@ -174,6 +175,12 @@ class DocumentPool:
         png: bytes = await self._value(Lane.REQUEST, caller, "preview", data, options=options, facts=facts,
                                        scale=scale)
         return png
+
+    async def page(self, caller: str, data: bytes, index: int, width_px: int) -> tuple[bytes, Rect, int]:
+        """Page ``index`` (from 0) as a PNG, its visible box (display space) and the page count."""
+        (visible, count), png = await self._run(Lane.REQUEST, caller, "page", data,
+                                                {"index": index, "width_px": width_px})
+        return png, visible, count
 
     async def verify(self, caller: str, data: bytes, trust: Trust, **options: Any) -> list[SignatureReport]:
         """A report per signature; ``options`` (plain data) go to the report unchanged."""
