@@ -202,3 +202,48 @@ def test_a_found_anchor_needs_no_placing_and_the_reply_says_so(browser, page_ser
     assert outcome["placement"]["page"] == 1 and outcome["placement"]["placed_by"] == "anchor"
     [line] = signature_lines(companion.running, 1)
     assert line["placement"] == outcome["placement"]
+
+
+def test_a_vgca_document_path_asks_the_official_to_place_the_block(
+        browser, dev_env: DevEnv, tmp_path: Path) -> None:  # noqa: F811
+    """SignApproved, as vgcaplugin.js calls it, on a document with no title line: the official
+    places the block on page 2; the uploaded document is signed there and Message says so."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from docsys import DocumentSystem, Running
+    from test_tray_dialogs import BrowserDialogs
+    from test_vgca import document_frame, vgca
+
+    from tray.core import TrayCore
+
+    with Running(DocumentSystem()) as docsys, \
+            RunningDaemon(dev_env.signer_config, tmp_path, allow_origins=(docsys.url,),
+                          pregranted=(docsys.url,)) as running:
+        docsys.stored["report.pdf"] = no_anchor_document()
+        dialogs = BrowserDialogs()
+        core = TrayCore(running.settings.server.state_dir, dialogs)
+        core.start()
+        try:
+            assert core.connected.wait(10), core.error
+            with ThreadPoolExecutor(1) as calls:
+                reply = calls.submit(vgca, running, "SignApproved", document_frame(docsys, "report.pdf"), docsys.url)
+                bridge = dialogs.next("consent")
+                assert bridge.placing and bridge.confirming
+                dialog = show(dialog_page(browser), bridge)
+                page_shown(dialog, "Trang 3/3")
+                dialog.locator("#prev-page").click()
+                page_shown(dialog, "Trang 2/3")
+                drag_block_to(dialog, TARGET)
+                answer = dialog.evaluate("placementAnswer()")
+                dialog.locator("#once").click()
+                answered = reply.result(120)
+        finally:
+            core.stop()
+        assert answered["Status"] == 0, answered
+        assert answered["Message"] == "Vị trí chữ ký do người ký chọn / The signature was placed by the official"
+        page, rect = widget(docsys.uploads[-1].data)
+        assert page == 2 and [round(v) for v in rect] == [round(v) for v in answer["rect"]]
+        (tmp_path / "uploaded.pdf").write_bytes(docsys.uploads[-1].data)
+        assert "Signature is Valid." in pdfsig(tmp_path / "uploaded.pdf")
+        [line] = [line for line in running.audit_settled(1) if "SignApproved" in line["operation"]]
+        assert line["placement"] == {"page": 2, "rect": [round(v) for v in answer["rect"]], "placed_by": "official"}
