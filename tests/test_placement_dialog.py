@@ -107,13 +107,18 @@ def type_pin_if_asked(browser, companion: Companion) -> None:  # noqa: F811
 
 
 def widget(signed: bytes) -> tuple[int, tuple[float, ...]]:
-    """The signature widget's page (from 1) and /Rect."""
+    """The signature widget's page (from 1) and /Rect, in a document of ``PAGES`` pages."""
+    return widget_on(signed, PAGES)
+
+
+def widget_on(signed: bytes, count: int) -> tuple[int, tuple[float, ...]]:
+    """The signature widget's page (from 1) and /Rect, in a document of ``count`` pages."""
     from pdf_checks import embedded_signatures
     from pyhanko.pdf_utils.reader import PdfFileReader
 
     field = embedded_signatures(signed)[0].sig_field
     reader = PdfFileReader(io.BytesIO(signed))
-    pages = [reader.find_page_for_modification(i)[0].idnum for i in range(PAGES)]
+    pages = [reader.find_page_for_modification(i)[0].idnum for i in range(count)]
     return pages.index(field.raw_get("/P").idnum) + 1, tuple(float(v) for v in field["/Rect"])
 
 
@@ -247,3 +252,54 @@ def test_a_vgca_document_path_asks_the_official_to_place_the_block(
         assert "Signature is Valid." in pdfsig(tmp_path / "uploaded.pdf")
         [line] = [line for line in running.audit_settled(1) if "SignApproved" in line["operation"]]
         assert line["placement"] == {"page": 2, "rect": [round(v) for v in answer["rect"]], "placed_by": "official"}
+
+
+def test_a_batch_asks_once_and_places_every_block_nothing_else_places(
+        browser, dev_env: DevEnv, tmp_path: Path) -> None:  # noqa: F811
+    """The first document that needs it is shown; the page is taken counted from the end in the others."""
+    from http_client import call
+    from test_batches import create, wait_final
+    from test_tray_dialogs import BrowserDialogs
+
+    from tray.core import TrayCore
+
+    page_origin = "https://qlvb.example.gov.vn"
+    origin = {"Origin": page_origin}
+    anchored = (Path(__file__).parent.parent / "fixtures" / "documents" / "libreoffice.pdf").read_bytes()
+    files = [("anchored.pdf", anchored), ("three.pdf", no_anchor_document(3)), ("four.pdf", no_anchor_document(4))]
+    with RunningDaemon(dev_env.signer_config, tmp_path, allow_origins=(page_origin,),
+                       pregranted=(page_origin,)) as running:
+        dialogs = BrowserDialogs()
+        core = TrayCore(running.settings.server.state_dir, dialogs)
+        core.start()
+        try:
+            assert core.connected.wait(10), core.error
+            batch = create(running.url, files, origin, profile="approved")
+            bridge = dialogs.next("consent")
+            assert bridge.placing and bridge.state()["data"]["placing"]["document"] == "three.pdf"
+            dialog = show(dialog_page(browser), bridge)
+            page_shown(dialog, "Trang 3/3")
+            dialog.locator("#prev-page").click()
+            page_shown(dialog, "Trang 2/3")
+            drag_block_to(dialog, TARGET)
+            answer = dialog.evaluate("placementAnswer()")
+            dialog.locator("#once").click()
+            final = wait_final(running.url, batch, origin)
+            assert dialogs.opened.get(timeout=30).kind == "progress"
+            assert dialogs.opened.empty(), "one dialog for the whole batch"
+        finally:
+            core.stop()
+        assert final["state"] == "done", final
+        outputs = [call("GET", f"{running.url}/v1/batches/{batch}/items/{i}", headers=origin).body for i in range(3)]
+        expected = [round(v) for v in answer["rect"]]
+        assert widget(outputs[1]) == (2, tuple(float(v) for v in expected))
+        assert widget_on(outputs[2], 4) == (3, tuple(float(v) for v in expected)), "the second page from the end"
+        assert widget_on(outputs[0], 1)[0] == 1
+        lines = {line["operation"].rsplit(" ", 1)[1]: line for line in running.audit_settled(3)
+                 if line["operation"].startswith("batch ")}
+        assert lines["1"]["placement"] == {"page": 2, "rect": expected, "placed_by": "official"}
+        assert lines["2"]["placement"] == {"page": 3, "rect": expected, "placed_by": "official"}
+        assert lines["0"]["placement"]["placed_by"] == "anchor"
+        for index, data in enumerate(outputs):
+            (tmp_path / f"{index}.pdf").write_bytes(data)
+            assert "Signature is Valid." in pdfsig(tmp_path / f"{index}.pdf")

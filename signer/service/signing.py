@@ -295,7 +295,7 @@ class SigningService:
                 raise
             pages = (await self.documents.inspect(caller.name, data, replace(options, profile=None))).pages
             inspection = Inspection(pages, None)
-            placing = self._placing(caller, data, name, options.profile, pages)
+            placing = self.placing(caller, data, name, options.profile, pages)
 
         async def documents() -> tuple[DocumentFacts, ...]:
             return (DocumentFacts(name=name, sha256=sha256, size=len(data), pages=inspection.pages),)
@@ -322,7 +322,7 @@ class SigningService:
         caller.audit["placement"] = spot_facts(signed.spot)
         return signed
 
-    def _placing(self, caller: Caller, data: bytes, name: str, profile: str, pages: int) -> Placing:
+    def placing(self, caller: Caller, data: bytes, name: str, profile: str, pages: int) -> Placing:
         """The question of where the block goes, its pages rendered in the document workers when asked."""
         async def render(index: int) -> PageView:
             png, visible, count = await self.documents.page(caller.name, data, index, PAGE_WIDTH_PX)

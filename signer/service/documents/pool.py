@@ -153,6 +153,11 @@ class DocumentPool:
         pages, plan = await self._value(Lane.REQUEST, caller, "inspect", data, options=options)
         return Inspection(pages, plan)
 
+    async def inspect_file(self, path: Path, options: PdfSignOptions) -> Inspection:
+        """``inspect`` for a batch's document, read from its file by the worker."""
+        pages, plan = await self._value(Lane.BATCH, None, "inspect", b"", options=options, path=str(path))
+        return Inspection(pages, plan)
+
     async def prepare_document(self, data: bytes, key: pdf.KeyOutline, options: PdfSignOptions, reserve: int,
                                inspection: Inspection) -> pdf.PreparedPdf:
         """After consent: the field added where ``inspection`` placed it, and the hash."""

@@ -39,8 +39,9 @@ def load() -> None:
         getattr(module, "__name__")  # noqa: B009 - reading an attribute makes a lazy module load
 
 
-def inspect(data: bytes, *, options: PdfSignOptions) -> Answer:
+def inspect(data: bytes, *, options: PdfSignOptions, path: str | None = None) -> Answer:
     """Before consent: the page count and where the block goes (None: an invisible signature)."""
+    data = _document(data, path)
     writer = pdf.open_pdf(data)
     plan = pdf.plan_pdf(data, options, writer)
     return (pdf.page_count(writer), None if plan is None else _portable(plan, writer)), b""
