@@ -7,7 +7,7 @@ import asyncio
 import io
 
 from signer.companion.terminal import TerminalAsker
-from signer.service.placing import Placed, PageView, Placing
+from signer.service.placing import PageView, Placed, Placing
 from signer.service.prompts import CONFIRM, ONCE, REFUSE, ConsentRequest
 
 
