@@ -42,6 +42,9 @@ class AuditEntry:
     # a browser's signature: "confirmed" (the official said yes in a dialog), "exempt" (the
     # origin is configured as unattended) or "refused"; None for anything else
     confirmation: str | None = None
+    # a PDF signature's block: {"page": from 1, "rect": [x1, y1, x2, y2] in points as the page is
+    # shown, "placed_by": "anchor", "rect", "official", ...}; None for an invisible signature and the rest
+    placement: dict | None = None
     # a refused request (``signer.service.trail.Refusals``): ``peer`` names the other end when no
     # Origin did; ``count`` is how many refusals of its origin and code the line stands for, over
     # the ``window_s`` seconds since the first (operation "refused" when they were for several)
@@ -96,6 +99,7 @@ class AuditLog:
         document_sha256: str | None = None,
         document_size: int | None = None,
         confirmation: str | None = None,
+        placement: dict | None = None,
         peer: str | None = None,
         count: int | None = None,
         window_s: float | None = None,
@@ -113,6 +117,7 @@ class AuditLog:
                     document_sha256=document_sha256,
                     document_size=document_size,
                     confirmation=confirmation,
+                    placement=placement,
                     peer=peer,
                     count=count,
                     window_s=window_s,

@@ -20,6 +20,7 @@ from .core import TrayCore
 
 DIALOGS = Path(__file__).parent / "dialogs"
 SIZES = {"consent": (640, 720), "pin": (460, 440), "progress": (560, 560), "settings": (680, 620)}
+PLACING_SIZE = (760, 940)  # a consent dialog that shows a page to place the block on
 TITLES = {"consent": "Yêu cầu ký số / Signing request", "pin": "Nhập mã PIN / Enter the PIN",
           "progress": "Tiến độ ký lô / Batch progress", "settings": "Cài đặt ký số / Signing settings"}
 CONFIRM_TITLE = "Xác nhận ký số / Confirm the signature"
@@ -40,7 +41,7 @@ class WebviewDialogs:
         self._windows: dict[int, Any] = {}
 
     def open(self, bridge: DialogBridge) -> None:
-        width, height = SIZES[bridge.kind]
+        width, height = PLACING_SIZE if bridge.placing else SIZES[bridge.kind]
         title = CONFIRM_TITLE if bridge.confirming else TITLES[bridge.kind]
         window = self.webview.create_window(title, str(dialog_page(bridge.kind)), js_api=bridge,
                                              width=width, height=height, on_top=True)

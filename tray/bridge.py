@@ -10,7 +10,7 @@ from __future__ import annotations
 import threading
 from typing import Any, Protocol
 
-METHODS = ("state", "answer", "submit_pin", "cancel", "cancel_batch", "revoke", "language", "dismissed", "done")
+METHODS = ("state", "answer", "page", "submit_pin", "cancel", "cancel_batch", "revoke", "language", "dismissed", "done")
 DECISIONS = ("once", "always", "refuse")
 
 
@@ -38,6 +38,8 @@ class Core(Protocol):
     def settings(self) -> dict[str, Any]: ...
 
     def revoke(self, origin: str) -> bool: ...
+
+    def page(self, prompt_id: str, number: int) -> dict[str, Any] | None: ...
 
 
 class DialogBridge:
@@ -76,12 +78,32 @@ class DialogBridge:
             return {"kind": self._kind, "data": data, "answered": self._answered, "result": self._result,
                     "closed": self._closed, "language": self._core.language}
 
-    def answer(self, decision: str) -> bool:
-        """A confirmation ("confirm" mode) is yes or no for one request: "always" is not an answer."""
-        if self._kind != "consent" or decision not in DECISIONS or not self._claim_decision(decision):
+    @property
+    def placing(self) -> bool:
+        """The official places the signature block in this dialog."""
+        return self._kind == "consent" and bool(self._data.get("placing"))
+
+    def answer(self, decision: str, placement: dict[str, Any] | None = None) -> bool:
+        """A confirmation ("confirm" mode) is yes or no for one request: "always" is not an answer.
+        Where the official places the block, a yes carries ``placement`` ({"page", "rect"})."""
+        if self._kind != "consent" or decision not in DECISIONS:
             return False
-        self._core.answer(self._data["id"], decision=decision)
+        placed = self.placing and decision != "refuse"
+        if placed and not isinstance(placement, dict):
+            return False
+        if not self._claim_decision(decision):
+            return False
+        fields: dict[str, Any] = {"decision": decision}
+        if placed and placement is not None:
+            fields["placement"] = {"page": placement.get("page"), "rect": placement.get("rect")}
+        self._core.answer(self._data["id"], **fields)
         return True
+
+    def page(self, number: int) -> dict[str, Any] | None:
+        """A page of the document whose block is placed here (its image, visible box, page count)."""
+        if not self.placing or self._answered or self._closed:
+            return None
+        return self._core.page(self._data["id"], number)
 
     def submit_pin(self, pin: str) -> bool:
         """The PIN goes to the daemon at once and is not kept here."""

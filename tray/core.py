@@ -145,5 +145,13 @@ class TrayCore:
     def activity(self) -> list[dict[str, Any]]:
         return self._call(self.channel.request("activity"))
 
+    def page(self, prompt_id: str, number: int) -> dict[str, Any] | None:
+        """A page of an open placement question (None: the question is gone, or the page cannot be shown)."""
+        try:
+            data: dict[str, Any] = self._call(self.channel.request("page", prompt=prompt_id, page=number))
+        except (ChannelError, TimeoutError):
+            return None
+        return data
+
     def revoke(self, origin: str) -> bool:
         return bool(self._call(self.channel.request("revoke", origin=origin))["revoked"])

@@ -216,7 +216,21 @@ SCHEMAS: dict[str, Any] = {
                        "signing_time": {"type": "string"}, "input_sha256": {"type": "string"},
                        "level": {"type": "string", "enum": list(LEVELS)},
                        "output_sha256": {"type": "string"}, "pdf": {"type": "string", "contentEncoding": "base64"},
+                       "placement": {"oneOf": [{"type": "null"}, _ref("Placement")],
+                                     "description": "where the signature block went (null: an invisible signature)"},
                        "warnings": {"type": "array", "items": {"type": "string"}}},
+    },
+    "Placement": {
+        "type": "object",
+        "required": ["page", "rect", "placed_by"],
+        "properties": {
+            "page": {"type": "integer", "minimum": 1},
+            "rect": {"type": "array", "items": {"type": "number"}, "minItems": 4, "maxItems": 4,
+                     "description": "x1, y1, x2, y2 in points from the bottom left corner of the page as shown"},
+            "placed_by": {"type": "string", "description": "who chose the place: rect (the caller's page and "
+                          "rectangle), anchor (a text found in the document), official (in the companion's "
+                          "placement dialog, when nothing else placed it), ..."},
+        },
     },
     "SignedCms": {
         "type": "object",

@@ -11,6 +11,7 @@ from aiohttp import web
 
 from ..errors import Code, SignerError
 from ..service.options import from_fields
+from ..service.placing import spot_facts
 from .appkeys import LIMITS, SERVICE, caller_of
 from .body import drop_pin_fields, read_upload
 from .replies import json_reply
@@ -32,6 +33,7 @@ async def sign_pdf(request: web.Request) -> web.Response:
         "input_sha256": signed.input_sha256,
         "output_sha256": hashlib.sha256(signed.data).hexdigest(),
         "level": signed.level,
+        "placement": spot_facts(signed.spot),
         "warnings": caller.warnings,
     }
     if wants_json(request):

@@ -9,8 +9,9 @@ connect is written to ``companion.json`` beside the secret.
 
 One WebSocket, JSON messages. The daemon sends ``prompt`` (consent, confirmation or PIN), ``closed`` (a
 prompt ended without an answer), ``pin_result``, ``batch`` (progress) and ``reply``; the
-companion sends ``answer``, ``request`` (status, activity, origins, settings, revoke) and
-``cancel_batch``. A newer connection replaces an older one; when the companion quits (its
+companion sends ``answer``, ``request`` (status, activity, origins, settings, revoke, and
+``page``: a page of the document whose block the official places in an open consent prompt)
+and ``cancel_batch``. A newer connection replaces an older one; when the companion quits (its
 connection ends and no newer one replaced it), the tokens log out.
 """
 
@@ -46,6 +47,7 @@ from ..security.peers import PeerGate
 from ..service.batches.manager import BatchManager
 from ..service.caller import ABSENT
 from ..service.consent import ConsentStore
+from ..service.placing import Placing
 from ..service.prompts import ALWAYS, ONCE, REFUSE, ConsentRequest, PinPurpose, Prompts, pin_message
 from ..service.sessions import LoginSessions
 from ..service.trail import record
@@ -81,6 +83,7 @@ class CompanionLink:
         self.parts = parts
         self.ws = ws
         self._waiting: dict[str, asyncio.Future] = {}
+        self._placing: dict[str, Placing] = {}  # open questions of where a block goes, by prompt
         self._last_pin: str | None = None
 
     @property
@@ -88,9 +91,20 @@ class CompanionLink:
         return not self.ws.closed
 
     async def consent(self, request: ConsentRequest, timeout_s: float) -> str:
-        answer = await self._ask({"kind": "consent", **request.as_message()}, timeout_s)
+        """With ``request.placing``, a yes carries where the official put the block (none: a refusal)."""
+        prompt_id = secrets.token_hex(8)
+        if request.placing is not None:
+            self._placing[prompt_id] = request.placing
+        try:
+            answer = await self._ask({"kind": "consent", **request.as_message()}, timeout_s, prompt_id)
+        finally:
+            self._placing.pop(prompt_id, None)
         decision = answer.get("decision")
-        return decision if decision in (ONCE, ALWAYS) else REFUSE
+        if decision not in (ONCE, ALWAYS):
+            return REFUSE
+        if request.placing is not None and not request.placing.answer(answer.get("placement")):
+            return REFUSE
+        return decision
 
     async def pin(self, request: PinRequest, timeout_s: float, purpose: PinPurpose | None = None) -> Pin:
         prompt_id = secrets.token_hex(8)
@@ -175,6 +189,11 @@ class CompanionLink:
                 return {"data": await asyncio.to_thread(self._activity)}
             if what == "settings":
                 return {"data": await asyncio.to_thread(self._settings)}
+            if what == "page":  # a page of an open placement question, rendered for its dialog
+                placing = self._placing.get(str(data.get("prompt")))
+                if placing is None:
+                    raise SignerError(Code.NOT_FOUND, "no such question is open")
+                return {"data": await placing.page(data.get("page"))}
             if what == "revoke":
                 return {"data": {"revoked": self.parts.consent_store.revoke(str(data.get("origin", "")))}}
         except SignerError as error:

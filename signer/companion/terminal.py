@@ -10,6 +10,7 @@ from typing import TextIO
 
 from ..errors import Code, SignerError
 from ..keys.pins import PINPAD, Pin, PinRequest, TerminalPinSource
+from ..service.placing import Placing
 from ..service.prompts import ALWAYS, CONFIRM, ONCE, REFUSE, ConsentRequest, PinPurpose
 
 CHOICES = {"1": ONCE, "2": ALWAYS, "3": REFUSE}
@@ -65,11 +66,29 @@ class TerminalAsker:
             if request.pin_per_signature:
                 lines.append("Khóa này yêu cầu nhập PIN cho từng chữ ký / This key asks for the PIN for each signature")
             print("\n".join(lines), file=self._out)
+            if request.placing is not None and not self._place(request.placing):
+                print("Chưa đặt vị trí chữ ký: từ chối / The block was not placed: refused", file=self._out)
+                return REFUSE
             if request.mode == CONFIRM:
                 return CONFIRM_CHOICES.get(self._read("[1] Ký / Sign  [2] Từ chối / Refuse: ").strip(), REFUSE)
             answer = self._read("[1] Cho phép lần này / Allow once  [2] Luôn cho phép / Always allow  "
                                 "[3] Từ chối / Refuse: ").strip()
             return CHOICES.get(answer, REFUSE)
+
+    def _place(self, placing: Placing) -> bool:
+        """No page to drag on here: the page and the block's lower left corner are typed."""
+        width, height = placing.block
+        print(f"Không tìm thấy vị trí chữ ký trong tài liệu ({placing.pages} trang), khối chữ ký "
+              f"{width:g} x {height:g} điểm / No place for the signature was found ({placing.pages} pages); "
+              f"the block is {width:g} x {height:g} points", file=self._out)
+        try:
+            page = int(self._read(f"Trang / Page [1-{placing.pages}]: ").strip())
+            corner = self._read("Góc dưới bên trái x,y (điểm, tính từ góc dưới bên trái trang) / "
+                                "Lower left corner x,y (points from the page's lower left): ")
+            x, y = (float(v) for v in corner.split(","))
+        except ValueError:
+            return False
+        return placing.answer({"page": page, "rect": [x, y, x + width, y + height]})
 
     def _ask_pin(self, request: PinRequest, purpose: PinPurpose | None) -> Pin:
         with self._one_at_a_time:

@@ -16,6 +16,9 @@ class PlacementRequest:
     page: int | None = None  # counted from 1, negative from the end
     rect: Rect | None = None
     anchor: str | None = None
+    # False: when nothing places the block, ANCHOR_NOT_FOUND rather than the profile's fallback
+    # (the official will be asked where it goes)
+    fallback: bool = True
 
 
 @dataclass(frozen=True)

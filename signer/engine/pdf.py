@@ -84,6 +84,7 @@ class PreparedPdf:
     signing_time: datetime
     input_sha256: str
     pages: int
+    spot: Spot | None = None  # where the block went (None: an invisible signature)
 
     @property
     def document_digest(self) -> bytes:
@@ -98,6 +99,7 @@ class SignedPdf:
     input_sha256: str
     signer: str
     level: str = "B-B"
+    spot: Spot | None = None  # where the block went (None: an invisible signature)
 
 
 def open_pdf(data: bytes) -> IncrementalPdfFileWriter:
@@ -227,6 +229,7 @@ def _prepare(data: bytes, writer: IncrementalPdfFileWriter, key: SigningKey | Ke
         signing_time=signing_time,
         input_sha256=hashlib.sha256(data).hexdigest(),
         pages=page_count(writer),
+        spot=plan.spot if plan is not None else None,
     )
 
 
@@ -328,6 +331,7 @@ async def complete_pdf(prepared: PreparedPdf, key: SigningKey, level: str, tsa: 
         input_sha256=prepared.input_sha256,
         signer=holder_name(key.certificate),
         level=level,
+        spot=prepared.spot,
     )
 
 

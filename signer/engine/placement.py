@@ -26,11 +26,16 @@ from .pagespace import PageSpace, Rect, as_rect, rotation
 from .pagetext import PageText, line_box, line_text, nfc
 from .pagetree import leaves, lineage
 
+RECT, ANCHOR = "rect", "anchor"  # some of the values of ``Spot.placed_by`` (the service adds "official")
+
 
 @dataclass(frozen=True)
 class Spot:
     page: int  # index from 0
     box: Rect  # display space
+    # who chose the place: "rect" (the caller), "anchor" (a text found on the page), "official"
+    # (in the companion's placement dialog), ...
+    placed_by: str = RECT
 
     @property
     def size(self) -> tuple[int, int]:
@@ -50,7 +55,7 @@ def place(document: bytes | PageText, writer: IncrementalPdfFileWriter, profile:
     if x2 <= px1 or x1 >= px2 or y2 <= py1 or y1 >= py2:
         raise SignerError(Code.BAD_REQUEST, "the block's rectangle lies outside the page")
     x1, y1, x2, y2 = (round(v) for v in spot.box)  # whole points, as pyHanko's layout wants
-    return Spot(spot.page, (x1, y1, x2, y2))
+    return Spot(spot.page, (x1, y1, x2, y2), spot.placed_by)
 
 
 def _place(document: bytes | PageText, writer: IncrementalPdfFileWriter, refs: list, profile: Profile,
@@ -61,17 +66,17 @@ def _place(document: bytes | PageText, writer: IncrementalPdfFileWriter, refs: l
     rule = profile.placement
     if request.anchor:
         page, line = find_anchor(document, (request.anchor,), whole=False, pages=pages)
-        return Spot(page, below(line, profile.width, profile.height, rule.gap))
+        return Spot(page, below(line, profile.width, profile.height, rule.gap), ANCHOR)
     if rule.mode == "anchor":
         page, line = find_anchor(document, rule.anchors, pages=pages)
-        return Spot(page, below(line, profile.width, profile.height, rule.gap))
+        return Spot(page, below(line, profile.width, profile.height, rule.gap), ANCHOR)
     if rule.mode == "seal":
         over = load_profile(rule.over)  # its title is the reason its signatures carry
         leader = last_signature_box(writer, reason=over.title)
         if leader is None:  # no leader's field: where the leader's block would be, by the anchor
             page, line = find_anchor(document, rule.anchors, pages=pages)
             leader = Spot(page, below(line, over.width, over.height, rule.gap))
-        return Spot(leader.page, seal_over(leader.box, profile.width, profile.height, rule.overlap))
+        return Spot(leader.page, seal_over(leader.box, profile.width, profile.height, rule.overlap), ANCHOR)
     if rule.mode == "corner":
         index = page_index(rule.page, pages)
         return Spot(index, corner(page_space(refs[index]).visible, rule.corner, profile.width, profile.height,

@@ -49,6 +49,23 @@ def preview_png(data: bytes, options: PdfSignOptions, facts: BlockFacts, *, scal
     return out.getvalue()
 
 
+def page_png(data: bytes, index: int, width_px: int) -> tuple[bytes, Rect, int]:
+    """Page ``index`` (from 0) as the reader sees it, ``width_px`` wide at most (never enlarged
+    past 2 pixels a point): the PNG, the visible box it shows (display space) and the page
+    count. For the official to place a block by hand."""
+    writer = open_pdf(data)
+    with reading():
+        refs = page_refs(writer)
+        if not 0 <= index < len(refs):
+            raise SignerError(Code.BAD_REQUEST, f"page {index + 1} does not exist (the document has {len(refs)})")
+        visible = page_space(refs[index]).visible
+    scale = min(2.0, width_px / max(visible[2] - visible[0], 1))
+    image = _render(data, index, None, scale)
+    out = io.BytesIO()
+    image.save(out, "PNG")
+    return out.getvalue(), visible, len(refs)
+
+
 def stamp_block(data: bytes, options: PdfSignOptions, facts: BlockFacts) -> tuple[bytes, Spot, Rect]:
     """The document with the block as a plain annotation on its page (no signature field),
     where it went, and its rectangle in the page's own coordinates."""
@@ -78,7 +95,8 @@ def stamp_block(data: bytes, options: PdfSignOptions, facts: BlockFacts) -> tupl
     return out.getvalue(), spot, user_box
 
 
-def _render(data: bytes, page_index: int, box: Rect, scale: float) -> Image.Image:
+def _render(data: bytes, page_index: int, box: Rect | None, scale: float) -> Image.Image:
+    """The page, with ``box`` (page coordinates) outlined unless None."""
     try:
         document = pdfium.PdfDocument(data)
         try:
@@ -87,13 +105,14 @@ def _render(data: bytes, page_index: int, box: Rect, scale: float) -> Image.Imag
             scale = min(scale, (MAX_PIXELS / max(width * height, 1)) ** 0.5)
             bitmap = page.render(scale=scale)
             to_pixels = bitmap.get_posconv(page).to_bitmap
-            corners = [to_pixels(box[0], box[1]), to_pixels(box[2], box[3])]
+            corners = None if box is None else [to_pixels(box[0], box[1]), to_pixels(box[2], box[3])]
             image = bitmap.to_pil().convert("RGB")
         finally:
             document.close()
     except pdfium.PdfiumError as exc:
         raise SignerError(Code.DOCUMENT_INVALID, f"cannot render page {page_index + 1} ({exc})") from None
-    _outline(image, corners)
+    if corners is not None:
+        _outline(image, corners)
     return image
 
 

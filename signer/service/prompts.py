@@ -11,13 +11,14 @@ from __future__ import annotations
 import asyncio
 import base64
 from contextvars import ContextVar
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from typing import Protocol
 
 from asn1crypto import x509
 
 from ..errors import Code, SignerError
 from ..keys.pins import Pin, PinRequest, pin_refused, tries_warning
+from .placing import Placing
 
 ONCE, ALWAYS, REFUSE = "once", "always", "refuse"
 CONSENT, CONFIRM = "consent", "confirm"  # a dialog's mode: the first use of an origin, or one signature
@@ -77,6 +78,8 @@ class ConsentRequest:
     reason: str | None = None  # what the page chose to write into the signature
     location: str | None = None
     mode: str = CONSENT  # CONFIRM: the origin may ask; the official says yes or no to this signature
+    # nothing placed the block: the official places it in this dialog (its answer goes in ``placed``)
+    placing: Placing | None = field(default=None, repr=False, compare=False)
 
     @property
     def notice(self) -> tuple[str, str] | None:
@@ -84,7 +87,8 @@ class ConsentRequest:
         return RAW_NOTICE if self.scope == "raw" else None
 
     def as_message(self) -> dict:
-        data = asdict(self)
+        data = asdict(replace(self, placing=None))
+        data["placing"] = self.placing.as_message() if self.placing else None
         data["preview_png"] = base64.b64encode(self.preview_png).decode() if self.preview_png else None
         data["notice_en"], data["notice_vi"] = self.notice or (None, None)
         return data

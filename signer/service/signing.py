@@ -26,8 +26,9 @@ from ..keys import KeyStore, TokenKey
 from ..lazy import lazy_import
 from .caller import Caller
 from .consent import RAW, SIGN, ConsentBroker
-from .documents.pool import DocumentPool
+from .documents.pool import DocumentPool, Inspection
 from .login_facts import LoginFacts
+from .placing import OFFICIAL, PAGE_WIDTH_PX, PageView, Placing, spot_facts
 from .prompts import (
     CONFIRM,
     ONCE,
@@ -150,14 +151,19 @@ class SigningService:
     @asynccontextmanager
     async def signing(self, caller: Caller, scope: str, selector: str | None, *, operation: str = "sign",
                       documents: Documents | None = None, preview: Preview | None = None,
-                      reason: str | None = None, location: str | None = None) -> AsyncIterator[CheckedKey]:
+                      reason: str | None = None, location: str | None = None,
+                      placing: Callable[[], Awaitable[Placing | None]] | None = None
+                      ) -> AsyncIterator[CheckedKey]:
         """In order: the origin's consent for ``scope`` and this certificate (the dialog shows
         ``documents``, the certificate, ``preview``, ``reason`` and ``location``, built only when
         the official is asked), the official's confirmation of this signature (unless that
         consent dialog was it, or the origin is unattended), the certificate (checked), a place
-        in the token's queue, the login (one PIN prompt per origin, naming it and ``operation``)."""
+        in the token's queue, the login (one PIN prompt per origin, naming it and ``operation``).
+        ``placing``: the block the official places in that dialog (None: none), asked for when
+        the dialog is built; a dialog answered without placing it refuses the signature."""
         checked: CheckedKey | None = None
         asked = False  # the consent dialog was shown for this request: it was the confirmation
+        placed: Placing | None = None
         self.consent_check(caller, scope)
         key = await self._key(caller, selector)
 
@@ -167,20 +173,24 @@ class SigningService:
             return checked
 
         async def describe() -> ConsentRequest:
-            nonlocal asked
+            nonlocal asked, placed
             ready = await checked_once()
             asked = True
+            placed = placed or (await placing() if placing else None)
             return ConsentRequest(
                 origin=caller.origin or "", scope=scope, operation=operation,
                 documents=await documents() if documents else (),
                 certificate=CertificateFacts.of(ready.key.certificate),
-                preview_png=await preview(ready) if preview else None,
+                preview_png=await preview(ready) if preview and placed is None else None,
                 pin_per_signature=self.login_facts.pin_per_signature(ready.key.certificate.sha256.hex()),
-                reason=reason, location=location)
+                reason=reason, location=location, placing=placed)
 
         await self.ask_consent(caller, scope, key.certificate.sha256.hex(), describe)
         if caller.is_browser:
             await self._confirm(caller, asked, describe)
+        if placed is not None and placed.placed is None:
+            caller.audit["confirmation"] = REFUSED
+            raise SignerError(Code.CONSENT_DENIED, f"{caller.origin}: the signature block was not placed")
         ready = await checked_once()
         purpose = PIN_PURPOSE.set(PinPurpose(caller.name, operation))
         try:
@@ -263,12 +273,29 @@ class SigningService:
 
     # -- signatures ----------------------------------------------------------------
 
+    def can_place(self, caller: Caller) -> bool:
+        """The official can place a block by hand: a browser's signature gets a dialog (its
+        origin is not unattended) and someone is there to answer it."""
+        return caller.is_browser and caller.origin not in self.unattended and self.prompts.can_ask
+
     async def sign_pdf(self, caller: Caller, data: bytes, options: pdf.PdfSignOptions, selector: str | None,
                        *, name: str = "") -> pdf.SignedPdf:
-        """Bad input (a broken document, an anchor not found, one over the document budget) is
-        refused before consent or any token access; the block is placed before the PIN prompt."""
+        """Bad input (a broken document, one over the document budget) is refused before consent
+        or any token access; the block is placed before the PIN prompt. A block that nothing in
+        the document places is placed by the official in the signature's dialog, when there is
+        one (else the profile's fallback, or ANCHOR_NOT_FOUND)."""
         sha256 = await self._note_document(caller, data)
-        inspection = await self.documents.inspect(caller.name, data, options)
+        asking = self.can_place(caller)
+        options = replace(options, placement=replace(options.placement, fallback=not asking))
+        placing: Placing | None = None
+        try:
+            inspection = await self.documents.inspect(caller.name, data, options)
+        except SignerError as error:
+            if error.code is not Code.ANCHOR_NOT_FOUND or not asking or options.profile is None:
+                raise
+            pages = (await self.documents.inspect(caller.name, data, replace(options, profile=None))).pages
+            inspection = Inspection(pages, None)
+            placing = self.placing(caller, data, name, options.profile, pages)
 
         async def documents() -> tuple[DocumentFacts, ...]:
             return (DocumentFacts(name=name, sha256=sha256, size=len(data), pages=inspection.pages),)
@@ -276,15 +303,33 @@ class SigningService:
         async def block(checked: CheckedKey) -> bytes | None:
             return await self.pdf_preview(caller, data, options, checked.key)
 
+        async def to_place() -> Placing | None:
+            return placing
+
         async with self.signing(caller, SIGN, selector, documents=documents, preview=block,
-                                reason=options.reason, location=options.location) as checked:
+                                reason=options.reason, location=options.location, placing=to_place) as checked:
             key = checked.key
+            if placing is not None and placing.placed is not None:
+                options = replace(options, placement=placing.placed.request(inspection.pages))
             options = self.with_certificate_look(options, key)
             tsa = self.tsa()
             level = pdf.ready_level(options, checked.evidence, tsa)
             prepared = await self.documents.prepare_document(data, pdf.KeyOutline.of(key), options,
                                                              pdf.reserve_for(key, level), inspection)
-            return await pdf.complete_pdf(prepared, key, level, tsa, checked.evidence)
+            signed = await pdf.complete_pdf(prepared, key, level, tsa, checked.evidence)
+        if placing is not None and signed.spot is not None:
+            signed = replace(signed, spot=replace(signed.spot, placed_by=OFFICIAL))
+        caller.audit["placement"] = spot_facts(signed.spot)
+        return signed
+
+    def placing(self, caller: Caller, data: bytes, name: str, profile: str, pages: int) -> Placing:
+        """The question of where the block goes, its pages rendered in the document workers when asked."""
+        async def render(index: int) -> PageView:
+            png, visible, count = await self.documents.page(caller.name, data, index, PAGE_WIDTH_PX)
+            return PageView(png, visible, count)
+
+        chosen = load_profile(profile)
+        return Placing(name, pages, (chosen.width, chosen.height), render)
 
     async def sign_cms(self, caller: Caller, data: bytes, selector: str | None) -> cms.CmsSignature:
         """A detached CAdES-BES signature over any content: the raw scope, since the daemon

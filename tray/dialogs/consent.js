@@ -1,7 +1,8 @@
 "use strict";
 // Consent: who asks (large), to do what, with which documents and certificate, and what the
 // page chose to write into the signature. In "confirm" mode (an origin already allowed to ask)
-// the official signs or refuses this one request: nothing is remembered.
+// the official signs or refuses this one request: nothing is remembered. When nothing in the
+// document placed the signature block, the official places it here (placement.js).
 let deadline = null;
 
 function confirming(state) { return state.data.mode === "confirm"; }
@@ -30,6 +31,8 @@ function renderConsent(state) {
     el("td", {}, doc.name || t("unnamed")), el("td", {}, doc.pages == null ? "" : doc.pages),
     el("td", { class: "digest" }, doc.sha256))));
   document.getElementById("documents-section").hidden = count === 0;
+  if (data.placing) placementStart(data.placing);
+  updatePager();
   const preview = document.getElementById("preview");
   document.getElementById("preview-section").hidden = !data.preview_png;
   if (data.preview_png) preview.src = "data:image/png;base64," + data.preview_png;
@@ -41,7 +44,10 @@ function renderConsent(state) {
         el("tr", {}, el("th", {}, t("validity")), el("td", {}, shortDate(cert.not_before) + " – " + shortDate(cert.not_after))))
     : notice("warn", t("no_certificate")));
   const finished = state.answered || state.closed;
+  if (finished) placementEnd();
   for (const id of ["once", "always", "refuse"]) document.getElementById(id).disabled = Boolean(finished);
+  // where the official places the block, saying yes needs a page on which to place it
+  for (const id of ["once", "always"]) if (!placementReady()) document.getElementById(id).disabled = true;
   const status = document.getElementById("status");
   if (state.closed) status.replaceChildren(notice("danger", t(state.closed === "timeout" ? "timeout" : "disconnected")));
   if (deadline === null && data.timeout_s) deadline = Date.now() + data.timeout_s * 1000;
@@ -50,11 +56,12 @@ function renderConsent(state) {
 }
 
 async function decide(decision) {
-  const accepted = await host("answer", decision);
+  const accepted = await host("answer", decision, decision === "refuse" ? null : placementAnswer());
   if (accepted) {
     const said = decision === "refuse" ? "answered_refuse" : (document.getElementById("always").hidden ? "answered_sign" : "answered_allow");
     document.getElementById("status").replaceChildren(notice(decision === "refuse" ? "danger" : "ok", t(said)));
     for (const id of ["once", "always", "refuse"]) document.getElementById(id).disabled = true;
+    placementEnd();
     setTimeout(() => host("done"), 600);
   }
 }

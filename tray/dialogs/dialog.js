@@ -19,6 +19,10 @@ const TEXT = {
     asks_pin: "Mã PIN được yêu cầu cho:", local_client: "Chương trình trên máy này (mã API)",
     pin_op_sign: "Ký số tài liệu", pin_op_batch: "Ký số một lô tài liệu", pin_op_hash: "Ký một giá trị băm",
     pin_op_certificate: "Xem chứng thư số",
+    place_title: "Đặt vị trí chữ ký", place_help: "Không tìm thấy vị trí chữ ký trong tài liệu. Kéo khung chữ ký "
+      + "(hoặc dùng các phím mũi tên) đến chỗ cần ký, rồi bấm Ký.",
+    prev_page: "‹ Trang trước", next_page: "Trang sau ›", page_of: "Trang {n}/{m}", block: "Chữ ký",
+    loading_page: "Đang tải trang…", page_failed: "Không hiển thị được trang này.",
     closes_in: "Tự động từ chối sau {s} giây", answered_allow: "Đã cho phép.", answered_refuse: "Đã từ chối.",
     timeout: "Hết thời gian: yêu cầu đã bị từ chối.", disconnected: "Mất kết nối với dịch vụ ký số.",
     title_pin: "Nhập mã PIN của token", token: "Token", serial: "Số sê-ri", pin: "Mã PIN",
@@ -54,6 +58,10 @@ const TEXT = {
     asks_pin: "The PIN is asked for:", local_client: "A program on this computer (API token)",
     pin_op_sign: "Signing a document", pin_op_batch: "Signing a batch of documents", pin_op_hash: "Signing a hash",
     pin_op_certificate: "Reading the certificate",
+    place_title: "Place the signature", place_help: "No place for the signature was found in the document. Drag the "
+      + "signature box (or use the arrow keys) to where it belongs, then press Sign.",
+    prev_page: "‹ Previous page", next_page: "Next page ›", page_of: "Page {n} of {m}", block: "Signature",
+    loading_page: "Loading the page…", page_failed: "This page cannot be shown.",
     closes_in: "Refused automatically in {s} s", answered_allow: "Allowed.", answered_refuse: "Refused.",
     timeout: "Time is up: the request was refused.", disconnected: "The signing service went away.",
     title_pin: "Enter the token's PIN", token: "Token", serial: "Serial", pin: "PIN",

@@ -15,6 +15,7 @@ import asyncio
 import time
 from collections import deque
 from collections.abc import AsyncGenerator
+from dataclasses import replace
 from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -29,6 +30,7 @@ from ...logs import get_logger
 from ..caller import Caller
 from ..documents.pool import DocumentPool
 from ..options import PdfSignOptions, from_fields, names
+from ..placing import OFFICIAL, Placed, Placing, spot_facts
 from ..prompts import DocumentFacts
 from ..signing import CheckedKey, SigningService
 from .intake import Intake
@@ -250,18 +252,26 @@ class BatchManager:
             data = await asyncio.to_thread(self.journal.input(batch.id, first.index).read_bytes)
             return await self.service.pdf_preview(caller, data, self._options(batch), checked.key)
 
+        asking = self.service.can_place(caller)
+        options = self._options(batch, fallback=not asking)
+        placing: Placing | None = None
+
+        async def to_place() -> Placing | None:
+            nonlocal placing
+            placing = await self._first_to_place(batch, caller, options) if asking else None
+            return placing
+
         self._waiting.add(batch.id)
         try:
-            options = self._options(batch)
             async with self.service.signing(caller, "sign", batch.options.get("cert"), operation="batch",
                                             documents=documents, preview=preview, reason=options.reason,
-                                            location=options.location) as checked:
+                                            location=options.location, placing=to_place) as checked:
                 self._waiting.discard(batch.id)
                 self.intake.release(batch.id)
                 self.progress.tell_watchers({**batch_event(batch), "origin": batch.origin,
                                      "names": [i.name for i in batch.items]})
                 started, token_before = time.monotonic(), checked.key.signing_s
-                await self._sign_items(batch, checked)
+                await self._sign_items(batch, checked, options, placing.placed if placing else None)
                 # how busy the token was kept: the pipeline's aim is a token that never waits
                 log.debug("batch_signed", batch=batch.id, items=len(batch.items),
                           wall_s=round(time.monotonic() - started, 3),
@@ -278,12 +288,14 @@ class BatchManager:
             self._waiting.discard(batch.id)
         self._finish(batch)
 
-    async def _sign_items(self, batch: Batch, checked: CheckedKey) -> None:
+    async def _sign_items(self, batch: Batch, checked: CheckedKey, options: PdfSignOptions,
+                          placed: Placed | None) -> None:
         """A pipeline: the next documents are parsed, placed and hashed (in worker processes)
         while the token signs the current one, and the signed ones are assembled and written
-        while it signs the next: the token does not wait for PDF work."""
+        while it signs the next: the token does not wait for PDF work. ``placed``: where the
+        official put the block, for every document that nothing else places it in."""
         key = checked.key
-        options = self.service.with_certificate_look(self._options(batch), key)
+        options = self.service.with_certificate_look(options, key)
         tsa = self.service.tsa()
         level = pdf.ready_level(options, checked.evidence, tsa)
         reserve = pdf.reserve_for(key, level)
@@ -302,7 +314,8 @@ class BatchManager:
             while todo or ahead:
                 while todo and room(ahead, LOOKAHEAD, todo[0].size):
                     item = todo.pop(0)
-                    ahead.append((item, asyncio.ensure_future(self._prepare(batch, item, outline, options, reserve))))
+                    ahead.append((item, asyncio.ensure_future(self._prepare(batch, item, outline, options, reserve,
+                                                                            placed))))
                 if batch.id in self._cancelled:
                     break
                 item, preparing = ahead.popleft()
@@ -328,8 +341,30 @@ class BatchManager:
                 task.cancel()
 
     @staticmethod
-    def _options(batch: Batch) -> PdfSignOptions:
-        return from_fields(batch.options)[0]
+    def _options(batch: Batch, *, fallback: bool = True) -> PdfSignOptions:
+        """``fallback`` False: a block nothing places is ANCHOR_NOT_FOUND (the official will be asked)."""
+        options = from_fields(batch.options)[0]
+        return replace(options, placement=replace(options.placement, fallback=fallback))
+
+    async def _first_to_place(self, batch: Batch, caller: Caller, options: PdfSignOptions) -> Placing | None:
+        """The question for the dialog: the first document whose block nothing places (None: none).
+        Its pages are rendered when the dialog asks for them."""
+        if options.profile is None:
+            return None
+        for item in batch.items:
+            if item.state != PENDING:
+                continue
+            path = self.journal.input(batch.id, item.index)
+            try:
+                item.pages = (await self.pool.inspect_file(path, options)).pages
+                continue
+            except SignerError as error:
+                if error.code is not Code.ANCHOR_NOT_FOUND:
+                    continue  # refused with its own code when it is prepared
+            item.pages = await self.pool.pages(path)
+            return self.service.placing(caller, await asyncio.to_thread(path.read_bytes), item.name,
+                                        options.profile, item.pages)
+        return None
 
     async def _count_pages(self, batch: Batch) -> None:
         """For the consent dialog; a document that cannot be read fails now, before consent."""
@@ -342,12 +377,23 @@ class BatchManager:
                     self.progress.publish(batch, item_event(batch, item))
 
     async def _prepare(self, batch: Batch, item: Item, key: pdf.KeyOutline, options: PdfSignOptions,
-                       reserve: int) -> pdf.PreparedPdf | SignerError | None:
-        """Read, parse, place, add the field and hash, in a worker process (no token call)."""
+                       reserve: int, placed: Placed | None) -> pdf.PreparedPdf | SignerError | None:
+        """Read, parse, place, add the field and hash, in a worker process (no token call); a
+        block nothing places goes where the official put it (``placed``)."""
         if self.journal.output(batch.id, item.index).exists():
             return None
+        path = self.journal.input(batch.id, item.index)
         try:
-            return await self.pool.prepare(self.journal.input(batch.id, item.index), key, options, reserve)
+            try:
+                return await self.pool.prepare(path, key, options, reserve)
+            except SignerError as error:
+                if error.code is not Code.ANCHOR_NOT_FOUND or placed is None:
+                    raise
+            pages = item.pages or await self.pool.pages(path)
+            prepared = await self.pool.prepare(path, key, replace(options, placement=placed.request(pages)), reserve)
+            if prepared.spot is not None:
+                prepared.spot = replace(prepared.spot, placed_by=OFFICIAL)
+            return prepared
         except SignerError as error:
             if error.code is Code.FILE_UNREADABLE:
                 return SignerError(error.code, f"{item.name}: {error.detail}")
@@ -365,7 +411,7 @@ class BatchManager:
                 raise
             self._settle(batch, item, FAILED, error.code, checked)
             return
-        self._settle(batch, item, SIGNED, None, checked)
+        self._settle(batch, item, SIGNED, None, checked, placement=spot_facts(signed.spot))
 
     def _audited(self, batch: Batch) -> set[str]:
         """The batch's items whose audit line was written before an interruption."""
@@ -373,7 +419,7 @@ class BatchManager:
         return {e.operation for e in self.audit.read(since=since) if e.result == "OK"}
 
     def _settle(self, batch: Batch, item: Item, state: str, error: str | None, checked: CheckedKey, *,
-                audit: bool = True) -> None:
+                audit: bool = True, placement: dict | None = None) -> None:
         """The output (already renamed into place) is the record that an item is signed: the
         next run settles it without signing again, whatever the journal had time to say. So
         the journal is rewritten at most once a second while the batch runs, then the audit
@@ -386,7 +432,7 @@ class BatchManager:
             self.audit.record(origin=batch.origin or batch.client, operation=_operation(batch, item),
                               result=error or "OK", certificate_sha256=checked.key.certificate.sha256.hex(),
                               document_sha256=item.sha256, document_size=item.size,
-                              confirmation=checked.confirmation)
+                              confirmation=checked.confirmation, placement=placement)
         self.progress.publish(batch, item_event(batch, item))
 
     def _fail_remaining(self, batch: Batch, code: str) -> None:

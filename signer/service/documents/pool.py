@@ -48,6 +48,7 @@ if TYPE_CHECKING:
     from ...certificates import Trust
     from ...engine import appearance, pdf
     from ...engine.options import PdfSignOptions
+    from ...engine.pagespace import Rect
     from ...validation.report import SignatureReport
 
 log = get_logger(__name__)
@@ -152,6 +153,11 @@ class DocumentPool:
         pages, plan = await self._value(Lane.REQUEST, caller, "inspect", data, options=options)
         return Inspection(pages, plan)
 
+    async def inspect_file(self, path: Path, options: PdfSignOptions) -> Inspection:
+        """``inspect`` for a batch's document, read from its file by the worker."""
+        pages, plan = await self._value(Lane.BATCH, None, "inspect", b"", options=options, path=str(path))
+        return Inspection(pages, plan)
+
     async def prepare_document(self, data: bytes, key: pdf.KeyOutline, options: PdfSignOptions, reserve: int,
                                inspection: Inspection) -> pdf.PreparedPdf:
         """After consent: the field added where ``inspection`` placed it, and the hash."""
@@ -174,6 +180,12 @@ class DocumentPool:
         png: bytes = await self._value(Lane.REQUEST, caller, "preview", data, options=options, facts=facts,
                                        scale=scale)
         return png
+
+    async def page(self, caller: str, data: bytes, index: int, width_px: int) -> tuple[bytes, Rect, int]:
+        """Page ``index`` (from 0) as a PNG, its visible box (display space) and the page count."""
+        (visible, count), png = await self._run(Lane.REQUEST, caller, "page", data,
+                                                {"index": index, "width_px": width_px})
+        return png, visible, count
 
     async def verify(self, caller: str, data: bytes, trust: Trust, **options: Any) -> list[SignatureReport]:
         """A report per signature; ``options`` (plain data) go to the report unchanged."""

@@ -39,8 +39,9 @@ def load() -> None:
         getattr(module, "__name__")  # noqa: B009 - reading an attribute makes a lazy module load
 
 
-def inspect(data: bytes, *, options: PdfSignOptions) -> Answer:
+def inspect(data: bytes, *, options: PdfSignOptions, path: str | None = None) -> Answer:
     """Before consent: the page count and where the block goes (None: an invisible signature)."""
+    data = _document(data, path)
     writer = pdf.open_pdf(data)
     plan = pdf.plan_pdf(data, options, writer)
     return (pdf.page_count(writer), None if plan is None else _portable(plan, writer)), b""
@@ -67,6 +68,12 @@ def block_preview(data: bytes, *, options: PdfSignOptions, facts: appearance.Blo
     return preview.preview_png(data, options, facts, scale=scale), b""
 
 
+def page_view(data: bytes, *, index: int, width_px: int) -> Answer:
+    """A page for the official to place the block on: its visible box and the page count; the PNG beside."""
+    png, visible, count = preview.page_png(data, index, width_px)
+    return (visible, count), png
+
+
 def verify(data: bytes, *, anchors: list[bytes], intermediates: list[bytes], options: dict[str, Any]) -> Answer:
     """A report per signature. ``options`` go to the report unchanged (plain data)."""
     loaded = [x509.Certificate.load(der) for der in anchors]
@@ -85,7 +92,8 @@ async def _judged(data: bytes, anchors: list[x509.Certificate], intermediates: l
 
 
 TASKS: dict[str, Callable[..., Answer]] = {
-    "inspect": inspect, "prepare": prepare, "pages": pages, "preview": block_preview, "verify": verify}
+    "inspect": inspect, "prepare": prepare, "pages": pages, "preview": block_preview, "page": page_view,
+    "verify": verify}
 
 
 def _document(data: bytes, path: str | None) -> bytes:
