@@ -254,7 +254,7 @@ class SigningService:
         """The block on its page for the consent dialog (None: an invisible signature, or no preview)."""
         if options.profile is None:
             return None
-        options = self.with_certificate_look(options, key)
+        options = pdf.with_holder(self.with_certificate_look(options, key), key.certificate)
         try:
             facts = pdf.block_facts(key, options, cms.signing_time_now())
             return await self.documents.preview(caller.name, data, options, facts, scale=1.0)

@@ -40,9 +40,12 @@ def load() -> None:
 
 
 def inspect(data: bytes, *, options: PdfSignOptions) -> Answer:
-    """Before consent: the page count and where the block goes (None: an invisible signature)."""
+    """Before consent: the page count and where the block goes (None: an invisible signature, or
+    a place left to find once the certificate is known, its title and printed name with it)."""
     writer = pdf.open_pdf(data)
     plan = pdf.plan_pdf(data, options, writer)
+    if plan is not None and plan.spot.placed_by == "fallback" and options.placement.holder is None:
+        plan = None
     return (pdf.page_count(writer), None if plan is None else _portable(plan, writer)), b""
 
 
