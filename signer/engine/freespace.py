@@ -17,7 +17,7 @@ from dataclasses import dataclass
 
 from .pagespace import Rect
 
-CLEAR_X = 1.0
+CLEAR_X = 0.5
 CLEAR_Y = 3.0
 STEP = 3.0  # points between the positions tried
 SIZES = 5  # sizes tried from the profile's height down to its minimum
