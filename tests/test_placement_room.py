@@ -241,7 +241,8 @@ def test_the_loader_refuses_a_corner_margin_under_ten_millimetres(dev_env: DevEn
 
 
 def plan(source: Path, holder: Holder | None = None, *, fallback: bool = True, profile: str = "approved"):
-    options = PdfSignOptions(profile=profile, placement=PlacementRequest(holder=holder, fallback=fallback))
+    options = PdfSignOptions(profile=profile, comment="Đồng ý",
+                             placement=PlacementRequest(holder=holder, fallback=fallback))
     planned = pdf.plan_pdf(source.read_bytes(), options)
     assert planned is not None
     return planned.spot
