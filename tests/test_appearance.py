@@ -111,7 +111,7 @@ def test_top_right_blocks(profile: str, extra: list[str], expected: list[str], c
     assert valid_signatures(out) == 1
     before, after = render(source, 1), render(out, 1)
     width, height = 595, 842
-    top_right = (width / 2, height - 60, width, height)
+    top_right = (width / 2, height - 180, width, height)  # the motto and date fill the corner: the block goes below
     assert pixels(after, top_right, dark) > pixels(before, top_right, dark) + 100
     bottom_left = (0, 0, width / 2, height / 2)
     assert pixels(after, bottom_left, dark) == pixels(before, bottom_left, dark)
