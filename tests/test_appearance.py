@@ -134,7 +134,9 @@ def test_anchor_on_pdflatex_and_missing_anchor(cli, tmp_path: Path) -> None:
     out = tmp_path / "latex.pdf"
     sign(cli, DOCUMENTS / "pdflatex.pdf", out, "--profile", "approved", "--anchor", "DEPUTY DIRECTOR")
     assert valid_signatures(out) == 1
-    missing = cli("sign", str(DOCUMENTS / "pdflatex.pdf"), "-o", str(tmp_path / "x.pdf"), "--profile", "approved")
+    # without --anchor the profile's fallback places the block (test_placement_room); a caller's anchor has none
+    missing = cli("sign", str(DOCUMENTS / "pdflatex.pdf"), "-o", str(tmp_path / "x.pdf"), "--profile", "approved",
+                  "--anchor", "PHÓ CHỦ TỊCH")
     assert missing.returncode == 4
     assert missing.stderr.startswith("signer: ANCHOR_NOT_FOUND: ")
     assert "PHÓ CHỦ TỊCH" in missing.stderr  # says what was searched
