@@ -206,14 +206,10 @@ def _searched(text: PageText, profile: Profile, holder: Holder | None, pages: in
     count = min(pages, len(text))
     limit = budget.current().anchor_search_pages
     where = f"the last {limit} of {count} pages" if count > limit else "the document"
-    rule = profile.placement
-    sought = [f"the titles of profile {profile.name} ({len(rule.anchors)}, e.g. “{rule.anchors[0]}”)"
-              if rule.anchors else f"the titles of profile {profile.name} (none listed)"]
-    if holder is not None and holder.title.strip():
-        sought.append(f"the certificate's title “{holder.title}”")
-    if holder is not None and holder.name.strip():
-        sought.append(f"the printed name “{holder.name}”")
-    return f"searched {where} for " + ", ".join(sought)
+    sought = [*profile.placement.anchors]
+    if holder is not None:
+        sought += [value for value in (holder.title, holder.name) if value.strip()]
+    return f"searched {where} for: " + ", ".join(f"“{value}”" for value in sought)
 
 
 def _obstacles(text: PageText, page: int) -> list[Rect]:
