@@ -3,29 +3,38 @@
 IT staff adjust sizes, texts and anchors in the TOML files without code. Lines may
 use the placeholders {signer}, {organisation}, {time}, {doc_number}, {issued_date},
 {copy_form} and {comment}; the copy forms are listed in profiles/copy.toml.
+
+A block placed by anchor goes below the last line of a title group: a title from the
+profile's ``anchors`` (the titles offices sign under), alone or after one of its ``prefixes``
+("KT.", "TL.", ...). A block shrinks to fit the free space, down to ``min_height`` and
+``min_font_size``; when nothing is found, ``fallback`` says what happens.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import cache
 from importlib import resources
 
 IMAGES = ("signature", "seal", "none")
 MODES = ("anchor", "seal", "corner", "rect")
 CORNERS = ("top-right", "top-left", "bottom-right", "bottom-left")
+FALLBACKS = ("free-corner", "refuse")  # free space at the bottom right of the last page, or ANCHOR_NOT_FOUND
+MIN_MARGIN = 28.35  # 10 mm: a printer's unprintable margin stays clear of any corner block
 
 
 @dataclass(frozen=True)
 class Placement:
     mode: str
-    anchors: tuple[str, ...] = ()
+    anchors: tuple[str, ...] = ()  # titles, matched as a whole line (case, spacing and composition aside)
+    prefixes: tuple[str, ...] = ()  # "KT.", "TL.", ...: a title line may start with one
     gap: float = 2.0
     overlap: float = 0.33
     corner: str = "top-right"
     page: int = 1  # counted from 1; negative from the end
-    margin: float = 18.0
+    margin: float = MIN_MARGIN  # from the page's edge, for a corner block and the fallback
     over: str = ""  # mode "seal": the profile whose signature the seal overlaps (found by its title)
+    fallback: str = "refuse"  # one of FALLBACKS: when no anchor is found and nobody is asked
 
 
 @dataclass(frozen=True)
@@ -37,6 +46,8 @@ class Profile:
     font_size: float
     width: float
     height: float
+    min_font_size: float  # the text is set no smaller than this to fit the free space
+    min_height: float  # the block is made no lower than this to fit the free space
     border: bool
     fill_header: bool  # write the document number and date into the header's blanks
     prepare_header: bool  # make the header's blanks into empty fields, for the clerk to fill
@@ -84,6 +95,8 @@ def load_profile(name: str) -> Profile:
         font_size=float(data.get("font_size", 10)),
         width=float(data["width"]),
         height=float(data["height"]),
+        min_font_size=float(data.get("min_font_size", 6)),
+        min_height=float(data.get("min_height", data["height"])),
         border=bool(data.get("border", False)),
         fill_header=bool(data.get("fill_header", False)),
         prepare_header=bool(data.get("prepare_header", False)),
@@ -91,21 +104,40 @@ def load_profile(name: str) -> Profile:
         placement=Placement(
             mode=str(placement.get("mode", "rect")),
             anchors=tuple(str(a) for a in placement.get("anchors", [])),
+            prefixes=tuple(str(p) for p in placement.get("prefixes", [])),
             gap=float(placement.get("gap", 2.0)),
             overlap=float(placement.get("overlap", 0.33)),
             corner=str(placement.get("corner", "top-right")),
             page=int(placement.get("page", 1)),
-            margin=float(placement.get("margin", 18.0)),
+            margin=float(placement.get("margin", MIN_MARGIN)),
             over=str(placement.get("over", "")),
+            fallback=str(placement.get("fallback", "refuse")),
         ),
     )
     if profile.level not in LEVELS:
         raise ValueError(f"profile {name}: level must be one of {', '.join(LEVELS)}")
     if profile.image not in IMAGES or profile.placement.mode not in MODES or profile.placement.corner not in CORNERS:
         raise ValueError(f"profile {name}: image, placement mode or corner is not one of the known values")
+    _check_sizes(profile)
     if profile.placement.mode == "seal":
         _check_over(name, profile.placement.over)
+        if not profile.placement.anchors:  # the leader's titles find where the leader's block would be
+            over = load_profile(profile.placement.over).placement
+            profile = replace(profile, placement=replace(profile.placement, anchors=over.anchors,
+                                                         prefixes=profile.placement.prefixes or over.prefixes))
     return profile
+
+
+def _check_sizes(profile: Profile) -> None:
+    rule = profile.placement
+    if rule.fallback not in FALLBACKS:
+        raise ValueError(f"profile {profile.name}: placement fallback must be one of {', '.join(FALLBACKS)}")
+    if (rule.mode == "corner" or rule.fallback == "free-corner") and rule.margin < MIN_MARGIN:
+        raise ValueError(f"profile {profile.name}: placement margin must be at least {MIN_MARGIN} points (10 mm), "
+                         "clear of a printer's unprintable edge")
+    if not 0 < profile.min_height <= profile.height or not 0 < profile.min_font_size <= profile.font_size:
+        raise ValueError(f"profile {profile.name}: min_height and min_font_size must be positive and no larger "
+                         "than height and font_size")
 
 
 def _check_over(name: str, over: str) -> None:

@@ -26,6 +26,7 @@ class Code(StrEnum):
     DOCUMENT_ENCRYPTED = "DOCUMENT_ENCRYPTED"
     DOCUMENT_TOO_COMPLEX = "DOCUMENT_TOO_COMPLEX"
     ANCHOR_NOT_FOUND = "ANCHOR_NOT_FOUND"
+    BLOCK_NO_ROOM = "BLOCK_NO_ROOM"
     FILE_UNREADABLE = "FILE_UNREADABLE"
     OUTPUT_FAILED = "OUTPUT_FAILED"
     TOKEN_NOT_PRESENT = "TOKEN_NOT_PRESENT"
@@ -100,6 +101,9 @@ _KINDS = (
               "Văn bản cần nhiều thời gian hoặc bộ nhớ để đọc hơn mức dịch vụ ký số cho phép: {detail}"),
     ErrorKind(Code.ANCHOR_NOT_FOUND, 422, 4, 3, False, "The place for the signature block was not found: {detail}",
               "Không tìm thấy vị trí đặt chữ ký trên văn bản: {detail}"),
+    ErrorKind(Code.BLOCK_NO_ROOM, 422, 4, 3, False,
+              "The signature block would cover the document's text, and there is no free space for it: {detail}",
+              "Khối chữ ký sẽ che chữ của văn bản và không còn chỗ trống để đặt: {detail}"),
     ErrorKind(Code.FILE_UNREADABLE, 400, 4, VGCA_OTHER, False, "Cannot read the input file: {detail}",
               "Không đọc được tệp đầu vào: {detail}"),
     ErrorKind(Code.OUTPUT_FAILED, 500, 4, VGCA_OTHER, False, "Cannot write the output file: {detail}",

@@ -111,7 +111,7 @@ def test_top_right_blocks(profile: str, extra: list[str], expected: list[str], c
     assert valid_signatures(out) == 1
     before, after = render(source, 1), render(out, 1)
     width, height = 595, 842
-    top_right = (width / 2, height - 60, width, height)
+    top_right = (width / 2, height - 180, width, height)  # the motto and date fill the corner: the block goes below
     assert pixels(after, top_right, dark) > pixels(before, top_right, dark) + 100
     bottom_left = (0, 0, width / 2, height / 2)
     assert pixels(after, bottom_left, dark) == pixels(before, bottom_left, dark)
@@ -134,7 +134,9 @@ def test_anchor_on_pdflatex_and_missing_anchor(cli, tmp_path: Path) -> None:
     out = tmp_path / "latex.pdf"
     sign(cli, DOCUMENTS / "pdflatex.pdf", out, "--profile", "approved", "--anchor", "DEPUTY DIRECTOR")
     assert valid_signatures(out) == 1
-    missing = cli("sign", str(DOCUMENTS / "pdflatex.pdf"), "-o", str(tmp_path / "x.pdf"), "--profile", "approved")
+    # without --anchor the profile's fallback places the block (test_placement_room); a caller's anchor has none
+    missing = cli("sign", str(DOCUMENTS / "pdflatex.pdf"), "-o", str(tmp_path / "x.pdf"), "--profile", "approved",
+                  "--anchor", "PHÓ CHỦ TỊCH")
     assert missing.returncode == 4
     assert missing.stderr.startswith("signer: ANCHOR_NOT_FOUND: ")
     assert "PHÓ CHỦ TỊCH" in missing.stderr  # says what was searched

@@ -25,6 +25,7 @@ from policies.limits import load_limits
 from signer.engine import budget, pdf, preview
 from signer.engine.appearance import BlockFacts
 from signer.engine.cms import signing_time_now
+from signer.engine.options import PlacementRequest
 from signer.engine.reading import reading
 from signer.errors import SignerError
 
@@ -33,7 +34,8 @@ sys.path.insert(0, str(HOSTILE))
 import make_hostile  # noqa: E402  (the corpus's generator, beside its files)
 
 PAGE = "http://127.0.0.1:5173"
-APPROVED = pdf.PdfSignOptions(profile="approved")
+# no fallback: a title not found within the budget is ANCHOR_NOT_FOUND (someone would be asked)
+APPROVED = pdf.PdfSignOptions(profile="approved", placement=PlacementRequest(fallback=False))
 FACTS = BlockFacts(signer="Lê Hồng Sơn", organisation="UBND", time=signing_time_now())
 
 # name: (the document, the code it gets when a block must be placed by the profile's anchors)

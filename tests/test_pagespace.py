@@ -17,13 +17,13 @@ from pyhanko.pdf_utils.incremental_writer import IncrementalPdfFileWriter
 from pyhanko.pdf_utils.writer import PdfFileWriter
 
 from policies.profiles import Placement, load_profile
+from signer.engine.freespace import Fit, free_corner
 from signer.engine.pagespace import PageSpace, rotation
 from signer.engine.pagetext import normalized
 from signer.engine.placement import (
     PlacementRequest,
     Spot,
     below,
-    corner,
     page_index,
     page_refs,
     page_space,
@@ -129,7 +129,7 @@ def test_the_seal_covers_the_left_part_of_the_leaders_block() -> None:
     ("bottom-left", (15, 25, 115, 75)),
 ])
 def test_corners_keep_the_margin_inside_the_visible_page(which: str, box: tuple) -> None:
-    assert corner((10, 20, 600, 750), which, 100, 50, 5) == box
+    assert free_corner((10, 20, 600, 750), which, Fit(100, 50, 50), 5, ()) == box
 
 
 def test_a_spots_size_is_in_whole_points() -> None:
@@ -142,6 +142,10 @@ def test_text_is_compared_without_case_spacing_or_composition() -> None:
 
 
 def two_page_pdf() -> IncrementalPdfFileWriter:
+    return IncrementalPdfFileWriter(io.BytesIO(two_page_bytes()))
+
+
+def two_page_bytes() -> bytes:
     """Page 1 inherits a Letter media box and /Rotate 90 from the page tree; page 2 overrides
     the rotation and has a crop box written corner-first."""
     writer = PdfFileWriter()
@@ -155,7 +159,7 @@ def two_page_pdf() -> IncrementalPdfFileWriter:
         generic.NameObject("/CropBox"): generic.ArrayObject(generic.FloatObject(v) for v in (600, 750, 10, 20))}))
     out = io.BytesIO()
     writer.write(out)
-    return IncrementalPdfFileWriter(io.BytesIO(out.getvalue()))
+    return out.getvalue()
 
 
 def test_page_boxes_and_rotation_are_inherited_through_the_page_tree() -> None:
@@ -166,24 +170,24 @@ def test_page_boxes_and_rotation_are_inherited_through_the_page_tree() -> None:
 
 def test_a_corner_block_on_a_turned_cropped_page_lands_inside_the_crop_box() -> None:
     turned = PageSpace(media=LETTER, rotate=90, crop=CROP)
-    screen = corner(turned.visible, "top-right", 100, 50, 5)
+    screen = free_corner(turned.visible, "top-right", Fit(100, 50, 50), 5, ())
     assert screen == (645, 547, 745, 597)
     # on screen the top-right; on the stored page the top-left, 5 in from the crop box's left and top
     assert turned.rect_to_user(screen) == (15, 645, 65, 745)
     profile = replace(load_profile("plain"), width=100, height=50,
                       placement=Placement(mode="corner", corner="top-right", margin=5, page=-1))
     # through place(): page 2 has the same crop box but is not turned
-    assert place(b"", two_page_pdf(), profile, PlacementRequest()) == Spot(1, (495, 695, 595, 745))
+    assert place(two_page_bytes(), two_page_pdf(), profile, PlacementRequest()) == Spot(1, (495, 695, 595, 745))
 
 
 @pytest.mark.parametrize("rect", [(700, 100, 800, 150), (100, 100, 100.5, 150), (100, 100, float("nan"), 150)],
                          ids=["off-page", "too-thin", "not-finite"])
 def test_a_requested_rectangle_must_be_on_the_page_and_not_empty(rect: tuple) -> None:
     with pytest.raises(SignerError) as caught:
-        place(b"", two_page_pdf(), load_profile("plain"), PlacementRequest(page=2, rect=rect))
+        place(two_page_bytes(), two_page_pdf(), load_profile("plain"), PlacementRequest(page=2, rect=rect))
     assert caught.value.code == "BAD_REQUEST"
 
 
 def test_a_requested_rectangle_is_ordered_and_rounded() -> None:
     request = PlacementRequest(page=-1, rect=(300.4, 200.6, 100.2, 100))
-    assert place(b"", two_page_pdf(), load_profile("plain"), request) == Spot(1, (100, 100, 300, 201))
+    assert place(two_page_bytes(), two_page_pdf(), load_profile("plain"), request) == Spot(1, (100, 100, 300, 201))

@@ -97,10 +97,13 @@ def test_approved_shows_the_blue_signature_between_the_title_and_the_printed_nam
 @pytest.mark.parametrize("profile", ["appendix", "copy", "income"])
 def test_corner_profiles_write_text_in_the_free_top_right_of_page_one(profile: str) -> None:
     data = LIBREOFFICE.read_bytes()
-    # appendix.toml, copy.toml, income.toml: 200 x 44 points, 18 from the top right corner. The block
-    # reaches down over the national motto; right of it (where the longest line ends) the page is blank.
+    # appendix.toml, copy.toml, income.toml: 210 x 36 points, at least 10 mm from the edges. The motto
+    # and the date line fill the top right corner, so the block moves down to the first free row
+    # right of the title "QUYẾT ĐỊNH" (page-text boxes; the block keeps 3 points above and below them).
     _, motto = find_anchor(data, ("VIỆT NAM",), whole=False)
-    area = pixels((motto[2] + 2, PAGE_HEIGHT - 18 - 44 + 3, 595.3 - 18 - 3, PAGE_HEIGHT - 18 - 3))
+    _, date = find_anchor(data, ("năm 2026",), whole=False)
+    assert date[1] < motto[1]
+    area = pixels((595.3 - 28.35 - 150, date[1] - 3 - 30, 595.3 - 28.35 - 3, date[1] - 3 - 3))
     options = PdfSignOptions(profile=profile, doc_number="12/QĐ-UBND")
 
     image = png(preview_png(data, options, FACTS, scale=SCALE))
@@ -132,12 +135,14 @@ def test_the_seal_is_red_and_without_an_image_only_its_outline_shows() -> None:
 
 def test_a_missing_anchor_is_anchor_not_found() -> None:
     with pytest.raises(SignerError) as caught:
-        preview_png((DOCUMENTS / "pdflatex.pdf").read_bytes(), PdfSignOptions(profile="approved"), FACTS)
+        preview_png((DOCUMENTS / "pdflatex.pdf").read_bytes(),  # no fallback: someone will be asked
+                    PdfSignOptions(profile="approved", placement=PlacementRequest(fallback=False)), FACTS)
     assert caught.value.code == "ANCHOR_NOT_FOUND"
 
     with pytest.raises(SignerError) as caught:
         preview_png(LIBREOFFICE.read_bytes(),
-                    PdfSignOptions(profile="comment", placement=PlacementRequest(anchor="Điều 99")), FACTS)
+                    PdfSignOptions(profile="comment", comment="Đồng ý", placement=PlacementRequest(anchor="Điều 99")),
+                    FACTS)
     assert caught.value.code == "ANCHOR_NOT_FOUND"
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import io
+import math
 import unicodedata
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
@@ -36,7 +37,6 @@ from ..files import write_atomically
 
 VIETNAM = timezone(timedelta(hours=7))
 FONT_FILE = "LiberationSerif-Regular.ttf"
-MIN_FONT_SIZE = 6  # smaller is not legible on a printed page
 TEXT_SHARE_WITH_IMAGE = 0.6  # at most this part of a block's height goes to text when it shows an image
 
 
@@ -65,10 +65,12 @@ class Block:
     text: str
 
 
-def block(profile: Profile, facts: BlockFacts, image: Path | None, size: tuple[int, int]) -> Block:
+def block(profile: Profile, facts: BlockFacts, image: Path | None, size: tuple[int, int], *,
+          fitted: bool = False) -> Block:
     """The block of ``profile`` for a box of ``size`` points: the image on top (or filling a
-    seal), the text lines under it, wrapped to the box's width, and set smaller (down to
-    ``MIN_FONT_SIZE``) when they would not fit its height."""
+    seal), the text lines under it, wrapped to the box's width, and set smaller (down to the
+    profile's ``min_font_size``) when they would not fit its height. ``fitted``: the box was
+    fitted to the page's free space, so text that does not fit is BLOCK_NO_ROOM."""
     background = _image(image) if profile.image != "none" and image is not None else None
     if not profile.lines:  # an image alone (the seal): no text, so no font to embed
         if background is None:
@@ -78,14 +80,18 @@ def block(profile: Profile, facts: BlockFacts, image: Path | None, size: tuple[i
     width, height = size
     room = height * (TEXT_SHARE_WITH_IMAGE if background is not None else 1) - 2  # the text box's margins
     # pyHanko's layout works in whole points (it keeps aspect ratios as fractions)
-    for font_size in range(round(profile.font_size), MIN_FONT_SIZE - 1, -1):
+    least = math.ceil(profile.min_font_size)
+    for font_size in range(round(profile.font_size), least - 1, -1):
         leading = round(font_size * 1.25)
         wrapped = [part for line in lines for part in wrap(line, width - 4, font_size)]
         if len(wrapped) * leading <= room:
             text_height = round((len(wrapped) + 0.5) * leading)  # the image's bottom margin
             return Block(_text_style(profile, background, font_size, leading, text_height), "\n".join(wrapped))
+    if fitted:
+        raise SignerError(Code.BLOCK_NO_ROOM, f"the text of the {profile.name} block does not fit in the "
+                          f"{width}×{height} points free of text even at {least} pt")
     raise SignerError(Code.BAD_REQUEST, f"the text of the {profile.name} block does not fit in {width}×{height} points "
-                                     f"even at {MIN_FONT_SIZE} pt: give a larger rectangle or a shorter text")
+                                     f"even at {least} pt: give a larger rectangle or a shorter text")
 
 
 def block_lines(profile: Profile, facts: BlockFacts) -> list[str]:

@@ -12,13 +12,22 @@ from .pagespace import Rect
 
 
 @dataclass(frozen=True)
+class Holder:
+    """What the signer's certificate says of its holder, for finding the block's place when the
+    profile's titles are not on the page: the title line, then the printed name."""
+
+    title: str = ""  # the subject's title (or organisational unit)
+    name: str = ""  # the subject's common name, printed under the block
+
+
+@dataclass(frozen=True)
 class PlacementRequest:
     page: int | None = None  # counted from 1, negative from the end
     rect: Rect | None = None
     anchor: str | None = None
-    # False: when nothing places the block, ANCHOR_NOT_FOUND rather than the profile's fallback
-    # (the official will be asked where it goes)
+    # False: nothing found is ANCHOR_NOT_FOUND (someone will be asked); True: the profile's fallback
     fallback: bool = True
+    holder: Holder | None = None  # None: the certificate is not known yet (no title or name to look for)
 
 
 @dataclass(frozen=True)

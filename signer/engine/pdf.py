@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import io
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from functools import lru_cache
 
@@ -30,7 +30,7 @@ from ..validation.revocation import Evidence
 from . import appearance, cms, decoding, levels
 from .header import HeaderPlan, plan_empty_fields, plan_header, write_header
 from .key import SigningKey
-from .options import PdfSignOptions
+from .options import Holder, PdfSignOptions
 from .pagetext import PageText
 from .placement import Spot, page_refs, page_space, place
 from .reading import reading, reason
@@ -154,6 +154,8 @@ def plan_pdf(data: bytes, options: PdfSignOptions, parsed: IncrementalPdfFileWri
 def plan_block(data: bytes, writer: IncrementalPdfFileWriter, profile: Profile, options: PdfSignOptions) -> PdfPlan:
     """Where ``profile``'s block goes in the parsed document (its text read once for the
     block and the header)."""
+    if any("{comment}" in line for line in profile.lines) and not options.comment.strip():
+        raise SignerError(Code.BAD_REQUEST, f"profile {profile.name} shows a comment, and the comment is empty")
     with reading():
         refs = page_refs(writer)
         text = PageText(data, [ref.idnum for ref in refs])
@@ -190,6 +192,7 @@ def _prepare(data: bytes, writer: IncrementalPdfFileWriter, key: SigningKey | Ke
              signing_time: datetime, bytes_reserved: int, plan: PdfPlan | None) -> PreparedPdf:
     field_name = options.field_name or fresh_field_name(writer)
     profile = _profile(options.profile)
+    options = with_holder(options, key.certificate)
     meta = signers.PdfSignatureMetadata(
         field_name=field_name,
         md_algorithm=cms.DIGEST,
@@ -210,7 +213,8 @@ def _prepare(data: bytes, writer: IncrementalPdfFileWriter, key: SigningKey | Ke
         else:
             plan = plan or plan_block(data, writer, profile, options)
             facts = block_facts(key, options, signing_time)
-            block = appearance.block(profile, facts, options.image, plan.spot.size)
+            block = appearance.block(profile, facts, options.image, plan.spot.size,
+                                     fitted=plan.spot.placed_by != "rect")
             text_params = {"block": block.text}
             pdf_signer = signers.PdfSigner(meta, signer=placeholder_signer,
                                            **_placed(writer, plan, block, field_name))
@@ -231,6 +235,15 @@ def _prepare(data: bytes, writer: IncrementalPdfFileWriter, key: SigningKey | Ke
         pages=page_count(writer),
         spot=plan.spot if plan is not None else None,
     )
+
+
+def with_holder(options: PdfSignOptions, certificate: x509.Certificate) -> PdfSignOptions:
+    """``options`` whose placement may look for the certificate's title and printed name."""
+    if options.placement.holder is not None:
+        return options
+    names = certificate.subject.native
+    holder = Holder(title=str(names.get("title") or ""), name=str(names.get("common_name") or ""))
+    return replace(options, placement=replace(options.placement, holder=holder))
 
 
 def block_facts(key: SigningKey | KeyOutline, options: PdfSignOptions, time: datetime) -> appearance.BlockFacts:

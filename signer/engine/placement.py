@@ -1,17 +1,21 @@
-"""Where a signature block goes: a given rectangle, a page corner, below an anchor text,
-or (for the seal) over the left part of the leader's existing signature.
+"""Where a signature block goes: a given rectangle, a page corner, below a title line (the
+profile's titles, then the certificate's), above the signer's printed name, or (for the seal)
+over the left part of the leader's existing signature; when none is found, the profile's
+fallback (free space at the bottom right of the last page) or ANCHOR_NOT_FOUND.
 
-Everything here is in display space (``pagespace``): the page as the reader sees it.
+Everything here is in display space (``pagespace``): the page as the reader sees it. A block
+never covers the page's text: it is fitted into the free space (``freespace``), or refused
+with BLOCK_NO_ROOM.
 
 The anchor search reads the text of the last pages (``pagetext``), from the last
 backwards, at most ``anchor_search_pages`` of them; both sides are compared in Unicode
-NFC (and case-folded for a caller's anchor), so decomposed and precomposed diacritics match.
+NFC (and case-folded, spacing aside), so decomposed and precomposed diacritics match.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Hashable, Sequence
+from collections.abc import Callable, Hashable, Sequence
 from dataclasses import dataclass
 
 from pyhanko.pdf_utils import generic
@@ -21,25 +25,32 @@ from policies.profiles import Profile, load_profile
 
 from ..errors import Code, SignerError
 from . import budget
-from .options import PlacementRequest
+from .freespace import Fit, free_corner, hang_below, seal_beside, stand_above
+from .options import Holder, PlacementRequest
 from .pagespace import PageSpace, Rect, as_rect, rotation
-from .pagetext import PageText, line_box, line_text, nfc
+from .pagetext import PageText, line_box, line_text, normalized
 from .pagetree import leaves, lineage
 
-RECT, ANCHOR = "rect", "anchor"  # some of the values of ``Spot.placed_by`` (the service adds "official")
+GROUP_LEADING = 1.8  # a title group's next line starts within this many line heights
+SEAL_LEAST = 0.1  # a seal moved clear of text still covers this share of the leader's block
 
 
 @dataclass(frozen=True)
 class Spot:
     page: int  # index from 0
     box: Rect  # display space
-    # who chose the place: "rect" (the caller), "anchor" (a text found on the page), "official"
-    # (in the companion's placement dialog), ...
-    placed_by: str = RECT
+    placed_by: str = "rect"  # rect, anchor, title, certificate, name, fallback, official
 
     @property
     def size(self) -> tuple[int, int]:
         return (round(self.box[2] - self.box[0]), round(self.box[3] - self.box[1]))
+
+
+@dataclass(frozen=True)
+class Found:
+    page: int
+    line: Rect  # the last line of the title group, or the printed name
+    how: str  # title, certificate, name
 
 
 def place(document: bytes | PageText, writer: IncrementalPdfFileWriter, profile: Profile,
@@ -47,7 +58,8 @@ def place(document: bytes | PageText, writer: IncrementalPdfFileWriter, profile:
     """Where ``profile``'s block goes; ``document``: the document, or its text when the
     caller reads it for more than the block."""
     refs = page_refs(writer)
-    spot = _place(document, writer, refs, profile, request)
+    text = document if isinstance(document, PageText) else PageText(document, [ref.idnum for ref in refs])
+    spot = _place(text, writer, refs, profile, request)
     x1, y1, x2, y2 = spot.box
     if not all(math.isfinite(v) for v in spot.box) or x2 - x1 < 1 or y2 - y1 < 1:
         raise SignerError(Code.BAD_REQUEST, "the block's rectangle must have a finite, non-empty size")
@@ -58,30 +70,155 @@ def place(document: bytes | PageText, writer: IncrementalPdfFileWriter, profile:
     return Spot(spot.page, (x1, y1, x2, y2), spot.placed_by)
 
 
-def _place(document: bytes | PageText, writer: IncrementalPdfFileWriter, refs: list, profile: Profile,
+def _place(text: PageText, writer: IncrementalPdfFileWriter, refs: list, profile: Profile,
            request: PlacementRequest) -> Spot:
     pages = len(refs)
+    fit = Fit(profile.width, profile.height, profile.min_height)
     if request.rect is not None:
-        return Spot(page_index(request.page or 1, pages), _ordered(request.rect))
+        index = page_index(request.page or 1, pages)
+        return Spot(index, on_page(_ordered(request.rect), page_space(refs[index]), index))
     rule = profile.placement
     if request.anchor:
-        page, line = find_anchor(document, (request.anchor,), whole=False, pages=pages)
-        return Spot(page, below(line, profile.width, profile.height, rule.gap), ANCHOR)
+        page, line = find_anchor(text, (request.anchor,), whole=False, pages=pages)
+        return _below(Found(page, line, "anchor"), text, refs, profile, fit)
     if rule.mode == "anchor":
-        page, line = find_anchor(document, rule.anchors, pages=pages)
-        return Spot(page, below(line, profile.width, profile.height, rule.gap), ANCHOR)
+        found = find_place(text, profile, request.holder, pages)
+        if found is None:
+            return _fallback(text, refs, profile, request, fit)
+        return _below(found, text, refs, profile, fit)
     if rule.mode == "seal":
-        over = load_profile(rule.over)  # its title is the reason its signatures carry
-        leader = last_signature_box(writer, reason=over.title)
-        if leader is None:  # no leader's field: where the leader's block would be, by the anchor
-            page, line = find_anchor(document, rule.anchors, pages=pages)
-            leader = Spot(page, below(line, over.width, over.height, rule.gap))
-        return Spot(leader.page, seal_over(leader.box, profile.width, profile.height, rule.overlap), ANCHOR)
+        return _seal(text, writer, refs, profile, request, fit)
     if rule.mode == "corner":
         index = page_index(rule.page, pages)
-        return Spot(index, corner(page_space(refs[index]).visible, rule.corner, profile.width, profile.height,
-                                  rule.margin))
+        box = free_corner(page_space(refs[index]).visible, rule.corner, fit, rule.margin, _obstacles(text, index),
+                          reach=0.5)
+        if box is None:
+            raise _no_room(profile, f"in the {rule.corner} half of page {index + 1}")
+        return Spot(index, box)
     raise SignerError(Code.BAD_REQUEST, f"profile {profile.name} needs a page and rectangle, or an anchor")
+
+
+def on_page(rect: Rect, space: PageSpace, index: int) -> Rect:
+    """A caller's rectangle, refused unless it lies wholly on the page's visible area."""
+    x0, y0, x1, y1 = space.visible
+    if all(math.isfinite(v) for v in rect) and not (x0 <= rect[0] and y0 <= rect[1] and rect[2] <= x1
+                                                    and rect[3] <= y1):
+        raise SignerError(Code.BAD_REQUEST, f"the rectangle {','.join(f'{v:g}' for v in rect)} does not lie on "
+                          f"page {index + 1}, which shows {x0:g},{y0:g} to {x1:g},{y1:g} "
+                          f"({x1 - x0:g}×{y1 - y0:g} points)")
+    return rect
+
+
+def _below(found: Found, text: PageText, refs: list, profile: Profile, fit: Fit) -> Spot:
+    """The block under the title line (or over the printed name), fitted to the free space."""
+    area = page_space(refs[found.page]).visible
+    obstacles = _obstacles(text, found.page)
+    gap = profile.placement.gap
+    box = (stand_above if found.how == "name" else hang_below)(found.line, fit, gap, area, obstacles)
+    if box is None:
+        where = "above the printed name" if found.how == "name" else "below the title line"
+        raise _no_room(profile, f"{where} on page {found.page + 1}")
+    return Spot(found.page, box, found.how)
+
+
+def _seal(text: PageText, writer: IncrementalPdfFileWriter, refs: list, profile: Profile,
+          request: PlacementRequest, fit: Fit) -> Spot:
+    rule = profile.placement
+    over = load_profile(rule.over)  # its title is the reason its signatures carry
+    leader = last_signature_box(writer, reason=over.title)
+    if leader is None:  # no leader's field: where the leader's block would be, by its title
+        found = find_place(text, profile, request.holder, len(refs))
+        if found is None:
+            return _fallback(text, refs, profile, request, fit)
+        leader = Spot(found.page, below(found.line, over.width, over.height, rule.gap), found.how)
+    seal = seal_over(leader.box, profile.width, profile.height, rule.overlap)
+    box = seal_beside(leader.box, seal, fit, SEAL_LEAST, page_space(refs[leader.page]).visible,
+                      _obstacles(text, leader.page))
+    if box is None:
+        raise _no_room(profile, f"beside the leader's block on page {leader.page + 1}")
+    return Spot(leader.page, box, leader.placed_by)
+
+
+def _fallback(text: PageText, refs: list, profile: Profile, request: PlacementRequest, fit: Fit) -> Spot:
+    """Nothing found: the profile's fallback, unless someone will be asked (``request.fallback``)."""
+    rule = profile.placement
+    if not request.fallback or rule.fallback != "free-corner":
+        raise SignerError(Code.ANCHOR_NOT_FOUND, _searched(text, profile, request.holder, len(refs)))
+    index = len(refs) - 1
+    box = free_corner(page_space(refs[index]).visible, "bottom-right", fit, rule.margin, _obstacles(text, index))
+    if box is None:
+        raise _no_room(profile, f"no title was found, and the last page (page {index + 1}) has no free space")
+    return Spot(index, box, "fallback")
+
+
+def find_place(text: PageText, profile: Profile, holder: Holder | None, pages: int) -> Found | None:
+    """The title group's last line (the profile's titles, then the certificate's title), or the
+    printed name, on the last page that has one."""
+    rule = profile.placement
+    stages: list[tuple[str, tuple[str, ...]]] = [("title", rule.anchors)]
+    if holder is not None and holder.title.strip():
+        stages.append(("certificate", (holder.title,)))
+    for how, titles in stages:
+        found = _search(text, title_matcher(titles, rule.prefixes), pages)
+        if found is not None:
+            return Found(found[0], _group_end(text.lines(found[0]), found[1]), how)
+    if holder is not None and holder.name.strip():
+        name = normalized(holder.name)
+        found = _search(text, lambda line: normalized(line) == name, pages)
+        if found is not None:
+            return Found(found[0], found[1], "name")
+    return None
+
+
+def title_matcher(titles: Sequence[str], prefixes: Sequence[str]) -> Callable[[str], bool]:
+    """A whole text segment that is one of ``titles``, alone or after one of ``prefixes``."""
+    wanted = {normalized(t) for t in titles}
+    heads = [normalized(p) for p in prefixes]
+
+    def matches(line: str) -> bool:
+        text = normalized(line)
+        return text in wanted or any(text.startswith(h) and text[len(h):].strip() in wanted for h in heads)
+    return matches
+
+
+def _search(text: PageText, matches: Callable[[str], bool], pages: int) -> tuple[int, Rect] | None:
+    count = min(pages, len(text))
+    limit = budget.current().anchor_search_pages
+    for page in range(count - 1, max(count - limit, 0) - 1, -1):
+        found = [line_box(chars) for chars in text.lines(page) if matches(line_text(chars))]
+        if found:
+            return page, min(found, key=lambda box: box[1])  # the last: lowest on the last page
+    return None
+
+
+def _group_end(lines: list, line: Rect) -> Rect:
+    """The title group's last line: a line just under ``line`` and across its middle ("KT. CHỦ
+    TỊCH" over "PHÓ CHỦ TỊCH"), or ``line`` itself."""
+    height = line[3] - line[1]
+    middle = (line[0] + line[2]) / 2
+    under = [box for box in map(line_box, lines)
+             if box[3] <= line[1] and line[1] - box[3] < (GROUP_LEADING - 1) * height + height / 2
+             and box[0] <= middle <= box[2]]
+    return max(under, key=lambda box: box[1]) if under else line
+
+
+def _searched(text: PageText, profile: Profile, holder: Holder | None, pages: int) -> str:
+    count = min(pages, len(text))
+    limit = budget.current().anchor_search_pages
+    where = f"the last {limit} of {count} pages" if count > limit else "the document"
+    sought = [*profile.placement.anchors]
+    if holder is not None:
+        sought += [value for value in (holder.title, holder.name) if value.strip()]
+    return f"searched {where} for: " + ", ".join(f"“{value}”" for value in sought)
+
+
+def _obstacles(text: PageText, page: int) -> list[Rect]:
+    return [line_box(chars) for chars in text.lines(page)]
+
+
+def _no_room(profile: Profile, where: str) -> SignerError:
+    return SignerError(Code.BLOCK_NO_ROOM, f"the {profile.name} block needs at least "
+                       f"{profile.width:g}×{profile.min_height:g} points free of text {where}")
 
 
 def page_index(page: int, count: int) -> int:
@@ -123,20 +260,18 @@ def find_anchor(document: bytes | PageText, anchors: tuple[str, ...], *, whole: 
     Pages are read from the last (where signature blocks sit) backwards, up to the budget's
     ``anchor_search_pages``; ``pages``: the page count the block's placing sees, when known."""
     text = document if isinstance(document, PageText) else PageText(document)
-    wanted = [nfc(a) for a in anchors]
+    wanted = [normalized(a) for a in anchors]
     count = len(text) if pages is None else min(pages, len(text))
+    found = _search(text, lambda line: _matches(normalized(line), wanted, whole), count)
+    if found is not None:
+        return found
     limit = budget.current().anchor_search_pages
-    for page in range(count - 1, max(count - limit, 0) - 1, -1):
-        found = [line_box(chars) for chars in text.lines(page)
-                 if _matches(nfc(line_text(chars)), wanted, whole)]
-        if found:
-            return page, min(found, key=lambda box: box[1])  # the last: lowest on the last page
     searched = f"the last {limit} of {count} pages" if count > limit else "the document"
     raise SignerError(Code.ANCHOR_NOT_FOUND, f"searched {searched} for: " + ", ".join(f"“{a}”" for a in anchors))
 
 
 def _matches(text: str, wanted: list[str], whole: bool) -> bool:
-    return any(text == w if whole else w.casefold() in text.casefold() for w in wanted)
+    return any(text == w if whole else w in text for w in wanted)
 
 
 def below(line: Rect, width: float, height: float, gap: float) -> Rect:
@@ -150,13 +285,6 @@ def seal_over(leader: Rect, width: float, height: float, overlap: float) -> Rect
     right = leader[0] + overlap * (leader[2] - leader[0])
     middle = (leader[1] + leader[3]) / 2
     return (right - width, middle - height / 2, right, middle + height / 2)
-
-
-def corner(page: Rect, which: str, width: float, height: float, margin: float) -> Rect:
-    x0, y0, x1, y1 = page
-    left = x0 + margin if which.endswith("left") else x1 - margin - width
-    bottom = y1 - margin - height if which.startswith("top") else y0 + margin
-    return (left, bottom, left + width, bottom + height)
 
 
 def last_signature_box(writer: IncrementalPdfFileWriter, reason: str | None = None) -> Spot | None:

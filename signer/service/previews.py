@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import datetime
 from typing import TYPE_CHECKING
 
+from ..engine.options import Holder
 from ..lazy import lazy_import
 from .options import PdfSignOptions
 
@@ -16,7 +18,10 @@ else:  # the document stack is imported when a preview is made
 
 
 def preview_png(data: bytes, options: PdfSignOptions, *, signer: str, organisation: str, time: datetime) -> bytes:
-    """The page with the block of ``options.profile`` on it, as a PNG."""
+    """The page with the block of ``options.profile`` on it, as a PNG; the block is placed as a
+    signature by ``signer`` would be (above that printed name when no title is found)."""
+    if options.placement.holder is None:
+        options = replace(options, placement=replace(options.placement, holder=Holder(name=signer)))
     facts = appearance.BlockFacts(signer=signer, organisation=organisation, time=time, doc_number=options.doc_number,
                                   issued_date=options.issued_date, copy_form=options.copy_form,
                                   comment=options.comment)

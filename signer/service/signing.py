@@ -264,7 +264,7 @@ class SigningService:
         """The block on its page for the consent dialog (None: an invisible signature, or no preview)."""
         if options.profile is None:
             return None
-        options = self.with_certificate_look(options, key)
+        options = pdf.with_holder(self.with_certificate_look(options, key), key.certificate)
         try:
             facts = pdf.block_facts(key, options, cms.signing_time_now())
             return await self.documents.preview(caller.name, data, options, facts, scale=1.0)
@@ -285,13 +285,16 @@ class SigningService:
         the document places is placed by the official in the signature's dialog, when there is
         one (else the profile's fallback, or ANCHOR_NOT_FOUND)."""
         sha256 = await self._note_document(caller, data)
-        asking = self.can_place(caller)
+        asking = self.can_place(caller) and options.profile is not None
         options = replace(options, placement=replace(options.placement, fallback=not asking))
+        if asking:  # the certificate's title and printed name may place the block: only then is the official asked
+            self.consent_check(caller, SIGN)
+            options = pdf.with_holder(options, (await self._key(caller, selector)).certificate)
         placing: Placing | None = None
         try:
             inspection = await self.documents.inspect(caller.name, data, options)
         except SignerError as error:
-            if error.code is not Code.ANCHOR_NOT_FOUND or not asking or options.profile is None:
+            if error.code is not Code.ANCHOR_NOT_FOUND or not asking:
                 raise
             pages = (await self.documents.inspect(caller.name, data, replace(options, profile=None))).pages
             inspection = Inspection(pages, None)

@@ -40,10 +40,19 @@ def load() -> None:
 
 
 def inspect(data: bytes, *, options: PdfSignOptions, path: str | None = None) -> Answer:
-    """Before consent: the page count and where the block goes (None: an invisible signature)."""
+    """Before consent: the page count and where the block goes (None: an invisible signature, or
+    a place left to find once the certificate is known, its title and printed name with it)."""
     data = _document(data, path)
     writer = pdf.open_pdf(data)
-    plan = pdf.plan_pdf(data, options, writer)
+    unknown = options.placement.holder is None and not options.placement.anchor  # the certificate, not yet read
+    try:
+        plan = pdf.plan_pdf(data, options, writer)
+    except SignerError as error:
+        if error.code != Code.ANCHOR_NOT_FOUND or not unknown:
+            raise
+        plan = None
+    if plan is not None and plan.spot.placed_by == "fallback" and unknown:
+        plan = None
     return (pdf.page_count(writer), None if plan is None else _portable(plan, writer)), b""
 
 
