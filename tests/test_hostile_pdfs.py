@@ -10,6 +10,7 @@ import io
 import json
 import subprocess
 import sys
+import urllib.parse
 from collections.abc import Callable, Iterator
 
 import pytest
@@ -52,6 +53,10 @@ CASES: dict[str, tuple[Callable[[], bytes], str]] = {
     "object-stream-bomb": (make_hostile.object_stream_bomb, "DOCUMENT_TOO_COMPLEX"),
     "huge-xref": (make_hostile.huge_xref, "DOCUMENT_TOO_COMPLEX"),
 }
+# A caller's anchor that is not found is refused: the profile's own titles would fall back to free
+# space on the last page, and the point of these cases is the bounded search
+CALLER_ANCHOR = "&anchor=" + urllib.parse.quote(make_hostile.ANCHOR)
+SEARCHED = {"10000-pages-anchor-on-page-1": CALLER_ANCHOR, "10000-pages-no-anchor": CALLER_ANCHOR}
 
 # What verification answers: a code (422), or None for a report of no signatures (200).
 VERIFIED: dict[str, str | None] = {
@@ -201,7 +206,7 @@ def test_the_daemon_answers_each_with_a_4xx_and_one_audit_line(name: str, corpus
     audit_before, calls_before = len(daemon.audit_lines()), daemon.token_calls
     capfd.readouterr()
     with structlog.testing.capture_logs() as logged:
-        reply = call("POST", f"{daemon.url}/v1/sign/pdf?profile=approved",
+        reply = call("POST", f"{daemon.url}/v1/sign/pdf?profile=approved{SEARCHED.get(name, '')}",
                      headers={"Origin": PAGE, "Content-Type": "application/pdf"}, body=corpus[name])
     assert (reply.status, reply.code) == (422, code), reply.body
     assert daemon.token_calls == calls_before, "refused before the token"
@@ -232,7 +237,7 @@ def test_the_configured_page_cap_reaches_the_search(dev_env: DevEnv, tmp_path, p
     data = make_hostile.many_pages(30, anchor_page=20)  # found on the 11th page from the end
     with RunningDaemon(dev_env.signer_config, tmp_path, allow_origins=(PAGE,), pregranted=(PAGE,),
                        unattended=(PAGE,), limits={"anchor_search_pages": 5}) as daemon:
-        reply = call("POST", f"{daemon.url}/v1/sign/pdf?profile=approved",
+        reply = call("POST", f"{daemon.url}/v1/sign/pdf?profile=approved{CALLER_ANCHOR}",
                      headers={"Origin": PAGE, "Content-Type": "application/pdf"}, body=data)
     assert (reply.status, reply.code) == (422, "ANCHOR_NOT_FOUND")
     assert "the last 5 of 30 pages" in reply.json()["message"]

@@ -294,7 +294,7 @@ class SigningService:
         try:
             inspection = await self.documents.inspect(caller.name, data, options)
         except SignerError as error:
-            if error.code is not Code.ANCHOR_NOT_FOUND or not asking:
+            if error.code is not Code.ANCHOR_NOT_FOUND or not asking or options.profile is None:
                 raise
             pages = (await self.documents.inspect(caller.name, data, replace(options, profile=None))).pages
             inspection = Inspection(pages, None)
