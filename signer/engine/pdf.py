@@ -152,6 +152,9 @@ def plan_pdf(data: bytes, options: PdfSignOptions, parsed: IncrementalPdfFileWri
 def plan_block(data: bytes, writer: IncrementalPdfFileWriter, profile: Profile, options: PdfSignOptions) -> PdfPlan:
     """Where ``profile``'s block goes in the parsed document (its text read once for the
     block and the header)."""
+    if profile.fill_header and not options.doc_number and not profile.numbers_by_hand:
+        raise SignerError(Code.BAD_REQUEST, f"profile {profile.name} needs the document number (doc_number; "
+                          "VGCA: DocNumber), unless the profile sets numbers_by_hand = true")
     with reading():
         refs = page_refs(writer)
         text = PageText(data, [ref.idnum for ref in refs])
