@@ -68,15 +68,15 @@ class HeaderScan:
 
 
 def scan_header(text: PageText) -> HeaderScan:
-    """The blanks of page 1's number line and of its first date line (the header's, above
-    any date the body quotes), and what is missing."""
+    """The blanks of page 1's first "Số:" line and first date line (the header's, above any
+    number or date the body quotes), and what is missing."""
     rows = baselines(text.lines(0))
     blanks: list[Blank] = []
     missing: dict[str, str] = {}
-    number_rows = [row for row in rows if _find(row, NUMBER) is not None]
-    number = next((blank for row in number_rows if (blank := _number_blank(row)) is not None), None)
+    number_row = next((row for row in rows if _find(row, NUMBER) is not None), None)  # the header's
+    number = None if number_row is None else _number_blank(number_row)
     if number is None:
-        missing["number"] = SEARCHED["number"] if number_rows else NO_LINE["number"]
+        missing["number"] = SEARCHED["number"] if number_row else NO_LINE["number"]
     else:
         blanks.append(number)
     date_row = next(((row, found) for row in rows if (found := _find(row, DATE)) is not None), None)

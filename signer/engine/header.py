@@ -75,23 +75,22 @@ def plan_header(text: PageText, writer: IncrementalPdfFileWriter, page_refs: lis
             missing += [] if found else [scan.missing["number"]]
         values.update({part: wanted[part] for part in have})
     if issued_date:
-        if "year" not in existing:  # a year printed on the page must be the issuing year
+        values.update({part: wanted[part] for part in DATE_PARTS if part in existing})
+        lacking = [part for part in DATE_PARTS if part not in existing]
+        if lacking:
             scan = scan or scan_header(text)
-            if scan.printed_year is not None and scan.printed_year != wanted["year"]:
-                raise SignerError(Code.BAD_REQUEST, f"the header prints the year {scan.printed_year} "
-                                  f"(“năm {scan.printed_year}”), but the issued date is {issued_date}")
-        for part in DATE_PARTS:
-            if part in existing:
-                values[part] = wanted[part]
-            elif part == "year" and scan is not None and scan.printed_year is not None:
-                continue  # printed: nothing to write
-            elif existing and part != "year":
-                continue  # the fields made at approval are the blanks there are
-            elif (blank := (scan := scan or scan_header(text)).found(part)) is not None:
-                new.append(blank)
-                values[part] = wanted[part]
-            else:
-                missing.append(scan.missing[part])
+            if "year" in lacking and scan.printed_year is not None:  # printed: checked, not written
+                if scan.printed_year != wanted["year"]:
+                    raise SignerError(Code.BAD_REQUEST, f"the header prints the year {scan.printed_year} "
+                                      f"(“năm {scan.printed_year}”), but the issued date is {issued_date}")
+                lacking.remove("year")
+            for part in lacking:
+                blank = scan.found(part)
+                if blank is None:
+                    missing.append(scan.missing[part])
+                else:
+                    new.append(blank)
+                    values[part] = wanted[part]
     if missing:
         raise SignerError(Code.ANCHOR_NOT_FOUND, "; ".join(dict.fromkeys(missing)))
     return HeaderPlan(existing, new, values)
