@@ -160,3 +160,12 @@ def test_issuing_without_a_number_is_refused_unless_numbers_are_written_by_hand(
     assert written(found, "02", "ngày", "tháng") and written(found, "12", "tháng", "năm")
     assert not any(w.text.isdigit() for w in found if w.beside(next(k for k in found if k.text == "Số:"))
                    and w.x1 < 300), "the number is left for the pen"
+
+
+def test_a_batch_of_issued_documents_without_a_number_is_refused_at_once(cli, tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    out.mkdir()
+    done = cli("sign-batch", str(DRAFTS / "spaces-odt.pdf"), "-o", str(out), "--profile", "issued",
+               "--cert", "clerk")
+    assert done.returncode == 9 and "BAD_REQUEST" in done.stderr and "document number" in done.stderr, done.stderr
+    assert list(out.iterdir()) == []
