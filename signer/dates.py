@@ -30,7 +30,7 @@ def parse_issued_date(text: str) -> date:
             return date(int(year), int(month), int(day))
         if ISO_DAY.fullmatch(given):
             return date.fromisoformat(given)
-        if ISO_DAY.match(given) and given[10:11] in ("T", "t", " "):
+        if ISO_DAY.match(given) and given[10:11] in ("T", " "):
             return _day_in_hanoi(datetime.fromisoformat(given))
     except ValueError:
         pass  # a day that does not exist (31/02/2026), or a malformed time: refused below
