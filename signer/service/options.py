@@ -93,6 +93,8 @@ SPECS: tuple[OptionSpec, ...] = (
 
 PLACEMENT = frozenset(f.name for f in fields(PlacementRequest))
 DATES = frozenset(spec.name for spec in SPECS if spec.kind is Kind.DATE)
+
+
 def default_of(name: str) -> Any:
     """The default of an option, as ``PdfSignOptions`` and ``PlacementRequest`` have it (read
     when asked: the copy form's comes from the policy files)."""
