@@ -51,6 +51,7 @@ class Profile:
     border: bool
     fill_header: bool  # write the document number and date into the header's blanks
     prepare_header: bool  # make the header's blanks into empty fields, for the clerk to fill
+    numbers_by_hand: bool  # with fill_header: the number may be left out (written on paper later)
     level: str  # the PAdES level signed by default: B-B, B-T, B-LT or B-LTA
     placement: Placement
 
@@ -100,6 +101,7 @@ def load_profile(name: str) -> Profile:
         border=bool(data.get("border", False)),
         fill_header=bool(data.get("fill_header", False)),
         prepare_header=bool(data.get("prepare_header", False)),
+        numbers_by_hand=bool(data.get("numbers_by_hand", False)),
         level=str(data.get("level", "B-B")),
         placement=Placement(
             mode=str(placement.get("mode", "rect")),

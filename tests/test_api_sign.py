@@ -278,3 +278,29 @@ def test_expired_certificate_is_refused_by_the_api(daemon: RunningDaemon) -> Non
     reply = post(daemon, "/v1/sign/pdf?cert=expired", PDF)
     assert (reply.status, reply.code) == (422, "CERT_EXPIRED")
     assert "hết hạn" in reply.json()["message_vi"]
+
+
+def test_issuing_through_the_api_takes_the_date_as_people_type_it(daemon: RunningDaemon, tmp_path: Path) -> None:
+    from pdf_checks import embedded_signatures
+
+    draft = (DOCUMENTS / "drafts" / "dots-odt.pdf").read_bytes()
+    calls_before = daemon.token_calls
+    for fields, words in (({"profile": "issued", "cert": "clerk", "issued_date": "02/12/2026"}, "document number"),
+                          ({"profile": "issued", "cert": "clerk", "doc_number": "45/QĐ-UBND",
+                            "issued_date": "2 tháng 12"}, "DD/MM/YYYY")):
+        body, content_type = multipart(fields, draft)
+        refused = post(daemon, "/v1/sign/pdf", body, content_type)
+        assert (refused.status, refused.code) == (400, "BAD_REQUEST") and words in refused.json()["message"]
+    assert daemon.token_calls == calls_before, "refused before the token is touched"
+
+    body, content_type = multipart({"profile": "issued", "cert": "clerk", "doc_number": "45/QĐ-UBND",
+                                    "issued_date": "02/12/2026"}, draft)
+    reply = post(daemon, "/v1/sign/pdf", body, content_type)
+    assert reply.status == 200, reply.body
+    out = tmp_path / "issued.pdf"
+    out.write_bytes(reply.body)
+    assert_pdfsig_all_valid(out, 1)
+    form = embedded_signatures(reply.body)[0].reader.root["/AcroForm"]
+    values = {str(f.get_object()["/T"]): str(f.get_object().get("/V", "")) for f in form["/Fields"]}
+    assert {k: values.get(k) for k in ("so_thu_tu", "ngay_ban_hanh", "thang_ban_hanh", "nam_ban_hanh")} == {
+        "so_thu_tu": "45", "ngay_ban_hanh": "02", "thang_ban_hanh": "12", "nam_ban_hanh": "2026"}

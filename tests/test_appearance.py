@@ -183,7 +183,7 @@ def decision(path: Path, *, body_mentions_title: bool = False, recipients_column
     if crop:
         page.setCropBox(crop)
     page.setFont("LiberationSerifTest", 12)
-    page.drawCentredString(150, 780, "Số: ......./QĐ-UBND" if header_dots else "Số:    /QĐ-UBND")
+    page.drawCentredString(150, 780, "Số: ......./QĐ-UBND" if header_dots else "Số: /QĐ-UBND")
     page.drawCentredString(420, 780, "Hà Nội, ngày ... tháng ... năm 2026")
     page.drawString(60, 700, "Giao Chủ tịch UBND các quận, huyện tổ chức thực hiện." if body_mentions_title
                     else "Điều 1. Quyết định này có hiệu lực kể từ ngày ký.")

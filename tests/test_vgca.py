@@ -15,7 +15,7 @@ from pathlib import Path
 import aiohttp
 import pytest
 from companion_harness import answering_companion
-from conftest import DevEnv
+from conftest import DOCUMENTS, DevEnv
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import padding
@@ -112,6 +112,30 @@ def test_issued_after_approved_keeps_both_signatures(daemon: RunningDaemon, docs
     assert_pdfsig_all_valid(out, 2)
     signers = [s.signer_cert.subject.native["common_name"] for s in embedded_signatures(out.read_bytes())]
     assert signers == ["Lê Hồng Sơn", "Văn phòng UBND Thành phố Hà Nội"]
+
+
+def test_issued_date_sent_as_a_javascript_date_is_the_day_in_hanoi(daemon: RunningDaemon, docsys: DocumentSystem,
+                                                                   tmp_path: Path) -> None:
+    """``IssuedDate: new Date()`` at 03:59 on 2 December in Hà Nội is 20:59 on the 1st in UTC: the
+    document is issued on the 2nd, on a Word draft whose blanks are spaces."""
+    docsys.stored["spaces-docx.pdf"] = (DOCUMENTS / "drafts" / "spaces-docx.pdf").read_bytes()
+    approved = vgca(daemon, "SignApproved", document_frame(docsys, "spaces-docx.pdf"), origin=docsys.url)
+    assert approved["Status"] == 0, approved
+    refused = vgca(daemon, "SignIssued", document_frame(docsys, approved["FileName"], DocNumber="45/QĐ-UBND",
+                                                        IssuedDate="Tue Dec 01 2026"), origin=docsys.url)
+    assert refused["Status"] == 2 and "DD/MM/YYYY" in refused["Message"], refused
+    issued = vgca(daemon, "SignIssued", document_frame(docsys, approved["FileName"], DocNumber="45/QĐ-UBND",
+                                                       IssuedDate="2026-12-01T20:59:40.803Z"), origin=docsys.url)
+    assert issued["Status"] == 0, issued
+    assert issued["DocumentNumber"] == "45/QĐ-UBND" and issued["DocumentDate"] == "2026-12-02"
+    out = tmp_path / "issued.pdf"
+    out.write_bytes(docsys.uploads[-1].data)
+    assert_pdfsig_all_valid(out, 2)
+    form = embedded_signatures(out.read_bytes())[0].reader.root["/AcroForm"]
+    values = {str(f.get_object()["/T"]): str(f.get_object().get("/V", "")) for f in form["/Fields"]}
+    assert {k: values.get(k) for k in ("so_thu_tu", "ngay_ban_hanh", "thang_ban_hanh")} == {
+        "so_thu_tu": "45", "ngay_ban_hanh": "02", "thang_ban_hanh": "12"}
+    assert "nam_ban_hanh" not in values, "the year is printed on the draft"
 
 
 def test_upload_handler_status_styles(daemon: RunningDaemon, docsys: DocumentSystem) -> None:

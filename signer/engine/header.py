@@ -1,54 +1,42 @@
 """The document number and the issuing date, in their places in the header.
 
-The header's dotted blanks ("Số: ......./QĐ-UBND", "..., ngày ... tháng ... năm ...")
-become read-only text fields. The leader's (approved) signature creates them empty, as
-part of its own update; the clerk's (issued) signature fills them. Filling existing
-fields is what a validator's difference analysis allows after a signature, so the
-leader's signature keeps its standing; had the clerk added anything new to the page, the
-leader's signature would be reported as followed by unexplained changes. A document whose
-fields were not made at approval gets them from the clerk (the leader's signature then
-shows that change).
+The header's blanks ("Số: ......./QĐ-UBND", "..., ngày     tháng     năm 2026": dots, an
+ellipsis, underscores or a plain gap; found by ``blanks``) become read-only text fields.
+The leader's (approved) signature creates them empty, as part of its own update; the
+clerk's (issued) signature fills them. Filling existing fields is what a validator's
+difference analysis allows after a signature, so the leader's signature keeps its
+standing; had the clerk added anything new to the page, the leader's signature would be
+reported as followed by unexplained changes. A document whose fields were not made at
+approval gets them from the clerk (the leader's signature then shows that change).
 
-Filled text is set in the bundled font at the line's size, over a white patch.
+Filled text is set in the bundled font at the line's size, over a white patch. A year printed
+in the header ("năm 2026") is not written; an issuing date in another year is refused.
 """
 
 from __future__ import annotations
 
-import unicodedata
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import date
 
-from pdfminer.layout import LTChar
 from pyhanko.pdf_utils import generic
 from pyhanko.pdf_utils.font.api import FontEngine
 from pyhanko.pdf_utils.incremental_writer import IncrementalPdfFileWriter
 
+from ..dates import parse_issued_date
 from ..errors import Code, SignerError
 from .appearance import BundledFont, text_width
+from .blanks import Blank, HeaderScan, scan_header
 from .pagespace import PageSpace, Rect, as_rect
-from .pagetext import PageText, normalized
+from .pagetext import PageText
 from .widgets import pdf_numbers
 
 # Field name of each blank (ASCII: form field names travel through many tools). "Số: ..../QĐ-UBND"
 # takes the sequence number alone; "Số: ......" the whole number and symbol.
 FIELDS = {"sequence": "so_thu_tu", "number": "so_ky_hieu", "day": "ngay_ban_hanh", "month": "thang_ban_hanh",
           "year": "nam_ban_hanh"}
-GROUPS = {"number": ("sequence", "number"), "date": ("day", "month", "year")}
-SEARCHED = {"number": "searched for: “Số: ....” on page 1",
-            "date": "searched for: “ngày ... tháng ... năm ...” on page 1"}
+NUMBER_PARTS, DATE_PARTS = ("sequence", "number"), ("day", "month", "year")
 READ_ONLY = 1  # field flag
 PRINT = 4  # annotation flag
-
-
-@dataclass(frozen=True)
-class Blank:
-    """A run of dots to write into, in display space, with room for a longer value."""
-
-    part: str  # a key of FIELDS
-    page: int
-    box: Rect
-    size: float  # the line's font size
 
 
 @dataclass(frozen=True)
@@ -70,24 +58,41 @@ class HeaderPlan:
 def plan_header(text: PageText, writer: IncrementalPdfFileWriter, page_refs: list, doc_number: str,
                 issued_date: str) -> HeaderPlan:
     """Fields to fill with the number and date (made now where the document lacks them);
-    refuse when the header has no place for one of them. Only page 1's text is read."""
+    refuse when the header has no place for one of them, naming which. Only page 1's text is read."""
     existing = existing_fields(writer, page_refs)
     wanted = header_values(doc_number, issued_date)
-    blanks: list[Blank] | None = None
+    scan: HeaderScan | None = None
     new: list[Blank] = []
+    missing: list[str] = []
     values: dict[str, str] = {}
-    for group, parts in GROUPS.items():
-        if not any(part in wanted for part in parts):
-            continue
-        have = [part for part in parts if part in existing]
+    if doc_number:
+        have = [part for part in NUMBER_PARTS if part in existing]
         if not have:
-            blanks = find_blanks(text) if blanks is None else blanks
-            found = [b for b in blanks if b.part in parts]
-            if not found:
-                raise SignerError(Code.ANCHOR_NOT_FOUND, SEARCHED[group])
+            scan = scan or scan_header(text)
+            found = [blank for part in NUMBER_PARTS if (blank := scan.found(part)) is not None]
             new += found
-            have = [b.part for b in found]
+            have = [blank.part for blank in found]
+            missing += [] if found else [scan.missing["number"]]
         values.update({part: wanted[part] for part in have})
+    if issued_date:
+        values.update({part: wanted[part] for part in DATE_PARTS if part in existing})
+        lacking = [part for part in DATE_PARTS if part not in existing]
+        if lacking:
+            scan = scan or scan_header(text)
+            if "year" in lacking and scan.printed_year is not None:  # printed: checked, not written
+                if scan.printed_year != wanted["year"]:
+                    raise SignerError(Code.BAD_REQUEST, f"the header prints the year {scan.printed_year} "
+                                      f"(“năm {scan.printed_year}”), but the issued date is {issued_date}")
+                lacking.remove("year")
+            for part in lacking:
+                blank = scan.found(part)
+                if blank is None:
+                    missing.append(scan.missing[part])
+                else:
+                    new.append(blank)
+                    values[part] = wanted[part]
+    if missing:
+        raise SignerError(Code.ANCHOR_NOT_FOUND, "; ".join(dict.fromkeys(missing)))
     return HeaderPlan(existing, new, values)
 
 
@@ -96,7 +101,7 @@ def plan_empty_fields(text: PageText, writer: IncrementalPdfFileWriter, page_ref
     document has them already or carries a signature (new fields would be a change after it)."""
     if existing_fields(writer, page_refs) or _signed(writer):
         return HeaderPlan({}, [], {})
-    return HeaderPlan({}, find_blanks(text), {})
+    return HeaderPlan({}, scan_header(text).blanks, {})
 
 
 def write_header(writer: IncrementalPdfFileWriter, plan: HeaderPlan, space: Callable[[int], PageSpace]) -> None:
@@ -107,13 +112,11 @@ def write_header(writer: IncrementalPdfFileWriter, plan: HeaderPlan, space: Call
 
 def header_values(doc_number: str, issued_date: str) -> dict[str, str]:
     """What goes in each part ("05", "02", "2026": Decree 30 writes days below 10, and the
-    months 1 and 2, with a leading zero)."""
+    months 1 and 2, with a leading zero). ``issued_date``: YYYY-MM-DD, or another form
+    ``parse_issued_date`` reads."""
     values = {"number": doc_number, "sequence": doc_number.split("/", 1)[0]} if doc_number else {}
     if issued_date:
-        try:
-            day = date.fromisoformat(issued_date)
-        except ValueError:
-            raise SignerError(Code.BAD_REQUEST, f"issued date must be YYYY-MM-DD, not {issued_date!r}") from None
+        day = parse_issued_date(issued_date)
         values.update(day=f"{day.day:02d}", month=f"{day.month:02d}" if day.month in (1, 2) else str(day.month),
                       year=str(day.year))
     return values
@@ -139,42 +142,6 @@ def _signed(writer: IncrementalPdfFileWriter) -> bool:
     form = writer.root.get("/AcroForm")
     fields = form.get_object().get("/Fields", generic.ArrayObject()) if form is not None else []
     return any(ref.get_object().get("/FT") == "/Sig" and "/V" in ref.get_object() for ref in fields)
-
-
-def find_blanks(text: PageText) -> list[Blank]:
-    blanks: list[Blank] = []
-    dated = False
-    for chars in text.lines(0):  # the header is on page 1
-        line = "".join(c.get_text() for c in chars)
-        folded = normalized(line)
-        if "số:" in folded:
-            blanks += _dots_after(chars, "Số:", "sequence" if "/" in line else "number")
-        if not dated and "ngày" in folded and "tháng" in folded and "năm" in folded:
-            for word, part in (("ngày", "day"), ("tháng", "month"), ("năm", "year")):
-                blanks += _dots_after(chars, word, part)
-            dated = True  # only the first date line
-    return blanks
-
-
-def _dots_after(chars: list[LTChar], word: str, part: str) -> list[Blank]:
-    """The run of dots that follows ``word`` on the line (of page 1), if any."""
-    text = "".join(unicodedata.normalize("NFC", c.get_text())[:1] or " " for c in chars)
-    start = text.casefold().find(word.casefold())  # one position per character, like ``chars``
-    if start < 0:
-        return []
-    index = start + len(word)
-    while index < len(chars) and chars[index].get_text() == " ":
-        index += 1
-    end = index
-    while end < len(chars) and chars[end].get_text() in ".…":
-        end += 1
-    if end == index:
-        return []
-    run = chars[index:end]
-    size, baseline = run[0].size, run[0].matrix[5]
-    # the dots and the space before them (a "/" may follow at once); a wider value is set smaller
-    box = (run[0].x0 - 0.25 * size, baseline - 0.3 * size, run[-1].x1 + 0.5, baseline + 0.9 * size)
-    return [Blank(part=part, page=0, box=box, size=size)]
 
 
 def add_fields(writer: IncrementalPdfFileWriter, blanks: list[Blank], space: Callable[[int], PageSpace]

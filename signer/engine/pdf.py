@@ -148,7 +148,16 @@ def plan_pdf(data: bytes, options: PdfSignOptions, parsed: IncrementalPdfFileWri
     profile = _profile(options.profile)
     if profile is None:
         return None
+    check_number(profile, options)
     return plan_block(data, parsed or open_pdf(data), profile, options)
+
+
+def check_number(profile: Profile, options: PdfSignOptions) -> None:
+    """An issued document carries its number, unless the profile leaves numbers to be written
+    by hand (a preview may still show the block without one)."""
+    if profile.fill_header and not options.doc_number and not profile.numbers_by_hand:
+        raise SignerError(Code.BAD_REQUEST, f"profile {profile.name} needs the document number (doc_number; "
+                          "VGCA: DocNumber), unless the profile sets numbers_by_hand = true")
 
 
 def plan_block(data: bytes, writer: IncrementalPdfFileWriter, profile: Profile, options: PdfSignOptions) -> PdfPlan:
@@ -349,7 +358,10 @@ async def complete_pdf(prepared: PreparedPdf, key: SigningKey, level: str, tsa: 
 
 
 def signature_level(options: PdfSignOptions) -> str:
+    """The level these options sign at; options no signature may take are refused here too."""
     profile = _profile(options.profile)
+    if profile is not None:
+        check_number(profile, options)
     return levels.check_level(options.level or (profile.level if profile else "B-B"))
 
 

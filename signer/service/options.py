@@ -15,6 +15,7 @@ from typing import Any, Literal
 
 from policies.profiles import LEVELS, copy_forms, profile_names
 
+from ..dates import parse_issued_date
 from ..engine.options import PdfSignOptions, PlacementRequest
 from ..engine.pagespace import Rect
 from ..errors import Code, SignerError
@@ -41,6 +42,7 @@ class Kind(StrEnum):
     INTEGER = "integer"
     RECTANGLE = "rectangle"  # x1,y1,x2,y2 in points
     CHOICE = "choice"
+    DATE = "date"  # a day in any form ``signer.dates`` reads; the engine is given YYYY-MM-DD
 
 
 @dataclass(frozen=True)
@@ -80,8 +82,8 @@ SPECS: tuple[OptionSpec, ...] = (
     OptionSpec("page", Kind.INTEGER, "page for rect, from 1 (negative: from the end)"),
     OptionSpec("rect", Kind.RECTANGLE, "block rectangle x1,y1,x2,y2 in points", metavar="X1,Y1,X2,Y2"),
     OptionSpec("doc_number", Kind.TEXT, "document number (Số: ...)", vgca=("DocNumber",)),
-    OptionSpec("issued_date", Kind.TEXT, "issuing date", metavar="YYYY-MM-DD", schema={"format": "date"},
-               vgca=("IssuedDate",)),
+    OptionSpec("issued_date", Kind.DATE, "issuing date: YYYY-MM-DD, DD/MM/YYYY, DD-MM-YYYY or an ISO 8601 "
+               "timestamp with Z or an offset (its date in Hà Nội)", metavar="DATE", vgca=("IssuedDate",)),
     OptionSpec("copy_form", Kind.CHOICE, "form of the copy, for profile copy", choices=copy_forms,
                vgca=("CopyForm", "CopyType")),  # pages name the field either way
     OptionSpec("comment", Kind.TEXT, "comment text (profile comment)", vgca=("Comment", "Content")),
@@ -90,6 +92,9 @@ SPECS: tuple[OptionSpec, ...] = (
 )
 
 PLACEMENT = frozenset(f.name for f in fields(PlacementRequest))
+DATES = frozenset(spec.name for spec in SPECS if spec.kind is Kind.DATE)
+
+
 def default_of(name: str) -> Any:
     """The default of an option, as ``PdfSignOptions`` and ``PlacementRequest`` have it (read
     when asked: the copy form's comes from the policy files)."""
@@ -200,8 +205,11 @@ def _numbers(value: str) -> tuple[float, ...]:
     return tuple(float(v) for v in value.split(","))
 
 
-def _built(values: Mapping[str, Any]) -> tuple[PdfSignOptions, str | None]:
-    """Options left out keep the defaults of ``PdfSignOptions``."""
+def _built(given: Mapping[str, Any]) -> tuple[PdfSignOptions, str | None]:
+    """Options left out keep the defaults of ``PdfSignOptions``; dates become YYYY-MM-DD here,
+    the one place every edge's options pass."""
+    values: dict[str, Any] = {k: parse_issued_date(str(v)).isoformat() if k in DATES and v else v
+                              for k, v in given.items()}
     placement = PlacementRequest(**{k: v for k, v in values.items() if k in PLACEMENT})
     signature = {k: v for k, v in values.items() if k not in PLACEMENT and k != CERT}
     return PdfSignOptions(placement=placement, **signature), values.get(CERT)
