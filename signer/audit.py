@@ -42,6 +42,10 @@ class AuditEntry:
     # a browser's signature: "confirmed" (the official said yes in a dialog), "exempt" (the
     # origin is configured as unattended) or "refused"; None for anything else
     confirmation: str | None = None
+    # a damaged document signed in its lossless rewrite: True, and the rewrite's SHA-256
+    # (document_sha256 and document_size stay the input's); None for anything else
+    repaired: bool | None = None
+    repaired_sha256: str | None = None
     # a refused request (``signer.service.trail.Refusals``): ``peer`` names the other end when no
     # Origin did; ``count`` is how many refusals of its origin and code the line stands for, over
     # the ``window_s`` seconds since the first (operation "refused" when they were for several)
@@ -96,6 +100,7 @@ class AuditLog:
         document_sha256: str | None = None,
         document_size: int | None = None,
         confirmation: str | None = None,
+        repaired_sha256: str | None = None,
         peer: str | None = None,
         count: int | None = None,
         window_s: float | None = None,
@@ -113,6 +118,8 @@ class AuditLog:
                     document_sha256=document_sha256,
                     document_size=document_size,
                     confirmation=confirmation,
+                    repaired=True if repaired_sha256 else None,
+                    repaired_sha256=repaired_sha256,
                     peer=peer,
                     count=count,
                     window_s=window_s,

@@ -213,7 +213,12 @@ SCHEMAS: dict[str, Any] = {
                        "signing_time": {"type": "string"}, "input_sha256": {"type": "string"},
                        "level": {"type": "string", "enum": list(LEVELS)},
                        "output_sha256": {"type": "string"}, "pdf": {"type": "string", "contentEncoding": "base64"},
-                       "warnings": {"type": "array", "items": {"type": "string"}}},
+                       "warnings": {"type": "array", "items": {"type": "string"}},
+                       "repaired": {"type": "boolean", "description": "the document was damaged (but readable): "
+                                    "its lossless rewrite was signed"},
+                       "repaired_sha256": {"type": "string", "description": "the rewrite's SHA-256 (when repaired)"},
+                       "note": {"type": "string", "description": "when repaired: what was done, in English"},
+                       "note_vi": {"type": "string", "description": "the same in Vietnamese"}},
     },
     "SignedCms": {
         "type": "object",

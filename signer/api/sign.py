@@ -11,6 +11,7 @@ from aiohttp import web
 
 from ..errors import Code, SignerError
 from ..service.options import from_fields
+from ..service.repaired import NOTE_EN, NOTE_VI
 from .appkeys import LIMITS, SERVICE, caller_of
 from .body import drop_pin_fields, read_upload
 from .replies import json_reply
@@ -33,7 +34,10 @@ async def sign_pdf(request: web.Request) -> web.Response:
         "output_sha256": hashlib.sha256(signed.data).hexdigest(),
         "level": signed.level,
         "warnings": caller.warnings,
+        "repaired": signed.repaired,
     }
+    if signed.repaired:
+        facts.update(repaired_sha256=signed.repaired_sha256, note=NOTE_EN, note_vi=NOTE_VI)
     if wants_json(request):
         return json_reply({**facts, "pdf": base64.b64encode(signed.data).decode()})
     headers: dict[str, str] = {
@@ -45,6 +49,8 @@ async def sign_pdf(request: web.Request) -> web.Response:
     }
     if caller.warnings:
         headers["X-Signer-Warning"] = ",".join(caller.warnings)
+    if signed.repaired_sha256 is not None:
+        headers["X-Document-Repaired-SHA256"] = signed.repaired_sha256
     return web.Response(body=signed.data, content_type="application/pdf", headers=headers)
 
 

@@ -84,6 +84,7 @@ class PreparedPdf:
     signing_time: datetime
     input_sha256: str
     pages: int
+    repaired: bool = False  # a damaged document's lossless rewrite (``repair``), whose hash input_sha256 is
 
     @property
     def document_digest(self) -> bytes:
@@ -98,6 +99,12 @@ class SignedPdf:
     input_sha256: str
     signer: str
     level: str = "B-B"
+    # a damaged input was signed in its lossless rewrite (``repair``), whose SHA-256 this is
+    repaired_sha256: str | None = None
+
+    @property
+    def repaired(self) -> bool:
+        return self.repaired_sha256 is not None
 
 
 def open_pdf(data: bytes) -> IncrementalPdfFileWriter:
@@ -328,6 +335,7 @@ async def complete_pdf(prepared: PreparedPdf, key: SigningKey, level: str, tsa: 
         input_sha256=prepared.input_sha256,
         signer=holder_name(key.certificate),
         level=level,
+        repaired_sha256=prepared.input_sha256 if prepared.repaired else None,
     )
 
 

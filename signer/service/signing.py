@@ -266,12 +266,19 @@ class SigningService:
     async def sign_pdf(self, caller: Caller, data: bytes, options: pdf.PdfSignOptions, selector: str | None,
                        *, name: str = "") -> pdf.SignedPdf:
         """Bad input (a broken document, an anchor not found, one over the document budget) is
-        refused before consent or any token access; the block is placed before the PIN prompt."""
-        sha256 = await self._note_document(caller, data)
+        refused before consent or any token access; the block is placed before the PIN prompt.
+        A damaged document is repaired when it is read: from then on its lossless rewrite is
+        what is shown, previewed, signed and returned (``SignedPdf.repaired``)."""
+        sha256 = input_sha256 = await self._note_document(caller, data)
         inspection = await self.documents.inspect(caller.name, data, options)
+        if inspection.rewritten is not None:
+            data = inspection.rewritten
+            sha256 = await asyncio.to_thread(_sha256, data)
+            caller.audit["repaired_sha256"] = sha256
 
         async def documents() -> tuple[DocumentFacts, ...]:
-            return (DocumentFacts(name=name, sha256=sha256, size=len(data), pages=inspection.pages),)
+            return (DocumentFacts(name=name, sha256=sha256, size=len(data), pages=inspection.pages,
+                                  repaired=inspection.rewritten is not None),)
 
         async def block(checked: CheckedKey) -> bytes | None:
             return await self.pdf_preview(caller, data, options, checked.key)
@@ -284,7 +291,9 @@ class SigningService:
             level = pdf.ready_level(options, checked.evidence, tsa)
             prepared = await self.documents.prepare_document(data, pdf.KeyOutline.of(key), options,
                                                              pdf.reserve_for(key, level), inspection)
-            return await pdf.complete_pdf(prepared, key, level, tsa, checked.evidence)
+            prepared.repaired = inspection.rewritten is not None
+            signed = await pdf.complete_pdf(prepared, key, level, tsa, checked.evidence)
+            return replace(signed, input_sha256=input_sha256)  # what the caller sent (repaired_sha256: the rewrite)
 
     async def sign_cms(self, caller: Caller, data: bytes, selector: str | None) -> cms.CmsSignature:
         """A detached CAdES-BES signature over any content: the raw scope, since the daemon

@@ -32,6 +32,7 @@ def record(audit: AuditLog, caller: Caller | None, operation: str, result: str, 
         document_sha256=facts.get("document_sha256"),
         document_size=facts.get("document_size"),
         confirmation=facts.get("confirmation"),
+        repaired_sha256=facts.get("repaired_sha256"),
     )
 
 

@@ -54,6 +54,7 @@ async def sign_document(call: Call, frame: str) -> dict[str, Any]:
                                                    call.certificate_for(profile))
         uploaded = await whole(transfers.upload(handler, given, signed.data, downloaded.filename, fields))
     return status.success(
+        Message=status.repaired_note(signed.repaired),
         FileName=uploaded.file_name,
         FileServer=uploaded.file_server,
         DocumentNumber=options.doc_number,
