@@ -111,7 +111,7 @@ def _read(data: bytes, work: Callable[[bytes], T]) -> tuple[T, bytes | None]:
     try:
         return work(data), None
     except SignerError as refusal:
-        if refusal.code is not Code.DOCUMENT_INVALID:
+        if refusal.code is not Code.DOCUMENT_INVALID or not refusal.facts.get("repairable", True):
             raise
         damage = refusal
     rewritten = repair.rewrite(data, damage)
