@@ -60,6 +60,15 @@ class AuditEntry:
 
 
 FIELDS = frozenset(f.name for f in fields(AuditEntry))
+SPARSE = ("repaired", "repaired_sha256")  # written only when set: every other line keeps its size and shape
+
+
+def _written(entry: AuditEntry) -> dict:
+    line = asdict(entry)
+    for name in SPARSE:
+        if line[name] is None:
+            del line[name]
+    return line
 
 
 @dataclass(frozen=True)
@@ -125,7 +134,7 @@ class AuditLog:
                     window_s=window_s,
                     prev=line_hash(last[0]) if last else GENESIS,
                 )
-                line = (json.dumps(asdict(entry), ensure_ascii=False) + "\n").encode("utf-8")
+                line = (json.dumps(_written(entry), ensure_ascii=False) + "\n").encode("utf-8")
                 if last and self._full(len(line)):
                     self._rotate()
                 elif last and not last[1]:
