@@ -127,6 +127,23 @@ def test_cli_refuses_a_damaged_signed_pdf(dev_env: DevEnv, tmp_path: Path) -> No
     assert line["result"] == "DOCUMENT_DAMAGED"
 
 
+def test_cli_batch_signs_the_rewrite(dev_env: DevEnv, tmp_path: Path) -> None:
+    config, state = cli_config(dev_env, tmp_path)
+    inputs = tmp_path / "in"
+    inputs.mkdir()
+    damaged = (DAMAGED / "wrong-startxref.pdf").read_bytes()
+    (inputs / "a.pdf").write_bytes(damaged)
+    (inputs / "b.pdf").write_bytes((DOCUMENTS / "pdflatex.pdf").read_bytes())
+    (tmp_path / "out").mkdir()
+    done = signer_cli("sign-batch", str(inputs), "-o", str(tmp_path / "out"), "--config", str(config),
+                      env=dev_env.env())
+    assert done.returncode == 0, done.stderr
+    assert f"a.pdf: {NOTE_VI} / {NOTE_EN}" in done.stderr and "b.pdf:" not in done.stderr
+    assert_clean_and_lossless(tmp_path / "out" / "a-signed.pdf", READABLE["wrong-startxref.pdf"])
+    (line,) = [line for line in audit_lines(state) if line["document_sha256"] == sha256(damaged)]
+    assert_repaired_line(line, damaged)
+
+
 @pytest.mark.parametrize("path", UNREADABLE, ids=lambda p: p.name)
 def test_cli_unrepairable_still_invalid(path: Path, dev_env: DevEnv, tmp_path: Path) -> None:
     done = signer_cli("sign", str(path), "-o", str(tmp_path / "out.pdf"), env=dev_env.env())
