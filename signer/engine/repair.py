@@ -43,7 +43,8 @@ def rewrite(data: bytes, damage: SignerError) -> bytes:
                           object_stream_mode=pikepdf.ObjectStreamMode.preserve, linearize=False)
     except pikepdf.PasswordError:
         raise SignerError(Code.DOCUMENT_ENCRYPTED) from None
-    except (pikepdf.PdfError, pikepdf.ForeignObjectError, ValueError, TypeError, RuntimeError):
+    except (pikepdf.PdfError, pikepdf.PikepdfError, ValueError, TypeError, RuntimeError, AttributeError, KeyError,
+            IndexError):  # what pikepdf raises on a file (or an object) it cannot read
         raise damage from None  # qpdf cannot read it (or tell whether it is signed) either
     limit = min(max(GROWTH * len(data), len(data) + SLACK), budget.current().rewritten_max_bytes)
     if out.tell() > limit:
