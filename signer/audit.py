@@ -45,6 +45,10 @@ class AuditEntry:
     # a PDF signature's block: {"page": from 1, "rect": [x1, y1, x2, y2] in points as the page is
     # shown, "placed_by": "anchor", "rect", "official", ...}; None for an invisible signature and the rest
     placement: dict | None = None
+    # a damaged document signed in its lossless rewrite: True, and the rewrite's SHA-256
+    # (document_sha256 and document_size stay the input's); None for anything else
+    repaired: bool | None = None
+    repaired_sha256: str | None = None
     # a refused request (``signer.service.trail.Refusals``): ``peer`` names the other end when no
     # Origin did; ``count`` is how many refusals of its origin and code the line stands for, over
     # the ``window_s`` seconds since the first (operation "refused" when they were for several)
@@ -59,6 +63,15 @@ class AuditEntry:
 
 
 FIELDS = frozenset(f.name for f in fields(AuditEntry))
+SPARSE = ("repaired", "repaired_sha256")  # written only when set: every other line keeps its size and shape
+
+
+def _written(entry: AuditEntry) -> dict:
+    line = asdict(entry)
+    for name in SPARSE:
+        if line[name] is None:
+            del line[name]
+    return line
 
 
 @dataclass(frozen=True)
@@ -100,6 +113,7 @@ class AuditLog:
         document_size: int | None = None,
         confirmation: str | None = None,
         placement: dict | None = None,
+        repaired_sha256: str | None = None,
         peer: str | None = None,
         count: int | None = None,
         window_s: float | None = None,
@@ -118,12 +132,14 @@ class AuditLog:
                     document_size=document_size,
                     confirmation=confirmation,
                     placement=placement,
+                    repaired=True if repaired_sha256 else None,
+                    repaired_sha256=repaired_sha256,
                     peer=peer,
                     count=count,
                     window_s=window_s,
                     prev=line_hash(last[0]) if last else GENESIS,
                 )
-                line = (json.dumps(asdict(entry), ensure_ascii=False) + "\n").encode("utf-8")
+                line = (json.dumps(_written(entry), ensure_ascii=False) + "\n").encode("utf-8")
                 if last and self._full(len(line)):
                     self._rotate()
                 elif last and not last[1]:

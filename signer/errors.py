@@ -24,6 +24,7 @@ class Code(StrEnum):
     MODULE_LOAD_FAILED = "MODULE_LOAD_FAILED"
     DOCUMENT_INVALID = "DOCUMENT_INVALID"
     DOCUMENT_ENCRYPTED = "DOCUMENT_ENCRYPTED"
+    DOCUMENT_DAMAGED = "DOCUMENT_DAMAGED"
     DOCUMENT_TOO_COMPLEX = "DOCUMENT_TOO_COMPLEX"
     ANCHOR_NOT_FOUND = "ANCHOR_NOT_FOUND"
     BLOCK_NO_ROOM = "BLOCK_NO_ROOM"
@@ -96,6 +97,11 @@ _KINDS = (
     ErrorKind(Code.DOCUMENT_ENCRYPTED, 422, 4, 3, False,
               "The PDF is password-protected; remove the protection before signing",
               "Tệp PDF đang được đặt mật khẩu; hãy gỡ mật khẩu trước khi ký"),
+    ErrorKind(Code.DOCUMENT_DAMAGED, 422, 4, 3, False,
+              "The PDF is damaged ({detail}) and already carries signatures: repairing it would rewrite the "
+              "file and break them, so it cannot be signed; ask the sender for an intact copy",
+              "Tệp PDF bị hỏng ({detail}) và đã có chữ ký số: sửa tệp sẽ phải ghi lại tệp và làm mất hiệu lực "
+              "các chữ ký đó, nên không thể ký; hãy đề nghị người gửi cung cấp bản không bị hỏng"),
     ErrorKind(Code.DOCUMENT_TOO_COMPLEX, 422, 4, 3, False,
               "The document needs more time or memory to read than the signer allows: {detail}",
               "Văn bản cần nhiều thời gian hoặc bộ nhớ để đọc hơn mức dịch vụ ký số cho phép: {detail}"),

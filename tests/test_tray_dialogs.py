@@ -439,3 +439,19 @@ def test_without_the_companion_consent_and_pin_fail_fast(browser, page_server: s
         outcome = wait_outcome(page)
         assert (outcome["status"], outcome["code"]) == (401, "PIN_UNAVAILABLE")
         assert time.monotonic() - started < 30, "refused at once, not after the dialog time"
+
+
+def test_consent_dialog_shows_a_repaired_document_by_its_rewrite(browser, page_server: str,
+                                                                 companion: Companion) -> None:
+    """A damaged but readable PDF: the dialog shows the digest of what will be signed (the
+    rewrite) and says that it was repaired."""
+    caller = ask_to_sign(browser, page_server, companion, document="damaged/stream-dictionary.pdf")
+    dialog = show(browser.new_page(), companion.dialogs.next("consent"))
+    damaged = hashlib.sha256((DOCUMENTS / "damaged" / "stream-dictionary.pdf").read_bytes()).hexdigest()
+    shown = dialog.locator(".document .digest").inner_text()
+    assert len(shown) == 64 and shown != damaged
+    assert "đã được sửa" in dialog.locator(".document").inner_text()
+    dialog.locator("#lang").click()
+    assert "repaired" in dialog.locator(".document").inner_text()
+    dialog.locator("#refuse").click()
+    assert wait_outcome(caller)["code"] == "CONSENT_DENIED"

@@ -9,7 +9,8 @@ from aiohttp.typedefs import Handler
 from .appkeys import CALLER
 
 ALLOWED_REQUEST_HEADERS = {"content-type", "accept", "x-requested-with"}
-EXPOSED_HEADERS = "X-Signature-Field, X-Signer, X-Signing-Time, X-Document-SHA256, X-Signature-Level, X-Signer-Warning"
+EXPOSED_HEADERS = ("X-Signature-Field, X-Signer, X-Signing-Time, X-Document-SHA256, X-Signature-Level, "
+                   "X-Signer-Warning, X-Document-Repaired-SHA256")
 
 
 def is_preflight(request: web.Request) -> bool:

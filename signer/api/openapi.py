@@ -218,7 +218,12 @@ SCHEMAS: dict[str, Any] = {
                        "output_sha256": {"type": "string"}, "pdf": {"type": "string", "contentEncoding": "base64"},
                        "placement": {"oneOf": [{"type": "null"}, _ref("Placement")],
                                      "description": "where the signature block went (null: an invisible signature)"},
-                       "warnings": {"type": "array", "items": {"type": "string"}}},
+                       "warnings": {"type": "array", "items": {"type": "string"}},
+                       "repaired": {"type": "boolean", "description": "the document was damaged (but readable): "
+                                    "its lossless rewrite was signed"},
+                       "repaired_sha256": {"type": "string", "description": "the rewrite's SHA-256 (when repaired)"},
+                       "note": {"type": "string", "description": "when repaired: what was done, in English"},
+                       "note_vi": {"type": "string", "description": "the same in Vietnamese"}},
     },
     "Placement": {
         "type": "object",

@@ -12,6 +12,7 @@ from aiohttp import web
 from ..errors import Code, SignerError
 from ..service.options import from_fields
 from ..service.placing import spot_facts
+from ..service.repaired import NOTE_EN, NOTE_VI
 from .appkeys import LIMITS, SERVICE, caller_of
 from .body import drop_pin_fields, read_upload
 from .replies import json_reply
@@ -35,7 +36,10 @@ async def sign_pdf(request: web.Request) -> web.Response:
         "level": signed.level,
         "placement": spot_facts(signed.spot),
         "warnings": caller.warnings,
+        "repaired": signed.repaired,
     }
+    if signed.repaired:
+        facts.update(repaired_sha256=signed.repaired_sha256, note=NOTE_EN, note_vi=NOTE_VI)
     if wants_json(request):
         return json_reply({**facts, "pdf": base64.b64encode(signed.data).decode()})
     headers: dict[str, str] = {
@@ -47,6 +51,8 @@ async def sign_pdf(request: web.Request) -> web.Response:
     }
     if caller.warnings:
         headers["X-Signer-Warning"] = ",".join(caller.warnings)
+    if signed.repaired_sha256 is not None:
+        headers["X-Document-Repaired-SHA256"] = signed.repaired_sha256
     return web.Response(body=signed.data, content_type="application/pdf", headers=headers)
 
 

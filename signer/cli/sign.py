@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from ..service.options import add_arguments, from_arguments
+from ..service.repaired import NOTE_EN, NOTE_VI
 from .output import announce_waits, print_json
 
 if TYPE_CHECKING:
@@ -47,7 +49,11 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
         "signing_time": signed.signing_time.isoformat(),
         "input_sha256": signed.input_sha256,
         "level": signed.level,
+        "repaired": signed.repaired,
     }
+    if signed.repaired:
+        result["repaired_sha256"] = signed.repaired_sha256
+        print(f"{NOTE_VI} / {NOTE_EN}", file=sys.stderr)
     if args.json:
         print_json(result)
     else:

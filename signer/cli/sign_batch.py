@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING
 
 from ..errors import Code, SignerError
 from ..service.options import add_arguments, names
+from ..service.repaired import NOTE_EN, NOTE_VI
 from .output import announce_waits, print_json
 
 if TYPE_CHECKING:
@@ -92,6 +93,8 @@ async def _sign(settings: Settings, paths: list[Path], options: dict[str, str], 
             for item in batch.items:
                 if item.state != "signed":
                     print(f"  {item.name}: {item.error or item.state}", file=sys.stderr)
+                elif item.repaired_sha256 is not None:
+                    print(f"  {item.name}: {NOTE_VI} / {NOTE_EN}", file=sys.stderr)
         return {**batch.summary(), "output": str(outdir)}
     finally:
         signing.close()

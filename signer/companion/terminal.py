@@ -12,6 +12,8 @@ from ..errors import Code, SignerError
 from ..keys.pins import PINPAD, Pin, PinRequest, TerminalPinSource
 from ..service.placing import Placing
 from ..service.prompts import ALWAYS, CONFIRM, ONCE, REFUSE, ConsentRequest, PinPurpose
+from ..service.repaired import NOTE_EN as REPAIRED_EN
+from ..service.repaired import NOTE_VI as REPAIRED_VI
 
 CHOICES = {"1": ONCE, "2": ALWAYS, "3": REFUSE}
 CONFIRM_CHOICES = {"1": ONCE, "2": REFUSE}  # a confirmation is yes or no for this signature: never remembered
@@ -55,6 +57,8 @@ class TerminalAsker:
             for doc in request.documents:
                 pages = f", {doc.pages} trang/pages" if doc.pages is not None else ""
                 lines.append(f"  - {doc.name}{pages}, SHA-256 {doc.sha256}")
+                if doc.repaired:
+                    lines.append(f"    {REPAIRED_VI} / {REPAIRED_EN}")
             if request.certificate:
                 c = request.certificate
                 lines.append(f"Chứng thư số / Certificate: {c.holder} ({c.issuer}), {c.not_before[:10]} - "

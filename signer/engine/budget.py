@@ -21,10 +21,14 @@ class ReadBudget:
     anchor_search_pages: int
     decoded_max_bytes: int  # one stream decoded; also all the text reading of one document
     decoded_max_ratio: float  # decoded size to encoded size, for streams past a few MB
+    # a damaged document's lossless rewrite (``engine.repair``) is no larger than the largest
+    # document the daemon takes in (a request body, a VGCA download)
+    rewritten_max_bytes: int = 100 * 1024 * 1024
 
     @classmethod
     def of(cls, limits: Limits) -> ReadBudget:
-        return cls(limits.anchor_search_pages, limits.decoded_max_bytes, limits.decoded_max_ratio)
+        return cls(limits.anchor_search_pages, limits.decoded_max_bytes, limits.decoded_max_ratio,
+                   max(limits.max_body_bytes, limits.transfer_max_bytes))
 
 
 _configured: list[ReadBudget] = []

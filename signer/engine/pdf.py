@@ -85,6 +85,7 @@ class PreparedPdf:
     input_sha256: str
     pages: int
     spot: Spot | None = None  # where the block went (None: an invisible signature)
+    repaired: bool = False  # a damaged document's lossless rewrite (``repair``), whose hash input_sha256 is
 
     @property
     def document_digest(self) -> bytes:
@@ -100,6 +101,12 @@ class SignedPdf:
     signer: str
     level: str = "B-B"
     spot: Spot | None = None  # where the block went (None: an invisible signature)
+    # a damaged input was signed in its lossless rewrite (``repair``), whose SHA-256 this is
+    repaired_sha256: str | None = None
+
+    @property
+    def repaired(self) -> bool:
+        return self.repaired_sha256 is not None
 
 
 def open_pdf(data: bytes) -> IncrementalPdfFileWriter:
@@ -354,6 +361,7 @@ async def complete_pdf(prepared: PreparedPdf, key: SigningKey, level: str, tsa: 
         signer=holder_name(key.certificate),
         level=level,
         spot=prepared.spot,
+        repaired_sha256=prepared.input_sha256 if prepared.repaired else None,
     )
 
 

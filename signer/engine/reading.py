@@ -37,7 +37,9 @@ def reading() -> Iterator[None]:
     except MemoryError:
         raise SignerError(Code.DOCUMENT_TOO_COMPLEX, "reading it needs more memory than allowed") from None
     except RecursionError:  # our own walks have none: a library followed a loop (or nesting) down
-        raise SignerError(Code.DOCUMENT_INVALID, "its objects refer back to themselves, or nest too deeply") from None
+        # a bound on reading, not damage: a rewrite (``repair``) must not be a way around it
+        raise SignerError(Code.DOCUMENT_INVALID, "its objects refer back to themselves, or nest too deeply",
+                          repairable=False) from None
     except Exception as exc:  # any library error on a broken file is the file's fault
         origin = _origin(exc.__traceback__)
         if origin.partition(".")[0] == "signer":

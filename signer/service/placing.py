@@ -24,6 +24,7 @@ if TYPE_CHECKING:  # the engine's placement imports the PDF stack
     from ..engine.placement import Spot
 
 OFFICIAL = "official"  # ``Spot.placed_by`` of a block the official placed
+FALLBACK = "fallback"  # ... and of one the profile's fallback put in free space (engine.placement)
 
 PAGE_WIDTH_PX = 900  # how wide a page is rendered for the dialog (bounded whatever the page's size)
 MARGIN_PT = 28.35  # 10 mm: where the block is first shown, from the bottom right corner of the last page

@@ -32,6 +32,7 @@ class DocumentFacts:
     sha256: str
     size: int
     pages: int | None = None
+    repaired: bool = False  # damaged, and rewritten losslessly: ``sha256`` and ``size`` are the rewrite's
 
 
 @dataclass(frozen=True)

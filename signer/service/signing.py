@@ -283,8 +283,10 @@ class SigningService:
         """Bad input (a broken document, one over the document budget) is refused before consent
         or any token access; the block is placed before the PIN prompt. A block that nothing in
         the document places is placed by the official in the signature's dialog, when there is
-        one (else the profile's fallback, or ANCHOR_NOT_FOUND)."""
-        sha256 = await self._note_document(caller, data)
+        one (else the profile's fallback, or ANCHOR_NOT_FOUND). A damaged document is repaired
+        when it is read: from then on its lossless rewrite is what is shown, previewed, signed
+        and returned (``SignedPdf.repaired``)."""
+        sha256 = input_sha256 = await self._note_document(caller, data)
         asking = self.can_place(caller) and options.profile is not None
         options = replace(options, placement=replace(options.placement, fallback=not asking))
         if asking:  # the certificate's title and printed name may place the block: only then is the official asked
@@ -296,12 +298,17 @@ class SigningService:
         except SignerError as error:
             if error.code is not Code.ANCHOR_NOT_FOUND or not asking or options.profile is None:
                 raise
-            pages = (await self.documents.inspect(caller.name, data, replace(options, profile=None))).pages
-            inspection = Inspection(pages, None)
-            placing = self.placing(caller, data, name, options.profile, pages)
+            read = await self.documents.inspect(caller.name, data, replace(options, profile=None))
+            inspection = Inspection(read.pages, None, read.rewritten)
+            placing = self.placing(caller, read.rewritten or data, name, options.profile, read.pages)
+        if inspection.rewritten is not None:
+            data = inspection.rewritten
+            sha256 = await asyncio.to_thread(_sha256, data)
+            caller.audit["repaired_sha256"] = sha256
 
         async def documents() -> tuple[DocumentFacts, ...]:
-            return (DocumentFacts(name=name, sha256=sha256, size=len(data), pages=inspection.pages),)
+            return (DocumentFacts(name=name, sha256=sha256, size=len(data), pages=inspection.pages,
+                                  repaired=inspection.rewritten is not None),)
 
         async def block(checked: CheckedKey) -> bytes | None:
             return await self.pdf_preview(caller, data, options, checked.key)
@@ -319,7 +326,9 @@ class SigningService:
             level = pdf.ready_level(options, checked.evidence, tsa)
             prepared = await self.documents.prepare_document(data, pdf.KeyOutline.of(key), options,
                                                              pdf.reserve_for(key, level), inspection)
+            prepared.repaired = inspection.rewritten is not None
             signed = await pdf.complete_pdf(prepared, key, level, tsa, checked.evidence)
+        signed = replace(signed, input_sha256=input_sha256)  # what the caller sent (repaired_sha256: the rewrite)
         if placing is not None and signed.spot is not None:
             signed = replace(signed, spot=replace(signed.spot, placed_by=OFFICIAL))
         caller.audit["placement"] = spot_facts(signed.spot)

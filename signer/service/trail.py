@@ -33,6 +33,7 @@ def record(audit: AuditLog, caller: Caller | None, operation: str, result: str, 
         document_size=facts.get("document_size"),
         confirmation=facts.get("confirmation"),
         placement=facts.get("placement"),
+        repaired_sha256=facts.get("repaired_sha256"),
     )
 
 

@@ -152,8 +152,9 @@ async def _upload(call: Call, transfers: Transfers, gate: asyncio.Semaphore, giv
         results[got.position] = _file_result(got.entry, error)
         return
     batches.fetched(batch, index)
-    results[got.position] = {"FileID": got.entry.file_id, "Status": status.OK, "Message": "",
-                         "FileName": uploaded.file_name, "FileServer": uploaded.file_server}
+    repaired = status.repaired_note(batch.items[index].repaired_sha256 is not None)
+    results[got.position] = {"FileID": got.entry.file_id, "Status": status.OK, "Message": repaired,
+                             "FileName": uploaded.file_name, "FileServer": uploaded.file_server}
 
 
 def _file_result(entry: FileEntry, error: SignerError) -> dict[str, Any]:

@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from ..errors import KINDS, VGCA_CANCELLED, VGCA_OTHER, SignerError
+from ..service.repaired import NOTE_VI
 
 OK = 0
 CANCELLED = VGCA_CANCELLED
@@ -28,3 +29,8 @@ def failure(error: SignerError, **extra: Any) -> dict[str, Any]:
 
 def success(**fields: Any) -> dict[str, Any]:
     return {"Status": OK, "Message": "", **fields}
+
+
+def repaired_note(repaired: bool) -> str:
+    """A signed document's ``Message``: whether it was a damaged one, signed in its lossless rewrite."""
+    return NOTE_VI if repaired else ""

@@ -28,7 +28,8 @@ function renderConsent(state) {
     ...(data.pin_per_signature ? [notice("warn", t("pin_each", { n: Math.max(count, 1) }))] : []));
   const rows = document.getElementById("documents");
   rows.replaceChildren(...(data.documents || []).map((doc) => el("tr", { class: "document" },
-    el("td", {}, doc.name || t("unnamed")), el("td", {}, doc.pages == null ? "" : doc.pages),
+    el("td", {}, doc.name || t("unnamed"), ...(doc.repaired ? [notice("warn", t("repaired"))] : [])),
+    el("td", {}, doc.pages == null ? "" : doc.pages),
     el("td", { class: "digest" }, doc.sha256))));
   document.getElementById("documents-section").hidden = count === 0;
   if (data.placing) placementStart(data.placing);

@@ -32,6 +32,7 @@ class Item:
     error: str | None = None
     pages: int | None = None  # counted before consent is asked, or when prepared
     fetched: bool = False  # its signed document was fetched whole (deleted by the next sweep)
+    repaired_sha256: str | None = None  # damaged: signed in its lossless rewrite, whose SHA-256 this is
 
 
 @dataclass
@@ -52,7 +53,8 @@ class Batch:
                 "failed": sum(i.state == FAILED for i in self.items),
                 "expires": self.expires,
                 "items": [{"index": i.index, "name": i.name, "sha256": i.sha256, "pages": i.pages, "state": i.state,
-                           "error": i.error, "fetched": i.fetched} for i in self.items]}
+                           "error": i.error, "fetched": i.fetched, "repaired": i.repaired_sha256 is not None}
+                          for i in self.items]}
 
 
 class Journal:

@@ -404,6 +404,7 @@ class BatchManager:
         key = checked.key
         try:
             signed = await pdf.complete_pdf(prepared, key, level, tsa, checked.evidence)
+            item.repaired_sha256 = signed.repaired_sha256  # damaged: its lossless rewrite was signed
             await asyncio.to_thread(write_atomically, self.journal.output(batch.id, item.index), signed.data,
                                     mode=0o600)
         except SignerError as error:
@@ -432,7 +433,8 @@ class BatchManager:
             self.audit.record(origin=batch.origin or batch.client, operation=_operation(batch, item),
                               result=error or "OK", certificate_sha256=checked.key.certificate.sha256.hex(),
                               document_sha256=item.sha256, document_size=item.size,
-                              confirmation=checked.confirmation, placement=placement)
+                              confirmation=checked.confirmation, placement=placement,
+                              repaired_sha256=item.repaired_sha256)
         self.progress.publish(batch, item_event(batch, item))
 
     def _fail_remaining(self, batch: Batch, code: str) -> None:

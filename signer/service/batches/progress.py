@@ -55,7 +55,7 @@ class Progress:
 
 def item_event(batch: Batch, item: Item) -> dict:
     return {"event": "item", "batch": batch.id, "index": item.index, "name": item.name, "state": item.state,
-            "error": item.error}
+            "error": item.error, "repaired": item.repaired_sha256 is not None}
 
 
 def batch_event(batch: Batch) -> dict:

@@ -70,6 +70,7 @@ class Inspection:
 
     pages: int
     plan: bytes | None  # where the block goes, as the worker wrote it down (opaque here); None: no block
+    rewritten: bytes | None = None  # a damaged document's lossless rewrite: what the plan is for, and what is signed
 
 
 @dataclass(eq=False)
@@ -149,9 +150,10 @@ class DocumentPool:
 
     async def inspect(self, caller: str, data: bytes, options: PdfSignOptions) -> Inspection:
         """Before consent: the page count, and the block placed (a document that cannot be
-        read, or has no place for the block, is refused now). ``caller``: who asks (its name)."""
-        pages, plan = await self._value(Lane.REQUEST, caller, "inspect", data, options=options)
-        return Inspection(pages, plan)
+        read, or has no place for the block, is refused now; a damaged one is repaired, see
+        ``Inspection.rewritten``). ``caller``: who asks (its name)."""
+        (pages, plan), rewritten = await self._run(Lane.REQUEST, caller, "inspect", data, {"options": options})
+        return Inspection(pages, plan, rewritten or None)
 
     async def inspect_file(self, path: Path, options: PdfSignOptions) -> Inspection:
         """``inspect`` for a batch's document, read from its file by the worker."""
