@@ -204,7 +204,7 @@ def test_a_found_anchor_needs_no_placing_and_the_reply_says_so(browser, page_ser
     type_pin_if_asked(browser, companion)
     outcome = wait_outcome(caller)
     assert outcome["status"] == 200, outcome
-    assert outcome["placement"]["page"] == 1 and outcome["placement"]["placed_by"] == "anchor"
+    assert outcome["placement"]["page"] == 1 and outcome["placement"]["placed_by"] == "title"
     [line] = signature_lines(companion.running, 1)
     assert line["placement"] == outcome["placement"]
 
@@ -299,7 +299,7 @@ def test_a_batch_asks_once_and_places_every_block_nothing_else_places(
                  if line["operation"].startswith("batch ")}
         assert lines["1"]["placement"] == {"page": 2, "rect": expected, "placed_by": "official"}
         assert lines["2"]["placement"] == {"page": 3, "rect": expected, "placed_by": "official"}
-        assert lines["0"]["placement"]["placed_by"] == "anchor"
+        assert lines["0"]["placement"]["placed_by"] == "title"
         for index, data in enumerate(outputs):
             (tmp_path / f"{index}.pdf").write_bytes(data)
             assert "Signature is Valid." in pdfsig(tmp_path / f"{index}.pdf")

@@ -278,6 +278,14 @@ class SigningService:
         origin is not unattended) and someone is there to answer it."""
         return caller.is_browser and caller.origin not in self.unattended and self.prompts.can_ask
 
+    async def holder_options(self, caller: Caller, options: pdf.PdfSignOptions, selector: str | None
+                             ) -> pdf.PdfSignOptions:
+        """``options`` whose placement looks for the certificate's title and printed name too:
+        before the official is asked to place a block, whatever the document says must have
+        been looked for."""
+        self.consent_check(caller, SIGN)
+        return pdf.with_holder(options, (await self._key(caller, selector)).certificate)
+
     async def sign_pdf(self, caller: Caller, data: bytes, options: pdf.PdfSignOptions, selector: str | None,
                        *, name: str = "") -> pdf.SignedPdf:
         """Bad input (a broken document, one over the document budget) is refused before consent
@@ -289,9 +297,8 @@ class SigningService:
         sha256 = input_sha256 = await self._note_document(caller, data)
         asking = self.can_place(caller) and options.profile is not None
         options = replace(options, placement=replace(options.placement, fallback=not asking))
-        if asking:  # the certificate's title and printed name may place the block: only then is the official asked
-            self.consent_check(caller, SIGN)
-            options = pdf.with_holder(options, (await self._key(caller, selector)).certificate)
+        if asking:
+            options = await self.holder_options(caller, options, selector)
         placing: Placing | None = None
         try:
             inspection = await self.documents.inspect(caller.name, data, options)

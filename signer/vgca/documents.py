@@ -32,9 +32,9 @@ DOCUMENT_PROFILES: dict[str, str] = {
 }
 T = TypeVar("T")
 # said in the reply's Message when the block was not placed where the page or the profile put it
-PLACED_BY = {OFFICIAL: "Vị trí chữ ký do người ký chọn / The signature was placed by the official.",
+PLACED_BY = {OFFICIAL: "Vị trí chữ ký do người ký chọn / The signature was placed by the official",
              FALLBACK: "Không tìm thấy chỗ ký trong văn bản: khối chữ ký được đặt vào khoảng trống cuối trang cuối. / "
-                       "No place for the signature was found: the block was put in free space on the last page."}
+                       "No place for the signature was found: the block was put in free space on the last page"}
 
 
 async def sign_document(call: Call, frame: str) -> dict[str, Any]:

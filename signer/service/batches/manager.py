@@ -263,6 +263,8 @@ class BatchManager:
 
         self._waiting.add(batch.id)
         try:
+            if asking and options.profile is not None:
+                options = await self.service.holder_options(caller, options, batch.options.get("cert"))
             async with self.service.signing(caller, "sign", batch.options.get("cert"), operation="batch",
                                             documents=documents, preview=preview, reason=options.reason,
                                             location=options.location, placing=to_place) as checked:
