@@ -276,6 +276,21 @@ def test_sign_pdf_with_a_profile(daemon: RunningDaemon, tmp_path: Path) -> None:
     assert (bad.status, bad.code) == (400, "BAD_REQUEST")
 
 
+def test_a_block_nothing_places_goes_to_free_space_and_the_reply_says_so(daemon: RunningDaemon,
+                                                                          tmp_path: Path) -> None:
+    """With nobody to ask where the block goes (a configured integration), the profile's fallback
+    places it, and both reply forms say so."""
+    document = (DOCUMENTS / "pdflatex.pdf").read_bytes()  # two pages; no title, no printed name
+    raw = post(daemon, "/v1/sign/pdf?profile=approved", document, origin=None)
+    assert raw.status == 200 and raw.headers["x-signature-placed-by"] == "fallback", raw.body[:300]
+    reply = post(daemon, "/v1/sign/pdf?profile=approved", document, origin=None, Accept="application/json")
+    placement = reply.json()["placement"]
+    assert placement["placed_by"] == "fallback" and placement["page"] == 2, placement
+    out = tmp_path / "fallback.pdf"
+    out.write_bytes(raw.body)
+    assert_pdfsig_all_valid(out, 1)
+
+
 def test_expired_certificate_is_refused_by_the_api(daemon: RunningDaemon) -> None:
     reply = post(daemon, "/v1/sign/pdf?cert=expired", PDF)
     assert (reply.status, reply.code) == (422, "CERT_EXPIRED")

@@ -10,7 +10,7 @@ from .appkeys import CALLER
 
 ALLOWED_REQUEST_HEADERS = {"content-type", "accept", "x-requested-with"}
 EXPOSED_HEADERS = ("X-Signature-Field, X-Signer, X-Signing-Time, X-Document-SHA256, X-Signature-Level, "
-                   "X-Signer-Warning, X-Document-Repaired-SHA256")
+                   "X-Signer-Warning, X-Document-Repaired-SHA256, X-Signature-Placed-By")
 
 
 def is_preflight(request: web.Request) -> bool:

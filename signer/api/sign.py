@@ -53,6 +53,8 @@ async def sign_pdf(request: web.Request) -> web.Response:
         headers["X-Signer-Warning"] = ",".join(caller.warnings)
     if signed.repaired_sha256 is not None:
         headers["X-Document-Repaired-SHA256"] = signed.repaired_sha256
+    if signed.spot is not None:  # the JSON reply's placement.placed_by: anchor, title, fallback, official, ...
+        headers["X-Signature-Placed-By"] = signed.spot.placed_by
     return web.Response(body=signed.data, content_type="application/pdf", headers=headers)
 
 

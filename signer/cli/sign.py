@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from ..service.options import add_arguments, from_arguments
+from ..service.placing import placed_note, spot_facts
 from ..service.repaired import NOTE_EN, NOTE_VI
 from .output import announce_waits, print_json
 
@@ -50,7 +51,10 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
         "input_sha256": signed.input_sha256,
         "level": signed.level,
         "repaired": signed.repaired,
+        "placement": spot_facts(signed.spot),
     }
+    if placed_note(signed.spot):
+        print(placed_note(signed.spot), file=sys.stderr)
     if signed.repaired:
         result["repaired_sha256"] = signed.repaired_sha256
         print(f"{NOTE_VI} / {NOTE_EN}", file=sys.stderr)

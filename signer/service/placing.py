@@ -105,3 +105,16 @@ def spot_facts(spot: Spot | None) -> dict | None:
     if spot is None:
         return None
     return {"page": spot.page + 1, "rect": [round(v, 2) for v in spot.box], "placed_by": spot.placed_by}
+
+
+# said beside the result (VGCA Message, the command line) when the block is not where the page or the
+# profile's texts put it
+PLACED_NOTES = {
+    OFFICIAL: "Vị trí chữ ký do người ký chọn / The signature was placed by the official",
+    FALLBACK: "Không tìm thấy chỗ ký trong văn bản: khối chữ ký được đặt vào khoảng trống cuối trang cuối. / "
+              "No place for the signature was found: the block was put in free space on the last page",
+}
+
+
+def placed_note(spot: Spot | None) -> str:
+    return PLACED_NOTES.get(spot.placed_by, "") if spot is not None else ""

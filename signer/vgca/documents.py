@@ -11,7 +11,7 @@ from typing import Any, TypeVar
 from ..errors import Code, SignerError
 from ..service import verification
 from ..service.options import from_vgca
-from ..service.placing import FALLBACK, OFFICIAL
+from ..service.placing import placed_note
 from . import status
 from .call import Call, base64_field, credentials, frame_object, metadata
 from .transfer import check_url
@@ -31,10 +31,6 @@ DOCUMENT_PROFILES: dict[str, str] = {
     "SignPDFWP": "plain",
 }
 T = TypeVar("T")
-# said in the reply's Message when the block was not placed where the page or the profile put it
-PLACED_BY = {OFFICIAL: "Vị trí chữ ký do người ký chọn / The signature was placed by the official",
-             FALLBACK: "Không tìm thấy chỗ ký trong văn bản: khối chữ ký được đặt vào khoảng trống cuối trang cuối. / "
-                       "No place for the signature was found: the block was put in free space on the last page"}
 
 
 async def sign_document(call: Call, frame: str) -> dict[str, Any]:
@@ -58,9 +54,8 @@ async def sign_document(call: Call, frame: str) -> dict[str, Any]:
         signed = await call.parts.service.sign_pdf(call.caller, downloaded.data, options,
                                                    call.certificate_for(profile))
         uploaded = await whole(transfers.upload(handler, given, signed.data, downloaded.filename, fields))
-    placed_by = signed.spot.placed_by if signed.spot is not None else None
     return status.success(
-        Message=" ".join(note for note in (PLACED_BY.get(placed_by or "", ""), status.repaired_note(signed.repaired))
+        Message=" ".join(note for note in (placed_note(signed.spot), status.repaired_note(signed.repaired))
                          if note),
         FileName=uploaded.file_name,
         FileServer=uploaded.file_server,
