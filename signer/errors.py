@@ -28,6 +28,7 @@ class Code(StrEnum):
     DOCUMENT_TOO_COMPLEX = "DOCUMENT_TOO_COMPLEX"
     ANCHOR_NOT_FOUND = "ANCHOR_NOT_FOUND"
     BLOCK_NO_ROOM = "BLOCK_NO_ROOM"
+    HEADER_BLANK_NOT_FOUND = "HEADER_BLANK_NOT_FOUND"
     FILE_UNREADABLE = "FILE_UNREADABLE"
     OUTPUT_FAILED = "OUTPUT_FAILED"
     TOKEN_NOT_PRESENT = "TOKEN_NOT_PRESENT"
@@ -110,6 +111,9 @@ _KINDS = (
     ErrorKind(Code.BLOCK_NO_ROOM, 422, 4, 3, False,
               "The signature block would cover the document's text, and there is no free space for it: {detail}",
               "Khối chữ ký sẽ che chữ của văn bản và không còn chỗ trống để đặt: {detail}"),
+    ErrorKind(Code.HEADER_BLANK_NOT_FOUND, 422, 4, 3, False,
+              "The header has no blank to write the document's number or date into: {detail}",
+              "Phần đầu văn bản không có chỗ trống để ghi số hoặc ngày ban hành văn bản: {detail}"),
     ErrorKind(Code.FILE_UNREADABLE, 400, 4, VGCA_OTHER, False, "Cannot read the input file: {detail}",
               "Không đọc được tệp đầu vào: {detail}"),
     ErrorKind(Code.OUTPUT_FAILED, 500, 4, VGCA_OTHER, False, "Cannot write the output file: {detail}",

@@ -251,7 +251,7 @@ def test_missing_number_blank_and_bad_rectangles_are_refused(cli, tmp_path: Path
     sign(cli, source, approved, "--profile", "approved")
     done = cli("sign", str(approved), "-o", str(tmp_path / "i.pdf"), "--profile", "issued", "--cert", "clerk",
                "--doc-number", "7/QĐ-UBND")
-    assert done.returncode == 4 and done.stderr.startswith("signer: ANCHOR_NOT_FOUND: ") and "Số" in done.stderr
+    assert done.returncode == 4 and done.stderr.startswith("signer: HEADER_BLANK_NOT_FOUND: ") and "Số" in done.stderr
     for rect in ("nan,0,100,100", "-5000,-5000,-4000,-4900", "10,10,10,10"):
         done = cli("sign", str(source), "-o", str(tmp_path / "r.pdf"), "--profile", "plain", "--page", "1",
                    f"--rect={rect}")

@@ -131,7 +131,7 @@ def test_a_header_without_blanks_names_what_is_missing(cli, tmp_path: Path) -> N
     out = tmp_path / "issued.pdf"
     done = cli("sign", str(path), "-o", str(out), "--profile", "issued", "--cert", "clerk",
                "--doc-number", "45/QĐ-UBND", "--issued-date", "2026-03-02")
-    assert done.returncode == 4 and done.stderr.startswith("signer: ANCHOR_NOT_FOUND: "), done.stderr
+    assert done.returncode == 4 and done.stderr.startswith("signer: HEADER_BLANK_NOT_FOUND: "), done.stderr
     assert "the number: no blank after “Số:”" in done.stderr
     assert "the month: no blank between “tháng” and “năm”" in done.stderr
     assert "the day" not in done.stderr and "the year" not in done.stderr

@@ -205,7 +205,9 @@ def test_no_anchor_the_fallback_uses_free_space_at_the_bottom_right(cli, tmp_pat
     assert caught.value.code == "ANCHOR_NOT_FOUND"
     done, signed = sign(cli, source, "--profile", "approved")
     assert done.returncode == 0, done.stderr
-    assert "the block was put in free space on the last page" in done.stderr, "the official is told"
+    assert "the block was put in free space at the bottom right of the last page" in done.stderr, "the official is told"
+    shown = cli("preview", str(source), "-o", str(tmp_path / "where.png"), "--profile", "approved")
+    assert shown.returncode == 0 and "at the bottom right of the last page" in shown.stderr, "preview says the same"
     ((x0, y0, x1, _),) = rects(signed)
     assert x1 <= 595 - MIN_MARGIN + 1 and x1 >= 595 - MIN_MARGIN - 1 and y0 >= MIN_MARGIN - 1
     assert_clear_of_text(source, signed)

@@ -10,7 +10,6 @@ from __future__ import annotations
 import threading
 from typing import Any, Protocol
 
-METHODS = ("state", "answer", "page", "submit_pin", "cancel", "cancel_batch", "revoke", "language", "dismissed", "done")
 DECISIONS = ("once", "always", "refuse")
 
 

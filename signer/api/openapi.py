@@ -232,9 +232,15 @@ SCHEMAS: dict[str, Any] = {
             "page": {"type": "integer", "minimum": 1},
             "rect": {"type": "array", "items": {"type": "number"}, "minItems": 4, "maxItems": 4,
                      "description": "x1, y1, x2, y2 in points from the bottom left corner of the page as shown"},
-            "placed_by": {"type": "string", "description": "who chose the place: rect (the caller's page and "
-                          "rectangle), anchor (a text found in the document), official (in the companion's "
-                          "placement dialog, when nothing else placed it), ..."},
+            "placed_by": {"type": "string",
+                          "enum": ["rect", "corner", "seal", "anchor", "title", "certificate", "name", "fallback",
+                                   "official"],
+                          "description": "who chose the place: rect (the caller's page and rectangle), corner "
+                          "(the profile's page corner), seal (over the leader's signature), anchor (the caller's "
+                          "anchor text), title (a title line of the profile), certificate (the title in the "
+                          "signer's certificate), name (above the signer's printed name), fallback (free space "
+                          "at the bottom right of the last page: nothing was found and nobody could be asked), "
+                          "official (in the companion's placement dialog)"},
         },
     },
     "SignedCms": {

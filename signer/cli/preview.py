@@ -4,6 +4,7 @@ and how it looks, without a token (for IT staff tuning profiles)."""
 from __future__ import annotations
 
 import argparse
+import sys
 from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
@@ -13,6 +14,7 @@ from policies.profiles import load_profile
 
 from ..errors import Code, SignerError
 from ..service.options import add_arguments, from_arguments
+from ..service.placing import placed_note
 
 if TYPE_CHECKING:
     from ..config import CertificateAppearance, Settings
@@ -39,11 +41,13 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
     look = _look(settings, args.cert)
     image = {"signature": look.signature_image, "seal": look.seal_image}.get(load_profile(args.profile).image)
     options = replace(from_arguments(args, "preview")[0], image=image)
-    png = preview_png(data, options, signer=args.signer,
-                      organisation=args.organisation or look.organisation or "Tên cơ quan",
-                      time=datetime.now(UTC))
+    png, spot = preview_png(data, options, signer=args.signer,
+                            organisation=args.organisation or look.organisation or "Tên cơ quan",
+                            time=datetime.now(UTC))
     write_atomically(args.output, png)
-    print(f"Đã tạo ảnh xem trước / Preview written: {args.output} (profile {args.profile})")
+    print(f"Đã tạo ảnh xem trước / Preview written: {args.output} (profile {args.profile}, page {spot.page + 1})")
+    if placed_note(spot):
+        print(placed_note(spot), file=sys.stderr)
     return 0
 
 

@@ -99,7 +99,7 @@ def human(r: SignatureReport) -> str:
               for f in r.fetches]
     lines.append(f"  Dữ liệu thu hồi đã dùng / Revocation data relied on: {SOURCES[r.revocation_source]}")
     if r.online_failure:
-        lines.append("    vì tra cứu trực tuyến không được / as the online look-ups failed: "
+        lines.append("    vì tra cứu trực tuyến không thành công / as the online look-ups failed: "
                      + printable(r.online_failure))
     lines += [f"  ! {printable(detail)}" for detail in r.details]
     return "\n".join(lines)

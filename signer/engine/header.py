@@ -92,7 +92,7 @@ def plan_header(text: PageText, writer: IncrementalPdfFileWriter, page_refs: lis
                     new.append(blank)
                     values[part] = wanted[part]
     if missing:
-        raise SignerError(Code.ANCHOR_NOT_FOUND, "; ".join(dict.fromkeys(missing)))
+        raise SignerError(Code.HEADER_BLANK_NOT_FOUND, "; ".join(dict.fromkeys(missing)))
     return HeaderPlan(existing, new, values)
 
 

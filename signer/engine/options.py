@@ -16,7 +16,7 @@ class Holder:
     """What the signer's certificate says of its holder, for finding the block's place when the
     profile's titles are not on the page: the title line, then the printed name."""
 
-    title: str = ""  # the subject's title (or organisational unit)
+    title: str = ""  # the subject's title attribute
     name: str = ""  # the subject's common name, printed under the block
 
 

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Hashable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from pyhanko.pdf_utils import generic
 from pyhanko.pdf_utils.incremental_writer import IncrementalPdfFileWriter
@@ -39,7 +39,7 @@ SEAL_LEAST = 0.1  # a seal moved clear of text still covers this share of the le
 class Spot:
     page: int  # index from 0
     box: Rect  # display space
-    placed_by: str = "rect"  # rect, anchor, title, certificate, name, fallback, official
+    placed_by: str = "rect"  # rect, corner, seal, anchor, title, certificate, name, fallback, official
 
     @property
     def size(self) -> tuple[int, int]:
@@ -94,7 +94,7 @@ def _place(text: PageText, writer: IncrementalPdfFileWriter, refs: list, profile
                           reach=0.5)
         if box is None:
             raise _no_room(profile, f"in the {rule.corner} half of page {index + 1}")
-        return Spot(index, box)
+        return Spot(index, box, "corner")
     raise SignerError(Code.BAD_REQUEST, f"profile {profile.name} needs a page and rectangle, or an anchor")
 
 
@@ -126,7 +126,9 @@ def _seal(text: PageText, writer: IncrementalPdfFileWriter, refs: list, profile:
     rule = profile.placement
     over = load_profile(rule.over)  # its title is the reason its signatures carry
     leader = last_signature_box(writer, reason=over.title)
-    if leader is None:  # no leader's field: where the leader's block would be, by its title
+    if leader is not None:
+        leader = replace(leader, placed_by="seal")  # over the leader's signature, as the profile says
+    else:  # no leader's field: where the leader's block would be, by its title
         found = find_place(text, profile, request.holder, len(refs))
         if found is None:
             return _fallback(text, refs, profile, request, fit)

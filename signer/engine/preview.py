@@ -40,13 +40,19 @@ def preview_png(data: bytes, options: PdfSignOptions, facts: BlockFacts, *, scal
     Placement and image come from ``options``, the text from ``facts``. Without
     ``options.image`` the block shows its text only (an image-only seal: just the outline).
     """
+    return placed_preview(data, options, facts, scale=scale)[0]
+
+
+def placed_preview(data: bytes, options: PdfSignOptions, facts: BlockFacts, *, scale: float = 1.5
+                   ) -> tuple[bytes, Spot]:
+    """``preview_png``, and where the block went (and what placed it)."""
     if not scale > 0:
         raise SignerError(Code.BAD_REQUEST, f"the scale must be positive, not {scale}")
     stamped, spot, user_box = stamp_block(data, options, facts)
     image = _render(stamped, spot.page, user_box, scale)
     out = io.BytesIO()
     image.save(out, "PNG")
-    return out.getvalue()
+    return out.getvalue(), spot
 
 
 def page_png(data: bytes, index: int, width_px: int) -> tuple[bytes, Rect, int]:

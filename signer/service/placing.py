@@ -111,8 +111,9 @@ def spot_facts(spot: Spot | None) -> dict | None:
 # profile's texts put it
 PLACED_NOTES = {
     OFFICIAL: "Vị trí chữ ký do người ký chọn / The signature was placed by the official",
-    FALLBACK: "Không tìm thấy chỗ ký trong văn bản: khối chữ ký được đặt vào khoảng trống cuối trang cuối. / "
-              "No place for the signature was found: the block was put in free space on the last page",
+    FALLBACK: "Không tìm thấy chỗ ký trong văn bản: khối chữ ký được đặt vào khoảng trống ở góc dưới bên phải "
+              "trang cuối. / No place for the signature was found: the block was put in free space at the bottom "
+              "right of the last page",
 }
 
 

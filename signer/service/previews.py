@@ -12,17 +12,20 @@ from .options import PdfSignOptions
 
 if TYPE_CHECKING:
     from ..engine import appearance, preview
+    from ..engine.placement import Spot
 else:  # the document stack is imported when a preview is made
     appearance = lazy_import("signer.engine.appearance")
     preview = lazy_import("signer.engine.preview")
 
 
-def preview_png(data: bytes, options: PdfSignOptions, *, signer: str, organisation: str, time: datetime) -> bytes:
-    """The page with the block of ``options.profile`` on it, as a PNG; the block is placed as a
-    signature by ``signer`` would be (above that printed name when no title is found)."""
+def preview_png(data: bytes, options: PdfSignOptions, *, signer: str, organisation: str, time: datetime
+                ) -> tuple[bytes, Spot]:
+    """The page with the block of ``options.profile`` on it, as a PNG, and where the block went;
+    the block is placed as a signature by ``signer`` would be (above that printed name when no
+    title is found)."""
     if options.placement.holder is None:
         options = replace(options, placement=replace(options.placement, holder=Holder(name=signer)))
     facts = appearance.BlockFacts(signer=signer, organisation=organisation, time=time, doc_number=options.doc_number,
                                   issued_date=options.issued_date, copy_form=options.copy_form,
                                   comment=options.comment)
-    return preview.preview_png(data, options, facts)
+    return preview.placed_preview(data, options, facts)

@@ -26,7 +26,7 @@ from ..keys import KeyStore, TokenKey
 from ..lazy import lazy_import
 from .caller import Caller
 from .consent import RAW, SIGN, ConsentBroker
-from .documents.pool import DocumentPool, Inspection
+from .documents.pool import DocumentPool
 from .login_facts import LoginFacts
 from .placing import OFFICIAL, PAGE_WIDTH_PX, PageView, Placing, spot_facts
 from .prompts import (
@@ -297,21 +297,25 @@ class SigningService:
         sha256 = input_sha256 = await self._note_document(caller, data)
         asking = self.can_place(caller) and options.profile is not None
         options = replace(options, placement=replace(options.placement, fallback=not asking))
-        if asking:
-            options = await self.holder_options(caller, options, selector)
-        placing: Placing | None = None
-        try:
-            inspection = await self.documents.inspect(caller.name, data, options)
-        except SignerError as error:
-            if error.code is not Code.ANCHOR_NOT_FOUND or not asking or options.profile is None:
-                raise
-            read = await self.documents.inspect(caller.name, data, replace(options, profile=None))
-            inspection = Inspection(read.pages, None, read.rewritten)
-            placing = self.placing(caller, read.rewritten or data, name, options.profile, read.pages)
+        inspection = await self.documents.inspect(caller.name, data, options)
         if inspection.rewritten is not None:
             data = inspection.rewritten
             sha256 = await asyncio.to_thread(_sha256, data)
             caller.audit["repaired_sha256"] = sha256
+        placing: Placing | None = None
+        profile = options.profile
+        if asking and inspection.plan is None and profile is not None:
+            # nothing of the document placed it: the certificate's title and printed name are looked
+            # for (the token is read now, after the document passed), and only then is the official asked
+            options = await self.holder_options(caller, options, selector)
+            try:
+                inspection = replace(await self.documents.inspect(caller.name, data, options),
+                                     rewritten=inspection.rewritten)
+            except SignerError as error:
+                if error.code is not Code.ANCHOR_NOT_FOUND:
+                    raise
+                inspection = replace(inspection, plan=None)
+                placing = self.placing(caller, data, name, profile, inspection.pages)
 
         async def documents() -> tuple[DocumentFacts, ...]:
             return (DocumentFacts(name=name, sha256=sha256, size=len(data), pages=inspection.pages,

@@ -21,7 +21,7 @@ const TEXT = {
     pin_op_sign: "Ký số tài liệu", pin_op_batch: "Ký số một lô tài liệu", pin_op_hash: "Ký một giá trị băm",
     pin_op_certificate: "Xem chứng thư số",
     place_title: "Đặt vị trí chữ ký", place_help: "Không tìm thấy vị trí chữ ký trong tài liệu. Kéo khung chữ ký "
-      + "(hoặc dùng các phím mũi tên) đến chỗ cần ký, rồi bấm Ký.",
+      + "(hoặc dùng các phím mũi tên) đến chỗ cần ký, rồi bấm Ký (hoặc Cho phép, khi trang web xin phép lần đầu).",
     prev_page: "‹ Trang trước", next_page: "Trang sau ›", page_of: "Trang {n}/{m}", block: "Chữ ký",
     loading_page: "Đang tải trang…", page_failed: "Không hiển thị được trang này.",
     closes_in: "Tự động từ chối sau {s} giây", answered_allow: "Đã cho phép.", answered_refuse: "Đã từ chối.",
@@ -61,7 +61,7 @@ const TEXT = {
     pin_op_sign: "Signing a document", pin_op_batch: "Signing a batch of documents", pin_op_hash: "Signing a hash",
     pin_op_certificate: "Reading the certificate",
     place_title: "Place the signature", place_help: "No place for the signature was found in the document. Drag the "
-      + "signature box (or use the arrow keys) to where it belongs, then press Sign.",
+      + "signature box (or use the arrow keys) to where it belongs, then press Sign (or Allow, the first time a website asks).",
     prev_page: "‹ Previous page", next_page: "Next page ›", page_of: "Page {n} of {m}", block: "Signature",
     loading_page: "Loading the page…", page_failed: "This page cannot be shown.",
     closes_in: "Refused automatically in {s} s", answered_allow: "Allowed.", answered_refuse: "Refused.",
