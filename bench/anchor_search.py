@@ -30,11 +30,13 @@ from pdfminer.high_level import extract_pages  # noqa: E402
 
 from policies.profiles import load_profile  # noqa: E402
 from signer.engine import budget, pdf  # noqa: E402
+from signer.engine.options import PlacementRequest  # noqa: E402
 from signer.engine.pagetext import layout_lines, line_text, nfc  # noqa: E402
 from signer.errors import SignerError  # noqa: E402
 
 ANCHORS = load_profile("approved").placement.anchors
-APPROVED = pdf.PdfSignOptions(profile="approved")
+# no fallback: what is measured is the search, not the free space found once it fails
+APPROVED = pdf.PdfSignOptions(profile="approved", placement=PlacementRequest(fallback=False))
 
 
 def ours(data: bytes) -> str:
