@@ -31,6 +31,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from urllib.parse import quote
 
 import psutil
 
@@ -44,6 +45,9 @@ from http_client import Reply, call  # noqa: E402
 from sign_single import ensure_tokens  # noqa: E402
 
 SAMPLE_S = 0.05
+# a caller's anchor no page has: the search reads the last pages and refuses (the profile's own
+# titles would fall back to free space on the last page)
+SEARCH = "/v1/sign/pdf?profile=approved&anchor=" + quote("PHÓ CHỦ TỊCH")
 
 
 def status_kb(pid: int, field_name: str) -> int:
@@ -174,7 +178,7 @@ def main() -> None:
 
         hostile = {"verify table": post("/v1/verify/pdf", table), "sign table": post("/v1/sign/pdf", table),
                    "sign bomb": post("/v1/sign/pdf?profile=approved", bomb)}
-        hostile.update({f"search {n + 1}": post("/v1/sign/pdf?profile=approved", pages)
+        hostile.update({f"search {n + 1}": post(SEARCH, pages)
                         for n in range(args.searches)})
         with Watch(url, pid) as loaded:
             answers = concurrently(hostile)
@@ -189,7 +193,7 @@ def main() -> None:
             print(f"         {name}: {answer}")
 
         for _ in range(args.searches):
-            threading.Thread(target=post("/v1/sign/pdf?profile=approved", pages), daemon=True).start()
+            threading.Thread(target=post(SEARCH, pages), daemon=True).start()
         deadline = time.monotonic() + 60
         while len(workers_of(pid)) < 2 and time.monotonic() < deadline:
             time.sleep(SAMPLE_S)
