@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import base64
 import io
+import os
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -159,6 +160,33 @@ def test_the_official_drags_the_block_onto_page_2_and_the_signature_lies_there(
     [line] = signature_lines(companion.running, 1)
     assert (line["result"], line["confirmation"]) == ("OK", "confirmed")
     assert line["placement"] == {"page": 2, "rect": expected, "placed_by": "official"}
+
+
+def test_on_a_sites_first_use_the_consent_dialog_is_where_the_block_is_placed(
+        browser, page_server: str, dev_env: DevEnv, tmp_path: Path) -> None:  # noqa: F811
+    """No consent yet: the consent dialog itself carries the placement step, and allowing once
+    signs where the block was dropped. With SIGNER_SCREENSHOTS=docs/images it refreshes the user's
+    guide's picture of the step."""
+    with Companion(dev_env, tmp_path, page_server) as companion:
+        caller = ask(browser, page_server, companion, no_anchor_document())
+        bridge: DialogBridge = companion.dialogs.next("consent")
+        assert bridge.placing and not bridge.confirming, "the consent dialog, not a confirmation"
+        dialog = show(dialog_page(browser), bridge)
+        page_shown(dialog, "Trang 3/3")
+        assert dialog.locator("#once").inner_text() == "Cho phép lần này"
+        drag_block_to(dialog, TARGET)
+        if os.environ.get("SIGNER_SCREENSHOTS"):
+            dialog.screenshot(path=str(Path(os.environ["SIGNER_SCREENSHOTS"]) / "companion-placement.png"))
+        answer = dialog.evaluate("placementAnswer()")
+        dialog.locator("#once").click()
+        type_pin_if_asked(browser, companion)
+        outcome = wait_outcome(caller)
+        assert outcome["status"] == 200, outcome
+        expected = [round(v) for v in answer["rect"]]
+        assert outcome["placement"] == {"page": 3, "rect": expected, "placed_by": "official"}
+        page, rect = widget(base64.b64decode(outcome["pdf"]))
+        assert page == 3 and [round(v) for v in rect] == expected
+        assert not companion.running.daemon.consent_store.granted(page_server, "sign"), "once: not remembered"
 
 
 def test_the_keyboard_moves_the_block_too(browser, page_server: str, companion: Companion) -> None:  # noqa: F811

@@ -10,6 +10,8 @@ from __future__ import annotations
 import threading
 from typing import Any, Protocol
 
+# the methods the dialogs' scripts call (pywebview exposes them as window.pywebview.api.*)
+METHODS = ("state", "answer", "page", "submit_pin", "cancel", "cancel_batch", "revoke", "language", "dismissed", "done")
 DECISIONS = ("once", "always", "refuse")
 
 
