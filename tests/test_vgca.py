@@ -138,6 +138,16 @@ def test_issued_date_sent_as_a_javascript_date_is_the_day_in_hanoi(daemon: Runni
     assert "nam_ban_hanh" not in values, "the year is printed on the draft"
 
 
+def test_a_block_nothing_places_goes_to_free_space_and_the_message_says_so(daemon: RunningDaemon,
+                                                                            docsys: DocumentSystem) -> None:
+    """The document system's origin signs unattended here: nobody is asked, the profile's fallback
+    places the leader's block, and Message tells the page."""
+    docsys.stored["report.pdf"] = (DOCUMENTS / "pdflatex.pdf").read_bytes()  # no title, no printed name
+    approved = vgca(daemon, "SignApproved", document_frame(docsys, "report.pdf"), origin=docsys.url)
+    assert approved["Status"] == 0, approved
+    assert "khoảng trống ở góc dưới bên phải trang cuối" in approved["Message"], approved
+
+
 def test_upload_handler_status_styles(daemon: RunningDaemon, docsys: DocumentSystem) -> None:
     try:
         docsys.status_style = "bool"
