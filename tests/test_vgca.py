@@ -87,7 +87,8 @@ def document_frame(docsys: DocumentSystem, name: str = "libreoffice.pdf", **extr
 @pytest.mark.parametrize("path", DOCUMENT_PATHS)
 def test_document_paths(path: str, daemon: RunningDaemon, docsys: DocumentSystem, tmp_path: Path) -> None:
     before = len(docsys.uploads)
-    reply = vgca(daemon, path, document_frame(docsys), origin=docsys.url)
+    extra = {"Comment": "Đồng ý, trình ký ban hành."} if path == "Comment" else {}  # an empty one is refused
+    reply = vgca(daemon, path, document_frame(docsys, **extra), origin=docsys.url)
     assert reply["Status"] == 0, reply
     upload = docsys.uploads[before]
     assert upload.filename == "libreoffice.pdf"
@@ -97,6 +98,14 @@ def test_document_paths(path: str, daemon: RunningDaemon, docsys: DocumentSystem
     out = tmp_path / "uploaded.pdf"
     out.write_bytes(upload.data)
     assert_pdfsig_all_valid(out, 1)
+
+
+def test_an_empty_comment_is_refused(daemon: RunningDaemon, docsys: DocumentSystem) -> None:
+    before = len(docsys.uploads)
+    for comment in ({}, {"Comment": "  "}):
+        reply = vgca(daemon, "Comment", document_frame(docsys, **comment), origin=docsys.url)
+        assert reply["Status"] == 2 and reply["Code"] == "BAD_REQUEST" and "comment is empty" in reply["Message"], reply
+    assert len(docsys.uploads) == before, "nothing signed, nothing uploaded"
 
 
 def test_issued_after_approved_keeps_both_signatures(daemon: RunningDaemon, docsys: DocumentSystem,
