@@ -68,6 +68,8 @@ class Code(StrEnum):
     UPLOAD_FAILED = "UPLOAD_FAILED"
     NOT_SUPPORTED = "NOT_SUPPORTED"
     LISTEN_FAILED = "LISTEN_FAILED"
+    PORT_IN_USE = "PORT_IN_USE"
+    ALREADY_RUNNING = "ALREADY_RUNNING"
     DAEMON_UNREACHABLE = "DAEMON_UNREACHABLE"
     TIMEOUT = "TIMEOUT"
     INTERNAL_ERROR = "INTERNAL_ERROR"
@@ -193,6 +195,16 @@ _KINDS = (
     ErrorKind(Code.NOT_SUPPORTED, 501, 9, 13, False, "Not supported yet: {detail}", "Chưa hỗ trợ: {detail}"),
     ErrorKind(Code.LISTEN_FAILED, 500, 3, VGCA_OTHER, False, "Cannot listen on the port: {detail}",
               "Không mở được cổng dịch vụ: {detail}"),
+    ErrorKind(Code.PORT_IN_USE, 500, 3, VGCA_OTHER, False,
+              "{detail} is already in use by {holder_en}. Either stop that program (where the official VGCA "
+              "Sign Service is installed, it is usually that one) and start again, or {choice_en}",
+              "Cổng {detail} đang được {holder_vi} sử dụng. Hãy dừng chương trình đó (trên máy có cài dịch vụ "
+              "ký số VGCA chính thức, thường là dịch vụ đó) rồi chạy lại, hoặc {choice_vi}"),
+    ErrorKind(Code.ALREADY_RUNNING, 500, 3, VGCA_OTHER, False,
+              "The signing service is already running with this state folder ({detail}): use that one, or "
+              "stop it before starting another",
+              "Dịch vụ ký số đang chạy với thư mục dữ liệu này ({detail}): hãy dùng dịch vụ đó, hoặc dừng "
+              "nó trước khi chạy dịch vụ khác"),
     ErrorKind(Code.DAEMON_UNREACHABLE, 503, 3, VGCA_OTHER, False, "The signing service is not running: {detail}",
               "Dịch vụ ký số chưa chạy: {detail}"),
     ErrorKind(Code.TIMEOUT, 504, 9, 16, False, "The operation took too long: {detail}",
@@ -245,6 +257,8 @@ class SignerError(Exception):
         fields = {"detail": self.detail or "-", "limit_mb": str(self.facts.get("limit_mb", "-"))}
         if self.code is Code.PIN_INCORRECT:
             fields["tries_en"], fields["tries_vi"] = _tries_text(self.facts)
+        if self.code is Code.PORT_IN_USE:
+            fields.update(_port_texts(self.facts))
         return fields
 
     def as_dict(self) -> dict[str, str]:
@@ -260,6 +274,23 @@ def _tries_text(facts: dict[str, Any]) -> tuple[str, str]:
     if facts.get("count_low"):
         return "Few tries remain.", "Số lần thử còn lại không nhiều."
     return "", ""
+
+
+def _port_texts(facts: dict[str, Any]) -> dict[str, str]:
+    """Who holds the port, and what else to do: the https port is the VGCA protocol's, so the
+    native API can go on without it; the http port can only move."""
+    holder = facts.get("holder")
+    fields = {"holder_en": str(holder) if holder else "another program",
+              "holder_vi": str(holder) if holder else "một chương trình khác"}
+    if facts.get("tls"):
+        fields["choice_en"] = ("run this one on the /v1 HTTP port only (signer serve --no-tls), leaving the "
+                               "VGCA protocol to that program")
+        fields["choice_vi"] = ("chỉ chạy API /v1 qua cổng HTTP (signer serve --no-tls), để giao thức VGCA "
+                               "cho chương trình đó")
+    else:
+        fields["choice_en"] = "give this one another HTTP port (signer serve --port PORT)"
+        fields["choice_vi"] = "chọn cổng HTTP khác (signer serve --port CỔNG)"
+    return fields
 
 
 def ends_batch(code: str | None) -> bool:

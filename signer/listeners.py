@@ -19,14 +19,18 @@ import functools
 import socket
 import ssl
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import cast
 
+from .errors import Code, SignerError
 from .logs import get_logger
 from .security.connections import Connection, ConnectionGuard
 from .security.endpoints import endpoint
+from .security.holders import port_holder
 
 log = get_logger(__name__)
 
+LOOPBACK = "127.0.0.1"
 BACKLOG = 128
 ACCEPT_RETRY_S = 0.1  # an accept failed (e.g. out of descriptors): accept again after this
 SOCKET_GONE = (errno.EBADF, errno.EINVAL)  # the listening socket is closed: nothing more to accept
@@ -61,6 +65,46 @@ class Tracked(asyncio.Protocol):
         self._inner.resume_writing()
 
 
+@dataclass(frozen=True)
+class Bound:
+    """The page-facing sockets, bound before the daemon writes anything (its companion channel,
+    its state): a port another program holds stops the start with nothing changed."""
+
+    http: socket.socket
+    https: socket.socket | None  # none: the native API on http only (``signer serve --no-tls``)
+
+    def close(self) -> None:
+        for sock in (self.http, self.https):
+            if sock is not None:
+                sock.close()
+
+
+def bind_ports(http_port: int, tls_port: int | None) -> Bound:
+    """Bind the https port (the VGCA protocol's, the one another signing service most likely holds)
+    first, then the http port; ``tls_port`` None: no https."""
+    https = None if tls_port is None else bind_loopback(tls_port, tls=True)
+    try:
+        return Bound(bind_loopback(http_port, tls=False), https)
+    except BaseException:
+        if https is not None:
+            https.close()
+        raise
+
+
+def bind_loopback(port: int, *, tls: bool) -> socket.socket:
+    """A listening socket on loopback ``port`` (0: any free port); a port in use is reported
+    with the program holding it, where this user may see it."""
+    try:
+        sock = socket.create_server((LOOPBACK, port), backlog=BACKLOG)
+    except OSError as exc:
+        where = f"{LOOPBACK}:{port}"
+        if exc.errno == errno.EADDRINUSE:
+            raise SignerError(Code.PORT_IN_USE, where, holder=port_holder(port), tls=tls) from None
+        raise SignerError(Code.LISTEN_FAILED, f"{where}: {exc.strerror or exc}") from None
+    sock.setblocking(False)
+    return sock
+
+
 class Listener:
     def __init__(self, protocol: ProtocolFactory, guard: ConnectionGuard, *, ssl_context: ssl.SSLContext | None,
                  on_refused: Callable[[str], None]) -> None:
@@ -73,10 +117,8 @@ class Listener:
         self._connecting: set[asyncio.Task[bool]] = set()
         self._failing: set[int | None] = set()  # the errnos of accepts failing now, each logged once
 
-    async def start(self, host: str, port: int) -> int:
-        """Listen on ``host``:``port`` (0: any free port); the port bound."""
-        sock = socket.create_server((host, port), backlog=BACKLOG)
-        sock.setblocking(False)
+    async def start(self, sock: socket.socket) -> int:
+        """Accept on ``sock`` (``bind_loopback``'s, which this listener closes when it stops); its port."""
         self._socket = sock
         self._accepting = asyncio.create_task(self._accept(sock))
         bound: int = sock.getsockname()[1]

@@ -13,8 +13,8 @@ from aiohttp import web
 from .app import create_app
 from .companion.channel import CompanionParts, companion_channel
 from .daemon import Daemon
-from .errors import Code, SignerError
-from .listeners import Listener
+from .errors import Code
+from .listeners import Bound, Listener
 from .logs import get_logger
 from .security.connections import ConnectionGuard
 from .security.descriptors import connection_cap, raise_open_files_limit
@@ -22,7 +22,6 @@ from .service.caller import ABSENT
 
 log = get_logger(__name__)
 
-LOOPBACK = "127.0.0.1"
 CONNECT = "connect"  # the audit operation of a connection refused before any request
 
 
@@ -35,14 +34,14 @@ class Listening:
 async def run_daemon(
     daemon: Daemon,
     *,
-    port: int,
-    tls_port: int | None,
+    bound: Bound,
     ssl_context: ssl.SSLContext | None,
     stop: asyncio.Event,
     on_ready: Callable[[Listening], None] | None = None,
 ) -> None:
-    """Serve until ``stop`` is set; then stop accepting and let in-flight requests finish.
-    The desktop companion's channel is served beside the listeners, never on them."""
+    """Serve on the ``bound`` sockets (their owner closes them) until ``stop`` is set; then stop
+    accepting and let in-flight requests finish. The desktop companion's channel is served beside
+    the listeners, never on them."""
     limits = daemon.limits
     open_files = raise_open_files_limit()
     connections = ConnectionGuard(total=connection_cap(limits.max_connections, open_files, limits.fd_reserve),
@@ -64,10 +63,11 @@ async def run_daemon(
     # the channel outlives the listeners: a request in flight at shutdown may still need the official
     async with companion_channel(_companion_parts(daemon)):
         try:
-            http_port = await _start(listener(None), port)
+            http_port = await listener(None).start(bound.http)
             https_port = None
-            if ssl_context is not None and tls_port is not None:
-                https_port = await _start(listener(ssl_context), tls_port)
+            if bound.https is not None:
+                assert ssl_context is not None, "an https socket needs its TLS context"
+                https_port = await listener(ssl_context).start(bound.https)
             listening = Listening(http_port=http_port, https_port=https_port)
             daemon.ports.update(p for p in (listening.http_port, listening.https_port) if p)
             log.info("connection_limits", total=connections.total, per_peer=connections.per_peer,
@@ -79,13 +79,6 @@ async def run_daemon(
             for made in listeners:
                 await made.stop()
             await runner.cleanup()
-
-
-async def _start(listener: Listener, port: int) -> int:
-    try:
-        return await listener.start(LOOPBACK, port)
-    except OSError as exc:
-        raise SignerError(Code.LISTEN_FAILED, f"{LOOPBACK}:{port}: {exc.strerror or exc}") from None
 
 
 def _companion_parts(daemon: Daemon) -> CompanionParts:

@@ -19,6 +19,7 @@ from typing import Any
 from policies.origins import normalize_origin
 from signer.config import ConsentSettings, ServerSettings, Settings, load_settings
 from signer.daemon import Daemon
+from signer.listeners import bind_ports
 from signer.security.peers import PeerGate
 from signer.server import Listening, run_daemon
 from signer.tls import TlsFiles, ensure_local_tls, server_ssl_context
@@ -89,8 +90,12 @@ class RunningDaemon:
                 self.listening = listening
                 self._ready.set()
 
-            await run_daemon(self.daemon, port=0, tls_port=0, ssl_context=server_ssl_context(self.tls),
-                             stop=self._stop, on_ready=ready)
+            bound = bind_ports(0, 0)
+            try:
+                await run_daemon(self.daemon, bound=bound, ssl_context=server_ssl_context(self.tls),
+                                 stop=self._stop, on_ready=ready)
+            finally:
+                bound.close()
 
         try:
             asyncio.run(main())

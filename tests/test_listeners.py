@@ -11,7 +11,7 @@ import socket
 
 import structlog
 
-from signer.listeners import Listener
+from signer.listeners import Listener, bind_loopback
 from signer.security.connections import ConnectionGuard
 
 
@@ -49,7 +49,7 @@ async def greet_through(refusals: list[OSError]) -> list[bytes]:
     """Start a listener whose first accepts fail with ``refusals``; greet it twice."""
     refusing(asyncio.get_running_loop(), refusals)
     listening = listener()
-    port = await listening.start("127.0.0.1", 0)
+    port = await listening.start(bind_loopback(0, tls=False))
     try:
         return [await asyncio.to_thread(greeting, port) for _ in range(2)]
     finally:
@@ -72,7 +72,7 @@ def test_a_closed_listening_socket_ends_the_listener() -> None:
     async def scenario() -> BaseException | None:
         refusing(asyncio.get_running_loop(), [OSError(errno.EBADF, "Bad file descriptor")])
         listening = listener()
-        await listening.start("127.0.0.1", 0)
+        await listening.start(bind_loopback(0, tls=False))
         accepting = listening._accepting
         assert accepting is not None
         await asyncio.wait([accepting], timeout=10)

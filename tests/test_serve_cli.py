@@ -92,7 +92,7 @@ def test_port_in_use_is_a_clear_error(dev_env: DevEnv, tmp_path: Path) -> None:
         second = signer_cli("serve", "--config", str(config), "--port", str(http_port), "--tls-port", "0",
                             env=dev_env.env())
         assert second.returncode == 3
-        assert second.stderr.startswith("signer: LISTEN_FAILED: ")
+        assert second.stderr.startswith("signer: PORT_IN_USE: ")
         assert "Traceback" not in second.stderr
     finally:
         process.terminate()
