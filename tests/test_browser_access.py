@@ -16,10 +16,11 @@ import base64
 import json
 import subprocess
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from conftest import DevEnv, signer_cli
+from conftest import DevEnv, free_port, signer_cli
 from daemon_harness import RunningDaemon
 from docsys import JWT, SESSION, DocumentSystem, Running
 from pdf_checks import assert_pdfsig_all_valid
@@ -57,6 +58,19 @@ async ([url, frame]) => new Promise((resolve) => {
   socket.onmessage = (event) => { resolve(JSON.parse(event.data)); socket.close(); };
   socket.onerror = () => resolve({error: 'socket error'});
 })
+"""
+
+
+# what docs/local-network-access.md tells integrators to read: the loopback permission's state
+PERMISSION = """
+async () => (await navigator.permissions.query({name: 'loopback-network'})).state
+"""
+
+# a daemon that is not there: with the permission granted, only the connection fails
+NOT_RUNNING = """
+async (url) => {
+  try { await fetch(url + '/v1/health'); return 'reached'; } catch (error) { return String(error); }
+}
 """
 
 
@@ -99,10 +113,17 @@ def chromium_verdict(env: dict[str, str], origin: str) -> dict:
     return next(v for v in verdicts if v["browser"] == "chromium")
 
 
-def try_both_ways(playwright, env: dict[str, str], docsys: DocumentSystem, daemon: RunningDaemon
-                  ) -> tuple[dict, dict, list[str]]:
-    """Open the document system's page (public origin) in a fresh Chromium; sign over https, then wss.
-    Also the console's lines: where Chromium says why it stopped a request."""
+@dataclass
+class Attempt:
+    over_https: dict
+    over_wss: dict
+    console: list[str]  # where Chromium says why it stopped a request
+    permission: tuple[str, str]  # the loopback permission's state before and after the calls
+    not_running: str  # a call to a loopback port where nothing listens
+
+
+def try_both_ways(playwright, env: dict[str, str], docsys: DocumentSystem, daemon: RunningDaemon) -> Attempt:
+    """Open the document system's page (public origin) in a fresh Chromium; sign over https, then wss."""
     chromium = playwright.chromium.launch(
         executable_path=CHROMIUM, env=env,
         args=[*ARGS, f"--ip-address-space-overrides=127.0.0.1:{docsys.port}=public"])
@@ -111,6 +132,7 @@ def try_both_ways(playwright, env: dict[str, str], docsys: DocumentSystem, daemo
         console: list[str] = []
         page.on("console", lambda message: console.append(message.text))
         page.goto(f"{docsys.url}/")
+        before = page.evaluate(PERMISSION)
         over_https = page.evaluate(SIGN_OVER_HTTPS, [daemon.tls_url, SESSION, JWT])
         frame = json.dumps({
             "FileUploadHandler": f"{docsys.url}/upload", "SessionId": SESSION, "JWTToken": JWT,
@@ -118,7 +140,9 @@ def try_both_ways(playwright, env: dict[str, str], docsys: DocumentSystem, daemo
         })
         wss = f"wss://127.0.0.1:{daemon.listening.https_port}/SignApproved"
         over_wss = page.evaluate(SIGN_OVER_WSS, [wss, frame])
-        return over_https, over_wss, console
+        after = page.evaluate(PERMISSION)
+        not_running = page.evaluate(NOT_RUNNING, f"https://127.0.0.1:{free_port()}")
+        return Attempt(over_https, over_wss, console, (before, after), not_running)
     finally:
         chromium.close()
 
@@ -148,11 +172,13 @@ def test_public_page_signs_only_with_the_managed_policy_and_the_trusted_ca(
         assert (verdict["certificate_trusted"], verdict["policy_files"], verdict["reaches_daemon"]) == \
             (True, [], False)
         assert any(f"no managed policy allows {docsys.url}" in reason for reason in verdict["reasons_en"])
-        blocked_https, blocked_wss, console = try_both_ways(playwright, env, docsys, daemon)
-        assert "Failed to fetch" in blocked_https.get("error", ""), blocked_https
-        assert blocked_wss == {"error": "socket error"}
-        assert any("denied for this request to access the `loopback` address space" in line for line in console)
-        assert any("net::ERR_BLOCKED_BY_LOCAL_NETWORK_ACCESS_CHECKS" in line for line in console), console
+        blocked = try_both_ways(playwright, env, docsys, daemon)
+        assert "Failed to fetch" in blocked.over_https.get("error", ""), blocked.over_https
+        assert blocked.over_wss == {"error": "socket error"}
+        assert any("denied for this request to access the `loopback` address space" in line
+                   for line in blocked.console), blocked.console
+        assert any("net::ERR_BLOCKED_BY_LOCAL_NETWORK_ACCESS_CHECKS" in line for line in blocked.console)
+        assert blocked.permission == ("prompt", "denied")  # headless answers the prompt with "no"
         assert daemon.token_calls == 0 and daemon.audit_lines() == [] and docsys.uploads == []
 
         # the policy written from the configured origins: the same page signs both ways
@@ -164,7 +190,10 @@ def test_public_page_signs_only_with_the_managed_policy_and_the_trusted_ca(
         assert (verdict["certificate_trusted"], verdict["reaches_daemon"], verdict["reasons_en"]) == (True, True, [])
         assert verdict["policy_files"] == [str(chromium_policy_folder / FILE_NAME)]
 
-        over_https, over_wss, _ = try_both_ways(playwright, env, docsys, daemon)
+        allowed = try_both_ways(playwright, env, docsys, daemon)
+        assert allowed.permission == ("granted", "granted")
+        assert "Failed to fetch" in allowed.not_running  # granted, yet unreachable: not installed or not running
+        over_https, over_wss = allowed.over_https, allowed.over_wss
         assert over_https.get("status") == 200, over_https
         signed = tmp_path / "over-https.pdf"
         signed.write_bytes(base64.b64decode(over_https["body"]["pdf"]))
