@@ -73,8 +73,8 @@ def _init(directory: Path, *, force: bool) -> int:
         files = init_local_tls(directory)
         print(f"Đã tạo chứng thư TLS cục bộ / Local TLS certificate created: {files.server_cert}")
     print(f"Chứng thư CA / CA certificate: {files.ca_cert}")
-    print("    bộ cài đặt thêm CA này vào kho tin cậy của người dùng hiện tại / "
-          "the installer adds it to the current user's trust store")
+    print("    thêm CA này vào kho tin cậy của trình duyệt: signer tls trust / "
+          "add it to the browsers' trust store: signer tls trust")
     return 0
 
 
