@@ -13,6 +13,8 @@ SUDO=""
 if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
 
 PACKAGES=(softhsm2 opensc poppler-utils qpdf openssl python3 python3-venv python3-pip chromium xmlsec1
+          # certutil: the local CA in the NSS databases browsers read (signer tls trust, its browser test)
+          libnss3-tools
           # the desktop companion's window test: a virtual screen, Qt WebEngine's libraries, screenshots
           xvfb trayer x11-utils imagemagick libxcb-cursor0 libxkbcommon-x11-0 libxcb-icccm4 libxcb-image0
           libxcb-keysyms1 libxcb-randr0 libxcb-render-util0 libxcb-shape0 libxcb-xinerama0 libnss3

@@ -14,6 +14,7 @@ from ..errors import Code, SignerError
 # dependencies inside its ``run``, so ``signer --help`` loads none of them.
 from . import (
     audit,
+    browsers,
     certs,
     origins,
     preview,
@@ -27,7 +28,8 @@ from . import (
     verify,
 )
 
-COMMANDS = (serve, tokens, certs, sign, sign_batch, sign_cms, verify, preview, origins, audit, tls, tray)
+COMMANDS = (serve, tokens, certs, sign, sign_batch, sign_cms, verify, preview, origins, audit, tls, tray,
+            browsers)
 
 
 class _Version(argparse.Action):

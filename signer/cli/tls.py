@@ -1,4 +1,5 @@
-"""``signer tls``: the per-machine certificate of the https listener (init, status)."""
+"""``signer tls``: the per-machine certificate of the https listener (init, status), and its CA's
+trust by the current user's browsers (trust, untrust)."""
 
 from __future__ import annotations
 
@@ -24,6 +25,10 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
     status = actions.add_parser("status", parents=[common],
                                 help="show the certificate's state / xem tình trạng chứng thư")
     status.add_argument("--json", action="store_true", help="machine-readable output")
+    actions.add_parser("trust", parents=[common],
+                       help="trust the local CA in this user's browsers / tin cậy CA cục bộ trong trình duyệt")
+    actions.add_parser("untrust", parents=[common],
+                       help="remove the local CA from this user's browsers / gỡ CA cục bộ khỏi trình duyệt")
     parser.set_defaults(run=run)
 
 
@@ -36,6 +41,10 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
     directory = settings.server.tls_dir
     if args.tls_command == "init":
         return _init(directory, force=args.force)
+    if args.tls_command in ("trust", "untrust"):
+        from . import trust  # certutil's callers come with these two actions only
+
+        return trust.trust(directory) if args.tls_command == "trust" else trust.untrust()
     state = tls_status(directory)
     if args.json:
         print_json(_describe(directory, state))
@@ -64,8 +73,8 @@ def _init(directory: Path, *, force: bool) -> int:
         files = init_local_tls(directory)
         print(f"Đã tạo chứng thư TLS cục bộ / Local TLS certificate created: {files.server_cert}")
     print(f"Chứng thư CA / CA certificate: {files.ca_cert}")
-    print("    bộ cài đặt thêm CA này vào kho tin cậy của người dùng hiện tại / "
-          "the installer adds it to the current user's trust store")
+    print("    thêm CA này vào kho tin cậy của trình duyệt: signer tls trust / "
+          "add it to the browsers' trust store: signer tls trust")
     return 0
 
 

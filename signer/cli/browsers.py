@@ -1,0 +1,93 @@
+"""``signer browsers``: what each installed browser will do for an origin, and the managed browser
+policies (``signer browsers policies``) an installer writes from the allowed origins."""
+
+from __future__ import annotations
+
+import argparse
+from dataclasses import asdict
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from .output import print_json
+
+if TYPE_CHECKING:
+    from ..config import Settings
+
+_NAMES = ("chrome", "chromium", "edge", "brave")  # signer.browsers.policies.BROWSER_NAMES, without its imports
+
+
+def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
+    parser = sub.add_parser("browsers", parents=[common],
+                            help="browsers' access to the daemon / trình duyệt có gọi được chương trình không")
+    parser.add_argument("--origin", action="append", default=[], metavar="URL",
+                        help="the page's origin (repeatable; default: every allowed origin)")
+    parser.add_argument("--json", action="store_true", help="machine-readable output")
+    actions = parser.add_subparsers(dest="browsers_command", metavar="ACTION")
+    policies = actions.add_parser("policies", parents=[common],
+                                  help="write or remove the managed browser policies / chính sách trình duyệt")
+    what = policies.add_mutually_exclusive_group(required=True)
+    what.add_argument("--write", action="store_true",
+                      help="write them for the allowed origins (and --allow-origin)")
+    what.add_argument("--remove", action="store_true", help="remove ours")
+    policies.add_argument("--allow-origin", action="append", default=[], metavar="URL",
+                          help="an origin to list besides the configured ones (repeatable)")
+    policies.add_argument("--browser", action="append", choices=_NAMES, metavar="NAME",
+                          help=f"only this browser (repeatable; {', '.join(_NAMES)}; default: all)")
+    policies.add_argument("--root", type=Path, default=Path("/"),
+                          help="write under this folder instead of / (a package's staging tree)")
+    parser.set_defaults(run=run)
+
+
+def run(args: argparse.Namespace, settings: Settings) -> int:
+    from policies.origins import load_allowlist
+
+    from ..errors import Code, SignerError
+
+    try:
+        configured = load_allowlist(settings.server.allowed_origins).listed()
+    except ValueError as exc:
+        raise SignerError(Code.CONFIG_INVALID, str(exc)) from None
+    if args.browsers_command == "policies":
+        return _policies(args, [*configured, *args.allow_origin])
+    return _report(args.origin or configured, settings.server.tls_dir, json=args.json)
+
+
+def _policies(args: argparse.Namespace, origins: list[str]) -> int:
+    from ..browsers.policies import BROWSER_NAMES, remove_policies, write_policies
+
+    browsers = args.browser or BROWSER_NAMES
+    if args.remove:
+        for path in remove_policies(root=args.root, browsers=browsers):
+            print(f"Đã gỡ / Removed: {path}")
+        return 0
+    written = write_policies(origins, root=args.root, browsers=browsers)
+    for file in written:
+        print(f"Đã ghi / Written: {file.path}")
+    if not written:
+        print("Không có trang web được phép nào: đã gỡ chính sách / No allowed origin: policies removed")
+    return 0
+
+
+def _report(origins: list[str], tls_dir: Path, *, json: bool) -> int:
+    from ..browsers.report import browser_verdicts
+    from ..errors import Code, SignerError
+    from ..tls import TlsFiles
+
+    if not origins:
+        raise SignerError(Code.BAD_REQUEST, "no origin: give --origin URL or allow one in the configuration")
+    ca_pem = TlsFiles.in_dir(tls_dir).ca_cert
+    report = {origin: browser_verdicts(origin, home=Path.home(), ca_pem=ca_pem) for origin in origins}
+    if json:
+        print_json({origin: [asdict(v) for v in verdicts] for origin, verdicts in report.items()})
+        return 0
+    for origin, verdicts in report.items():
+        print(f"{origin}:")
+        if not verdicts:
+            print("  không thấy trình duyệt nào / no browser found")
+        for verdict in verdicts:
+            state = {True: "gọi được / reaches the daemon", False: "bị chặn / blocked",
+                     None: "tùy người dùng / up to the user"}[verdict.reaches_daemon]
+            print(f"  {verdict.label} ({verdict.executable}): {state}")
+            for vi, en in zip(verdict.reasons_vi, verdict.reasons_en, strict=True):
+                print(f"    {vi} / {en}")
+    return 0
