@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 from conftest import DevEnv, signer_cli
 
+from signer.browsers.firefox import RECORD_FILE
 from signer.browsers.nss import NICKNAME
 from signer.browsers.policies import FILE_NAME, POLICY_NAMES
 from signer.tls import TlsFiles, init_local_tls
@@ -22,6 +23,7 @@ MANAGED_DIRS = {
     "edge": "etc/opt/edge/policies/managed",
     "brave": "etc/brave/policies/managed",
 }
+FIREFOX_DIRS = ("etc/firefox/policies", "etc/firefox-esr/policies")
 
 
 def certutil(*args: str) -> subprocess.CompletedProcess[str]:
@@ -146,7 +148,9 @@ def test_policies_list_the_configured_and_given_origins_for_each_browser(user, t
     assert done.returncode == 0, done.stderr
     expected = ["http://docs.example.gov.vn:8080", "https://qlvb.example.gov.vn"]
     written = sorted(p.relative_to(root).as_posix() for p in root.rglob("*") if p.is_file())
-    assert written == sorted(f"{folder}/{FILE_NAME}" for folder in MANAGED_DIRS.values())
+    # Firefox's shared policies.json and the record of our part of it (tests/test_firefox_policy.py)
+    firefox = [f"{folder}/{name}" for folder in FIREFOX_DIRS for name in ("policies.json", RECORD_FILE)]
+    assert written == sorted([*(f"{folder}/{FILE_NAME}" for folder in MANAGED_DIRS.values()), *firefox])
     for folder in MANAGED_DIRS.values():
         path = root / folder / FILE_NAME
         assert json.loads(path.read_text()) == {name: expected for name in POLICY_NAMES}

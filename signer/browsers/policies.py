@@ -5,6 +5,7 @@ Chrome enforces Local Network Access from 142 (WebSockets from 147): a public pa
 The list was ``LocalNetworkAccessAllowedForUrls`` and is ``LoopbackNetworkAllowedForUrls`` from
 146 on; each file here carries both, so one file serves browsers before and after the rename.
 The files list the given origins and nothing else; a file of ours is replaced whole.
+Firefox has no such list: its shared policies.json is merged instead (``firefox.py``).
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from policies.origins import DEFAULT_PORTS, normalize_origin
 
 from ..errors import Code, SignerError
 from ..files import write_atomically
+from .firefox import remove_firefox, write_firefox
 
 POLICY_NAMES = ("LocalNetworkAccessAllowedForUrls", "LoopbackNetworkAllowedForUrls")
 FILE_NAME = "vn-token-signer.json"
@@ -44,7 +46,8 @@ CHROMIUM_FAMILY = (
             Path("/etc/opt/edge/policies/managed")),
     Browser("brave", "Brave", ("brave-browser", "brave"), Path("/etc/brave/policies/managed")),
 )
-BROWSER_NAMES = tuple(b.name for b in CHROMIUM_FAMILY)
+FIREFOX = "firefox"  # both of its builds' files (firefox.FIREFOX_BUILDS)
+BROWSER_NAMES = (*(b.name for b in CHROMIUM_FAMILY), FIREFOX)
 
 
 @dataclass(frozen=True)
@@ -77,7 +80,8 @@ def policy_files(origins: Sequence[str], *, root: Path = Path("/"),
 
 def write_policies(origins: Sequence[str], *, root: Path = Path("/"),
                    browsers: Sequence[str] = BROWSER_NAMES) -> list[PolicyFile]:
-    """Write (or replace) our policy file for each browser; with no origins, remove them instead."""
+    """Write (or replace) our policy file for each browser, merge our part into Firefox's; with no
+    origins, remove them instead."""
     if not origins:
         remove_policies(root=root, browsers=browsers)
         return []
@@ -88,11 +92,13 @@ def write_policies(origins: Sequence[str], *, root: Path = Path("/"),
         except OSError as exc:
             raise SignerError(Code.OUTPUT_FAILED, f"{file.path.parent}: {exc.strerror or exc}") from None
         write_atomically(file.path, file.content, mode=0o644)
-    return files
+    firefox = write_firefox(origins, root=root) if FIREFOX in browsers else []
+    return [*files, *(PolicyFile(FIREFOX, path, content) for path, content in firefox)]
 
 
 def remove_policies(*, root: Path = Path("/"), browsers: Sequence[str] = BROWSER_NAMES) -> list[Path]:
-    """Remove our policy files (the folders stay: the browser's package or others may own them)."""
+    """Remove our policy files (the folders stay: the browser's package or others may own them) and
+    our part of Firefox's."""
     removed = []
     for browser in CHROMIUM_FAMILY:
         path = _under(root, browser.managed_dir) / FILE_NAME
@@ -102,7 +108,7 @@ def remove_policies(*, root: Path = Path("/"), browsers: Sequence[str] = BROWSER
             except OSError as exc:
                 raise SignerError(Code.OUTPUT_FAILED, f"{path}: {exc.strerror or exc}") from None
             removed.append(path)
-    return removed
+    return [*removed, *(remove_firefox(root=root) if FIREFOX in browsers else [])]
 
 
 def allowing_files(browser: Browser, origin: str, *, root: Path = Path("/")) -> list[Path]:

@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
-import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
+from urllib.parse import urlsplit
 
+from policies.origins import normalize_origin
+
+from .firefox import FIREFOX_BUILDS, PREF, FirefoxBuild, exempting_files, policy_path
 from .nss import certutil_path
 from .policies import CHROMIUM_FAMILY, POLICY_NAMES, allowing_files
 from .stores import firefox_profiles, user_nssdb
-
-FIREFOX_EXECUTABLES = ("firefox", "firefox-esr")
 
 
 @dataclass(frozen=True)
@@ -26,7 +27,7 @@ class BrowserVerdict:
 
 
 def browser_verdicts(origin: str, *, home: Path, ca_pem: Path, root: Path = Path("/")) -> list[BrowserVerdict]:
-    """One verdict per installed browser (the Chromium family, then Firefox)."""
+    """One verdict per installed browser (the Chromium family, then Firefox's builds)."""
     verdicts = []
     checkable = certutil_path() is not None and ca_pem.is_file()
     chromium_trusted = user_nssdb(home).trusts(ca_pem) if checkable else None
@@ -45,17 +46,32 @@ def browser_verdicts(origin: str, *, home: Path, ca_pem: Path, root: Path = Path
         verdicts.append(BrowserVerdict(browser.name, browser.label, executable, [str(p) for p in allowing],
                                        chromium_trusted, reaches_daemon=bool(allowing) and chromium_trusted is True,
                                        reasons_vi=vi, reasons_en=en))
-    firefox = next((found for exe in FIREFOX_EXECUTABLES if (found := shutil.which(exe))), None)
-    if firefox is not None:
-        profiles = [p for p in firefox_profiles(home) if p.db.exists()]
-        trusted = all(p.db.trusts(ca_pem) for p in profiles) if checkable and profiles else None
-        where = ", ".join(str(p.db.directory) for p in profiles) or f"{home}/.mozilla/firefox (no profile yet)"
-        vi, en = _trust_reasons(trusted, where)
-        vi.append("Firefox tự hỏi người dùng về truy cập mạng cục bộ (không có chính sách theo trang)")
-        en.append("Firefox asks the user itself about local network access (no per-origin policy)")
-        verdicts.append(BrowserVerdict("firefox", "Firefox", firefox, [], trusted,
-                                       reaches_daemon=None if trusted else False, reasons_vi=vi, reasons_en=en))
+    for build in FIREFOX_BUILDS:
+        executable = build.installed()
+        if executable is not None:
+            verdicts.append(_firefox_verdict(build, executable, origin, home=home, ca_pem=ca_pem, root=root,
+                                             checkable=checkable))
     return verdicts
+
+
+def _firefox_verdict(build: FirefoxBuild, executable: str, origin: str, *, home: Path, ca_pem: Path,
+                     root: Path, checkable: bool) -> BrowserVerdict:
+    """Firefox exempts host names, not origins: the policy file counts if it lists the origin's host."""
+    profiles = [p for p in firefox_profiles(home) if p.db.exists()]
+    trusted = all(p.db.trusts(ca_pem) for p in profiles) if checkable and profiles else None
+    where = ", ".join(str(p.db.directory) for p in profiles) or f"{home}/.mozilla/firefox (no profile yet)"
+    vi, en = _trust_reasons(trusted, where)
+    host = urlsplit(normalize_origin(origin) or origin).hostname or origin
+    exempting = exempting_files(build, host, root=root)
+    if not exempting:
+        path = policy_path(build, root)
+        vi.insert(0, f"{path} không miễn kiểm tra mạng cục bộ cho {host} ({PREF}): "
+                     "Firefox hỏi người dùng khi trang gọi 127.0.0.1")
+        en.insert(0, f"{path} does not exempt {host} from local network access checks ({PREF}): "
+                     "Firefox asks the user when the page calls 127.0.0.1")
+    reaches = (True if exempting else None) if trusted is True else False
+    return BrowserVerdict(build.name, build.label, executable, [str(p) for p in exempting], trusted,
+                          reaches_daemon=reaches, reasons_vi=vi, reasons_en=en)
 
 
 def _trust_reasons(trusted: bool | None, where: str) -> tuple[list[str], list[str]]:

@@ -13,7 +13,7 @@ from .output import print_json
 if TYPE_CHECKING:
     from ..config import Settings
 
-_NAMES = ("chrome", "chromium", "edge", "brave")  # signer.browsers.policies.BROWSER_NAMES, without its imports
+_NAMES = ("chrome", "chromium", "edge", "brave", "firefox")  # signer.browsers.policies.BROWSER_NAMES, unimported
 
 
 def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
@@ -22,6 +22,8 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
     parser.add_argument("--origin", action="append", default=[], metavar="URL",
                         help="the page's origin (repeatable; default: every allowed origin)")
     parser.add_argument("--json", action="store_true", help="machine-readable output")
+    parser.add_argument("--root", type=Path, default=Path("/"),
+                        help="read the browsers' policy files under this folder instead of /")
     actions = parser.add_subparsers(dest="browsers_command", metavar="ACTION")
     policies = actions.add_parser("policies", parents=[common],
                                   help="write or remove the managed browser policies / chính sách trình duyệt")
@@ -33,7 +35,8 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
                           help="an origin to list besides the configured ones (repeatable)")
     policies.add_argument("--browser", action="append", choices=_NAMES, metavar="NAME",
                           help=f"only this browser (repeatable; {', '.join(_NAMES)}; default: all)")
-    policies.add_argument("--root", type=Path, default=Path("/"),
+    # SUPPRESS: without it here, `signer browsers --root DIR policies` would fall back to /
+    policies.add_argument("--root", type=Path, default=argparse.SUPPRESS,
                           help="write under this folder instead of / (a package's staging tree)")
     parser.set_defaults(run=run)
 
@@ -49,7 +52,7 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
         raise SignerError(Code.CONFIG_INVALID, str(exc)) from None
     if args.browsers_command == "policies":
         return _policies(args, [*configured, *args.allow_origin])
-    return _report(args.origin or configured, settings.server.tls_dir, json=args.json)
+    return _report(args.origin or configured, settings.server.tls_dir, root=args.root, json=args.json)
 
 
 def _policies(args: argparse.Namespace, origins: list[str]) -> int:
@@ -58,7 +61,9 @@ def _policies(args: argparse.Namespace, origins: list[str]) -> int:
     browsers = args.browser or BROWSER_NAMES
     if args.remove:
         for path in remove_policies(root=args.root, browsers=browsers):
-            print(f"Đã gỡ / Removed: {path}")
+            # a shared file (Firefox's policies.json) stays, without our entries
+            print(f"Đã gỡ phần của chúng tôi / Our entries removed: {path}" if path.exists()
+                  else f"Đã gỡ / Removed: {path}")
         return 0
     written = write_policies(origins, root=args.root, browsers=browsers)
     for file in written:
@@ -68,7 +73,7 @@ def _policies(args: argparse.Namespace, origins: list[str]) -> int:
     return 0
 
 
-def _report(origins: list[str], tls_dir: Path, *, json: bool) -> int:
+def _report(origins: list[str], tls_dir: Path, *, root: Path, json: bool) -> int:
     from ..browsers.report import browser_verdicts
     from ..errors import Code, SignerError
     from ..tls import TlsFiles
@@ -76,7 +81,7 @@ def _report(origins: list[str], tls_dir: Path, *, json: bool) -> int:
     if not origins:
         raise SignerError(Code.BAD_REQUEST, "no origin: give --origin URL or allow one in the configuration")
     ca_pem = TlsFiles.in_dir(tls_dir).ca_cert
-    report = {origin: browser_verdicts(origin, home=Path.home(), ca_pem=ca_pem) for origin in origins}
+    report = {origin: browser_verdicts(origin, home=Path.home(), ca_pem=ca_pem, root=root) for origin in origins}
     if json:
         print_json({origin: [asdict(v) for v in verdicts] for origin, verdicts in report.items()})
         return 0
