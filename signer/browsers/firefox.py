@@ -168,7 +168,7 @@ def _merge(data: dict[str, Any], hosts: list[str]) -> Added:
     preferences = policies.get("Preferences")
     if preferences is not None:
         preferences = _object(preferences, "policies.Preferences")
-    if skip is not None and (preferences is None or PREF not in preferences):
+    if isinstance(skip, list) and (preferences is None or PREF not in preferences):
         return added  # the administrator's own list sets the preference; a second one would fight it
     if preferences is None:
         preferences = policies["Preferences"] = {}
