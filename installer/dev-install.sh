@@ -18,7 +18,9 @@ PACKAGES=(softhsm2 opensc poppler-utils qpdf openssl python3 python3-venv python
           # the desktop companion's window test: a virtual screen, Qt WebEngine's libraries, screenshots
           xvfb trayer x11-utils imagemagick libxcb-cursor0 libxkbcommon-x11-0 libxcb-icccm4 libxcb-image0
           libxcb-keysyms1 libxcb-randr0 libxcb-render-util0 libxcb-shape0 libxcb-xinerama0 libnss3
-          libxcomposite1 libxdamage1 libxrandr2 libgbm1)
+          libxcomposite1 libxdamage1 libxrandr2 libgbm1
+          # the package test (tests/test_package.py): a fresh minimal Debian root, its own loopback
+          debootstrap iproute2)
 echo "== Installing system packages: ${PACKAGES[*]}"
 $SUDO apt-get update -qq
 # ALSA's library was renamed on Ubuntu 24.04 (libasound2t64)

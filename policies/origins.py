@@ -64,15 +64,24 @@ def _host_ports(entry: str) -> tuple[str, ...]:
     return (f"{entry}:80", f"{entry}:443")
 
 
-def load_allowlist(extra: Iterable[str] = ()) -> OriginAllowlist:
-    """The packaged list plus ``extra``; an entry that is not an origin is an error."""
+def load_allowlist(extra: Iterable[str] = (), only: Iterable[str] | None = None) -> OriginAllowlist:
+    """The packaged list plus ``extra``; an entry that is not an origin is an error.
+
+    ``only`` (the machine policy's origins, normalised) caps the list: packaged entries outside
+    it are left out, and an ``extra`` outside it is an error."""
     data = tomllib.loads(resources.files(__package__).joinpath("origins.toml").read_text("utf-8"))
+    cap = None if only is None else frozenset(only)
     origins = set()
     for entry in [*data.get("allowed", []), *extra]:
         normalized = normalize_origin(entry)
         if normalized is None:
             raise ValueError(f"not a web origin (scheme://host[:port]): {entry!r}")
         origins.add(normalized)
+    for entry in extra:
+        if cap is not None and normalize_origin(entry) not in cap:
+            raise ValueError(f"{entry} is not among the origins the machine policy allows")
+    if cap is not None:
+        origins &= cap
     hosts = {}
     for origin, names in data.get("document_hosts", {}).items():
         normalized = normalize_origin(origin)

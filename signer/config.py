@@ -1,4 +1,5 @@
-"""Settings: read from a TOML file (``--config``, ``SIGNER_CONFIG`` or the user's config dir).
+"""Settings: read from a TOML file (``--config``, ``SIGNER_CONFIG`` or the user's config dir),
+then the machine policy (``policies.machine``), whose keys win over the user's.
 
 Relative paths in the file are taken relative to the file's folder.
 """
@@ -7,12 +8,13 @@ from __future__ import annotations
 
 import os
 import tomllib
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Literal
 
 import platformdirs
 
+from policies.machine import MachinePolicy, load_machine_policy, machine_policy_path
 from policies.origins import normalize_origin
 from policies.revocation import RevocationPolicy, load_revocation_policy
 
@@ -104,6 +106,7 @@ class Settings:
     vgca_certificates: dict[str, str] = field(default_factory=dict)
     appearance: dict[str, CertificateAppearance] = field(default_factory=dict)  # by certificate label
     log_level: str = "warning"
+    policy: MachinePolicy | None = None  # the machine policy in force, if the computer has one
 
 
 def config_path(explicit: str | os.PathLike[str] | None) -> Path | None:
@@ -116,19 +119,50 @@ def config_path(explicit: str | os.PathLike[str] | None) -> Path | None:
     return default if default.is_file() else None
 
 
-def load_settings(explicit: str | os.PathLike[str] | None = None) -> Settings:
-    path = config_path(explicit)
-    if path is None:
-        return Settings()
+def load_settings(explicit: str | os.PathLike[str] | None = None, policy_file: Path | None = None) -> Settings:
+    """The user's settings under the machine policy (``policy_file``, default: this system's)."""
     try:
-        raw = tomllib.loads(path.read_text("utf-8"))
+        policy = load_machine_policy(policy_file or machine_policy_path())
+    except (OSError, UnicodeDecodeError, ValueError) as exc:
+        raise SignerError(Code.CONFIG_INVALID, str(exc)) from None
+    path = config_path(explicit)
+    raw = {} if path is None else _read(path)
+    settings = Settings() if path is None else _parse(raw, path)
+    return settings if policy is None else _with_policy(settings, raw, policy)
+
+
+def _read(path: Path) -> dict[str, Any]:
+    try:
+        return tomllib.loads(path.read_text("utf-8"))
     except FileNotFoundError:
         raise SignerError(Code.CONFIG_INVALID, f"{path} does not exist") from None
     except (OSError, UnicodeDecodeError) as exc:
         raise SignerError(Code.CONFIG_INVALID, f"{path}: {exc}") from None
     except tomllib.TOMLDecodeError as exc:
         raise SignerError(Code.CONFIG_INVALID, f"{path}: {exc}") from None
-    return _parse(raw, path)
+
+
+def _with_policy(settings: Settings, raw: dict[str, Any], policy: MachinePolicy) -> Settings:
+    """Each key the policy sets replaces the user's; origins outside the policy's list are dropped."""
+    revocation = {k: v for k, v in raw.get("revocation", {}).items() if k != "cache_dir"} | policy.revocation
+    timestamp = dict(raw.get("timestamp", {})) | policy.timestamp
+    try:
+        checking = load_revocation_policy(revocation, timestamp)
+    except ValueError as exc:
+        raise SignerError(Code.CONFIG_INVALID, f"{policy.path}: {exc}") from None
+    tsa_url = timestamp.get("url")
+    server, consent = settings.server, settings.consent
+    if policy.origins is not None:
+        server = replace(server, allowed_origins=policy.origins)
+        consent = replace(consent, pregranted=tuple(o for o in consent.pregranted if policy.allows(o)),
+                          unattended=tuple(o for o in consent.unattended if policy.allows(o)))
+    trust = TrustSettings(
+        anchors=settings.trust.anchors if policy.anchors is None else policy.anchors,
+        intermediates=settings.trust.intermediates if policy.intermediates is None else policy.intermediates,
+    )
+    return replace(settings, policy=policy, trust=trust, server=server, consent=consent,
+                   revocation=replace(settings.revocation, policy=checking),
+                   timestamp=TimestampSettings(url=str(tsa_url) if tsa_url else None))
 
 
 def _parse(raw: dict[str, Any], path: Path) -> Settings:

@@ -91,7 +91,8 @@ class Daemon:
         self.settings = settings
         self.limits = _limits(settings)
         try:
-            self.allowlist: OriginAllowlist = load_allowlist([*settings.server.allowed_origins, *allow_origins])
+            self.allowlist: OriginAllowlist = load_allowlist([*settings.server.allowed_origins, *allow_origins],
+                                                            only=settings.policy.origins if settings.policy else None)
         except ValueError as exc:
             raise SignerError(Code.CONFIG_INVALID, str(exc)) from None
         self.consent_store = ConsentStore(settings.server.state_dir / "consents.json")

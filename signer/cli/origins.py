@@ -45,14 +45,18 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
         print(f"Đã thu hồi / Consent revoked: {args.origin}")
         return 0
     try:
-        allowed = load_allowlist(settings.server.allowed_origins).listed()
+        allowed = load_allowlist(settings.server.allowed_origins,
+                                 only=settings.policy.origins if settings.policy else None).listed()
     except ValueError as exc:
         raise SignerError(Code.CONFIG_INVALID, str(exc)) from None
     consents = store.load()
     unattended = list(settings.consent.unattended)
     if args.json:
-        print_json({"allowed": allowed, "consents": consents, "unattended": unattended})
+        print_json({"allowed": allowed, "consents": consents, "unattended": unattended,
+                    "machine_policy": str(settings.policy.path) if settings.policy else None})
         return 0
+    if settings.policy and settings.policy.origins is not None:
+        print(f"Theo chính sách máy / Set by the machine policy: {settings.policy.path}")
     print("Trang web được phép / Allowed origins:")
     for origin in allowed or ["-"]:
         print(f"  {origin}")

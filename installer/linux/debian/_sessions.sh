@@ -1,0 +1,11 @@
+# Shared by postinst and prerm: run `systemctl --user ACTION` in every running session.
+# Nothing happens without systemd (a chroot, a container); a session that refuses is skipped.
+user_units() {
+    [ -d /run/systemd/system ] || return 0
+    command -v loginctl >/dev/null 2>&1 || return 0
+    for uid in $(loginctl list-users --no-legend 2>/dev/null | awk '{print $1}'); do
+        user=$(getent passwd "$uid" | cut -d: -f1)
+        [ -n "$user" ] || continue
+        systemctl --user -M "$user@" "$@" >/dev/null 2>&1 || true
+    done
+}

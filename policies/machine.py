@@ -1,0 +1,102 @@
+"""The machine policy: a TOML file IT staff install for every user of a computer
+(``/etc/vn-token-signer/policy.toml`` on Linux). For each key it sets, its value is used and
+the user's configuration is ignored, so a user cannot loosen it.
+
+A key left out leaves the user's setting in force. ``[origins] allowed`` (when set) is the
+whole list of web origins that may call the signer.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from .origins import normalize_origin
+from .revocation import REVOCATION_KEYS, TIMESTAMP_KEYS
+
+SECTIONS = {"origins", "trust", "revocation", "timestamp"}
+
+
+def machine_policy_path() -> Path:
+    """Where this system keeps the machine policy (writable by administrators only)."""
+    if sys.platform == "win32":
+        return Path(os.environ.get("ProgramData", r"C:\ProgramData")) / "vn-token-signer" / "policy.toml"
+    if sys.platform == "darwin":
+        return Path("/Library/Application Support/vn-token-signer/policy.toml")
+    return Path("/etc/vn-token-signer/policy.toml")
+
+
+@dataclass(frozen=True)
+class MachinePolicy:
+    path: Path
+    origins: tuple[str, ...] | None = None  # None: the policy leaves origins to the user
+    anchors: tuple[Path, ...] | None = None
+    intermediates: tuple[Path, ...] | None = None
+    revocation: dict[str, Any] = field(default_factory=dict)  # the [revocation] keys it sets
+    timestamp: dict[str, Any] = field(default_factory=dict)  # the [timestamp] keys it sets
+
+    def allows(self, origin: str) -> bool:
+        """Whether the policy lets ``origin`` be allowed (always, when it lists no origins)."""
+        return self.origins is None or normalize_origin(origin) in self.origins
+
+
+def load_machine_policy(path: Path) -> MachinePolicy | None:
+    """The policy at ``path``, or None when there is no file; ValueError names a bad entry."""
+    try:
+        text = path.read_text("utf-8")
+    except FileNotFoundError:
+        return None
+    try:
+        raw = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise ValueError(f"{path}: {exc}") from None
+    try:
+        return _parse(raw, path)
+    except (ValueError, TypeError, AttributeError) as exc:
+        raise ValueError(f"{path}: {exc}") from None
+
+
+def _parse(raw: dict[str, Any], path: Path) -> MachinePolicy:
+    _only(raw, SECTIONS, "top level")
+    origins, trust = raw.get("origins", {}), raw.get("trust", {})
+    revocation, timestamp = dict(raw.get("revocation", {})), dict(raw.get("timestamp", {}))
+    _only(origins, {"allowed"}, "[origins]")
+    _only(trust, {"anchors", "intermediates"}, "[trust]")
+    _only(revocation, REVOCATION_KEYS, "[revocation]")  # not cache_dir: a per-user folder
+    _only(timestamp, TIMESTAMP_KEYS | {"url"}, "[timestamp]")
+    return MachinePolicy(
+        path=path,
+        origins=_origins(origins["allowed"]) if "allowed" in origins else None,
+        anchors=_paths(trust["anchors"], path.parent) if "anchors" in trust else None,
+        intermediates=_paths(trust["intermediates"], path.parent) if "intermediates" in trust else None,
+        revocation=revocation,
+        timestamp=timestamp,
+    )
+
+
+def _only(section: dict[str, Any], allowed: set[str], where: str) -> None:
+    unknown = set(section) - allowed
+    if unknown:
+        raise ValueError(f"unknown setting(s) in {where}: {', '.join(sorted(unknown))}")
+
+
+def _origins(values: Any) -> tuple[str, ...]:
+    if not isinstance(values, list):
+        raise ValueError("[origins] allowed must be a list of origins")
+    found = []
+    for value in values:
+        origin = normalize_origin(value) if isinstance(value, str) else None
+        if origin is None:
+            raise ValueError(f"[origins] allowed: not a web origin (scheme://host[:port]): {value!r}")
+        found.append(origin)
+    return tuple(found)
+
+
+def _paths(values: Any, base: Path) -> tuple[Path, ...]:
+    if not isinstance(values, list):
+        raise ValueError("[trust] anchors and intermediates must be lists of paths")
+    return tuple(Path(os.path.normpath(base / Path(str(v)))) for v in values)

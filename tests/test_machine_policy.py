@@ -1,0 +1,136 @@
+"""The machine policy (/etc/vn-token-signer/policy.toml): its keys win over the user's
+configuration, so the user cannot loosen it. The installed package reads the real path
+(tests/test_package.py); here the file is given to ``load_settings``."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+
+from policies.machine import machine_policy_path
+from policies.origins import load_allowlist
+from signer.config import CONFIG_ENV, load_settings
+from signer.daemon import Daemon
+from signer.errors import SignerError
+
+CITY = "https://quanlyvanban.hanoi.gov.vn"
+POLICY = f"""
+[origins]
+allowed = ["{CITY}"]
+
+[trust]
+anchors = ["anchors/root.pem"]
+
+[revocation]
+policy = "hard-fail"
+rewrite = []
+
+[timestamp]
+url = "http://tsa.example.gov.vn"
+"""
+USER = """
+[server]
+allowed_origins = ["https://evil.example", "https://quanlyvanban.hanoi.gov.vn"]
+
+[consent]
+unattended = ["https://evil.example"]
+
+[trust]
+anchors = ["my-own-root.pem"]
+
+[revocation]
+policy = "soft-fail"
+offline_grace_hours = 12
+[[revocation.rewrite]]
+from = "http://ocsp.ca.gov.vn/"
+to = "http://127.0.0.1:9/"
+
+[timestamp]
+url = "http://tsa.evil.example"
+timeout_s = 30
+"""
+
+
+@pytest.fixture(autouse=True)
+def no_user_config(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.delenv(CONFIG_ENV, raising=False)
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "xdg-config"))
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "xdg-data"))
+    monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path / "xdg-state"))
+
+
+def write(path: Path, text: str) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text, "utf-8")
+    return path
+
+
+def test_the_policy_wins_for_every_key_it_sets(tmp_path: Path) -> None:
+    policy = write(tmp_path / "etc" / "policy.toml", POLICY)
+    user = write(tmp_path / "user" / "signer.toml", USER)
+    settings = load_settings(user, policy_file=policy)
+    assert settings.policy is not None and settings.policy.path == policy
+    assert settings.server.allowed_origins == ("https://quanlyvanban.hanoi.gov.vn:443",)
+    assert settings.consent.unattended == (), "an origin outside the policy cannot sign unattended"
+    assert settings.trust.anchors == (tmp_path / "etc" / "anchors" / "root.pem",)
+    assert settings.revocation.policy.mode == "hard-fail"
+    assert settings.revocation.policy.rewrite("http://ocsp.ca.gov.vn/x") == "http://ocsp.ca.gov.vn/x"
+    assert settings.timestamp.url == "http://tsa.example.gov.vn"
+    # keys the policy leaves out stay the user's
+    assert settings.revocation.policy.offline_grace == timedelta(hours=12)
+    assert settings.revocation.policy.tsa_timeout_s == 30
+
+
+def test_without_a_user_config_the_policy_still_applies(tmp_path: Path) -> None:
+    settings = load_settings(None, policy_file=write(tmp_path / "policy.toml", POLICY))
+    assert settings.server.allowed_origins == ("https://quanlyvanban.hanoi.gov.vn:443",)
+    assert settings.timestamp.url == "http://tsa.example.gov.vn"
+
+
+def test_a_policy_without_origins_leaves_them_to_the_user(tmp_path: Path) -> None:
+    policy = write(tmp_path / "policy.toml", '[revocation]\npolicy = "hard-fail"\n')
+    settings = load_settings(write(tmp_path / "signer.toml", USER), policy_file=policy)
+    assert settings.server.allowed_origins == ("https://evil.example", "https://quanlyvanban.hanoi.gov.vn")
+    assert settings.trust.anchors == (tmp_path / "my-own-root.pem",)
+    assert settings.revocation.policy.mode == "hard-fail"
+
+
+def test_no_policy_file_changes_nothing(tmp_path: Path) -> None:
+    user = write(tmp_path / "signer.toml", USER)
+    assert load_settings(user, policy_file=tmp_path / "absent.toml") == load_settings(user, tmp_path / "none.toml")
+    assert load_settings(user, policy_file=tmp_path / "absent.toml").policy is None
+
+
+@pytest.mark.parametrize("text, named", [
+    ('[origins]\nallowed = ["not an origin"]\n', "not a web origin"),
+    ("[server]\nport = 1\n", "unknown setting(s) in top level: server"),
+    ('[revocation]\ncache_dir = "/tmp"\n', "cache_dir"),
+    ('[revocation]\npolicy = "never"\n', "revocation policy must be one of"),
+    ("[origins\n", "policy.toml"),
+])
+def test_a_broken_policy_is_refused(tmp_path: Path, text: str, named: str) -> None:
+    policy = write(tmp_path / "policy.toml", text)
+    with pytest.raises(SignerError) as caught:
+        load_settings(None, policy_file=policy)
+    assert caught.value.code == "CONFIG_INVALID"
+    assert named in caught.value.detail and str(policy) in caught.value.detail
+
+
+def test_the_allowlist_is_capped_by_the_policy() -> None:
+    cap = ["https://quanlyvanban.hanoi.gov.vn:443"]
+    assert load_allowlist([CITY], only=cap).listed() == cap
+    with pytest.raises(ValueError, match="not among the origins the machine policy allows"):
+        load_allowlist([CITY, "https://evil.example"], only=cap)
+
+
+def test_serve_refuses_an_origin_the_policy_does_not_list(tmp_path: Path) -> None:
+    settings = load_settings(None, policy_file=write(tmp_path / "policy.toml", POLICY))
+    with pytest.raises(SignerError) as caught:
+        Daemon(settings, ["https://evil.example"])
+    assert caught.value.code == "CONFIG_INVALID" and "https://evil.example" in caught.value.detail
+
+
+def test_the_policy_path_per_system() -> None:
+    assert machine_policy_path() == Path("/etc/vn-token-signer/policy.toml")
