@@ -177,7 +177,7 @@ def test_a_corner_block_on_a_turned_cropped_page_lands_inside_the_crop_box() -> 
     profile = replace(load_profile("plain"), width=100, height=50,
                       placement=Placement(mode="corner", corner="top-right", margin=5, page=-1))
     # through place(): page 2 has the same crop box but is not turned
-    assert place(two_page_bytes(), two_page_pdf(), profile, PlacementRequest()) == Spot(1, (495, 695, 595, 745))
+    assert place(two_page_bytes(), two_page_pdf(), profile, PlacementRequest()) == Spot(1, (495, 695, 595, 745), "corner")
 
 
 @pytest.mark.parametrize("rect", [(700, 100, 800, 150), (100, 100, 100.5, 150), (100, 100, float("nan"), 150)],

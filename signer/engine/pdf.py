@@ -230,7 +230,7 @@ def _prepare(data: bytes, writer: IncrementalPdfFileWriter, key: SigningKey | Ke
             plan = plan or plan_block(data, writer, profile, options)
             facts = block_facts(key, options, signing_time)
             block = appearance.block(profile, facts, options.image, plan.spot.size,
-                                     fitted=plan.spot.placed_by != "rect")
+                                     fitted=plan.spot.fitted)
             text_params = {"block": block.text}
             pdf_signer = signers.PdfSigner(meta, signer=placeholder_signer,
                                            **_placed(writer, plan, block, field_name))

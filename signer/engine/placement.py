@@ -35,11 +35,21 @@ GROUP_LEADING = 1.8  # a title group's next line starts within this many line he
 SEAL_LEAST = 0.1  # a seal moved clear of text still covers this share of the leader's block
 
 
+# blocks of the caller's or the profile's own size: text that does not fit them is the request's fault
+# (BAD_REQUEST), not a lack of free space
+SIZED = ("rect", "corner", "seal")
+
+
 @dataclass(frozen=True)
 class Spot:
     page: int  # index from 0
     box: Rect  # display space
     placed_by: str = "rect"  # rect, corner, seal, anchor, title, certificate, name, fallback, official
+
+    @property
+    def fitted(self) -> bool:
+        """The block was fitted to the free space it was found in."""
+        return self.placed_by not in SIZED
 
     @property
     def size(self) -> tuple[int, int]:

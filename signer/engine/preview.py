@@ -86,7 +86,7 @@ def stamp_block(data: bytes, options: PdfSignOptions, facts: BlockFacts) -> tupl
         user_box = space.rect_to_user(spot.box)
         if not profile.lines and (profile.image == "none" or options.image is None):
             return data, spot, user_box  # nothing to draw: the outline alone shows the place
-        look = block(profile, facts, options.image, spot.size, fitted=spot.placed_by != "rect")
+        look = block(profile, facts, options.image, spot.size, fitted=spot.fitted)
         placed = PlacedStyle(look.style, spot.box, space)
         annot = generic.DictionaryObject({
             generic.NameObject("/Type"): generic.NameObject("/Annot"),
