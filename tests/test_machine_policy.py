@@ -4,6 +4,7 @@ configuration, so the user cannot loosen it. The installed package reads the rea
 
 from __future__ import annotations
 
+import json
 from datetime import timedelta
 from pathlib import Path
 
@@ -11,6 +12,8 @@ import pytest
 
 from policies.machine import machine_policy_path
 from policies.origins import load_allowlist
+from signer.browsers.policies import FILE_NAME, POLICY_NAMES
+from signer.cli import build_parser
 from signer.config import CONFIG_ENV, load_settings
 from signer.daemon import Daemon
 from signer.errors import SignerError
@@ -134,3 +137,38 @@ def test_serve_refuses_an_origin_the_policy_does_not_list(tmp_path: Path) -> Non
 
 def test_the_policy_path_per_system() -> None:
     assert machine_policy_path() == Path("/etc/vn-token-signer/policy.toml")
+
+
+def browsers(argv: list[str], settings_policy: Path, user: Path | None) -> int:
+    """``signer browsers ...`` as the command line parses and runs it, under the policy at ``settings_policy``
+    (the installed package reads the real path: tests/test_package.py)."""
+    args = build_parser().parse_args(["browsers", *argv])
+    return args.run(args, load_settings(user, policy_file=settings_policy))
+
+
+def test_the_browser_policies_list_the_machine_policys_origins_only(tmp_path: Path,
+                                                                    capsys: pytest.CaptureFixture[str]) -> None:
+    """What the package writes: the user's (here root's) own origins are left out."""
+    policy, root = write(tmp_path / "policy.toml", POLICY), tmp_path / "root"
+    user = write(tmp_path / "signer.toml", USER)
+    assert browsers(["policies", "--write", "--machine-policy", "--root", str(root)], policy, user) == 0
+    chromium = json.loads((root / "etc/chromium/policies/managed" / FILE_NAME).read_text("utf-8"))
+    assert chromium == {name: [CITY] for name in POLICY_NAMES}
+    firefox = json.loads((root / "etc/firefox/policies/policies.json").read_text("utf-8"))
+    assert firefox["policies"]["Preferences"]["network.lna.skip-domains"]["Value"] == "quanlyvanban.hanoi.gov.vn"
+
+    # a policy that leaves origins to the users: no browser policy at all, the earlier files removed
+    open_policy = write(tmp_path / "open.toml", '[revocation]\npolicy = "hard-fail"\n')
+    assert browsers(["policies", "--write", "--machine-policy", "--root", str(root)], open_policy, user) == 0
+    assert "The machine policy lists no origins" in capsys.readouterr().out
+    assert [p for p in root.rglob("*") if p.is_file()] == []
+
+
+def test_without_the_flag_the_policy_still_caps_the_browser_policies(tmp_path: Path) -> None:
+    policy, root = write(tmp_path / "policy.toml", POLICY), tmp_path / "root"
+    with pytest.raises(SignerError) as caught:
+        browsers(["policies", "--write", "--allow-origin", "https://evil.example", "--root", str(root)], policy, None)
+    assert caught.value.code == "CONFIG_INVALID" and "https://evil.example" in caught.value.detail
+    assert not root.exists()
+    with pytest.raises(SystemExit):  # the machine policy's list is the whole list: nothing to add to it
+        build_parser().parse_args(["browsers", "policies", "--write", "--machine-policy", "--allow-origin", CITY])

@@ -1,7 +1,9 @@
 """The Debian package, built by installer/linux/build-deb.sh and installed into a fresh minimal
 Debian root (debootstrap --variant=minbase) with its dependencies from apt: its files, the
 systemd user unit (systemd-analyze verify, enabled for every user), the unit's command started
-as a normal user under the machine policy, and an uninstall that leaves nothing behind.
+as a normal user under the machine policy, the managed browser policies written from the machine
+policy's origins, the local CA trusted in the user's NSS database at the unit's start, and an
+uninstall that leaves nothing behind (no unit, policy, autostart entry or trust entry).
 
 Heavy (a few minutes, about 600 MB in the temporary folder): marker ``package``; needs root
 (debootstrap, chroot, namespaces) and network access to PyPI and the Debian mirror.
@@ -15,8 +17,15 @@ import shutil
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
+from cryptography import x509
+from cryptography.hazmat.primitives.serialization import Encoding
+
+from signer.browsers.firefox import RECORD_FILE
+from signer.browsers.nss import NICKNAME
+from signer.browsers.policies import FILE_NAME, POLICY_NAMES, policy_dirs
 
 pytestmark = [
     pytest.mark.package,
@@ -32,6 +41,15 @@ AUTOSTART = "/etc/xdg/autostart/vn-token-signer-tray.desktop"
 POLICY = "/etc/vn-token-signer/policy.toml"
 USER_DATA = [f"/home/{USER}/.config/vn-token-signer", f"/home/{USER}/.local/share/vn-token-signer",
              f"/home/{USER}/.local/state/vn-token-signer"]
+CA = f"/home/{USER}/.local/share/vn-token-signer/tls/ca.pem"
+NSSDB = f"/home/{USER}/.pki/nssdb"
+FIREFOX_PROFILE = f"/home/{USER}/.mozilla/firefox/abc123.default"
+CHROMIUM_POLICY = f"/etc/chromium/policies/managed/{FILE_NAME}"
+MANAGED = [f"{folder}/{FILE_NAME}" for folder in policy_dirs() if folder.name == "managed"]
+FIREFOX_POLICY, FIREFOX_ESR_POLICY = "/etc/firefox/policies/policies.json", "/etc/firefox-esr/policies/policies.json"
+# An IT department's own Firefox policies, there before the package: kept through install and removal.
+FOREIGN_FIREFOX = {"policies": {"DisableTelemetry": True, "Preferences": {
+    "browser.startup.homepage": {"Value": "https://intranet.example.gov.vn", "Status": "locked"}}}}
 AS_USER = f"runuser -u {USER} -- env -i HOME=/home/{USER} XDG_RUNTIME_DIR=/run/user/1000 PATH=/usr/bin:/bin"
 
 
@@ -85,6 +103,9 @@ def installed(deb: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[P
                           capture_output=True, text=True, timeout=1200)
     assert done.returncode == 0, done.stdout[-3000:]
     shutil.copy(deb, root / "tmp" / "vn-token-signer.deb")
+    foreign = root / FIREFOX_POLICY.lstrip("/")
+    foreign.parent.mkdir(parents=True)
+    foreign.write_text(json.dumps(FOREIGN_FIREFOX, indent=4), "utf-8")
     in_root(root, "apt-get update -qq && apt-get install -y -qq --no-install-recommends systemd >/dev/null && "
                   f"useradd -m -u 1000 -s /bin/sh {USER} && install -d -m 700 -o {USER} /run/user/1000")
     in_root(root, "apt-get install -y -qq --no-install-recommends /tmp/vn-token-signer.deb >/dev/null")
@@ -104,6 +125,26 @@ def test_the_package_installs_with_its_dependencies_from_apt(installed: Path) ->
     assert os.readlink(installed / "usr/bin/signer") == "/opt/vn-token-signer/bin/signer"
     assert CITY in (installed / POLICY.lstrip("/")).read_text("utf-8")
     assert in_root(installed, "dpkg-query -W -f '${Conffiles}' vn-token-signer").split()[0] == POLICY
+
+
+def read_json(root: Path, path: str) -> Any:
+    return json.loads((root / path.lstrip("/")).read_text("utf-8"))
+
+
+def test_the_browser_policies_list_the_machine_policys_origins(installed: Path) -> None:
+    """postinst wrote them on the installed system: the policy's origin, not the user's or root's."""
+    for path in MANAGED:
+        assert read_json(installed, path) == {name: [CITY] for name in POLICY_NAMES}, path
+    assert CHROMIUM_POLICY in MANAGED
+    ours = read_json(installed, FIREFOX_ESR_POLICY)
+    assert ours == {"policies": {"Preferences": {"network.lna.skip-domains": {
+        "Value": "quanlyvanban.hanoi.gov.vn", "Status": "locked"}}}}
+    # the IT department's file: its policies all there, our host added beside them
+    merged = read_json(installed, FIREFOX_POLICY)
+    preferences = merged["policies"].pop("Preferences")
+    assert merged["policies"] == {"DisableTelemetry": True}
+    assert preferences.pop("network.lna.skip-domains")["Value"] == "quanlyvanban.hanoi.gov.vn"
+    assert preferences == FOREIGN_FIREFOX["policies"]["Preferences"]
 
 
 def test_the_user_unit_verifies_and_is_enabled_for_every_user(installed: Path) -> None:
@@ -146,10 +187,37 @@ print(json.dumps({"health": health, "city": call("OPTIONS", sys.argv[1]),
 """
 
 
-def _exec_start(root: Path) -> str:
+def _unit_setting(root: Path, key: str) -> str:
     lines = (root / UNIT.lstrip("/")).read_text("utf-8").splitlines()
-    (command,) = [line.split("=", 1)[1] for line in lines if line.startswith("ExecStart=")]
-    return command
+    (value,) = [line.split("=", 1)[1] for line in lines if line.startswith(f"{key}=")]
+    return value
+
+
+def _exec_start(root: Path) -> str:
+    return _unit_setting(root, "ExecStart")
+
+
+def _exec_start_pre(root: Path) -> str:
+    """The command systemd runs before the daemon; "-": its failure must not keep the daemon from starting."""
+    command = _unit_setting(root, "ExecStartPre")
+    assert command.startswith("-"), command
+    return command[1:]
+
+
+def our_entries(root: Path, db: str) -> list[str]:
+    """The trust flags of each certificate under our nickname in the user's NSS database ``db``."""
+    listing = in_root(root, f"{AS_USER} certutil -L -d sql:{db}", network=False)
+    return [line.split()[-1] for line in listing.splitlines() if line.startswith(NICKNAME + " ")]
+
+
+def ca_in(root: Path, db: str) -> bytes:
+    """The certificate under our nickname in ``db``, as DER."""
+    pem = in_root(root, f'{AS_USER} certutil -L -d sql:{db} -n "{NICKNAME}" -a', network=False)
+    return x509.load_pem_x509_certificate(pem.encode()).public_bytes(Encoding.DER)
+
+
+def users_ca(root: Path) -> bytes:
+    return x509.load_pem_x509_certificate((root / CA.lstrip("/")).read_bytes()).public_bytes(Encoding.DER)
 
 
 def test_the_units_command_starts_the_daemon_as_a_normal_user_under_the_machine_policy(installed: Path) -> None:
@@ -158,7 +226,9 @@ def test_the_units_command_starts_the_daemon_as_a_normal_user_under_the_machine_
     config.write_text('[server]\nallowed_origins = ["https://evil.example"]\n', "utf-8")
     (installed / "tmp/probe.py").write_text(PROBE, "utf-8")
     in_root(installed, f"chown -R {USER}: /home/{USER}/.config")
+    # as systemd starts the unit: ExecStartPre (the local CA trusted), then ExecStart
     out = in_root(installed, f"""
+        {AS_USER} {_exec_start_pre(installed)} > /tmp/trust.log
         {AS_USER} {_exec_start(installed)} > /tmp/serve.log 2>&1 &
         daemon=$!
         {AS_USER} /opt/vn-token-signer/bin/python /tmp/probe.py {CITY} > /tmp/probe.json
@@ -175,6 +245,18 @@ def test_the_units_command_starts_the_daemon_as_a_normal_user_under_the_machine_
     # the daemon ran as the official: its files are the official's and private
     token = installed / f"home/{USER}/.config/vn-token-signer/api-token"
     assert token.stat().st_uid == 1000 and token.stat().st_mode & 0o077 == 0
+    # the CA the daemon serves with is trusted for TLS servers in the official's NSS database
+    assert our_entries(installed, NSSDB) == ["C,,"], (installed / "tmp/trust.log").read_text("utf-8")
+    assert ca_in(installed, NSSDB) == users_ca(installed)
+    assert (installed / NSSDB.lstrip("/") / "cert9.db").stat().st_uid == 1000
+
+
+def test_the_unit_is_not_restarted_for_an_exit_a_restart_cannot_mend(installed: Path) -> None:
+    from signer.errors import KINDS, Code
+
+    kept_down = {KINDS[code].exit_code for code in (Code.PORT_IN_USE, Code.ALREADY_RUNNING, Code.CONFIG_INVALID)}
+    assert _unit_setting(installed, "Restart") == "on-failure"
+    assert {int(status) for status in _unit_setting(installed, "RestartPreventExitStatus").split()} == kept_down
 
 
 def _leftovers(root: Path) -> list[str]:
@@ -190,16 +272,45 @@ def _leftovers(root: Path) -> list[str]:
     return sorted(found)
 
 
-def test_remove_keeps_the_policy_and_user_data_and_purge_leaves_nothing(installed: Path, tmp_path: Path) -> None:
+def _policies_left(root: Path) -> list[str]:
+    """Our browser policy files and records, and the folders the package made for them, still there."""
+    folders = {next(p.parent for p in [f, *f.parents] if p.name == "policies") for f in policy_dirs()}
+    folders.discard(Path("/etc/firefox"))  # it holds the IT department's policies.json
+    files = [*MANAGED, FIREFOX_ESR_POLICY, *(f"{f}/{RECORD_FILE}" for f in policy_dirs() if f.name == "policies")]
+    return sorted(str(p) for p in [*map(Path, files), *folders] if os.path.lexists(root / p.relative_to("/")))
+
+
+def test_upgrade_keeps_policies_and_trust_remove_takes_them_and_purge_leaves_nothing(
+        installed: Path, tmp_path: Path) -> None:
     root = tmp_path / "root"
     subprocess.run(["cp", "-a", str(installed), str(root)], check=True, timeout=600)
-    in_root(root, f"{AS_USER} signer origins grant {CITY} && {AS_USER} signer tls init >/dev/null")
+    # a Firefox profile that has run once (it has its NSS database), then the unit's trust step
+    profiles = root / f"home/{USER}/.mozilla/firefox/profiles.ini"
+    profiles.parent.mkdir(parents=True)
+    profiles.write_text("[Profile0]\nName=default\nIsRelative=1\nPath=abc123.default\n", "utf-8")
+    in_root(root, f"""
+        chown -R {USER}: /home/{USER}/.mozilla
+        {AS_USER} mkdir {FIREFOX_PROFILE}
+        {AS_USER} certutil -N -d sql:{FIREFOX_PROFILE} --empty-password
+        {AS_USER} signer origins grant {CITY} >/dev/null
+        {AS_USER} {_exec_start_pre(root)} >/dev/null""", network=False)
     assert all((root / path.lstrip("/")).is_dir() for path in USER_DATA)
+    for db in (NSSDB, FIREFOX_PROFILE):
+        assert our_entries(root, db) == ["C,,"] and ca_in(root, db) == users_ca(root), db
+
+    # an upgrade (here the same version again: prerm upgrade, then postinst configure)
+    in_root(root, "dpkg -i /tmp/vn-token-signer.deb >/dev/null", network=False)
+    assert read_json(root, CHROMIUM_POLICY) == {name: [CITY] for name in POLICY_NAMES}
+    assert "quanlyvanban.hanoi.gov.vn" in (root / FIREFOX_POLICY.lstrip("/")).read_text("utf-8")
+    assert our_entries(root, NSSDB) == ["C,,"] and our_entries(root, FIREFOX_PROFILE) == ["C,,"]
     shipped = in_root(root, "dpkg -L vn-token-signer").split()
 
     in_root(root, "apt-get remove -y -qq vn-token-signer >/dev/null")
     for path in (UNIT, WANTS, AUTOSTART, "/usr/bin/signer", "/opt/vn-token-signer"):
         assert not os.path.lexists(root / path.lstrip("/")), path
+    assert _policies_left(root) == []
+    assert read_json(root, FIREFOX_POLICY) == FOREIGN_FIREFOX
+    assert our_entries(root, NSSDB) == [] and our_entries(root, FIREFOX_PROFILE) == [], "no trust entry is left"
     assert (root / POLICY.lstrip("/")).is_file(), "the machine policy is a conffile: kept until purge"
     assert all((root / path.lstrip("/")).is_dir() for path in USER_DATA), "user data is kept unless purged"
     assert in_root(root, "systemctl --global is-enabled vn-token-signer.service || true").strip() != "enabled"
@@ -209,3 +320,4 @@ def test_remove_keeps_the_policy_and_user_data_and_purge_leaves_nothing(installe
     assert not [path for path in shipped if os.path.lexists(root / path.lstrip("/"))
                 and not (root / path.lstrip("/")).is_dir()]
     assert in_root(root, "dpkg-query -W -f '${Status}' vn-token-signer 2>&1 || true").count("installed") == 0
+    assert read_json(root, FIREFOX_POLICY) == FOREIGN_FIREFOX

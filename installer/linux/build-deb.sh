@@ -53,6 +53,11 @@ install -m 644 "$HERE/vn-token-signer.service" "$STAGE/usr/lib/systemd/user/"
 ln -s /usr/lib/systemd/user/vn-token-signer.service "$STAGE/etc/systemd/user/default.target.wants/"
 install -m 644 "$HERE/vn-token-signer-tray.desktop" "$STAGE/etc/xdg/autostart/"
 install -m 644 "$POLICY" "$STAGE/etc/vn-token-signer/policy.toml"
+# The browsers' policy folders, empty: postinst writes the policies on the installed system (Firefox's
+# policies.json is merged there). Owned by the package, dpkg removes each with it once it is empty
+# and no other package (the browser's own) owns it too.
+"$STAGE$PREFIX/bin/python" -B -c 'from signer.browsers.policies import policy_dirs; print(*policy_dirs(), sep="\n")' |
+    while read -r dir; do install -d -m 755 "$STAGE$dir"; done
 install -m 644 "$REPO/LICENSE" "$STAGE/usr/share/doc/vn-token-signer/copyright"
 install -m 644 "$REPO/README.md" "$STAGE/usr/share/doc/vn-token-signer/README.md"
 install -m 644 "$REPO/docs/admin-guide.md" "$STAGE/usr/share/doc/vn-token-signer/admin-guide.md"

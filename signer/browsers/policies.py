@@ -20,7 +20,7 @@ from policies.origins import DEFAULT_PORTS, normalize_origin
 
 from ..errors import Code, SignerError
 from ..files import write_atomically
-from .firefox import remove_firefox, write_firefox
+from .firefox import FIREFOX_BUILDS, remove_firefox, write_firefox
 
 POLICY_NAMES = ("LocalNetworkAccessAllowedForUrls", "LoopbackNetworkAllowedForUrls")
 FILE_NAME = "vn-token-signer.json"
@@ -109,6 +109,12 @@ def remove_policies(*, root: Path = Path("/"), browsers: Sequence[str] = BROWSER
                 raise SignerError(Code.OUTPUT_FAILED, f"{path}: {exc.strerror or exc}") from None
             removed.append(path)
     return [*removed, *(remove_firefox(root=root) if FIREFOX in browsers else [])]
+
+
+def policy_dirs() -> list[Path]:
+    """Every folder a policy file of ours may be written in (the package owns them, so that they go
+    with it when nothing else is left in them)."""
+    return [*(b.managed_dir for b in CHROMIUM_FAMILY), *(b.policy_dir for b in FIREFOX_BUILDS)]
 
 
 def allowing_files(browser: Browser, origin: str, *, root: Path = Path("/")) -> list[Path]:

@@ -31,41 +31,65 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
     what.add_argument("--write", action="store_true",
                       help="write them for the allowed origins (and --allow-origin)")
     what.add_argument("--remove", action="store_true", help="remove ours")
-    policies.add_argument("--allow-origin", action="append", default=[], metavar="URL",
-                          help="an origin to list besides the configured ones (repeatable)")
+    source = policies.add_mutually_exclusive_group()
+    source.add_argument("--allow-origin", action="append", default=[], metavar="URL",
+                        help="an origin to list besides the configured ones (repeatable)")
+    source.add_argument("--machine-policy", action="store_true",
+                        help="list the machine policy's origins and nothing else, whatever this user's "
+                             "configuration says (what the package writes)")
     policies.add_argument("--browser", action="append", choices=_NAMES, metavar="NAME",
                           help=f"only this browser (repeatable; {', '.join(_NAMES)}; default: all)")
     # SUPPRESS: without it here, `signer browsers --root DIR policies` would fall back to /
     policies.add_argument("--root", type=Path, default=argparse.SUPPRESS,
-                          help="write under this folder instead of / (a package's staging tree)")
+                          help="write under this folder instead of / (a machine image being prepared)")
     parser.set_defaults(run=run)
 
 
 def run(args: argparse.Namespace, settings: Settings) -> int:
+    if args.browsers_command == "policies" and args.remove:
+        return _remove(args)
+    if args.browsers_command == "policies":
+        return _write(args, _machine_origins(settings) if args.machine_policy
+                      else _allowed(settings, args.allow_origin))
+    return _report(args.origin or _allowed(settings), settings.server.tls_dir, root=args.root, json=args.json)
+
+
+def _allowed(settings: Settings, extra: list[str] | None = None) -> list[str]:
+    """The origins the daemon allows (and ``extra``), capped by the machine policy as the daemon caps them."""
     from policies.origins import load_allowlist
 
     from ..errors import Code, SignerError
 
     try:
-        configured = load_allowlist(settings.server.allowed_origins).listed()
+        return load_allowlist([*settings.server.allowed_origins, *(extra or [])],
+                              only=settings.policy.origins if settings.policy else None).listed()
     except ValueError as exc:
         raise SignerError(Code.CONFIG_INVALID, str(exc)) from None
-    if args.browsers_command == "policies":
-        return _policies(args, [*configured, *args.allow_origin])
-    return _report(args.origin or configured, settings.server.tls_dir, root=args.root, json=args.json)
 
 
-def _policies(args: argparse.Namespace, origins: list[str]) -> int:
-    from ..browsers.policies import BROWSER_NAMES, remove_policies, write_policies
+def _machine_origins(settings: Settings) -> list[str]:
+    """The machine policy's ``[origins] allowed``: none when there is no policy or it leaves origins open."""
+    if settings.policy is None or settings.policy.origins is None:
+        where = settings.policy.path if settings.policy else "no machine policy"
+        print(f"Chính sách máy không liệt kê trang web nào / The machine policy lists no origins ({where})")
+        return []
+    return list(settings.policy.origins)
 
-    browsers = args.browser or BROWSER_NAMES
-    if args.remove:
-        for path in remove_policies(root=args.root, browsers=browsers):
-            # a shared file (Firefox's policies.json) stays, without our entries
-            print(f"Đã gỡ phần của chúng tôi / Our entries removed: {path}" if path.exists()
-                  else f"Đã gỡ / Removed: {path}")
-        return 0
-    written = write_policies(origins, root=args.root, browsers=browsers)
+
+def _remove(args: argparse.Namespace) -> int:
+    from ..browsers.policies import BROWSER_NAMES, remove_policies
+
+    for path in remove_policies(root=args.root, browsers=args.browser or BROWSER_NAMES):
+        # a shared file (Firefox's policies.json) stays, without our entries
+        print(f"Đã gỡ phần của chúng tôi / Our entries removed: {path}" if path.exists()
+              else f"Đã gỡ / Removed: {path}")
+    return 0
+
+
+def _write(args: argparse.Namespace, origins: list[str]) -> int:
+    from ..browsers.policies import BROWSER_NAMES, write_policies
+
+    written = write_policies(origins, root=args.root, browsers=args.browser or BROWSER_NAMES)
     for file in written:
         print(f"Đã ghi / Written: {file.path}")
     if not written:

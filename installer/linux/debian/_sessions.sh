@@ -1,4 +1,6 @@
-# Shared by postinst and prerm: run `systemctl --user ACTION` in every running session.
+# Shared by the maintainer scripts (inlined by build-deb.sh).
+
+# Run `systemctl --user ACTION` in every running session.
 # Nothing happens without systemd (a chroot, a container); a session that refuses is skipped.
 user_units() {
     [ -d /run/systemd/system ] || return 0
@@ -7,5 +9,13 @@ user_units() {
         user=$(getent passwd "$uid" | cut -d: -f1)
         [ -n "$user" ] || continue
         systemctl --user -M "$user@" "$@" >/dev/null 2>&1 || true
+    done
+}
+
+# "NAME HOME" of each person's account with a home folder (uid 1000 and up, not nobody).
+home_users() {
+    getent passwd | while IFS=: read -r name _ uid _ _ home _; do
+        [ "$uid" -ge 1000 ] 2>/dev/null && [ "$uid" -ne 65534 ] && [ -d "$home" ] || continue
+        printf '%s %s\n' "$name" "$home"
     done
 }
