@@ -2,8 +2,10 @@
 (``/etc/vn-token-signer/policy.toml`` on Linux). For each key it sets, its value is used and
 the user's configuration is ignored, so a user cannot loosen it.
 
-A key left out leaves the user's setting in force. ``[origins] allowed`` (when set) is the
-whole list of web origins that may call the signer.
+A key left out leaves the user's setting in force, except the exceptions to revocation
+checking (``rewrite``, ``no_nonce``, ``fetch_hosts``): a policy with a ``[revocation]`` table
+sets them too (empty unless it lists some). ``[origins] allowed`` (when set) is the whole list
+of web origins that may call the signer.
 """
 
 from __future__ import annotations
@@ -19,6 +21,9 @@ from .origins import normalize_origin
 from .revocation import REVOCATION_KEYS, TIMESTAMP_KEYS
 
 SECTIONS = {"origins", "trust", "revocation", "timestamp"}
+# the exceptions to revocation checking (answers fetched elsewhere, without a nonce, from other hosts):
+# a policy with a [revocation] table owns them, so a user cannot loosen the checking it set
+REVOCATION_EXCEPTIONS = {"rewrite": [], "no_nonce": [], "fetch_hosts": []}
 
 
 def machine_policy_path() -> Path:
@@ -73,7 +78,7 @@ def _parse(raw: dict[str, Any], path: Path) -> MachinePolicy:
         origins=_origins(origins["allowed"]) if "allowed" in origins else None,
         anchors=_paths(trust["anchors"], path.parent) if "anchors" in trust else None,
         intermediates=_paths(trust["intermediates"], path.parent) if "intermediates" in trust else None,
-        revocation=revocation,
+        revocation=(REVOCATION_EXCEPTIONS | revocation) if revocation else revocation,
         timestamp=timestamp,
     )
 

@@ -86,6 +86,20 @@ def test_the_policy_wins_for_every_key_it_sets(tmp_path: Path) -> None:
     assert settings.revocation.policy.tsa_timeout_s == 30
 
 
+def test_a_revocation_policy_owns_the_exceptions_to_checking(tmp_path: Path) -> None:
+    """A policy that sets only the mode still drops the user's rewrites and skipped nonces."""
+    policy = write(tmp_path / "policy.toml", '[revocation]\npolicy = "hard-fail"\n')
+    user = write(tmp_path / "signer.toml", USER.replace(
+        "offline_grace_hours = 12", 'offline_grace_hours = 12\nno_nonce = ["http://ocsp.ca.gov.vn/"]'))
+    settings = load_settings(user, policy_file=policy)
+    assert settings.revocation.policy.rewrite("http://ocsp.ca.gov.vn/x") == "http://ocsp.ca.gov.vn/x"
+    assert "http://ocsp.ca.gov.vn/" not in settings.revocation.policy.no_nonce
+    assert settings.revocation.policy.offline_grace == timedelta(hours=12), "other keys stay the user's"
+    without = load_settings(user, policy_file=write(tmp_path / "none.toml", '[origins]\nallowed = []\n'))
+    assert without.revocation.policy.rewrite("http://ocsp.ca.gov.vn/x") == "http://127.0.0.1:9/x", \
+        "no [revocation] table: the user's exceptions stand"
+
+
 def test_without_a_user_config_the_policy_still_applies(tmp_path: Path) -> None:
     settings = load_settings(None, policy_file=write(tmp_path / "policy.toml", POLICY))
     assert settings.server.allowed_origins == ("https://quanlyvanban.hanoi.gov.vn:443",)
