@@ -23,7 +23,7 @@ from .revocation import REVOCATION_KEYS, TIMESTAMP_KEYS
 SECTIONS = {"origins", "trust", "revocation", "timestamp"}
 # the exceptions to revocation checking (answers fetched elsewhere, without a nonce, from other hosts):
 # a policy with a [revocation] table owns them, so a user cannot loosen the checking it set
-REVOCATION_EXCEPTIONS = {"rewrite": [], "no_nonce": [], "fetch_hosts": []}
+REVOCATION_EXCEPTIONS: dict[str, list[Any]] = {"rewrite": [], "no_nonce": [], "fetch_hosts": []}
 
 
 def machine_policy_path() -> Path:
