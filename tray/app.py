@@ -93,10 +93,21 @@ class TrayIcon:
                 self.status = {}
             if self.icon.visible:  # pystray keeps a title set before the icon shows, but never draws it
                 try:
-                    self.icon.title = self._title(status_line(self.status))
+                    self._show_title(status_line(self.status))
                     self.icon.update_menu()
                 except Exception:  # noqa: BLE001 - the icon's backend failing once must not end the updates
                     logging.getLogger(__name__).warning("tray_title_update_failed", exc_info=True)
+
+    def _show_title(self, text: str) -> None:
+        if not self._plain_x:
+            self.icon.title = text
+            return
+        # pystray's plain-X backend hands a new title to its event thread and waits for that thread's
+        # answer, a wait that was seen to last for good (the icon kept its first title); the title is a
+        # property of the icon's own window, set here directly on the icon's display connection
+        self.icon._title = latin(text)
+        self.icon._window.set_wm_name(latin(text))
+        self.icon._display.flush()
 
     def _title(self, text: str) -> str:
         return latin(text) if self._plain_x else text
