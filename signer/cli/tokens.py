@@ -1,4 +1,5 @@
-"""``signer tokens``: the tokens connected, with their PIN state."""
+"""``signer tokens``: the tokens connected, with their PIN state; ``--drivers``: the token
+models the catalogue knows, whether their module is installed here, and what to install."""
 
 from __future__ import annotations
 
@@ -14,6 +15,10 @@ if TYPE_CHECKING:
 def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
     parser = sub.add_parser("tokens", parents=[common], help="list connected tokens / liệt kê token")
     parser.add_argument("--json", action="store_true", help="machine-readable output")
+    parser.add_argument(
+        "--drivers", action="store_true",
+        help="known token models and their drivers here / các loại token đã biết và driver trên máy này",
+    )
     parser.set_defaults(run=run)
 
 
@@ -22,6 +27,8 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
 
     from ..keys import KeyStore
 
+    if args.drivers:
+        return _drivers(json_output=args.json)
     with KeyStore(settings) as store:
         tokens = store.tokens()
     if args.json:
@@ -34,4 +41,24 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
         print(f"{t.label or '(chưa khởi tạo / not initialised)'}  serial {t.serial or '-'}")
         print(f"    {t.manufacturer} {t.model}, module {t.module}")
         print(f"    {', '.join(state) or '-'}")
+    return 0
+
+
+def _drivers(*, json_output: bool) -> int:
+    from dataclasses import asdict
+
+    from ..keys import driver_statuses
+
+    statuses = driver_statuses()
+    if json_output:
+        print_json([asdict(s) for s in statuses])
+        return 0
+    for s in statuses:
+        print(f"{s.vendor}: {s.model}")
+        if s.installed:
+            print(f"    đã cài / installed: {', '.join(s.installed)}")
+        elif not s.supported_here:
+            print("    chưa có driver cho hệ điều hành này / no known module for this OS")
+        else:
+            print(f"    chưa cài driver / module not installed; cài / install: {s.install or '-'}")
     return 0
