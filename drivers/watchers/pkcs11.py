@@ -44,7 +44,8 @@ class Pkcs11Watcher:
             except TokenError:
                 tokens = None  # the module failed this time: keep what was seen, look again
             if tokens is not None:
-                now = {f"{t.slot_id}/{t.serial}": t for t in tokens}
+                # an uninitialised token (SoftHSM's free slot) holds no key: not a token to report
+                now = {f"{t.slot_id}/{t.serial}": t for t in tokens if t.flags.initialized}
                 for key in set(seen) - set(now):
                     gone = seen.pop(key)
                     emit(Observation("left", "pkcs11", key, slot=gone.slot, label=gone.label))
