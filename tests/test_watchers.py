@@ -104,7 +104,8 @@ def test_card_inserted_and_removed_gives_arrived_and_left_with_the_atr(pcscd: in
         card.terminate()
         card.wait(timeout=GUARD_S)
         left = lines.next()
-        assert (left["kind"], left["source"], left["atr"], left["reader"]) == ("left", "pcsc", VICC_ATR, arrived["reader"])
+        assert (left["kind"], left["source"], left["atr"]) == ("left", "pcsc", VICC_ATR)
+        assert left["reader"] == arrived["reader"]
         card = _vicc(pcscd)  # and back in: a second arrival
         again = lines.next()
         assert (again["kind"], again["atr"], again["reader"]) == ("arrived", VICC_ATR, arrived["reader"])
