@@ -6,8 +6,8 @@ watchers' idle CPU share beside the same process idle without watchers, same run
 Real parts: pcscd (its own reader configuration on a free port) with a virtual reader
 and Debian's ``vicc -t iso7816`` card; SoftHSM with one token in a temporary folder.
 Latency baseline: a bare pyscard ``SCardGetStatusChange`` waiting on the same reader in
-the same process; an insertion counts from the moment that baseline sees the card (the
-virtual card's own start-up is not the watchers' cost). Idle share: process CPU time
+the same process; an insertion or removal counts from the moment that baseline sees it
+(the virtual card's start-up and pcscd's own reader polling are not the watchers' cost). Idle share: process CPU time
 over ``idle-s`` seconds with no watchers, then with the PC/SC, USB and PKCS#11
 watchers running (PKCS#11 re-initialising SoftHSM every 2 s). Target: under 1 % of one core.
 """
@@ -60,18 +60,29 @@ def start_pcscd(folder: Path) -> tuple[subprocess.Popen, int]:
     return proc, port
 
 
-def wait_card(reader: str, present: bool) -> float:
-    """Baseline: bare pyscard, blocking until the reader's card is (or is not) there."""
-    _, ctx = scard.SCardEstablishContext(scard.SCARD_SCOPE_USER)
-    state = scard.SCARD_STATE_UNAWARE
-    try:
-        while True:
-            _, answered = scard.SCardGetStatusChange(ctx, 30000, [(reader, state)])
-            state = answered[0][1] & ~scard.SCARD_STATE_CHANGED
-            if bool(state & scard.SCARD_STATE_PRESENT) == present:
-                return time.monotonic()
-    finally:
-        scard.SCardReleaseContext(ctx)
+class Baseline:
+    """Bare pyscard on its own thread, blocking until the reader's card is (or is not) there."""
+
+    def __init__(self, reader: str, *, present: bool) -> None:
+        self._at: list[float] = []
+        _, self._ctx = scard.SCardEstablishContext(scard.SCARD_SCOPE_USER)
+        # the reader's current state first, so that only the change wakes the thread
+        _, answered = scard.SCardGetStatusChange(self._ctx, 0, [(reader, scard.SCARD_STATE_UNAWARE)])
+        self._thread = threading.Thread(target=self._wait, args=(reader, present, answered[0][1]))
+        self._thread.start()
+
+    def _wait(self, reader: str, present: bool, state: int) -> None:
+        try:
+            while bool(state & scard.SCARD_STATE_PRESENT) != present:
+                _, answered = scard.SCardGetStatusChange(self._ctx, 30000, [(reader, state)])
+                state = answered[0][1] & ~scard.SCARD_STATE_CHANGED
+            self._at.append(time.monotonic())
+        finally:
+            scard.SCardReleaseContext(self._ctx)
+
+    def seen(self) -> float:
+        self._thread.join()
+        return self._at[0]
 
 
 def next_event(stream: EventStream, kind: str) -> tuple[TokenEvent, float]:
@@ -89,9 +100,7 @@ def latency(port: int, rounds: int) -> None:
     inserted, removed = [], []
     try:
         for _ in range(rounds):
-            seen: list[float] = []
-            base = threading.Thread(target=lambda: seen.append(wait_card("Virtual PCD 00 00", True)))
-            base.start()
+            base = Baseline("Virtual PCD 00 00", present=True)
             card = subprocess.Popen(
                 [sys.executable, "/usr/bin/vicc", "-t", "iso7816", "-P", str(port)],
                 env={**os.environ, "PYTHONPATH": VICC_PATH},
@@ -99,19 +108,18 @@ def latency(port: int, rounds: int) -> None:
                 stderr=subprocess.DEVNULL,
             )
             event, at = next_event(stream, "arrived")
-            base.join()
-            inserted.append(at - seen[0])
-            pulled = time.monotonic()
+            inserted.append(at - base.seen())
+            base = Baseline("Virtual PCD 00 00", present=False)
             card.terminate()
             card.wait()
             _, at = next_event(stream, "left")
-            removed.append(at - pulled)
+            removed.append(at - base.seen())
         print(f"card ATR {event.atr}, model {event.model.model if event.model else 'not in the catalogue'}")
     finally:
         stream.stop()
     print(f"insertion -> arrived event, after bare pyscard saw it: median {sorted(inserted)[rounds // 2] * 1000:.0f} ms"
           f" (debounce {stream.debounce_s * 1000:.0f} ms included)")
-    print(f"removal (card process ended) -> left event: median {sorted(removed)[rounds // 2] * 1000:.0f} ms")
+    print(f"removal -> left event, after bare pyscard saw it: median {sorted(removed)[rounds // 2] * 1000:.0f} ms")
 
 
 def cpu_share(idle_s: float, watchers: list[Watcher]) -> float:
