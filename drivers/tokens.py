@@ -113,6 +113,18 @@ class Pkcs11Module:
         except p11.PKCS11Error as exc:
             raise TokenError("TOKEN_ERROR", f"listing tokens failed: {type(exc).__name__}") from None
 
+    def poll_tokens(self, reinitialise: bool) -> list[TokenInfo]:
+        """The tokens present now, for a watcher. ``reinitialise``: start the module afresh
+        first (so it notices new tokens), unless a session is open (a login would be lost)."""
+        return self.worker.run(self._poll_tokens, reinitialise)
+
+    def _poll_tokens(self, reinitialise: bool) -> list[TokenInfo]:
+        try:
+            tokens = self._present_tokens(afresh=reinitialise and not self._sessions)
+            return [self._token_info(token) for token in tokens]
+        except p11.PKCS11Error as exc:
+            raise TokenError("TOKEN_ERROR", f"listing tokens failed: {type(exc).__name__}") from None
+
     def _tokens(self) -> list[TokenInfo]:
         try:
             return [self._token_info(token) for token in self._present_tokens()]

@@ -20,7 +20,9 @@ PACKAGES=(softhsm2 opensc poppler-utils qpdf openssl python3 python3-venv python
           libxcb-keysyms1 libxcb-randr0 libxcb-render-util0 libxcb-shape0 libxcb-xinerama0 libnss3
           libxcomposite1 libxdamage1 libxrandr2 libgbm1
           # the package test (tests/test_package.py): a fresh minimal Debian root, its own loopback
-          debootstrap iproute2)
+          debootstrap iproute2
+          # the token watchers: pyscard builds from source; pcscd with a virtual reader and card
+          libpcsclite-dev swig pcscd vsmartcard-vpcd vsmartcard-vpicc python3-virtualsmartcard)
 echo "== Installing system packages: ${PACKAGES[*]}"
 $SUDO apt-get update -qq
 # ALSA's library was renamed on Ubuntu 24.04 (libasound2t64)

@@ -1,0 +1,57 @@
+"""Tokens appearing in and leaving a PKCS#11 module's slots, by polling its slot list.
+
+``C_WaitForSlotEvent`` is not used: blocking in it would hold the module's one worker
+thread (every call into the module runs there, see ``drivers.worker``), and its
+non-blocking form tells no more than listing the slots. Modules that only notice a
+new token when started afresh (SoftHSM) are re-initialised on each poll, but only
+while no session of theirs is open, so that nobody's login is lost.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+
+from ..errors import TokenError
+from ..tokens import Pkcs11Module
+from .events import Observation
+
+
+class Pkcs11Watcher:
+    name = "pkcs11"
+
+    def __init__(self, module: Pkcs11Module, *, interval_s: float = 2.0, reinitialise: bool = True) -> None:
+        self.module = module
+        self.interval_s = interval_s
+        self.reinitialise = reinitialise
+        self._stopped = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def start(self, emit: Callable[[Observation], None]) -> None:
+        self._thread = threading.Thread(target=self._run, args=(emit,), name="watch-pkcs11", daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stopped.set()
+        if self._thread is not None:
+            self._thread.join()
+
+    def _run(self, emit: Callable[[Observation], None]) -> None:
+        seen: dict[str, Observation] = {}  # "slot/serial" -> its arrival
+        while True:
+            try:
+                tokens = self.module.poll_tokens(self.reinitialise)
+            except TokenError:
+                tokens = None  # the module failed this time: keep what was seen, look again
+            if tokens is not None:
+                # an uninitialised token (SoftHSM's free slot) holds no key: not a token to report
+                now = {f"{t.slot_id}/{t.serial}": t for t in tokens if t.flags.initialized}
+                for key in set(seen) - set(now):
+                    gone = seen.pop(key)
+                    emit(Observation("left", "pkcs11", key, slot=gone.slot, label=gone.label))
+                for key in set(now) - set(seen):
+                    token = now[key]
+                    seen[key] = Observation("arrived", "pkcs11", key, slot=token.slot_id, label=token.label)
+                    emit(seen[key])
+            if self._stopped.wait(self.interval_s):
+                return

@@ -1,0 +1,111 @@
+"""USB devices whose vendor/product id is in the catalogue, appearing and leaving.
+
+On Linux udev tells (pyudev); elsewhere pyusb enumerates every ``interval_s``
+(it has no hot-plug callback), which is what the hot-plug benchmark measures.
+"""
+
+from __future__ import annotations
+
+import sys
+import threading
+from collections.abc import Callable
+from typing import Any
+
+from ..catalog import models_for_usb
+from .events import Observation
+
+
+def _known(vendor: int, product: int) -> bool:
+    return bool(models_for_usb(vendor, product))
+
+
+def _observation(kind: str, key: str, vendor: int, product: int) -> Observation:
+    return Observation("arrived" if kind == "arrived" else "left", "usb", key, usb_id=(vendor, product))
+
+
+class UdevUsbWatcher:
+    name = "usb"
+
+    def __init__(self, *, only_known: bool = True, poll_s: float = 1.0) -> None:
+        import pyudev  # optional: Linux only
+
+        self._pyudev: Any = pyudev
+        self.only_known = only_known
+        self.poll_s = poll_s  # how soon ``stop`` is noticed; udev itself wakes us on events
+        self._stopped = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def start(self, emit: Callable[[Observation], None]) -> None:
+        context = self._pyudev.Context()
+        monitor = self._pyudev.Monitor.from_netlink(context)
+        monitor.filter_by(subsystem="usb", device_type="usb_device")
+        monitor.start()
+        for device in context.list_devices(subsystem="usb", DEVTYPE="usb_device"):
+            self._report("arrived", device, emit)
+        self._thread = threading.Thread(target=self._run, args=(monitor, emit), name="watch-usb", daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stopped.set()
+        if self._thread is not None:
+            self._thread.join()
+
+    def _run(self, monitor: Any, emit: Callable[[Observation], None]) -> None:
+        while not self._stopped.is_set():
+            device = monitor.poll(timeout=self.poll_s)
+            if device is not None and device.action in ("add", "remove"):
+                self._report("arrived" if device.action == "add" else "left", device, emit)
+
+    def _report(self, kind: str, device: Any, emit: Callable[[Observation], None]) -> None:
+        # PRODUCT is "vendor/product/bcdDevice" in hex, present on removal too
+        parts = (device.properties.get("PRODUCT") or "").split("/")
+        if len(parts) < 2:
+            return
+        vendor, product = int(parts[0], 16), int(parts[1], 16)
+        if not self.only_known or _known(vendor, product):
+            emit(_observation(kind, device.sys_path, vendor, product))
+
+
+class PyusbPollWatcher:
+    name = "usb"
+
+    def __init__(self, *, interval_s: float = 2.0, only_known: bool = True) -> None:
+        import usb.core  # optional: pyusb
+
+        self._core: Any = usb.core
+        self.interval_s = interval_s
+        self.only_known = only_known
+        self._stopped = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def start(self, emit: Callable[[Observation], None]) -> None:
+        self._thread = threading.Thread(target=self._run, args=(emit,), name="watch-usb", daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stopped.set()
+        if self._thread is not None:
+            self._thread.join()
+
+    def _run(self, emit: Callable[[Observation], None]) -> None:
+        seen: dict[str, tuple[int, int]] = {}
+        while True:
+            now = {
+                f"{d.bus}-{d.address}": (d.idVendor, d.idProduct)
+                for d in self._core.find(find_all=True)
+                if not self.only_known or _known(d.idVendor, d.idProduct)
+            }
+            for key in set(seen) - set(now):
+                emit(_observation("left", key, *seen.pop(key)))
+            for key in set(now) - set(seen):
+                seen[key] = now[key]
+                emit(_observation("arrived", key, *now[key]))
+            if self._stopped.wait(self.interval_s):
+                return
+
+
+def usb_watcher(**options: Any) -> UdevUsbWatcher | PyusbPollWatcher:
+    """udev on Linux, pyusb polling elsewhere."""
+    if sys.platform.startswith("linux"):
+        return UdevUsbWatcher(**options)
+    return PyusbPollWatcher(**options)
