@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .origins import normalize_origin
+from .origins import normalize_origin, origin_list
 from .revocation import REVOCATION_KEYS, TIMESTAMP_KEYS
 
 SECTIONS = {"origins", "trust", "revocation", "timestamp"}
@@ -75,7 +75,7 @@ def _parse(raw: dict[str, Any], path: Path) -> MachinePolicy:
     _only(timestamp, TIMESTAMP_KEYS | {"url"}, "[timestamp]")
     return MachinePolicy(
         path=path,
-        origins=_origins(origins["allowed"]) if "allowed" in origins else None,
+        origins=origin_list(origins["allowed"], "[origins] allowed") if "allowed" in origins else None,
         anchors=_paths(trust["anchors"], path.parent) if "anchors" in trust else None,
         intermediates=_paths(trust["intermediates"], path.parent) if "intermediates" in trust else None,
         revocation=(REVOCATION_EXCEPTIONS | revocation) if revocation else revocation,
@@ -87,18 +87,6 @@ def _only(section: dict[str, Any], allowed: set[str], where: str) -> None:
     unknown = set(section) - allowed
     if unknown:
         raise ValueError(f"unknown setting(s) in {where}: {', '.join(sorted(unknown))}")
-
-
-def _origins(values: Any) -> tuple[str, ...]:
-    if not isinstance(values, list):
-        raise ValueError("[origins] allowed must be a list of origins")
-    found = []
-    for value in values:
-        origin = normalize_origin(value) if isinstance(value, str) else None
-        if origin is None:
-            raise ValueError(f"[origins] allowed: not a web origin (scheme://host[:port]): {value!r}")
-        found.append(origin)
-    return tuple(found)
 
 
 def _paths(values: Any, base: Path) -> tuple[Path, ...]:

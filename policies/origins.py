@@ -32,6 +32,19 @@ def normalize_origin(origin: str) -> str | None:
     return f"{parts.scheme}://{host}:{port or DEFAULT_PORTS[parts.scheme]}"
 
 
+def origin_list(value: object, name: str) -> tuple[str, ...]:
+    """A configuration's list of web origins, normalised; a ValueError naming ``name`` otherwise."""
+    if not isinstance(value, list):
+        raise ValueError(f"{name} must be a list of origins")
+    normalized = []
+    for origin in value:
+        found = normalize_origin(origin) if isinstance(origin, str) else None
+        if found is None:
+            raise ValueError(f"{name}: not a web origin (scheme://host[:port]): {origin!r}")
+        normalized.append(found)
+    return tuple(normalized)
+
+
 @dataclass(frozen=True)
 class OriginAllowlist:
     origins: frozenset[str]

@@ -15,7 +15,7 @@ from typing import Any, Literal
 import platformdirs
 
 from policies.machine import MachinePolicy, load_machine_policy, machine_policy_path
-from policies.origins import normalize_origin
+from policies.origins import origin_list
 from policies.revocation import RevocationPolicy, load_revocation_policy
 
 from .errors import Code, SignerError
@@ -234,7 +234,7 @@ def _parse(raw: dict[str, Any], path: Path) -> Settings:
             consent=ConsentSettings(
                 pregranted=tuple(str(o) for o in consent.get("pregranted", [])),
                 timeout_s=float(consent.get("timeout_s", 120.0)),
-                unattended=_origins(consent.get("unattended", []), "[consent] unattended"),
+                unattended=origin_list(consent.get("unattended", []), "[consent] unattended"),
             ),
             limits={str(k): float(v) for k, v in limits.items()},
             vgca_certificates={str(k): str(v) for k, v in vgca.get("certificates", {}).items()},
@@ -257,18 +257,6 @@ def _only(section: dict[str, Any], allowed: set[str], where: str) -> None:
     if unknown:
         raise ValueError(f"unknown setting(s) in {where}: {', '.join(sorted(unknown))}")
 
-
-def _origins(value: Any, name: str) -> tuple[str, ...]:
-    """A list of web origins, normalised (scheme://host:port); anything else is refused."""
-    if not isinstance(value, list):
-        raise ValueError(f"{name} must be a list of origins")
-    normalized = []
-    for origin in value:
-        found = normalize_origin(origin) if isinstance(origin, str) else None
-        if found is None:
-            raise ValueError(f"{name}: not a web origin: {origin!r}")
-        normalized.append(found)
-    return tuple(normalized)
 
 
 def _bool(value: Any, name: str) -> bool:

@@ -98,6 +98,30 @@ def to_event(obs: Observation, at: float) -> TokenEvent:
     )
 
 
+class Threaded:
+    """A watcher's one thread: started with its arguments, stopped by a flag the thread waits on
+    (``_interrupt`` wakes a thread blocked elsewhere), then joined."""
+
+    name = "watcher"
+
+    def __init__(self) -> None:
+        self._stopped = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def _begin(self, target: Callable[..., None], *args: object) -> None:
+        self._thread = threading.Thread(target=target, args=args, name=f"watch-{self.name}", daemon=True)
+        self._thread.start()
+
+    def _interrupt(self) -> None:
+        """Wake the thread from a blocking call other than the flag's wait (none by default)."""
+
+    def stop(self) -> None:
+        self._stopped.set()
+        self._interrupt()
+        if self._thread is not None:
+            self._thread.join()
+
+
 class EventStream:
     """Merges the watchers' observations. A change is passed on once it has held for
     ``debounce_s`` (a card that bounces in its reader is one event, or none), and only

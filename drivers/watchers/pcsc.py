@@ -7,41 +7,35 @@ elsewhere the reader list is re-read every ``relist_s``. ``stop`` cancels the wa
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Callable
 from typing import Any
 
-from .events import Observation
+from .events import Observation, Threaded
 
 PNP_READER = "\\\\?PnP?\\Notification"
 
 
-class PcscWatcher:
+class PcscWatcher(Threaded):
     name = "pcsc"
 
     def __init__(self, *, relist_s: float = 2.0, wait_s: float = 60.0, retry_s: float = 5.0) -> None:
         from smartcard import scard  # optional: pyscard
 
+        super().__init__()
         self._scard: Any = scard
         self.relist_s = relist_s
         self.wait_s = wait_s  # an upper bound on one wait, even with PnP notification
         self.retry_s = retry_s  # the PC/SC service not running: look again after this
         self._context: int | None = None
-        self._stopped = threading.Event()
-        self._thread: threading.Thread | None = None
         self.pnp_supported: bool | None = None  # known once the watcher has connected
 
     def start(self, emit: Callable[[Observation], None]) -> None:
-        self._thread = threading.Thread(target=self._run, args=(emit,), name="watch-pcsc", daemon=True)
-        self._thread.start()
+        self._begin(self._run, emit)
 
-    def stop(self) -> None:
-        self._stopped.set()
+    def _interrupt(self) -> None:
         context = self._context
         if context is not None:
             self._scard.SCardCancel(context)
-        if self._thread is not None:
-            self._thread.join()
 
     def _run(self, emit: Callable[[Observation], None]) -> None:
         s = self._scard

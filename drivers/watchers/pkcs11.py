@@ -9,32 +9,24 @@ while no session of theirs is open, so that nobody's login is lost.
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Callable
 
 from ..errors import TokenError
 from ..tokens import Pkcs11Module
-from .events import Observation
+from .events import Observation, Threaded
 
 
-class Pkcs11Watcher:
+class Pkcs11Watcher(Threaded):
     name = "pkcs11"
 
     def __init__(self, module: Pkcs11Module, *, interval_s: float = 2.0, reinitialise: bool = True) -> None:
+        super().__init__()
         self.module = module
         self.interval_s = interval_s
         self.reinitialise = reinitialise
-        self._stopped = threading.Event()
-        self._thread: threading.Thread | None = None
 
     def start(self, emit: Callable[[Observation], None]) -> None:
-        self._thread = threading.Thread(target=self._run, args=(emit,), name="watch-pkcs11", daemon=True)
-        self._thread.start()
-
-    def stop(self) -> None:
-        self._stopped.set()
-        if self._thread is not None:
-            self._thread.join()
+        self._begin(self._run, emit)
 
     def _run(self, emit: Callable[[Observation], None]) -> None:
         seen: dict[str, Observation] = {}  # "slot/serial" -> its arrival

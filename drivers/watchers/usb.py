@@ -7,12 +7,11 @@ On Linux udev tells (pyudev); elsewhere pyusb enumerates every ``interval_s``
 from __future__ import annotations
 
 import sys
-import threading
 from collections.abc import Callable
 from typing import Any
 
 from ..catalog import models_for_usb
-from .events import Observation
+from .events import Observation, Threaded
 
 
 def _known(vendor: int, product: int) -> bool:
@@ -23,17 +22,16 @@ def _observation(kind: str, key: str, vendor: int, product: int) -> Observation:
     return Observation("arrived" if kind == "arrived" else "left", "usb", key, usb_id=(vendor, product))
 
 
-class UdevUsbWatcher:
+class UdevUsbWatcher(Threaded):
     name = "usb"
 
     def __init__(self, *, only_known: bool = True, poll_s: float = 1.0) -> None:
         import pyudev  # optional: Linux only
 
+        super().__init__()
         self._pyudev: Any = pyudev
         self.only_known = only_known
         self.poll_s = poll_s  # how soon ``stop`` is noticed; udev itself wakes us on events
-        self._stopped = threading.Event()
-        self._thread: threading.Thread | None = None
 
     def start(self, emit: Callable[[Observation], None]) -> None:
         context = self._pyudev.Context()
@@ -42,13 +40,7 @@ class UdevUsbWatcher:
         monitor.start()
         for device in context.list_devices(subsystem="usb", DEVTYPE="usb_device"):
             self._report("arrived", device, emit)
-        self._thread = threading.Thread(target=self._run, args=(monitor, emit), name="watch-usb", daemon=True)
-        self._thread.start()
-
-    def stop(self) -> None:
-        self._stopped.set()
-        if self._thread is not None:
-            self._thread.join()
+        self._begin(self._run, monitor, emit)
 
     def _run(self, monitor: Any, emit: Callable[[Observation], None]) -> None:
         while not self._stopped.is_set():
@@ -66,26 +58,19 @@ class UdevUsbWatcher:
             emit(_observation(kind, device.sys_path, vendor, product))
 
 
-class PyusbPollWatcher:
+class PyusbPollWatcher(Threaded):
     name = "usb"
 
     def __init__(self, *, interval_s: float = 2.0, only_known: bool = True) -> None:
         import usb.core  # optional: pyusb
 
+        super().__init__()
         self._core: Any = usb.core
         self.interval_s = interval_s
         self.only_known = only_known
-        self._stopped = threading.Event()
-        self._thread: threading.Thread | None = None
 
     def start(self, emit: Callable[[Observation], None]) -> None:
-        self._thread = threading.Thread(target=self._run, args=(emit,), name="watch-usb", daemon=True)
-        self._thread.start()
-
-    def stop(self) -> None:
-        self._stopped.set()
-        if self._thread is not None:
-            self._thread.join()
+        self._begin(self._run, emit)
 
     def _run(self, emit: Callable[[Observation], None]) -> None:
         seen: dict[str, tuple[int, int]] = {}

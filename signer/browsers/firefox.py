@@ -62,14 +62,19 @@ class Added:
     skip_hosts: list[str] = field(default_factory=list)  # appended to LocalNetworkAccess.SkipDomains
 
 
+def checked_origin(origin: str) -> str:
+    """``origin`` normalised, or CONFIG_INVALID: a browser policy lists web origins only."""
+    normalized = normalize_origin(origin)
+    if normalized is None:
+        raise SignerError(Code.CONFIG_INVALID, f"not a web origin (scheme://host[:port]): {origin!r}")
+    return normalized
+
+
 def skip_hosts(origins: Iterable[str]) -> list[str]:
     """The host names of the https origins, as Firefox compares them (lower case, no port)."""
     hosts = set()
     for origin in origins:
-        normalized = normalize_origin(origin)
-        if normalized is None:
-            raise SignerError(Code.CONFIG_INVALID, f"not a web origin (scheme://host[:port]): {origin!r}")
-        parts = urlsplit(normalized)
+        parts = urlsplit(checked_origin(origin))
         if parts.scheme == "https" and parts.hostname:
             hosts.add(parts.hostname)
     return sorted(hosts)

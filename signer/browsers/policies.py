@@ -20,7 +20,7 @@ from policies.origins import DEFAULT_PORTS, normalize_origin
 
 from ..errors import Code, SignerError
 from ..files import write_atomically
-from .firefox import FIREFOX_BUILDS, remove_firefox, write_firefox
+from .firefox import FIREFOX_BUILDS, checked_origin, remove_firefox, write_firefox
 
 POLICY_NAMES = ("LocalNetworkAccessAllowedForUrls", "LoopbackNetworkAllowedForUrls")
 FILE_NAME = "vn-token-signer.json"
@@ -61,9 +61,7 @@ def url_patterns(origins: Iterable[str]) -> list[str]:
     """Origins as Chrome's URL patterns: normalised, the scheme's default port left out, sorted."""
     patterns = set()
     for origin in origins:
-        normalized = normalize_origin(origin)
-        if normalized is None:
-            raise SignerError(Code.CONFIG_INVALID, f"not a web origin (scheme://host[:port]): {origin!r}")
+        normalized = checked_origin(origin)
         scheme = normalized.split(":", 1)[0]
         patterns.add(normalized.removesuffix(f":{DEFAULT_PORTS[scheme]}"))
     return sorted(patterns)
