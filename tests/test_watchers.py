@@ -83,13 +83,23 @@ def pcscd(tmp_path: Path) -> Iterator[int]:
 
 
 def _vicc(port: int) -> subprocess.Popen[str]:
-    return subprocess.Popen(
-        [sys.executable, "/usr/bin/vicc", "-t", "iso7816", "-P", str(port)],
-        env={**os.environ, "PYTHONPATH": VICC_PATH},
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        text=True,
-    )
+    """A card inserted: vicc connects to the reader's port once, and ends at once when that port is
+    not listening yet (pcscd may say it is ready before its driver listens), so it is started again."""
+    deadline = time.monotonic() + GUARD_S
+    while True:
+        card = subprocess.Popen(
+            [sys.executable, "/usr/bin/vicc", "-t", "iso7816", "-P", str(port)],
+            env={**os.environ, "PYTHONPATH": VICC_PATH},
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            text=True,
+        )
+        try:
+            card.wait(timeout=1.0)
+        except subprocess.TimeoutExpired:
+            return card  # still connected: the card is in the reader
+        assert time.monotonic() < deadline, "vicc could not reach the virtual reader"
+        time.sleep(0.2)
 
 
 def test_card_inserted_and_removed_gives_arrived_and_left_with_the_atr(pcscd: int) -> None:
