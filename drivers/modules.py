@@ -75,6 +75,18 @@ def installed_modules(model: TokenModel, os_key: str | None = None) -> tuple[Pat
     return tuple(path for name in model.module_paths(os_key) for path in _locations(name, os_key) if path.is_file())
 
 
+def model_for_module(path: Path, catalog: Iterable[TokenModel] | None = None, os_key: str | None = None
+                     ) -> TokenModel | None:
+    """The catalogue's model whose module this file is (same real path, or same file name)."""
+    os_key = os_key or current_os()
+    real = os.path.realpath(path)
+    for model in catalog if catalog is not None else load_catalog():
+        for name in model.module_paths(os_key):
+            if Path(name).name == path.name or any(os.path.realpath(p) == real for p in _locations(name, os_key)):
+                return model
+    return None
+
+
 def catalogue_status(catalog: Iterable[TokenModel] | None = None, os_key: str | None = None) -> list[ModelStatus]:
     return [ModelStatus(m, installed_modules(m, os_key)) for m in (catalog if catalog is not None else load_catalog())]
 

@@ -55,6 +55,9 @@ class AuditEntry:
     peer: str | None = None
     count: int | None = None
     window_s: float | None = None
+    # a token plugged in or pulled out (operation "token.arrived" / "token.left"): what the
+    # watchers saw of it (model, reader, USB id, ATR, label); None for anything else
+    device: dict | None = None
     prev: str | None = None  # SHA-256 of the line before; None in lines from before the chain
 
     @property
@@ -63,7 +66,7 @@ class AuditEntry:
 
 
 FIELDS = frozenset(f.name for f in fields(AuditEntry))
-SPARSE = ("repaired", "repaired_sha256")  # written only when set: every other line keeps its size and shape
+SPARSE = ("repaired", "repaired_sha256", "device")  # written only when set: every other line keeps its size and shape
 
 
 def _written(entry: AuditEntry) -> dict:
@@ -117,6 +120,7 @@ class AuditLog:
         peer: str | None = None,
         count: int | None = None,
         window_s: float | None = None,
+        device: dict | None = None,
     ) -> AuditEntry:
         with self._lock:
             self.path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
@@ -137,6 +141,7 @@ class AuditLog:
                     peer=peer,
                     count=count,
                     window_s=window_s,
+                    device=device,
                     prev=line_hash(last[0]) if last else GENESIS,
                 )
                 line = (json.dumps(_written(entry), ensure_ascii=False) + "\n").encode("utf-8")

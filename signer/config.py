@@ -31,6 +31,9 @@ class TokenSettings:
     modules: tuple[Path, ...] = ()  # tried first, before the catalogue
     use_catalog: bool = True
     default_certificate: str | None = None
+    watch: tuple[str, ...] = ("pcsc", "usb", "pkcs11")  # the daemon's watchers of tokens coming and going
+    poll_s: float = 2.0  # how often a slot list (and a reader list without PnP) is read
+    wait_s: float = 120.0  # how long a signature waits for its token to be plugged in (someone asked)
 
 
 @dataclass(frozen=True)
@@ -190,7 +193,7 @@ def _parse(raw: dict[str, Any], path: Path) -> Settings:
                        "companion_channel"},
               "[server]")
         _only(consent, {"pregranted", "timeout_s", "unattended"}, "[consent]")
-        _only(tokens, {"modules", "use_catalog", "default_certificate"}, "[tokens]")
+        _only(tokens, {"modules", "use_catalog", "default_certificate", "watch", "poll_s", "wait_s"}, "[tokens]")
         _only(pin, {"source", "development"}, "[pin]")
         _only(trust, {"anchors", "intermediates"}, "[trust]")
         _only(logging, {"level"}, "[logging]")
@@ -210,6 +213,9 @@ def _parse(raw: dict[str, Any], path: Path) -> Settings:
                 modules=_paths(tokens.get("modules", []), base),
                 use_catalog=_bool(tokens.get("use_catalog", True), "[tokens] use_catalog"),
                 default_certificate=tokens.get("default_certificate"),
+                watch=_watchers(tokens.get("watch", list(TokenSettings.watch))),
+                poll_s=_seconds(tokens.get("poll_s", TokenSettings.poll_s), "[tokens] poll_s", low=0.2),
+                wait_s=_seconds(tokens.get("wait_s", TokenSettings.wait_s), "[tokens] wait_s", low=0.0),
             ),
             pin=PinSettings(source=source,
                             development_pins={str(k): str(v) for k, v in pin.get("development", {}).items()}),
@@ -281,6 +287,19 @@ def _paths(values: Any, base: Path) -> tuple[Path, ...]:
         raise ValueError("expected a list of paths")
     # Not resolve(): a module path is often a symlink that IT staff chose on purpose.
     return tuple(Path(os.path.normpath(base / Path(v).expanduser())) for v in values)
+
+
+def _watchers(value: Any) -> tuple[str, ...]:
+    known = TokenSettings.watch
+    if not isinstance(value, list) or any(v not in known for v in value):
+        raise ValueError(f"[tokens] watch must be a list of {', '.join(repr(k) for k in known)}")
+    return tuple(dict.fromkeys(value))
+
+
+def _seconds(value: Any, name: str, *, low: float) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float) or not low <= value <= 86400:
+        raise ValueError(f"{name} must be a number of seconds from {low:g} to 86400")
+    return float(value)
 
 
 def _channel(value: object) -> str:

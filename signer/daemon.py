@@ -17,6 +17,7 @@ from .engine import budget
 from .errors import Code, SignerError
 from .keys import KeyStore
 from .keys.pins import PinSource, pin_source_from
+from .keys.watch import TokenWatch
 from .logs import configure_logging, is_configured
 from .security.auth import ApiToken
 from .security.peers import PeerGate
@@ -27,7 +28,7 @@ from .service.consent import Backoff, ConsentBroker, ConsentStore
 from .service.documents.pool import DocumentPool
 from .service.documents.worker import Budget
 from .service.login_facts import LoginFacts
-from .service.prompts import Asker, PromptPinSource, Prompts
+from .service.prompts import Asker, PlugInAsker, PromptPinSource, Prompts
 from .service.queues import TokenQueues
 from .service.signing import SigningService
 from .service.trail import Refusals
@@ -45,9 +46,11 @@ class Signing:
     service: SigningService
     batches: BatchManager
     documents: DocumentPool
+    watch: TokenWatch
 
     def close(self) -> None:
         self.documents.close()
+        self.watch.close()
         self.keys.close()
 
 
@@ -59,22 +62,25 @@ def signing_parts(settings: Settings, pins: PinSource, prompts: Prompts, consent
     audit = AuditLog(state / "audit.jsonl", Retention(limits.audit_max_bytes, limits.audit_keep_files))
     trust = Trust.load(settings.trust.anchors, settings.trust.intermediates)  # read once per run
     keys = KeyStore(settings, pins, trust)
+    watch = TokenWatch(keys, settings.tokens.watch, settings.tokens.poll_s)  # started by the daemon, or a first wait
     documents = DocumentPool(Budget(limits.document_cpu_s, limits.document_memory_mb, limits.document_deadline_s, read),
                              workers=limits.document_workers, batch_workers=limits.batch_workers,
                              queue=limits.document_queue, queue_per_caller=limits.document_queue_per_caller,
                              idle_s=limits.document_worker_idle_s)
     service = SigningService(settings, keys, trust, prompts=prompts, consent=consent,
                              queues=TokenQueues(limits.queue_per_token), login_facts=LoginFacts(state / "keys.json"),
-                             login_idle_s=limits.login_idle_s, documents=documents)
+                             login_idle_s=limits.login_idle_s, documents=documents, watch=watch)
     batches = BatchManager(service, Journal(state / "batches"), limits, audit, documents)
-    return Signing(settings, limits, audit, trust, keys, service, batches, documents)
+    return Signing(settings, limits, audit, trust, keys, service, batches, documents, watch)
 
 
-def local_signing(settings: Settings) -> Signing:
+def local_signing(settings: Settings, console: PlugInAsker | None = None) -> Signing:
     """For a command on this machine: PINs from the terminal (or the development PINs), no
-    browser to ask consent of, the same audit trail and batch journal as the daemon."""
+    browser to ask consent of, the same audit trail and batch journal as the daemon;
+    ``console`` tells the official to plug the token in (None: a missing token fails at once)."""
     limits = _limits(settings)
-    return signing_parts(settings, pin_source_from(settings), Prompts(settings.consent.timeout_s), None, limits)
+    return signing_parts(settings, pin_source_from(settings), Prompts(settings.consent.timeout_s, console=console),
+                         None, limits)
 
 
 class Daemon:

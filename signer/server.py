@@ -86,4 +86,4 @@ def _companion_parts(daemon: Daemon) -> CompanionParts:
     return CompanionParts(settings=daemon.settings, limits=daemon.limits, prompts=daemon.prompts,
                           batches=signing.batches, keys=signing.keys, sessions=signing.service.sessions,
                           audit=signing.audit, consent_store=daemon.consent_store, allowlist=daemon.allowlist,
-                          peers=daemon.peers)
+                          peers=daemon.peers, watch=signing.watch)

@@ -17,7 +17,7 @@ from importlib import resources
 from typing import Any
 
 OS_KEYS = frozenset({"linux", "windows", "macos"})
-_TOKEN_KEYS = frozenset({"vendor", "model", "source", "install", "modules", "usb", "atrs"})
+_TOKEN_KEYS = frozenset({"vendor", "model", "source", "install", "modules", "usb", "atrs", "restart_to_see_tokens"})
 _REQUIRED_KEYS = frozenset({"vendor", "model", "source", "modules"})
 _USB_KEYS = frozenset({"vendor", "product"})
 _HEX_ID = re.compile(r"[0-9A-Fa-f]{4}")
@@ -42,6 +42,9 @@ class TokenModel:
     atrs: tuple[str, ...]  # regular expressions over "3B:D5:..." (upper-case hex, colon-separated)
     source: tuple[str, ...] = ()  # public pages the entry's facts come from
     install: str = ""  # what to install when none of the modules is on this machine
+    # the module sees a token plugged in only when started afresh (SoftHSM): its slots are
+    # watched by re-initialising it (while none of its sessions is open)
+    restart_to_see_tokens: bool = False
 
     @property
     def name(self) -> str:
@@ -107,7 +110,14 @@ def _parse_model(entry: Any, index: int) -> TokenModel:
         atrs=tuple(_atr_pattern(p, where) for p in _list(entry.get("atrs", []), f"{where} atrs")),
         source=_sources(entry["source"], where),
         install=_text(entry["install"], f"{where} install") if "install" in entry else "",
+        restart_to_see_tokens=_flag(entry.get("restart_to_see_tokens", False), f"{where} restart_to_see_tokens"),
     )
+
+
+def _flag(value: Any, where: str) -> bool:
+    if not isinstance(value, bool):
+        raise CatalogError(f"{where} must be true or false")
+    return value
 
 
 def _modules(value: Any, where: str) -> dict[str, tuple[str, ...]]:

@@ -29,12 +29,14 @@ class Observation:
     slot: int | None = None
     atr: bytes | None = None
     label: str | None = None
+    initial: bool = False  # seen by the watcher's first look: there before it started, not just plugged in
 
 
 @dataclass(frozen=True)
 class TokenEvent:
     kind: Kind
     source: Source
+    key: str  # the observation's key: an arrival and its removal share it
     reader: str | None
     usb_id: str | None  # "096e:0807"
     slot: int | None
@@ -43,7 +45,8 @@ class TokenEvent:
     model: TokenModel | None  # the catalogue's entry, when one matches
     module: str | None  # the model's module for this OS: installed here, else its first name
     module_installed: bool
-    at: float = field(compare=False)  # time.time() when the change settled
+    at: float = field(compare=False)
+    initial: bool = False  # there when the watcher started  # time.time() when the change settled
 
 
 class Watcher(Protocol):
@@ -86,6 +89,7 @@ def to_event(obs: Observation, at: float) -> TokenEvent:
     return TokenEvent(
         kind=obs.kind,
         source=obs.source,
+        key=obs.key,
         reader=obs.reader,
         usb_id=f"{obs.usb_id[0]:04x}:{obs.usb_id[1]:04x}" if obs.usb_id else None,
         slot=obs.slot,
@@ -95,6 +99,7 @@ def to_event(obs: Observation, at: float) -> TokenEvent:
         module=module,
         module_installed=installed,
         at=at,
+        initial=obs.initial,
     )
 
 
@@ -125,22 +130,36 @@ class Threaded:
 class EventStream:
     """Merges the watchers' observations. A change is passed on once it has held for
     ``debounce_s`` (a card that bounces in its reader is one event, or none), and only
-    if it changes what was last passed on for that key."""
+    if it changes what was last passed on for that key. Events wait for ``get``, or go to
+    ``deliver`` (called on the stream's thread) when one is given."""
 
-    def __init__(self, watchers: Sequence[Watcher], *, debounce_s: float = 0.25) -> None:
+    def __init__(self, watchers: Sequence[Watcher], *, debounce_s: float = 0.25,
+                 deliver: Callable[[TokenEvent], None] | None = None) -> None:
         self.watchers = tuple(watchers)
         self.debounce_s = debounce_s
         self._events: queue.Queue[TokenEvent] = queue.Queue()
+        self._deliver = deliver or self._events.put
         self._pending: dict[tuple[Source, str], tuple[Observation, float]] = {}
         self._settled: dict[tuple[Source, str], Kind] = {}
         self._cond = threading.Condition()
         self._stopping = False
         self._thread = threading.Thread(target=self._run, name="token-events", daemon=True)
 
-    def start(self) -> None:
+    def start(self) -> dict[str, str]:
+        """Start the stream and its watchers; those that cannot start (their service refused,
+        say) are left out and returned with the reason."""
         self._thread.start()
+        failed: dict[str, str] = {}
+        started: list[Watcher] = []
         for watcher in self.watchers:
-            watcher.start(self._observe)
+            try:
+                watcher.start(self._observe)
+            except Exception as exc:  # optional parts: one failing leaves the others running
+                failed[watcher.name] = f"{type(exc).__name__}: {exc}"
+            else:
+                started.append(watcher)
+        self.watchers = tuple(started)
+        return failed
 
     def stop(self) -> None:
         for watcher in self.watchers:
@@ -171,6 +190,6 @@ class EventStream:
                     obs, _ = self._pending.pop(key)
                     if self._settled.get(key, "left") != obs.kind:
                         self._settled[key] = obs.kind
-                        self._events.put(to_event(obs, time.time()))
+                        self._deliver(to_event(obs, time.time()))
                 next_deadline = min((d for _, d in self._pending.values()), default=None)
                 self._cond.wait(None if next_deadline is None else max(0.0, next_deadline - now))

@@ -28,6 +28,7 @@ class PcscWatcher(Threaded):
         self.retry_s = retry_s  # the PC/SC service not running: look again after this
         self._context: int | None = None
         self.pnp_supported: bool | None = None  # known once the watcher has connected
+        self._first = True
 
     def start(self, emit: Callable[[Observation], None]) -> None:
         self._begin(self._run, emit)
@@ -40,6 +41,7 @@ class PcscWatcher(Threaded):
     def _run(self, emit: Callable[[Observation], None]) -> None:
         s = self._scard
         cards: dict[str, bytes] = {}  # reader -> ATR of the card in it
+        self._first = True  # until the first answer: the cards in the readers were there before us
         while not self._stopped.is_set():
             hr, context = s.SCardEstablishContext(s.SCARD_SCOPE_USER)
             if hr != s.SCARD_S_SUCCESS:
@@ -80,6 +82,7 @@ class PcscWatcher(Threaded):
                 return
             if hr not in (s.SCARD_S_SUCCESS, s.SCARD_E_TIMEOUT):
                 return
+            first, self._first = self._first, False
             for reader, event_state, atr in answered:
                 if reader == PNP_READER:
                     continue
@@ -87,7 +90,7 @@ class PcscWatcher(Threaded):
                 present = bool(event_state & s.SCARD_STATE_PRESENT) and not event_state & s.SCARD_STATE_MUTE
                 if present and reader not in cards:
                     cards[reader] = bytes(atr)
-                    emit(Observation("arrived", "pcsc", reader, reader=reader, atr=cards[reader]))
+                    emit(Observation("arrived", "pcsc", reader, reader=reader, atr=cards[reader], initial=first))
                 elif not present and reader in cards:
                     emit(Observation("left", "pcsc", reader, reader=reader, atr=cards.pop(reader)))
 

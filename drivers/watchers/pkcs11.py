@@ -30,6 +30,7 @@ class Pkcs11Watcher(Threaded):
 
     def _run(self, emit: Callable[[Observation], None]) -> None:
         seen: dict[str, Observation] = {}  # "slot/serial" -> its arrival
+        first = True
         while True:
             try:
                 tokens = self.module.poll_tokens(self.reinitialise)
@@ -43,7 +44,9 @@ class Pkcs11Watcher(Threaded):
                     emit(Observation("left", "pkcs11", key, slot=gone.slot, label=gone.label))
                 for key in set(now) - set(seen):
                     token = now[key]
-                    seen[key] = Observation("arrived", "pkcs11", key, slot=token.slot_id, label=token.label)
+                    seen[key] = Observation("arrived", "pkcs11", key, slot=token.slot_id, label=token.label,
+                                            initial=first)
                     emit(seen[key])
+                first = False
             if self._stopped.wait(self.interval_s):
                 return

@@ -18,8 +18,9 @@ def _known(vendor: int, product: int) -> bool:
     return bool(models_for_usb(vendor, product))
 
 
-def _observation(kind: str, key: str, vendor: int, product: int) -> Observation:
-    return Observation("arrived" if kind == "arrived" else "left", "usb", key, usb_id=(vendor, product))
+def _observation(kind: str, key: str, vendor: int, product: int, initial: bool = False) -> Observation:
+    return Observation("arrived" if kind == "arrived" else "left", "usb", key, usb_id=(vendor, product),
+                       initial=initial)
 
 
 class UdevUsbWatcher(Threaded):
@@ -39,7 +40,7 @@ class UdevUsbWatcher(Threaded):
         monitor.filter_by(subsystem="usb", device_type="usb_device")
         monitor.start()
         for device in context.list_devices(subsystem="usb", DEVTYPE="usb_device"):
-            self._report("arrived", device, emit)
+            self._report("arrived", device, emit, initial=True)
         self._begin(self._run, monitor, emit)
 
     def _run(self, monitor: Any, emit: Callable[[Observation], None]) -> None:
@@ -48,14 +49,14 @@ class UdevUsbWatcher(Threaded):
             if device is not None and device.action in ("add", "remove"):
                 self._report("arrived" if device.action == "add" else "left", device, emit)
 
-    def _report(self, kind: str, device: Any, emit: Callable[[Observation], None]) -> None:
+    def _report(self, kind: str, device: Any, emit: Callable[[Observation], None], initial: bool = False) -> None:
         # PRODUCT is "vendor/product/bcdDevice" in hex, present on removal too
         parts = (device.properties.get("PRODUCT") or "").split("/")
         if len(parts) < 2:
             return
         vendor, product = int(parts[0], 16), int(parts[1], 16)
         if not self.only_known or _known(vendor, product):
-            emit(_observation(kind, device.sys_path, vendor, product))
+            emit(_observation(kind, device.sys_path, vendor, product, initial))
 
 
 class PyusbPollWatcher(Threaded):
@@ -74,6 +75,7 @@ class PyusbPollWatcher(Threaded):
 
     def _run(self, emit: Callable[[Observation], None]) -> None:
         seen: dict[str, tuple[int, int]] = {}
+        first = True
         while True:
             now = {
                 f"{d.bus}-{d.address}": (d.idVendor, d.idProduct)
@@ -84,7 +86,8 @@ class PyusbPollWatcher(Threaded):
                 emit(_observation("left", key, *seen.pop(key)))
             for key in set(now) - set(seen):
                 seen[key] = now[key]
-                emit(_observation("arrived", key, *now[key]))
+                emit(_observation("arrived", key, *now[key], initial=first))
+            first = False
             if self._stopped.wait(self.interval_s):
                 return
 

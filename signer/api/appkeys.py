@@ -11,6 +11,7 @@ from ..audit import AuditLog
 from ..certificates import Trust
 from ..config import Settings
 from ..keys import KeyStore
+from ..keys.watch import TokenWatch
 from ..security.auth import ApiToken
 from ..security.connections import ConnectionGuard
 from ..security.peers import PeerGate
@@ -35,6 +36,7 @@ SERVICE = web.AppKey("service", SigningService)
 BATCHES = web.AppKey("batches", BatchManager)
 KEYS = web.AppKey("keys", KeyStore)
 TRUST = web.AppKey("trust", Trust)
+WATCH = web.AppKey("watch", TokenWatch)
 STARTED = web.AppKey("started", float)  # time.monotonic() at start, for the uptime
 
 CALLER = web.RequestKey("caller", Caller)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from . import batches, info, sign
+from . import batches, events, info, sign
 from .openapi import document
 from .policy import BATCH_UPLOAD, PUBLIC, STREAM, with_policy
 from .replies import json_reply
@@ -19,6 +19,7 @@ ROUTES = [
     web.get("/v1/openapi.json", with_policy(openapi, PUBLIC)),
     web.get("/v1/tokens", info.tokens),
     web.get("/v1/certificates", info.certificates),
+    web.get("/v1/events", with_policy(events.token_events, STREAM)),
     web.post("/v1/sign/pdf", sign.sign_pdf),
     web.post("/v1/sign/cms", sign.sign_cms),
     web.post("/v1/sign/hash", sign.sign_hash),

@@ -7,8 +7,9 @@ process of another OS user is refused first (``signer.security.peers``). A reque
 that carries an ``Origin`` (a browser) is refused whatever else it carries. Where to
 connect is written to ``companion.json`` beside the secret.
 
-One WebSocket, JSON messages. The daemon sends ``prompt`` (consent, confirmation or PIN), ``closed`` (a
-prompt ended without an answer), ``pin_result``, ``batch`` (progress) and ``reply``; the
+One WebSocket, JSON messages. The daemon sends ``prompt`` (consent, confirmation, PIN, or
+``plug_in``: a signature waits for its token), ``closed`` (a prompt ended without an answer),
+``pin_result``, ``batch`` (progress), ``token`` (a token arrived or left) and ``reply``; the
 companion sends ``answer``, ``request`` (status, activity, origins, settings, revoke, and
 ``page``: a page of the document whose block the official places in an open consent prompt)
 and ``cancel_batch``. A newer connection replaces an older one; when the companion quits (its
@@ -42,13 +43,23 @@ from ..errors import Code, SignerError
 from ..files import write_atomically
 from ..keys import KeyStore
 from ..keys.pins import PINPAD, Pin, PinRequest
+from ..keys.watch import TokenWatch
 from ..logs import get_logger
 from ..security.peers import PeerGate
 from ..service.batches.manager import BatchManager
 from ..service.caller import ABSENT
 from ..service.consent import ConsentStore
 from ..service.placing import Placing
-from ..service.prompts import ALWAYS, ONCE, REFUSE, ConsentRequest, PinPurpose, Prompts, pin_message
+from ..service.prompts import (
+    ALWAYS,
+    ONCE,
+    REFUSE,
+    ConsentRequest,
+    PinPurpose,
+    PlugInRequest,
+    Prompts,
+    pin_message,
+)
 from ..service.sessions import LoginSessions
 from ..service.trail import record
 from ..sockets import bound_port
@@ -74,6 +85,7 @@ class CompanionParts:
     consent_store: ConsentStore
     allowlist: OriginAllowlist
     peers: PeerGate
+    watch: TokenWatch
 
 
 class CompanionLink:
@@ -118,6 +130,25 @@ class CompanionLink:
         if not isinstance(pin, str) or not pin:
             raise SignerError(Code.USER_CANCELLED, "no PIN typed")
         return pin
+
+    async def plug_in(self, request: PlugInRequest) -> None:
+        """The dialog asking for the token, until cancelled (closed then) or answered (the
+        official stopped waiting)."""
+        prompt_id = secrets.token_hex(8)
+        future = asyncio.get_running_loop().create_future()
+        self._waiting[prompt_id] = future
+        try:
+            await self.ws.send_json({"type": "prompt", "id": prompt_id, "kind": "plug_in",
+                                     "timeout_s": request.wait_s, **request.as_message()})
+            await future
+        except (ConnectionError, RuntimeError):
+            raise SignerError(Code.TOKEN_NOT_PRESENT, "the desktop companion went away while waiting for the token"
+                              ) from None
+        except asyncio.CancelledError:
+            await self.send({"type": "closed", "id": prompt_id, "reason": "done"})
+            raise
+        finally:
+            self._waiting.pop(prompt_id, None)
 
     async def pin_result(self, error: SignerError | None) -> None:
         if self._last_pin is None:
@@ -213,7 +244,15 @@ class CompanionLink:
         except SignerError:
             tokens = []
         return {"running": True, "tokens": tokens, "pending": len(self._waiting),
-                "batches": self.parts.batches.running_count()}
+                "batches": self.parts.batches.running_count(),
+                "connected": [c.as_message() for c in self.parts.watch.connected()]}
+
+    async def tell_tokens(self) -> None:
+        """Each token arriving or leaving, for the companion's notification and its live list."""
+        async with self.parts.watch.listen() as changes:
+            while not self.ws.closed:
+                change = await changes.get()
+                await self.send({"type": "token", **change.as_message()})
 
     def _activity(self) -> list[dict]:
         entries = self.parts.audit.recent(ACTIVITY)
@@ -278,10 +317,12 @@ def channel_app(parts: CompanionParts, secret: str) -> web.Application:
         link = CompanionLink(parts, ws)
         parts.prompts.companion = link
         parts.batches.watchers.add(link.send)
+        telling = asyncio.create_task(link.tell_tokens())
         log.info("companion_connected")
         try:
             await link.serve()
         finally:
+            telling.cancel()
             link.abandon()
             parts.batches.watchers.discard(link.send)
             if parts.prompts.companion is link:  # quit, not replaced by a newer connection

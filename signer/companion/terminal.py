@@ -11,12 +11,36 @@ from typing import TextIO
 from ..errors import Code, SignerError
 from ..keys.pins import PINPAD, Pin, PinRequest, TerminalPinSource
 from ..service.placing import Placing
-from ..service.prompts import ALWAYS, CONFIRM, ONCE, REFUSE, ConsentRequest, PinPurpose
+from ..service.prompts import ALWAYS, CONFIRM, ONCE, REFUSE, ConsentRequest, PinPurpose, PlugInRequest
 from ..service.repaired import NOTE_EN as REPAIRED_EN
 from ..service.repaired import NOTE_VI as REPAIRED_VI
 
 CHOICES = {"1": ONCE, "2": ALWAYS, "3": REFUSE}
 CONFIRM_CHOICES = {"1": ONCE, "2": REFUSE}  # a confirmation is yes or no for this signature: never remembered
+
+
+class TerminalPlugIn:
+    """A command's terminal: one line asking for the token, shown while the signature waits
+    (Ctrl+C ends the command)."""
+
+    def __init__(self, out: TextIO = sys.stderr) -> None:
+        self._out = out
+
+    @property
+    def available(self) -> bool:
+        return True
+
+    async def plug_in(self, request: PlugInRequest) -> None:
+        wanted = f" ('{request.certificate}')" if request.certificate else ""
+        print(f"Hãy cắm USB token{wanted}; đang chờ tối đa {request.wait_s:g} giây (Ctrl+C để huỷ) / "
+              f"Plug in the USB token{wanted}; waiting up to {request.wait_s:g} s (Ctrl+C to stop)",
+              file=self._out, flush=True)
+        await asyncio.Event().wait()  # until the token comes or the wait ends: the caller cancels
+
+
+def terminal_plug_in() -> TerminalPlugIn | None:
+    """For a command run by someone at a terminal; None when nobody is there (a script, CI)."""
+    return TerminalPlugIn() if sys.stdin.isatty() and sys.stderr.isatty() else None
 
 
 class TerminalAsker:
@@ -43,6 +67,9 @@ class TerminalAsker:
             return await asyncio.wait_for(asyncio.to_thread(self._ask_pin, request, purpose), timeout_s)
         except TimeoutError:
             raise SignerError(Code.USER_CANCELLED, "no PIN typed in time") from None
+
+    async def plug_in(self, request: PlugInRequest) -> None:
+        await TerminalPlugIn(self._out).plug_in(request)
 
     async def pin_result(self, error: SignerError | None) -> None:
         if error is not None:

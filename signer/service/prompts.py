@@ -127,11 +127,33 @@ def pin_message(request: PinRequest, purpose: PinPurpose | None = None) -> dict:
     }
 
 
-class Asker(Protocol):
-    """Someone who can answer: the companion or the terminal."""
+@dataclass(frozen=True)
+class PlugInRequest:
+    """A signature waits for its token: the official is asked to plug it in."""
+
+    origin: str  # a web origin, or the caller's name (api-token, cli)
+    operation: str  # as in ConsentRequest
+    wait_s: float  # how long the signature waits
+    certificate: str | None = None  # the certificate the caller asked for (label or id), if it named one
+
+    def as_message(self) -> dict:
+        return asdict(self)
+
+
+class PlugInAsker(Protocol):
+    """Someone who can be told to plug the token in: the companion, the terminal, or a
+    command's own terminal line."""
 
     @property
     def available(self) -> bool: ...
+
+    async def plug_in(self, request: PlugInRequest) -> None:
+        """Shown until cancelled (the token came, or the wait ended); returns when the
+        official gives up waiting."""
+
+
+class Asker(PlugInAsker, Protocol):
+    """Someone who can answer: the companion or the terminal."""
 
     async def consent(self, request: ConsentRequest, timeout_s: float) -> str: ...
 
@@ -144,14 +166,27 @@ class Prompts:
     """The daemon's way to ask: the companion when one is connected, else the terminal when
     the daemon runs interactively, else nobody."""
 
-    def __init__(self, timeout_s: float, terminal: Asker | None = None) -> None:
+    def __init__(self, timeout_s: float, terminal: Asker | None = None, console: PlugInAsker | None = None) -> None:
+        """``console``: a command's terminal, told only to plug the token in."""
         self.timeout_s = timeout_s
         self.companion: Asker | None = None  # set while a companion is connected
         self.terminal = terminal
+        self.console = console
 
     @property
     def can_ask(self) -> bool:
         return self._asker() is not None
+
+    @property
+    def can_ask_plug_in(self) -> bool:
+        return self._asker() is not None or self.console is not None
+
+    async def plug_in(self, request: PlugInRequest) -> None:
+        """Until cancelled; returns when the official gives up waiting."""
+        asker: PlugInAsker | None = self._asker() or self.console
+        if asker is None:
+            raise SignerError(Code.TOKEN_NOT_PRESENT, "nobody is there to plug the token in")
+        await asker.plug_in(request)
 
     def _asker(self) -> Asker | None:
         if self.companion is not None and self.companion.available:

@@ -23,12 +23,14 @@ from ..certificates import Trust
 from ..config import Settings
 from ..errors import Code, SignerError
 from ..keys import KeyStore, TokenKey
+from ..keys.watch import TokenWatch
 from ..lazy import lazy_import
 from .caller import Caller
 from .consent import RAW, SIGN, ConsentBroker
 from .documents.pool import DocumentPool
 from .login_facts import LoginFacts
 from .placing import OFFICIAL, PAGE_WIDTH_PX, PageView, Placing, spot_facts
+from .plugging import TokenWaits
 from .prompts import (
     CONFIRM,
     ONCE,
@@ -73,8 +75,9 @@ Preview = Callable[[CheckedKey], Awaitable[bytes | None]]
 class SigningService:
     def __init__(self, settings: Settings, keys: KeyStore, trust: Trust, *, prompts: Prompts,
                  consent: ConsentBroker | None, queues: TokenQueues, login_facts: LoginFacts,
-                 login_idle_s: float, documents: DocumentPool) -> None:
-        """``consent``: None where no browser can call (the command line)."""
+                 login_idle_s: float, documents: DocumentPool, watch: TokenWatch | None = None) -> None:
+        """``consent``: None where no browser can call (the command line); ``watch``: tokens
+        coming and going, for a signature that waits for its token (None: it never waits)."""
         self.settings = settings
         self.documents = documents
         self.keys = keys
@@ -86,6 +89,7 @@ class SigningService:
         self.prompt_guard = PromptGuard("a PIN request")
         self.confirm_guard = PromptGuard("a confirmation")
         self.sessions = LoginSessions(keys, login_idle_s)
+        self.waits = TokenWaits(keys, watch, prompts, settings.tokens.wait_s)
         self.unattended = frozenset(settings.consent.unattended)  # normalised by the settings
         self._checked: dict[bytes, tuple[float, Evidence]] = {}
 
@@ -96,8 +100,8 @@ class SigningService:
         key = await self._key(caller, selector)
         return CheckedKey(key, await self._check(key))
 
-    async def _key(self, caller: Caller, selector: str | None) -> TokenKey:
-        key = await asyncio.to_thread(self.keys.signing_key, selector)
+    async def _key(self, caller: Caller, selector: str | None, operation: str = "certificate") -> TokenKey:
+        key = await self.waits.key(caller, selector, operation)
         caller.audit["certificate_sha256"] = key.certificate.sha256.hex()
         return key
 
@@ -165,7 +169,7 @@ class SigningService:
         asked = False  # the consent dialog was shown for this request: it was the confirmation
         placed: Placing | None = None
         self.consent_check(caller, scope)
-        key = await self._key(caller, selector)
+        key = await self._key(caller, selector, operation)
 
         async def checked_once() -> CheckedKey:
             nonlocal checked

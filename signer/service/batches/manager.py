@@ -82,6 +82,7 @@ class BatchManager:
         self.retention = Retention(journal, limits, self._batches, self._receiving, self._forget)
         self.progress = Progress()
         self.watchers = self.progress.watchers  # the desktop companion's progress
+        self.stopped_by_token: set[str] = set()  # failed in this run when their token was pulled out
 
     # -- creating and finding --
 
@@ -195,6 +196,21 @@ class BatchManager:
         batch.state = PENDING
         self.journal.save(batch)
         self._run_later(batch)
+
+    def token_arrived(self) -> list[str]:
+        """A token came: the batches a pulled-out token stopped carry on (asking the official to
+        confirm again, as any batch does); the ids of those resumed."""
+        resumed = []
+        for batch_id in sorted(self.stopped_by_token):
+            self.stopped_by_token.discard(batch_id)
+            batch = self._batches.get(batch_id)
+            if batch is not None and batch.state == FAILED:
+                try:
+                    self.resume(batch)
+                except SignerError:
+                    continue  # nothing left to run again (past its retention)
+                resumed.append(batch_id)
+        return resumed
 
     # -- progress --
 
@@ -455,6 +471,9 @@ class BatchManager:
             batch.state = CANCELLED
         else:
             batch.state = DONE if all(i.state == SIGNED for i in batch.items) else FAILED
+        if batch.state == FAILED and not batch.transient and any(i.error == Code.TOKEN_NOT_PRESENT
+                                                                 for i in batch.items):
+            self.stopped_by_token.add(batch.id)
         batch.expires = self.retention.expiry()
         self.intake.release(batch.id)
         self._save(batch)
@@ -468,6 +487,7 @@ class BatchManager:
     def _forget(self, batch_id: str) -> None:
         for known in (self._batches, self._saved, self._settled):
             known.pop(batch_id, None)
+        self.stopped_by_token.discard(batch_id)
         self.intake.release(batch_id)
         self._cancelled.discard(batch_id)
         self._dropping.discard(batch_id)
