@@ -4,7 +4,7 @@ over the real channel, whose dialogs answer every consent prompt by themselves."
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -14,13 +14,16 @@ from tray.core import TrayCore
 
 class AnsweringDialogs:
     def __init__(self, decision: str, delay_s: float, gate: threading.Event | None,
-                 opened: threading.Event | None) -> None:
+                 opened: threading.Event | None, plug_in: Callable[[DialogBridge], None] | None = None) -> None:
         self.decision = decision
         self.delay_s = delay_s
         self.gate = gate
         self.opened = opened
+        self.plug_in = plug_in
 
     def open(self, bridge: DialogBridge) -> None:
+        if bridge.kind == "plug_in" and self.plug_in is not None:
+            self.plug_in(bridge)
         if bridge.kind == "consent":
             if self.opened is not None:
                 self.opened.set()
@@ -38,11 +41,12 @@ class AnsweringDialogs:
 
 @contextmanager
 def answering_companion(state_dir: Path, decision: str = "once", *, delay_s: float = 0.0,
-                        gate: threading.Event | None = None, opened: threading.Event | None = None
-                        ) -> Iterator[TrayCore]:
+                        gate: threading.Event | None = None, opened: threading.Event | None = None,
+                        plug_in: Callable[[DialogBridge], None] | None = None) -> Iterator[TrayCore]:
     """Consent prompts are answered with ``decision`` after ``delay_s`` (and after ``gate`` is set);
-    ``opened`` is set when a consent dialog opens."""
-    core = TrayCore(state_dir, AnsweringDialogs(decision, delay_s, gate, opened))
+    ``opened`` is set when a consent dialog opens; ``plug_in`` is called with each dialog asking
+    for the token."""
+    core = TrayCore(state_dir, AnsweringDialogs(decision, delay_s, gate, opened, plug_in))
     core.start()
     assert core.connected.wait(10), core.error
     try:
