@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal, Protocol
 
-from ..catalog import TokenModel, current_os, models_for_atr, models_for_usb
+from ..catalog import TokenModel, current_os, model_for_atr, model_for_usb
 
 Kind = Literal["arrived", "left"]
 Source = Literal["pcsc", "usb", "pkcs11"]
@@ -59,15 +59,10 @@ def _hex_atr(atr: bytes) -> str:
 
 
 def _model_for(obs: Observation) -> TokenModel | None:
-    if obs.atr:
-        found = models_for_atr(obs.atr)
-        if found:
-            return found[0]
-    if obs.usb_id:
-        found = models_for_usb(*obs.usb_id)
-        if found:
-            return found[0]
-    return None
+    found = model_for_atr(obs.atr) if obs.atr else None
+    if found is None and obs.usb_id:
+        found = model_for_usb(*obs.usb_id)
+    return found
 
 
 def _module_for(model: TokenModel | None) -> tuple[str | None, bool]:
