@@ -12,7 +12,7 @@ from .output import print_json, printable
 
 if TYPE_CHECKING:
     from ..config import Settings
-    from ..keys import ConnectedDevice
+    from ..keys import Connected, ConnectedDevice
 
 CATALOGUE_FILE = "drivers/catalog/tokens.toml"
 
@@ -52,6 +52,12 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
         print(f"{t.label or '(chưa khởi tạo / not initialised)'}  serial {t.serial or '-'}")
         print(f"    {t.manufacturer} {t.model}, module {t.module}")
         print(f"    {', '.join(state) or '-'}")
+    print_connected(connected)
+    return 0
+
+
+def print_connected(connected: Connected) -> None:
+    """The devices and cards no module serves; nothing at all when there are none."""
     if connected.modules_missing:
         print("Token đã biết nhưng chưa cài driver / Known tokens whose module is not installed:")
         for d in connected.modules_missing:
@@ -62,7 +68,6 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
               f"Not in the catalogue: add them to {CATALOGUE_FILE}:")
         for d in connected.unknown:
             print(f"    {_where(d)}")
-    return 0
 
 
 def _where(device: ConnectedDevice) -> str:
