@@ -2,8 +2,9 @@
 
 Every call into the module runs on the module's one worker thread. A token is
 logged in once and its session kept for later signatures; keys marked
-CKA_ALWAYS_AUTHENTICATE get a context-specific login per signature. A wrong PIN
-is reported, never retried.
+CKA_ALWAYS_AUTHENTICATE get a context-specific login per signature, and so do
+keys that want one without saying so (a first signature refused with
+CKR_USER_NOT_LOGGED_IN). A wrong PIN is reported, never retried.
 """
 
 from __future__ import annotations
@@ -52,6 +53,11 @@ _GONE = (
     p11.SlotIDInvalid,
     p11.DeviceError,
 )
+
+
+class _PinPerSignature(Exception):
+    """C_Sign wants a context-specific login that the key does not announce: the SafeNet
+    5110 CC answers CKR_USER_NOT_LOGGED_IN though CKA_ALWAYS_AUTHENTICATE is absent or false."""
 
 
 _open_modules: dict[str, tuple[Pkcs11Module, int]] = {}
@@ -211,11 +217,13 @@ class Pkcs11Module:
 
     def sign_digest(self, key: KeyRef, algorithm: str, digest: bytes, pins: PinSource) -> bytes:
         """Sign a precomputed digest with the key (blocking; any thread but the worker)."""
-        always_auth = self.prepare_key(key, pins)
-        pin = None
-        if always_auth:
-            with self._login_lock:  # one PIN prompt at a time, as for logins
-                pin = self._ask(key, pins, per_signature=True)
+        if not self.prepare_key(key, pins):
+            try:
+                return self.worker.run(self._sign_on_worker, key, algorithm, digest, None)
+            except _PinPerSignature:
+                pass  # now remembered: this signature, and the key's later ones, ask for the PIN
+        with self._login_lock:  # one PIN prompt at a time, as for logins
+            pin = self._ask(key, pins, per_signature=True)
         return self.worker.run(self._sign_on_worker, key, algorithm, digest, pin)
 
     async def asign_digest(self, key: KeyRef, algorithm: str, digest: bytes, pins: PinSource) -> bytes:
@@ -244,7 +252,8 @@ class Pkcs11Module:
         return cached[2]
 
     def prepare_key(self, key: KeyRef, pins: PinSource) -> bool:
-        """Log in if needed (asking for the PIN once) and find the key; returns CKA_ALWAYS_AUTHENTICATE."""
+        """Log in if needed (asking for the PIN once) and find the key; returns whether it needs
+        the PIN per signature as far as known: CKA_ALWAYS_AUTHENTICATE, or a signature refused without it."""
         with self._login_lock:
             ready = self.worker.run(self.key_ready, key)
             if ready is not None:
@@ -323,7 +332,10 @@ class Pkcs11Module:
         """One trip to the worker for the usual case: logged in, no PIN per signature."""
         if self.key_ready(key) is not False:
             return None
-        return self._sign_on_worker(key, algorithm, digest, None)
+        try:
+            return self._sign_on_worker(key, algorithm, digest, None)
+        except _PinPerSignature:
+            return None  # now remembered: ``sign_digest`` asks for this signature's PIN
 
     def _sign_on_worker(self, key: KeyRef, algorithm: str, digest: bytes, pin: Pin | None) -> bytes:
         private_key, kind, _ = self._keys[(key.token_serial, key.key_id)]
@@ -340,6 +352,11 @@ class Pkcs11Module:
             raise self._pin_incorrect(key.token_serial) from None
         except p11.PinLocked:
             raise TokenError("PIN_LOCKED", "the token's PIN is locked") from None
+        except p11.UserNotLoggedIn:
+            if pin is not None:  # a per-signature PIN was given: something else is wrong
+                raise TokenError("TOKEN_ERROR", "signing failed: UserNotLoggedIn") from None
+            self._keys[(key.token_serial, key.key_id)] = (private_key, kind, True)
+            raise _PinPerSignature from None
         except (*_GONE, p11.ObjectHandleInvalid, p11.KeyHandleInvalid):
             self._drop_session(key.token_serial)
             raise TokenError("TOKEN_NOT_PRESENT", "the token was removed", serial=key.token_serial) from None

@@ -18,8 +18,6 @@ from drivers.catalog import (
     load_catalog,
     model_for_atr,
     model_for_usb,
-    models_for_atr,
-    models_for_usb,
     parse_catalog,
 )
 from drivers.errors import TokenError
@@ -41,13 +39,15 @@ def test_catalog_covers_the_tokens_in_use() -> None:
 
 
 def test_usb_and_atr_lookup() -> None:
-    assert [m.vendor for m in models_for_usb(0x096E, 0x0807)] == ["Feitian"]
-    assert [m.vendor for m in models_for_usb(0x0529, 0x0620)] == ["SafeNet (Thales)"]
-    assert [m.vendor for m in models_for_usb(0x25DD, 0x1234)] == ["Bit4id"]  # any product of the vendor
-    assert models_for_usb(0x1234, 0x5678) == []
+    assert [m.vendor for m in load_catalog() if UsbId(0x096E, 0x0807) in m.usb] == ["Feitian"]  # one entry
+    assert model_for_usb(0x096E, 0x0807).vendor == "Feitian"
+    assert model_for_usb(0x0529, 0x0620).vendor == "SafeNet (Thales)"
+    assert model_for_usb(0x25DD, 0x1234).vendor == "Bit4id"  # any product of the vendor
+    assert model_for_usb(0x1234, 0x5678) is None
     atr = bytes.fromhex("3BD518008131 3A7D8073C8211030".replace(" ", ""))
-    assert [m.vendor for m in models_for_atr(atr)] == ["SafeNet (Thales)"]
-    assert models_for_atr(bytes.fromhex("3B951381018073FF01000B")) == []
+    assert [m.vendor for m in load_catalog() if m.matches_atr(atr)] == ["SafeNet (Thales)"]
+    assert model_for_atr(atr).vendor == "SafeNet (Thales)"
+    assert model_for_atr(bytes.fromhex("3B951381018073FF01000B")) is None
 
 
 def test_configured_modules_come_first(tmp_path: Path) -> None:

@@ -10,7 +10,7 @@ from conftest import assert_no_traceback
 def test_tokens_json_lists_development_tokens(cli) -> None:
     done = cli("tokens", "--json")
     assert done.returncode == 0, done.stderr
-    tokens = {t["label"]: t for t in json.loads(done.stdout) if t["flags"]["initialized"]}
+    tokens = {t["label"]: t for t in json.loads(done.stdout)["tokens"] if t["flags"]["initialized"]}
     assert set(tokens) == {"Token Le Hong Son", "Token VP UBND Ha Noi"}
     leader = tokens["Token Le Hong Son"]
     assert leader["manufacturer"] == "SoftHSM project"

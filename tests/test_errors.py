@@ -80,7 +80,7 @@ def test_wrong_pin_is_reported_once_and_never_retried(cli, private_tokens: DevEn
     listed = cli("tokens", "--json", env=private_tokens.env())
     import json
 
-    leader = next(t for t in json.loads(listed.stdout) if t["label"] == "Token Le Hong Son")
+    leader = next(t for t in json.loads(listed.stdout)["tokens"] if t["label"] == "Token Le Hong Son")
     assert leader["flags"]["pin_count_low"] is True and leader["flags"]["pin_locked"] is False
 
 

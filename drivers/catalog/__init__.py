@@ -53,9 +53,6 @@ class TokenModel:
     def module_paths(self, os_key: str) -> tuple[str, ...]:
         return self.modules.get(os_key, ())
 
-    def matches_usb(self, vendor: int, product: int) -> bool:
-        return any(u.vendor == vendor and u.product in (None, product) for u in self.usb)
-
     def matches_atr(self, atr: bytes) -> bool:
         text = atr_text(atr)
         return any(re.fullmatch(pattern, text) for pattern in self.atrs)
@@ -188,14 +185,6 @@ def _text(value: Any, where: str) -> str:
     if not isinstance(value, str) or not value.strip():
         raise CatalogError(f"{where} must be a non-empty string")
     return value
-
-
-def models_for_usb(vendor: int, product: int) -> list[TokenModel]:
-    return [m for m in load_catalog() if m.matches_usb(vendor, product)]
-
-
-def models_for_atr(atr: bytes) -> list[TokenModel]:
-    return [m for m in load_catalog() if m.matches_atr(atr)]
 
 
 def model_for_usb(vendor: int, product: int, catalog: Iterable[TokenModel] | None = None) -> TokenModel | None:

@@ -7,10 +7,10 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Literal, Protocol
 
-from ..catalog import TokenModel, current_os, models_for_atr, models_for_usb
+from ..catalog import TokenModel, current_os, model_for_atr, model_for_usb
+from ..modules import installed_modules
 
 Kind = Literal["arrived", "left"]
 Source = Literal["pcsc", "usb", "pkcs11"]
@@ -62,24 +62,19 @@ def _hex_atr(atr: bytes) -> str:
 
 
 def _model_for(obs: Observation) -> TokenModel | None:
-    if obs.atr:
-        found = models_for_atr(obs.atr)
-        if found:
-            return found[0]
-    if obs.usb_id:
-        found = models_for_usb(*obs.usb_id)
-        if found:
-            return found[0]
-    return None
+    found = model_for_atr(obs.atr) if obs.atr else None
+    if found is None and obs.usb_id:
+        found = model_for_usb(*obs.usb_id)
+    return found
 
 
 def _module_for(model: TokenModel | None) -> tuple[str | None, bool]:
     if model is None:
         return None, False
+    installed = installed_modules(model)  # bare file names found where the OS loader looks, too
+    if installed:
+        return str(installed[0]), True
     names = model.module_paths(current_os())
-    for name in names:
-        if Path(name).is_absolute() and Path(name).is_file():
-            return name, True
     return (names[0] if names else None), False
 
 

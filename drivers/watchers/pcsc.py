@@ -7,12 +7,20 @@ elsewhere the reader list is re-read every ``relist_s``. ``stop`` cancels the wa
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import Any
 
+from ..catalog import TokenModel, model_for_atr
 from .events import Observation, Threaded
+from .present import Card, Seen
 
 PNP_READER = "\\\\?PnP?\\Notification"
+
+
+def card_atr(scard: Any, event_state: int, atr: list[int]) -> bytes | None:
+    """The ATR of the card a reader's state reports, or None when no card answers in it."""
+    present = bool(event_state & scard.SCARD_STATE_PRESENT) and not event_state & scard.SCARD_STATE_MUTE
+    return bytes(atr) if present else None
 
 
 class PcscWatcher(Threaded):
@@ -87,14 +95,49 @@ class PcscWatcher(Threaded):
                 if reader == PNP_READER:
                     continue
                 states[reader] = event_state & ~s.SCARD_STATE_CHANGED
-                present = bool(event_state & s.SCARD_STATE_PRESENT) and not event_state & s.SCARD_STATE_MUTE
-                if present and reader not in cards:
-                    cards[reader] = bytes(atr)
-                    emit(Observation("arrived", "pcsc", reader, reader=reader, atr=cards[reader], initial=first))
-                elif not present and reader in cards:
+                found = card_atr(s, event_state, atr)
+                if found is not None and reader not in cards:
+                    cards[reader] = found
+                    emit(Observation("arrived", "pcsc", reader, reader=reader, atr=found, initial=first))
+                elif found is None and reader in cards:
                     emit(Observation("left", "pcsc", reader, reader=reader, atr=cards.pop(reader)))
 
     def _pnp_supported(self, context: int) -> bool:
         s = self._scard
         _, answered = s.SCardGetStatusChange(context, 0, [(PNP_READER, s.SCARD_STATE_UNAWARE)])
         return bool(answered) and not answered[0][1] & s.SCARD_STATE_UNKNOWN
+
+
+def connected_cards(catalog: Iterable[TokenModel] | None = None) -> Seen[Card]:
+    """The cards in the PC/SC readers now, each with its ATR."""
+    try:
+        from smartcard import scard  # optional: pyscard
+    except ImportError:
+        return Seen(not_available="pyscard is not installed")
+    hr, context = scard.SCardEstablishContext(scard.SCARD_SCOPE_USER)
+    if hr != scard.SCARD_S_SUCCESS:
+        return Seen(not_available=_reason(scard, hr))
+    try:
+        hr, readers = scard.SCardListReaders(context, [])
+        if hr == scard.SCARD_E_NO_READERS_AVAILABLE:
+            return Seen()
+        if hr != scard.SCARD_S_SUCCESS:
+            return Seen(not_available=_reason(scard, hr))
+        # timeout 0: the readers' current state, without waiting for a change
+        hr, answered = scard.SCardGetStatusChange(context, 0, [(r, scard.SCARD_STATE_UNAWARE) for r in readers])
+        if hr not in (scard.SCARD_S_SUCCESS, scard.SCARD_E_TIMEOUT):
+            return Seen(not_available=_reason(scard, hr))
+        cards = []
+        for reader, event_state, atr in answered:
+            found = card_atr(scard, event_state, atr)
+            if found is not None:
+                cards.append(Card(reader, found, model_for_atr(found, catalog)))
+        return Seen(tuple(cards))
+    finally:
+        scard.SCardReleaseContext(context)
+
+
+def _reason(scard: Any, hr: int) -> str:
+    if hr == scard.SCARD_E_NO_SERVICE:
+        return "the PC/SC service is not running"
+    return f"PC/SC error: {scard.SCardGetErrorMessage(hr)}"

@@ -7,15 +7,30 @@ On Linux udev tells (pyudev); elsewhere pyusb enumerates every ``interval_s``
 from __future__ import annotations
 
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import Any
 
-from ..catalog import models_for_usb
+from ..catalog import TokenModel, model_for_usb
 from .events import Observation, Threaded
+from .present import Seen, UsbDevice
 
 
 def _known(vendor: int, product: int) -> bool:
-    return bool(models_for_usb(vendor, product))
+    return model_for_usb(vendor, product) is not None
+
+
+def udev_usb_id(device: Any) -> tuple[int, int] | None:
+    """(vendor, product) of a udev ``usb_device``: its PRODUCT property is "vendor/product/bcdDevice"
+    in hex, present on removal too."""
+    parts = (device.properties.get("PRODUCT") or "").split("/")
+    if len(parts) < 2:
+        return None
+    return int(parts[0], 16), int(parts[1], 16)
+
+
+def pyusb_key(device: Any) -> str:
+    """What names a pyusb device while it stays plugged in."""
+    return f"{device.bus}-{device.address}"
 
 
 def _observation(kind: str, key: str, vendor: int, product: int, initial: bool = False) -> Observation:
@@ -50,13 +65,9 @@ class UdevUsbWatcher(Threaded):
                 self._report("arrived" if device.action == "add" else "left", device, emit)
 
     def _report(self, kind: str, device: Any, emit: Callable[[Observation], None], initial: bool = False) -> None:
-        # PRODUCT is "vendor/product/bcdDevice" in hex, present on removal too
-        parts = (device.properties.get("PRODUCT") or "").split("/")
-        if len(parts) < 2:
-            return
-        vendor, product = int(parts[0], 16), int(parts[1], 16)
-        if not self.only_known or _known(vendor, product):
-            emit(_observation(kind, device.sys_path, vendor, product, initial))
+        usb_id = udev_usb_id(device)
+        if usb_id is not None and (not self.only_known or _known(*usb_id)):
+            emit(_observation(kind, device.sys_path, *usb_id, initial))
 
 
 class PyusbPollWatcher(Threaded):
@@ -78,7 +89,7 @@ class PyusbPollWatcher(Threaded):
         first = True
         while True:
             now = {
-                f"{d.bus}-{d.address}": (d.idVendor, d.idProduct)
+                pyusb_key(d): (d.idVendor, d.idProduct)
                 for d in self._core.find(find_all=True)
                 if not self.only_known or _known(d.idVendor, d.idProduct)
             }
@@ -97,3 +108,60 @@ def usb_watcher(**options: Any) -> UdevUsbWatcher | PyusbPollWatcher:
     if sys.platform.startswith("linux"):
         return UdevUsbWatcher(**options)
     return PyusbPollWatcher(**options)
+
+
+def connected_usb(catalog: Iterable[TokenModel] | None = None) -> Seen[UsbDevice]:
+    """Every USB device plugged in now: udev on Linux, pyusb elsewhere."""
+    if sys.platform.startswith("linux"):
+        return _udev_devices(catalog)
+    return _pyusb_devices(catalog)
+
+
+def _udev_devices(catalog: Iterable[TokenModel] | None) -> Seen[UsbDevice]:
+    try:
+        import pyudev  # optional: Linux only
+
+        context = pyudev.Context()
+        listed = list(context.list_devices(subsystem="usb", DEVTYPE="usb_device"))
+    except ImportError:
+        return Seen(not_available="pyudev is not installed")
+    except OSError as exc:
+        return Seen(not_available=f"udev cannot be read: {exc}")
+    found = []
+    for device in listed:
+        usb_id = udev_usb_id(device)
+        if usb_id is None:
+            continue
+        # TYPE and INTERFACE are "class/subclass/protocol" in decimal
+        classes = {device.properties.get("TYPE")} | {
+            child.properties.get("INTERFACE") for child in device.children if child.device_type == "usb_interface"
+        }
+        model = model_for_usb(*usb_id, catalog=catalog)
+        found.append(UsbDevice(*usb_id, frozenset(_class_of(c) for c in classes if c), model))
+    return Seen(tuple(found))
+
+
+def _pyusb_devices(catalog: Iterable[TokenModel] | None) -> Seen[UsbDevice]:
+    try:
+        import usb.core  # optional: pyusb
+    except ImportError:
+        return Seen(not_available="pyusb is not installed")
+    try:
+        listed = list(usb.core.find(find_all=True))
+    except usb.core.NoBackendError:
+        return Seen(not_available="pyusb finds no USB library (libusb) on this machine")
+    except usb.core.USBError as exc:
+        return Seen(not_available=f"USB devices cannot be read: {exc}")
+    found = []
+    for device in listed:
+        usb_id = (device.idVendor, device.idProduct)
+        try:
+            classes = {device.bDeviceClass} | {i.bInterfaceClass for config in device for i in config}
+        except usb.core.USBError:
+            classes = {device.bDeviceClass}  # descriptors not readable here: the device's own class only
+        found.append(UsbDevice(*usb_id, frozenset(classes), model_for_usb(*usb_id, catalog=catalog)))
+    return Seen(tuple(found))
+
+
+def _class_of(triple: str) -> int:
+    return int(triple.split("/")[0])

@@ -1,4 +1,6 @@
-"""``signer tokens``: the tokens connected, with their PIN state; ``--drivers``: the token
+"""``signer tokens``: the tokens connected, with their PIN state, then the devices and cards
+plugged in that no module serves: known models whose module is missing (and what to install),
+and those not in the catalogue (USB id, ATR) for IT staff to add; ``--drivers``: the token
 models the catalogue knows, whether their module is installed here, and what to install."""
 
 from __future__ import annotations
@@ -6,10 +8,13 @@ from __future__ import annotations
 import argparse
 from typing import TYPE_CHECKING
 
-from .output import print_json
+from .output import print_json, printable
 
 if TYPE_CHECKING:
     from ..config import Settings
+    from ..keys import Connected, ConnectedDevice
+
+CATALOGUE_FILE = "drivers/catalog/tokens.toml"
 
 
 def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
@@ -25,14 +30,20 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
 def run(args: argparse.Namespace, settings: Settings) -> int:
     from dataclasses import asdict
 
-    from ..keys import KeyStore
+    from ..keys import KeyStore, connected_devices
 
     if args.drivers:
         return _drivers(json_output=args.json)
     with KeyStore(settings) as store:
         tokens = store.tokens()
+    connected = connected_devices()
     if args.json:
-        print_json([asdict(t) for t in tokens])
+        print_json({
+            "tokens": [asdict(t) for t in tokens],
+            "modules_missing": [asdict(d) for d in connected.modules_missing],
+            "unknown": [asdict(d) for d in connected.unknown],
+            "not_available": connected.not_available,  # "usb" / "pcsc": why it could not be looked at
+        })
         return 0
     if not tokens:
         print("Không có token nào. / No token connected.")
@@ -41,7 +52,28 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
         print(f"{t.label or '(chưa khởi tạo / not initialised)'}  serial {t.serial or '-'}")
         print(f"    {t.manufacturer} {t.model}, module {t.module}")
         print(f"    {', '.join(state) or '-'}")
+    print_connected(connected)
     return 0
+
+
+def print_connected(connected: Connected) -> None:
+    """The devices and cards no module serves; nothing at all when there are none."""
+    if connected.modules_missing:
+        print("Token đã biết nhưng chưa cài driver / Known tokens whose module is not installed:")
+        for d in connected.modules_missing:
+            print(f"    {_where(d)}: {printable(d.model)}")
+            print(f"        cài / install: {printable(d.install) or '-'}")
+    if connected.unknown:
+        print(f"Chưa có trong danh mục, hãy thêm vào {CATALOGUE_FILE} / "
+              f"Not in the catalogue: add them to {CATALOGUE_FILE}:")
+        for d in connected.unknown:
+            print(f"    {_where(d)}")
+
+
+def _where(device: ConnectedDevice) -> str:
+    if device.kind == "usb":
+        return f"USB {device.usb_id}"
+    return f"thẻ / card ATR {device.atr} (đầu đọc / reader {printable(device.reader)})"
 
 
 def _drivers(*, json_output: bool) -> int:

@@ -5,8 +5,17 @@ signs through (its ``SigningKey`` protocol). Failures of the drivers become the 
 errors here, and the PIN types the dialogs need are offered from here (``keys.pins``).
 """
 
-from .catalogue import DriverStatus, driver_statuses
+from .catalogue import Connected, ConnectedDevice, DriverStatus, connected_devices, driver_statuses
 from .store import CertificateEntry, KeyStore
 from .token import TokenKey
 
-__all__ = ["CertificateEntry", "DriverStatus", "KeyStore", "TokenKey", "driver_statuses"]
+__all__ = [
+    "CertificateEntry",
+    "Connected",
+    "ConnectedDevice",
+    "DriverStatus",
+    "KeyStore",
+    "TokenKey",
+    "connected_devices",
+    "driver_statuses",
+]
