@@ -89,9 +89,10 @@ class EnrolmentSession:
         except p11.UserAlreadyLoggedIn:  # the module's signing session logged the token in already
             self._session = token.open(rw=True)
         except (p11.PinIncorrect, p11.PinLenRange, p11.PinInvalid):
-            flags = self.module._token_info(self.module._find_token(self.token.serial)).flags
-            raise TokenError("PIN_INCORRECT", "wrong PIN", final_try=flags.pin_final_try,
-                             count_low=flags.pin_count_low, locked=flags.pin_locked) from None
+            flags = next((t.flags for t in self.module.tokens() if t.serial == self.token.serial), None)
+            raise TokenError("PIN_INCORRECT", "wrong PIN", final_try=bool(flags and flags.pin_final_try),
+                             count_low=bool(flags and flags.pin_count_low),
+                             locked=bool(flags and flags.pin_locked)) from None
         except p11.PinLocked:
             raise TokenError("PIN_LOCKED", "the token's PIN is locked", token=self.token.label) from None
         except p11.PinExpired:

@@ -128,7 +128,12 @@ def test_enrol_then_sign_a_pdf_that_chains_to_the_test_root(dev_env: DevEnv, fre
     assert f"ID:         {made['key_id']}" in block
 
     cert = issue(dev_env, req, tmp_path / f"{key}.cert.pem", der=key == "p256")
-    done = enroll(fresh, "import", str(cert), "--chain", str(dev_env.interm_cert), "--json")
+    if key == "rsa2048":
+        done = enroll(fresh, "import", str(cert), "--chain", str(dev_env.interm_cert), "--json")
+    else:  # a PEM bundle as CAs hand them out, the CA's certificate first
+        bundle = tmp_path / "bundle.pem"
+        bundle.write_text(dev_env.interm_cert.read_text() + cert.read_text())
+        done = enroll(fresh, "import", str(bundle), "--json")
     assert done.returncode == 0, done.stderr
     loaded = json.loads(done.stdout)
     assert loaded == {"token": TOKEN, "serial": made["serial"], "label": "hang", "key_id": made["key_id"],

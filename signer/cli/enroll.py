@@ -13,6 +13,9 @@ if TYPE_CHECKING:
     from ..config import Settings
     from ..keys import KeyStore
 
+_TOKEN_HELP = ("token (số sê-ri hoặc nhãn; mặc định: token duy nhất đang cắm) / "
+               "token serial or label (default: the only one connected)")
+
 
 def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
     parser = sub.add_parser(
@@ -24,17 +27,15 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
     )
     actions = parser.add_subparsers(dest="action", required=True, metavar="ACTION")
 
-    request = actions.add_parser(
-        "request", parents=[common],
-        help="tạo cặp khóa trên token và yêu cầu PKCS#10 / generate a key pair on the token and a PKCS#10 request",
-    )
-    request.add_argument("--token", metavar="SERIAL|LABEL",
-                         help="token (số sê-ri hoặc nhãn) / token serial or label (default: the only one)")
+    about = "tạo cặp khóa trên token và yêu cầu PKCS#10 / generate a key pair on the token and a PKCS#10 request"
+    request = actions.add_parser("request", parents=[common], help=about, description=about)
+    request.add_argument("--token", metavar="SERIAL|LABEL", help=_TOKEN_HELP)
     request.add_argument("--label", required=True, help="nhãn của khóa / the key's label (CKA_LABEL)")
     request.add_argument("--key", choices=("rsa2048", "rsa3072", "p256"), default="rsa2048",
-                         help="loại khóa / key type (default: rsa2048)")
+                         help="loại khóa (mặc định rsa2048) / key type (default: rsa2048)")
     request.add_argument("--id", metavar="HEX", type=_hex,
-                         help="mã định danh khóa / the key's CKA_ID in hex (default: 20 random bytes)")
+                         help="mã định danh khóa CKA_ID dạng hex (mặc định: 20 byte ngẫu nhiên) / "
+                              "the key's CKA_ID in hex (default: 20 random bytes)")
     request.add_argument("--cn", required=True, help="họ tên hoặc tên cơ quan (CN) / common name")
     request.add_argument("--title", help="chức vụ (T) / title")
     request.add_argument("--o", help="cơ quan, tổ chức (O) / organisation")
@@ -43,23 +44,21 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
     request.add_argument("--st", help="tỉnh, thành phố (ST) / province or city")
     request.add_argument("--email", help="thư điện tử (E) / e-mail address")
     request.add_argument("--uid", metavar="CMND:…|CCCD:…|MST:…",
-                         help="số định danh (UID) / identity number: CMND:, CCCD: or MST:")
+                         help="số định danh (UID): CMND:, CCCD: hoặc MST: / identity number: CMND:, CCCD: or MST:")
     request.add_argument("-o", "--output", type=Path, required=True, metavar="REQ.pem",
                          help="tệp yêu cầu / the request file")
     request.add_argument("--der", action="store_true", help="ghi dạng DER / write DER instead of PEM")
     request.add_argument("--json", action="store_true", help="kết quả dạng JSON / print the result as JSON")
 
-    load = actions.add_parser(
-        "import", parents=[common],
-        help="nạp chứng thư số đã cấp lên token / load the issued certificate onto the token",
-    )
+    about = "nạp chứng thư số đã cấp lên token / load the issued certificate onto the token"
+    load = actions.add_parser("import", parents=[common], help=about, description=about)
     load.add_argument("certificate", type=Path, metavar="CERT",
                       help="chứng thư số (PEM hoặc DER) / the certificate (PEM or DER)")
     load.add_argument("--chain", type=Path, nargs="+", default=[], metavar="FILE",
-                      help="chứng thư số của CA / the CA certificates of its chain")
-    load.add_argument("--token", metavar="SERIAL|LABEL",
-                      help="token (số sê-ri hoặc nhãn) / token serial or label (default: the only one)")
-    load.add_argument("--label", help="nhãn của chứng thư số / the certificate's label (default: the key's)")
+                      help="chứng thư số của các CA cấp trên / the CA certificates of its chain")
+    load.add_argument("--token", metavar="SERIAL|LABEL", help=_TOKEN_HELP)
+    load.add_argument("--label", help="nhãn của chứng thư số (mặc định: nhãn của khóa) / "
+                                      "the certificate's label (default: the key's)")
     load.add_argument("--json", action="store_true", help="kết quả dạng JSON / print the result as JSON")
     parser.set_defaults(run=run)
 
@@ -96,9 +95,8 @@ def _request(args: argparse.Namespace, store: KeyStore) -> int:
 def _import(args: argparse.Namespace, store: KeyStore) -> int:
     from ..keys.enrolment import import_certificate, read_certificates
 
-    certificate, *bundled = read_certificates(args.certificate)
-    chain = [*bundled, *(c for path in args.chain for c in read_certificates(path))]
-    done = import_certificate(store, args.token, certificate, chain, label=args.label)
+    certificates = [c for path in (args.certificate, *args.chain) for c in read_certificates(path)]
+    done = import_certificate(store, args.token, certificates, label=args.label)
     result = {"token": done.token.label, "serial": done.token.serial, "label": done.label,
               "key_id": done.key_id.hex(), "added": done.added, "chain_added": done.chain_added}
     if args.json:

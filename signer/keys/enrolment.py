@@ -63,16 +63,17 @@ def request_certificate(store: KeyStore, token: str | None, *, key: str, label: 
     return NewRequest(token=info, key_id=pair.key_id, label=pair.label, request=request)
 
 
-def import_certificate(store: KeyStore, token: str | None, certificate: x509.Certificate,
-                       chain: Sequence[x509.Certificate] = (), label: str | None = None) -> Imported:
-    """Store ``certificate`` next to its private key (same CKA_ID; CKA_LABEL the key's unless
-    ``label``), and each chain certificate as a CA certificate of its own (no key)."""
-    if is_ca(certificate):
-        raise SignerError(Code.BAD_REQUEST, "the certificate to load is a CA certificate; give it with --chain")
-    for extra in chain:
-        if not is_ca(extra):
-            raise SignerError(Code.BAD_REQUEST,
-                              f"chain certificate '{holder_name(extra)}' is not a CA certificate")
+def import_certificate(store: KeyStore, token: str | None, certificates: Sequence[x509.Certificate],
+                       label: str | None = None) -> Imported:
+    """Store the one end-entity certificate among ``certificates`` next to its private key (same
+    CKA_ID; CKA_LABEL the key's unless ``label``), and each CA certificate, its chain, as a
+    certificate of its own (no key)."""
+    leaves = [c for c in certificates if not is_ca(c)]
+    chain = [c for c in certificates if is_ca(c)]
+    if len(leaves) != 1:
+        names = ", ".join(holder_name(c) for c in leaves) or "none"
+        raise SignerError(Code.BAD_REQUEST, f"give exactly one certificate that is not a CA's (found: {names})")
+    certificate = leaves[0]
     module, info = find_token(store, token)
     with _enrolment(module, info, store) as session:
         match = session.key_for(certificate.public_key.dump())
