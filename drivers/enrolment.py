@@ -86,7 +86,9 @@ class EnrolmentSession:
                 self._session = token.open(rw=True)
             else:
                 self._session = token.open(rw=True, user_pin=pkcs11.PROTECTED_AUTH if pin is PINPAD else pin)
-        except p11.UserAlreadyLoggedIn:  # the module's signing session logged the token in already
+        except p11.UserAlreadyLoggedIn:
+            # A signing session of this module is logged in, and a login holds for all the
+            # application's sessions: a new session is logged in too.
             self._session = token.open(rw=True)
         except (p11.PinIncorrect, p11.PinLenRange, p11.PinInvalid):
             flags = next((t.flags for t in self.module.tokens() if t.serial == self.token.serial), None)

@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import re
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -214,3 +215,37 @@ def test_rsa3072_request(fresh: DevEnv, tmp_path: Path) -> None:
     assert shown.returncode == 0, shown.stderr
     assert "Public-Key: (3072 bit)" in shown.stdout
     assert "ID:         a1b2c3" in private_keys(fresh)[0]
+
+
+ALONGSIDE_SIGNING = """
+import asyncio, sys
+from pathlib import Path
+from signer.config import load_settings
+from signer.keys import KeyStore
+from signer.keys.csr import Subject
+from signer.keys.enrolment import request_certificate
+
+with KeyStore(load_settings()) as store:
+    key = store.signing_key("hang")
+    asyncio.run(key.log_in())
+    made = request_certificate(store, None, key="p256", label="second", subject=Subject(common_name="Phạm Văn Đức"))
+    Path(sys.argv[1]).write_bytes(made.request.dump())
+    print(asyncio.run(key.is_logged_in()), len(asyncio.run(key.sign_digest(bytes(32)))))
+"""
+
+
+def test_enrolment_next_to_a_logged_in_signing_session(dev_env: DevEnv, fresh: DevEnv, tmp_path: Path) -> None:
+    """In a long-running process the token may be logged in for signing already: enrolment works
+    beside that session and leaves it logged in."""
+    req = tmp_path / "first.pem"
+    request(fresh, req)
+    assert enroll(fresh, "import", str(issue(dev_env, req, tmp_path / "first.cert.pem"))).returncode == 0
+    second = tmp_path / "second.der"
+    done = subprocess.run([sys.executable, "-c", ALONGSIDE_SIGNING, str(second)], capture_output=True, text=True,
+                          env=fresh.env(), timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split() == ["True", "256"]
+    verified = subprocess.run(["openssl", "req", "-inform", "DER", "-in", str(second), "-verify", "-noout"],
+                              capture_output=True, text=True)
+    assert verified.returncode == 0, verified.stderr
+    assert len(private_keys(fresh)) == 2
