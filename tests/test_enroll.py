@@ -249,3 +249,12 @@ def test_enrolment_next_to_a_logged_in_signing_session(dev_env: DevEnv, fresh: D
                               capture_output=True, text=True)
     assert verified.returncode == 0, verified.stderr
     assert len(private_keys(fresh)) == 2
+
+
+@pytest.mark.parametrize("fields", [{"common_name": " "}, {"common_name": "A" * 65},
+                                    {"common_name": CN, "email": "hang at hoankiem"},
+                                    {"common_name": CN, "country": "Việt Nam"}, {"common_name": CN, "country": "vn"}])
+def test_subjects_a_ca_would_refuse_are_refused(fields: dict[str, str]) -> None:
+    with pytest.raises(SignerError) as caught:
+        Subject(**fields).name()
+    assert caught.value.code is Code.BAD_REQUEST

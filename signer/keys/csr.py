@@ -23,9 +23,10 @@ UID_FORMS = {
     "MST": re.compile(r"\d{10}(-\d{3})?"),
 }
 _EMAIL = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s]+")
-# Upper bounds of X.520 (RFC 5280, appendix A): a CA refuses longer values.
+# Upper bounds of RFC 5280, appendix A (a CA refuses longer values); UID has none there.
 _MAX_LENGTH = {"common_name": 64, "title": 64, "organization_name": 64, "organizational_unit_name": 64,
-               "locality_name": 128, "state_or_province_name": 128, "email_address": 255, "user_id": 256}
+               "locality_name": 128, "state_or_province_name": 128, "country_name": 2, "email_address": 255,
+               "user_id": 64}
 
 
 @dataclass(frozen=True)
@@ -53,7 +54,7 @@ class Subject:
         if "common_name" not in given:
             raise SignerError(Code.BAD_REQUEST, "the subject needs a common name (CN)")
         for key, value in given.items():
-            if len(value) > _MAX_LENGTH.get(key, 64):
+            if len(value) > _MAX_LENGTH[key]:
                 raise SignerError(Code.BAD_REQUEST, f"{key} is longer than {_MAX_LENGTH[key]} characters")
         if not re.fullmatch(r"[A-Z]{2}", given.get("country_name", "")):
             raise SignerError(Code.BAD_REQUEST, "the country (C) is two capital letters, e.g. VN")
