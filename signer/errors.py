@@ -42,6 +42,7 @@ class Code(StrEnum):
     CERT_UNTRUSTED = "CERT_UNTRUSTED"
     CERT_KEY_USAGE = "CERT_KEY_USAGE"
     KEY_NOT_FOUND = "KEY_NOT_FOUND"
+    KEY_EXISTS = "KEY_EXISTS"
     PIN_INCORRECT = "PIN_INCORRECT"
     PIN_LOCKED = "PIN_LOCKED"
     PIN_EXPIRED = "PIN_EXPIRED"
@@ -144,6 +145,9 @@ _KINDS = (
               "Chứng thư số không được phép dùng để ký: {detail}"),
     ErrorKind(Code.KEY_NOT_FOUND, 404, 5, 5, True, "The token has no private key for this certificate",
               "Token không có khóa bí mật cho chứng thư số này"),
+    ErrorKind(Code.KEY_EXISTS, 409, 5, VGCA_OTHER, False,
+              "The token already has a key with this label or id: {detail}",
+              "Token đã có khóa mang nhãn hoặc mã định danh này: {detail}"),
     # 6: the PIN
     ErrorKind(Code.PIN_INCORRECT, 401, 6, 6, True, "Wrong PIN. {tries_en}", "Sai mã PIN. {tries_vi}"),
     ErrorKind(Code.PIN_LOCKED, 423, 6, 7, True, "The token's PIN is locked; contact IT staff to unblock it",

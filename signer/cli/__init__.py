@@ -16,6 +16,7 @@ from . import (
     audit,
     browsers,
     certs,
+    enroll,
     origins,
     preview,
     serve,
@@ -29,7 +30,7 @@ from . import (
 )
 
 COMMANDS = (serve, tokens, certs, sign, sign_batch, sign_cms, verify, preview, origins, audit, tls, tray,
-            browsers)
+            browsers, enroll)
 
 
 class _Version(argparse.Action):
