@@ -158,9 +158,11 @@ def test_a_wrong_pin_fails_the_batch_once(private_tokens: DevEnv, tmp_path: Path
     assert "PIN_SOURCE_REFUSED" in again.stderr, "the token counted one wrong PIN: it was not retried"
 
 
-def test_removing_the_token_mid_batch_then_resuming_after_reinsertion(private_tokens: DevEnv, tmp_path: Path) -> None:
+def test_removing_the_token_mid_batch_then_it_carries_on_when_the_token_is_back(private_tokens: DevEnv,
+                                                                                tmp_path: Path) -> None:
     """The leader's SoftHSM token folder is moved away (the token is pulled out) after a few
-    signatures, and back (plugged in again) before the batch is resumed."""
+    signatures, and back (plugged in again): the daemon's watcher sees it arrive and the batch
+    carries on by itself, every document signed once."""
     config = daemon_config(private_tokens, tmp_path)
     total = 200
     process, port, _ = start(config, private_tokens)
@@ -189,8 +191,11 @@ def test_removing_the_token_mid_batch_then_resuming_after_reinsertion(private_to
         kept = next(i["index"] for i in status["items"] if i["state"] == "signed")
         assert call("GET", f"{url}/v1/batches/{batch_id}/items/{kept}", headers=token).status == 200
 
-        away.rename(tokens)
-        assert call("POST", f"{url}/v1/batches/{batch_id}/resume", headers=token).status == 202
+        away.rename(tokens)  # no resume call: the token's arrival resumes the batch
+        deadline = time.monotonic() + 60
+        while call("GET", f"{url}/v1/batches/{batch_id}", headers=token).json()["state"] == "failed":
+            assert time.monotonic() < deadline, "the batch did not carry on when the token came back"
+            time.sleep(0.2)
         status = wait_final(url, batch_id, token)
         assert (status["state"], status["done"]) == ("done", total), Counter(i["error"] for i in status["items"])
         for index in (kept, total - 1):
@@ -203,6 +208,10 @@ def test_removing_the_token_mid_batch_then_resuming_after_reinsertion(private_to
         process.terminate()
         process.wait(30)
     assert_each_item_signed_once(config, private_tokens, batch_id, total)
+    audit = json.loads(signer_cli("audit", "--json", "--since", "1h", "--config", str(config),
+                                  env=private_tokens.env()).stdout)
+    moves = [(e["operation"], e["device"]["label"]) for e in audit if e["operation"].startswith("token.")]
+    assert ("token.left", "Token Le Hong Son") in moves and ("token.arrived", "Token Le Hong Son") in moves, moves
 
 
 def test_sigkill_mid_batch_resumes_on_restart_without_signing_twice(dev_env: DevEnv, tmp_path: Path) -> None:
