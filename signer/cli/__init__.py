@@ -17,6 +17,7 @@ from . import (
     browsers,
     certs,
     origins,
+    pin,
     preview,
     serve,
     sign,
@@ -29,7 +30,7 @@ from . import (
 )
 
 COMMANDS = (serve, tokens, certs, sign, sign_batch, sign_cms, verify, preview, origins, audit, tls, tray,
-            browsers)
+            browsers, pin)
 
 
 class _Version(argparse.Action):
