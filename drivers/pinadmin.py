@@ -34,8 +34,8 @@ class PinLimits:
         """Refuse a new PIN the token would refuse, before it is sent."""
         length = len(pin.encode("utf-8"))  # the token counts bytes
         if length < self.min_len or (self.max_len is not None and length > self.max_len):
-            raise TokenError("NEW_PIN_REJECTED", "length", reason="length", min_len=self.min_len,
-                             max_len=self.max_len)
+            raise TokenError("NEW_PIN_REJECTED", f"the token takes PINs of {self.min_len} to {self.max_len or '-'} "
+                             "bytes", reason="length", min_len=self.min_len, max_len=self.max_len)
 
 
 def pin_limits(module: Pkcs11Module, serial: str) -> PinLimits:
@@ -55,6 +55,10 @@ def change_user_pin(module: Pkcs11Module, serial: str, old_pin: str, new_pin: st
                              count_low=flags.pin_count_low, locked=flags.pin_locked) from None
         except p11.PinLocked:
             raise TokenError("PIN_LOCKED", "the token's PIN is locked", token=token.label.strip()) from None
+        except p11.PinExpired:
+            # The old PIN is right but must be changed: C_SetPIN also works in a session that is
+            # not logged in, where the token checks the old PIN itself.
+            session = _public_session(token, serial)
         except p11.PKCS11Error as exc:
             raise _failure(exc, serial, "login") from None
         try:
@@ -95,6 +99,13 @@ def unblock_user_pin(module: Pkcs11Module, serial: str, so_pin: str, new_pin: st
             session.close()
 
     module.administer(serial, on_worker)
+
+
+def _public_session(token: pkcs11.Token, serial: str) -> pkcs11.Session:
+    try:
+        return token.open(rw=True)
+    except p11.PKCS11Error as exc:
+        raise _failure(exc, serial, "opening a session") from None
 
 
 def _failure(exc: p11.PKCS11Error, serial: str, step: str) -> TokenError:
