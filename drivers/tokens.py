@@ -172,8 +172,8 @@ class Pkcs11Module:
 
     def administer(self, serial: str, action: Callable[[pkcs11.Token], T]) -> T:
         """Run ``action`` with the token on the worker, this module's session for it closed first:
-        PIN administration logs in on sessions of its own (a security officer cannot log in while
-        a user session is open, and a changed PIN ends the old login anyway)."""
+        PIN administration logs in on sessions of its own (a user already logged in cannot log in
+        again, and a security officer cannot log in while a user's session is open)."""
 
         def on_worker() -> T:
             self._drop_session(serial)
