@@ -11,6 +11,7 @@ import sys
 from typing import TYPE_CHECKING
 
 from ..errors import Code, SignerError
+from .output import printable
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -83,14 +84,14 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
                 print(describe(target.now()), file=sys.stderr, flush=True)
             raise
     done = "Đã mở khóa và đặt mã PIN mới / Unblocked, new PIN set" if args.unblock else "Đã đổi mã PIN / PIN changed"
-    print(f"{done}: {target.token.label}")
+    print(f"{done}: {printable(target.token.label)}")
     return 0
 
 
 def describe(token: TokenInfo) -> str:
     """The token and the state of its user and SO PINs."""
     flags = token.flags
-    return (f"Token '{token.label}' (serial {token.serial})\n"
+    return (f"Token '{printable(token.label)}' (serial {printable(token.serial)})\n"
             f"    PIN: {pin_state(flags.pin_count_low, flags.pin_final_try, flags.pin_locked)}\n"
             f"    SO PIN: {pin_state(flags.so_pin_count_low, flags.so_pin_final_try, flags.so_pin_locked)}")
 
