@@ -66,7 +66,7 @@ class TerminalPinSource:
     ) -> None:
         self._read = read
         self._out = out
-        self._interactive = interactive or _has_terminal
+        self._interactive = interactive or has_terminal
 
     def pin_for(self, request: PinRequest) -> Pin:
         if not self._interactive():
@@ -136,7 +136,8 @@ def pin_source_for(flags: TokenFlags, configured: PinSource, pinpad: PinSource |
     return configured
 
 
-def _has_terminal() -> bool:
+def has_terminal() -> bool:
+    """Whether a PIN can be asked: a controlling terminal (getpass reads it, with echo off)."""
     try:
         fd = os.open("/dev/tty", os.O_RDWR) if os.name == "posix" else None
     except OSError:

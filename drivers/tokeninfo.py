@@ -13,6 +13,10 @@ class TokenFlags:
     pin_final_try: bool  # one more wrong PIN locks the token
     pin_locked: bool
     initialized: bool
+    # The security officer's PIN (the one that unblocks the user PIN), counted apart:
+    so_pin_count_low: bool = False
+    so_pin_final_try: bool = False
+    so_pin_locked: bool = False
 
 
 @dataclass(frozen=True)

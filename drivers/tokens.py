@@ -13,9 +13,9 @@ import asyncio
 import os
 import threading
 import time
-from collections.abc import Collection
+from collections.abc import Callable, Collection
 from pathlib import Path
-from typing import TYPE_CHECKING, cast
+from typing import TYPE_CHECKING, TypeVar, cast
 
 import pkcs11
 from asn1crypto import algos
@@ -36,6 +36,8 @@ from .worker import ModuleWorker
 
 if TYPE_CHECKING:
     from pkcs11._pkcs11 import lib as Library
+
+T = TypeVar("T")
 
 # DER prefixes of DigestInfo (RFC 8017, section 9.2, note 1) for PKCS#1 v1.5 signatures.
 DIGEST_INFO_PREFIX = {
@@ -170,6 +172,21 @@ class Pkcs11Module:
                 raise TokenError("TOKEN_ERROR", f"reading certificates failed: {type(exc).__name__}") from None
         return found
 
+    def token_info(self, serial: str) -> TokenInfo:
+        """The token's description and flags as they are now."""
+        return self.worker.run(lambda: self._token_info(self._find_token(serial)))
+
+    def administer(self, serial: str, action: Callable[[pkcs11.Token], T]) -> T:
+        """Run ``action`` with the token on the worker, this module's session for it closed first:
+        PIN administration logs in on sessions of its own (a user already logged in cannot log in
+        again, and a security officer cannot log in while a user's session is open)."""
+
+        def on_worker() -> T:
+            self._drop_session(serial)
+            return action(self._find_token(serial))
+
+        return self.worker.run(on_worker)
+
     def _token_info(self, token: pkcs11.Token) -> TokenInfo:
         flags = token.flags
         return TokenInfo(
@@ -186,6 +203,9 @@ class Pkcs11Module:
                 pin_final_try=bool(flags & TokenFlag.USER_PIN_FINAL_TRY),
                 pin_locked=bool(flags & TokenFlag.USER_PIN_LOCKED),
                 initialized=bool(flags & TokenFlag.TOKEN_INITIALIZED),
+                so_pin_count_low=bool(flags & TokenFlag.SO_PIN_COUNT_LOW),
+                so_pin_final_try=bool(flags & TokenFlag.SO_PIN_FINAL_TRY),
+                so_pin_locked=bool(flags & TokenFlag.SO_PIN_LOCKED),
             ),
         )
 

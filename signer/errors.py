@@ -48,6 +48,7 @@ class Code(StrEnum):
     PIN_EXPIRED = "PIN_EXPIRED"
     PIN_UNAVAILABLE = "PIN_UNAVAILABLE"
     PIN_SOURCE_REFUSED = "PIN_SOURCE_REFUSED"
+    NEW_PIN_REJECTED = "NEW_PIN_REJECTED"
     USER_CANCELLED = "USER_CANCELLED"
     SIGNING_FAILED = "SIGNING_FAILED"
     TIMESTAMP_FAILED = "TIMESTAMP_FAILED"
@@ -149,15 +150,17 @@ _KINDS = (
               "The token already has a key with this label or id: {detail}",
               "Token đã có khóa mang nhãn hoặc mã định danh này: {detail}"),
     # 6: the PIN
-    ErrorKind(Code.PIN_INCORRECT, 401, 6, 6, True, "Wrong PIN. {tries_en}", "Sai mã PIN. {tries_vi}"),
-    ErrorKind(Code.PIN_LOCKED, 423, 6, 7, True, "The token's PIN is locked; contact IT staff to unblock it",
-              "Mã PIN của token đã bị khóa; liên hệ cán bộ CNTT để mở khóa"),
+    ErrorKind(Code.PIN_INCORRECT, 401, 6, 6, True, "Wrong {pin_en}. {tries_en}", "Sai {pin_vi}. {tries_vi}"),
+    ErrorKind(Code.PIN_LOCKED, 423, 6, 7, True, "The token's {pin_en} is locked; {fix_en}",
+              "{Pin_vi} của token đã bị khóa; {fix_vi}"),
     ErrorKind(Code.PIN_EXPIRED, 401, 6, 6, True, "The token's PIN has expired; change it first",
               "Mã PIN của token đã hết hạn; hãy đổi PIN trước"),
     ErrorKind(Code.PIN_UNAVAILABLE, 401, 6, 6, True, "No PIN could be obtained: {detail}",
               "Không lấy được mã PIN: {detail}"),
     ErrorKind(Code.PIN_SOURCE_REFUSED, 401, 6, 6, True, "The PIN source refused: {detail}",
               "Nguồn cấp PIN từ chối: {detail}"),
+    ErrorKind(Code.NEW_PIN_REJECTED, 422, 6, VGCA_OTHER, False, "The new PIN was not accepted: {reason_en}",
+              "Mã PIN mới không được chấp nhận: {reason_vi}"),
     ErrorKind(Code.USER_CANCELLED, 499, 7, VGCA_CANCELLED, True, "Cancelled by the user", "Người dùng đã hủy"),
     # 8: signing
     ErrorKind(Code.SIGNING_FAILED, 500, 8, VGCA_OTHER, False, "Signing failed: {detail}", "Ký số thất bại: {detail}"),
@@ -259,8 +262,10 @@ class SignerError(Exception):
 
     def _fields(self, lang: str) -> dict[str, str]:
         fields = {"detail": self.detail or "-", "limit_mb": str(self.facts.get("limit_mb", "-"))}
-        if self.code is Code.PIN_INCORRECT:
-            fields["tries_en"], fields["tries_vi"] = _tries_text(self.facts)
+        if self.code in (Code.PIN_INCORRECT, Code.PIN_LOCKED):
+            fields.update(_pin_texts(self.facts))
+        if self.code is Code.NEW_PIN_REJECTED:
+            fields["reason_en"], fields["reason_vi"] = _new_pin_reason(self.facts)
         if self.code is Code.PORT_IN_USE:
             fields.update(_port_texts(self.facts))
         return fields
@@ -269,15 +274,43 @@ class SignerError(Exception):
         return {"code": self.code, "message": self.message_en, "message_vi": self.message_vi}
 
 
-def _tries_text(facts: dict[str, Any]) -> tuple[str, str]:
+def _pin_texts(facts: dict[str, Any]) -> dict[str, str]:
+    """Which PIN (the user's, or the security officer's with ``so``), what is left of its
+    tries, and what to do once it is locked."""
+    if facts.get("so"):
+        fields = {"pin_en": "SO PIN (security officer PIN)", "pin_vi": "mã PIN quản trị (SO PIN)",
+                  "fix_en": "the token can no longer be unblocked; its issuer must initialise it again",
+                  "fix_vi": "không thể mở khóa token được nữa; đơn vị cấp token phải khởi tạo lại token"}
+        final = ("One try left: another wrong SO PIN locks it, and the token can no longer be unblocked.",
+                 "Chỉ còn một lần thử: nhập sai nữa mã PIN quản trị sẽ bị khóa và không mở khóa token được nữa.")
+    else:
+        fields = {"pin_en": "PIN", "pin_vi": "mã PIN", "fix_en": "contact IT staff to unblock it",
+                  "fix_vi": "liên hệ cán bộ CNTT để mở khóa"}
+        final = ("One try left: another wrong PIN locks the token.",
+                 "Chỉ còn một lần thử: nhập sai nữa token sẽ bị khóa.")
+    fields["Pin_vi"] = fields["pin_vi"][0].upper() + fields["pin_vi"][1:]
+    tries = ("", "")
     if facts.get("locked"):
-        return "The PIN is now locked.", "Mã PIN đã bị khóa."
-    if facts.get("final_try"):
-        return ("One try left: another wrong PIN locks the token.",
-                "Chỉ còn một lần thử: nhập sai nữa token sẽ bị khóa.")
-    if facts.get("count_low"):
-        return "Few tries remain.", "Số lần thử còn lại không nhiều."
-    return "", ""
+        tries = (f"The {fields['pin_en']} is now locked.", f"{fields['Pin_vi']} đã bị khóa.")
+    elif facts.get("final_try"):
+        tries = final
+    elif facts.get("count_low"):
+        tries = ("Few tries remain.", "Số lần thử còn lại không nhiều.")
+    fields["tries_en"], fields["tries_vi"] = tries
+    return fields
+
+
+def _new_pin_reason(facts: dict[str, Any]) -> tuple[str, str]:
+    reason = facts.get("reason")
+    if reason == "mismatch":
+        return "the two entries differ", "hai lần nhập không giống nhau"
+    if reason == "length":
+        low, high = facts.get("min_len"), facts.get("max_len")
+        if high is None:
+            return f"it must be at least {low} characters long", f"mã PIN phải dài ít nhất {low} ký tự"
+        return f"it must be {low} to {high} characters long", f"mã PIN phải dài từ {low} đến {high} ký tự"
+    return ("the token refused it (too weak, or characters it does not take)",
+            "token từ chối mã PIN này (quá yếu, hoặc có ký tự không được dùng)")
 
 
 def _port_texts(facts: dict[str, Any]) -> dict[str, str]:

@@ -18,7 +18,7 @@ def test_tokens_json_lists_development_tokens(cli) -> None:
     assert leader["serial"]
     assert set(leader["flags"]) == {
         "login_required", "protected_authentication_path", "pin_count_low",
-        "pin_final_try", "pin_locked", "initialized",
+        "pin_final_try", "pin_locked", "initialized", "so_pin_count_low", "so_pin_final_try", "so_pin_locked",
     }
     assert leader["flags"]["login_required"] is True
     assert leader["flags"]["pin_locked"] is False

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import pty
-import select
 import subprocess
 import sys
 import time
@@ -12,26 +11,12 @@ from pathlib import Path
 
 from conftest import DOCUMENTS, LEADER_PIN, DevEnv, assert_no_traceback
 from pdf_checks import assert_pdfsig_all_valid
+from pty_terminal import read_until
 
 
 def use_terminal_source(env: DevEnv) -> None:
     config = env.signer_config
     config.write_text(config.read_text().replace('source = "development"', 'source = "terminal"'))
-
-
-def read_until(fd: int, needle: bytes, deadline: float) -> bytes:
-    seen = b""
-    while needle not in seen and time.monotonic() < deadline:
-        ready, _, _ = select.select([fd], [], [], 0.2)
-        if ready:
-            try:
-                chunk = os.read(fd, 4096)
-            except OSError:
-                break
-            if not chunk:
-                break
-            seen += chunk
-    return seen
 
 
 def test_pin_typed_at_the_terminal_prompt(private_tokens: DevEnv, tmp_path: Path) -> None:

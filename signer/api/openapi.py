@@ -167,13 +167,12 @@ def document() -> dict[str, Any]:
     }
 
 
+FLAG_NAMES = ("login_required", "protected_authentication_path", "pin_count_low", "pin_final_try", "pin_locked",
+              "initialized", "so_pin_count_low", "so_pin_final_try", "so_pin_locked")
 FLAGS = {
     "type": "object",
-    "required": ["login_required", "protected_authentication_path", "pin_count_low", "pin_final_try",
-                 "pin_locked", "initialized"],
-    "properties": {name: {"type": "boolean"} for name in (
-        "login_required", "protected_authentication_path", "pin_count_low", "pin_final_try",
-        "pin_locked", "initialized")},
+    "required": list(FLAG_NAMES),
+    "properties": {name: {"type": "boolean"} for name in FLAG_NAMES},
 }
 
 SCHEMAS: dict[str, Any] = {

@@ -18,6 +18,7 @@ from . import (
     certs,
     enroll,
     origins,
+    pin,
     preview,
     serve,
     sign,
@@ -30,7 +31,7 @@ from . import (
 )
 
 COMMANDS = (serve, tokens, certs, sign, sign_batch, sign_cms, verify, preview, origins, audit, tls, tray,
-            browsers, enroll)
+            browsers, enroll, pin)
 
 
 class _Version(argparse.Action):

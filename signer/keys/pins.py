@@ -11,14 +11,15 @@ from drivers.pins import (
     PinRequest,
     PinSource,
     TerminalPinSource,
+    has_terminal,
     tries_warning,
 )
 
 from ..config import Settings
 from .token import driver_call
 
-__all__ = ["PINPAD", "Pin", "PinRequest", "PinSource", "TerminalPinSource", "pin_refused", "pin_source_from",
-           "tries_warning"]
+__all__ = ["PINPAD", "Pin", "PinRequest", "PinSource", "TerminalPinSource", "has_terminal", "pin_refused",
+           "pin_source_from", "tries_warning"]
 
 
 def pin_source_from(settings: Settings) -> PinSource:
