@@ -80,6 +80,14 @@ def document() -> dict[str, Any]:
                     "type": "string", "enum": ["digital_signature", "non_repudiation", "key_encipherment",
                                                "data_encipherment", "key_agreement"]}}],
             )},
+            "/v1/events": {"get": _operation(
+                "Tokens arriving and leaving, as Server-Sent Events: `present` first (`tokens`: what is "
+                "plugged in now, `watchers`, `unavailable`), then `arrived` and `left`, each a TokenChange "
+                "as data. No certificate or holder is named (those follow the origin's consent: "
+                "`/v1/certificates`); a comment line every 15 s keeps the stream open",
+                {"description": "An event stream of TokenChange objects",
+                 "content": {"text/event-stream": {"schema": _ref("TokenChange")}}},
+                operationId="tokenEvents")},
             "/v1/sign/pdf": {"post": _operation(
                 "Sign a PDF (PAdES)",
                 {"description": "The signed PDF (facts in X-* headers), or JSON with Accept: application/json",
@@ -194,6 +202,23 @@ SCHEMAS: dict[str, Any] = {
         "properties": {"module": {"type": "string"}, "slot_id": {"type": "integer"}, "label": {"type": "string"},
                        "serial": {"type": "string"}, "manufacturer": {"type": "string"},
                        "model": {"type": "string"}, "flags": FLAGS},
+    },
+    "TokenChange": {
+        "type": "object",
+        "required": ["kind", "source", "name", "module_installed", "at", "initial"],
+        "properties": {
+            "kind": {"type": "string", "enum": ["arrived", "left"]},
+            "source": {"type": "string", "enum": ["pcsc", "usb", "pkcs11"]},
+            "name": {"type": "string", "description": "what the official would call it"},
+            "reader": {"type": ["string", "null"]}, "usb_id": {"type": ["string", "null"], "example": "096e:0807"},
+            "atr": {"type": ["string", "null"], "example": "3B:95:13:81:01:80:73:FF:01:00:0B"},
+            "slot": {"type": ["integer", "null"]}, "label": {"type": ["string", "null"]},
+            "model": {"type": ["string", "null"], "description": "the token catalogue's vendor and model"},
+            "module": {"type": ["string", "null"]}, "module_installed": {"type": "boolean"},
+            "install": {"type": ["string", "null"], "description": "what to install when the module is not here"},
+            "at": {"type": "number", "description": "seconds since the epoch"},
+            "initial": {"type": "boolean", "description": "there when the daemon started"},
+        },
     },
     "Certificate": {
         "type": "object",
