@@ -11,6 +11,7 @@ import json
 
 from aiohttp import web
 
+from ..keys.watch import TokenWatch
 from .appkeys import WATCH, caller_of
 from .batches import HEARTBEAT_S
 
@@ -21,6 +22,16 @@ async def token_events(request: web.Request) -> web.StreamResponse:
     if caller_of(request).origin is not None:  # sent before the CORS middleware sees the reply (origin checked)
         response.headers.update({"Access-Control-Allow-Origin": request.headers["Origin"], "Vary": "Origin"})
     await response.prepare(request)
+    try:
+        await _stream(response, watch)
+        await response.write_eof()
+    except ConnectionResetError:
+        pass  # the page went away
+    return response
+
+
+async def _stream(response: web.StreamResponse, watch: TokenWatch) -> None:
+    """Until the watchers stop (the daemon does)."""
     async with watch.listen() as changes:
         present = {"tokens": [c.as_message() for c in watch.connected()], "watchers": watch.watching(),
                    "unavailable": sorted(watch.unavailable)}
@@ -40,8 +51,6 @@ async def token_events(request: web.Request) -> web.StreamResponse:
                     await response.write(b": watching\n\n")
         finally:
             ended.cancel()
-    await response.write_eof()
-    return response
 
 
 async def _send(response: web.StreamResponse, event: str, data: dict) -> None:
