@@ -85,8 +85,9 @@ def document() -> dict[str, Any]:
                 "plugged in now, `watchers`, `unavailable`), then `arrived` and `left`, each a TokenChange "
                 "as data. No certificate or holder is named (those follow the origin's consent: "
                 "`/v1/certificates`); a comment line every 15 s keeps the stream open",
-                {"description": "An event stream of TokenChange objects",
-                 "content": {"text/event-stream": {"schema": _ref("TokenChange")}}},
+                {"description": "An event stream; each `arrived` and `left` event's data is a TokenChange "
+                                "(components/schemas/TokenChange) in JSON",
+                 "content": {"text/event-stream": {"schema": {"type": "string"}}}},
                 operationId="tokenEvents")},
             "/v1/sign/pdf": {"post": _operation(
                 "Sign a PDF (PAdES)",
