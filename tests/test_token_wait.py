@@ -16,7 +16,10 @@ from pathlib import Path
 from companion_harness import answering_companion
 from conftest import DOCUMENTS, DevEnv, pdfsig
 from http_client import call
+from docsys import DocumentSystem
+from pdf_checks import assert_pdfsig_all_valid
 from test_serve_cli import daemon_config, start
+from test_vgca import docsys, document_frame, vgca_at  # noqa: F401  (docsys is a fixture)
 
 from tray.bridge import DialogBridge
 
@@ -98,6 +101,33 @@ def test_a_signature_waits_for_the_token_plugged_in_then_signs(private_tokens: D
     signed = [e for e in lines if e["operation"] == "POST /v1/sign/pdf"]
     assert [e["result"] for e in signed] == ["OK"]
     assert lines.index(arrived[0]) < lines.index(signed[0])
+
+
+def test_a_vgca_page_s_signature_waits_for_the_token(private_tokens: DevEnv, docsys: DocumentSystem,  # noqa: F811
+                                                    tmp_path: Path) -> None:
+    """The VGCA path: the page's SignApproved call waits while the official plugs the token in
+    (consent and confirmation answered in the companion), then the signed file is uploaded."""
+    config = daemon_config(private_tokens, tmp_path)
+    folders = pull_out(private_tokens, tmp_path / "drawer")
+    process, _, https_port = start(config, private_tokens, origin=docsys.url)
+    plug_in_shown = threading.Event()
+    try:
+        with answering_companion(tmp_path / "state", plug_in=lambda bridge: plug_in_shown.set()):
+            before = len(docsys.uploads)
+            result: dict = {}
+            calling = threading.Thread(target=lambda: result.update(reply=vgca_at(
+                https_port, tmp_path / "tls" / "ca.pem", "SignApproved", document_frame(docsys), origin=docsys.url)))
+            calling.start()
+            assert plug_in_shown.wait(GUARD_S), "the official was asked to plug the token in"
+            plug_back(folders, tmp_path / "drawer")
+            calling.join(GUARD_S)
+    finally:
+        process.terminate()
+        process.wait(30)
+    assert result["reply"]["Status"] == 0, result
+    out = tmp_path / "uploaded.pdf"
+    out.write_bytes(docsys.uploads[before].data)
+    assert_pdfsig_all_valid(out, 1)
 
 
 def test_with_nobody_to_ask_a_missing_token_fails_at_once(private_tokens: DevEnv, tmp_path: Path) -> None:
