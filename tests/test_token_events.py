@@ -25,7 +25,8 @@ LISTEN = """
   window.tokenEvents = [];
   const source = new EventSource(daemonUrl + '/v1/events');
   for (const kind of ['present', 'arrived', 'left']) {
-    source.addEventListener(kind, (event) => window.tokenEvents.push({kind, at: Date.now(), data: JSON.parse(event.data)}));
+    source.addEventListener(kind, (event) =>
+      window.tokenEvents.push({kind, at: Date.now(), data: JSON.parse(event.data)}));
   }
   source.onerror = () => window.tokenEvents.push({kind: 'error', at: Date.now(), state: source.readyState});
 }

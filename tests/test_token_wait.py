@@ -15,8 +15,8 @@ from pathlib import Path
 
 from companion_harness import answering_companion
 from conftest import DOCUMENTS, DevEnv, pdfsig
-from http_client import call
 from docsys import DocumentSystem
+from http_client import call
 from pdf_checks import assert_pdfsig_all_valid
 from test_serve_cli import daemon_config, start
 from test_vgca import docsys, document_frame, vgca_at  # noqa: F401  (docsys is a fixture)
