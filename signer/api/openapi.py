@@ -87,7 +87,10 @@ def document() -> dict[str, Any]:
                 "`/v1/certificates`); a comment line every 15 s keeps the stream open",
                 {"description": "An event stream; each `arrived` and `left` event's data is a TokenChange "
                                 "(components/schemas/TokenChange) in JSON",
-                 "content": {"text/event-stream": {"schema": {"type": "string"}}}},
+                 "content": {"text/event-stream": {"schema": {
+                     "type": "object", "required": ["event", "data"],
+                     "properties": {"event": {"type": "string", "enum": ["present", "arrived", "left"]},
+                                    "data": {"type": "string", "contentMediaType": "application/json"}}}}}},
                 operationId="tokenEvents")},
             "/v1/sign/pdf": {"post": _operation(
                 "Sign a PDF (PAdES)",
