@@ -120,8 +120,11 @@ def plug_back(folders: list[Path], drawer: Path) -> None:
 
 @contextmanager
 def daemon_process(env: DevEnv, folder: Path) -> Iterator[int]:
-    """``signer serve`` on ``env``'s tokens (watching PKCS#11 slots among the rest); its HTTP port."""
-    process, port, _ = start(daemon_config(env, folder), env, PAGE)
+    """``signer serve`` on ``env``'s tokens, watching their PKCS#11 slots only (a card someone
+    else's pcscd shows is not theirs); its HTTP port."""
+    config = daemon_config(env, folder)
+    config.write_text(config.read_text().replace("[tokens]\n", '[tokens]\nwatch = ["pkcs11"]\n', 1))
+    process, port, _ = start(config, env, PAGE)
     try:
         yield port
     finally:
