@@ -8,7 +8,10 @@ Real parts: pcscd (its own reader configuration on a free port) with a virtual r
 and Debian's ``vicc -t iso7816`` card; SoftHSM with one token in a temporary folder.
 Latency baseline: a bare pyscard ``SCardGetStatusChange`` waiting on the same reader in
 the same process; an insertion or removal counts from the moment that baseline sees it
-(the virtual card's start-up and pcscd's own reader polling are not the watchers' cost). Idle share: process CPU time
+(the virtual card's start-up and pcscd's own reader polling are not the watchers' cost),
+to the watchers' event in this process, and to the desktop companion's notification (a
+``signer serve`` process watching PC/SC, its companion channel, ``tray.core.TrayCore`` here).
+Idle share: process CPU time
 over ``idle-s`` seconds with no watchers, then with the PC/SC, USB and PKCS#11
 watchers running (PKCS#11 re-initialising SoftHSM every 2 s). Target: under 1 % of one core.
 
@@ -53,6 +56,9 @@ from smartcard import scard  # noqa: E402
 from drivers.watchers import EventStream, TokenEvent, Watcher  # noqa: E402
 from drivers.watchers.pcsc import PcscWatcher  # noqa: E402
 from drivers.watchers.pkcs11 import Pkcs11Watcher  # noqa: E402
+from tray.bridge import DialogBridge  # noqa: E402
+from tray.core import TrayCore  # noqa: E402
+from tray.notices import Notice  # noqa: E402
 
 SOFTHSM = "/usr/lib/softhsm/libsofthsm2.so"
 VICC_PATH = "/usr/lib/python3/site-packages/virtualsmartcard"
@@ -165,6 +171,76 @@ def latency(port: int, rounds: int) -> None:
     print(f"insertion -> arrived event, after bare pyscard saw it: median {sorted(inserted)[rounds // 2] * 1000:.0f} ms"
           f" (debounce {stream.debounce_s * 1000:.0f} ms included)")
     print(f"removal -> left event, after bare pyscard saw it: median {sorted(removed)[rounds // 2] * 1000:.0f} ms")
+
+
+class NoDialogs:
+    def open(self, bridge: DialogBridge) -> None:
+        pass
+
+    def close(self, bridge: DialogBridge) -> None:
+        pass
+
+
+def start_daemon(folder: Path) -> subprocess.Popen:
+    """``signer serve`` watching PC/SC only, its state (and companion channel) in ``folder``."""
+    config = folder / "signer.toml"
+    config.write_text(f"""[tokens]
+modules = []
+watch = ["pcsc"]
+
+[server]
+tls_dir = "{folder / 'tls'}"
+state_dir = "{folder / 'state'}"
+api_token_file = "{folder / 'api-token'}"
+""")
+    process = subprocess.Popen([sys.executable, "-m", "signer", "serve", "--config", str(config), "--port", "0",
+                                "--tls-port", "0"], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    if "Listening" not in (process.stdout.readline() if process.stdout else ""):
+        raise SystemExit("signer serve did not start")
+    return process
+
+
+def next_notice(core: TrayCore, kind: str, seen: int) -> Notice:
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        for notice in list(core.notifications)[seen:]:
+            if notice.token["kind"] == kind and notice.token["source"] == "pcsc":
+                return notice
+        time.sleep(0.005)
+    raise SystemExit(f"no '{kind}' notification within 30 s")
+
+
+def companion_latency(port: int, rounds: int, folder: Path) -> None:
+    daemon = start_daemon(folder)
+    core = TrayCore(folder / "state", NoDialogs())
+    inserted, removed = [], []
+    try:
+        core.start()
+        if not core.connected.wait(10):
+            raise SystemExit(f"the companion did not connect: {core.error}")
+        for _ in range(rounds):
+            seen = len(core.notifications)
+            base = Baseline("Virtual PCD 00 00", present=True)
+            card = subprocess.Popen(
+                [sys.executable, "/usr/bin/vicc", "-t", "iso7816", "-P", str(port)],
+                env={**os.environ, "PYTHONPATH": VICC_PATH},
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+            )
+            inserted.append(next_notice(core, "arrived", seen).shown_at - base.seen())
+            seen = len(core.notifications)
+            base = Baseline("Virtual PCD 00 00", present=False)
+            card.terminate()
+            card.wait()
+            removed.append(next_notice(core, "left", seen).shown_at - base.seen())
+    finally:
+        core.stop()
+        daemon.terminate()
+        daemon.wait()
+    print(f"insertion -> companion's notification, after bare pyscard saw it: median "
+          f"{sorted(inserted)[rounds // 2] * 1000:.0f} ms (target < 2 s)")
+    print(f"removal -> companion's notification, after bare pyscard saw it: median "
+          f"{sorted(removed)[rounds // 2] * 1000:.0f} ms (target < 2 s)")
 
 
 def cpu_share(idle_s: float, watchers: list[Watcher]) -> float:
@@ -422,6 +498,7 @@ def main() -> None:
         pcscd, port = start_pcscd(Path(tmp))
         try:
             latency(port, args.rounds)
+            companion_latency(port, args.rounds, Path(tmp))
             softhsm_token(Path(tmp))
             in_process(args.idle_s)
             met = through_the_daemon(Path(tmp), port, args.idle_s, args.rounds)

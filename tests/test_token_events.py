@@ -14,9 +14,8 @@ from pathlib import Path
 import pytest
 from conftest import DevEnv
 from daemon_harness import RunningDaemon
+from pcsc_harness import GUARD_S, VICC_ATR, end, pcscd, vicc  # noqa: F401  (pcscd is a fixture)
 from test_browser import browser, playwright  # noqa: F401  (fixtures)
-
-from tests.pcsc import GUARD_S, VICC_ATR, end, pcscd, vicc  # noqa: F401  (pcscd is a fixture)
 
 pytestmark = pytest.mark.browser
 

@@ -10,6 +10,7 @@ import time
 from pathlib import Path
 
 import pytest
+from pcsc_harness import GUARD_S, VICC_ATR, end, pcscd, vicc
 
 from drivers.catalog import TokenModel
 from drivers.watchers.pcsc import connected_cards
@@ -18,7 +19,6 @@ from drivers.watchers.usb import connected_usb
 from signer.cli.tokens import print_connected
 from signer.keys import connected_devices
 from tests.conftest import assert_no_traceback
-from tests.pcsc import GUARD_S, VICC_ATR, end, pcscd, vicc
 
 __all__ = ["pcscd"]  # a fixture, used by name
 

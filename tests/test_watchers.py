@@ -13,8 +13,9 @@ import sys
 import time
 from pathlib import Path
 
+from pcsc_harness import GUARD_S, VICC_ATR, end, pcscd, vicc
+
 from tests.conftest import REPO
-from tests.pcsc import GUARD_S, VICC_ATR, end, pcscd, vicc
 
 __all__ = ["pcscd"]  # a fixture, used by name
 

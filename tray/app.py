@@ -17,18 +17,22 @@ from typing import Any
 from .bridge import DialogBridge
 from .channel import ChannelError
 from .core import TrayCore
+from .notices import Notice
 
 DIALOGS = Path(__file__).parent / "dialogs"
-SIZES = {"consent": (640, 720), "pin": (460, 440), "progress": (560, 560), "settings": (680, 620)}
+SIZES = {"consent": (640, 720), "pin": (460, 440), "plug_in": (520, 460), "progress": (560, 560),
+         "settings": (680, 620)}
 PLACING_SIZE = (760, 940)  # a consent dialog that shows a page to place the block on
 TITLES = {"consent": "Yêu cầu ký số / Signing request", "pin": "Nhập mã PIN / Enter the PIN",
-          "progress": "Tiến độ ký lô / Batch progress", "settings": "Cài đặt ký số / Signing settings"}
+          "plug_in": "Cắm USB token / Plug in the token", "progress": "Tiến độ ký lô / Batch progress",
+          "settings": "Cài đặt ký số / Signing settings"}
+PAGES = {"plug_in": "plugin"}  # a prompt kind whose page is named otherwise
 CONFIRM_TITLE = "Xác nhận ký số / Confirm the signature"
 STATUS_EVERY_S = 5.0
 
 
 def dialog_page(kind: str) -> Path:
-    return DIALOGS / f"{kind}.html"
+    return DIALOGS / f"{PAGES.get(kind, kind)}.html"
 
 
 class WebviewDialogs:
@@ -80,9 +84,12 @@ class TrayIcon:
         if self._plain_x and not _x_system_tray():
             raise RuntimeError("no system tray on this display")
         self.icon.run_detached()
+        if self.icon.HAS_NOTIFICATION:  # tokens plugged in and pulled out, where the backend can show it
+            self.core.notify = self._notify
         threading.Thread(target=self._follow_status, name="tray-status", daemon=True).start()
 
     def stop(self) -> None:
+        self.core.notify = None
         self.icon.stop()
 
     def _follow_status(self) -> None:
@@ -97,6 +104,9 @@ class TrayIcon:
                     self.icon.update_menu()
                 except Exception:  # noqa: BLE001 - the icon's backend failing once must not end the updates
                     logging.getLogger(__name__).warning("tray_title_update_failed", exc_info=True)
+
+    def _notify(self, notice: Notice) -> None:
+        self.icon.notify(notice.detail or notice.title, notice.title if notice.detail else None)
 
     def _show_title(self, text: str) -> None:
         if not self._plain_x:

@@ -11,7 +11,8 @@ import threading
 from typing import Any, Protocol
 
 # the methods the dialogs' scripts call (pywebview exposes them as window.pywebview.api.*)
-METHODS = ("state", "answer", "page", "submit_pin", "cancel", "cancel_batch", "revoke", "language", "dismissed", "done")
+METHODS = ("state", "answer", "page", "submit_pin", "cancel", "cancel_batch", "revoke", "tokens", "language",
+           "dismissed", "done")
 DECISIONS = ("once", "always", "refuse")
 
 
@@ -38,6 +39,8 @@ class Core(Protocol):
 
     def settings(self) -> dict[str, Any]: ...
 
+    def connected_tokens(self) -> list[dict[str, Any]]: ...
+
     def revoke(self, origin: str) -> bool: ...
 
     def page(self, prompt_id: str, number: int) -> dict[str, Any] | None: ...
@@ -46,12 +49,12 @@ class Core(Protocol):
 class DialogBridge:
     def __init__(self, core: Core, kind: str, data: dict[str, Any] | None = None) -> None:
         self._core = core
-        self._kind = kind  # consent, pin, progress, settings
+        self._kind = kind  # consent, pin, plug_in, progress, settings
         self._data = data or {}
         self._lock = threading.Lock()
         self._answered = False
         self._result: dict[str, Any] | None = None  # the PIN's outcome, from the daemon
-        self._closed: str | None = None  # why the daemon closed the prompt (timeout)
+        self._closed: str | None = None  # why the daemon closed the prompt (timeout; a plug-in's "done")
 
     @property
     def kind(self) -> str:
@@ -115,7 +118,8 @@ class DialogBridge:
         return True
 
     def cancel(self) -> bool:
-        if self._kind == "pin" and self._claim():
+        """A PIN dialog's Cancel; a plug-in dialog's "stop waiting"; a consent's refusal."""
+        if self._kind in ("pin", "plug_in") and self._claim():
             self._core.answer(self._data["id"], cancel=True)
             return True
         if self._kind == "consent":
@@ -131,13 +135,18 @@ class DialogBridge:
     def revoke(self, origin: str) -> bool:
         return self._kind == "settings" and bool(self._core.revoke(str(origin)))
 
+    def tokens(self) -> list[dict[str, Any]]:
+        """The tokens plugged in now, for the settings window's live list."""
+        return self._core.connected_tokens() if self._kind == "settings" else []
+
     def language(self, code: str) -> str:
         self._core.language = code if code in ("vi", "en") else "vi"
         return self._core.language
 
     def dismissed(self) -> None:
-        """The window was closed: an unanswered consent is a refusal, a PIN a cancellation."""
-        if self._kind in ("consent", "pin"):
+        """The window was closed: an unanswered consent is a refusal, a PIN a cancellation, and
+        the official stopped waiting for the token."""
+        if self._kind in ("consent", "pin", "plug_in"):
             self.cancel()
 
     def done(self) -> None:

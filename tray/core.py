@@ -8,16 +8,20 @@ live wherever their toolkit wants them and call in through ``DialogBridge``.
 from __future__ import annotations
 
 import asyncio
+import logging
 import threading
-from collections.abc import Coroutine
+from collections import deque
+from collections.abc import Callable, Coroutine
 from pathlib import Path
 from typing import Any, Protocol, TypeVar
 
 from .bridge import DialogBridge
 from .channel import ChannelError, DaemonChannel
+from .notices import Notice, TokenList, token_notice
 
 T = TypeVar("T")
 CALL_TIMEOUT_S = 30
+NOTICES_KEPT = 20
 
 
 class Dialogs(Protocol):
@@ -41,13 +45,16 @@ class TrayCore:
         self._prompts: dict[str, DialogBridge] = {}
         self._batches: dict[str, dict[str, Any]] = {}
         self._lock = threading.Lock()
+        # tokens plugged in and pulled out: the last notifications, and where they show (the tray icon's)
+        self.notifications: deque[Notice] = deque(maxlen=NOTICES_KEPT)
+        self.notify: Callable[[Notice], None] | None = None
+        self._tokens = TokenList()
+        self._tokens_loaded = False
+        self._since_snapshot: list[dict[str, Any]] | None = None  # changes while the daemon's list is asked for
+        self._loading: asyncio.Lock | None = None
 
     # -- running ---------------------------------------------------------------------
 
-
-    def _take_prompt(self, prompt_id: str) -> DialogBridge | None:
-        """The open dialog of a prompt, no longer open (None: none was)."""
-        return self._prompts.pop(prompt_id) if prompt_id in self._prompts else None
     def start(self) -> None:
         """Connect on a thread of its own; ``connected`` or ``stopped`` (with ``error``) tells how it went."""
         self._thread = threading.Thread(target=lambda: asyncio.run(self._main()), name="tray-channel", daemon=True)
@@ -61,6 +68,7 @@ class TrayCore:
 
     async def _main(self) -> None:
         self._loop = asyncio.get_running_loop()
+        self._loading = asyncio.Lock()
         try:
             await self.channel.connect()
             self.connected.set()
@@ -98,6 +106,45 @@ class TrayCore:
                 answered._set_result(message)
         elif kind == "batch":
             self._batch_event(message)
+        elif kind == "token":
+            self._token_event(message)
+
+    def _take_prompt(self, prompt_id: str) -> DialogBridge | None:
+        """The open dialog of a prompt, no longer open (None: none was)."""
+        return self._prompts.pop(prompt_id) if prompt_id in self._prompts else None
+
+    def _token_event(self, token: dict[str, Any]) -> None:
+        with self._lock:
+            self._tokens.apply(token)
+            if self._since_snapshot is not None:
+                self._since_snapshot.append(token)
+        if token.get("initial"):  # there when the daemon started: nothing was plugged in
+            return
+        notice = token_notice(token, self.language)
+        self.notifications.append(notice)
+        if self.notify is not None:
+            try:
+                self.notify(notice)
+            except Exception:  # noqa: BLE001 - a desktop without notifications still has the list
+                logging.getLogger(__name__).warning("token_notification_failed", exc_info=True)
+
+    async def _load_tokens(self) -> None:
+        """The daemon's list of what is plugged in, once; changes that cross the question are
+        applied again over it (each is idempotent), so none is lost or undone."""
+        assert self._loading is not None
+        async with self._loading:
+            if self._tokens_loaded:
+                return
+            self._since_snapshot = []
+            try:
+                status = await self.channel.request("status")
+            finally:
+                crossing, self._since_snapshot = self._since_snapshot, None
+            with self._lock:
+                self._tokens.replace(list(status.get("connected", [])))
+                for token in crossing:
+                    self._tokens.apply(token)
+                self._tokens_loaded = True
 
     def _batch_event(self, event: dict[str, Any]) -> None:
         batch_id = str(event.get("batch"))
@@ -135,6 +182,13 @@ class TrayCore:
             done = sum(1 for i in view["items"] if i["state"] == "signed")
             view["done"] = max(view.get("done", 0), done)
             return view
+
+    def connected_tokens(self) -> list[dict[str, Any]]:
+        """The tokens plugged in now (the daemon's messages about each)."""
+        if not self._tokens_loaded:
+            self._call(self._load_tokens())
+        with self._lock:
+            return self._tokens.now()
 
     def settings(self) -> dict[str, Any]:
         return self._call(self.channel.request("settings"))

@@ -1,5 +1,5 @@
-"""pcscd with a virtual reader (vsmartcard-vpcd) and a virtual card (vicc), for the tests that
-need a card inserted and removed. They need no other pcscd running on the machine."""
+"""A smart card inserted and removed over PC/SC, for real: pcscd with a virtual reader pair
+(vsmartcard's vpcd) on a free port, and Debian's ``vicc -t iso7816`` as the card."""
 
 from __future__ import annotations
 
@@ -11,12 +11,11 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-
-from tests.conftest import free_port
+from conftest import free_port
 
 VICC_ATR = "3B:95:13:81:01:80:73:FF:01:00:0B"  # Debian's vicc -t iso7816
 VICC_PATH = "/usr/lib/python3/site-packages/virtualsmartcard"
-GUARD_S = 30.0  # only so that a broken part fails the test instead of hanging it
+GUARD_S = 30.0  # only so that a broken watcher fails the test instead of hanging it
 
 
 def end(proc: subprocess.Popen) -> None:
