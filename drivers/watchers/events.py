@@ -7,10 +7,11 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Literal, Protocol
 
 from ..catalog import TokenModel, current_os, model_for_atr, model_for_usb
-from ..modules import installed_modules
+from ..modules import installed_modules, model_for_module
 
 Kind = Literal["arrived", "left"]
 Source = Literal["pcsc", "usb", "pkcs11"]
@@ -30,6 +31,7 @@ class Observation:
     atr: bytes | None = None
     label: str | None = None
     initial: bool = False  # seen by the watcher's first look: there before it started, not just plugged in
+    module: str | None = None  # the PKCS#11 module whose slot it is in (a PKCS#11 watcher's observation)
 
 
 @dataclass(frozen=True)
@@ -79,8 +81,12 @@ def _module_for(model: TokenModel | None) -> tuple[str | None, bool]:
 
 
 def to_event(obs: Observation, at: float) -> TokenEvent:
-    model = _model_for(obs)
-    module, installed = _module_for(model)
+    module: str | None
+    if obs.module is not None:  # seen through a module: that module is here
+        model, module, installed = model_for_module(Path(obs.module)), obs.module, True
+    else:
+        model = _model_for(obs)
+        module, installed = _module_for(model)
     return TokenEvent(
         kind=obs.kind,
         source=obs.source,

@@ -41,11 +41,11 @@ class Pkcs11Watcher(Threaded):
                 now = {f"{t.slot_id}/{t.serial}": t for t in tokens if t.flags.initialized}
                 for key in set(seen) - set(now):
                     gone = seen.pop(key)
-                    emit(Observation("left", "pkcs11", key, slot=gone.slot, label=gone.label))
+                    emit(Observation("left", "pkcs11", key, slot=gone.slot, label=gone.label, module=gone.module))
                 for key in set(now) - set(seen):
                     token = now[key]
                     seen[key] = Observation("arrived", "pkcs11", key, slot=token.slot_id, label=token.label,
-                                            initial=first)
+                                            initial=first, module=str(self.module.path))
                     emit(seen[key])
                 first = False
             if self._stopped.wait(self.interval_s):

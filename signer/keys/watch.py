@@ -57,8 +57,9 @@ class TokenChange:
 
     @property
     def name(self) -> str:
-        """What the official would call it."""
-        return self.model or self.label or self.reader or self.usb_id or self.source
+        """What the official would call it: the token's own label first (its model is often only
+        the maker's), then the catalogue's model, the reader, the USB id."""
+        return self.label or self.model or self.reader or self.usb_id or self.source
 
     def as_message(self) -> dict:
         return {"kind": self.kind, "source": self.source, "name": self.name, "reader": self.reader,
