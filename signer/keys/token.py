@@ -70,6 +70,10 @@ class TokenKey:
     async def is_logged_in(self) -> bool:
         return await self.module.worker.arun(self.module.key_ready, self.ref) is not None
 
+    async def pin_per_signature(self) -> bool:
+        """Whether the logged-in key asks the PIN for every signature (False when not logged in)."""
+        return bool(await self.module.worker.arun(self.module.key_ready, self.ref))
+
     async def log_in(self) -> bool:
         """Log in now (asking for the PIN if needed), off the event loop; whether the key
         asks the PIN again for every signature (CKA_ALWAYS_AUTHENTICATE)."""

@@ -201,6 +201,9 @@ class SigningService:
             async with self.queues.slot(ready.key.queue), self.sessions.use(ready.key.queue):
                 await self._log_in(caller, ready.key)
                 yield replace(ready, confirmation=caller.audit.get("confirmation"))
+                if await ready.key.pin_per_signature():
+                    # a key that asks the PIN per signature without saying so shows it at its first one
+                    self.login_facts.remember(ready.key.certificate.sha256.hex(), True)
         finally:
             PIN_PURPOSE.reset(purpose)
 
