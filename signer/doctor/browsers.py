@@ -29,6 +29,7 @@ WRITE_POLICY = Fix("ghi chính sách trình duyệt cho các trang được phé
 
 
 def check_browser_trust(machine: Machine) -> CheckResult:
+    # a verdict's trust half is the same whatever the origin: the daemon's own stands for them all
     port = machine.settings.server.tls_port
     found = [_trust(v) for v in _verdicts(machine, f"https://127.0.0.1:{port}")]
     return combine(TRUST, found, none=NO_BROWSER)
