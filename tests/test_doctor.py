@@ -6,11 +6,15 @@ failing with its fix. Lines that cannot look because of the broken thing say so 
 
 from __future__ import annotations
 
+import email.utils
+import http.server
 import json
 import platform
 import socket
 import subprocess
 import sys
+import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -254,3 +258,42 @@ def test_the_companion_stopped(machine: Machine, healthy: dict[str, str]) -> Non
         done = machine.doctor()
     assert_only(done, healthy, "companion", "Fix: start the companion in the user's session: signer tray")
     assert "no companion connected to the running daemon" in lines(done)["companion"][1]
+
+
+class _SkewedClock(http.server.BaseHTTPRequestHandler):
+    """A server whose clock is ten minutes behind: its ``Date`` header says so."""
+
+    def do_GET(self) -> None:  # noqa: N802  (http.server's name)
+        self.send_response(405)
+        self.end_headers()
+
+    def date_time_string(self, timestamp: float | None = None) -> str:
+        return email.utils.formatdate(time.time() - 600, usegmt=True)
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+def test_the_clock_wrong(dev_env: DevEnv, tmp_path: Path, healthy: dict[str, str]) -> None:
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _SkewedClock)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        tsa = next(line for line in dev_env.signer_config.read_text().splitlines() if line.startswith("url = "))
+        machine = make_machine(dev_env, tmp_path / "machine",
+                               **{tsa: f'url = "http://127.0.0.1:{server.server_address[1]}/tsa"'})
+        with machine.running():
+            done = machine.doctor()
+    finally:
+        server.shutdown()
+        thread.join(10)
+    assert_only(done, healthy, "clock", "Fix: set the computer's clock (turn on automatic time")
+    assert "ahead of http://127.0.0.1:" in lines(done)["clock"][1]
+
+
+def test_the_state_folder_readable_by_others(machine: Machine, healthy: dict[str, str]) -> None:
+    with machine.running():
+        machine.state.chmod(0o755)
+        done = machine.doctor()
+    assert_only(done, healthy, "state", f"Fix: make the folder the user's alone: sudo chown -R $USER {machine.state}")
+    assert "has mode 0755: others may read it" in lines(done)["state"][1]
