@@ -297,3 +297,12 @@ def test_the_state_folder_readable_by_others(machine: Machine, healthy: dict[str
         done = machine.doctor()
     assert_only(done, healthy, "state", f"Fix: make the folder the user's alone: sudo chown -R $USER {machine.state}")
     assert "has mode 0755: others may read it" in lines(done)["state"][1]
+
+
+def test_a_trust_anchor_that_cannot_be_read(dev_env: DevEnv, tmp_path: Path, healthy: dict[str, str]) -> None:
+    missing = tmp_path / "gone" / "root.cert.pem"
+    machine = make_machine(dev_env, tmp_path / "machine", **{str(dev_env.root_cert): str(missing)})
+    done = machine.doctor()  # the daemon refuses such a configuration: nor is it running here
+    assert_only(done, healthy, "config", "Fix: correct the certificate paths in [trust] of the configuration",
+                warning={"certificates": "not checked: no trust anchor", "companion": "daemon is not running"})
+    assert f"cannot read certificate {missing}" in lines(done)["config"][1]

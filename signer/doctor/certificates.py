@@ -51,6 +51,8 @@ async def check_certificates(machine: Machine) -> CheckResult:
     if all(isinstance(k, SignerError) and k.code is Code.TOKEN_NOT_PRESENT for k in keys.values()):
         return skipped(NAME, "no token plugged in")
     anchors = machine.trust().anchors
+    if not anchors:
+        return skipped(NAME, "no trust anchor to check them against")
     with tempfile.TemporaryDirectory(prefix="signer-doctor-") as cache:
         revocation = _asking_now(machine.settings.revocation, Path(cache))
         found = await asyncio.gather(*(_finding(selector, key, anchors, revocation) for selector, key in keys.items()))
