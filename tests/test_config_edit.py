@@ -12,14 +12,16 @@ NEW = "https://qlvb.hanoi.gov.vn:443"
 
 
 @pytest.mark.parametrize(("before", "after"), [
-    ("", f'\n[server]\nallowed_origins = ["{NEW}"]\n'),
+    ("", f'[server]\nallowed_origins = ["{NEW}"]\n'),
+    ("port = 1", f'port = 1\n\n[server]\nallowed_origins = ["{NEW}"]\n'),
+    ('[server]\r\nallowed_origins = []\r\n', f'[server]\r\nallowed_origins = ["{NEW}"]\r\n'),
     ("# mine\nport = 1\n", f'# mine\nport = 1\n\n[server]\nallowed_origins = ["{NEW}"]\n'),
     ("[server] # here\nport = 1\n", f'[server] # here\nallowed_origins = ["{NEW}"]\nport = 1\n'),
     ('[server]\nallowed_origins = [] # none yet\n', f'[server]\nallowed_origins = ["{NEW}"] # none yet\n'),
     ('[server]\nallowed_origins = ["a://b"]\n[consent]\nx = 1\n',
      f'[server]\nallowed_origins = ["a://b", "{NEW}"]\n[consent]\nx = 1\n'),
-    ('[server]\nallowed_origins = [\n  "http://a:1", # first\n  \'http://b:2\',  # second, ] not the end\n]\n',
-     f'[server]\nallowed_origins = [\n  "http://a:1", # first\n  \'http://b:2\', "{NEW}"  # second, ] not the end\n]\n'),
+    ('[server]\nallowed_origins = [\n  "http://a:1", # first\n  \'http://b:2\',  # 2nd, ] not the end\n]\n',
+     f'[server]\nallowed_origins = [\n  "http://a:1", # first\n  \'http://b:2\', "{NEW}"  # 2nd, ] not the end\n]\n'),
     ('[serverx]\nallowed_origins = ["z"]\n[server]\nallowed_origins = ["q#]"]  # x\n',
      f'[serverx]\nallowed_origins = ["z"]\n[server]\nallowed_origins = ["q#]", "{NEW}"]  # x\n'),
 ])

@@ -14,7 +14,7 @@ from pathlib import Path
 from ..errors import Code, SignerError
 from ..files import write_atomically
 
-_TABLE = re.compile(r"^[ \t]*\[[ \t]*([A-Za-z0-9_-]+)[ \t]*\][ \t]*(#.*)?$", re.M)
+_TABLE = re.compile(r"^[ \t]*\[[ \t]*([A-Za-z0-9_-]+)[ \t]*\][ \t]*(#[^\r\n]*)?\r?$", re.M)
 _ANY_TABLE = re.compile(r"^[ \t]*\[", re.M)
 
 
@@ -49,8 +49,8 @@ def with_value_added(text: str, table: str, key: str, value: str) -> str:
 def _edited(text: str, table: str, key: str, item: str) -> str:
     header = next((m for m in _TABLE.finditer(text) if m.group(1) == table), None)
     if header is None:  # no [table] header: a new table at the end
-        gap = "" if not text or text.endswith("\n") else "\n"
-        return f"{text}{gap}\n[{table}]\n{key} = [{item}]\n"
+        gap = "" if not text else "\n\n" if not text.endswith("\n") else "\n"
+        return f"{text}{gap}[{table}]\n{key} = [{item}]\n"
     following = _ANY_TABLE.search(text, header.end())
     end = following.start() if following else len(text)
     assignment = re.compile(rf"^[ \t]*{re.escape(key)}[ \t]*=[ \t]*", re.M).search(text, header.end(), end)
