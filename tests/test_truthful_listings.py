@@ -69,6 +69,12 @@ def test_check_without_responders_says_unknown_and_how_to_start_them(test_ca_sto
     command = f"{REPO / 'softhsm-setup.sh'} {private_tokens.dir.resolve()}"
     assert leader["reason"].endswith(f"start them with {command}")
     assert leader["reason_vi"].endswith(f"hãy khởi động bằng lệnh {command}")
+    config = private_tokens.signer_config
+    config.write_text(config.read_text().replace('policy = "hard-fail"', 'policy = "soft-fail"'))
+    soft = signer_cli("certs", "--check", "--json", env=private_tokens.env())
+    leader = next(entry["check"] for entry in json.loads(soft.stdout) if entry["label"] == "leader")
+    assert (leader["status"], leader["code"]) == ("unknown", "REVOCATION_UNKNOWN"), "may sign, not known valid"
+    assert "(soft-fail)" in leader["reason"]
 
 
 @pytest.fixture

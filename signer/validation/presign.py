@@ -110,9 +110,15 @@ class Verdict:
 async def verdict(certificate: x509.Certificate, chain: Sequence[x509.Certificate],
                   anchors: Sequence[x509.Certificate], *, revocation: RevocationSettings | None = None,
                   responders: str | None = None) -> Verdict:
-    """``check_signing_certificate`` now, as a status instead of a refusal (listings, diagnosis)."""
+    """``check_signing_certificate`` now, as a status instead of a refusal (listings, diagnosis).
+    Under soft-fail a certificate nobody answered for may sign, but it is not known to be valid."""
     try:
-        await check_signing_certificate(certificate, chain, anchors, revocation=revocation, responders=responders)
+        evidence = await check_signing_certificate(certificate, chain, anchors, revocation=revocation,
+                                                   responders=responders)
     except SignerError as refusal:
         return Verdict(VERDICTS.get(refusal.code, "unknown"), refusal)
+    if not evidence.complete:
+        name = certificate.subject.native.get("common_name") or certificate.subject.human_friendly
+        return Verdict("unknown", SignerError(Code.REVOCATION_UNKNOWN, f"{name}: no OCSP or CRL answer (soft-fail)",
+                                              responders=responders))
     return Verdict("valid")
