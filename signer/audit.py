@@ -58,6 +58,8 @@ class AuditEntry:
     # a token plugged in or pulled out (operation "token.arrived" / "token.left"): what the
     # watchers saw of it (model, reader, USB id, ATR, label); None for anything else
     device: dict | None = None
+    # a signature by a remote signing service's key ([[remote]]): the service's name; None for a token's
+    remote: str | None = None
     prev: str | None = None  # SHA-256 of the line before; None in lines from before the chain
 
     @property
@@ -66,7 +68,8 @@ class AuditEntry:
 
 
 FIELDS = frozenset(f.name for f in fields(AuditEntry))
-SPARSE = ("repaired", "repaired_sha256", "device")  # written only when set: every other line keeps its size and shape
+# written only when set: every other line keeps its size and shape
+SPARSE = ("repaired", "repaired_sha256", "device", "remote")
 
 
 def _written(entry: AuditEntry) -> dict:
@@ -121,6 +124,7 @@ class AuditLog:
         count: int | None = None,
         window_s: float | None = None,
         device: dict | None = None,
+        remote: str | None = None,
     ) -> AuditEntry:
         with self._lock:
             self.path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
@@ -142,6 +146,7 @@ class AuditLog:
                     count=count,
                     window_s=window_s,
                     device=device,
+                    remote=remote,
                     prev=line_hash(last[0]) if last else GENESIS,
                 )
                 line = (json.dumps(_written(entry), ensure_ascii=False) + "\n").encode("utf-8")

@@ -11,6 +11,7 @@ import tomllib
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Literal
+from urllib.parse import urlsplit
 
 import platformdirs
 
@@ -22,6 +23,8 @@ from .errors import Code, SignerError
 
 APP_NAME = "vn-token-signer"
 CONFIG_ENV = "SIGNER_CONFIG"
+
+LOOPBACK_NAMES = ("127.0.0.1", "::1", "localhost")
 
 PinSourceName = Literal["terminal", "development"]
 
@@ -94,6 +97,17 @@ class CertificateAppearance:
 
 
 @dataclass(frozen=True)
+class RemoteSettings:
+    """A remote signing service (Cloud Signature Consortium API) whose credentials sign as tokens do."""
+
+    name: str  # shown as the credentials' token, "csc:<name>", and in the audit line
+    url: str  # the part before /csc/v1/
+    api_version: str = "v1"
+    auth: str = "none"  # the service asks no client authentication (OAuth 2.0 and basic: not yet)
+    timeout_s: float = 30.0  # each call to the service
+
+
+@dataclass(frozen=True)
 class Settings:
     path: Path | None = None
     development: bool = False
@@ -108,6 +122,7 @@ class Settings:
     # VGCA profile -> certificate label or id, e.g. {"issued": "clerk"}; default certificate otherwise
     vgca_certificates: dict[str, str] = field(default_factory=dict)
     appearance: dict[str, CertificateAppearance] = field(default_factory=dict)  # by certificate label
+    remote: tuple[RemoteSettings, ...] = ()  # [[remote]]: remote signing services
     log_level: str = "warning"
     policy: MachinePolicy | None = None  # the machine policy in force, if the computer has one
 
@@ -183,7 +198,7 @@ def _parse(raw: dict[str, Any], path: Path) -> Settings:
         revocation = dict(raw.get("revocation", {}))
         timestamp = dict(raw.get("timestamp", {}))
         _only(raw, {"development", "tokens", "pin", "trust", "revocation", "timestamp", "server", "consent",
-                    "limits", "vgca", "appearance", "logging"}, "top level")
+                    "limits", "vgca", "appearance", "logging", "remote"}, "top level")
         cache_dir = revocation.pop("cache_dir", None)
         tsa_url = timestamp.get("url")
         for label, entry in looks.items():
@@ -253,6 +268,7 @@ def _parse(raw: dict[str, Any], path: Path) -> Settings:
                 for label, entry in looks.items()
             },
             log_level=str(logging.get("level", "warning")).lower(),
+            remote=_remotes(raw.get("remote", [])),
         )
     except (ValueError, TypeError, AttributeError) as exc:
         raise SignerError(Code.CONFIG_INVALID, f"{path}: {exc}") from None
@@ -300,6 +316,31 @@ def _seconds(value: Any, name: str, *, low: float) -> float:
     if isinstance(value, bool) or not isinstance(value, int | float) or not low <= value <= 86400:
         raise ValueError(f"{name} must be a number of seconds from {low:g} to 86400")
     return float(value)
+
+
+def _remotes(value: Any) -> tuple[RemoteSettings, ...]:
+    """[[remote]] tables: a name each (unique), an https URL (http only on loopback, for tests)."""
+    if not isinstance(value, list):
+        raise ValueError("[[remote]] must be an array of tables")
+    remotes = []
+    for entry in value:
+        _only(entry, {"name", "url", "api_version", "auth", "timeout_s"}, "[[remote]]")
+        name, url = str(entry.get("name", "")), str(entry.get("url", ""))
+        if not name or any(c in name for c in " /:"):
+            raise ValueError(f"[[remote]] name must be a word without spaces, '/' or ':', not {name!r}")
+        parsed = urlsplit(url)
+        if not (parsed.scheme == "https" or (parsed.scheme == "http" and parsed.hostname in LOOPBACK_NAMES)):
+            raise ValueError(f"[[remote]] {name}: url must be https:// (http:// only on loopback), not {url!r}")
+        if entry.get("api_version", "v1") != "v1":
+            raise ValueError(f"[[remote]] {name}: api_version must be 'v1' (the only one supported yet)")
+        if entry.get("auth", "none") != "none":
+            raise ValueError(f"[[remote]] {name}: auth must be 'none' (OAuth 2.0 and basic are not supported yet)")
+        timeout_s = _seconds(entry.get("timeout_s", RemoteSettings.timeout_s), f"[[remote]] {name} timeout_s", low=1.0)
+        remotes.append(RemoteSettings(name=name, url=url.rstrip("/"), timeout_s=timeout_s))
+    names = [r.name for r in remotes]
+    if len(set(names)) != len(names):
+        raise ValueError("[[remote]] names must differ")
+    return tuple(remotes)
 
 
 def _channel(value: object) -> str:

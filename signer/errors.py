@@ -33,6 +33,8 @@ class Code(StrEnum):
     OUTPUT_FAILED = "OUTPUT_FAILED"
     TOKEN_NOT_PRESENT = "TOKEN_NOT_PRESENT"
     TOKEN_ERROR = "TOKEN_ERROR"
+    REMOTE_UNREACHABLE = "REMOTE_UNREACHABLE"
+    REMOTE_SERVICE_ERROR = "REMOTE_SERVICE_ERROR"
     CERT_NOT_FOUND = "CERT_NOT_FOUND"
     CERT_AMBIGUOUS = "CERT_AMBIGUOUS"
     CERT_EXPIRED = "CERT_EXPIRED"
@@ -127,6 +129,11 @@ _KINDS = (
               "Không có token nào được cắm: {detail}"),
     ErrorKind(Code.TOKEN_ERROR, 502, 5, 4, False, "The token reported an error: {detail}",
               "Token báo lỗi: {detail}"),
+    # 5: a remote (CSC) signing service, where the key lives in the service's HSM
+    ErrorKind(Code.REMOTE_UNREACHABLE, 503, 5, 4, True, "The remote signing service cannot be reached: {detail}",
+              "Không kết nối được dịch vụ ký số từ xa: {detail}"),
+    ErrorKind(Code.REMOTE_SERVICE_ERROR, 502, 5, 4, True, "The remote signing service refused the request: {detail}",
+              "Dịch vụ ký số từ xa từ chối yêu cầu: {detail}"),
     ErrorKind(Code.CERT_NOT_FOUND, 404, 5, 5, True, "Certificate not found: {detail}",
               "Không tìm thấy chứng thư số: {detail}"),
     ErrorKind(Code.CERT_AMBIGUOUS, 409, 5, 5, False, "Several certificates match: {detail}",

@@ -17,7 +17,7 @@ from .output import print_json
 if TYPE_CHECKING:
     from ..certificates import Trust
     from ..config import Settings
-    from ..keys import KeyStore, TokenKey
+    from ..keys import Key, KeyStore
     from ..keys.store import CertificateEntry
     from ..validation.presign import Verdict
 
@@ -86,7 +86,7 @@ def _verdicts(store: KeyStore, entries: list[CertificateEntry], settings: Settin
 
     responders = responders_command(settings)
     found: dict[str, Verdict] = {}
-    keys: dict[str, TokenKey] = {}
+    keys: dict[str, Key] = {}
     for entry in entries:
         try:
             keys[entry.id] = store.signing_key(entry.id)  # its chain, as a signature would use it

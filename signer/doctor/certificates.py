@@ -15,7 +15,7 @@ from pathlib import Path
 
 from ..config import RevocationSettings
 from ..errors import Code, SignerError
-from ..keys import TokenKey
+from ..keys import Key
 from ..validation.presign import check_signing_certificate
 from .machine import Machine
 from .result import CheckResult, Finding, Fix, combine, skipped
@@ -66,7 +66,7 @@ def _asking_now(settings: RevocationSettings, cache: Path) -> RevocationSettings
                                              retries=0, fetch_budget_s=BUDGET_S), cache_dir=cache)
 
 
-async def _finding(selector: str, key: TokenKey | SignerError, anchors: tuple, revocation: RevocationSettings
+async def _finding(selector: str, key: Key | SignerError, anchors: tuple, revocation: RevocationSettings
                    ) -> Finding:
     if isinstance(key, SignerError):
         return Finding("fail", f"{selector}: {key.detail or key.message_en}", NOT_THERE)

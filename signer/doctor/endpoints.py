@@ -9,7 +9,7 @@ from typing import Literal
 
 from asn1crypto import x509
 
-from ..keys import TokenKey
+from ..errors import SignerError
 from .machine import Machine
 
 Kind = Literal["ocsp", "crl", "tsa"]
@@ -24,7 +24,7 @@ class Endpoint:
 def endpoints(machine: Machine) -> list[Endpoint]:
     certificates: list[x509.Certificate] = [*machine.trust().intermediates]
     for key in machine.signing_keys().values():
-        if isinstance(key, TokenKey):
+        if not isinstance(key, SignerError):
             certificates += [key.certificate, *key.chain]
     found = [Endpoint("ocsp", url) for c in certificates for url in c.ocsp_urls]
     found += [Endpoint("crl", point.url) for c in certificates for point in c.crl_distribution_points if point.url]

@@ -10,7 +10,7 @@ from pathlib import Path
 from ..certificates import Trust
 from ..config import Settings
 from ..errors import SignerError
-from ..keys import KeyStore, TokenKey
+from ..keys import Key, KeyStore
 
 
 @dataclass
@@ -19,7 +19,7 @@ class Machine:
     home: Path
     policy_root: Path = Path("/")
     _keys: KeyStore | SignerError | None = field(default=None, repr=False)
-    _signing: dict[str, TokenKey | SignerError] | None = field(default=None, repr=False)
+    _signing: dict[str, Key | SignerError] | None = field(default=None, repr=False)
 
     def trust(self) -> Trust:
         """The configured anchors and intermediates; empty when they cannot be read (``config`` says why)."""
@@ -37,7 +37,7 @@ class Machine:
                 self._keys = error
         return self._keys
 
-    def signing_keys(self) -> dict[str, TokenKey | SignerError]:
+    def signing_keys(self) -> dict[str, Key | SignerError]:
         """The key for each certificate the configuration signs with (``[tokens] default_certificate``
         and ``[vgca] certificates``), or why it is not there; every signing certificate on the tokens
         when none is named. Empty when the key store cannot be opened."""
@@ -62,7 +62,7 @@ class Machine:
             self._keys.close()
 
 
-def _key(keys: KeyStore, selector: str) -> TokenKey | SignerError:
+def _key(keys: KeyStore, selector: str) -> Key | SignerError:
     try:
         return keys.signing_key(selector)
     except SignerError as error:

@@ -1,12 +1,14 @@
 """The key layer: the only part of the signer that talks to ``drivers``.
 
-``KeyStore`` finds tokens and certificates and hands out ``TokenKey``s, which the engine
-signs through (its ``SigningKey`` protocol). Failures of the drivers become the signer's
-errors here, and the PIN types the dialogs need are offered from here (``keys.pins``).
+``KeyStore`` finds tokens and certificates (and remote services' credentials) and hands out
+``TokenKey``s (``RemoteKey``s), which the engine signs through (its ``SigningKey`` protocol).
+Failures of the drivers become the signer's errors here, and the PIN types the dialogs need
+are offered from here (``keys.pins``).
 """
 
 from .catalogue import Connected, ConnectedDevice, DriverStatus, connected_devices, driver_statuses
-from .store import CertificateEntry, KeyStore
+from .remote import RemoteKey
+from .store import CertificateEntry, Key, KeyStore
 from .token import TokenKey
 
 __all__ = [
@@ -14,7 +16,9 @@ __all__ = [
     "Connected",
     "ConnectedDevice",
     "DriverStatus",
+    "Key",
     "KeyStore",
+    "RemoteKey",
     "TokenKey",
     "connected_devices",
     "driver_statuses",

@@ -2,7 +2,9 @@
 
 Loads every PKCS#11 module found (configured first, then the catalogue's), lists
 tokens and certificates across them, resolves ``--cert LABEL|ID`` and returns a
-``TokenKey`` that carries the certificate, its chain and the way to the token.
+``TokenKey`` that carries the certificate, its chain and the way to the token. The credentials
+of remote signing services (``[[remote]]``) are listed beside them, each service as a token of
+its own ("csc:<name>"), and signed with through a ``RemoteKey``.
 """
 
 from __future__ import annotations
@@ -25,7 +27,10 @@ from ..config import Settings
 from ..errors import Code, SignerError
 from ..logs import get_logger
 from .pins import pin_source_from
+from .remote import RemoteCredential, RemoteCredentials, RemoteKey, credential_id, token_of
 from .token import TokenKey, driver_call, key_error
+
+Key = TokenKey | RemoteKey  # what the signing service signs with
 
 log = get_logger(__name__)
 
@@ -103,6 +108,7 @@ class KeyStore:
         self.modules: list[Pkcs11Module] = []
         self._certificates_seen: tuple[tuple, list[CertificateEntry]] | None = None
         self._trust_certificates = [*trust.intermediates, *trust.anchors]  # for chains beyond the token's
+        self.remote = RemoteCredentials(settings.remote)
         try:
             candidates = discover_modules(settings.tokens.modules, use_catalog=settings.tokens.use_catalog)
         except TokenError as exc:
@@ -115,7 +121,7 @@ class KeyStore:
                     self.close()
                     raise key_error(exc) from None
                 log.warning("module_skipped", path=str(candidate.path), reason=exc.detail)
-        if not self.modules:
+        if not self.modules and not settings.remote:
             raise SignerError(Code.MODULE_NOT_FOUND,
                 "install the token's driver or set [tokens] modules in the configuration",
             )
@@ -140,10 +146,12 @@ class KeyStore:
         return [token for module in self.modules for token in driver_call(module.tokens)]
 
     def certificates(self) -> list[CertificateEntry]:
-        """Signing (end-entity) certificates on all tokens."""
-        return [entry for entry in self._all_certificates() if not is_ca(entry.certificate)]
+        """Signing (end-entity) certificates on all tokens, then the remote services' (a service
+        that does not answer is left out: ``signing_key`` reports it)."""
+        remote = [entry for entry, _ in self._remote()[0]]
+        return [entry for entry in self._all_certificates() if not is_ca(entry.certificate)] + remote
 
-    def signing_key(self, selector: str | None = None) -> TokenKey:
+    def signing_key(self, selector: str | None = None) -> Key:
         """The key for ``selector`` (label, key id or id prefix; None: the configured default).
         Blocking: call it off the event loop."""
         try:
@@ -155,14 +163,27 @@ class KeyStore:
             driver_call(module.rescan)
         return self._signing_key(selector)
 
-    def _signing_key(self, selector: str | None) -> TokenKey:
+    def _signing_key(self, selector: str | None) -> Key:
         selector = selector or self.settings.tokens.default_certificate
-        entries = [e for e in self._all_certificates() if not is_ca(e.certificate)]
+        remote, failed = self._remote()
+        entries = [e for e in self._all_certificates() if not is_ca(e.certificate)] + [e for e, _ in remote]
+        if not entries and failed:
+            raise failed[0]
         if not entries:
             if not any(t.flags.initialized for t in self.tokens()):
                 raise SignerError(Code.TOKEN_NOT_PRESENT, "plug in the USB token and try again")
             raise SignerError(Code.CERT_NOT_FOUND, "the connected tokens hold no signing certificate")
-        entry = _select(entries, selector)
+        try:
+            entry = _select(entries, selector)
+        except SignerError as error:
+            if error.code is not Code.CERT_NOT_FOUND or not failed:
+                raise
+            raise failed[0] from None  # it may be the service's that did not answer
+        credential = next((c for e, c in remote if e is entry), None)
+        if credential is not None:
+            chain = build_chain(entry.certificate, [*credential.chain, *self._trust_certificates])
+            return RemoteKey(certificate=entry.certificate, chain=chain, service=credential.service,
+                             credential=credential.credential)
         module = next(m for m in self.modules if str(m.path) == entry.token.module)
         pool = [e.certificate for e in self._all_certificates() if is_ca(e.certificate)]
         pool += self._trust_certificates
@@ -178,6 +199,14 @@ class KeyStore:
             module=module,
             pins=self.pins,
         )
+
+    def _remote(self) -> tuple[list[tuple[CertificateEntry, RemoteCredential]], list[SignerError]]:
+        """The remote services' signing credentials (a CA's are not), each as the entry of its
+        service's token, and the errors of the services that did not list theirs."""
+        credentials, failed = self.remote.read()
+        return [(CertificateEntry(id=credential_id(c), label=c.credential.id, key_id="", token=token_of(c.service),
+                                  certificate=c.certificate), c)
+                for c in credentials if not is_ca(c.certificate)], failed
 
     def _all_certificates(self) -> list[CertificateEntry]:
         """All certificates on the present tokens; re-read only when the set of tokens changes."""

@@ -10,7 +10,7 @@ import time
 from contextlib import suppress
 
 from ..errors import Code, SignerError
-from ..keys import KeyStore, TokenKey
+from ..keys import Key, KeyStore
 from ..keys.watch import ARRIVED, TokenWatch
 from ..logs import get_logger
 from .caller import Caller
@@ -26,7 +26,7 @@ class TokenWaits:
         self.prompts = prompts
         self.wait_s = wait_s
 
-    async def key(self, caller: Caller, selector: str | None, operation: str) -> TokenKey:
+    async def key(self, caller: Caller, selector: str | None, operation: str) -> Key:
         """The key for ``selector``, waiting for its token when none is plugged in."""
         try:
             return await asyncio.to_thread(self.keys.signing_key, selector)
@@ -38,7 +38,7 @@ class TokenWaits:
     def _can_wait(self) -> bool:
         return self.watch is not None and self.wait_s > 0 and self.prompts.can_ask_plug_in
 
-    async def _plugged_in(self, caller: Caller, selector: str | None, operation: str) -> TokenKey:
+    async def _plugged_in(self, caller: Caller, selector: str | None, operation: str) -> Key:
         assert self.watch is not None
         self.watch.start()  # a command's watchers start with its first wait
         request = PlugInRequest(origin=caller.name, operation=operation, wait_s=self.wait_s, certificate=selector)

@@ -22,7 +22,7 @@ from policies.profiles import load_profile
 from ..certificates import Trust
 from ..config import Settings
 from ..errors import Code, SignerError
-from ..keys import KeyStore, TokenKey
+from ..keys import Key, KeyStore, RemoteKey
 from ..keys.watch import TokenWatch
 from ..lazy import lazy_import
 from .caller import Caller
@@ -64,7 +64,7 @@ Documents = Callable[[], Awaitable[tuple[DocumentFacts, ...]]]
 class CheckedKey:
     """A key whose certificate passed the check, with the revocation answers it relied on."""
 
-    key: TokenKey
+    key: Key
     evidence: Evidence
     confirmation: str | None = None  # for the audit lines of what it signs (a batch's documents)
 
@@ -100,12 +100,14 @@ class SigningService:
         key = await self._key(caller, selector)
         return CheckedKey(key, await self._check(key))
 
-    async def _key(self, caller: Caller, selector: str | None, operation: str = "certificate") -> TokenKey:
+    async def _key(self, caller: Caller, selector: str | None, operation: str = "certificate") -> Key:
         key = await self.waits.key(caller, selector, operation)
         caller.audit["certificate_sha256"] = key.certificate.sha256.hex()
+        if isinstance(key, RemoteKey):
+            caller.audit["remote"] = key.service.name  # the line names the service that holds the key
         return key
 
-    async def _check(self, key: TokenKey) -> Evidence:
+    async def _check(self, key: Key) -> Evidence:
         """A good verdict is reused for a short while."""
         fingerprint = key.certificate.sha256
         checked = self._checked.get(fingerprint)
@@ -148,7 +150,7 @@ class SigningService:
         self.consent_check(caller, SIGN)
         await self.ask_consent(caller, SIGN, None, describe)
 
-    async def certificate(self, caller: Caller, selector: str | None = None) -> TokenKey:
+    async def certificate(self, caller: Caller, selector: str | None = None) -> Key:
         """The signing certificate's key, for a caller allowed to know the official's identity."""
         await self.consent_to_identity(caller)
         return (await self.checked_key(caller, selector)).key
@@ -232,7 +234,7 @@ class SigningService:
                               if decision == REFUSE else f"{caller.origin}: not confirmed")
         caller.audit["confirmation"] = CONFIRMED
 
-    async def _log_in(self, caller: Caller, key: TokenKey) -> None:
+    async def _log_in(self, caller: Caller, key: Key) -> None:
         """Make sure the token is logged in; a PIN prompt is one per origin at a time."""
         if await key.is_logged_in():
             return
@@ -251,7 +253,7 @@ class SigningService:
     def tsa(self) -> levels.TsaClient | None:
         return levels.tsa_client(self.settings.timestamp.url, self.settings.revocation.policy)
 
-    def with_certificate_look(self, options: pdf.PdfSignOptions, key: TokenKey) -> pdf.PdfSignOptions:
+    def with_certificate_look(self, options: pdf.PdfSignOptions, key: Key) -> pdf.PdfSignOptions:
         """Fill the profile's image and organisation from the certificate's configured appearance."""
         if options.profile is None:
             return options
@@ -267,7 +269,7 @@ class SigningService:
             image = {"seal": look.seal_image, "signature": look.signature_image}.get(profile.image)
         return replace(options, image=image, organisation=options.organisation or look.organisation)
 
-    async def pdf_preview(self, caller: Caller, data: bytes, options: pdf.PdfSignOptions, key: TokenKey
+    async def pdf_preview(self, caller: Caller, data: bytes, options: pdf.PdfSignOptions, key: Key
                           ) -> bytes | None:
         """The block on its page for the consent dialog (None: an invisible signature, or no preview)."""
         if options.profile is None:
@@ -400,7 +402,7 @@ class SigningService:
             return await xml.sign_xml(data, checked.key, signature_only=signature_only)
 
     async def sign_hash(self, caller: Caller, value: bytes, algorithm: str, selector: str | None
-                        ) -> tuple[bytes, TokenKey]:
+                        ) -> tuple[bytes, Key]:
         """A bare digest: the raw scope, since nobody can see what it stands for."""
         digest.check_digest(value, algorithm)  # refuse a malformed digest before consent or the token
         caller.audit.update(document_sha256=value.hex() if algorithm == "sha256" else None, document_size=0)

@@ -34,6 +34,7 @@ def record(audit: AuditLog, caller: Caller | None, operation: str, result: str, 
         confirmation=facts.get("confirmation"),
         placement=facts.get("placement"),
         repaired_sha256=facts.get("repaired_sha256"),
+        remote=facts.get("remote"),
     )
 
 

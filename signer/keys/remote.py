@@ -1,0 +1,193 @@
+"""Keys held by a remote signing service (``[[remote]]``, CSC API v1): its credentials listed as
+certificates of a token of their own, "csc:<name>", and a ``RemoteKey`` that signs through it.
+
+The service's failures become the signer's errors here: no answer is REMOTE_UNREACHABLE, an
+error answer REMOTE_SERVICE_ERROR, both naming the service.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import time
+from collections.abc import Awaitable, Callable, Coroutine
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
+
+from asn1crypto import x509
+
+from drivers.csc import Credential, CscClient, Endpoint, RemoteError, open_client
+from drivers.tokeninfo import TokenFlags, TokenInfo
+
+from ..config import RemoteSettings
+from ..errors import Code, SignerError
+from ..logs import get_logger
+
+log = get_logger(__name__)
+
+T = TypeVar("T")
+PREFIX = "csc:"  # the token label and queue of a service's credentials
+FRESH_S = 60.0  # how long a service's credential list is reused before it is read again
+IMPLICIT = "implicit"  # the credential needs no PIN or OTP: the only mode supported yet
+
+# A service's credentials look like an initialised token that needs no login from us.
+REMOTE_FLAGS = TokenFlags(login_required=False, protected_authentication_path=False, pin_count_low=False,
+                          pin_final_try=False, pin_locked=False, initialized=True)
+
+
+def remote_error(service: str, exc: RemoteError) -> SignerError:
+    code = Code.REMOTE_SERVICE_ERROR if exc.reached else Code.REMOTE_UNREACHABLE
+    vi = "không có trả lời" if not exc.reached else "trả lời có lỗi"
+    return SignerError(code, f"{service}: {exc.detail}", vi=f"{service}: {vi} ({exc.detail})")
+
+
+def endpoint(service: RemoteSettings) -> Endpoint:
+    return Endpoint(url=service.url, api_version=service.api_version, timeout_s=service.timeout_s)
+
+
+async def call(service: RemoteSettings, use: Callable[[CscClient], Awaitable[T]]) -> T:
+    """``use`` a client of ``service``; its failures as the signer's errors."""
+    try:
+        async with open_client(endpoint(service)) as client:
+            return await use(client)
+    except RemoteError as exc:
+        raise remote_error(service.name, exc) from None
+
+
+def token_of(service: RemoteSettings) -> TokenInfo:
+    return TokenInfo(module=PREFIX + service.url, slot_id=0, label=PREFIX + service.name,
+                     serial=PREFIX + service.name, manufacturer="", model="CSC API v1", flags=REMOTE_FLAGS)
+
+
+@dataclass(frozen=True)
+class RemoteCredential:
+    service: RemoteSettings
+    credential: Credential
+    certificate: x509.Certificate
+    chain: tuple[x509.Certificate, ...]  # as the service sent it (the store orders it)
+
+    @property
+    def der(self) -> bytes:
+        return self.credential.certificates[0]
+
+
+@dataclass
+class RemoteKey:
+    """A credential of a remote service: the engine's ``SigningKey``, and what the signing
+    service asks of a key (label, queue, login)."""
+
+    certificate: x509.Certificate
+    chain: tuple[x509.Certificate, ...]
+    service: RemoteSettings
+    credential: Credential
+    signing_s: float = 0.0  # time spent in the service's signHash calls (for batch statistics)
+
+    @property
+    def algorithm(self) -> str:
+        return self.certificate.public_key.algorithm  # "rsa" or "ec"
+
+    @property
+    def signature_size(self) -> int:
+        bits = self.certificate.public_key.bit_size
+        return (bits + 7) // 8 if self.algorithm == "rsa" else 2 * ((bits + 7) // 8) + 9
+
+    @property
+    def label(self) -> str:
+        return self.credential.id
+
+    @property
+    def queue(self) -> str:
+        """One queue per service: its signatures go out in order."""
+        return PREFIX + self.service.name
+
+    async def is_logged_in(self) -> bool:
+        return True  # each signature carries its own authorisation (the SAD)
+
+    async def pin_per_signature(self) -> bool:
+        return False
+
+    async def log_in(self) -> bool:
+        return False
+
+    async def sign_digest(self, digest: bytes, algorithm: str = "sha256") -> bytes:
+        """Authorise exactly this hash, then have the service sign it."""
+        if self.credential.auth_mode != IMPLICIT:
+            raise SignerError(Code.NOT_SUPPORTED,
+                              f"{self.service.name}: credentials authorised by {self.credential.auth_mode} "
+                              "(PIN or one-time code) cannot sign yet",
+                              vi=f"{self.service.name}: chưa ký được bằng chứng thư cần mã PIN hoặc mã OTP")
+
+        async def sign(client: CscClient) -> bytes:
+            sad = await client.authorize(self.credential.id, [digest])
+            started = time.monotonic()
+            try:
+                [signature] = await client.sign_hashes(self.credential, sad, [digest],
+                                                       key_algorithm=self.algorithm, digest=algorithm)
+            finally:
+                self.signing_s += time.monotonic() - started
+            return signature
+
+        return await call(self.service, sign)
+
+
+@dataclass
+class RemoteCredentials:
+    """The credentials of every configured service, read at most every ``FRESH_S`` seconds;
+    a service that does not answer is reported, not fatal to the others."""
+
+    services: tuple[RemoteSettings, ...]
+    _seen: dict[str, tuple[float, list[RemoteCredential]]] = field(default_factory=dict)
+
+    def read(self) -> tuple[list[RemoteCredential], list[SignerError]]:
+        """Blocking: every service's credentials, and the errors of those that failed."""
+        found: list[RemoteCredential] = []
+        failures: list[SignerError] = []
+        for service in self.services:
+            seen = self._seen.get(service.name)
+            if seen is None or time.monotonic() - seen[0] > FRESH_S:
+                try:
+                    seen = (time.monotonic(), _blocking(_credentials(service)))
+                except SignerError as error:
+                    log.warning("remote_unavailable", service=service.name, code=error.code, reason=error.detail)
+                    failures.append(error)
+                    continue
+                self._seen[service.name] = seen
+            found += seen[1]
+        return found, failures
+
+
+async def _credentials(service: RemoteSettings) -> list[RemoteCredential]:
+    async def read(client: CscClient) -> list[RemoteCredential]:
+        credentials = [await client.credential(i) for i in await client.credential_ids()]
+        return [c for c in map(_parsed, credentials) if c is not None]
+
+    def _parsed(credential: Credential) -> RemoteCredential | None:
+        try:
+            certificates = [x509.Certificate.load(der) for der in credential.certificates]
+            for certificate in certificates:
+                _ = certificate.native  # parse fully now: a broken certificate is skipped, not fatal later
+        except ValueError:
+            log.warning("certificate_unreadable", token=PREFIX + service.name, label=credential.id)
+            return None
+        if not credential.enabled:
+            return None
+        return RemoteCredential(service, credential, certificates[0], tuple(certificates[1:]))
+
+    return await call(service, read)
+
+
+def credential_id(credential: RemoteCredential) -> str:
+    """The certificate's id as for a token's (the first 16 hex digits of its SHA-256)."""
+    return hashlib.sha256(credential.der).hexdigest()[:16]
+
+
+def _blocking(work: Coroutine[Any, Any, T]) -> T:
+    """Run ``work`` to its end from synchronous code: here when no event loop runs in this
+    thread (the key store is called off the loop), else in a thread of its own."""
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return asyncio.run(work)
+    with ThreadPoolExecutor(1) as pool:
+        return pool.submit(asyncio.run, work).result()

@@ -1,0 +1,147 @@
+"""A remote signing service (CSC API v1) as one more kind of key: ``certomancer-csc-dummy``
+serving the test PKI's credentials on loopback, the real CLI signing with them, pdfsig checking
+the signature and pyHanko's validator the chain up to the test root, the only anchor.
+
+The signer's configuration here has no PKCS#11 module at all: whatever signs, the service did.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+from conftest import DOCUMENTS, DevEnv, free_port, signer_cli
+from pdf_checks import assert_pdfsig_all_valid, assert_qpdf_clean, validate_all
+
+from signer.audit import AuditLog
+
+SERVICE = "dummy"
+CREDENTIAL = "gov-test/leader"
+START_S = 60.0  # the service's start-up, bounded so that a broken install fails instead of hanging
+
+
+@dataclass(frozen=True)
+class Remote:
+    url: str
+    config: Path  # the signer's configuration naming it
+    state: Path  # the signer's state folder (audit trail)
+
+
+def _pki_config(dev_env: DevEnv, folder: Path) -> Path:
+    """The test PKI as the responders serve it: the same keys, the same responder URLs (so the
+    certificates the service hands out are the ones the test CA answers for)."""
+    shutil.copytree(dev_env.dir / "pki" / "keys", folder)
+    services_url = f"http://127.0.0.1:{(dev_env.dir / 'services.port').read_text().strip()}"
+    source = (Path(__file__).resolve().parents[1] / "fixtures" / "pki" / "certomancer.yml").read_text()
+    config = folder / "certomancer.yml"
+    config.write_text(source.replace('external-url-prefix: "http://127.0.0.1:9921"',
+                                     f'external-url-prefix: "{services_url}"'))
+    assert services_url in config.read_text()
+    return config
+
+
+def _wait_listening(port: int, process: subprocess.Popen, log: Path) -> None:
+    deadline = time.monotonic() + START_S
+    while time.monotonic() < deadline:
+        assert process.poll() is None, log.read_text()
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=1):
+                return
+        except OSError:
+            time.sleep(0.1)
+    pytest.fail(f"certomancer-csc did not listen on {port} within {START_S:g} s")
+
+
+def _signer_config(dev_env: DevEnv, folder: Path, url: str) -> Path:
+    """The development configuration with the tokens taken away and the service added."""
+    text = dev_env.signer_config.read_text()
+    for old, new in (('modules = ["/usr/lib/softhsm/libsofthsm2.so"]', "modules = []\nuse_catalog = false"),
+                     ('default_certificate = "leader"\n', ""),
+                     ("[server]\n", f'[server]\nstate_dir = "{folder / "state"}"\n')):
+        assert old in text
+        text = text.replace(old, new)
+    config = folder / "signer.toml"
+    config.write_text(text + f'\n[[remote]]\nname = "{SERVICE}"\nurl = "{url}"\napi_version = "v1"\nauth = "none"\n')
+    return config
+
+
+@pytest.fixture(scope="module")
+def remote(dev_env: DevEnv, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Remote]:
+    """certomancer-csc on a free loopback port, SCAL 2 (each authorisation bound to its hashes)."""
+    folder = tmp_path_factory.mktemp("csc")
+    pki = _pki_config(dev_env, folder / "pki")
+    port = free_port()
+    command = [str(Path(sys.executable).parent / "certomancer-csc"), str(pki), str(port), "2"]
+    log = folder / "csc.log"
+    with log.open("wb") as output:
+        process = subprocess.Popen(command, stdout=output, stderr=subprocess.STDOUT, cwd=folder)
+    try:
+        _wait_listening(port, process, log)
+        url = f"http://127.0.0.1:{port}"
+        yield Remote(url, _signer_config(dev_env, folder, url), folder / "state")
+    finally:
+        process.terminate()
+        process.wait(timeout=30)
+
+
+def _env(remote: Remote) -> dict[str, str]:
+    return {**os.environ, "SIGNER_CONFIG": str(remote.config)}
+
+
+def test_certs_lists_the_service_credentials(remote: Remote) -> None:
+    done = signer_cli("certs", "--json", env=_env(remote))
+    assert done.returncode == 0, done.stderr
+    listed = {c["label"]: c for c in json.loads(done.stdout)}
+    assert {CREDENTIAL, "gov-test/clerk", "gov-test/expired", "gov-test/revoked"} <= set(listed)
+    assert not any(label.endswith(("/root", "/interm")) for label in listed), "CA certificates are no credentials"
+    leader = listed[CREDENTIAL]
+    assert leader["common_name"] == "Lê Hồng Sơn"
+    assert "Test CA phục vụ các cơ quan Nhà nước" in leader["issuer"]
+    assert leader["token"] == {"label": f"csc:{SERVICE}", "serial": f"csc:{SERVICE}"}
+    assert leader["status"] == "valid" and len(leader["id"]) == 16
+
+    human = signer_cli("certs", env=_env(remote))
+    assert human.returncode == 0, human.stderr
+    assert f"{CREDENTIAL}  [{leader['id']}]  Lê Hồng Sơn" in human.stdout
+    assert f"token csc:{SERVICE} (csc:{SERVICE})" in human.stdout
+
+
+def test_sign_approved_with_the_remote_credential(remote: Remote, dev_env: DevEnv, tmp_path: Path) -> None:
+    out = tmp_path / "approved.pdf"
+    done = signer_cli("sign", str(DOCUMENTS / "libreoffice.pdf"), "-o", str(out), "--profile", "approved",
+                      "--cert", CREDENTIAL, "--json", env=_env(remote))
+    assert done.returncode == 0, done.stderr
+    result = json.loads(done.stdout)
+    assert result["signer"] == "Lê Hồng Sơn"
+    assert_pdfsig_all_valid(out, 1)
+    assert_qpdf_clean(out)
+    # the chain to the test root, with it as the only anchor (pdfsig's NSS validation reports an
+    # "unknown issue" for the test PKI's certificates whichever key signs, so it cannot tell here)
+    (status,) = validate_all(out.read_bytes(), dev_env.root_cert)
+    assert status.bottom_line, status.pretty_print_details()
+
+    line = AuditLog(remote.state / "audit.jsonl").read()[-1]
+    assert (line.operation, line.result, line.remote) == ("cli sign", "OK", SERVICE)
+    assert line.certificate_sha256 is not None
+
+
+def test_a_service_that_does_not_answer_is_its_own_error(dev_env: DevEnv, tmp_path: Path) -> None:
+    config = _signer_config(dev_env, tmp_path, f"http://127.0.0.1:{free_port()}")  # nothing listens there
+    out = tmp_path / "never.pdf"
+    done = signer_cli("sign", str(DOCUMENTS / "libreoffice.pdf"), "-o", str(out), "--profile", "approved",
+                      "--cert", CREDENTIAL, env={**os.environ, "SIGNER_CONFIG": str(config)})
+    assert done.returncode == 5, done.stderr
+    assert "REMOTE_UNREACHABLE" in done.stderr and SERVICE in done.stderr, done.stderr
+    assert "Traceback" not in done.stderr
+    assert not out.exists()
+    line = AuditLog(tmp_path / "state" / "audit.jsonl").read()[-1]
+    assert (line.operation, line.result) == ("cli sign", "REMOTE_UNREACHABLE")
