@@ -6,6 +6,13 @@ The key stays in the service's HSM; the service signs hashes. What is used: ``in
 PIN or OTP the caller supplies) and ``signatures/signHash`` (many hashes per call). Every call is
 bounded in time and in the size of its answer. Only unauthenticated services for now: the
 OAuth 2.0 and HTTP basic flows of the specification are not built.
+
+pyHanko's ``CSCSigner`` is not used: it is a pyHanko ``Signer`` that hashes the data itself
+and builds the CMS, where the signer's engine hands its keys a digest and wants a raw
+signature back (``signer.engine.key.SigningKey``); it turns every error answer into a bare
+``SigningError`` (``raise_for_status``), losing the service's ``error`` that the signer's codes
+come from; it reads answers unbounded; and importing pyHanko here would load the document
+stack with the key layer. The requests' JSON follows the same specification sections.
 """
 
 from __future__ import annotations

@@ -7,6 +7,8 @@ The signer's configuration here has no PKCS#11 module at all: whatever signs, th
 
 from __future__ import annotations
 
+import asyncio
+import hashlib
 import json
 import os
 import shutil
@@ -20,9 +22,16 @@ from pathlib import Path
 
 import pytest
 from conftest import DOCUMENTS, DevEnv, free_port, signer_cli
+from cryptography import x509 as pyca_x509
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.asymmetric import padding
+from cryptography.hazmat.primitives.asymmetric.utils import Prehashed
 from pdf_checks import assert_pdfsig_all_valid, assert_qpdf_clean, validate_all
 
+from drivers.csc import Credential, Endpoint, RemoteError, ServiceInfo, open_client
 from signer.audit import AuditLog
+from signer.config import load_settings
+from signer.errors import SignerError
 
 SERVICE = "dummy"
 CREDENTIAL = "gov-test/leader"
@@ -145,3 +154,70 @@ def test_a_service_that_does_not_answer_is_its_own_error(dev_env: DevEnv, tmp_pa
     assert not out.exists()
     line = AuditLog(tmp_path / "state" / "audit.jsonl").read()[-1]
     assert (line.operation, line.result) == ("cli sign", "REMOTE_UNREACHABLE")
+
+
+def test_a_service_answering_errors_is_its_own_error(dev_env: DevEnv, tmp_path: Path) -> None:
+    """The test CA's responders answer HTTP, but no CSC method: every call is an error answer."""
+    responders = f"http://127.0.0.1:{(dev_env.dir / 'services.port').read_text().strip()}"
+    config = _signer_config(dev_env, tmp_path, responders)
+    out = tmp_path / "never.pdf"
+    done = signer_cli("sign", str(DOCUMENTS / "libreoffice.pdf"), "-o", str(out), "--cert", CREDENTIAL,
+                      env={**os.environ, "SIGNER_CONFIG": str(config)})
+    assert done.returncode == 5, done.stderr
+    assert "REMOTE_SERVICE_ERROR" in done.stderr and "HTTP 404" in done.stderr, done.stderr
+    assert not out.exists()
+
+
+def test_the_client_signs_many_hashes_in_one_call(remote: Remote) -> None:
+    digests = [hashlib.sha256(f"document {i}".encode()).digest() for i in range(5)]
+
+    async def session() -> tuple[ServiceInfo, Credential, list[bytes], RemoteError]:
+        async with open_client(Endpoint(remote.url)) as client:
+            info = await client.info()
+            credential = await client.credential(CREDENTIAL)
+            sad = await client.authorize(CREDENTIAL, digests)
+            signatures = await client.sign_hashes(credential, sad, digests, key_algorithm="rsa", digest="sha256")
+            try:  # SCAL 2: the authorisation covers its own hashes, no other
+                await client.sign_hashes(credential, sad, [hashlib.sha256(b"other").digest()],
+                                         key_algorithm="rsa", digest="sha256")
+            except RemoteError as refused:
+                return info, credential, signatures, refused
+            raise AssertionError("a hash outside the authorisation was signed")
+
+    info, credential, signatures, refused = asyncio.run(session())
+    assert info.specs.startswith("1.0.4") and "signatures/signHash" in info.methods
+    assert (credential.scal, credential.auth_mode, credential.enabled) == (2, "implicit", True)
+    assert len(credential.certificates) == 3  # the signer's, then its chain up to the root
+    public_key = pyca_x509.load_der_x509_certificate(credential.certificates[0]).public_key()
+    assert len(signatures) == len(digests)
+    for digest, signature in zip(digests, signatures, strict=True):
+        public_key.verify(signature, digest, padding.PKCS1v15(), Prehashed(hashes.SHA256()))
+    assert refused.reached and refused.status == 400
+
+
+@pytest.mark.parametrize(("table", "says"), [
+    ('name = "x"\nurl = "http://ky.example.gov.vn"', "https://"),
+    ('name = "x"\nurl = "https://ky.example.gov.vn"\nauth = "oauth2"', "not supported yet"),
+    ('name = "x"\nurl = "https://ky.example.gov.vn"\napi_version = "v2"', "'v1'"),
+    ('name = "a b"\nurl = "https://ky.example.gov.vn"', "name"),
+    ('name = "x"\nurl = "https://ky.example.gov.vn"\nclient_id = "c"', "client_id"),
+])
+def test_remote_settings_are_checked(tmp_path: Path, table: str, says: str) -> None:
+    config = tmp_path / "signer.toml"
+    config.write_text(f"[[remote]]\n{table}\n")
+    with pytest.raises(SignerError) as refused:
+        load_settings(config, policy_file=tmp_path / "no-policy.toml")
+    assert refused.value.code == "CONFIG_INVALID" and says in refused.value.detail
+
+
+def test_two_services_need_two_names(tmp_path: Path) -> None:
+    config = tmp_path / "signer.toml"
+    one = '[[remote]]\nname = "x"\nurl = "https://a.example.gov.vn"\n'
+    config.write_text(one + one.replace("a.example", "b.example"))
+    with pytest.raises(SignerError) as refused:
+        load_settings(config, policy_file=tmp_path / "no-policy.toml")
+    assert "names must differ" in refused.value.detail
+    config.write_text(one + one.replace('"x"', '"y"'))
+    settings = load_settings(config, policy_file=tmp_path / "no-policy.toml")
+    assert [(r.name, r.url, r.api_version, r.auth) for r in settings.remote] == [
+        ("x", "https://a.example.gov.vn", "v1", "none"), ("y", "https://a.example.gov.vn", "v1", "none")]
