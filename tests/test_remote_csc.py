@@ -26,6 +26,8 @@ from cryptography import x509 as pyca_x509
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import padding
 from cryptography.hazmat.primitives.asymmetric.utils import Prehashed
+from daemon_harness import RunningDaemon
+from http_client import call
 from pdf_checks import assert_pdfsig_all_valid, assert_qpdf_clean, validate_all
 
 from drivers.csc import Credential, Endpoint, RemoteError, ServiceInfo, open_client
@@ -221,3 +223,23 @@ def test_two_services_need_two_names(tmp_path: Path) -> None:
     settings = load_settings(config, policy_file=tmp_path / "no-policy.toml")
     assert [(r.name, r.url, r.api_version, r.auth) for r in settings.remote] == [
         ("x", "https://a.example.gov.vn", "v1", "none"), ("y", "https://a.example.gov.vn", "v1", "none")]
+
+
+def test_the_daemon_lists_and_signs_with_the_remote_credential(remote: Remote, tmp_path: Path) -> None:
+    """The same /v1 calls as with a token, the credential named by its id."""
+    page = "http://127.0.0.1:5173"
+    with RunningDaemon(remote.config, tmp_path / "daemon", allow_origins=(page,), pregranted=(page,),
+                       unattended=(page,)) as daemon:
+        listed = call("GET", f"{daemon.url}/v1/certificates", headers={"Origin": page})
+        assert listed.status == 200, listed.body
+        labels = {c["label"]: c for c in listed.json()}
+        assert labels[CREDENTIAL]["token"]["label"] == f"csc:{SERVICE}"
+        signed = call("POST", f"{daemon.url}/v1/sign/pdf?profile=approved&cert={CREDENTIAL}",
+                      headers={"Origin": page, "Content-Type": "application/pdf"},
+                      body=(DOCUMENTS / "libreoffice.pdf").read_bytes())
+        assert signed.status == 200, signed.body
+        out = tmp_path / "daemon.pdf"
+        out.write_bytes(signed.body)
+        assert_pdfsig_all_valid(out, 1)
+        line = AuditLog(daemon.settings.server.state_dir / "audit.jsonl").read()[-1]
+        assert (line.result, line.remote, line.origin) == ("OK", SERVICE, page)
