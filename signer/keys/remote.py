@@ -29,6 +29,7 @@ log = get_logger(__name__)
 T = TypeVar("T")
 PREFIX = "csc:"  # the token label and queue of a service's credentials
 FRESH_S = 60.0  # how long a service's credential list is reused before it is read again
+RETRY_S = 10.0  # how long a service that failed is not asked again (a token's signature need not wait on it)
 IMPLICIT = "implicit"  # the credential needs no PIN or OTP: the only mode supported yet
 
 # A service's credentials look like an initialised token that needs no login from us.
@@ -134,10 +135,12 @@ class RemoteKey:
 @dataclass
 class RemoteCredentials:
     """The credentials of every configured service, read at most every ``FRESH_S`` seconds;
-    a service that does not answer is reported, not fatal to the others."""
+    a service that does not answer is reported (for ``RETRY_S`` seconds without asking it
+    again), not fatal to the others."""
 
     services: tuple[RemoteSettings, ...]
     _seen: dict[str, tuple[float, list[RemoteCredential]]] = field(default_factory=dict)
+    _failed: dict[str, tuple[float, SignerError]] = field(default_factory=dict)
 
     def read(self) -> tuple[list[RemoteCredential], list[SignerError]]:
         """Blocking: every service's credentials, and the errors of those that failed."""
@@ -145,13 +148,19 @@ class RemoteCredentials:
         failures: list[SignerError] = []
         for service in self.services:
             seen = self._seen.get(service.name)
+            failed = self._failed.get(service.name)
+            if failed is not None and time.monotonic() - failed[0] < RETRY_S:
+                failures.append(failed[1])
+                continue
             if seen is None or time.monotonic() - seen[0] > FRESH_S:
                 try:
                     seen = (time.monotonic(), _blocking(_credentials(service)))
                 except SignerError as error:
                     log.warning("remote_unavailable", service=service.name, code=error.code, reason=error.detail)
+                    self._failed[service.name] = (time.monotonic(), error)
                     failures.append(error)
                     continue
+                self._failed.pop(service.name, None)
                 self._seen[service.name] = seen
             found += seen[1]
         return found, failures
