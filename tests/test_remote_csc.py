@@ -243,3 +243,34 @@ def test_the_daemon_lists_and_signs_with_the_remote_credential(remote: Remote, t
         assert_pdfsig_all_valid(out, 1)
         line = AuditLog(daemon.settings.server.state_dir / "audit.jsonl").read()[-1]
         assert (line.result, line.remote, line.origin) == ("OK", SERVICE, page)
+
+
+def test_a_cms_signature_with_the_remote_credential(remote: Remote, dev_env: DevEnv, tmp_path: Path) -> None:
+    content = tmp_path / "công-văn.xml"
+    content.write_text("<vanban><so>123/UBND-VP</so></vanban>", encoding="utf-8")
+    out = tmp_path / "công-văn.p7s"
+    done = signer_cli("sign-cms", str(content), "-o", str(out), "--cert", CREDENTIAL, env=_env(remote))
+    assert done.returncode == 0, done.stderr
+    verified = subprocess.run(
+        ["openssl", "cms", "-verify", "-binary", "-inform", "DER", "-in", str(out), "-content", str(content),
+         "-CAfile", str(dev_env.root_cert), "-purpose", "any", "-out", "/dev/null"],
+        capture_output=True, text=True, timeout=60)
+    assert "Verification successful" in verified.stderr, verified.stderr
+
+
+def test_a_small_batch_with_the_remote_credential(remote: Remote, tmp_path: Path) -> None:
+    """Each document its own authorisation and signHash for now (one per batch is still to come)."""
+    folder = tmp_path / "in"
+    folder.mkdir()
+    for index in range(3):
+        shutil.copy(DOCUMENTS / "libreoffice.pdf", folder / f"van-ban-{index}.pdf")
+    (tmp_path / "out").mkdir()
+    done = signer_cli("sign-batch", str(folder), "-o", str(tmp_path / "out"), "--cert", CREDENTIAL,
+                      "--profile", "approved", env=_env(remote))
+    assert done.returncode == 0, done.stderr
+    signed = sorted((tmp_path / "out").glob("*.pdf"))
+    assert [p.name for p in signed] == [f"van-ban-{index}-signed.pdf" for index in range(3)]
+    for path in signed:
+        assert_pdfsig_all_valid(path, 1)
+    items = [line for line in AuditLog(remote.state / "audit.jsonl").read() if " item " in line.operation]
+    assert [(line.result, line.remote) for line in items[-3:]] == [("OK", SERVICE)] * 3

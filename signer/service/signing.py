@@ -68,6 +68,11 @@ class CheckedKey:
     evidence: Evidence
     confirmation: str | None = None  # for the audit lines of what it signs (a batch's documents)
 
+    @property
+    def remote(self) -> str | None:
+        """The remote signing service that holds the key, for the audit lines (None: a token's)."""
+        return self.key.service.name if isinstance(self.key, RemoteKey) else None
+
 
 Preview = Callable[[CheckedKey], Awaitable[bytes | None]]
 

@@ -452,7 +452,7 @@ class BatchManager:
                               result=error or "OK", certificate_sha256=checked.key.certificate.sha256.hex(),
                               document_sha256=item.sha256, document_size=item.size,
                               confirmation=checked.confirmation, placement=placement,
-                              repaired_sha256=item.repaired_sha256)
+                              repaired_sha256=item.repaired_sha256, remote=checked.remote)
         self.progress.publish(batch, item_event(batch, item))
 
     def _fail_remaining(self, batch: Batch, code: str) -> None:
