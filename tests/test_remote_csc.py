@@ -27,8 +27,10 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import padding
 from cryptography.hazmat.primitives.asymmetric.utils import Prehashed
 from daemon_harness import RunningDaemon
+from docsys import DocumentSystem, Running
 from http_client import call
 from pdf_checks import assert_pdfsig_all_valid, assert_qpdf_clean, validate_all
+from test_vgca import document_frame, vgca
 
 from drivers.csc import Credential, Endpoint, RemoteError, ServiceInfo, open_client
 from signer.audit import AuditLog
@@ -73,10 +75,11 @@ def _wait_listening(port: int, process: subprocess.Popen, log: Path) -> None:
 
 
 def _signer_config(dev_env: DevEnv, folder: Path, url: str) -> Path:
-    """The development configuration with the tokens taken away and the service added."""
+    """The development configuration with the tokens taken away and the service added, its
+    leader's credential the default certificate (the VGCA paths sign with it)."""
     text = dev_env.signer_config.read_text()
     for old, new in (('modules = ["/usr/lib/softhsm/libsofthsm2.so"]', "modules = []\nuse_catalog = false"),
-                     ('default_certificate = "leader"\n', ""),
+                     ('default_certificate = "leader"', f'default_certificate = "{CREDENTIAL}"'),
                      ("[server]\n", f'[server]\nstate_dir = "{folder / "state"}"\n')):
         assert old in text
         text = text.replace(old, new)
@@ -274,3 +277,19 @@ def test_a_small_batch_with_the_remote_credential(remote: Remote, tmp_path: Path
         assert_pdfsig_all_valid(path, 1)
     items = [line for line in AuditLog(remote.state / "audit.jsonl").read() if " item " in line.operation]
     assert [(line.result, line.remote) for line in items[-3:]] == [("OK", SERVICE)] * 3
+
+
+def test_a_vgca_sign_approved_call_with_the_remote_credential(remote: Remote, tmp_path: Path) -> None:
+    """A page's SignApproved over wss://, exactly as with a token: the document downloaded, signed
+    by the service's key (the default certificate), uploaded back."""
+    with Running(DocumentSystem()) as docsys, RunningDaemon(
+            remote.config, tmp_path / "daemon", allow_origins=(docsys.url,), pregranted=(docsys.url,),
+            unattended=(docsys.url,)) as daemon:
+        reply = vgca(daemon, "SignApproved", document_frame(docsys), origin=docsys.url)
+        assert reply["Status"] == 0, reply
+        (upload,) = docsys.uploads
+        out = tmp_path / "uploaded.pdf"
+        out.write_bytes(upload.data)
+        assert_pdfsig_all_valid(out, 1)
+        line = AuditLog(daemon.settings.server.state_dir / "audit.jsonl").read()[-1]
+        assert (line.result, line.remote, line.origin) == ("OK", SERVICE, docsys.url)
