@@ -80,7 +80,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         parser = build_parser()
     except ValueError as exc:  # a broken profile file, read for the options' choices
-        return _report(SignerError(Code.CONFIG_INVALID, str(exc)))
+        return _report(SignerError(Code.CONFIG_INVALID, str(exc), vi=f"lỗi trong tệp mẫu chữ ký: {exc}"))
     args = parser.parse_args(argv)
     from ..config import load_settings  # after parsing: --help and usage errors load none of this
     from ..errors import as_signer_error

@@ -43,7 +43,8 @@ def parse_since(value: str, now: datetime | None = None) -> datetime:
     try:
         when = datetime.fromisoformat(value)
     except ValueError:
-        raise SignerError(Code.BAD_REQUEST, f"--since: not a time or age: {value}") from None
+        raise SignerError(Code.BAD_REQUEST, f"--since: not a time or age: {value}",
+                          vi=f"--since: không phải thời điểm hoặc khoảng thời gian: {value}") from None
     return when if when.tzinfo else when.replace(tzinfo=UTC)
 
 

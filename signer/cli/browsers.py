@@ -64,7 +64,7 @@ def _allowed(settings: Settings, extra: list[str] | None = None) -> list[str]:
         return load_allowlist([*settings.server.allowed_origins, *(extra or [])],
                               only=settings.policy.origins if settings.policy else None).listed()
     except ValueError as exc:
-        raise SignerError(Code.CONFIG_INVALID, str(exc)) from None
+        raise SignerError(Code.CONFIG_INVALID, str(exc), vi=f"lỗi trong danh sách trang web được phép: {exc}") from None
 
 
 def _machine_origins(settings: Settings) -> list[str]:
@@ -103,7 +103,8 @@ def _report(origins: list[str], tls_dir: Path, *, root: Path, json: bool) -> int
     from ..tls import TlsFiles
 
     if not origins:
-        raise SignerError(Code.BAD_REQUEST, "no origin: give --origin URL or allow one in the configuration")
+        raise SignerError(Code.BAD_REQUEST, "no origin: give --origin URL or allow one in the configuration",
+                          vi="chưa có trang web nào: hãy dùng --origin URL hoặc cho phép một trang web trong cấu hình")
     ca_pem = TlsFiles.in_dir(tls_dir).ca_cert
     report = {origin: browser_verdicts(origin, home=Path.home(), ca_pem=ca_pem, root=root) for origin in origins}
     if json:

@@ -58,5 +58,6 @@ def _look(settings: Settings, label: str | None) -> CertificateAppearance:
         return CertificateAppearance()
     if label not in settings.appearance:
         known = ", ".join(sorted(settings.appearance)) or "none"
-        raise SignerError(Code.BAD_REQUEST, f"no [appearance.{label}] in the configuration (configured: {known})")
+        raise SignerError(Code.BAD_REQUEST, f"no [appearance.{label}] in the configuration (configured: {known})",
+                          vi=f"cấu hình không có mục [appearance.{label}] (các mục đã có: {known})")
     return settings.appearance[label]

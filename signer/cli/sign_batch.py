@@ -9,7 +9,7 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from ..errors import Code, SignerError
+from ..errors import Code, SignerError, os_reason_vi
 from ..service.options import add_arguments, names
 from ..service.repaired import NOTE_EN, NOTE_VI
 from .output import announce_waits, print_json
@@ -40,9 +40,10 @@ def documents(inputs: list[Path]) -> list[Path]:
         elif path.is_file():
             found.append(path)
         else:
-            raise SignerError(Code.FILE_UNREADABLE, f"{path}: no such file or folder")
+            raise SignerError(Code.FILE_UNREADABLE, f"{path}: no such file or folder",
+                              vi=f"{path}: không có tệp hoặc thư mục này")
     if not found:
-        raise SignerError(Code.BAD_REQUEST, "no PDF documents given")
+        raise SignerError(Code.BAD_REQUEST, "no PDF documents given", vi="chưa chỉ ra văn bản PDF nào")
     return found
 
 
@@ -51,7 +52,8 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
 
     paths = documents(args.inputs)
     if not args.output.is_dir():
-        raise SignerError(Code.OUTPUT_FAILED, f"{args.output}: not a folder")
+        raise SignerError(Code.OUTPUT_FAILED, f"{args.output}: not a folder",
+                          vi=f"{args.output}: không phải là thư mục")
     options = {name: value for name in names("batch") if (value := getattr(args, name))}  # as the API gets them
     with announce_waits(below_bar=not args.json):
         summary = asyncio.run(_sign(settings, paths, options, args.output, show=not args.json))
@@ -109,7 +111,8 @@ async def _read(path: Path) -> AsyncIterator[bytes]:
             while chunk := await asyncio.to_thread(file.read, CHUNK):
                 yield chunk
     except OSError as exc:
-        raise SignerError(Code.FILE_UNREADABLE, f"{path}: {exc.strerror or exc}") from None
+        raise SignerError(Code.FILE_UNREADABLE, f"{path}: {exc.strerror or exc}",
+                          vi=f"{path}: {os_reason_vi(exc)}") from None
 
 
 def _progress(batch: Batch) -> None:

@@ -26,9 +26,11 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
         from tray.app import run as run_tray
     except ImportError as exc:  # pywebview or pystray missing
         raise SignerError(Code.NOT_SUPPORTED,
-                          f"the desktop companion needs pywebview and pystray ({exc.name})") from None
+                          f"the desktop companion needs pywebview and pystray ({exc.name})",
+                          vi=f"chương trình đồng hành trên máy tính cần pywebview và pystray ({exc.name})") from None
     unreachable = run_tray(settings.server.state_dir, icon=not args.no_icon, gui=args.gui,
                            open_settings=args.settings)
     if unreachable:
-        raise SignerError(Code.DAEMON_UNREACHABLE, f"{unreachable}; start it with `signer serve`")
+        raise SignerError(Code.DAEMON_UNREACHABLE, f"{unreachable}; start it with `signer serve`",
+                          vi=f"hãy khởi động bằng lệnh `signer serve` ({unreachable})")
     return 0
