@@ -34,6 +34,8 @@ BLOCK_AND_BATCH: frozenset[Which] = frozenset({"pdf", "preview", "batch"})
 CERT = "cert"  # the one option that is not part of PdfSignOptions: which key signs
 NOT_NUMBERS = "page must be a number and rect four numbers x1,y1,x2,y2"
 NOT_FOUR = "rect must be four numbers x1,y1,x2,y2"
+NOT_NUMBERS_VI = "page phải là một số và rect phải là bốn số x1,y1,x2,y2"
+NOT_FOUR_VI = "rect phải là bốn số x1,y1,x2,y2"
 RECT_PATTERN = r"^[-0-9.]+(,[-0-9.]+){3}$"
 
 
@@ -158,9 +160,9 @@ def _parsed(spec: OptionSpec, value: str) -> Any:
             return int(value)
         box = _numbers(value)
     except ValueError:
-        raise SignerError(Code.BAD_REQUEST, NOT_NUMBERS) from None
+        raise SignerError(Code.BAD_REQUEST, NOT_NUMBERS, vi=NOT_NUMBERS_VI) from None
     if len(box) != 4:
-        raise SignerError(Code.BAD_REQUEST, NOT_FOUR)
+        raise SignerError(Code.BAD_REQUEST, NOT_FOUR, vi=NOT_FOUR_VI)
     return box
 
 
