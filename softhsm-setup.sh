@@ -1,24 +1,28 @@
 #!/usr/bin/env bash
 # Create development / CI tokens on SoftHSM with the test PKI of fixtures/pki.
 #
-#   ./softhsm-setup.sh [DIR] [--services | --stop]      (DIR default: ./.dev)
+#   ./softhsm-setup.sh [DIR] [--no-services | --stop]      (DIR default: ./.dev)
 #
 # Writes DIR/softhsm2.conf, DIR/signer.toml, DIR/pki/ (keys and certificates)
-# and DIR/tokens/ (SoftHSM token storage), then prints the export lines.
-# Running it again keeps what is already there: keys, certificates and tokens
-# are only created when missing.
+# and DIR/tokens/ (SoftHSM token storage), starts the test CA's CRL, OCSP and
+# timestamp responders (certomancer's animator, in the background, on
+# http://127.0.0.1:9921 or SIGNER_TEST_CA_PORT; the test certificates point there;
+# log DIR/services.log), then prints the export lines. Without the responders
+# every signature is refused (REVOCATION_UNKNOWN): the configuration checks revocation.
+# Running it again keeps what is already there: keys, certificates and tokens are
+# only created when missing, and responders already running are left running.
 #
-# --services also starts the test CA's CRL, OCSP and timestamp responders on
-# http://127.0.0.1:9921 in the background (certomancer's animator; the test
-# certificates point there; log DIR/services.log); --stop stops them.
+# --no-services writes everything but does not start the responders; --stop stops
+# them; --services (the default) is still accepted.
 set -euo pipefail
 
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
-ACTION=""
+ACTION="start"
 POSITIONAL=()
 for arg in "$@"; do
     case "$arg" in
         --services) ACTION="start" ;;
+        --no-services) ACTION="" ;;
         --stop) ACTION="stop" ;;
         -*) echo "softhsm-setup: unknown option $arg" >&2; exit 2 ;;
         *) POSITIONAL+=("$arg") ;;
@@ -47,9 +51,20 @@ responder_ready() {  # our CA's CRL answers (not merely something on the port)
     ) 2>/dev/null
 }
 
-stop_services() {
+services_running() {  # our own responder process answers (not another folder's on the same port)
+    [ -s "$DIR/services.pid" ] && kill -0 "$(cat "$DIR/services.pid")" 2>/dev/null && responder_ready
+}
+
+stop_services() {  # returns once the process is gone: the port is free again
     if [ -f "$DIR/services.pid" ]; then
-        kill "$(cat "$DIR/services.pid")" 2>/dev/null || true
+        local pid
+        pid="$(cat "$DIR/services.pid")"
+        kill "$pid" 2>/dev/null || true
+        for _ in $(seq 50); do
+            kill -0 "$pid" 2>/dev/null || break
+            sleep 0.1
+        done
+        kill -9 "$pid" 2>/dev/null || true
         rm -f "$DIR/services.pid"
     fi
 }
@@ -195,7 +210,7 @@ anchors = ["$DIR/pki/certs/root.cert.pem"]
 intermediates = ["$DIR/pki/certs/interm.cert.pem"]
 
 [revocation]
-# OCSP and CRL of the test CA are served by: ./softhsm-setup.sh $DIR --services
+# OCSP and CRL of the test CA are served by the responders ./softhsm-setup.sh $DIR starts
 policy = "hard-fail"
 timeout_s = 5
 retries = 1
@@ -229,22 +244,26 @@ organisation = "Ủy ban nhân dân Thành phố Hà Nội"
 EOF
 chmod 600 "$DIR/signer.toml"
 
-if [ "$ACTION" = "start" ]; then
+if [ "$ACTION" = "start" ] && services_running; then
+    echo "# Test CA services (CRL, OCSP, TSA) already run on $SERVICES_URL; stop: $0 $DIR --stop"
+elif [ "$ACTION" = "start" ]; then
     stop_services
     nohup setsid "$CERTOMANCER" --config "$HERE/fixtures/pki/certomancer.yml" --key-root "$DIR/pki/keys" \
         --service-url-prefix "$SERVICES_URL" \
         animate --port "$SERVICES_PORT" --no-web-ui > "$DIR/services.log" 2>&1 < /dev/null &
     echo $! > "$DIR/services.pid"
     for _ in $(seq 100); do
-        if responder_ready; then break; fi
+        if services_running; then break; fi
         kill -0 "$(cat "$DIR/services.pid")" 2>/dev/null || break
         sleep 0.2
     done
-    if ! responder_ready; then
+    if ! services_running; then
         stop_services
         fail "the test CA services did not start (is port $SERVICES_PORT in use?); see $DIR/services.log"
     fi
     echo "# Test CA services (CRL, OCSP, TSA) run on $SERVICES_URL; stop: $0 $DIR --stop"
+else
+    echo "# Test CA services not started: signatures are refused (REVOCATION_UNKNOWN) until: $0 $DIR"
 fi
 
 echo "# Development tokens are ready in $DIR. Run these lines in your shell:"

@@ -79,7 +79,8 @@ def development_folder(explicit: str | None) -> Path:
         return Path(explicit)
     target = Path(tempfile.mkdtemp(prefix="signer-bench-crl-"))
     env = dict(os.environ, PATH=f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}")
-    subprocess.run([str(REPO / "softhsm-setup.sh"), str(target)], check=True, env=env, stdout=subprocess.DEVNULL)
+    subprocess.run([str(REPO / "softhsm-setup.sh"), str(target), "--no-services"], check=True, env=env,
+                   stdout=subprocess.DEVNULL)
     return target
 
 

@@ -304,8 +304,8 @@ def development_tokens(folder: Path) -> Path:
     """The development configuration and tokens (``softhsm-setup.sh``; no test CA services:
     an idle daemon and its token events need none)."""
     env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"}
-    done = subprocess.run(["bash", str(REPO / "softhsm-setup.sh"), str(folder)], capture_output=True, text=True,
-                          env=env)
+    done = subprocess.run(["bash", str(REPO / "softhsm-setup.sh"), str(folder), "--no-services"], capture_output=True,
+                          text=True, env=env)
     if done.returncode != 0:
         raise SystemExit(f"softhsm-setup.sh failed: {done.stderr}")
     return folder

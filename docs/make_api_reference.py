@@ -61,7 +61,8 @@ def render() -> str:
         "|---|---|---|",
     ]
     for kind in KINDS.values():
-        lines.append(f"| `{kind.code}` | {kind.http_status} | {kind.message_en.replace('{detail}', '…')} |")
+        message = kind.message_en.replace("{detail}", "…").replace("{hint_en}", "")  # what to do, when known
+        lines.append(f"| `{kind.code}` | {kind.http_status} | {message} |")
     return "\n".join(lines) + "\n"
 
 

@@ -48,7 +48,7 @@ if [ ! -x .venv/bin/python ]; then "$PYTHON" -m venv .venv; fi
 .venv/bin/python -m pip install -q -e '.[dev]'
 
 echo "== Creating development tokens in .dev"
-PATH="$REPO/.venv/bin:$PATH" ./softhsm-setup.sh .dev --services
+PATH="$REPO/.venv/bin:$PATH" ./softhsm-setup.sh .dev
 export SOFTHSM2_CONF="$REPO/.dev/softhsm2.conf"
 export SIGNER_CONFIG="$REPO/.dev/signer.toml"
 

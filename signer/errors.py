@@ -139,8 +139,8 @@ _KINDS = (
     ErrorKind(Code.CERT_REVOKED, 422, 5, 5, False, "The certificate has been revoked: {detail}",
               "Chứng thư số đã bị thu hồi: {detail}"),
     ErrorKind(Code.REVOCATION_UNKNOWN, 422, 5, 5, False,
-              "The certificate's revocation status could not be checked: {detail}",
-              "Không kiểm tra được tình trạng thu hồi của chứng thư số: {detail}"),
+              "The certificate's revocation status could not be checked: {detail}{hint_en}",
+              "Không kiểm tra được tình trạng thu hồi của chứng thư số: {detail}{hint_vi}"),
     ErrorKind(Code.CERT_UNTRUSTED, 422, 5, 5, False, "The certificate does not chain to a trusted authority: {detail}",
               "Chứng thư số không thuộc hệ thống chứng thực được tin cậy: {detail}"),
     ErrorKind(Code.CERT_KEY_USAGE, 422, 5, 5, False, "The certificate may not be used for signatures: {detail}",
@@ -175,8 +175,9 @@ _KINDS = (
               "Chỉ chương trình của người dùng đang chạy dịch vụ ký số mới được gọi dịch vụ này"),
     ErrorKind(Code.HOST_NOT_ALLOWED, 421, 9, VGCA_OTHER, False, "Unexpected Host header: {detail}",
               "Tên máy chủ (Host) không hợp lệ: {detail}"),
-    ErrorKind(Code.ORIGIN_NOT_ALLOWED, 403, 9, 8, False, "This website is not allowed to use the signer: {detail}",
-              "Trang web này không được phép sử dụng dịch vụ ký số: {detail}"),
+    ErrorKind(Code.ORIGIN_NOT_ALLOWED, 403, 9, 8, False,
+              "This website is not allowed to use the signer: {detail}{hint_en}",
+              "Trang web này không được phép sử dụng dịch vụ ký số: {detail}{hint_vi}"),
     ErrorKind(Code.AUTH_REQUIRED, 401, 9, VGCA_OTHER, False, "A local client must present the signer's API token",
               "Chương trình gọi cần xuất trình mã truy cập (API token) của dịch vụ ký số"),
     ErrorKind(Code.CONSENT_DENIED, 403, 9, 8, True, "The official did not allow this website to sign: {detail}",
@@ -275,6 +276,7 @@ class SignerError(Exception):
             fields["reason_en"], fields["reason_vi"] = _new_pin_reason(self.facts)
         if self.code is Code.PORT_IN_USE:
             fields.update(_port_texts(self.facts))
+        fields["hint_en"], fields["hint_vi"] = _hint_texts(self.code, self.facts)
         return fields
 
     def as_dict(self) -> dict[str, str]:
@@ -335,6 +337,29 @@ def _port_texts(facts: dict[str, Any]) -> dict[str, str]:
         fields["choice_en"] = "give this one another HTTP port (signer serve --port PORT)"
         fields["choice_vi"] = "chọn cổng HTTP khác (signer serve --port CỔNG)"
     return fields
+
+
+def _hint_texts(code: Code, facts: dict[str, Any]) -> tuple[str, str]:
+    """What to do, when the raiser knows: start a development configuration's test CA
+    responders (``responders``: the command); add an origin to the allowlist (``allowlist``: where
+    it is kept), unless a machine policy (``policy``: its file) decides the origins."""
+    if code is Code.REVOCATION_UNKNOWN and facts.get("responders"):
+        command = facts["responders"]
+        return (f". The test CA's responders (OCSP, CRL) are not running: start them with {command}",
+                f". Dịch vụ OCSP, CRL của CA thử nghiệm chưa chạy: hãy khởi động bằng lệnh {command}")
+    if code is Code.ORIGIN_NOT_ALLOWED and facts.get("policy"):
+        policy = facts["policy"]
+        return (f" is not among the origins the machine policy ({policy}) allows, so --allow cannot add it; "
+                "only an administrator can change that file",
+                f" không thuộc danh sách trang web mà chính sách của máy ({policy}) cho phép, nên --allow không "
+                "thêm được; chỉ quản trị viên mới sửa được tệp đó")
+    if code is Code.ORIGIN_NOT_ALLOWED and facts.get("allowlist"):
+        allowlist, origin = facts["allowlist"], facts.get("origin", "URL")
+        return (f" is not on the allowlist ([server] allowed_origins in {allowlist}); add it with: "
+                f"signer origins grant {origin} --allow",
+                f" không có trong danh sách trang web được phép ([server] allowed_origins trong {allowlist}); "
+                f"thêm bằng lệnh: signer origins grant {origin} --allow")
+    return "", ""
 
 
 def ends_batch(code: str | None) -> bool:

@@ -132,7 +132,7 @@ def test_without_a_companion_consent_comes_from_signer_origins_grant(daemon: Run
     assert (first.status, first.code) == (403, "CONSENT_DENIED")
     assert time.monotonic() - started < daemon.settings.consent.timeout_s, "fails fast, not after the dialog time"
     granted = subprocess.run(
-        [sys.executable, "-m", "signer", "origins", "grant", SLOW_PAGE],
+        [sys.executable, "-m", "signer", "origins", "grant", SLOW_PAGE, "--allow"],
         env={**dev_env.env(), "SIGNER_CONFIG": str(_config_with_state(daemon))},
         capture_output=True, text=True)
     assert granted.returncode == 0, granted.stderr

@@ -45,3 +45,16 @@ def test_the_table_says_which_failures_end_a_batch_and_their_vgca_status() -> No
     assert SignerError(Code.PIN_LOCKED).ends_batch and not SignerError(Code.DOCUMENT_INVALID).ends_batch
     assert SignerError(Code.USER_CANCELLED).vgca_status == 11
     assert SignerError(Code.INTERNAL_ERROR).vgca_status == 1
+
+
+def test_a_hint_is_added_only_where_the_raiser_knows_it() -> None:
+    plain = SignerError(Code.REVOCATION_UNKNOWN, "Lê Hồng Sơn: no OCSP or CRL answer")
+    assert plain.message_en == "The certificate's revocation status could not be checked: " \
+                               "Lê Hồng Sơn: no OCSP or CRL answer"
+    hinted = SignerError(Code.REVOCATION_UNKNOWN, "x", responders="./softhsm-setup.sh /dev-folder")
+    assert hinted.message_en.endswith("start them with ./softhsm-setup.sh /dev-folder")
+    assert hinted.message_vi.endswith("hãy khởi động bằng lệnh ./softhsm-setup.sh /dev-folder")
+    assert SignerError(Code.ORIGIN_NOT_ALLOWED, "https://a.example:443").message_en == \
+        "This website is not allowed to use the signer: https://a.example:443"
+    locked = SignerError(Code.PIN_LOCKED, locked=True)  # its own {fix_en} is not a hint's
+    assert locked.message_en.endswith("contact IT staff to unblock it")

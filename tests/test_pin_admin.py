@@ -48,7 +48,7 @@ def answer(terminal: Terminal, first_prompt: str, first: str, new: str, again: s
 def leader_flags(env: DevEnv) -> dict[str, bool]:
     done = signer_cli("tokens", "--json", env=env.env())
     assert done.returncode == 0, done.stderr
-    return next(t["flags"] for t in json.loads(done.stdout) if t["label"] == LEADER_TOKEN)
+    return next(t["flags"] for t in json.loads(done.stdout)["tokens"] if t["label"] == LEADER_TOKEN)
 
 
 def sign_with_pin(env: DevEnv, pin: str, out: Path) -> subprocess.CompletedProcess[str]:

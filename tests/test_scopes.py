@@ -247,7 +247,7 @@ def test_origins_grant_for_one_certificate_and_list_say_which(dev_env: DevEnv, k
 
     config, env, leader = daemon_config(dev_env, tmp_path), dev_env.env(), fingerprint(key_store, "leader")
     colons = ":".join(leader[i:i + 2] for i in range(0, 64, 2)).upper()  # as openssl prints it
-    assert signer_cli("origins", "grant", PAGE, "--raw", "--cert", colons, "--config", str(config),
+    assert signer_cli("origins", "grant", PAGE, "--raw", "--cert", colons, "--allow", "--config", str(config),
                       env=env).returncode == 0
     assert signer_cli("origins", "grant", PAGE, "--config", str(config), env=env).returncode == 0
     listed = json.loads(signer_cli("origins", "list", "--json", "--config", str(config), env=env).stdout)

@@ -102,7 +102,7 @@ def test_port_in_use_is_a_clear_error(dev_env: DevEnv, tmp_path: Path) -> None:
 def test_origins_commands(dev_env: DevEnv, tmp_path: Path) -> None:
     config = daemon_config(dev_env, tmp_path)
     env = dev_env.env()
-    assert signer_cli("origins", "grant", "https://QLVB.example.gov.vn", "--hash", "--config", str(config),
+    assert signer_cli("origins", "grant", "https://QLVB.example.gov.vn", "--hash", "--allow", "--config", str(config),
                       env=env).returncode == 0
     listed = json.loads(signer_cli("origins", "list", "--json", "--config", str(config), env=env).stdout)
     assert listed["consents"]["https://qlvb.example.gov.vn:443"]["certificates"] == {"*": ["raw", "sign"]}

@@ -7,10 +7,13 @@ import os
 import shutil
 import stat
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
-from conftest import REPO, DevEnv, run_setup, signer_cli
+from conftest import DOCUMENTS, REPO, DevEnv, free_port, pdfsig, run_setup, signer_cli
+
+from signer.errors import KINDS, Code
 
 
 def test_writes_configuration_and_prints_exports(dev_env: DevEnv) -> None:
@@ -75,3 +78,69 @@ def test_missing_tool_is_explained(tool: str, package: str, tmp_path: Path) -> N
     assert f"'{tool}' not found" in done.stderr
     assert f"apt-get install -y {package}" in done.stderr
     assert not (tmp_path / "d" / "signer.toml").exists()
+
+
+def _fresh_setup(target: Path, *options: str) -> tuple[subprocess.CompletedProcess[str], dict[str, str]]:
+    """softhsm-setup.sh on a fresh folder (its responders on a free port); the environment its
+    export lines give."""
+    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}",
+           "SIGNER_TEST_CA_PORT": str(free_port())}
+    done = run_setup(target, *options, env=env)
+    assert done.returncode == 0, done.stderr
+    exports = dict(line.removeprefix("export ").split("=", 1) for line in done.stdout.splitlines()
+                   if line.startswith("export "))
+    return done, {**env, **{name: value.strip('"') for name, value in exports.items()}}
+
+
+def _running(pid: int) -> bool:
+    """Whether ``pid`` is a live process (an exited one waiting to be reaped is not)."""
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except FileNotFoundError:
+        return False
+    return state not in ("Z", "X")
+
+
+def test_setup_alone_gives_a_configuration_that_signs(tmp_path: Path) -> None:
+    target = tmp_path / "dev"
+    done, env = _fresh_setup(target)
+    assert set(env) >= {"SOFTHSM2_CONF", "SIGNER_CONFIG"}
+    pid = int((target / "services.pid").read_text())
+    try:
+        assert "Test CA services (CRL, OCSP, TSA) run on" in done.stdout
+        again, _ = _fresh_setup(target)
+        assert "already run" in again.stdout, "a second run finds the responders running"
+        assert int((target / "services.pid").read_text()) == pid
+        out = tmp_path / "signed.pdf"
+        signed = signer_cli("sign", str(DOCUMENTS / "libreoffice.pdf"), "-o", str(out), env=env)
+        assert signed.returncode == 0, signed.stderr
+        assert "Signature is Valid." in pdfsig(out)
+    finally:
+        stopped = run_setup(target, "--stop")
+    assert stopped.returncode == 0, stopped.stderr
+    assert not _running(pid), "--stop leaves no responder behind"
+    assert not (target / "services.pid").exists()
+
+
+def test_no_services_writes_a_configuration_whose_refusal_says_how_to_start_them(tmp_path: Path) -> None:
+    target = tmp_path / "dev"
+    done, env = _fresh_setup(target, "--no-services")
+    assert not (target / "services.pid").exists()
+    assert "Test CA services not started" in done.stdout
+    refused = signer_cli("sign", str(DOCUMENTS / "libreoffice.pdf"), "-o", str(tmp_path / "out.pdf"), env=env)
+    assert refused.returncode == KINDS[Code.REVOCATION_UNKNOWN].exit_code
+    assert refused.stderr.startswith("signer: REVOCATION_UNKNOWN: ")
+    vietnamese, english = refused.stderr.split(" / The certificate's revocation status")
+    command = f"{REPO / 'softhsm-setup.sh'} {target.resolve()}"
+    assert f"hãy khởi động bằng lệnh {command}" in vietnamese
+    assert f"start them with {command}" in english
+    assert not (tmp_path / "out.pdf").exists()
+
+
+def test_services_option_is_still_accepted(dev_env: DevEnv) -> None:
+    """The session's set-up passed --services; running it so again finds them running."""
+    pid = int((dev_env.dir / "services.pid").read_text())
+    again = run_setup(dev_env.dir, "--services")
+    assert again.returncode == 0, again.stderr
+    assert "already run" in again.stdout
+    assert int((dev_env.dir / "services.pid").read_text()) == pid

@@ -16,6 +16,7 @@ from . import (
     audit,
     browsers,
     certs,
+    doctor,
     enroll,
     origins,
     pin,
@@ -31,7 +32,7 @@ from . import (
 )
 
 COMMANDS = (serve, tokens, certs, sign, sign_batch, sign_cms, verify, preview, origins, audit, tls, tray,
-            browsers, enroll, pin)
+            browsers, enroll, pin, doctor)
 
 
 class _Version(argparse.Action):

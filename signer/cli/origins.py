@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from ..errors import Code, SignerError
 from .output import print_json
 
 if TYPE_CHECKING:
+    from policies.origins import OriginAllowlist
+
     from ..config import Settings
 
 
@@ -19,6 +22,9 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
     listing.add_argument("--json", action="store_true")
     grant = actions.add_parser("grant", parents=[common], help="remember consent for an origin")
     grant.add_argument("origin")
+    grant.add_argument("--allow", action="store_true",
+                       help="also add the origin to the allowlist ([server] allowed_origins of the configuration) / "
+                            "thêm trang web vào danh sách được phép")
     grant.add_argument("--raw", "--hash", dest="raw", action="store_true",
                        help="also allow signing data or digests the page chose (sign/cms, sign/hash, SignJson, "
                             "SignMsg), whose content no dialog can show")
@@ -30,12 +36,11 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
 
 
 def run(args: argparse.Namespace, settings: Settings) -> int:
-    from policies.origins import load_allowlist
-
     from ..service.consent import ANY, RAW, SIGN, ConsentStore
 
     store = ConsentStore(settings.server.state_dir / "consents.json")
     if args.action == "grant":
+        _allowed(args.origin, settings, add=args.allow)
         origin = store.grant(args.origin, [SIGN, RAW] if args.raw else [SIGN], args.cert or ANY)
         print(f"Đã cho phép / Consent granted: {origin}")
         return 0
@@ -44,11 +49,7 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
             raise SignerError(Code.NOT_FOUND, f"no consent for {args.origin}")
         print(f"Đã thu hồi / Consent revoked: {args.origin}")
         return 0
-    try:
-        allowed = load_allowlist(settings.server.allowed_origins,
-                                 only=settings.policy.origins if settings.policy else None).listed()
-    except ValueError as exc:
-        raise SignerError(Code.CONFIG_INVALID, str(exc)) from None
+    allowed = _allowlist(settings).listed()
     consents = store.load()
     unattended = list(settings.consent.unattended)
     if args.json:
@@ -73,3 +74,43 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
     for origin in unattended or ["-"]:
         print(f"  {origin}  miễn xác nhận / exempt")
     return 0
+
+
+def _allowlist(settings: Settings) -> OriginAllowlist:
+    from policies.origins import load_allowlist
+
+    try:
+        return load_allowlist(settings.server.allowed_origins,
+                              only=settings.policy.origins if settings.policy else None)
+    except ValueError as exc:
+        raise SignerError(Code.CONFIG_INVALID, str(exc)) from None
+
+
+def _allowed(origin: str, settings: Settings, *, add: bool) -> None:
+    """A consent only matters for an origin on the allowlist: refuse any other, or (``add``)
+    put it on the user's list, unless the machine policy decides the origins."""
+    from policies.origins import normalize_origin
+
+    normalized = normalize_origin(origin)
+    if normalized is None:
+        raise SignerError(Code.BAD_REQUEST, f"not a web origin (scheme://host[:port]): {origin}")
+    if _allowlist(settings).allow_origin(normalized):
+        return
+    if settings.policy is not None and not settings.policy.allows(normalized):
+        raise SignerError(Code.ORIGIN_NOT_ALLOWED, normalized, policy=str(settings.policy.path))
+    path = settings.path or _user_config()
+    if not add:
+        raise SignerError(Code.ORIGIN_NOT_ALLOWED, normalized, allowlist=str(path), origin=normalized)
+    from .config_file import add_to_array
+
+    add_to_array(path, "server", "allowed_origins", normalized)
+    print(f"Đã thêm vào danh sách trang web được phép / Added to the allowed origins: {normalized} ({path})")
+
+
+def _user_config() -> Path:
+    """Where the user's configuration goes when there is none yet (``config_path`` looks there)."""
+    import platformdirs
+
+    from ..config import APP_NAME
+
+    return Path(platformdirs.user_config_dir(APP_NAME)) / "signer.toml"

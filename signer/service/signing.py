@@ -111,8 +111,9 @@ class SigningService:
         checked = self._checked.get(fingerprint)
         if checked is not None and time.monotonic() - checked[0] < CHECK_REUSE_S:
             return checked[1]
-        evidence = await presign.check_signing_certificate(key.certificate, key.chain, self.trust.anchors,
-                                                           revocation=self.settings.revocation)
+        evidence = await presign.check_signing_certificate(
+            key.certificate, key.chain, self.trust.anchors, revocation=self.settings.revocation,
+            responders=presign.responders_command(self.settings))
         self._checked[fingerprint] = (time.monotonic(), evidence)
         return evidence
 

@@ -8,8 +8,11 @@ deployment's policy). The revocation answers are returned for long-term signatur
 
 from __future__ import annotations
 
+import shlex
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime
+from pathlib import Path
 
 from asn1crypto import x509
 from cryptography import x509 as crypto_x509
@@ -22,12 +25,23 @@ from pyhanko_certvalidator.errors import (
     PathValidationError,
 )
 
-from ..config import RevocationSettings
+from ..config import RevocationSettings, Settings
 from ..errors import Code, SignerError
 from .revocation import Evidence, check_revocation
 from .store import RevocationStore
 
 SIGNING_USAGES = {"digital_signature", "non_repudiation"}
+VERDICTS = {Code.CERT_REVOKED: "revoked", Code.CERT_EXPIRED: "expired"}  # any other refusal: "unknown"
+SETUP_SCRIPT = Path(__file__).resolve().parents[2] / "softhsm-setup.sh"  # in a source checkout
+
+
+def responders_command(settings: Settings) -> str | None:
+    """How a development configuration (softhsm-setup.sh writes one per folder) starts its test
+    CA's responders; None for any other configuration."""
+    if not settings.development or settings.path is None:
+        return None
+    script = shlex.quote(str(SETUP_SCRIPT)) if SETUP_SCRIPT.is_file() else "./softhsm-setup.sh"
+    return f"{script} {shlex.quote(str(settings.path.resolve().parent))}"
 
 
 async def check_signing_certificate(
@@ -37,12 +51,15 @@ async def check_signing_certificate(
     *,
     revocation: RevocationSettings | None = None,
     moment: datetime | None = None,
+    responders: str | None = None,
 ) -> Evidence:
     """Raise CERT_EXPIRED, CERT_NOT_YET_VALID, CERT_KEY_USAGE, CERT_UNTRUSTED, CERT_REVOKED
     or REVOCATION_UNKNOWN; return the revocation answers when the certificate may sign.
 
     The certificate's own fields are read first; the path and the revocation answers are
-    awaited on the caller's loop (the responders are asked over the network)."""
+    awaited on the caller's loop (the responders are asked over the network). ``responders``
+    (``responders_command``) is how to start a development configuration's responders: an
+    unanswered check says so."""
     moment = moment or datetime.now(UTC)
     revocation = revocation or RevocationSettings()
     name = certificate.subject.native.get("common_name") or certificate.subject.human_friendly
@@ -71,4 +88,41 @@ async def check_signing_certificate(
     except (PathBuildingError, PathValidationError, InvalidCertificateError) as exc:
         raise SignerError(Code.CERT_UNTRUSTED, f"{name}: {str(exc)[:160]}", vi=f"{name}: {str(exc)[:160]}") from None
     leaf_first = [crypto_x509.load_der_x509_certificate(c.dump()) for c in reversed(list(path))]
-    return await check_revocation(leaf_first, revocation.policy, RevocationStore(revocation.cache_dir), moment)
+    try:
+        return await check_revocation(leaf_first, revocation.policy, RevocationStore(revocation.cache_dir), moment)
+    except SignerError as error:
+        if error.code is Code.REVOCATION_UNKNOWN and responders:
+            raise SignerError(Code.REVOCATION_UNKNOWN, error.detail, responders=responders) from None
+        raise
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """What the check before a signature says of a certificate now: ``valid``, ``revoked``,
+    ``expired`` or ``unknown``, with the refusal that says why."""
+
+    status: str
+    refusal: SignerError | None = None
+
+    def to_json(self) -> dict[str, str | None]:
+        refusal = self.refusal
+        return {"status": self.status, "code": refusal.code if refusal else None,
+                "reason": refusal.message_en if refusal else None,
+                "reason_vi": refusal.message_vi if refusal else None}
+
+
+async def verdict(certificate: x509.Certificate, chain: Sequence[x509.Certificate],
+                  anchors: Sequence[x509.Certificate], *, revocation: RevocationSettings | None = None,
+                  responders: str | None = None) -> Verdict:
+    """``check_signing_certificate`` now, as a status instead of a refusal (listings, diagnosis).
+    Under soft-fail a certificate nobody answered for may sign, but it is not known to be valid."""
+    try:
+        evidence = await check_signing_certificate(certificate, chain, anchors, revocation=revocation,
+                                                   responders=responders)
+    except SignerError as refusal:
+        return Verdict(VERDICTS.get(refusal.code, "unknown"), refusal)
+    if not evidence.complete:
+        name = certificate.subject.native.get("common_name") or certificate.subject.human_friendly
+        return Verdict("unknown", SignerError(Code.REVOCATION_UNKNOWN, f"{name}: no OCSP or CRL answer (soft-fail)",
+                                              responders=responders))
+    return Verdict("valid")
