@@ -86,13 +86,14 @@ async def check_signing_certificate(
     except NotYetValidError:
         raise SignerError(Code.CERT_NOT_YET_VALID, name, vi=name) from None
     except (PathBuildingError, PathValidationError, InvalidCertificateError) as exc:
-        raise SignerError(Code.CERT_UNTRUSTED, f"{name}: {str(exc)[:160]}", vi=f"{name}: {str(exc)[:160]}") from None
+        raise SignerError(Code.CERT_UNTRUSTED, f"{name}: {str(exc)[:160]}",
+                          vi=f"{name}: lỗi khi kiểm tra chuỗi chứng thư số ({str(exc)[:160]})") from None
     leaf_first = [crypto_x509.load_der_x509_certificate(c.dump()) for c in reversed(list(path))]
     try:
         return await check_revocation(leaf_first, revocation.policy, RevocationStore(revocation.cache_dir), moment)
     except SignerError as error:
         if error.code is Code.REVOCATION_UNKNOWN and responders:
-            raise SignerError(Code.REVOCATION_UNKNOWN, error.detail, responders=responders) from None
+            raise SignerError(Code.REVOCATION_UNKNOWN, error.detail, vi=error.vi, responders=responders) from None
         raise
 
 
@@ -124,5 +125,6 @@ async def verdict(certificate: x509.Certificate, chain: Sequence[x509.Certificat
     if not evidence.complete:
         name = certificate.subject.native.get("common_name") or certificate.subject.human_friendly
         return Verdict("unknown", SignerError(Code.REVOCATION_UNKNOWN, f"{name}: no OCSP or CRL answer (soft-fail)",
+                                              vi=f"{name}: không nhận được trả lời OCSP hoặc CRL (soft-fail)",
                                               responders=responders))
     return Verdict("valid")
