@@ -144,3 +144,71 @@ def test_a_module_that_does_not_load_gives_the_loader_reason(library: str, tmp_p
     for half in (vi, en):
         assert half.endswith(f"{module}: {reason}"), (half, reason)
     assert vi.startswith("hệ điều hành không nạp được tệp"), vi
+
+
+# -- every command's --help, in both languages --
+
+VIETNAMESE = re.compile(r"[àáảãạăằắẳẵặâầấẩẫậèéẻẽẹêềếểễệìíỉĩịòóỏõọôồốổỗộơờớởỡợùúủũụưừứửữựỳýỷỹỵđ]", re.IGNORECASE)
+# Commands whose options are still described in English only; the last test fails once one of
+# them no longer needs its place here.
+PENDING_HELP = {"certs", "origins"}
+
+
+def _command_paths() -> list[tuple[str, ...]]:
+    """Every command and subcommand the parser knows, e.g. ("tls", "init")."""
+    import argparse
+
+    from signer.cli import build_parser
+
+    def walk(parser: argparse.ArgumentParser, path: tuple[str, ...]) -> list[tuple[str, ...]]:
+        found = [path]
+        for action in parser._actions:
+            if isinstance(action, argparse._SubParsersAction):
+                for name, child in action.choices.items():
+                    found += walk(child, (*path, name))
+        return found
+
+    return walk(build_parser(), ())
+
+
+def _option_blocks(help_text: str) -> list[str]:
+    """Each argument's lines in ``--help``: its first line (indented 2, or 4 for a subcommand) and
+    the wrapped lines below it; the usage and description above the first section are left out."""
+    blocks: list[list[str]] = []
+    in_section = False
+    for line in help_text.splitlines():
+        if line and not line[0].isspace():
+            in_section = line.endswith(":") and not line.startswith("usage:")
+        elif in_section and re.match(r"^( {2}| {4})\S", line):
+            blocks.append([line])
+        elif in_section and line.strip() and blocks:
+            blocks[-1].append(line)
+    return [" ".join(part.strip() for part in block) for block in blocks]
+
+
+def _english_only_options(path: tuple[str, ...]) -> list[str]:
+    done = signer_cli(*path, "--help", env=dict(os.environ))
+    assert done.returncode == 0, done.stderr
+    blocks = _option_blocks(done.stdout)
+    assert blocks, done.stdout
+    return [block for block in blocks if not (VIETNAMESE.search(block) and " / " in block)]
+
+
+def test_command_paths_cover_the_subcommands() -> None:
+    paths = _command_paths()
+    for expected in [("serve",), ("sign",), ("enroll", "request"), ("enroll", "import"), ("pin", "change"),
+                     ("pin", "unblock"), ("tls", "init"), ("origins", "grant"), ("browsers", "policies")]:
+        assert expected in paths, paths
+
+
+@pytest.mark.parametrize("path", [p for p in _command_paths() if not (p and p[0] in PENDING_HELP)],
+                         ids=lambda path: " ".join(path) or "signer")
+def test_every_option_is_described_in_both_languages(path: tuple[str, ...]) -> None:
+    assert _english_only_options(path) == []
+
+
+def test_pending_commands_still_need_their_place() -> None:
+    for command in PENDING_HELP:
+        assert _english_only_options((command,)) or any(
+            _english_only_options(path) for path in _command_paths() if path[:1] == (command,)
+        ), f"signer {command} is bilingual now: take it off PENDING_HELP"

@@ -25,10 +25,12 @@ CHUNK = 1024 * 1024
 def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
     parser = sub.add_parser("sign-batch", parents=[common],
                             help="sign many PDFs with one PIN entry / ký nhiều văn bản một lần")
-    parser.add_argument("inputs", nargs="+", type=Path, metavar="DIR_OR_FILE")
-    parser.add_argument("-o", "--output", type=Path, required=True, metavar="OUTDIR")
+    parser.add_argument("inputs", nargs="+", type=Path, metavar="DIR_OR_FILE",
+                        help="PDFs, or folders of PDFs, to sign / các tệp PDF, hoặc thư mục chứa tệp PDF, cần ký")
+    parser.add_argument("-o", "--output", type=Path, required=True, metavar="OUTDIR",
+                        help="folder for the signed PDFs / thư mục lưu các tệp PDF đã ký")
     add_arguments(parser, "batch")
-    parser.add_argument("--json", action="store_true")
+    parser.add_argument("--json", action="store_true", help="print the result as JSON / in kết quả dạng JSON")
     parser.set_defaults(run=run)
 
 

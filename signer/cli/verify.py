@@ -35,8 +35,8 @@ MODIFICATIONS = {
 
 def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
     parser = sub.add_parser("verify", parents=[common], help="check the signatures of a PDF / kiểm tra chữ ký")
-    parser.add_argument("input", type=Path, metavar="FILE.pdf")
-    parser.add_argument("--json", action="store_true")
+    parser.add_argument("input", type=Path, metavar="FILE.pdf", help="the signed PDF / tệp PDF đã ký")
+    parser.add_argument("--json", action="store_true", help="print the result as JSON / in kết quả dạng JSON")
     parser.add_argument("--offline", action="store_true",
                         help="judge by the data in the document only / chỉ dùng dữ liệu có trong tài liệu")
     parser.set_defaults(run=run)
