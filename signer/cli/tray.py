@@ -30,7 +30,7 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
     except ImportError as exc:  # pywebview or pystray missing
         raise SignerError(Code.NOT_SUPPORTED,
                           f"the desktop companion needs pywebview and pystray ({exc.name})",
-                          vi=f"chương trình đồng hành trên máy tính cần pywebview và pystray ({exc.name})") from None
+                          vi=f"ứng dụng khay cần pywebview và pystray ({exc.name})") from None
     unreachable = run_tray(settings.server.state_dir, icon=not args.no_icon, gui=args.gui,
                            open_settings=args.settings)
     if unreachable:

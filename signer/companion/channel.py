@@ -143,7 +143,7 @@ class CompanionLink:
             await future
         except (ConnectionError, RuntimeError):
             raise SignerError(Code.TOKEN_NOT_PRESENT, "the desktop companion went away while waiting for the token",
-                              vi="chương trình đồng hành trên máy tính đã đóng khi đang chờ cắm token",
+                              vi="ứng dụng khay đã đóng khi đang chờ cắm token",
                               ) from None
         except asyncio.CancelledError:
             await self.send({"type": "closed", "id": prompt_id, "reason": "done"})
@@ -183,7 +183,7 @@ class CompanionLink:
         except (ConnectionError, RuntimeError):
             code = Code.CONSENT_DENIED if prompt["kind"] == "consent" else Code.USER_CANCELLED
             raise SignerError(code, "the desktop companion went away before an answer",
-                              vi="chương trình đồng hành trên máy tính đã đóng trước khi có câu trả lời") from None
+                              vi="ứng dụng khay đã đóng trước khi có câu trả lời") from None
         finally:
             self._waiting.pop(prompt_id, None)
 

@@ -205,7 +205,7 @@ class ConsentBroker:
         if not self.prompts.can_ask:
             raise SignerError(Code.CONSENT_DENIED, "no desktop companion is running to ask the official "
                                                    "(start `signer tray`, or `signer origins grant`)",
-                              vi=("không có chương trình đồng hành trên máy tính đang chạy để hỏi người dùng "
+                              vi=("không có ứng dụng khay đang chạy để hỏi người dùng "
                                       "(hãy chạy `signer tray`, hoặc `signer origins grant`)"))
 
 

@@ -199,7 +199,7 @@ class Prompts:
         if asker is None:
             raise SignerError(Code.CONSENT_DENIED, "no desktop companion is running to ask the official "
                                                 "(start `signer tray`, or `signer origins grant`)",
-                              vi=("không có chương trình đồng hành trên máy tính đang chạy để hỏi người dùng "
+                              vi=("không có ứng dụng khay đang chạy để hỏi người dùng "
                                   "(hãy chạy `signer tray`, hoặc `signer origins grant`)"))
         return await asker.consent(request, self.timeout_s)
 
@@ -236,5 +236,5 @@ class PromptPinSource:
 
 def _nobody() -> Exception:
     return pin_refused("PIN_UNAVAILABLE", "no desktop companion is running to ask for the PIN (start `signer tray`)",
-                       "không có chương trình đồng hành trên máy tính đang chạy để hỏi mã PIN (hãy chạy `signer tray`)")
+                       "không có ứng dụng khay đang chạy để hỏi mã PIN (hãy chạy `signer tray`)")
 

@@ -39,7 +39,7 @@ async def sign_document(call: Call, frame: str) -> dict[str, Any]:
     handler = str(request.get("FileUploadHandler") or "")
     if not source:
         raise SignerError(Code.NOT_SUPPORTED, "choosing a local file needs the desktop companion",
-                          vi="chọn tệp trên máy cần có chương trình đồng hành trên máy tính")
+                          vi="chọn tệp trên máy cần có ứng dụng khay")
     if not handler:
         raise SignerError(Code.BAD_REQUEST, "FileUploadHandler is missing", vi="thiếu FileUploadHandler")
     profile = DOCUMENT_PROFILES[call.path]
