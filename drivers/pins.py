@@ -109,7 +109,7 @@ class DevelopmentPinSource:
                 "log in once with the right PIN (pin source = terminal) to clear the count",
                 token=request.token_label,
                 vi=("token báo đã có lần nhập sai mã PIN trước đó, nên không thử mã PIN của môi trường phát triển; "
-                "hãy đăng nhập một lần bằng mã PIN đúng (pin source = terminal) để xóa số lần nhập sai"),
+                    "hãy đăng nhập một lần bằng mã PIN đúng (pin source = terminal) để xóa số lần nhập sai"),
             )
         try:
             return self._pins[request.token_label]

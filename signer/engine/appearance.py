@@ -92,11 +92,11 @@ def block(profile: Profile, facts: BlockFacts, image: Path | None, size: tuple[i
         raise SignerError(Code.BLOCK_NO_ROOM, f"the text of the {profile.name} block does not fit in the "
                           f"{width}×{height} points free of text even at {least} pt",
                           vi=f"nội dung của khối chữ ký {profile.name} không vừa vùng trống "
-                          f"{width}×{height} điểm kể cả với cỡ chữ {least} pt")
+                             f"{width}×{height} điểm kể cả với cỡ chữ {least} pt")
     raise SignerError(Code.BAD_REQUEST, f"the text of the {profile.name} block does not fit in {width}×{height} points "
                                      f"even at {least} pt: give a larger rectangle or a shorter text",
                       vi=f"nội dung của khối chữ ký {profile.name} không vừa khung {width}×{height} điểm "
-                          f"kể cả với cỡ chữ {least} pt: hãy chọn khung lớn hơn hoặc nội dung ngắn hơn")
+                         f"kể cả với cỡ chữ {least} pt: hãy chọn khung lớn hơn hoặc nội dung ngắn hơn")
 
 
 def block_lines(profile: Profile, facts: BlockFacts) -> list[str]:

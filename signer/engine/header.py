@@ -84,7 +84,7 @@ def plan_header(text: PageText, writer: IncrementalPdfFileWriter, page_refs: lis
                     raise SignerError(Code.BAD_REQUEST, f"the header prints the year {scan.printed_year} "
                                       f"(“năm {scan.printed_year}”), but the issued date is {issued_date}",
                                       vi=f"phần đầu văn bản ghi năm {scan.printed_year} "
-                                      f"(“năm {scan.printed_year}”), nhưng ngày ban hành là {issued_date}")
+                                         f"(“năm {scan.printed_year}”), nhưng ngày ban hành là {issued_date}")
                 lacking.remove("year")
             for part in lacking:
                 blank = scan.found(part)

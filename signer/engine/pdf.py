@@ -169,7 +169,7 @@ def check_number(profile: Profile, options: PdfSignOptions) -> None:
         raise SignerError(Code.BAD_REQUEST, f"profile {profile.name} needs the document number (doc_number; "
                           "VGCA: DocNumber), unless the profile sets numbers_by_hand = true",
                           vi=f"mẫu chữ ký {profile.name} cần số văn bản (doc_number; "
-                                  "VGCA: DocNumber), trừ khi mẫu đặt numbers_by_hand = true")
+                             "VGCA: DocNumber), trừ khi mẫu đặt numbers_by_hand = true")
 
 
 def plan_block(data: bytes, writer: IncrementalPdfFileWriter, profile: Profile, options: PdfSignOptions) -> PdfPlan:

@@ -123,8 +123,8 @@ def on_page(rect: Rect, space: PageSpace, index: int) -> Rect:
                           f"page {index + 1}, which shows {x0:g},{y0:g} to {x1:g},{y1:g} "
                           f"({x1 - x0:g}×{y1 - y0:g} points)",
                           vi=f"khung {','.join(f'{v:g}' for v in rect)} không nằm trên "
-                          f"trang {index + 1}, vùng hiển thị của trang từ {x0:g},{y0:g} đến {x1:g},{y1:g} "
-                          f"({x1 - x0:g}×{y1 - y0:g} điểm)")
+                             f"trang {index + 1}, vùng hiển thị của trang từ {x0:g},{y0:g} đến {x1:g},{y1:g} "
+                             f"({x1 - x0:g}×{y1 - y0:g} điểm)")
     return rect
 
 
@@ -252,7 +252,7 @@ def _no_room(profile: Profile, where: str, where_vi: str) -> SignerError:
     return SignerError(Code.BLOCK_NO_ROOM, f"the {profile.name} block needs at least "
                        f"{profile.width:g}×{profile.min_height:g} points free of text {where}",
                        vi=f"khối chữ ký {profile.name} cần vùng trống không có chữ ít nhất "
-                       f"{profile.width:g}×{profile.min_height:g} điểm {where_vi}")
+                          f"{profile.width:g}×{profile.min_height:g} điểm {where_vi}")
 
 
 def page_index(page: int, count: int) -> int:

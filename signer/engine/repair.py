@@ -51,7 +51,7 @@ def rewrite(data: bytes, damage: SignerError) -> bytes:
         raise SignerError(Code.DOCUMENT_TOO_COMPLEX, f"its repair would take {out.tell()} bytes "
                                                      f"from {len(data)}; at most {limit} are allowed",
                           vi=f"bản sửa sẽ chiếm {out.tell()} byte "
-                                                     f"từ {len(data)} byte; chỉ cho phép tối đa {limit} byte")
+                             f"từ {len(data)} byte; chỉ cho phép tối đa {limit} byte")
     return out.getvalue()
 
 

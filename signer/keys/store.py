@@ -227,7 +227,7 @@ def _select(entries: list[CertificateEntry], selector: str | None) -> Certificat
         labels = ", ".join(sorted({e.label for e in entries}))
         raise SignerError(Code.CERT_NOT_FOUND, f"no certificate with label or id '{selector}' (labels: {labels})",
                           vi=f"không có chứng thư số mang nhãn hoặc mã định danh '{selector}' "
-                          f"(các nhãn hiện có: {labels})")
+                             f"(các nhãn hiện có: {labels})")
     if len(matches) > 1:
         found = ", ".join(f"{e.id} ({e.token.label})" for e in matches)
         raise SignerError(Code.CERT_AMBIGUOUS, f"'{selector}' matches {found}", vi=f"'{selector}' trùng với {found}")

@@ -206,7 +206,7 @@ class ConsentBroker:
             raise SignerError(Code.CONSENT_DENIED, "no desktop companion is running to ask the official "
                                                    "(start `signer tray`, or `signer origins grant`)",
                               vi=("không có ứng dụng khay đang chạy để hỏi người dùng "
-                                      "(hãy chạy `signer tray`, hoặc `signer origins grant`)"))
+                                  "(hãy chạy `signer tray`, hoặc `signer origins grant`)"))
 
 
 def _origin(origin: str) -> str:

@@ -96,7 +96,7 @@ async def check_revocation(chain: Sequence[x509.Certificate], policy: Revocation
                 raise SignerError(Code.CERT_REVOKED,
                                   f"{name}: revoked on {status.revoked_at:%Y-%m-%d %H:%M} UTC{reason}",
                                   vi=f"{name}: bị thu hồi lúc {status.revoked_at:%H:%M} ngày "
-                                  f"{status.revoked_at:%d/%m/%Y} (giờ UTC){reason}")
+                                     f"{status.revoked_at:%d/%m/%Y} (giờ UTC){reason}")
             if status.ocsp is not None:
                 ocsps.append(status.ocsp)
             if status.crl is not None and status.crl not in crls:

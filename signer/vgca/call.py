@@ -115,7 +115,7 @@ def metadata(request: dict[str, Any], reserved: tuple[str, ...] = ("uploadfile",
             raise SignerError(Code.BAD_REQUEST, f"a MetaData Key is empty or names the upload's own field "
                                                 f"({', '.join(reserved)})",
                               vi=f"có một Key trong MetaData để trống hoặc trùng tên trường của tệp gửi lên "
-                                                   f"({', '.join(reserved)})")
+                                 f"({', '.join(reserved)})")
         fields[key] = plain_text(_scalar_text(entry.get("Value")), f"MetaData {key!r}", METADATA_VALUE_CHARS)
     return fields
 

@@ -195,7 +195,7 @@ class BatchManager:
             raise SignerError(Code.BAD_REQUEST, "nothing to run again: a cancelled or refused batch keeps no "
                                                 "document, nor does one past its retention",
                               vi=("không có gì để chạy lại: lô đã hủy hoặc bị từ chối không giữ lại văn bản nào, "
-                                                  "lô đã quá thời hạn lưu giữ cũng vậy"))
+                                  "lô đã quá thời hạn lưu giữ cũng vậy"))
         for item in again:
             item.state, item.error = PENDING, None
         batch.expires = None
