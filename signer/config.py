@@ -14,6 +14,7 @@ from typing import Any, Literal
 
 import platformdirs
 
+from policies.errors import vietnamese
 from policies.machine import MachinePolicy, load_machine_policy, machine_policy_path
 from policies.origins import origin_list
 from policies.revocation import RevocationPolicy, load_revocation_policy
@@ -127,7 +128,8 @@ def load_settings(explicit: str | os.PathLike[str] | None = None, policy_file: P
     try:
         policy = load_machine_policy(policy_file or machine_policy_path())
     except (OSError, UnicodeDecodeError, ValueError) as exc:
-        raise SignerError(Code.CONFIG_INVALID, str(exc), vi=f"lỗi trong tệp chính sách của máy: {exc}") from None
+        raise SignerError(Code.CONFIG_INVALID, str(exc),
+                          vi=vietnamese(exc, "không đọc được tệp chính sách của máy")) from None
     path = config_path(explicit)
     raw = {} if path is None else _read(path)
     settings = Settings() if path is None else _parse(raw, path)
@@ -153,7 +155,7 @@ def _with_policy(settings: Settings, raw: dict[str, Any], policy: MachinePolicy)
         checking = load_revocation_policy(revocation, timestamp)
     except ValueError as exc:
         raise SignerError(Code.CONFIG_INVALID, f"{policy.path}: {exc}",
-                          vi=f"{policy.path}: thiết lập kiểm tra thu hồi hoặc dấu thời gian sai ({exc})") from None
+                          vi=f"{policy.path}: {vietnamese(exc)}") from None
     tsa_url = timestamp.get("url")
     server, consent = settings.server, settings.consent
     if policy.origins is not None:
@@ -256,7 +258,8 @@ def _parse(raw: dict[str, Any], path: Path) -> Settings:
             log_level=str(logging.get("level", "warning")).lower(),
         )
     except (ValueError, TypeError, AttributeError) as exc:
-        raise SignerError(Code.CONFIG_INVALID, f"{path}: {exc}", vi=f"{path}: giá trị không hợp lệ ({exc})") from None
+        raise SignerError(Code.CONFIG_INVALID, f"{path}: {exc}",
+                          vi=f"{path}: {vietnamese(exc, 'giá trị không hợp lệ')}") from None
 
 
 def _only(section: dict[str, Any], allowed: set[str], where: str) -> None:

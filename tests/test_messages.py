@@ -146,6 +146,17 @@ def test_a_module_that_does_not_load_gives_the_loader_reason(library: str, tmp_p
     assert vi.startswith("hệ điều hành không nạp được tệp"), vi
 
 
+def test_a_configuration_refusal_is_said_in_vietnamese(tmp_path: Path) -> None:
+    from policies.revocation import MODES
+
+    config = tmp_path / "signer.toml"
+    config.write_text('[revocation]\npolicy = "sometimes"\n')
+    done = signer_cli("tokens", env={**os.environ, "SIGNER_CONFIG": str(config)})
+    assert done.returncode == 3, done.stderr
+    vi, en = _halves(done.stderr, Code.CONFIG_INVALID)
+    assert "sometimes" in vi and "sometimes" in en and all(mode in vi for mode in MODES), (vi, en)
+    assert _words(vi) & _words(en) <= _words(f"{config} sometimes {' '.join(MODES)}"), (vi, en)
+
 # -- every command's --help, in both languages --
 
 VIETNAMESE = re.compile(r"[àáảãạăằắẳẵặâầấẩẫậèéẻẽẹêềếểễệìíỉĩịòóỏõọôồốổỗộơờớởỡợùúủũụưừứửữựỳýỷỹỵđ]", re.IGNORECASE)

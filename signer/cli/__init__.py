@@ -99,7 +99,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         parser = build_parser()
     except ValueError as exc:  # a broken profile file, read for the options' choices
-        return _report(SignerError(Code.CONFIG_INVALID, str(exc), vi=f"lỗi trong tệp mẫu chữ ký: {exc}"))
+        from policies.errors import vietnamese
+
+        return _report(SignerError(Code.CONFIG_INVALID, str(exc), vi=vietnamese(exc, "lỗi trong tệp mẫu chữ ký")))
     args = parser.parse_args(argv)
     from ..config import load_settings  # after parsing: --help and usage errors load none of this
     from ..errors import as_signer_error

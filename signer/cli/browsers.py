@@ -71,7 +71,10 @@ def _allowed(settings: Settings, extra: list[str] | None = None) -> list[str]:
         return load_allowlist([*settings.server.allowed_origins, *(extra or [])],
                               only=settings.policy.origins if settings.policy else None).listed()
     except ValueError as exc:
-        raise SignerError(Code.CONFIG_INVALID, str(exc), vi=f"lỗi trong danh sách trang web được phép: {exc}") from None
+        from policies.errors import vietnamese
+
+        raise SignerError(Code.CONFIG_INVALID, str(exc),
+                          vi=vietnamese(exc, "lỗi trong danh sách trang web được phép")) from None
 
 
 def _machine_origins(settings: Settings) -> list[str]:

@@ -57,7 +57,10 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
     try:
         limits = load_limits(settings.limits)
     except ValueError as exc:
-        raise SignerError(Code.CONFIG_INVALID, str(exc), vi=f"lỗi trong các giới hạn đã cấu hình: {exc}") from None
+        from policies.errors import vietnamese
+
+        raise SignerError(Code.CONFIG_INVALID, str(exc),
+                          vi=vietnamese(exc, "lỗi trong các giới hạn đã cấu hình")) from None
     with announce_waits():
         reports = asyncio.run(verify_pdf(read_input(args.input), trust, None, online=not args.offline,
                                          timeout_s=settings.revocation.policy.timeout_s,

@@ -22,6 +22,7 @@ from pyhanko.sign import fields, signers
 from pyhanko.sign.general import SigningError
 from pyhanko.sign.signers.pdf_byterange import PreparedByteRangeDigest
 
+from policies.errors import vietnamese
 from policies.profiles import Profile, load_profile, profile_names
 
 from ..certificates import holder_name
@@ -403,7 +404,7 @@ def _profile(name: str | None) -> Profile | None:
         raise SignerError(Code.BAD_REQUEST, f"unknown profile {name} (known: {', '.join(profile_names())})",
                           vi=f"không có mẫu chữ ký {name} (các mẫu đã có: {', '.join(profile_names())})") from None
     except ValueError as exc:
-        raise SignerError(Code.CONFIG_INVALID, str(exc), vi=f"lỗi trong tệp mẫu chữ ký: {exc}") from None
+        raise SignerError(Code.CONFIG_INVALID, str(exc), vi=vietnamese(exc, "lỗi trong tệp mẫu chữ ký")) from None
 
 
 def _organisation(key: SigningKey | KeyOutline) -> str:
