@@ -100,9 +100,11 @@ class EnrolmentSession:
         except p11.PinExpired:
             raise TokenError("PIN_EXPIRED", "the token's PIN must be changed first") from None
         except _GONE:
-            raise TokenError("TOKEN_NOT_PRESENT", "the token was removed", serial=self.token.serial) from None
+            raise TokenError("TOKEN_NOT_PRESENT", "the token was removed", serial=self.token.serial,
+                             vi="token đã bị rút ra") from None
         except p11.PKCS11Error as exc:
-            raise TokenError("TOKEN_ERROR", f"login failed: {type(exc).__name__}") from None
+            raise TokenError("TOKEN_ERROR", f"login failed: {type(exc).__name__}",
+                             vi=f"đăng nhập token thất bại: {type(exc).__name__}") from None
 
     def _close(self) -> None:
         session, self._session = self._session, None
@@ -112,18 +114,21 @@ class EnrolmentSession:
             except p11.PKCS11Error:
                 pass  # the token is gone; nothing left to close
 
-    def _call(self, what: str, fn: Callable[[pkcs11.Session], T]) -> T:
+    def _call(self, what: str, what_vi: str, fn: Callable[[pkcs11.Session], T]) -> T:
         """``fn`` with the session, on the worker; the module's failures as TokenErrors."""
 
         def run() -> T:
             if self._session is None:
-                raise TokenError("TOKEN_ERROR", "no enrolment session open")
+                raise TokenError("TOKEN_ERROR", "no enrolment session open",
+                                 vi="chưa mở phiên làm việc để ghi khóa lên token")
             try:
                 return fn(self._session)
             except _GONE:
-                raise TokenError("TOKEN_NOT_PRESENT", "the token was removed", serial=self.token.serial) from None
+                raise TokenError("TOKEN_NOT_PRESENT", "the token was removed", serial=self.token.serial,
+                                 vi="token đã bị rút ra") from None
             except p11.PKCS11Error as exc:
-                raise TokenError("TOKEN_ERROR", f"{what} failed: {type(exc).__name__}") from None
+                raise TokenError("TOKEN_ERROR", f"{what} failed: {type(exc).__name__}",
+                                 vi=f"{what_vi} thất bại: {type(exc).__name__}") from None
 
         return self.module.worker.run(run)
 
@@ -137,7 +142,7 @@ class EnrolmentSession:
             for obj in session.get_objects({Attribute.CLASS: ObjectClass.PRIVATE_KEY}):
                 if bytes(obj[Attribute.ID] or b"") == key_id or (obj[Attribute.LABEL] or "") == label:
                     raise TokenError("KEY_EXISTS", f"label {label!r}, id {key_id.hex()}",
-                                     label=label)
+                                     label=label, vi=f"nhãn {label!r}, mã định danh {key_id.hex()}")
             common: dict[str, Any] = {
                 "id": key_id, "label": label, "store": True,
                 "capabilities": MechanismFlag.SIGN | MechanismFlag.VERIFY,
@@ -154,7 +159,7 @@ class EnrolmentSession:
                 info = encode_ec_public_key(public)
             return TokenKeyPair(key_id=key_id, label=label, public_key=info)
 
-        return self._call("key generation", generate)
+        return self._call("key generation", "tạo cặp khóa", generate)
 
     def sign_sha256(self, key_id: bytes, digest: bytes) -> bytes:
         """The DER signature of a SHA-256 digest (PKCS#1 v1.5 or ECDSA) with the key ``key_id``,
@@ -169,14 +174,14 @@ class EnrolmentSession:
                 return algos.DSASignature.from_p1363(private_key.sign(digest, mechanism=Mechanism.ECDSA)).dump()
             return bytes(private_key.sign(DIGEST_INFO_PREFIX["sha256"] + digest, mechanism=Mechanism.RSA_PKCS))
 
-        return self._call("signing", sign)
+        return self._call("signing", "ký bằng khóa trên token", sign)
 
     def key_for(self, public_key: bytes) -> tuple[bytes, str] | None:
         """CKA_ID and CKA_LABEL of the private key on the token whose public half is ``public_key``
         (SubjectPublicKeyInfo DER), or None. RSA: the private key's modulus and exponent; EC: a
         public key object with the same point, next to a private key with its CKA_ID."""
         wanted = _public_numbers(keys.PublicKeyInfo.load(public_key))
-        return self._call("reading keys", lambda session: _matching_key(session, wanted))
+        return self._call("reading keys", "đọc khóa trên token", lambda session: _matching_key(session, wanted))
 
     def store_certificate(self, der: bytes, label: str, key_id: bytes) -> bool:
         """Store an X.509 certificate object (False: the same certificate is there already)."""
@@ -200,7 +205,7 @@ class EnrolmentSession:
             })
             return True
 
-        return self._call("storing the certificate", store)
+        return self._call("storing the certificate", "ghi chứng thư số lên token", store)
 
 
 def _public_numbers(info: keys.PublicKeyInfo) -> tuple:

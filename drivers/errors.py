@@ -11,10 +11,12 @@ from typing import Any
 
 
 class TokenError(Exception):
-    """A token-layer failure with a stable machine code."""
+    """A token-layer failure with a stable machine code; ``detail`` in English, ``vi`` the same
+    in Vietnamese (the daemon shows both)."""
 
-    def __init__(self, code: str, detail: str = "", **facts: Any) -> None:
+    def __init__(self, code: str, detail: str = "", *, vi: str = "", **facts: Any) -> None:
         super().__init__(f"{code}: {detail}" if detail else code)
         self.code = code
         self.detail = detail
+        self.vi = vi
         self.facts = facts

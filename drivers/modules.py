@@ -48,7 +48,8 @@ def discover_modules(
 
     for path in configured:
         if not path.is_file():
-            raise TokenError("MODULE_NOT_FOUND", f"configured module {path} does not exist", path=str(path))
+            raise TokenError("MODULE_NOT_FOUND", f"configured module {path} does not exist", path=str(path),
+                             vi=f"không có tệp thư viện {path} đã khai báo trong cấu hình")
         add(path, "configured")
     if use_catalog:
         os_key = os_key or current_os()

@@ -60,13 +60,13 @@ def change_user_pin(module: Pkcs11Module, serial: str, old_pin: str, new_pin: st
             # not logged in, where the token checks the old PIN itself.
             session = _public_session(token, serial)
         except p11.PKCS11Error as exc:
-            raise _failure(exc, serial, "login") from None
+            raise _failure(exc, serial, "login", "đăng nhập token") from None
         try:
             session.set_pin(old_pin, new_pin)
         except _NEW_PIN_REFUSED:
             raise TokenError("NEW_PIN_REJECTED", "refused by the token", reason="token") from None
         except p11.PKCS11Error as exc:
-            raise _failure(exc, serial, "changing the PIN") from None
+            raise _failure(exc, serial, "changing the PIN", "đổi mã PIN") from None
         finally:
             session.close()
 
@@ -88,13 +88,13 @@ def unblock_user_pin(module: Pkcs11Module, serial: str, so_pin: str, new_pin: st
             raise TokenError("PIN_LOCKED", "the token's SO PIN is locked", so=True,
                              token=token.label.strip()) from None
         except p11.PKCS11Error as exc:
-            raise _failure(exc, serial, "security officer login") from None
+            raise _failure(exc, serial, "security officer login", "đăng nhập bằng mã PIN quản trị") from None
         try:
             session.init_pin(new_pin)
         except _NEW_PIN_REFUSED:
             raise TokenError("NEW_PIN_REJECTED", "refused by the token", reason="token") from None
         except p11.PKCS11Error as exc:
-            raise _failure(exc, serial, "setting the PIN") from None
+            raise _failure(exc, serial, "setting the PIN", "đặt mã PIN mới") from None
         finally:
             session.close()
 
@@ -105,13 +105,14 @@ def _public_session(token: pkcs11.Token, serial: str) -> pkcs11.Session:
     try:
         return token.open(rw=True)
     except p11.PKCS11Error as exc:
-        raise _failure(exc, serial, "opening a session") from None
+        raise _failure(exc, serial, "opening a session", "mở phiên làm việc với token") from None
 
 
-def _failure(exc: p11.PKCS11Error, serial: str, step: str) -> TokenError:
+def _failure(exc: p11.PKCS11Error, serial: str, step: str, step_vi: str) -> TokenError:
     if isinstance(exc, _GONE):
-        return TokenError("TOKEN_NOT_PRESENT", "the token was removed", serial=serial)
-    return TokenError("TOKEN_ERROR", f"{step} failed: {type(exc).__name__}")
+        return TokenError("TOKEN_NOT_PRESENT", "the token was removed", serial=serial, vi="token đã bị rút ra")
+    return TokenError("TOKEN_ERROR", f"{step} failed: {type(exc).__name__}",
+                      vi=f"{step_vi} thất bại: {type(exc).__name__}")
 
 
 # python-pkcs11 does not expose the PIN lengths of CK_TOKEN_INFO, so they are read through
@@ -170,6 +171,7 @@ def _limits(module: Pkcs11Module, token: pkcs11.Token) -> PinLimits:
     if rv == 0:
         rv = functions.contents.C_GetTokenInfo(token.slot.slot_id, ctypes.byref(info))
     if rv != 0:
-        raise TokenError("TOKEN_ERROR", f"reading the token's PIN lengths failed (CKR 0x{rv:x})")
+        raise TokenError("TOKEN_ERROR", f"reading the token's PIN lengths failed (CKR 0x{rv:x})",
+                         vi=f"không đọc được độ dài mã PIN mà token chấp nhận (CKR 0x{rv:x})")
     maximum = info.ulMaxPinLen
     return PinLimits(min_len=info.ulMinPinLen, max_len=maximum if 0 < maximum < _UNAVAILABLE else None)

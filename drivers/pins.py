@@ -70,7 +70,8 @@ class TerminalPinSource:
 
     def pin_for(self, request: PinRequest) -> Pin:
         if not self._interactive():
-            raise TokenError("PIN_UNAVAILABLE", "no terminal to ask for the PIN")
+            raise TokenError("PIN_UNAVAILABLE", "no terminal to ask for the PIN",
+                             vi="không có cửa sổ dòng lệnh để hỏi mã PIN")
         warning = tries_warning(request.flags)
         if warning:
             print(f"{warning[1]} / {warning[0]}", file=self._out)
@@ -95,7 +96,8 @@ class DevelopmentPinSource:
     def __init__(self, pins: Mapping[str, str], *, development: bool) -> None:
         if not development:
             raise TokenError(
-                "PIN_SOURCE_REFUSED", "the development PIN source needs development = true"
+                "PIN_SOURCE_REFUSED", "the development PIN source needs development = true",
+                vi="nguồn cấp PIN dành cho môi trường phát triển chỉ dùng được khi cấu hình có development = true",
             )
         self._pins = dict(pins)
 
@@ -106,12 +108,15 @@ class DevelopmentPinSource:
                 "token reports earlier wrong PINs, so the development PIN is not tried; "
                 "log in once with the right PIN (pin source = terminal) to clear the count",
                 token=request.token_label,
+                vi=("token báo đã có lần nhập sai mã PIN trước đó, nên không thử mã PIN của môi trường phát triển; "
+                    "hãy đăng nhập một lần bằng mã PIN đúng (pin source = terminal) để xóa số lần nhập sai"),
             )
         try:
             return self._pins[request.token_label]
         except KeyError:
             raise TokenError(
-                "PIN_UNAVAILABLE", "no development PIN for this token", token=request.token_label
+                "PIN_UNAVAILABLE", "no development PIN for this token", token=request.token_label,
+                vi="không có mã PIN của môi trường phát triển cho token này",
             ) from None
 
 

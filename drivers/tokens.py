@@ -119,7 +119,8 @@ class Pkcs11Module:
         try:
             self.worker.run(self._present_tokens, True)
         except p11.PKCS11Error as exc:
-            raise TokenError("TOKEN_ERROR", f"listing tokens failed: {type(exc).__name__}") from None
+            raise TokenError("TOKEN_ERROR", f"listing tokens failed: {type(exc).__name__}",
+                             vi=f"không liệt kê được token: {type(exc).__name__}") from None
 
     def poll_tokens(self, reinitialise: bool) -> list[TokenInfo]:
         """The tokens present now, for a watcher. ``reinitialise``: start the module afresh
@@ -131,20 +132,23 @@ class Pkcs11Module:
             tokens = self._present_tokens(afresh=reinitialise and not self._sessions)
             return [self._token_info(token) for token in tokens]
         except p11.PKCS11Error as exc:
-            raise TokenError("TOKEN_ERROR", f"listing tokens failed: {type(exc).__name__}") from None
+            raise TokenError("TOKEN_ERROR", f"listing tokens failed: {type(exc).__name__}",
+                             vi=f"không liệt kê được token: {type(exc).__name__}") from None
 
     def _tokens(self) -> list[TokenInfo]:
         try:
             return [self._token_info(token) for token in self._present_tokens()]
         except p11.PKCS11Error as exc:
-            raise TokenError("TOKEN_ERROR", f"listing tokens failed: {type(exc).__name__}") from None
+            raise TokenError("TOKEN_ERROR", f"listing tokens failed: {type(exc).__name__}",
+                             vi=f"không liệt kê được token: {type(exc).__name__}") from None
 
     def _certificates(self) -> list[CertificateObject]:
         found: list[CertificateObject] = []
         try:
             tokens = self._present_tokens()
         except p11.PKCS11Error as exc:
-            raise TokenError("TOKEN_ERROR", f"listing tokens failed: {type(exc).__name__}") from None
+            raise TokenError("TOKEN_ERROR", f"listing tokens failed: {type(exc).__name__}",
+                             vi=f"không liệt kê được token: {type(exc).__name__}") from None
         for token in tokens:
             try:
                 info = self._token_info(token)
@@ -169,7 +173,8 @@ class Pkcs11Module:
             except _GONE:
                 continue  # removed while listing: it simply is not there
             except p11.PKCS11Error as exc:
-                raise TokenError("TOKEN_ERROR", f"reading certificates failed: {type(exc).__name__}") from None
+                raise TokenError("TOKEN_ERROR", f"reading certificates failed: {type(exc).__name__}",
+                                 vi=f"không đọc được chứng thư số trên token: {type(exc).__name__}") from None
         return found
 
     def token_info(self, serial: str) -> TokenInfo:
@@ -230,8 +235,10 @@ class Pkcs11Module:
                 if _text(token.serial) == serial:
                     return token
         except p11.PKCS11Error as exc:
-            raise TokenError("TOKEN_ERROR", f"listing tokens failed: {type(exc).__name__}") from None
-        raise TokenError("TOKEN_NOT_PRESENT", "the token is not connected", serial=serial)
+            raise TokenError("TOKEN_ERROR", f"listing tokens failed: {type(exc).__name__}",
+                             vi=f"không liệt kê được token: {type(exc).__name__}") from None
+        raise TokenError("TOKEN_NOT_PRESENT", "the token is not connected", serial=serial,
+                         vi="token không được cắm vào máy")
 
     # -- signing -------------------------------------------------------------
 
@@ -312,9 +319,11 @@ class Pkcs11Module:
         except p11.PinExpired:
             raise TokenError("PIN_EXPIRED", "the token's PIN must be changed first") from None
         except _GONE:
-            raise TokenError("TOKEN_NOT_PRESENT", "the token was removed", serial=serial) from None
+            raise TokenError("TOKEN_NOT_PRESENT", "the token was removed", serial=serial,
+                             vi="token đã bị rút ra") from None
         except p11.PKCS11Error as exc:
-            raise TokenError("TOKEN_ERROR", f"login failed: {type(exc).__name__}") from None
+            raise TokenError("TOKEN_ERROR", f"login failed: {type(exc).__name__}",
+                             vi=f"đăng nhập token thất bại: {type(exc).__name__}") from None
         self._sessions[serial] = session
 
     def _pin_incorrect(self, serial: str) -> TokenError:
@@ -336,7 +345,8 @@ class Pkcs11Module:
             found = list(session.get_objects({Attribute.CLASS: ObjectClass.PRIVATE_KEY, Attribute.ID: key.key_id}))
         except _GONE:
             self._drop_session(key.token_serial)
-            raise TokenError("TOKEN_NOT_PRESENT", "the token was removed", serial=key.token_serial) from None
+            raise TokenError("TOKEN_NOT_PRESENT", "the token was removed", serial=key.token_serial,
+                             vi="token đã bị rút ra") from None
         if not found:
             raise TokenError("KEY_NOT_FOUND", "no private key for this certificate on the token", label=key.label)
         private_key = cast(pkcs11.types.SignMixin, found[0])  # found by class: a private key
@@ -374,14 +384,17 @@ class Pkcs11Module:
             raise TokenError("PIN_LOCKED", "the token's PIN is locked") from None
         except p11.UserNotLoggedIn:
             if pin is not None:  # a per-signature PIN was given: something else is wrong
-                raise TokenError("TOKEN_ERROR", "signing failed: UserNotLoggedIn") from None
+                raise TokenError("TOKEN_ERROR", "signing failed: UserNotLoggedIn",
+                                 vi="ký số trên token thất bại: UserNotLoggedIn") from None
             self._keys[(key.token_serial, key.key_id)] = (private_key, kind, True)
             raise _PinPerSignature from None
         except (*_GONE, p11.ObjectHandleInvalid, p11.KeyHandleInvalid):
             self._drop_session(key.token_serial)
-            raise TokenError("TOKEN_NOT_PRESENT", "the token was removed", serial=key.token_serial) from None
+            raise TokenError("TOKEN_NOT_PRESENT", "the token was removed", serial=key.token_serial,
+                             vi="token đã bị rút ra") from None
         except p11.PKCS11Error as exc:
-            raise TokenError("TOKEN_ERROR", f"signing failed: {type(exc).__name__}") from None
+            raise TokenError("TOKEN_ERROR", f"signing failed: {type(exc).__name__}",
+                             vi=f"ký số trên token thất bại: {type(exc).__name__}") from None
         finally:
             self.signing_s += time.perf_counter() - started
 
@@ -405,7 +418,17 @@ def _load(path: str) -> Library:
     try:
         return pkcs11.lib(path)
     except (OSError, RuntimeError, p11.PKCS11Error) as exc:
-        raise TokenError("MODULE_LOAD_FAILED", f"cannot load PKCS#11 module {path}: {exc}", path=path) from None
+        reason = load_reason(exc, path)
+        raise TokenError("MODULE_LOAD_FAILED", f"cannot load {path}: {reason}",
+                         vi=f"hệ điều hành không nạp được tệp {path}: {reason}", path=path) from None
+
+
+def load_reason(exc: BaseException, path: str) -> str:
+    """The loader's own words (``wrong ELF class: ELFCLASS32``, ``file too short``), without the
+    path python-pkcs11 and the loader put in front; a module that loads but fails its
+    initialisation raises a PKCS#11 error with no text, named by its class then."""
+    text = str(exc).strip().removeprefix(f"OS exception while loading {path}:").strip()
+    return text.removeprefix(f"{path}:").strip() or type(exc).__name__
 
 
 def _text(value: str | bytes) -> str:

@@ -8,6 +8,8 @@ from dataclasses import dataclass, fields
 from importlib import resources
 from typing import Any
 
+from .errors import PolicyError
+
 # Names an earlier version used, still accepted in a configuration's [limits]
 RENAMED = {"batch_worker_idle_s": "document_worker_idle_s"}
 
@@ -93,9 +95,10 @@ def load_limits(overrides: Mapping[str, float] | None = None) -> Limits:
     known = {f.name: f.type for f in fields(Limits)}
     unknown = set(data) - set(known)
     if unknown:
-        raise ValueError(f"unknown limit(s): {', '.join(sorted(unknown))}")
+        raise PolicyError(f"unknown limit(s): {', '.join(sorted(unknown))}",
+                          f"giới hạn không xác định: {', '.join(sorted(unknown))}")
     values: dict[str, Any] = {name: (int(data[name]) if kind == "int" else float(data[name]))
                               for name, kind in known.items()}
     if any(v <= 0 for v in values.values()):
-        raise ValueError("limits must be positive")
+        raise PolicyError("limits must be positive", "các giới hạn phải là số dương")
     return Limits(**values)

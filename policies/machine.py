@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from .errors import PolicyError, vietnamese
 from .origins import normalize_origin, origin_list
 from .revocation import REVOCATION_KEYS, TIMESTAMP_KEYS
 
@@ -58,11 +59,11 @@ def load_machine_policy(path: Path) -> MachinePolicy | None:
     try:
         raw = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
-        raise ValueError(f"{path}: {exc}") from None
+        raise PolicyError(f"{path}: {exc}", f"{path}: sai cú pháp TOML ({exc})") from None
     try:
         return _parse(raw, path)
     except (ValueError, TypeError, AttributeError) as exc:
-        raise ValueError(f"{path}: {exc}") from None
+        raise PolicyError(f"{path}: {exc}", f"{path}: {vietnamese(exc)}") from None
 
 
 def _parse(raw: dict[str, Any], path: Path) -> MachinePolicy:
@@ -86,10 +87,12 @@ def _parse(raw: dict[str, Any], path: Path) -> MachinePolicy:
 def _only(section: dict[str, Any], allowed: set[str], where: str) -> None:
     unknown = set(section) - allowed
     if unknown:
-        raise ValueError(f"unknown setting(s) in {where}: {', '.join(sorted(unknown))}")
+        raise PolicyError(f"unknown setting(s) in {where}: {', '.join(sorted(unknown))}",
+                          f"thiết lập không xác định trong {where}: {', '.join(sorted(unknown))}")
 
 
 def _paths(values: Any, base: Path) -> tuple[Path, ...]:
     if not isinstance(values, list):
-        raise ValueError("[trust] anchors and intermediates must be lists of paths")
+        raise PolicyError("[trust] anchors and intermediates must be lists of paths",
+                          "[trust] anchors và intermediates phải là danh sách đường dẫn tệp")
     return tuple(Path(os.path.normpath(base / Path(str(v)))) for v in values)

@@ -12,6 +12,8 @@ from dataclasses import dataclass, field
 from importlib import resources
 from urllib.parse import urlsplit
 
+from .errors import PolicyError
+
 DEFAULT_PORTS = {"http": 80, "https": 443}
 
 
@@ -35,12 +37,13 @@ def normalize_origin(origin: str) -> str | None:
 def origin_list(value: object, name: str) -> tuple[str, ...]:
     """A configuration's list of web origins, normalised; a ValueError naming ``name`` otherwise."""
     if not isinstance(value, list):
-        raise ValueError(f"{name} must be a list of origins")
+        raise PolicyError(f"{name} must be a list of origins", f"{name} phải là danh sách địa chỉ trang web")
     normalized = []
     for origin in value:
         found = normalize_origin(origin) if isinstance(origin, str) else None
         if found is None:
-            raise ValueError(f"{name}: not a web origin (scheme://host[:port]): {origin!r}")
+            raise PolicyError(f"{name}: not a web origin (scheme://host[:port]): {origin!r}",
+                              f"{name}: không phải địa chỉ trang web (scheme://host[:port]): {origin!r}")
         normalized.append(found)
     return tuple(normalized)
 
@@ -88,17 +91,20 @@ def load_allowlist(extra: Iterable[str] = (), only: Iterable[str] | None = None)
     for entry in [*data.get("allowed", []), *extra]:
         normalized = normalize_origin(entry)
         if normalized is None:
-            raise ValueError(f"not a web origin (scheme://host[:port]): {entry!r}")
+            raise PolicyError(f"not a web origin (scheme://host[:port]): {entry!r}",
+                              f"không phải địa chỉ trang web (scheme://host[:port]): {entry!r}")
         origins.add(normalized)
     for entry in extra:
         if cap is not None and normalize_origin(entry) not in cap:
-            raise ValueError(f"{entry} is not among the origins the machine policy allows")
+            raise PolicyError(f"{entry} is not among the origins the machine policy allows",
+                              f"{entry} không có trong các trang web mà chính sách của máy cho phép")
     if cap is not None:
         origins &= cap
     hosts = {}
     for origin, names in data.get("document_hosts", {}).items():
         normalized = normalize_origin(origin)
         if normalized is None:
-            raise ValueError(f"not a web origin (scheme://host[:port]): {origin!r}")
+            raise PolicyError(f"not a web origin (scheme://host[:port]): {origin!r}",
+                              f"không phải địa chỉ trang web (scheme://host[:port]): {origin!r}")
         hosts[normalized] = frozenset(pair for n in names for pair in _host_ports(str(n).lower()))
     return OriginAllowlist(frozenset(origins), hosts)

@@ -16,6 +16,8 @@ from dataclasses import dataclass, replace
 from functools import cache
 from importlib import resources
 
+from .errors import PolicyError
+
 IMAGES = ("signature", "seal", "none")
 MODES = ("anchor", "seal", "corner", "rect")
 CORNERS = ("top-right", "top-left", "bottom-right", "bottom-left")
@@ -72,7 +74,7 @@ def _read(name: str) -> dict:
     try:
         return tomllib.loads(resources.files(__package__).joinpath("profiles", f"{name}.toml").read_text("utf-8"))
     except tomllib.TOMLDecodeError as exc:  # say which file: IT staff edit these by hand
-        raise ValueError(f"profile {name}: {exc}") from None
+        raise PolicyError(f"profile {name}: {exc}", f"mẫu chữ ký {name}: {exc}") from None
 
 
 @cache
@@ -80,7 +82,8 @@ def copy_forms() -> tuple[str, ...]:
     """The copy forms the copy profile may show ("SAO Y", ...); the first is the default."""
     forms = tuple(str(form) for form in _read("copy").get("forms", []))
     if not forms:
-        raise ValueError("profile copy: forms must list at least one copy form")
+        raise PolicyError("profile copy: forms must list at least one copy form",
+                          "mẫu chữ ký copy: forms phải có ít nhất một hình thức bản sao")
     return forms
 
 
@@ -117,9 +120,11 @@ def load_profile(name: str) -> Profile:
         ),
     )
     if profile.level not in LEVELS:
-        raise ValueError(f"profile {name}: level must be one of {', '.join(LEVELS)}")
+        raise PolicyError(f"profile {name}: level must be one of {', '.join(LEVELS)}",
+                          f"mẫu chữ ký {name}: level phải là một trong {', '.join(LEVELS)}")
     if profile.image not in IMAGES or profile.placement.mode not in MODES or profile.placement.corner not in CORNERS:
-        raise ValueError(f"profile {name}: image, placement mode or corner is not one of the known values")
+        raise PolicyError(f"profile {name}: image, placement mode or corner is not one of the known values",
+                          f"mẫu chữ ký {name}: image, placement mode hoặc corner không phải giá trị đã biết")
     _check_sizes(profile)
     if profile.placement.mode == "seal":
         _check_over(name, profile.placement.over)
@@ -133,19 +138,26 @@ def load_profile(name: str) -> Profile:
 def _check_sizes(profile: Profile) -> None:
     rule = profile.placement
     if rule.fallback not in FALLBACKS:
-        raise ValueError(f"profile {profile.name}: placement fallback must be one of {', '.join(FALLBACKS)}")
+        raise PolicyError(f"profile {profile.name}: placement fallback must be one of {', '.join(FALLBACKS)}",
+                          f"mẫu chữ ký {profile.name}: placement fallback phải là một trong {', '.join(FALLBACKS)}")
     if (rule.mode == "corner" or rule.fallback == "free-corner") and rule.margin < MIN_MARGIN:
-        raise ValueError(f"profile {profile.name}: placement margin must be at least {MIN_MARGIN} points (10 mm), "
-                         "clear of a printer's unprintable edge")
+        raise PolicyError(f"profile {profile.name}: placement margin must be at least {MIN_MARGIN} points (10 mm), "
+                          "clear of a printer's unprintable edge",
+                          f"mẫu chữ ký {profile.name}: placement margin phải ít nhất {MIN_MARGIN} điểm (10 mm), "
+                          "tránh phần mép giấy máy in không in được")
     if not 0 < profile.min_height <= profile.height or not 0 < profile.min_font_size <= profile.font_size:
-        raise ValueError(f"profile {profile.name}: min_height and min_font_size must be positive and no larger "
-                         "than height and font_size")
+        raise PolicyError(f"profile {profile.name}: min_height and min_font_size must be positive and no larger "
+                          "than height and font_size",
+                          f"mẫu chữ ký {profile.name}: min_height và min_font_size phải là số dương và không lớn "
+                          "hơn height và font_size")
 
 
 def _check_over(name: str, over: str) -> None:
     """A seal sits over another profile's signature block: ``over`` must name a profile that
     loads and is not itself a seal (which also rules out a loop of seals)."""
     if over not in profile_names() or _read(over).get("placement", {}).get("mode") == "seal":
-        raise ValueError(f"profile {name}: placement over must name a profile that is not a seal "
-                         f"(known: {', '.join(profile_names())})")
+        raise PolicyError(f"profile {name}: placement over must name a profile that is not a seal "
+                          f"(known: {', '.join(profile_names())})",
+                          f"mẫu chữ ký {name}: placement over phải là tên một mẫu chữ ký không phải con dấu "
+                          f"(các mẫu đã có: {', '.join(profile_names())})")
     load_profile(over)

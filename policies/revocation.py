@@ -11,6 +11,8 @@ from importlib import resources
 from typing import Any
 from urllib.parse import urlsplit
 
+from .errors import PolicyError, vietnamese
+
 MODES = ("hard-fail", "soft-fail", "offline-grace")
 REVOCATION_KEYS = {"policy", "offline_grace_hours", "timeout_s", "retries", "fetch_budget_s", "no_nonce", "rewrite",
                    "fetch_hosts"}
@@ -62,10 +64,12 @@ def _policy(revocation: dict, timestamp: dict, base: RevocationPolicy, extend: b
     unknown = set(revocation) - REVOCATION_KEYS - {"timestamp"}
     unknown |= {f"timestamp.{k}" for k in set(timestamp) - TIMESTAMP_KEYS - {"url"}}
     if unknown:
-        raise ValueError(f"unknown revocation settings: {', '.join(sorted(unknown))}")
+        raise PolicyError(f"unknown revocation settings: {', '.join(sorted(unknown))}",
+                          f"thiết lập kiểm tra thu hồi không xác định: {', '.join(sorted(unknown))}")
     mode = str(revocation.get("policy", base.mode))
     if mode not in MODES:
-        raise ValueError(f"revocation policy must be one of {', '.join(MODES)}, not {mode!r}")
+        raise PolicyError(f"revocation policy must be one of {', '.join(MODES)}, not {mode!r}",
+                          f"chế độ kiểm tra thu hồi phải là một trong {', '.join(MODES)}, không phải {mode!r}")
     try:
         rewrites = tuple(Rewrite(str(r["from"]), str(r["to"])) for r in revocation.get("rewrite", []))
         policy = replace(
@@ -82,23 +86,27 @@ def _policy(revocation: dict, timestamp: dict, base: RevocationPolicy, extend: b
             tsa_retries=int(timestamp.get("retries", base.tsa_retries)),
         )
     except (KeyError, TypeError, ValueError) as exc:
-        raise ValueError(f"bad revocation setting: {exc}") from None
+        raise PolicyError(f"bad revocation setting: {exc}",
+                          f"thiết lập kiểm tra thu hồi sai: {vietnamese(exc)}") from None
     if policy.timeout_s <= 0 or policy.tsa_timeout_s <= 0 or policy.fetch_budget_s <= 0 or policy.retries < 0 \
             or policy.tsa_retries < 0:
-        raise ValueError("revocation and timestamp timeouts must be positive, retries not negative")
+        raise PolicyError("revocation and timestamp timeouts must be positive, retries not negative",
+                          "thời gian chờ kiểm tra thu hồi và dấu thời gian phải là số dương, số lần thử lại "
+                          "không được âm")
     return policy
 
 
 def _hosts(values: Any) -> tuple[str, ...]:
     """``fetch_hosts`` entries: a host name or address, with an optional port; nothing else."""
     if not isinstance(values, list):
-        raise ValueError("fetch_hosts must be a list of host names")
+        raise PolicyError("fetch_hosts must be a list of host names", "fetch_hosts phải là danh sách tên máy chủ")
     hosts = []
     for value in values:
         parts = urlsplit(f"//{value}") if isinstance(value, str) else None
         if parts is None or not parts.hostname or parts.path or parts.query or parts.fragment or parts.username \
                 or parts.password or parts.port == 0:
-            raise ValueError(f"fetch_hosts: not a host or host:port: {value!r}")
+            raise PolicyError(f"fetch_hosts: not a host or host:port: {value!r}",
+                              f"fetch_hosts: không phải tên máy chủ hoặc máy chủ:cổng: {value!r}")
         host = f"[{parts.hostname}]" if ":" in parts.hostname else parts.hostname
         hosts.append(host if parts.port is None else f"{host}:{parts.port}")
     return tuple(hosts)

@@ -25,7 +25,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from .audit_chain import GENESIS, ChainReport, check, last_line, line_hash, lines_of
-from .errors import Code, SignerError
+from .errors import Code, SignerError, os_reason_vi
 from .files import write_atomically
 from .locks import exclusive
 
@@ -189,7 +189,8 @@ class AuditLog:
                 start = self.anchor.read_text("ascii").strip() if self.anchor.exists() else GENESIS
                 return check(self.files(), start)
             except OSError as exc:
-                raise SignerError(Code.FILE_UNREADABLE, f"{self.path}: {exc.strerror or exc}") from None
+                raise SignerError(Code.FILE_UNREADABLE, f"{self.path}: {exc.strerror or exc}",
+                                  vi=f"{self.path}: {os_reason_vi(exc)}") from None
 
     @property
     def _lock_path(self) -> Path:
@@ -202,7 +203,8 @@ class AuditLog:
             try:
                 return [raw for path in files() for raw in lines_of(path.read_bytes())]
             except OSError as exc:
-                raise SignerError(Code.FILE_UNREADABLE, f"{self.path}: {exc.strerror or exc}") from None
+                raise SignerError(Code.FILE_UNREADABLE, f"{self.path}: {exc.strerror or exc}",
+                                  vi=f"{self.path}: {os_reason_vi(exc)}") from None
 
     def _full(self, adding: int) -> bool:
         if self.retention is None:

@@ -9,7 +9,7 @@ from pathlib import Path
 
 from asn1crypto import pem, x509
 
-from .errors import Code, SignerError
+from .errors import Code, SignerError, os_reason_vi
 
 
 def holder_name(certificate: x509.Certificate) -> str:
@@ -40,12 +40,14 @@ def load_certificates(paths: Iterable[Path]) -> list[x509.Certificate]:
         try:
             data = path.read_bytes()
         except OSError as exc:
-            raise SignerError(Code.CONFIG_INVALID, f"cannot read certificate {path}: {exc.strerror}") from None
+            raise SignerError(Code.CONFIG_INVALID, f"cannot read certificate {path}: {exc.strerror}",
+                              vi=f"không đọc được chứng thư số {path}: {os_reason_vi(exc)}") from None
         blobs = [der for _, _, der in pem.unarmor(data, multiple=True)] if pem.detect(data) else [data]
         try:
             certs += [x509.Certificate.load(der) for der in blobs]
         except ValueError:
-            raise SignerError(Code.CONFIG_INVALID, f"{path} is not a certificate") from None
+            raise SignerError(Code.CONFIG_INVALID, f"{path} is not a certificate",
+                              vi=f"{path} không phải là chứng thư số") from None
     return certs
 
 

@@ -15,6 +15,7 @@ from urllib.parse import urlsplit
 
 import platformdirs
 
+from policies.errors import vietnamese
 from policies.machine import MachinePolicy, load_machine_policy, machine_policy_path
 from policies.origins import origin_list
 from policies.revocation import RevocationPolicy, load_revocation_policy
@@ -142,7 +143,8 @@ def load_settings(explicit: str | os.PathLike[str] | None = None, policy_file: P
     try:
         policy = load_machine_policy(policy_file or machine_policy_path())
     except (OSError, UnicodeDecodeError, ValueError) as exc:
-        raise SignerError(Code.CONFIG_INVALID, str(exc)) from None
+        raise SignerError(Code.CONFIG_INVALID, str(exc),
+                          vi=vietnamese(exc, "không đọc được tệp chính sách của máy")) from None
     path = config_path(explicit)
     raw = {} if path is None else _read(path)
     settings = Settings() if path is None else _parse(raw, path)
@@ -153,11 +155,11 @@ def _read(path: Path) -> dict[str, Any]:
     try:
         return tomllib.loads(path.read_text("utf-8"))
     except FileNotFoundError:
-        raise SignerError(Code.CONFIG_INVALID, f"{path} does not exist") from None
+        raise SignerError(Code.CONFIG_INVALID, f"{path} does not exist", vi=f"không có tệp {path}") from None
     except (OSError, UnicodeDecodeError) as exc:
-        raise SignerError(Code.CONFIG_INVALID, f"{path}: {exc}") from None
+        raise SignerError(Code.CONFIG_INVALID, f"{path}: {exc}", vi=f"{path}: không đọc được tệp ({exc})") from None
     except tomllib.TOMLDecodeError as exc:
-        raise SignerError(Code.CONFIG_INVALID, f"{path}: {exc}") from None
+        raise SignerError(Code.CONFIG_INVALID, f"{path}: {exc}", vi=f"{path}: sai cú pháp TOML ({exc})") from None
 
 
 def _with_policy(settings: Settings, raw: dict[str, Any], policy: MachinePolicy) -> Settings:
@@ -167,7 +169,8 @@ def _with_policy(settings: Settings, raw: dict[str, Any], policy: MachinePolicy)
     try:
         checking = load_revocation_policy(revocation, timestamp)
     except ValueError as exc:
-        raise SignerError(Code.CONFIG_INVALID, f"{policy.path}: {exc}") from None
+        raise SignerError(Code.CONFIG_INVALID, f"{policy.path}: {exc}",
+                          vi=f"{policy.path}: {vietnamese(exc)}") from None
     tsa_url = timestamp.get("url")
     server, consent = settings.server, settings.consent
     if policy.origins is not None:
@@ -271,7 +274,8 @@ def _parse(raw: dict[str, Any], path: Path) -> Settings:
             remote=_remotes(raw.get("remote", [])),
         )
     except (ValueError, TypeError, AttributeError) as exc:
-        raise SignerError(Code.CONFIG_INVALID, f"{path}: {exc}") from None
+        raise SignerError(Code.CONFIG_INVALID, f"{path}: {exc}",
+                          vi=f"{path}: {vietnamese(exc, 'giá trị không hợp lệ')}") from None
 
 
 def _only(section: dict[str, Any], allowed: set[str], where: str) -> None:

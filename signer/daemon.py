@@ -7,6 +7,7 @@ import time
 from collections.abc import Iterable
 from dataclasses import dataclass
 
+from policies.errors import vietnamese
 from policies.limits import Limits, load_limits
 from policies.origins import OriginAllowlist, load_allowlist
 
@@ -100,7 +101,8 @@ class Daemon:
             self.allowlist: OriginAllowlist = load_allowlist([*settings.server.allowed_origins, *allow_origins],
                                                             only=settings.policy.origins if settings.policy else None)
         except ValueError as exc:
-            raise SignerError(Code.CONFIG_INVALID, str(exc)) from None
+            raise SignerError(Code.CONFIG_INVALID, str(exc),
+                              vi=vietnamese(exc, "lỗi trong danh sách trang web được phép")) from None
         self.consent_store = ConsentStore(settings.server.state_dir / "consents.json")
         self.prompts = Prompts(settings.consent.timeout_s, terminal=terminal)
         self.pin_prompts = PromptPinSource(self.prompts)
@@ -125,4 +127,5 @@ def _limits(settings: Settings) -> Limits:
     try:
         return load_limits(settings.limits)
     except ValueError as exc:
-        raise SignerError(Code.CONFIG_INVALID, str(exc)) from None
+        raise SignerError(Code.CONFIG_INVALID, str(exc),
+                          vi=vietnamese(exc, "lỗi trong các giới hạn đã cấu hình")) from None

@@ -16,6 +16,8 @@ from .errors import Code, SignerError
 HANOI = timezone(timedelta(hours=7), "Asia/Ho_Chi_Minh")
 ACCEPTED = ("accepted: YYYY-MM-DD (2026-12-02), an ISO 8601 timestamp with Z or an offset "
             "(2026-12-01T20:59:40.803Z, read as the date in Hà Nội), DD/MM/YYYY or DD-MM-YYYY (02/12/2026)")
+ACCEPTED_VI = ("các dạng được chấp nhận: YYYY-MM-DD (2026-12-02), thời điểm theo ISO 8601 có Z hoặc độ lệch múi giờ "
+               "(2026-12-01T20:59:40.803Z, lấy ngày theo giờ Hà Nội), DD/MM/YYYY hoặc DD-MM-YYYY (02/12/2026)")
 DAY_FIRST = re.compile(r"(\d{1,2})([/-])(\d{1,2})\2(\d{4})")
 ISO_DAY = re.compile(r"\d{4}-\d{2}-\d{2}")
 
@@ -34,7 +36,8 @@ def parse_issued_date(text: str) -> date:
             return _day_in_hanoi(datetime.fromisoformat(given))
     except ValueError:
         pass  # a day that does not exist (31/02/2026), or a malformed time: refused below
-    raise SignerError(Code.BAD_REQUEST, f"issued date {text[:60]!r} is not a date; {ACCEPTED}")
+    raise SignerError(Code.BAD_REQUEST, f"issued date {text[:60]!r} is not a date; {ACCEPTED}",
+                      vi=f"ngày ban hành {text[:60]!r} không phải là ngày hợp lệ; {ACCEPTED_VI}")
 
 
 def _day_in_hanoi(moment: datetime) -> date:

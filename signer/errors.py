@@ -8,6 +8,7 @@ Failures from ``drivers`` carry the same codes and are converted at the key laye
 
 from __future__ import annotations
 
+import errno
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
@@ -232,11 +233,16 @@ assert len(KINDS) == len(_KINDS) == len(Code), "every code has exactly one row"
 
 
 class SignerError(Exception):
-    """An error with a stable code; the message is built from the code's table entry."""
+    """An error with a stable code; the message is built from the code's table entry.
 
-    def __init__(self, code: Code, detail: str = "", **facts: Any) -> None:
+    ``detail`` completes the English message and ``vi`` the Vietnamese one: both are built from
+    the same data where the raiser has it, so neither half mixes languages.
+    """
+
+    def __init__(self, code: Code, detail: str = "", *, vi: str = "", **facts: Any) -> None:
         self.code = Code(code)  # a misspelt code fails here, where it is raised
         self.detail = detail
+        self.vi = vi
         self.facts = facts
         super().__init__(f"{code}: {self.message_en}")
 
@@ -269,7 +275,8 @@ class SignerError(Exception):
         return self.kind.message_vi.format(**self._fields("vi")).strip()
 
     def _fields(self, lang: str) -> dict[str, str]:
-        fields = {"detail": self.detail or "-", "limit_mb": str(self.facts.get("limit_mb", "-"))}
+        detail = (self.vi or self.detail) if lang == "vi" else self.detail
+        fields = {"detail": detail or "-", "limit_mb": str(self.facts.get("limit_mb", "-"))}
         if self.code in (Code.PIN_INCORRECT, Code.PIN_LOCKED):
             fields.update(_pin_texts(self.facts))
         if self.code is Code.NEW_PIN_REJECTED:
@@ -374,5 +381,32 @@ def as_signer_error(exc: BaseException) -> SignerError:
     if isinstance(exc, KeyboardInterrupt):
         return SignerError(Code.USER_CANCELLED)
     if isinstance(exc, TimeoutError):
-        return SignerError(Code.TIMEOUT, "no answer in time")
-    return SignerError(Code.INTERNAL_ERROR, type(exc).__name__)
+        return SignerError(Code.TIMEOUT, "no answer in time", vi="không nhận được trả lời kịp thời")
+    return SignerError(Code.INTERNAL_ERROR, type(exc).__name__, vi=type(exc).__name__)
+
+
+_OS_REASONS_VI = {
+    errno.ENOENT: "không có tệp hoặc thư mục này",
+    errno.EACCES: "không có quyền truy cập",
+    errno.EPERM: "không được phép thực hiện",
+    errno.ENOSPC: "ổ đĩa đã hết chỗ trống",
+    errno.EDQUOT: "đã vượt hạn mức dung lượng đĩa",
+    errno.EROFS: "ổ đĩa chỉ cho phép đọc",
+    errno.EISDIR: "đây là thư mục, không phải tệp",
+    errno.ENOTDIR: "một phần của đường dẫn không phải là thư mục",
+    errno.EEXIST: "đã có tệp này",
+    errno.ENAMETOOLONG: "tên tệp quá dài",
+    errno.EIO: "lỗi đọc ghi thiết bị",
+    errno.EBUSY: "thiết bị hoặc tài nguyên đang bận",
+    errno.ECONNREFUSED: "bị từ chối kết nối",
+    errno.ETIMEDOUT: "hết thời gian chờ kết nối",
+}
+
+
+def os_reason_vi(exc: BaseException) -> str:
+    """An operating system error in Vietnamese, for the ``vi`` half of a detail whose English
+    half quotes ``exc.strerror``; an error without a known number keeps the system's words."""
+    number = getattr(exc, "errno", None)
+    if number in _OS_REASONS_VI:
+        return _OS_REASONS_VI[number]
+    return f"lỗi hệ thống: {getattr(exc, 'strerror', None) or exc}"

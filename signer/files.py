@@ -12,14 +12,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import NoReturn
 
-from .errors import Code, SignerError
+from .errors import Code, SignerError, os_reason_vi
 
 
 def read_input(path: Path) -> bytes:
     try:
         return path.read_bytes()
     except OSError as exc:
-        raise SignerError(Code.FILE_UNREADABLE, f"{path}: {exc.strerror or exc}") from None
+        raise SignerError(Code.FILE_UNREADABLE, f"{path}: {exc.strerror or exc}",
+                          vi=f"{path}: {os_reason_vi(exc)}") from None
 
 
 def write_atomically(path: Path, data: bytes, *, mode: int = 0o644, error_code: Code = Code.OUTPUT_FAILED) -> None:
@@ -32,7 +33,7 @@ def write_atomically(path: Path, data: bytes, *, mode: int = 0o644, error_code: 
     try:
         fd, tmp_name = tempfile.mkstemp(dir=folder, prefix=f".{path.name}.", suffix=".part")
     except OSError as exc:
-        raise SignerError(error_code, f"{path}: {exc.strerror or exc}") from None
+        raise SignerError(error_code, f"{path}: {exc.strerror or exc}", vi=f"{path}: {os_reason_vi(exc)}") from None
     try:
         with os.fdopen(fd, "wb") as tmp:
             tmp.write(data)
@@ -46,7 +47,7 @@ def write_atomically(path: Path, data: bytes, *, mode: int = 0o644, error_code: 
         except OSError:
             pass
         if isinstance(exc, OSError):
-            raise SignerError(error_code, f"{path}: {exc.strerror or exc}") from None
+            raise SignerError(error_code, f"{path}: {exc.strerror or exc}", vi=f"{path}: {os_reason_vi(exc)}") from None
         raise
 
 
@@ -99,7 +100,8 @@ async def stream_to_disk(path: Path, chunks: AsyncIterable[bytes], share: Share,
     try:
         fd, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".part")
     except OSError as exc:
-        raise SignerError(error_code, f"{path.name}: {exc.strerror or exc}") from None
+        raise SignerError(error_code, f"{path.name}: {exc.strerror or exc}",
+                          vi=f"{path.name}: {os_reason_vi(exc)}") from None
     try:
         with os.fdopen(fd, "wb") as out:
             async for chunk in chunks:
@@ -113,6 +115,7 @@ async def stream_to_disk(path: Path, chunks: AsyncIterable[bytes], share: Share,
         with contextlib.suppress(OSError):
             os.unlink(temporary)
         if isinstance(exc, OSError):
-            raise SignerError(error_code, f"{path.name}: {exc.strerror or exc}") from None
+            raise SignerError(error_code, f"{path.name}: {exc.strerror or exc}",
+                              vi=f"{path.name}: {os_reason_vi(exc)}") from None
         raise
     return size, digest.hexdigest()

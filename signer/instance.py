@@ -10,7 +10,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from .errors import Code, SignerError
+from .errors import Code, SignerError, os_reason_vi
 from .locks import exclusive_now
 
 LOCK = "serve.lock"  # holds the running daemon's pid, for the line the second one prints
@@ -22,11 +22,12 @@ def sole_daemon(state_dir: Path) -> Iterator[None]:
     try:
         state_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
     except OSError as exc:
-        raise SignerError(Code.CONFIG_INVALID, f"{state_dir}: {exc.strerror or exc}") from None
+        raise SignerError(Code.CONFIG_INVALID, f"{state_dir}: {exc.strerror or exc}",
+                          vi=f"{state_dir}: {os_reason_vi(exc)}") from None
     path = state_dir / LOCK
     with exclusive_now(path) as taken:
         if not taken:
-            raise SignerError(Code.ALREADY_RUNNING, f"{_holder(path)}, {state_dir}")
+            raise SignerError(Code.ALREADY_RUNNING, f"{_holder(path)}, {state_dir}", vi=f"{_holder(path)}, {state_dir}")
         try:
             path.write_text(str(os.getpid()), encoding="ascii")
         except OSError:

@@ -22,7 +22,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import cast
 
-from .errors import Code, SignerError
+from .errors import Code, SignerError, os_reason_vi
 from .logs import get_logger
 from .security.connections import Connection, ConnectionGuard
 from .security.endpoints import endpoint
@@ -99,8 +99,9 @@ def bind_loopback(port: int, *, tls: bool) -> socket.socket:
     except OSError as exc:
         where = f"{LOOPBACK}:{port}"
         if exc.errno == errno.EADDRINUSE:
-            raise SignerError(Code.PORT_IN_USE, where, holder=port_holder(port), tls=tls) from None
-        raise SignerError(Code.LISTEN_FAILED, f"{where}: {exc.strerror or exc}") from None
+            raise SignerError(Code.PORT_IN_USE, where, holder=port_holder(port), tls=tls, vi=where) from None
+        raise SignerError(Code.LISTEN_FAILED, f"{where}: {exc.strerror or exc}",
+                          vi=f"{where}: {os_reason_vi(exc)}") from None
     sock.setblocking(False)
     return sock
 

@@ -27,7 +27,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
-from .errors import Code, SignerError
+from .errors import Code, SignerError, os_reason_vi
 from .files import write_atomically
 
 RENEW_BEFORE_DAYS = 30
@@ -162,7 +162,8 @@ def tls_status(directory: Path, *, now: datetime | None = None) -> TlsStatus:
         return TlsStatus(present=False, not_after=None, days_left=None, ca_fingerprint_sha256=None,
                          needs_renewal=True)
     except OSError as exc:
-        raise SignerError(Code.CONFIG_INVALID, f"{directory}: {exc.strerror or exc}") from None
+        raise SignerError(Code.CONFIG_INVALID, f"{directory}: {exc.strerror or exc}",
+                          vi=f"{directory}: {os_reason_vi(exc)}") from None
     ca = _parse(files.ca_cert, lambda: x509.load_pem_x509_certificate(ca_pem))
     server = _parse(files.server_cert, lambda: x509.load_pem_x509_certificates(server_pem)[0])
     key = _parse(files.server_key, lambda: serialization.load_pem_private_key(key_pem, password=None))
@@ -190,7 +191,8 @@ def server_ssl_context(files: TlsFiles) -> ssl.SSLContext:
     try:
         context.load_cert_chain(files.server_cert, files.server_key)
     except OSError as exc:  # ssl.SSLError is one too: a key that does not fit, a broken PEM
-        raise SignerError(Code.CONFIG_INVALID, f"{files.server_cert}: {exc.strerror or exc}") from None
+        raise SignerError(Code.CONFIG_INVALID, f"{files.server_cert}: {exc.strerror or exc}",
+                          vi=f"{files.server_cert}: {os_reason_vi(exc)}") from None
     return context
 
 
@@ -225,7 +227,8 @@ def _parse(path: Path, load: Callable[[], _T]) -> _T:
         return load()
     except (ValueError, TypeError, IndexError) as exc:
         raise SignerError(Code.CONFIG_INVALID,
-                          f"{path}: {exc}; run 'signer tls init --force' to make new files") from None
+                          f"{path}: {exc}; run 'signer tls init --force' to make new files",
+                          vi=f"{path}: {exc}; hãy chạy 'signer tls init --force' để tạo tệp mới") from None
 
 
 def _make_private_dir(directory: Path) -> None:
@@ -233,7 +236,8 @@ def _make_private_dir(directory: Path) -> None:
         directory.mkdir(mode=0o700, parents=True, exist_ok=True)
         os.chmod(directory, 0o700)  # mkdir's mode is masked by the umask, and the folder may predate us
     except OSError as exc:
-        raise SignerError(Code.CONFIG_INVALID, f"{directory}: {exc.strerror or exc}") from None
+        raise SignerError(Code.CONFIG_INVALID, f"{directory}: {exc.strerror or exc}",
+                          vi=f"{directory}: {os_reason_vi(exc)}") from None
 
 
 def _write_atomically(path: Path, data: bytes, *, public: bool = False) -> None:

@@ -221,7 +221,8 @@ def test_a_document_the_engine_found_too_complex_ends_its_worker(monkeypatch: py
     monkeypatch.setitem(tasks.TASKS, "out_of_memory", out_of_memory)
     budget = worker.Budget(60, 4000, 120, ReadBudget.of(load_limits()))
     status, detail, _ = worker._run("out_of_memory", {}, b"", 60, worker._overruns(budget))
-    assert (status, detail) == (worker.OVER, "reading it needs more memory than allowed")
+    assert (status, detail) == (worker.OVER, ("reading it needs more memory than allowed",
+                                              "đọc văn bản cần nhiều bộ nhớ hơn mức cho phép"))
 
 
 def test_verification_over_budget_is_refused_while_health_and_signatures_go_on(tight: RunningDaemon) -> None:

@@ -104,7 +104,7 @@ def test_an_empty_comment_is_refused(daemon: RunningDaemon, docsys: DocumentSyst
     before = len(docsys.uploads)
     for comment in ({}, {"Comment": "  "}):
         reply = vgca(daemon, "Comment", document_frame(docsys, **comment), origin=docsys.url)
-        assert reply["Status"] == 2 and reply["Code"] == "BAD_REQUEST" and "comment is empty" in reply["Message"], reply
+        assert reply["Status"] == 2 and reply["Code"] == "BAD_REQUEST" and "ý kiến để trống" in reply["Message"], reply
     assert len(docsys.uploads) == before, "nothing signed, nothing uploaded"
 
 

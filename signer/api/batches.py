@@ -31,7 +31,8 @@ HEARTBEAT_S = 15  # an SSE comment keeps proxies and the page's EventSource from
 async def create(request: web.Request) -> web.Response:
     batches, caller = request.app[BATCHES], caller_of(request)
     if not request.content_type.startswith("multipart/"):
-        raise SignerError(Code.BAD_REQUEST, "send the documents as multipart/form-data with repeated 'file' fields")
+        raise SignerError(Code.BAD_REQUEST, "send the documents as multipart/form-data with repeated 'file' fields",
+                          vi="hãy gửi các văn bản dưới dạng multipart/form-data, mỗi văn bản một trường 'file'")
     options = dict(request.query)
     batch = None
     started = False
@@ -39,7 +40,8 @@ async def create(request: web.Request) -> web.Response:
         reader = await request.multipart()
         while (part := await reader.next()) is not None:
             if not isinstance(part, BodyPartReader):
-                raise SignerError(Code.BAD_REQUEST, "nested multipart is not supported")
+                raise SignerError(Code.BAD_REQUEST, "nested multipart is not supported",
+                                  vi="không hỗ trợ multipart lồng nhau")
             if part.name == "file":
                 if batch is None:  # options come first (query or fields before the files)
                     drop_pin_fields(options, caller)
@@ -47,19 +49,24 @@ async def create(request: web.Request) -> web.Response:
                 await batches.intake.add_document(batch, part.filename or "", _chunks(part))
             elif part.name:
                 if batch is not None:
-                    raise SignerError(Code.BAD_REQUEST, f"option field {part.name!r} after the files")
+                    raise SignerError(Code.BAD_REQUEST, f"option field {part.name!r} after the files",
+                                      vi=f"trường tùy chọn {part.name!r} nằm sau các tệp")
                 if len(options) >= MAX_FIELDS:
-                    raise SignerError(Code.BAD_REQUEST, f"more than {MAX_FIELDS} form fields")
+                    raise SignerError(Code.BAD_REQUEST, f"more than {MAX_FIELDS} form fields",
+                                      vi=f"quá {MAX_FIELDS} trường biểu mẫu")
                 value = await part.read(decode=True)
                 if len(value) > FIELD_LIMIT:
-                    raise SignerError(Code.BAD_REQUEST, f"field {part.name!r} is too long")
+                    raise SignerError(Code.BAD_REQUEST, f"field {part.name!r} is too long",
+                                      vi=f"trường {part.name!r} quá dài")
                 options[part.name] = value.decode("utf-8", "replace")
         if batch is None:
-            raise SignerError(Code.BAD_REQUEST, "a batch needs at least one 'file'")
+            raise SignerError(Code.BAD_REQUEST, "a batch needs at least one 'file'",
+                              vi="một lô cần có ít nhất một trường 'file'")
         batches.start(batch)
         started = True
     except (ValueError, AssertionError, UnicodeDecodeError, HttpProcessingError) as exc:
-        raise SignerError(Code.BAD_REQUEST, f"malformed multipart body ({type(exc).__name__})") from None
+        raise SignerError(Code.BAD_REQUEST, f"malformed multipart body ({type(exc).__name__})",
+                          vi=f"nội dung multipart sai định dạng ({type(exc).__name__})") from None
     finally:
         if batch is not None and not started:  # nothing half-received stays on disk
             batches.discard(batch)
@@ -113,7 +120,7 @@ async def item(request: web.Request) -> web.StreamResponse:
     try:
         index = int(request.match_info["index"])
     except ValueError:
-        raise SignerError(Code.NOT_FOUND, "no such item") from None
+        raise SignerError(Code.NOT_FOUND, "no such item", vi="không có văn bản này trong lô") from None
     batches = request.app[BATCHES]
     path = batches.output(batch, index)
     name = batch.items[index].name.rsplit(".", 1)[0] + "-signed.pdf"

@@ -36,24 +36,28 @@ async def read_upload(request: web.Request, caller: Caller, limit: int) -> Uploa
             reader = await request.multipart()
             while (part := await reader.next()) is not None:
                 if not isinstance(part, BodyPartReader):
-                    raise SignerError(Code.BAD_REQUEST, "nested multipart is not supported")
+                    raise SignerError(Code.BAD_REQUEST, "nested multipart is not supported",
+                                      vi="không hỗ trợ multipart lồng nhau")
                 if part.name == "file":
                     data = await _read_part(part, limit)
                     filename = part.filename
                 elif part.name:
                     if len(options) >= MAX_FIELDS:
-                        raise SignerError(Code.BAD_REQUEST, f"more than {MAX_FIELDS} form fields")
+                        raise SignerError(Code.BAD_REQUEST, f"more than {MAX_FIELDS} form fields",
+                                          vi=f"quá {MAX_FIELDS} trường biểu mẫu")
                     options[part.name] = (await _read_part(part, FIELD_LIMIT)).decode("utf-8", "replace")
         except SignerError:
             raise
         except (ValueError, AssertionError, UnicodeDecodeError, HttpProcessingError) as exc:
-            raise SignerError(Code.BAD_REQUEST, f"malformed multipart body ({type(exc).__name__})") from None
+            raise SignerError(Code.BAD_REQUEST, f"malformed multipart body ({type(exc).__name__})",
+                              vi=f"nội dung multipart sai định dạng ({type(exc).__name__})") from None
         if data is None:
-            raise SignerError(Code.BAD_REQUEST, "multipart body without a 'file' field")
+            raise SignerError(Code.BAD_REQUEST, "multipart body without a 'file' field",
+                              vi="nội dung multipart không có trường 'file'")
     else:
         data = await request.read()
     if not data:
-        raise SignerError(Code.DOCUMENT_INVALID, "the document is empty")
+        raise SignerError(Code.DOCUMENT_INVALID, "the document is empty", vi="văn bản rỗng")
     drop_pin_fields(options, caller)
     return Upload(data=data, options=options, filename=filename)
 

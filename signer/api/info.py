@@ -43,7 +43,8 @@ async def tokens(request: web.Request) -> web.Response:
 async def certificates(request: web.Request) -> web.Response:
     usage = request.query.get("key_usage")
     if usage is not None and usage not in KEY_USAGES:
-        raise SignerError(Code.BAD_REQUEST, f"key_usage must be one of {', '.join(sorted(KEY_USAGES))}")
+        raise SignerError(Code.BAD_REQUEST, f"key_usage must be one of {', '.join(sorted(KEY_USAGES))}",
+                          vi=f"key_usage phải là một trong các giá trị {', '.join(sorted(KEY_USAGES))}")
     await _consented(request)
     entries = await asyncio.to_thread(request.app[KEYS].certificates)
     return json_reply([e.to_json() for e in entries if usage is None or usage in e.key_usage])

@@ -114,14 +114,15 @@ async def errors(request: web.Request, handler: Handler) -> web.StreamResponse:
     except SignerError as exc:
         error = exc
     except web.HTTPException as exc:
-        error = SignerError(HTTP_CODES.get(exc.status, Code.BAD_REQUEST), exc.reason, limit_mb=limits.max_body_mb)
+        error = SignerError(HTTP_CODES.get(exc.status, Code.BAD_REQUEST), exc.reason, limit_mb=limits.max_body_mb,
+                            vi=f"{request.method} {request.path} (HTTP {exc.status})")
     except RequestPayloadError:  # a body that does not decode (e.g. a bad Content-Encoding)
-        error = SignerError(Code.BAD_REQUEST, "unreadable request body")
+        error = SignerError(Code.BAD_REQUEST, "unreadable request body", vi="không đọc được nội dung yêu cầu")
     except TimeoutError:
-        error = SignerError(Code.TIMEOUT, f"{request.method} {request.path}")
+        error = SignerError(Code.TIMEOUT, f"{request.method} {request.path}", vi=f"{request.method} {request.path}")
     except Exception:
         log.exception("internal_error", path=request.path)
-        error = SignerError(Code.INTERNAL_ERROR, "see the daemon's log")
+        error = SignerError(Code.INTERNAL_ERROR, "see the daemon's log", vi="xem nhật ký của dịch vụ ký số")
     request[RESULT] = error.code
     response = error_response(error, limits)
     if error.code == Code.PEER_NOT_ALLOWED:
@@ -153,7 +154,8 @@ async def transport(request: web.Request, handler: Handler) -> web.StreamRespons
     if not request.app[PEER_RATE].allow(peer.name):
         raise SignerError(Code.RATE_LIMITED)
     if not allow_host(request.headers.get("Host"), ports):
-        raise SignerError(Code.HOST_NOT_ALLOWED, (request.headers.get("Host") or "(none)")[:100])
+        raise SignerError(Code.HOST_NOT_ALLOWED, (request.headers.get("Host") or "(none)")[:100],
+                          vi=(request.headers.get("Host") or "(không có)")[:100])
     limit, limit_mb = _body_limit(request.app[LIMITS], policy_of(request).body_limit)
     if request.content_length is not None and request.content_length > limit:
         raise SignerError(Code.TOO_LARGE, limit_mb=limit_mb)
@@ -173,16 +175,18 @@ async def caller(request: web.Request, handler: Handler) -> web.StreamResponse:
     origin = request.headers.get("Origin")
     if origin is not None:
         if not request.app[ALLOWLIST].allow_origin(origin):
-            raise SignerError(Code.ORIGIN_NOT_ALLOWED, origin[:200])
+            raise SignerError(Code.ORIGIN_NOT_ALLOWED, origin[:200], vi=origin[:200])
         request[CALLER] = Caller(origin=normalize_origin(origin))
     elif policy_of(request).public:
         # a cross-site <img> or fetch(no-cors) sends no Origin: only a typed address may read these
         if request.headers.get("Sec-Fetch-Site", "none") != "none":
-            raise SignerError(Code.ORIGIN_NOT_ALLOWED, "a cross-site request without Origin")
+            raise SignerError(Code.ORIGIN_NOT_ALLOWED, "a cross-site request without Origin",
+                              vi="yêu cầu từ trang web khác không có tiêu đề Origin")
         request[CALLER] = Caller(origin=None, client=ABSENT, public=True)
     else:
         if request.method not in SAFE_METHODS and any(h.startswith("Sec-Fetch-") for h in request.headers):
-            raise SignerError(Code.ORIGIN_NOT_ALLOWED, "a browser request without Origin")
+            raise SignerError(Code.ORIGIN_NOT_ALLOWED, "a browser request without Origin",
+                              vi="yêu cầu từ trình duyệt không có tiêu đề Origin")
         if not request.app[API_TOKEN].matches(request.headers.get("Authorization")):
             raise SignerError(Code.AUTH_REQUIRED)
         request[CALLER] = Caller(origin=None)

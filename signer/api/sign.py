@@ -82,7 +82,7 @@ async def sign_hash(request: web.Request) -> web.Response:
     try:
         value = base64.b64decode(str(body.get("hash", "")), validate=True)
     except (binascii.Error, ValueError):
-        raise SignerError(Code.BAD_REQUEST, "'hash' must be base64") from None
+        raise SignerError(Code.BAD_REQUEST, "'hash' must be base64", vi="'hash' phải được mã hóa base64") from None
     cert = body.get("cert")
     signature, key = await request.app[SERVICE].sign_hash(caller, value, algorithm,
                                                           str(cert) if cert is not None else None)
@@ -98,7 +98,9 @@ async def _json_object(request: web.Request) -> dict:
     try:
         body = await request.json()
     except (ValueError, RecursionError):
-        raise SignerError(Code.BAD_REQUEST, "the body must be a JSON object") from None
+        raise SignerError(Code.BAD_REQUEST, "the body must be a JSON object",
+                          vi="nội dung yêu cầu phải là một đối tượng JSON") from None
     if not isinstance(body, dict):
-        raise SignerError(Code.BAD_REQUEST, "the body must be a JSON object")
+        raise SignerError(Code.BAD_REQUEST, "the body must be a JSON object",
+                          vi="nội dung yêu cầu phải là một đối tượng JSON")
     return body

@@ -24,7 +24,7 @@ from urllib.parse import urlsplit
 
 from policies.origins import normalize_origin
 
-from ..errors import Code, SignerError
+from ..errors import Code, SignerError, os_reason_vi
 from ..files import write_atomically
 
 PREF = "network.lna.skip-domains"
@@ -66,7 +66,8 @@ def checked_origin(origin: str) -> str:
     """``origin`` normalised, or CONFIG_INVALID: a browser policy lists web origins only."""
     normalized = normalize_origin(origin)
     if normalized is None:
-        raise SignerError(Code.CONFIG_INVALID, f"not a web origin (scheme://host[:port]): {origin!r}")
+        raise SignerError(Code.CONFIG_INVALID, f"not a web origin (scheme://host[:port]): {origin!r}",
+                          vi=f"không phải địa chỉ trang web (scheme://host[:port]): {origin!r}")
     return normalized
 
 
@@ -225,7 +226,8 @@ def _pref_value(preference: Any) -> str:
     """The value of a preference entry: ``{"Value": ..., "Status": ...}`` or, before Firefox 81, bare."""
     value = preference.get("Value") if isinstance(preference, dict) else preference
     if not isinstance(value, str):
-        raise SignerError(Code.CONFIG_INVALID, f"policies.Preferences.{PREF} is not a string: {value!r}")
+        raise SignerError(Code.CONFIG_INVALID, f"policies.Preferences.{PREF} is not a string: {value!r}",
+                          vi=f"policies.Preferences.{PREF} không phải là chuỗi ký tự: {value!r}")
     return value
 
 
@@ -238,7 +240,8 @@ def _set_pref_value(preferences: dict[str, Any], value: str) -> None:
 
 def _object(value: Any, where: str) -> dict[str, Any]:
     if not isinstance(value, dict):
-        raise SignerError(Code.CONFIG_INVALID, f"{where} in policies.json is not an object; left as it is")
+        raise SignerError(Code.CONFIG_INVALID, f"{where} in policies.json is not an object; left as it is",
+                          vi=f"{where} trong policies.json không phải là đối tượng JSON; tệp được giữ nguyên")
     return value
 
 
@@ -248,14 +251,17 @@ def _read_policies(path: Path) -> dict[str, Any]:
     except FileNotFoundError:
         return {}
     except OSError as exc:
-        raise SignerError(Code.FILE_UNREADABLE, f"{path}: {exc.strerror or exc}") from None
+        raise SignerError(Code.FILE_UNREADABLE, f"{path}: {exc.strerror or exc}",
+                          vi=f"{path}: {os_reason_vi(exc)}") from None
     try:
         data = json.loads(text)
     except ValueError as exc:
         # someone else's file that Firefox cannot read either: not ours to repair
-        raise SignerError(Code.CONFIG_INVALID, f"{path}: not valid JSON ({exc}); left as it is") from None
+        raise SignerError(Code.CONFIG_INVALID, f"{path}: not valid JSON ({exc}); left as it is",
+                          vi=f"{path}: không phải JSON hợp lệ ({exc}); tệp được giữ nguyên") from None
     if not isinstance(data, dict):
-        raise SignerError(Code.CONFIG_INVALID, f"{path}: not a JSON object; left as it is")
+        raise SignerError(Code.CONFIG_INVALID, f"{path}: not a JSON object; left as it is",
+                          vi=f"{path}: không phải là đối tượng JSON; tệp được giữ nguyên")
     return data
 
 
@@ -266,7 +272,8 @@ def _read_record(path: Path) -> Added | None:
     except FileNotFoundError:
         return None
     except (OSError, ValueError, TypeError) as exc:
-        raise SignerError(Code.CONFIG_INVALID, f"{record}: unreadable ({exc}); fix or delete it") from None
+        raise SignerError(Code.CONFIG_INVALID, f"{record}: unreadable ({exc}); fix or delete it",
+                          vi=f"{record}: không đọc được ({exc}); hãy sửa hoặc xóa tệp này") from None
 
 
 def _finish_removal(path: Path, data: dict[str, Any], before: Added | None) -> None:
@@ -290,7 +297,8 @@ def _write(path: Path, content: bytes) -> None:
         mode = path.stat().st_mode & 0o777 if path.exists() else 0o644
         path.parent.mkdir(mode=0o755, parents=True, exist_ok=True)
     except OSError as exc:
-        raise SignerError(Code.OUTPUT_FAILED, f"{path.parent}: {exc.strerror or exc}") from None
+        raise SignerError(Code.OUTPUT_FAILED, f"{path.parent}: {exc.strerror or exc}",
+                          vi=f"{path.parent}: {os_reason_vi(exc)}") from None
     write_atomically(path, content, mode=mode)
 
 
@@ -298,4 +306,5 @@ def _unlink(path: Path) -> None:
     try:
         path.unlink(missing_ok=True)
     except OSError as exc:
-        raise SignerError(Code.OUTPUT_FAILED, f"{path}: {exc.strerror or exc}") from None
+        raise SignerError(Code.OUTPUT_FAILED, f"{path}: {exc.strerror or exc}",
+                          vi=f"{path}: {os_reason_vi(exc)}") from None

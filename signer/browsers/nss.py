@@ -82,12 +82,15 @@ def _certutil(*args: str) -> str:
     program = certutil_path()
     if program is None:
         raise SignerError(Code.NOT_SUPPORTED,
-                          "certutil not found; install it: apt install libnss3-tools / dnf install nss-tools")
+                          "certutil not found; install it: apt install libnss3-tools / dnf install nss-tools",
+                          vi="không tìm thấy chương trình certutil; hãy cài đặt: apt install libnss3-tools / "
+                             "dnf install nss-tools")
     done = subprocess.run([program, *args], capture_output=True, text=True, timeout=_TIMEOUT_S)
     if done.returncode != 0:
         lines = (done.stderr or done.stdout).strip().splitlines()
         why = lines[-1] if lines else f"exit code {done.returncode}"
-        raise SignerError(Code.OUTPUT_FAILED, f"certutil {args[0]} {args[2]}: {why}")
+        raise SignerError(Code.OUTPUT_FAILED, f"certutil {args[0]} {args[2]}: {why}",
+                          vi=f"certutil {args[0]} {args[2]}: {why}")
     return done.stdout
 
 

@@ -18,7 +18,7 @@ from pathlib import Path
 
 from policies.origins import DEFAULT_PORTS, normalize_origin
 
-from ..errors import Code, SignerError
+from ..errors import Code, SignerError, os_reason_vi
 from ..files import write_atomically
 from .firefox import FIREFOX_BUILDS, checked_origin, remove_firefox, write_firefox
 
@@ -88,7 +88,8 @@ def write_policies(origins: Sequence[str], *, root: Path = Path("/"),
         try:
             file.path.parent.mkdir(mode=0o755, parents=True, exist_ok=True)
         except OSError as exc:
-            raise SignerError(Code.OUTPUT_FAILED, f"{file.path.parent}: {exc.strerror or exc}") from None
+            raise SignerError(Code.OUTPUT_FAILED, f"{file.path.parent}: {exc.strerror or exc}",
+                              vi=f"{file.path.parent}: {os_reason_vi(exc)}") from None
         write_atomically(file.path, file.content, mode=0o644)
     firefox = write_firefox(origins, root=root) if FIREFOX in browsers else []
     return [*files, *(PolicyFile(FIREFOX, path, content) for path, content in firefox)]
@@ -104,7 +105,8 @@ def remove_policies(*, root: Path = Path("/"), browsers: Sequence[str] = BROWSER
             try:
                 path.unlink()
             except OSError as exc:
-                raise SignerError(Code.OUTPUT_FAILED, f"{path}: {exc.strerror or exc}") from None
+                raise SignerError(Code.OUTPUT_FAILED, f"{path}: {exc.strerror or exc}",
+                                  vi=f"{path}: {os_reason_vi(exc)}") from None
             removed.append(path)
     return [*removed, *(remove_firefox(root=root) if FIREFOX in browsers else [])]
 

@@ -40,7 +40,7 @@ class _Version(argparse.Action):
 
     def __init__(self, option_strings: Sequence[str], dest: str, **kwargs: object) -> None:
         super().__init__(option_strings, dest, nargs=0, default=argparse.SUPPRESS,
-                         help="show the version and exit")
+                         help="show the version and exit / hiện phiên bản rồi thoát")
 
     def __call__(self, parser: argparse.ArgumentParser, namespace: argparse.Namespace, values: object,
                  option_string: str | None = None) -> None:
@@ -58,8 +58,11 @@ def common_options(defaults: bool) -> argparse.ArgumentParser:
     """
     common = argparse.ArgumentParser(add_help=False)
     kwargs: dict[str, Any] = {} if defaults else {"default": argparse.SUPPRESS}
-    common.add_argument("--config", metavar="PATH", help="configuration file (default: $SIGNER_CONFIG)", **kwargs)
-    common.add_argument("-v", "--verbose", action="store_true", help="debug logging to standard error", **kwargs)
+    common.add_argument("--config", metavar="PATH",
+                        help="configuration file (default: $SIGNER_CONFIG) / tệp cấu hình (mặc định: "
+                             "$SIGNER_CONFIG)", **kwargs)
+    common.add_argument("-v", "--verbose", action="store_true",
+                        help="debug logging to standard error / ghi nhật ký gỡ lỗi ra stderr", **kwargs)
     return common
 
 
@@ -74,14 +77,31 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for command in COMMANDS:
         command.register(sub, common)
+    _bilingual(parser)
     return parser
+
+
+def _bilingual(parser: argparse.ArgumentParser) -> None:
+    """argparse's own texts (``-h``, the list of subcommands) in both languages, and each
+    subcommand's one-line help at the top of its own ``--help``."""
+    for action in parser._actions:
+        if isinstance(action, argparse._HelpAction):
+            action.help = "show this help and exit / hiện trợ giúp này rồi thoát"
+        elif isinstance(action, argparse._SubParsersAction):
+            action.help = action.help or "one of the commands below / một trong các lệnh dưới đây"
+            helps = {choice.dest: choice.help for choice in action._choices_actions}
+            for name, child in action.choices.items():
+                child.description = child.description or helps.get(name)
+                _bilingual(child)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     try:
         parser = build_parser()
     except ValueError as exc:  # a broken profile file, read for the options' choices
-        return _report(SignerError(Code.CONFIG_INVALID, str(exc)))
+        from policies.errors import vietnamese
+
+        return _report(SignerError(Code.CONFIG_INVALID, str(exc), vi=vietnamese(exc, "lỗi trong tệp mẫu chữ ký")))
     args = parser.parse_args(argv)
     from ..config import load_settings  # after parsing: --help and usage errors load none of this
     from ..errors import as_signer_error

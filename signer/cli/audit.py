@@ -28,10 +28,12 @@ REASONS = {
 
 def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
     parser = sub.add_parser("audit", parents=[common], help="read the audit log / xem nhật ký ký số")
-    parser.add_argument("--since", metavar="WHEN", help="ISO time (2026-11-22T08:00) or age (30m, 12h, 7d)")
+    parser.add_argument("--since", metavar="WHEN",
+                        help="ISO time (2026-11-22T08:00) or age (30m, 12h, 7d) / từ thời điểm ISO "
+                             "(2026-11-22T08:00) hoặc khoảng thời gian đã qua (30m, 12h, 7d)")
     parser.add_argument("--check", action="store_true",
                         help="check that no line was removed or edited / kiểm tra nhật ký không bị xóa, sửa")
-    parser.add_argument("--json", action="store_true")
+    parser.add_argument("--json", action="store_true", help="machine-readable output / kết quả dạng JSON")
     parser.set_defaults(run=run)
 
 
@@ -43,7 +45,8 @@ def parse_since(value: str, now: datetime | None = None) -> datetime:
     try:
         when = datetime.fromisoformat(value)
     except ValueError:
-        raise SignerError(Code.BAD_REQUEST, f"--since: not a time or age: {value}") from None
+        raise SignerError(Code.BAD_REQUEST, f"--since: not a time or age: {value}",
+                          vi=f"--since: không phải thời điểm hoặc khoảng thời gian: {value}") from None
     return when if when.tzinfo else when.replace(tzinfo=UTC)
 
 

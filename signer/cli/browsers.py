@@ -20,28 +20,35 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
     parser = sub.add_parser("browsers", parents=[common],
                             help="browsers' access to the daemon / trình duyệt có gọi được chương trình không")
     parser.add_argument("--origin", action="append", default=[], metavar="URL",
-                        help="the page's origin (repeatable; default: every allowed origin)")
-    parser.add_argument("--json", action="store_true", help="machine-readable output")
+                        help="the page's origin (repeatable; default: every allowed origin) / địa chỉ trang web "
+                             "(dùng được nhiều lần; mặc định: mọi trang web được phép)")
+    parser.add_argument("--json", action="store_true", help="machine-readable output / kết quả dạng JSON")
     parser.add_argument("--root", type=Path, default=Path("/"),
-                        help="read the browsers' policy files under this folder instead of /")
+                        help="read the browsers' policy files under this folder instead of / / đọc tệp chính sách "
+                             "của trình duyệt trong thư mục này thay cho /")
     actions = parser.add_subparsers(dest="browsers_command", metavar="ACTION")
     policies = actions.add_parser("policies", parents=[common],
                                   help="write or remove the managed browser policies / chính sách trình duyệt")
     what = policies.add_mutually_exclusive_group(required=True)
     what.add_argument("--write", action="store_true",
-                      help="write them for the allowed origins (and --allow-origin)")
-    what.add_argument("--remove", action="store_true", help="remove ours")
+                      help="write them for the allowed origins (and --allow-origin) / ghi chính sách cho các "
+                           "trang web được phép (và --allow-origin)")
+    what.add_argument("--remove", action="store_true", help="remove ours / gỡ các chính sách do chương trình này ghi")
     source = policies.add_mutually_exclusive_group()
     source.add_argument("--allow-origin", action="append", default=[], metavar="URL",
-                        help="an origin to list besides the configured ones (repeatable)")
+                        help="an origin to list besides the configured ones (repeatable) / thêm một trang web "
+                             "ngoài các trang đã cấu hình (dùng được nhiều lần)")
     source.add_argument("--machine-policy", action="store_true",
                         help="list the machine policy's origins and nothing else, whatever this user's "
-                             "configuration says (what the package writes)")
+                             "configuration says (what the package writes) / chỉ ghi các trang web trong chính sách "
+                             "của máy, bỏ qua cấu hình của người dùng (như gói cài đặt ghi)")
     policies.add_argument("--browser", action="append", choices=_NAMES, metavar="NAME",
-                          help=f"only this browser (repeatable; {', '.join(_NAMES)}; default: all)")
+                          help=f"only this browser (repeatable; {', '.join(_NAMES)}; default: all) / chỉ trình "
+                               "duyệt này (dùng được nhiều lần; mặc định: tất cả)")
     # SUPPRESS: without it here, `signer browsers --root DIR policies` would fall back to /
     policies.add_argument("--root", type=Path, default=argparse.SUPPRESS,
-                          help="write under this folder instead of / (a machine image being prepared)")
+                          help="write under this folder instead of / (a machine image being prepared) / ghi vào "
+                               "thư mục này thay cho / (khi chuẩn bị ảnh đĩa cài máy)")
     parser.set_defaults(run=run)
 
 
@@ -64,7 +71,10 @@ def _allowed(settings: Settings, extra: list[str] | None = None) -> list[str]:
         return load_allowlist([*settings.server.allowed_origins, *(extra or [])],
                               only=settings.policy.origins if settings.policy else None).listed()
     except ValueError as exc:
-        raise SignerError(Code.CONFIG_INVALID, str(exc)) from None
+        from policies.errors import vietnamese
+
+        raise SignerError(Code.CONFIG_INVALID, str(exc),
+                          vi=vietnamese(exc, "lỗi trong danh sách trang web được phép")) from None
 
 
 def _machine_origins(settings: Settings) -> list[str]:
@@ -103,7 +113,8 @@ def _report(origins: list[str], tls_dir: Path, *, root: Path, json: bool) -> int
     from ..tls import TlsFiles
 
     if not origins:
-        raise SignerError(Code.BAD_REQUEST, "no origin: give --origin URL or allow one in the configuration")
+        raise SignerError(Code.BAD_REQUEST, "no origin: give --origin URL or allow one in the configuration",
+                          vi="chưa có trang web nào: hãy dùng --origin URL hoặc cho phép một trang web trong cấu hình")
     ca_pem = TlsFiles.in_dir(tls_dir).ca_cert
     report = {origin: browser_verdicts(origin, home=Path.home(), ca_pem=ca_pem, root=root) for origin in origins}
     if json:

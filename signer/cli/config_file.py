@@ -25,7 +25,8 @@ def add_to_array(path: Path, table: str, key: str, value: str) -> None:
         mode = stat.S_IMODE(path.stat().st_mode) if path.exists() else 0o600
         path.parent.mkdir(parents=True, exist_ok=True)
     except (OSError, UnicodeDecodeError, ValueError) as exc:
-        raise SignerError(Code.CONFIG_INVALID, f"{path}: {exc}; add {value} to [{table}] {key} by hand") from None
+        raise SignerError(Code.CONFIG_INVALID, f"{path}: {exc}; add {value} to [{table}] {key} by hand",
+                          vi=f"{path}: {exc}; hãy tự thêm {value} vào [{table}] {key}") from None
     write_atomically(path, edited.encode("utf-8"), mode=mode)
 
 

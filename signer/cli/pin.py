@@ -61,7 +61,8 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
     if settings.pin.source == "development":
         print(DEVELOPMENT_NOTE, file=sys.stderr)
     if not has_terminal():
-        raise SignerError(Code.PIN_UNAVAILABLE, "no terminal to ask for the PIN")
+        raise SignerError(Code.PIN_UNAVAILABLE, "no terminal to ask for the PIN",
+                          vi="không có cửa sổ dòng lệnh để hỏi mã PIN")
     with KeyStore(settings) as store:
         target = pin_target(store, args.token)
         print(describe(target.token), file=sys.stderr, flush=True)

@@ -23,12 +23,16 @@ if TYPE_CHECKING:
 def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
     parser = sub.add_parser("preview", parents=[common],
                             help="render the signature block on its page / xem trước chữ ký trên văn bản")
-    parser.add_argument("input", type=Path, metavar="IN.pdf")
-    parser.add_argument("-o", "--output", type=Path, required=True, metavar="OUT.png")
+    parser.add_argument("input", type=Path, metavar="IN.pdf", help="the PDF / tệp PDF")
+    parser.add_argument("-o", "--output", type=Path, required=True, metavar="OUT.png",
+                        help="the page's picture / ảnh của trang")
     parser.add_argument("--cert", metavar="LABEL",
-                        help="use the images and organisation configured for this certificate (no token is opened)")
-    parser.add_argument("--signer", default="Người ký", metavar="NAME", help="signer name shown in the block")
-    parser.add_argument("--organisation", metavar="TEXT", help="organisation shown in the block")
+                        help="use the images and organisation configured for this certificate (no token is "
+                             "opened) / dùng hình ảnh và cơ quan đã cấu hình cho chứng thư số này (không mở token)")
+    parser.add_argument("--signer", default="Người ký", metavar="NAME",
+                        help="signer name shown in the block / tên người ký hiện trong khối chữ ký")
+    parser.add_argument("--organisation", metavar="TEXT",
+                        help="organisation shown in the block / tên cơ quan hiện trong khối chữ ký")
     add_arguments(parser, "preview", required=("profile",))
     parser.set_defaults(run=run)
 
@@ -58,5 +62,6 @@ def _look(settings: Settings, label: str | None) -> CertificateAppearance:
         return CertificateAppearance()
     if label not in settings.appearance:
         known = ", ".join(sorted(settings.appearance)) or "none"
-        raise SignerError(Code.BAD_REQUEST, f"no [appearance.{label}] in the configuration (configured: {known})")
+        raise SignerError(Code.BAD_REQUEST, f"no [appearance.{label}] in the configuration (configured: {known})",
+                          vi=f"cấu hình không có mục [appearance.{label}] (các mục đã có: {known})")
     return settings.appearance[label]

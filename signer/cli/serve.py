@@ -15,13 +15,15 @@ if TYPE_CHECKING:
 
 def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
     parser = sub.add_parser("serve", parents=[common], help="run the signing daemon / chạy dịch vụ ký số")
-    parser.add_argument("--port", type=int, help="http port of the native API (default 8986)")
-    parser.add_argument("--tls-port", type=int, help="https port (default 8987)")
+    parser.add_argument("--port", type=int,
+                        help="http port of the native API (default 8986) / cổng http của API /v1 (mặc định 8986)")
+    parser.add_argument("--tls-port", type=int, help="https port (default 8987) / cổng https (mặc định 8987)")
     parser.add_argument("--no-tls", action="store_true",
                         help="no https listener: the native API on the http port only, e.g. beside the official "
                              "VGCA service that holds 8987 / không mở cổng https: chỉ phục vụ API /v1 qua http")
     parser.add_argument("--allow-origin", action="append", default=[], metavar="URL",
-                        help="allow a web origin (repeatable), e.g. https://qlvb.example.gov.vn")
+                        help="allow a web origin (repeatable), e.g. https://qlvb.example.gov.vn / cho phép một "
+                             "trang web (dùng được nhiều lần)")
     parser.add_argument("--interactive", action="store_true",
                         help="ask consent and PIN on this terminal when no desktop companion is connected "
                              "/ hỏi đồng ý và PIN trên cửa sổ lệnh này khi không có ứng dụng khay")

@@ -18,10 +18,11 @@ if TYPE_CHECKING:
 
 def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
     parser = sub.add_parser("sign", parents=[common], help="sign a PDF / ký tệp PDF")
-    parser.add_argument("input", type=Path, metavar="IN.pdf")
-    parser.add_argument("-o", "--output", type=Path, required=True, metavar="OUT.pdf")
+    parser.add_argument("input", type=Path, metavar="IN.pdf", help="the PDF to sign / tệp PDF cần ký")
+    parser.add_argument("-o", "--output", type=Path, required=True, metavar="OUT.pdf",
+                        help="the signed PDF / tệp PDF đã ký")
     add_arguments(parser, "pdf")
-    parser.add_argument("--json", action="store_true", help="print the result as JSON")
+    parser.add_argument("--json", action="store_true", help="print the result as JSON / in kết quả dạng JSON")
     parser.set_defaults(run=run)
 
 

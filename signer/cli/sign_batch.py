@@ -9,7 +9,7 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from ..errors import Code, SignerError
+from ..errors import Code, SignerError, os_reason_vi
 from ..service.options import add_arguments, names
 from ..service.repaired import NOTE_EN, NOTE_VI
 from .output import announce_waits, print_json
@@ -25,10 +25,12 @@ CHUNK = 1024 * 1024
 def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
     parser = sub.add_parser("sign-batch", parents=[common],
                             help="sign many PDFs with one PIN entry / ký nhiều văn bản một lần")
-    parser.add_argument("inputs", nargs="+", type=Path, metavar="DIR_OR_FILE")
-    parser.add_argument("-o", "--output", type=Path, required=True, metavar="OUTDIR")
+    parser.add_argument("inputs", nargs="+", type=Path, metavar="DIR_OR_FILE",
+                        help="PDFs, or folders of PDFs, to sign / các tệp PDF, hoặc thư mục chứa tệp PDF, cần ký")
+    parser.add_argument("-o", "--output", type=Path, required=True, metavar="OUTDIR",
+                        help="folder for the signed PDFs / thư mục lưu các tệp PDF đã ký")
     add_arguments(parser, "batch")
-    parser.add_argument("--json", action="store_true")
+    parser.add_argument("--json", action="store_true", help="print the result as JSON / in kết quả dạng JSON")
     parser.set_defaults(run=run)
 
 
@@ -40,9 +42,10 @@ def documents(inputs: list[Path]) -> list[Path]:
         elif path.is_file():
             found.append(path)
         else:
-            raise SignerError(Code.FILE_UNREADABLE, f"{path}: no such file or folder")
+            raise SignerError(Code.FILE_UNREADABLE, f"{path}: no such file or folder",
+                              vi=f"{path}: không có tệp hoặc thư mục này")
     if not found:
-        raise SignerError(Code.BAD_REQUEST, "no PDF documents given")
+        raise SignerError(Code.BAD_REQUEST, "no PDF documents given", vi="chưa chỉ ra văn bản PDF nào")
     return found
 
 
@@ -51,7 +54,8 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
 
     paths = documents(args.inputs)
     if not args.output.is_dir():
-        raise SignerError(Code.OUTPUT_FAILED, f"{args.output}: not a folder")
+        raise SignerError(Code.OUTPUT_FAILED, f"{args.output}: not a folder",
+                          vi=f"{args.output}: không phải là thư mục")
     options = {name: value for name in names("batch") if (value := getattr(args, name))}  # as the API gets them
     with announce_waits(below_bar=not args.json):
         summary = asyncio.run(_sign(settings, paths, options, args.output, show=not args.json))
@@ -109,7 +113,8 @@ async def _read(path: Path) -> AsyncIterator[bytes]:
             while chunk := await asyncio.to_thread(file.read, CHUNK):
                 yield chunk
     except OSError as exc:
-        raise SignerError(Code.FILE_UNREADABLE, f"{path}: {exc.strerror or exc}") from None
+        raise SignerError(Code.FILE_UNREADABLE, f"{path}: {exc.strerror or exc}",
+                          vi=f"{path}: {os_reason_vi(exc)}") from None
 
 
 def _progress(batch: Batch) -> None:

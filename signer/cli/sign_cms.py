@@ -14,9 +14,12 @@ if TYPE_CHECKING:
 
 def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
     parser = sub.add_parser("sign-cms", parents=[common], help="detached CMS signature / chữ ký CMS tách rời")
-    parser.add_argument("input", type=Path, metavar="IN")
-    parser.add_argument("-o", "--output", type=Path, required=True, metavar="OUT.p7s")
-    parser.add_argument("--cert", metavar="LABEL|ID", help="certificate (default: the configured one)")
+    parser.add_argument("input", type=Path, metavar="IN", help="the file to sign / tệp cần ký")
+    parser.add_argument("-o", "--output", type=Path, required=True, metavar="OUT.p7s",
+                        help="the detached signature / tệp chữ ký tách rời")
+    parser.add_argument("--cert", metavar="LABEL|ID",
+                        help="certificate (default: the configured one) / chứng thư số (mặc định: chứng thư số "
+                             "đã cấu hình)")
     parser.set_defaults(run=run)
 
 

@@ -24,7 +24,7 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
                       help="replace a still-valid certificate / thay cả chứng thư còn hạn")
     status = actions.add_parser("status", parents=[common],
                                 help="show the certificate's state / xem tình trạng chứng thư")
-    status.add_argument("--json", action="store_true", help="machine-readable output")
+    status.add_argument("--json", action="store_true", help="machine-readable output / kết quả dạng JSON")
     actions.add_parser("trust", parents=[common],
                        help="trust the local CA in this user's browsers / tin cậy CA cục bộ trong trình duyệt")
     actions.add_parser("untrust", parents=[common],

@@ -19,7 +19,7 @@ CATALOGUE_FILE = "drivers/catalog/tokens.toml"
 
 def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
     parser = sub.add_parser("tokens", parents=[common], help="list connected tokens / liệt kê token")
-    parser.add_argument("--json", action="store_true", help="machine-readable output")
+    parser.add_argument("--json", action="store_true", help="machine-readable output / kết quả dạng JSON")
     parser.add_argument(
         "--drivers", action="store_true",
         help="known token models and their drivers here / các loại token đã biết và driver trên máy này",

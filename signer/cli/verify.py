@@ -35,8 +35,8 @@ MODIFICATIONS = {
 
 def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
     parser = sub.add_parser("verify", parents=[common], help="check the signatures of a PDF / kiểm tra chữ ký")
-    parser.add_argument("input", type=Path, metavar="FILE.pdf")
-    parser.add_argument("--json", action="store_true")
+    parser.add_argument("input", type=Path, metavar="FILE.pdf", help="the signed PDF / tệp PDF đã ký")
+    parser.add_argument("--json", action="store_true", help="print the result as JSON / in kết quả dạng JSON")
     parser.add_argument("--offline", action="store_true",
                         help="judge by the data in the document only / chỉ dùng dữ liệu có trong tài liệu")
     parser.set_defaults(run=run)
@@ -57,7 +57,10 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
     try:
         limits = load_limits(settings.limits)
     except ValueError as exc:
-        raise SignerError(Code.CONFIG_INVALID, str(exc)) from None
+        from policies.errors import vietnamese
+
+        raise SignerError(Code.CONFIG_INVALID, str(exc),
+                          vi=vietnamese(exc, "lỗi trong các giới hạn đã cấu hình")) from None
     with announce_waits():
         reports = asyncio.run(verify_pdf(read_input(args.input), trust, None, online=not args.offline,
                                          timeout_s=settings.revocation.policy.timeout_s,

@@ -142,7 +142,8 @@ class CompanionLink:
                                      "timeout_s": request.wait_s, **request.as_message()})
             await future
         except (ConnectionError, RuntimeError):
-            raise SignerError(Code.TOKEN_NOT_PRESENT, "the desktop companion went away while waiting for the token"
+            raise SignerError(Code.TOKEN_NOT_PRESENT, "the desktop companion went away while waiting for the token",
+                              vi="ứng dụng khay đã đóng khi đang chờ cắm token",
                               ) from None
         except asyncio.CancelledError:
             await self.send({"type": "closed", "id": prompt_id, "reason": "done"})
@@ -181,7 +182,8 @@ class CompanionLink:
             raise SignerError(Code.USER_CANCELLED, "no PIN typed in time") from None
         except (ConnectionError, RuntimeError):
             code = Code.CONSENT_DENIED if prompt["kind"] == "consent" else Code.USER_CANCELLED
-            raise SignerError(code, "the desktop companion went away before an answer") from None
+            raise SignerError(code, "the desktop companion went away before an answer",
+                              vi="ứng dụng khay đã đóng trước khi có câu trả lời") from None
         finally:
             self._waiting.pop(prompt_id, None)
 
@@ -223,7 +225,7 @@ class CompanionLink:
             if what == "page":  # a page of an open placement question, rendered for its dialog
                 placing = self._placing.get(str(data.get("prompt")))
                 if placing is None:
-                    raise SignerError(Code.NOT_FOUND, "no such question is open")
+                    raise SignerError(Code.NOT_FOUND, "no such question is open", vi="không có câu hỏi này đang mở")
                 return {"data": await placing.page(data.get("page"))}
             if what == "revoke":
                 return {"data": {"revoked": self.parts.consent_store.revoke(str(data.get("origin", "")))}}
@@ -373,5 +375,6 @@ def _socket_path(state: Path) -> Path:
     folder = Path(tempfile.gettempdir()) / f"signer-{os.getuid()}-{hashlib.sha256(os.fsencode(state)).hexdigest()[:12]}"
     folder.mkdir(mode=0o700, exist_ok=True)
     if folder.stat().st_uid != os.getuid() or folder.stat().st_mode & 0o077:
-        raise SignerError(Code.CONFIG_INVALID, f"{folder} is not private to this user")
+        raise SignerError(Code.CONFIG_INVALID, f"{folder} is not private to this user",
+                          vi=f"{folder} không chỉ riêng người dùng này truy cập được")
     return folder / SOCKET

@@ -74,7 +74,8 @@ def block(profile: Profile, facts: BlockFacts, image: Path | None, size: tuple[i
     background = _image(image) if profile.image != "none" and image is not None else None
     if not profile.lines:  # an image alone (the seal): no text, so no font to embed
         if background is None:
-            raise SignerError(Code.CONFIG_INVALID, f"profile {profile.name} shows an image, and none is configured")
+            raise SignerError(Code.CONFIG_INVALID, f"profile {profile.name} shows an image, and none is configured",
+                              vi=f"mẫu chữ ký {profile.name} có hiển thị hình ảnh nhưng chưa cấu hình hình ảnh nào")
         return Block(StaticStampStyle(background=background, background_opacity=1.0, border_width=0), "")
     lines = block_lines(profile, facts)
     width, height = size
@@ -89,9 +90,13 @@ def block(profile: Profile, facts: BlockFacts, image: Path | None, size: tuple[i
             return Block(_text_style(profile, background, font_size, leading, text_height), "\n".join(wrapped))
     if fitted:
         raise SignerError(Code.BLOCK_NO_ROOM, f"the text of the {profile.name} block does not fit in the "
-                          f"{width}×{height} points free of text even at {least} pt")
+                          f"{width}×{height} points free of text even at {least} pt",
+                          vi=f"nội dung của khối chữ ký {profile.name} không vừa vùng trống "
+                             f"{width}×{height} điểm kể cả với cỡ chữ {least} pt")
     raise SignerError(Code.BAD_REQUEST, f"the text of the {profile.name} block does not fit in {width}×{height} points "
-                                     f"even at {least} pt: give a larger rectangle or a shorter text")
+                                     f"even at {least} pt: give a larger rectangle or a shorter text",
+                      vi=f"nội dung của khối chữ ký {profile.name} không vừa khung {width}×{height} điểm "
+                         f"kể cả với cỡ chữ {least} pt: hãy chọn khung lớn hơn hoặc nội dung ngắn hơn")
 
 
 def block_lines(profile: Profile, facts: BlockFacts) -> list[str]:
@@ -103,7 +108,8 @@ def block_lines(profile: Profile, facts: BlockFacts) -> list[str]:
     try:
         lines = [line.format(**values) for line in profile.lines]
     except (KeyError, ValueError, IndexError) as exc:
-        raise SignerError(Code.CONFIG_INVALID, f"profile {profile.name}: bad placeholder {exc}") from None
+        raise SignerError(Code.CONFIG_INVALID, f"profile {profile.name}: bad placeholder {exc}",
+                          vi=f"mẫu chữ ký {profile.name}: trường thay thế không hợp lệ {exc}") from None
     return [part for line in lines for part in line.splitlines() or [""]]
 
 
@@ -204,4 +210,5 @@ def _image(path: Path) -> PdfImage:
             image = image.point(lambda v: v / 257).convert("L")
         return PdfImage(image.convert("RGBA"))
     except (OSError, UnidentifiedImageError) as exc:
-        raise SignerError(Code.CONFIG_INVALID, f"signature image {path}: {exc}") from None
+        raise SignerError(Code.CONFIG_INVALID, f"signature image {path}: {exc}",
+                          vi=f"hình chữ ký {path}: {exc}") from None

@@ -32,19 +32,26 @@ PAD_EM = 0.1  # kept clear of the words on either side
 NUMBER, DATE = ("số:",), ("ngày", "tháng", "năm")
 YEAR = re.compile(r"\d{4}")
 
-# What was searched, in words, for the error that names a missing blank.
+# What was searched, in words (English, Vietnamese), for the error that names a missing blank.
+_GAP_EN = "dots, an ellipsis, underscores or an empty gap"
+_GAP_VI = "dấu chấm, dấu ba chấm, dấu gạch dưới hoặc khoảng trống"
 SEARCHED = {
-    "number": "the number: no blank after “Số:” on page 1 (searched for dots, an ellipsis, underscores or an "
-              "empty gap between “Số:” and the “/” of the symbol or the end of the line)",
-    "day": "the day: no blank between “ngày” and “tháng” on page 1 (searched for dots, an ellipsis, "
-           "underscores or an empty gap)",
-    "month": "the month: no blank between “tháng” and “năm” on page 1 (searched for dots, an ellipsis, "
-             "underscores or an empty gap)",
-    "year": "the year: neither a blank nor a printed year after “năm” on page 1 (searched for dots, an "
-            "ellipsis, underscores, an empty gap or four digits)",
+    "number": (f"the number: no blank after “Số:” on page 1 (searched for {_GAP_EN} between “Số:” and the “/” "
+               "of the symbol or the end of the line)",
+               f"số văn bản: trang 1 không có chỗ trống sau “Số:” (đã tìm {_GAP_VI} giữa “Số:” và dấu “/” "
+               "của ký hiệu hoặc cuối dòng)"),
+    "day": (f"the day: no blank between “ngày” and “tháng” on page 1 (searched for {_GAP_EN})",
+            f"ngày: trang 1 không có chỗ trống giữa “ngày” và “tháng” (đã tìm {_GAP_VI})"),
+    "month": (f"the month: no blank between “tháng” and “năm” on page 1 (searched for {_GAP_EN})",
+              f"tháng: trang 1 không có chỗ trống giữa “tháng” và “năm” (đã tìm {_GAP_VI})"),
+    "year": ("the year: neither a blank nor a printed year after “năm” on page 1 (searched for dots, an "
+             "ellipsis, underscores, an empty gap or four digits)",
+             "năm: trang 1 không có chỗ trống hay năm đã in sau “năm” (đã tìm dấu chấm, dấu ba chấm, "
+             "dấu gạch dưới, khoảng trống hoặc bốn chữ số)"),
 }
-NO_LINE = {"number": "the number: no “Số:” on page 1",
-           "date": "the date: no line with “ngày … tháng … năm” on page 1"}
+NO_LINE = {"number": ("the number: no “Số:” on page 1", "số văn bản: trang 1 không có “Số:”"),
+           "date": ("the date: no line with “ngày … tháng … năm” on page 1",
+                    "ngày tháng: trang 1 không có dòng “ngày … tháng … năm”")}
 
 
 @dataclass(frozen=True)
@@ -61,7 +68,7 @@ class Blank:
 class HeaderScan:
     blanks: list[Blank]
     printed_year: str | None = None  # "năm 2026": the year is on the page already
-    missing: dict[str, str] = field(default_factory=dict)  # "number", "day", ...: what was searched
+    missing: dict[str, tuple[str, str]] = field(default_factory=dict)  # "number", "day", ...: what was searched
 
     def found(self, part: str) -> Blank | None:
         return next((blank for blank in self.blanks if blank.part == part), None)
@@ -72,7 +79,7 @@ def scan_header(text: PageText) -> HeaderScan:
     number or date the body quotes), and what is missing."""
     rows = baselines(text.lines(0))
     blanks: list[Blank] = []
-    missing: dict[str, str] = {}
+    missing: dict[str, tuple[str, str]] = {}
     number_row = next((row for row in rows if _find(row, NUMBER) is not None), None)  # the header's
     number = None if number_row is None else _number_blank(number_row)
     if number is None:

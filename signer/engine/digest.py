@@ -17,9 +17,11 @@ def check_digest(digest: bytes, algorithm: str) -> str:
     algorithm = algorithm.lower().replace("-", "")
     expected = DIGEST_SIZES.get(algorithm)
     if expected is None:
-        raise SignerError(Code.DOCUMENT_INVALID, f"unsupported digest algorithm {algorithm}")
+        raise SignerError(Code.DOCUMENT_INVALID, f"unsupported digest algorithm {algorithm}",
+                          vi=f"không hỗ trợ thuật toán băm {algorithm}")
     if len(digest) != expected:
-        raise SignerError(Code.DOCUMENT_INVALID, f"a {algorithm} digest has {expected} bytes, not {len(digest)}")
+        raise SignerError(Code.DOCUMENT_INVALID, f"a {algorithm} digest has {expected} bytes, not {len(digest)}",
+                          vi=f"giá trị băm {algorithm} phải có {expected} byte, không phải {len(digest)}")
     return algorithm
 
 

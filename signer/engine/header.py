@@ -63,7 +63,7 @@ def plan_header(text: PageText, writer: IncrementalPdfFileWriter, page_refs: lis
     wanted = header_values(doc_number, issued_date)
     scan: HeaderScan | None = None
     new: list[Blank] = []
-    missing: list[str] = []
+    missing: list[tuple[str, str]] = []  # what was searched, in English and Vietnamese
     values: dict[str, str] = {}
     if doc_number:
         have = [part for part in NUMBER_PARTS if part in existing]
@@ -82,7 +82,9 @@ def plan_header(text: PageText, writer: IncrementalPdfFileWriter, page_refs: lis
             if "year" in lacking and scan.printed_year is not None:  # printed: checked, not written
                 if scan.printed_year != wanted["year"]:
                     raise SignerError(Code.BAD_REQUEST, f"the header prints the year {scan.printed_year} "
-                                      f"(“năm {scan.printed_year}”), but the issued date is {issued_date}")
+                                      f"(“năm {scan.printed_year}”), but the issued date is {issued_date}",
+                                      vi=f"phần đầu văn bản ghi năm {scan.printed_year} "
+                                         f"(“năm {scan.printed_year}”), nhưng ngày ban hành là {issued_date}")
                 lacking.remove("year")
             for part in lacking:
                 blank = scan.found(part)
@@ -92,7 +94,9 @@ def plan_header(text: PageText, writer: IncrementalPdfFileWriter, page_refs: lis
                     new.append(blank)
                     values[part] = wanted[part]
     if missing:
-        raise SignerError(Code.HEADER_BLANK_NOT_FOUND, "; ".join(dict.fromkeys(missing)))
+        missing = list(dict.fromkeys(missing))
+        raise SignerError(Code.HEADER_BLANK_NOT_FOUND, "; ".join(en for en, _ in missing),
+                          vi="; ".join(vi for _, vi in missing))
     return HeaderPlan(existing, new, values)
 
 

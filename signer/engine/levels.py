@@ -61,7 +61,8 @@ def tsa_client(url: str | None, policy: RevocationPolicy) -> TsaClient | None:
 
 def check_level(level: str) -> str:
     if level not in LEVELS:
-        raise SignerError(Code.BAD_REQUEST, f"level must be one of {', '.join(LEVELS)}, not {level!r}")
+        raise SignerError(Code.BAD_REQUEST, f"level must be one of {', '.join(LEVELS)}, not {level!r}",
+                          vi=f"mức chữ ký phải là một trong {', '.join(LEVELS)}, không phải {level!r}")
     return level
 
 
@@ -78,7 +79,8 @@ async def signature_timestamp(tsa: TsaClient, signature: bytes) -> cms.ContentIn
     try:
         return await tsa.async_timestamp(hashlib.sha256(signature).digest(), "sha256")
     except (TimestampRequestError, SigningError, ValueError) as exc:
-        raise SignerError(Code.TIMESTAMP_FAILED, f"{tsa.url}: {str(exc)[:200]}") from None
+        raise SignerError(Code.TIMESTAMP_FAILED, f"{tsa.url}: {str(exc)[:200]}",
+                          vi=f"{tsa.url}: {str(exc)[:200]}") from None
 
 
 def with_timestamp(container: cms.ContentInfo, token: cms.ContentInfo) -> cms.ContentInfo:
@@ -93,7 +95,8 @@ def add_validation_data(data: bytes, key: SigningKey, token: cms.ContentInfo | N
     """The chain (and the TSA's certificates) and the revocation answers, as a /DSS update."""
     if evidence is None or not evidence.complete:
         raise SignerError(Code.REVOCATION_UNKNOWN,
-                          "level B-LT needs revocation data for every certificate of the chain")
+                          "level B-LT needs revocation data for every certificate of the chain",
+                          vi="mức B-LT cần dữ liệu thu hồi cho mọi chứng thư số trong chuỗi")
     certs = [key.certificate, *key.chain]
     if token is not None:
         certs += list(token["content"]["certificates"] or [])
@@ -104,7 +107,8 @@ def add_validation_data(data: bytes, key: SigningKey, token: cms.ContentInfo | N
             ocsps=[asn1_ocsp.OCSPResponse.load(d) for d in evidence.ocsp],
             crls=[asn1_crl.CertificateList.load(d) for d in evidence.crls])
     except (misc.PdfError, ValueError, KeyError, TypeError) as exc:
-        raise SignerError(Code.SIGNING_FAILED, f"validation data: {str(exc)[:200]}") from None
+        raise SignerError(Code.SIGNING_FAILED, f"validation data: {str(exc)[:200]}",
+                          vi=f"dữ liệu phục vụ kiểm tra chữ ký: {str(exc)[:200]}") from None
     return out.getvalue()
 
 
@@ -114,7 +118,9 @@ async def add_document_timestamp(data: bytes, tsa: TsaClient) -> bytes:
         out = await PdfTimeStamper(tsa).async_timestamp_pdf(writer, "sha256", bytes_reserved=TIMESTAMP_ROOM,
                                                             output=io.BytesIO())
     except (TimestampRequestError, SigningError) as exc:
-        raise SignerError(Code.TIMESTAMP_FAILED, f"{tsa.url}: {str(exc)[:200]}") from None
+        raise SignerError(Code.TIMESTAMP_FAILED, f"{tsa.url}: {str(exc)[:200]}",
+                          vi=f"{tsa.url}: {str(exc)[:200]}") from None
     except (misc.PdfError, ValueError, KeyError, TypeError) as exc:
-        raise SignerError(Code.SIGNING_FAILED, f"document timestamp: {str(exc)[:200]}") from None
+        raise SignerError(Code.SIGNING_FAILED, f"document timestamp: {str(exc)[:200]}",
+                          vi=f"dấu thời gian cho văn bản: {str(exc)[:200]}") from None
     return out.getvalue()

@@ -68,7 +68,7 @@ class PageText:
                 if self._numbers is not None:
                     self._pages = [PDFObjRef(self._document, number) for number in self._numbers]
                 elif root is None:
-                    raise SignerError(Code.DOCUMENT_INVALID, "no page tree")
+                    raise SignerError(Code.DOCUMENT_INVALID, "no page tree", vi="không có cây trang")
                 else:
                     self._pages = leaves(root, _kids, _key)
         return self._pages
@@ -93,7 +93,8 @@ class _Document(PDFDocument):
         seen = {objid}
         while isinstance(value, PDFObjRef):
             if value.objid in seen:
-                raise SignerError(Code.DOCUMENT_INVALID, f"object {objid} refers to itself through references")
+                raise SignerError(Code.DOCUMENT_INVALID, f"object {objid} refers to itself through references",
+                                  vi=f"đối tượng {objid} tham chiếu vòng về chính nó")
             seen.add(value.objid)
             value = super().getobj(value.objid)
         return value
@@ -102,7 +103,8 @@ class _Document(PDFDocument):
 def _dict(node: object) -> dict:
     value = resolve1(node)
     if not isinstance(value, dict):
-        raise SignerError(Code.DOCUMENT_INVALID, "a page tree node is not a dictionary")
+        raise SignerError(Code.DOCUMENT_INVALID, "a page tree node is not a dictionary",
+                          vi="một nút của cây trang không phải là từ điển (dictionary)")
     return value
 
 
@@ -112,7 +114,8 @@ def _kids(node: object) -> Sequence[object] | None:
         return None
     kids = resolve1(value.get("Kids"))
     if not isinstance(kids, list):
-        raise SignerError(Code.DOCUMENT_INVALID, "a page tree node's /Kids is not an array")
+        raise SignerError(Code.DOCUMENT_INVALID, "a page tree node's /Kids is not an array",
+                          vi="mục /Kids của một nút trong cây trang không phải là mảng")
     return kids
 
 

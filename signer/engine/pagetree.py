@@ -31,13 +31,15 @@ def leaves(root: Node, kids: Callable[[Node], Sequence[Node] | None], key: Calla
         node, depth = stack.pop()
         ident = key(node)
         if ident in seen:
-            raise SignerError(Code.DOCUMENT_INVALID, f"the page tree reaches object {ident} twice (a cycle)")
+            raise SignerError(Code.DOCUMENT_INVALID, f"the page tree reaches object {ident} twice (a cycle)",
+                              vi=f"cây trang đi qua đối tượng {ident} hai lần (vòng lặp)")
         seen.add(ident)
         children = kids(node)
         if children is None:
             pages.append(node)
         elif depth >= MAX_DEPTH:
-            raise SignerError(Code.DOCUMENT_TOO_COMPLEX, f"the page tree is more than {MAX_DEPTH} levels deep")
+            raise SignerError(Code.DOCUMENT_TOO_COMPLEX, f"the page tree is more than {MAX_DEPTH} levels deep",
+                              vi=f"cây trang sâu hơn {MAX_DEPTH} cấp")
         else:
             stack.extend((child, depth + 1) for child in reversed(children))
     return pages
@@ -50,9 +52,11 @@ def lineage(page: Node, parent: Callable[[Node], Node | None], key: Callable[[No
     while node is not None:
         ident = key(node)
         if ident in seen:
-            raise SignerError(Code.DOCUMENT_INVALID, f"a page's /Parent links lead back to object {ident}")
+            raise SignerError(Code.DOCUMENT_INVALID, f"a page's /Parent links lead back to object {ident}",
+                              vi=f"liên kết /Parent của một trang dẫn ngược về đối tượng {ident}")
         if len(seen) > MAX_DEPTH:
-            raise SignerError(Code.DOCUMENT_TOO_COMPLEX, f"a page has more than {MAX_DEPTH} ancestors")
+            raise SignerError(Code.DOCUMENT_TOO_COMPLEX, f"a page has more than {MAX_DEPTH} ancestors",
+                              vi=f"một trang có hơn {MAX_DEPTH} cấp cha")
         seen.add(ident)
         yield node
         node = parent(node)

@@ -22,6 +22,7 @@ from pyhanko.sign import fields, signers
 from pyhanko.sign.general import SigningError
 from pyhanko.sign.signers.pdf_byterange import PreparedByteRangeDigest
 
+from policies.errors import vietnamese
 from policies.profiles import Profile, load_profile, profile_names
 
 from ..certificates import holder_name
@@ -112,7 +113,8 @@ class SignedPdf:
 def open_pdf(data: bytes) -> IncrementalPdfFileWriter:
     """Parse a PDF for an incremental update, refusing what cannot be signed."""
     if not data.lstrip()[:5].startswith(b"%PDF-"):
-        raise SignerError(Code.DOCUMENT_INVALID, "the file does not start with a PDF header")
+        raise SignerError(Code.DOCUMENT_INVALID, "the file does not start with a PDF header",
+                          vi="tệp không bắt đầu bằng phần đầu của PDF")
     with reading():
         try:
             writer = IncrementalPdfFileWriter(io.BytesIO(data), strict=False, decode_limits=decoding.pyhanko_limits())
@@ -125,13 +127,15 @@ def open_pdf(data: bytes) -> IncrementalPdfFileWriter:
         revisions = writer.prev.total_revisions
         if revisions > MAX_REVISIONS:
             raise SignerError(Code.DOCUMENT_TOO_COMPLEX,
-                              f"it has {revisions} revisions (incremental updates); at most {MAX_REVISIONS} are read")
+                              f"it has {revisions} revisions (incremental updates); at most {MAX_REVISIONS} are read",
+                              vi=f"tệp có {revisions} lần cập nhật nối tiếp; chỉ đọc tối đa {MAX_REVISIONS} lần")
         try:
             pages = int(writer.root["/Pages"].get_object()["/Count"])
         except (misc.PdfError, KeyError, TypeError, ValueError, AttributeError) as exc:
-            raise SignerError(Code.DOCUMENT_INVALID, f"no page tree ({reason(exc)})") from None
+            raise SignerError(Code.DOCUMENT_INVALID, f"no page tree ({reason(exc)})",
+                              vi=f"không có cây trang ({reason(exc)})") from None
         if pages < 1:
-            raise SignerError(Code.DOCUMENT_INVALID, "the document has no pages")
+            raise SignerError(Code.DOCUMENT_INVALID, "the document has no pages", vi="văn bản không có trang nào")
     return writer
 
 
@@ -164,14 +168,17 @@ def check_number(profile: Profile, options: PdfSignOptions) -> None:
     by hand (a preview may still show the block without one)."""
     if profile.fill_header and not options.doc_number and not profile.numbers_by_hand:
         raise SignerError(Code.BAD_REQUEST, f"profile {profile.name} needs the document number (doc_number; "
-                          "VGCA: DocNumber), unless the profile sets numbers_by_hand = true")
+                          "VGCA: DocNumber), unless the profile sets numbers_by_hand = true",
+                          vi=f"mẫu chữ ký {profile.name} cần số văn bản (doc_number; "
+                             "VGCA: DocNumber), trừ khi mẫu đặt numbers_by_hand = true")
 
 
 def plan_block(data: bytes, writer: IncrementalPdfFileWriter, profile: Profile, options: PdfSignOptions) -> PdfPlan:
     """Where ``profile``'s block goes in the parsed document (its text read once for the
     block and the header)."""
     if any("{comment}" in line for line in profile.lines) and not options.comment.strip():
-        raise SignerError(Code.BAD_REQUEST, f"profile {profile.name} shows a comment, and the comment is empty")
+        raise SignerError(Code.BAD_REQUEST, f"profile {profile.name} shows a comment, and the comment is empty",
+                          vi=f"mẫu chữ ký {profile.name} có hiển thị ý kiến nhưng ý kiến để trống")
     with reading():
         refs = page_refs(writer)
         text = PageText(data, [ref.idnum for ref in refs])
@@ -241,7 +248,7 @@ def _prepare(data: bytes, writer: IncrementalPdfFileWriter, key: SigningKey | Ke
         output = io.BytesIO()
         byte_range_digest, _ = tbs.digest_tbs_document(output=output)
     except SigningError as exc:
-        raise SignerError(Code.SIGNING_FAILED, reason(exc)) from None
+        raise SignerError(Code.SIGNING_FAILED, reason(exc), vi=f"thư viện ký PDF báo lỗi: {reason(exc)}") from None
     return PreparedPdf(
         output=output,
         byte_range_digest=byte_range_digest,
@@ -299,7 +306,7 @@ def finish_pdf(prepared: PreparedPdf, signature_cms: bytes) -> bytes:
     try:
         prepared.byte_range_digest.fill_with_cms(prepared.output, signature_cms)
     except SigningError as exc:
-        raise SignerError(Code.SIGNING_FAILED, reason(exc)) from None
+        raise SignerError(Code.SIGNING_FAILED, reason(exc), vi=f"thư viện ký PDF báo lỗi: {reason(exc)}") from None
     return prepared.output.getvalue()
 
 
@@ -327,9 +334,11 @@ def ready_level(options: PdfSignOptions, evidence: Evidence | None, tsa: levels.
     """The level to sign at, refused before any work when what it needs is missing."""
     level = signature_level(options)
     if levels.timestamped(level) and tsa is None:
-        raise SignerError(Code.CONFIG_INVALID, f"level {level} needs a timestamp authority ([timestamp] url)")
+        raise SignerError(Code.CONFIG_INVALID, f"level {level} needs a timestamp authority ([timestamp] url)",
+                          vi=f"mức {level} cần máy chủ cấp dấu thời gian ([timestamp] url)")
     if levels.long_term(level) and not (evidence and evidence.complete):
-        raise SignerError(Code.REVOCATION_UNKNOWN, f"level {level} needs revocation data for the whole chain")
+        raise SignerError(Code.REVOCATION_UNKNOWN, f"level {level} needs revocation data for the whole chain",
+                          vi=f"mức {level} cần dữ liệu thu hồi cho cả chuỗi chứng thư số")
     return level
 
 
@@ -392,9 +401,10 @@ def _profile(name: str | None) -> Profile | None:
     try:
         return load_profile(name)
     except KeyError:
-        raise SignerError(Code.BAD_REQUEST, f"unknown profile {name} (known: {', '.join(profile_names())})") from None
+        raise SignerError(Code.BAD_REQUEST, f"unknown profile {name} (known: {', '.join(profile_names())})",
+                          vi=f"không có mẫu chữ ký {name} (các mẫu đã có: {', '.join(profile_names())})") from None
     except ValueError as exc:
-        raise SignerError(Code.CONFIG_INVALID, str(exc)) from None
+        raise SignerError(Code.CONFIG_INVALID, str(exc), vi=vietnamese(exc, "lỗi trong tệp mẫu chữ ký")) from None
 
 
 def _organisation(key: SigningKey | KeyOutline) -> str:

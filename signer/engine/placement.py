@@ -38,6 +38,8 @@ SEAL_LEAST = 0.1  # a seal moved clear of text still covers this share of the le
 # blocks of the caller's or the profile's own size: text that does not fit them is the request's fault
 # (BAD_REQUEST), not a lack of free space
 SIZED = ("rect", "corner", "seal")
+CORNERS_VI = {"top-right": "trên bên phải", "top-left": "trên bên trái", "bottom-right": "dưới bên phải",
+              "bottom-left": "dưới bên trái"}
 
 
 @dataclass(frozen=True)
@@ -72,10 +74,12 @@ def place(document: bytes | PageText, writer: IncrementalPdfFileWriter, profile:
     spot = _place(text, writer, refs, profile, request)
     x1, y1, x2, y2 = spot.box
     if not all(math.isfinite(v) for v in spot.box) or x2 - x1 < 1 or y2 - y1 < 1:
-        raise SignerError(Code.BAD_REQUEST, "the block's rectangle must have a finite, non-empty size")
+        raise SignerError(Code.BAD_REQUEST, "the block's rectangle must have a finite, non-empty size",
+                          vi="khung khối chữ ký phải có kích thước hữu hạn và khác không")
     px1, py1, px2, py2 = page_space(refs[spot.page]).visible
     if x2 <= px1 or x1 >= px2 or y2 <= py1 or y1 >= py2:
-        raise SignerError(Code.BAD_REQUEST, "the block's rectangle lies outside the page")
+        raise SignerError(Code.BAD_REQUEST, "the block's rectangle lies outside the page",
+                          vi="khung khối chữ ký nằm ngoài trang")
     x1, y1, x2, y2 = (round(v) for v in spot.box)  # whole points, as pyHanko's layout wants
     return Spot(spot.page, (x1, y1, x2, y2), spot.placed_by)
 
@@ -103,9 +107,11 @@ def _place(text: PageText, writer: IncrementalPdfFileWriter, refs: list, profile
         box = free_corner(page_space(refs[index]).visible, rule.corner, fit, rule.margin, _obstacles(text, index),
                           reach=0.5)
         if box is None:
-            raise _no_room(profile, f"in the {rule.corner} half of page {index + 1}")
+            raise _no_room(profile, f"in the {rule.corner} half of page {index + 1}",
+                           f"ở nửa {CORNERS_VI[rule.corner]} của trang {index + 1}")
         return Spot(index, box, "corner")
-    raise SignerError(Code.BAD_REQUEST, f"profile {profile.name} needs a page and rectangle, or an anchor")
+    raise SignerError(Code.BAD_REQUEST, f"profile {profile.name} needs a page and rectangle, or an anchor",
+                      vi=f"mẫu chữ ký {profile.name} cần trang và khung, hoặc một dòng chữ làm mốc")
 
 
 def on_page(rect: Rect, space: PageSpace, index: int) -> Rect:
@@ -115,7 +121,10 @@ def on_page(rect: Rect, space: PageSpace, index: int) -> Rect:
                                                     and rect[3] <= y1):
         raise SignerError(Code.BAD_REQUEST, f"the rectangle {','.join(f'{v:g}' for v in rect)} does not lie on "
                           f"page {index + 1}, which shows {x0:g},{y0:g} to {x1:g},{y1:g} "
-                          f"({x1 - x0:g}×{y1 - y0:g} points)")
+                          f"({x1 - x0:g}×{y1 - y0:g} points)",
+                          vi=f"khung {','.join(f'{v:g}' for v in rect)} không nằm trên "
+                             f"trang {index + 1}, vùng hiển thị của trang từ {x0:g},{y0:g} đến {x1:g},{y1:g} "
+                             f"({x1 - x0:g}×{y1 - y0:g} điểm)")
     return rect
 
 
@@ -126,8 +135,9 @@ def _below(found: Found, text: PageText, refs: list, profile: Profile, fit: Fit)
     gap = profile.placement.gap
     box = (stand_above if found.how == "name" else hang_below)(found.line, fit, gap, area, obstacles)
     if box is None:
-        where = "above the printed name" if found.how == "name" else "below the title line"
-        raise _no_room(profile, f"{where} on page {found.page + 1}")
+        where, where_vi = (("above the printed name", "phía trên họ tên đã in") if found.how == "name"
+                           else ("below the title line", "phía dưới dòng chức danh"))
+        raise _no_room(profile, f"{where} on page {found.page + 1}", f"{where_vi} trên trang {found.page + 1}")
     return Spot(found.page, box, found.how)
 
 
@@ -147,7 +157,8 @@ def _seal(text: PageText, writer: IncrementalPdfFileWriter, refs: list, profile:
     box = seal_beside(leader.box, seal, fit, SEAL_LEAST, page_space(refs[leader.page]).visible,
                       _obstacles(text, leader.page))
     if box is None:
-        raise _no_room(profile, f"beside the leader's block on page {leader.page + 1}")
+        raise _no_room(profile, f"beside the leader's block on page {leader.page + 1}",
+                       f"bên cạnh khối chữ ký của lãnh đạo trên trang {leader.page + 1}")
     return Spot(leader.page, box, leader.placed_by)
 
 
@@ -155,11 +166,13 @@ def _fallback(text: PageText, refs: list, profile: Profile, request: PlacementRe
     """Nothing found: the profile's fallback, unless someone will be asked (``request.fallback``)."""
     rule = profile.placement
     if not request.fallback or rule.fallback != "free-corner":
-        raise SignerError(Code.ANCHOR_NOT_FOUND, _searched(text, profile, request.holder, len(refs)))
+        searched, searched_vi = _searched(text, profile, request.holder, len(refs))
+        raise SignerError(Code.ANCHOR_NOT_FOUND, searched, vi=searched_vi)
     index = len(refs) - 1
     box = free_corner(page_space(refs[index]).visible, "bottom-right", fit, rule.margin, _obstacles(text, index))
     if box is None:
-        raise _no_room(profile, f"no title was found, and the last page (page {index + 1}) has no free space")
+        raise _no_room(profile, f"no title was found, and the last page (page {index + 1}) has no free space",
+                       f"không tìm thấy dòng chức danh, và trang cuối (trang {index + 1}) không còn chỗ trống")
     return Spot(index, box, "fallback")
 
 
@@ -214,29 +227,39 @@ def _group_end(lines: list, line: Rect) -> Rect:
     return max(under, key=lambda box: box[1]) if under else line
 
 
-def _searched(text: PageText, profile: Profile, holder: Holder | None, pages: int) -> str:
-    count = min(pages, len(text))
-    limit = budget.current().anchor_search_pages
-    where = f"the last {limit} of {count} pages" if count > limit else "the document"
+def _searched(text: PageText, profile: Profile, holder: Holder | None, pages: int) -> tuple[str, str]:
+    """What was looked for where, in English and Vietnamese."""
     sought = [*profile.placement.anchors]
     if holder is not None:
         sought += [value for value in (holder.title, holder.name) if value.strip()]
-    return f"searched {where} for: " + ", ".join(f"“{value}”" for value in sought)
+    where, where_vi = _search_range(min(pages, len(text)))
+    quoted = ", ".join(f"“{value}”" for value in sought)
+    return f"searched {where} for: {quoted}", f"đã tìm trong {where_vi} các dòng chữ: {quoted}"
+
+
+def _search_range(count: int) -> tuple[str, str]:
+    limit = budget.current().anchor_search_pages
+    if count > limit:
+        return f"the last {limit} of {count} pages", f"{limit} trang cuối trong số {count} trang"
+    return "the document", "toàn bộ văn bản"
 
 
 def _obstacles(text: PageText, page: int) -> list[Rect]:
     return [line_box(chars) for chars in text.lines(page)]
 
 
-def _no_room(profile: Profile, where: str) -> SignerError:
+def _no_room(profile: Profile, where: str, where_vi: str) -> SignerError:
     return SignerError(Code.BLOCK_NO_ROOM, f"the {profile.name} block needs at least "
-                       f"{profile.width:g}×{profile.min_height:g} points free of text {where}")
+                       f"{profile.width:g}×{profile.min_height:g} points free of text {where}",
+                       vi=f"khối chữ ký {profile.name} cần vùng trống không có chữ ít nhất "
+                          f"{profile.width:g}×{profile.min_height:g} điểm {where_vi}")
 
 
 def page_index(page: int, count: int) -> int:
     index = page - 1 if page > 0 else count + page
     if page == 0 or not 0 <= index < count:
-        raise SignerError(Code.BAD_REQUEST, f"page {page} does not exist (the document has {count})")
+        raise SignerError(Code.BAD_REQUEST, f"page {page} does not exist (the document has {count})",
+                          vi=f"không có trang {page} (văn bản có {count} trang)")
     return index
 
 
@@ -244,7 +267,7 @@ def page_space(ref) -> PageSpace:
     """A page's media box, crop box and rotation (all three inherited through the page tree)."""
     media = _inherited(ref, "/MediaBox")
     if media is None:
-        raise SignerError(Code.DOCUMENT_INVALID, "a page has no MediaBox")
+        raise SignerError(Code.DOCUMENT_INVALID, "a page has no MediaBox", vi="một trang không có MediaBox")
     crop = _inherited(ref, "/CropBox")
     return PageSpace(media=_box(media, "MediaBox"), rotate=rotation(_inherited(ref, "/Rotate")),
                      crop=None if crop is None else _box(crop, "CropBox"))
@@ -262,7 +285,8 @@ def _box(value, name: str) -> Rect:
     try:
         return _ordered(as_rect(value))
     except (ValueError, TypeError):
-        raise SignerError(Code.DOCUMENT_INVALID, f"a page's {name} is not four numbers") from None
+        raise SignerError(Code.DOCUMENT_INVALID, f"a page's {name} is not four numbers",
+                          vi=f"{name} của một trang không phải là bốn con số") from None
 
 
 def find_anchor(document: bytes | PageText, anchors: tuple[str, ...], *, whole: bool = True,
@@ -277,9 +301,10 @@ def find_anchor(document: bytes | PageText, anchors: tuple[str, ...], *, whole: 
     found = _search(text, lambda line: _matches(normalized(line), wanted, whole), count)
     if found is not None:
         return found
-    limit = budget.current().anchor_search_pages
-    searched = f"the last {limit} of {count} pages" if count > limit else "the document"
-    raise SignerError(Code.ANCHOR_NOT_FOUND, f"searched {searched} for: " + ", ".join(f"“{a}”" for a in anchors))
+    where, where_vi = _search_range(count)
+    quoted = ", ".join(f"“{a}”" for a in anchors)
+    raise SignerError(Code.ANCHOR_NOT_FOUND, f"searched {where} for: {quoted}",
+                      vi=f"đã tìm trong {where_vi} các dòng chữ: {quoted}")
 
 
 def _matches(text: str, wanted: list[str], whole: bool) -> bool:
@@ -334,7 +359,8 @@ def page_refs(writer: IncrementalPdfFileWriter) -> list:
 def _node(ref) -> generic.DictionaryObject:
     node = ref.get_object()
     if not isinstance(node, generic.DictionaryObject):
-        raise SignerError(Code.DOCUMENT_INVALID, "a page tree node is not a dictionary")
+        raise SignerError(Code.DOCUMENT_INVALID, "a page tree node is not a dictionary",
+                          vi="một nút của cây trang không phải là từ điển (dictionary)")
     return node
 
 
@@ -349,7 +375,8 @@ def _kids(ref) -> Sequence | None:
         return None
     kids = node.get("/Kids")
     if not isinstance(kids, generic.ArrayObject):
-        raise SignerError(Code.DOCUMENT_INVALID, "a page tree node's /Kids is not an array")
+        raise SignerError(Code.DOCUMENT_INVALID, "a page tree node's /Kids is not an array",
+                          vi="mục /Kids của một nút trong cây trang không phải là mảng")
     return kids
 
 

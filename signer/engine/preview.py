@@ -47,7 +47,8 @@ def placed_preview(data: bytes, options: PdfSignOptions, facts: BlockFacts, *, s
                    ) -> tuple[bytes, Spot]:
     """``preview_png``, and where the block went (and what placed it)."""
     if not scale > 0:
-        raise SignerError(Code.BAD_REQUEST, f"the scale must be positive, not {scale}")
+        raise SignerError(Code.BAD_REQUEST, f"the scale must be positive, not {scale}",
+                          vi=f"tỉ lệ phải là số dương, không phải {scale}")
     stamped, spot, user_box = stamp_block(data, options, facts)
     image = _render(stamped, spot.page, user_box, scale)
     out = io.BytesIO()
@@ -63,7 +64,8 @@ def page_png(data: bytes, index: int, width_px: int) -> tuple[bytes, Rect, int]:
     with reading():
         refs = page_refs(writer)
         if not 0 <= index < len(refs):
-            raise SignerError(Code.BAD_REQUEST, f"page {index + 1} does not exist (the document has {len(refs)})")
+            raise SignerError(Code.BAD_REQUEST, f"page {index + 1} does not exist (the document has {len(refs)})",
+                              vi=f"không có trang {index + 1} (văn bản có {len(refs)} trang)")
         visible = page_space(refs[index]).visible
     scale = min(2.0, width_px / max(visible[2] - visible[0], 1))
     image = _render(data, index, None, scale)
@@ -77,7 +79,7 @@ def stamp_block(data: bytes, options: PdfSignOptions, facts: BlockFacts) -> tupl
     where it went, and its rectangle in the page's own coordinates."""
     profile = _profile(options.profile)
     if profile is None:
-        raise SignerError(Code.BAD_REQUEST, "a preview needs a signature profile")
+        raise SignerError(Code.BAD_REQUEST, "a preview needs a signature profile", vi="xem trước cần có mẫu chữ ký")
     writer = open_pdf(data)
     plan = plan_block(data, writer, profile, options)
     spot = plan.spot
@@ -116,7 +118,8 @@ def _render(data: bytes, page_index: int, box: Rect | None, scale: float) -> Ima
         finally:
             document.close()
     except pdfium.PdfiumError as exc:
-        raise SignerError(Code.DOCUMENT_INVALID, f"cannot render page {page_index + 1} ({exc})") from None
+        raise SignerError(Code.DOCUMENT_INVALID, f"cannot render page {page_index + 1} ({exc})",
+                          vi=f"không hiển thị được trang {page_index + 1} ({exc})") from None
     if corners is not None:
         _outline(image, corners)
     return image

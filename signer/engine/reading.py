@@ -33,18 +33,21 @@ def reading() -> Iterator[None]:
     except SignerError:
         raise
     except (DecodeLimitExceeded, PdfDecodeLimitError) as exc:
-        raise SignerError(Code.DOCUMENT_TOO_COMPLEX, reason(exc)) from None
+        raise SignerError(Code.DOCUMENT_TOO_COMPLEX, reason(exc),
+                          vi=f"vượt giới hạn giải nén dữ liệu: {reason(exc)}") from None
     except MemoryError:
-        raise SignerError(Code.DOCUMENT_TOO_COMPLEX, "reading it needs more memory than allowed") from None
+        raise SignerError(Code.DOCUMENT_TOO_COMPLEX, "reading it needs more memory than allowed",
+                          vi="đọc văn bản cần nhiều bộ nhớ hơn mức cho phép") from None
     except RecursionError:  # our own walks have none: a library followed a loop (or nesting) down
         # a bound on reading, not damage: a rewrite (``repair``) must not be a way around it
         raise SignerError(Code.DOCUMENT_INVALID, "its objects refer back to themselves, or nest too deeply",
-                          repairable=False) from None
+                          repairable=False,
+                          vi="các đối tượng trong tệp tham chiếu vòng về chính chúng hoặc lồng nhau quá sâu") from None
     except Exception as exc:  # any library error on a broken file is the file's fault
         origin = _origin(exc.__traceback__)
         if origin.partition(".")[0] == "signer":
             log.warning("document_read_error", error=type(exc).__name__, origin=origin, exc_info=exc)
-        raise SignerError(Code.DOCUMENT_INVALID, reason(exc)) from None
+        raise SignerError(Code.DOCUMENT_INVALID, reason(exc), vi=f"thư viện đọc PDF báo lỗi: {reason(exc)}") from None
 
 
 def _origin(trace: TracebackType | None) -> str:

@@ -36,7 +36,7 @@ def rewrite(data: bytes, damage: SignerError) -> bytes:
                 raise SignerError(Code.DOCUMENT_ENCRYPTED)
             signed = _signed(document) or b"/ByteRange" in data
             if signed:
-                raise SignerError(Code.DOCUMENT_DAMAGED, damage.detail)
+                raise SignerError(Code.DOCUMENT_DAMAGED, damage.detail, vi=damage.vi)
             out = io.BytesIO()
             document.save(out, preserve_pdfa=True, fix_metadata_version=False, compress_streams=False,
                           stream_decode_level=pikepdf.StreamDecodeLevel.none,
@@ -49,7 +49,9 @@ def rewrite(data: bytes, damage: SignerError) -> bytes:
     limit = min(max(GROWTH * len(data), len(data) + SLACK), budget.current().rewritten_max_bytes)
     if out.tell() > limit:
         raise SignerError(Code.DOCUMENT_TOO_COMPLEX, f"its repair would take {out.tell()} bytes "
-                                                     f"from {len(data)}; at most {limit} are allowed")
+                                                     f"from {len(data)}; at most {limit} are allowed",
+                          vi=f"bản sửa sẽ chiếm {out.tell()} byte "
+                             f"từ {len(data)} byte; chỉ cho phép tối đa {limit} byte")
     return out.getvalue()
 
 

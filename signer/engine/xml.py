@@ -121,16 +121,18 @@ def _parser() -> etree.XMLParser:
 def parse_document(data: bytes) -> etree._ElementTree:
     """Parse untrusted XML; any DTD is refused, so neither XXE nor entity expansion can happen."""
     if not data.strip():
-        raise SignerError(Code.DOCUMENT_INVALID, "the XML document is empty")
+        raise SignerError(Code.DOCUMENT_INVALID, "the XML document is empty", vi="văn bản XML rỗng")
     try:
         root = etree.fromstring(data, _parser())
     except etree.XMLSyntaxError as exc:
-        raise SignerError(Code.DOCUMENT_INVALID, f"not well-formed XML: {str(exc)[:200]}") from None
+        raise SignerError(Code.DOCUMENT_INVALID, f"not well-formed XML: {str(exc)[:200]}",
+                          vi=f"XML sai cú pháp: {str(exc)[:200]}") from None
     tree = root.getroottree()
     # Unresolved entities would still be signed as references the receiver expands
     # differently; a document exchange format has no use for a DTD at all.
     if tree.docinfo.doctype or tree.docinfo.internalDTD is not None:
-        raise SignerError(Code.DOCUMENT_INVALID, "XML with a DOCTYPE (DTD or entities) is not accepted")
+        raise SignerError(Code.DOCUMENT_INVALID, "XML with a DOCTYPE (DTD or entities) is not accepted",
+                          vi="không chấp nhận XML có DOCTYPE (DTD hoặc thực thể)")
     return tree
 
 

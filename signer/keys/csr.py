@@ -52,15 +52,19 @@ class Subject:
         }
         given = {key: value.strip() for key, value in fields.items() if value is not None and value.strip()}
         if "common_name" not in given:
-            raise SignerError(Code.BAD_REQUEST, "the subject needs a common name (CN)")
+            raise SignerError(Code.BAD_REQUEST, "the subject needs a common name (CN)",
+                              vi="thông tin chủ thể cần có tên (CN)")
         for key, value in given.items():
             if len(value) > _MAX_LENGTH[key]:
-                raise SignerError(Code.BAD_REQUEST, f"{key} is longer than {_MAX_LENGTH[key]} characters")
+                raise SignerError(Code.BAD_REQUEST, f"{key} is longer than {_MAX_LENGTH[key]} characters",
+                                  vi=f"{key} dài quá {_MAX_LENGTH[key]} ký tự")
         if not re.fullmatch(r"[A-Z]{2}", given.get("country_name", "")):
-            raise SignerError(Code.BAD_REQUEST, "the country (C) is two capital letters, e.g. VN")
+            raise SignerError(Code.BAD_REQUEST, "the country (C) is two capital letters, e.g. VN",
+                              vi="mã quốc gia (C) gồm hai chữ cái in hoa, ví dụ VN")
         if "email_address" in given and not (given["email_address"].isascii()
                                              and _EMAIL.fullmatch(given["email_address"])):
-            raise SignerError(Code.BAD_REQUEST, f"not an e-mail address: {given['email_address']}")
+            raise SignerError(Code.BAD_REQUEST, f"not an e-mail address: {given['email_address']}",
+                              vi=f"không phải địa chỉ thư điện tử: {given['email_address']}")
         if "user_id" in given:
             check_uid(given["user_id"])
         return x509.Name.build(given)
@@ -72,9 +76,11 @@ def check_uid(uid: str) -> None:
     form = UID_FORMS.get(prefix)
     if not colon or form is None:
         forms = ", ".join(f"{form}:" for form in UID_FORMS)
-        raise SignerError(Code.BAD_REQUEST, f"UID '{uid}' must start with one of {forms}")
+        raise SignerError(Code.BAD_REQUEST, f"UID '{uid}' must start with one of {forms}",
+                          vi=f"UID '{uid}' phải bắt đầu bằng một trong các tiền tố {forms}")
     if not form.fullmatch(number):
-        raise SignerError(Code.BAD_REQUEST, f"UID '{uid}': not a valid {prefix} number")
+        raise SignerError(Code.BAD_REQUEST, f"UID '{uid}': not a valid {prefix} number",
+                          vi=f"UID '{uid}': không phải số {prefix} hợp lệ")
 
 
 def _signature_algorithm(key_algorithm: str) -> algos.SignedDigestAlgorithm:

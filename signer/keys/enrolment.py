@@ -52,9 +52,10 @@ def request_certificate(store: KeyStore, token: str | None, *, key: str, label: 
     """A new key pair on the token and a request for it, signed by it."""
     spec = KEY_SPECS.get(key)
     if spec is None:
-        raise SignerError(Code.BAD_REQUEST, f"key type '{key}': choose one of {', '.join(KEY_SPECS)}")
+        raise SignerError(Code.BAD_REQUEST, f"key type '{key}': choose one of {', '.join(KEY_SPECS)}",
+                          vi=f"loại khóa '{key}': hãy chọn một trong {', '.join(KEY_SPECS)}")
     if not label.strip():
-        raise SignerError(Code.BAD_REQUEST, "the key needs a label")
+        raise SignerError(Code.BAD_REQUEST, "the key needs a label", vi="khóa cần có nhãn")
     subject.name()  # a subject the CA would refuse is refused before the token is touched
     module, info = find_token(store, token)
     with _enrolment(module, info, store) as session:
@@ -72,7 +73,8 @@ def import_certificate(store: KeyStore, token: str | None, certificates: Sequenc
     chain = [c for c in certificates if is_ca(c)]
     if len(leaves) != 1:
         names = ", ".join(holder_name(c) for c in leaves) or "none"
-        raise SignerError(Code.BAD_REQUEST, f"give exactly one certificate that is not a CA's (found: {names})")
+        raise SignerError(Code.BAD_REQUEST, f"give exactly one certificate that is not a CA's (found: {names})",
+                          vi=f"cần đúng một chứng thư số không phải của CA (đã có: {names})")
     certificate = leaves[0]
     module, info = find_token(store, token)
     with _enrolment(module, info, store) as session:
@@ -98,9 +100,11 @@ def read_certificates(path: Path) -> list[x509.Certificate]:
         for certificate in certificates:
             _ = certificate.native  # parse fully now: a damaged file fails here, not on the token
     except ValueError:
-        raise SignerError(Code.FILE_UNREADABLE, f"{path} is not an X.509 certificate") from None
+        raise SignerError(Code.FILE_UNREADABLE, f"{path} is not an X.509 certificate",
+                          vi=f"{path} không phải là chứng thư số X.509") from None
     if not certificates:
-        raise SignerError(Code.FILE_UNREADABLE, f"{path} holds no certificate")
+        raise SignerError(Code.FILE_UNREADABLE, f"{path} holds no certificate",
+                          vi=f"{path} không chứa chứng thư số nào")
     return certificates
 
 
@@ -112,10 +116,13 @@ def find_token(store: KeyStore, selector: str | None) -> tuple[Pkcs11Module, Tok
         found = [(m, t) for m, t in found if selector in (t.serial, t.label)]
     if not found:
         named = f" '{selector}'" if selector else ""
-        raise SignerError(Code.TOKEN_NOT_PRESENT, f"no initialised token{named} is connected")
+        named_vi = f" mang số sê-ri hoặc nhãn '{selector}'" if selector else ""
+        raise SignerError(Code.TOKEN_NOT_PRESENT, f"no initialised token{named} is connected",
+                          vi=f"không có token đã khởi tạo nào{named_vi} đang được cắm")
     if len(found) > 1:
         labels = ", ".join(f"{t.label} ({t.serial})" for _, t in found)
-        raise SignerError(Code.BAD_REQUEST, f"several tokens are connected; choose one with --token: {labels}")
+        raise SignerError(Code.BAD_REQUEST, f"several tokens are connected; choose one with --token: {labels}",
+                          vi=f"đang cắm nhiều token; hãy chọn một token bằng --token: {labels}")
     return found[0]
 
 

@@ -49,10 +49,13 @@ def pin_target(store: KeyStore, selector: str | None) -> PinTarget:
     if selector is not None:
         found = [(m, t) for m, t in found if selector in (t.serial, t.label)]
         if not found:
-            raise SignerError(Code.TOKEN_NOT_PRESENT, f"no token with serial or label '{selector}' (tokens: {names})")
+            raise SignerError(Code.TOKEN_NOT_PRESENT, f"no token with serial or label '{selector}' (tokens: {names})",
+                              vi=f"không có token nào mang số sê-ri hoặc nhãn '{selector}' (các token: {names})")
     if not found:
-        raise SignerError(Code.TOKEN_NOT_PRESENT, "plug in the USB token and try again")
+        raise SignerError(Code.TOKEN_NOT_PRESENT, "plug in the USB token and try again",
+                          vi="hãy cắm USB token vào máy rồi thử lại")
     if len(found) > 1:
-        raise SignerError(Code.BAD_REQUEST, f"several tokens are connected: choose one with --token ({names})")
+        raise SignerError(Code.BAD_REQUEST, f"several tokens are connected: choose one with --token ({names})",
+                          vi=f"đang cắm nhiều token: hãy chọn một token bằng --token ({names})")
     module, token = found[0]
     return PinTarget(token=token, limits=driver_call(pin_limits, module, token.serial), module=module)

@@ -29,6 +29,6 @@ def pin_source_from(settings: Settings) -> PinSource:
     return TerminalPinSource()
 
 
-def pin_refused(code: str, detail: str) -> Exception:
+def pin_refused(code: str, detail: str, vi: str) -> Exception:
     """What a PIN source raises to the driver when no PIN can be had (the driver reports it)."""
-    return TokenError(code, detail)
+    return TokenError(code, detail, vi=vi)

@@ -123,8 +123,9 @@ class KeyStore:
                 log.warning("module_skipped", path=str(candidate.path), reason=exc.detail)
         if not self.modules and not settings.remote:
             raise SignerError(Code.MODULE_NOT_FOUND,
-                "install the token's driver or set [tokens] modules in the configuration",
-            )
+                              "install the token's driver or set [tokens] modules in the configuration",
+                              vi="hãy cài trình điều khiển (driver) của token hoặc khai báo [tokens] modules "
+                                 "trong cấu hình")
 
     def close(self) -> None:
         for module in self.modules:
@@ -171,8 +172,10 @@ class KeyStore:
             raise failed[0]
         if not entries:
             if not any(t.flags.initialized for t in self.tokens()):
-                raise SignerError(Code.TOKEN_NOT_PRESENT, "plug in the USB token and try again")
-            raise SignerError(Code.CERT_NOT_FOUND, "the connected tokens hold no signing certificate")
+                raise SignerError(Code.TOKEN_NOT_PRESENT, "plug in the USB token and try again",
+                                  vi="hãy cắm USB token vào máy rồi thử lại")
+            raise SignerError(Code.CERT_NOT_FOUND, "the connected tokens hold no signing certificate",
+                              vi="các token đang cắm không chứa chứng thư số nào dùng để ký")
         try:
             entry = _select(entries, selector)
         except SignerError as error:
@@ -241,17 +244,20 @@ def _select(entries: list[CertificateEntry], selector: str | None) -> Certificat
     if selector is None:
         if len(entries) == 1:
             return entries[0]
-        raise SignerError(Code.CERT_AMBIGUOUS,
-            "choose one with --cert (labels: " + ", ".join(sorted({e.label for e in entries})) + ")",
-        )
+        labels = ", ".join(sorted({e.label for e in entries}))
+        raise SignerError(Code.CERT_AMBIGUOUS, f"choose one with --cert (labels: {labels})",
+                          vi=f"hãy chọn một chứng thư số bằng --cert (các nhãn: {labels})")
     wanted = selector.lower()
     matches = [
         e for e in entries
         if e.label == selector or e.key_id == wanted or (len(wanted) >= 8 and e.id.startswith(wanted))
     ]
     if not matches:
-        raise SignerError(Code.CERT_NOT_FOUND, f"no certificate with label or id '{selector}'")
+        labels = ", ".join(sorted({e.label for e in entries}))
+        raise SignerError(Code.CERT_NOT_FOUND, f"no certificate with label or id '{selector}' (labels: {labels})",
+                          vi=f"không có chứng thư số mang nhãn hoặc mã định danh '{selector}' "
+                             f"(các nhãn hiện có: {labels})")
     if len(matches) > 1:
         found = ", ".join(f"{e.id} ({e.token.label})" for e in matches)
-        raise SignerError(Code.CERT_AMBIGUOUS, f"'{selector}' matches {found}")
+        raise SignerError(Code.CERT_AMBIGUOUS, f"'{selector}' matches {found}", vi=f"'{selector}' trùng với {found}")
     return matches[0]

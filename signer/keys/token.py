@@ -22,7 +22,7 @@ T = TypeVar("T")
 def key_error(exc: TokenError) -> SignerError:
     """A driver's failure as the signer reports it (the codes are shared)."""
     code = Code(exc.code) if exc.code in Code.__members__ else Code.TOKEN_ERROR
-    return SignerError(code, exc.detail, **exc.facts)
+    return SignerError(code, exc.detail, vi=exc.vi, **exc.facts)
 
 
 def driver_call(fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:

@@ -11,7 +11,7 @@ import os
 import secrets
 from pathlib import Path
 
-from ..errors import Code, SignerError
+from ..errors import Code, SignerError, os_reason_vi
 from ..files import write_atomically
 
 
@@ -39,5 +39,6 @@ def load_or_create_token(path: Path) -> str:
         write_atomically(path, (value + "\n").encode(), mode=0o600, error_code=Code.CONFIG_INVALID)
         return value
     except OSError as exc:
-        raise SignerError(Code.CONFIG_INVALID, f"API token file {path}: {exc.strerror or exc}") from None
+        raise SignerError(Code.CONFIG_INVALID, f"API token file {path}: {exc.strerror or exc}",
+                          vi=f"tệp mã truy cập API {path}: {os_reason_vi(exc)}") from None
 

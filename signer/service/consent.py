@@ -38,7 +38,7 @@ from pathlib import Path
 
 from policies.origins import normalize_origin
 
-from ..errors import Code, SignerError
+from ..errors import Code, SignerError, os_reason_vi
 from ..files import write_atomically
 from .prompts import ALWAYS, ONCE, ConsentRequest, Prompts
 
@@ -58,7 +58,8 @@ class ConsentStore:
         except FileNotFoundError:
             return {}
         except (OSError, ValueError) as exc:
-            raise SignerError(Code.CONFIG_INVALID, f"consent file {self.path}: {exc}") from None
+            raise SignerError(Code.CONFIG_INVALID, f"consent file {self.path}: {exc}",
+                              vi=f"tệp lưu các lần đồng ý {self.path}: {exc}") from None
         return data if isinstance(data, dict) else {}
 
     def certificates(self, origin: str) -> dict[str, set[str]]:
@@ -115,7 +116,8 @@ class ConsentStore:
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
         except OSError as exc:
-            raise SignerError(Code.CONFIG_INVALID, f"{self.path.parent}: {exc.strerror or exc}") from None
+            raise SignerError(Code.CONFIG_INVALID, f"{self.path.parent}: {exc.strerror or exc}",
+                              vi=f"{self.path.parent}: {os_reason_vi(exc)}") from None
         write_atomically(self.path, json.dumps(data, ensure_ascii=False, indent=2).encode(), mode=0o600,
                          error_code=Code.CONFIG_INVALID)
 
@@ -186,7 +188,7 @@ class ConsentBroker:
             self._pending.discard(origin)
         if decision not in (ONCE, ALWAYS):
             self.backoff.refused(origin)
-            raise SignerError(Code.CONSENT_DENIED, f"{origin} ({scope}): refused")
+            raise SignerError(Code.CONSENT_DENIED, f"{origin} ({scope}): refused", vi=f"{origin} ({scope}): bị từ chối")
         self.backoff.allowed(origin)
         shown = request.certificate.sha256 if request.certificate else certificate
         if decision == ALWAYS and shown:
@@ -196,18 +198,21 @@ class ConsentBroker:
         remaining = self.backoff.remaining_s(origin)
         if remaining > 0:
             seconds = math.ceil(remaining)
-            raise SignerError(Code.CONSENT_BACKOFF, f"{seconds} s", retry_after_s=seconds)
+            raise SignerError(Code.CONSENT_BACKOFF, f"{seconds} s", retry_after_s=seconds, vi=f"{seconds} giây")
         if origin in self._pending:
-            raise SignerError(Code.BUSY, "a consent request of this website is already waiting")
+            raise SignerError(Code.BUSY, "a consent request of this website is already waiting",
+                              vi="đang có một yêu cầu đồng ý của trang web này chờ trả lời")
         if not self.prompts.can_ask:
             raise SignerError(Code.CONSENT_DENIED, "no desktop companion is running to ask the official "
-                                                   "(start `signer tray`, or `signer origins grant`)")
+                                                   "(start `signer tray`, or `signer origins grant`)",
+                              vi=("không có ứng dụng khay đang chạy để hỏi người dùng "
+                                  "(hãy chạy `signer tray`, hoặc `signer origins grant`)"))
 
 
 def _origin(origin: str) -> str:
     normalized = normalize_origin(origin)
     if normalized is None:
-        raise SignerError(Code.BAD_REQUEST, f"not a web origin: {origin}")
+        raise SignerError(Code.BAD_REQUEST, f"not a web origin: {origin}", vi=f"không phải địa chỉ trang web: {origin}")
     return normalized
 
 
@@ -216,7 +221,8 @@ def _fingerprint(certificate: str) -> str:
         return ANY
     hexed = certificate.replace(":", "").strip().lower()
     if len(hexed) != 64 or any(c not in "0123456789abcdef" for c in hexed):
-        raise SignerError(Code.BAD_REQUEST, f"not a certificate's SHA-256 fingerprint: {certificate}")
+        raise SignerError(Code.BAD_REQUEST, f"not a certificate's SHA-256 fingerprint: {certificate}",
+                          vi=f"không phải dấu vân tay SHA-256 của chứng thư số: {certificate}")
     return hexed
 
 

@@ -34,6 +34,8 @@ BLOCK_AND_BATCH: frozenset[Which] = frozenset({"pdf", "preview", "batch"})
 CERT = "cert"  # the one option that is not part of PdfSignOptions: which key signs
 NOT_NUMBERS = "page must be a number and rect four numbers x1,y1,x2,y2"
 NOT_FOUR = "rect must be four numbers x1,y1,x2,y2"
+NOT_NUMBERS_VI = "page phải là một số và rect phải là bốn số x1,y1,x2,y2"
+NOT_FOUR_VI = "rect phải là bốn số x1,y1,x2,y2"
 RECT_PATTERN = r"^[-0-9.]+(,[-0-9.]+){3}$"
 
 
@@ -56,6 +58,8 @@ class OptionSpec:
     schema: Mapping[str, Any] = field(default_factory=dict)  # OpenAPI bits beyond the kind's own
     vgca: tuple[str, ...] = ()  # the VGCA frame's fields carrying it, the first one given wins
     used_by: frozenset[Which] = BLOCK
+    help_vi: str = ""  # the command line's help in Vietnamese
+    absent_vi: str = ""  # ``absent`` in Vietnamese
 
     @property
     def flag(self) -> str:
@@ -70,25 +74,41 @@ class OptionSpec:
         shown = self.absent or (self.default if self.default not in (None, "") else "")
         return f"{self.help} (default: {shown})" if shown and not required else self.help
 
+    def described_vi(self, required: bool = False) -> str:
+        shown = self.absent_vi or (self.default if self.default not in (None, "") else "")
+        return f"{self.help_vi} (mặc định: {shown})" if shown and not required else self.help_vi
+
 
 SPECS: tuple[OptionSpec, ...] = (
     OptionSpec(CERT, Kind.TEXT, "certificate label or id", absent="the configured one", metavar="LABEL|ID",
-               used_by=KEY),
-    OptionSpec("reason", Kind.TEXT, "reason shown in the signature", absent="the profile's title", used_by=SIGNATURE),
-    OptionSpec("location", Kind.TEXT, "location shown in the signature", used_by=SIGNATURE),
+               used_by=KEY, help_vi="nhãn hoặc mã định danh của chứng thư số", absent_vi="chứng thư số đã cấu hình"),
+    OptionSpec("reason", Kind.TEXT, "reason shown in the signature", absent="the profile's title", used_by=SIGNATURE,
+               help_vi="lý do ghi trong chữ ký", absent_vi="tiêu đề của mẫu chữ ký"),
+    OptionSpec("location", Kind.TEXT, "location shown in the signature", used_by=SIGNATURE,
+               help_vi="địa điểm ghi trong chữ ký"),
     OptionSpec("profile", Kind.CHOICE, "Decree 30 signature block", absent="an invisible signature",
-               choices=profile_names, used_by=BLOCK_AND_BATCH),
-    OptionSpec("anchor", Kind.TEXT, "place the block below this text", metavar="TEXT"),
-    OptionSpec("page", Kind.INTEGER, "page for rect, from 1 (negative: from the end)"),
-    OptionSpec("rect", Kind.RECTANGLE, "block rectangle x1,y1,x2,y2 in points", metavar="X1,Y1,X2,Y2"),
-    OptionSpec("doc_number", Kind.TEXT, "document number (Số: ...)", vgca=("DocNumber",)),
+               choices=profile_names, used_by=BLOCK_AND_BATCH, help_vi="khối chữ ký theo Nghị định 30",
+               absent_vi="chữ ký không hiển thị"),
+    OptionSpec("anchor", Kind.TEXT, "place the block below this text", metavar="TEXT",
+               help_vi="đặt khối chữ ký dưới dòng chữ này"),
+    OptionSpec("page", Kind.INTEGER, "page for rect, from 1 (negative: from the end)",
+               help_vi="trang đặt khung --rect, đánh số từ 1 (số âm: tính từ trang cuối)"),
+    OptionSpec("rect", Kind.RECTANGLE, "block rectangle x1,y1,x2,y2 in points", metavar="X1,Y1,X2,Y2",
+               help_vi="khung khối chữ ký x1,y1,x2,y2 tính bằng điểm"),
+    OptionSpec("doc_number", Kind.TEXT, "document number (Số: ...)", vgca=("DocNumber",),
+               help_vi="số văn bản (Số: ...)"),
     OptionSpec("issued_date", Kind.DATE, "issuing date: YYYY-MM-DD, DD/MM/YYYY, DD-MM-YYYY or an ISO 8601 "
-               "timestamp with Z or an offset (its date in Hà Nội)", metavar="DATE", vgca=("IssuedDate",)),
+               "timestamp with Z or an offset (its date in Hà Nội)", metavar="DATE", vgca=("IssuedDate",),
+               help_vi="ngày ban hành: YYYY-MM-DD, DD/MM/YYYY, DD-MM-YYYY hoặc thời điểm ISO 8601 có Z hoặc độ "
+                       "lệch múi giờ (lấy ngày theo giờ Hà Nội)"),
     OptionSpec("copy_form", Kind.CHOICE, "form of the copy, for profile copy", choices=copy_forms,
-               vgca=("CopyForm", "CopyType")),  # pages name the field either way
-    OptionSpec("comment", Kind.TEXT, "comment text (profile comment)", vgca=("Comment", "Content")),
+               vgca=("CopyForm", "CopyType"),  # pages name the field either way
+               help_vi="hình thức bản sao, cho mẫu copy"),
+    OptionSpec("comment", Kind.TEXT, "comment text (profile comment)", vgca=("Comment", "Content"),
+               help_vi="nội dung ý kiến (mẫu comment)"),
     OptionSpec("level", Kind.CHOICE, "PAdES level", absent="the profile's, B-B without a profile",
-               choices=lambda: LEVELS, used_by=BLOCK_AND_BATCH),
+               choices=lambda: LEVELS, used_by=BLOCK_AND_BATCH, help_vi="mức PAdES",
+               absent_vi="mức của mẫu chữ ký, B-B nếu không có mẫu"),
 )
 
 PLACEMENT = frozenset(f.name for f in fields(PlacementRequest))
@@ -125,7 +145,8 @@ def add_arguments(parser: argparse.ArgumentParser, which: Which, *, required: Co
             extra["type"] = int
         elif spec.kind is Kind.RECTANGLE:
             extra["type"] = _rect_argument
-        parser.add_argument(spec.flag, required=needed, default=spec.default, help=spec.described(needed), **extra)
+        parser.add_argument(spec.flag, required=needed, default=spec.default,
+                            help=f"{spec.described(needed)} / {spec.described_vi(needed)}", **extra)
 
 
 def from_arguments(namespace: argparse.Namespace, which: Which = "pdf") -> tuple[PdfSignOptions, str | None]:
@@ -158,9 +179,9 @@ def _parsed(spec: OptionSpec, value: str) -> Any:
             return int(value)
         box = _numbers(value)
     except ValueError:
-        raise SignerError(Code.BAD_REQUEST, NOT_NUMBERS) from None
+        raise SignerError(Code.BAD_REQUEST, NOT_NUMBERS, vi=NOT_NUMBERS_VI) from None
     if len(box) != 4:
-        raise SignerError(Code.BAD_REQUEST, NOT_FOUR)
+        raise SignerError(Code.BAD_REQUEST, NOT_FOUR, vi=NOT_FOUR_VI)
     return box
 
 

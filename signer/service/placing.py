@@ -80,7 +80,8 @@ class Placing:
     async def page(self, number: object) -> dict:
         """Page ``number`` (from 1) for the dialog."""
         if not isinstance(number, int) or isinstance(number, bool) or not 1 <= number <= self.pages:
-            raise SignerError(Code.BAD_REQUEST, f"page {number!r} does not exist (the document has {self.pages})")
+            raise SignerError(Code.BAD_REQUEST, f"page {number!r} does not exist (the document has {self.pages})",
+                              vi=f"không có trang {number!r} (văn bản có {self.pages} trang)")
         return (await self.render(number - 1)).as_message(number - 1)
 
     def answer(self, given: object) -> bool:

@@ -64,7 +64,8 @@ class TokenWaits:
         while True:
             remaining = deadline - time.monotonic()
             if remaining <= 0:
-                raise SignerError(Code.TOKEN_NOT_PRESENT, f"no token was plugged in within {self.wait_s:g} s")
+                raise SignerError(Code.TOKEN_NOT_PRESENT, f"no token was plugged in within {self.wait_s:g} s",
+                                  vi=f"không có token nào được cắm vào trong {self.wait_s:g} giây")
             getting = asyncio.ensure_future(changes.get())
             done, _ = await asyncio.wait({getting, asking}, timeout=remaining, return_when=asyncio.FIRST_COMPLETED)
             if getting not in done:

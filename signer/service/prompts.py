@@ -185,7 +185,8 @@ class Prompts:
         """Until cancelled; returns when the official gives up waiting."""
         asker: PlugInAsker | None = self._asker() or self.console
         if asker is None:
-            raise SignerError(Code.TOKEN_NOT_PRESENT, "nobody is there to plug the token in")
+            raise SignerError(Code.TOKEN_NOT_PRESENT, "nobody is there to plug the token in",
+                              vi="không có ai ở máy để cắm token")
         await asker.plug_in(request)
 
     def _asker(self) -> Asker | None:
@@ -197,7 +198,9 @@ class Prompts:
         asker = self._asker()
         if asker is None:
             raise SignerError(Code.CONSENT_DENIED, "no desktop companion is running to ask the official "
-                                                "(start `signer tray`, or `signer origins grant`)")
+                                                "(start `signer tray`, or `signer origins grant`)",
+                              vi=("không có ứng dụng khay đang chạy để hỏi người dùng "
+                                  "(hãy chạy `signer tray`, hoặc `signer origins grant`)"))
         return await asker.consent(request, self.timeout_s)
 
     async def pin(self, request: PinRequest, purpose: PinPurpose | None = None) -> Pin:
@@ -232,5 +235,6 @@ class PromptPinSource:
 
 
 def _nobody() -> Exception:
-    return pin_refused("PIN_UNAVAILABLE", "no desktop companion is running to ask for the PIN (start `signer tray`)")
+    return pin_refused("PIN_UNAVAILABLE", "no desktop companion is running to ask for the PIN (start `signer tray`)",
+                       "không có ứng dụng khay đang chạy để hỏi mã PIN (hãy chạy `signer tray`)")
 

@@ -19,7 +19,8 @@ class TokenQueues:
     @asynccontextmanager
     async def slot(self, token_serial: str) -> AsyncIterator[None]:
         if self._waiting.get(token_serial, 0) >= self.size:
-            raise SignerError(Code.BUSY, "too many signatures waiting for this token")
+            raise SignerError(Code.BUSY, "too many signatures waiting for this token",
+                              vi="có quá nhiều chữ ký đang chờ token này")
         self._waiting[token_serial] = self._waiting.get(token_serial, 0) + 1
         try:
             yield
@@ -32,12 +33,14 @@ class PromptGuard:
     """One prompt of a kind (``what``) per origin at a time: a second one is refused, not stacked."""
 
     what: str
+    what_vi: str
     _active: set[str] = field(default_factory=set)
 
     @asynccontextmanager
     async def prompt(self, caller: str) -> AsyncIterator[None]:
         if caller in self._active:
-            raise SignerError(Code.BUSY, f"{self.what} of this website is already open")
+            raise SignerError(Code.BUSY, f"{self.what} of this website is already open",
+                              vi=f"{self.what_vi} của trang web này đang mở")
         self._active.add(caller)
         try:
             yield

@@ -91,8 +91,8 @@ class SigningService:
         self.consent = consent
         self.queues = queues
         self.login_facts = login_facts
-        self.prompt_guard = PromptGuard("a PIN request")
-        self.confirm_guard = PromptGuard("a confirmation")
+        self.prompt_guard = PromptGuard("a PIN request", "một yêu cầu nhập mã PIN")
+        self.confirm_guard = PromptGuard("a confirmation", "một yêu cầu xác nhận")
         self.sessions = LoginSessions(keys, login_idle_s)
         self.waits = TokenWaits(keys, watch, prompts, settings.tokens.wait_s)
         self.unattended = frozenset(settings.consent.unattended)  # normalised by the settings
@@ -137,7 +137,7 @@ class SigningService:
         if not caller.is_browser or consented in caller.consented:
             return
         if self.consent is None:
-            raise SignerError(Code.CONSENT_DENIED, "no one can be asked here")
+            raise SignerError(Code.CONSENT_DENIED, "no one can be asked here", vi="không có ai ở đây để hỏi")
         await self.consent.require(caller.origin or "", scope, certificate, describe)
         caller.consented.add(consented)
 
@@ -202,7 +202,8 @@ class SigningService:
             await self._confirm(caller, asked, describe)
         if placed is not None and placed.placed is None:
             caller.audit["confirmation"] = REFUSED
-            raise SignerError(Code.CONSENT_DENIED, f"{caller.origin}: the signature block was not placed")
+            raise SignerError(Code.CONSENT_DENIED, f"{caller.origin}: the signature block was not placed",
+                              vi=f"{caller.origin}: khối chữ ký chưa được đặt")
         ready = await checked_once()
         purpose = PIN_PURPOSE.set(PinPurpose(caller.name, operation))
         try:
@@ -236,7 +237,9 @@ class SigningService:
         if decision != ONCE:  # "always" is never an answer to a confirmation: it is not remembered
             caller.audit["confirmation"] = REFUSED
             raise SignerError(Code.CONSENT_DENIED, f"{caller.origin}: the official refused this signature"
-                              if decision == REFUSE else f"{caller.origin}: not confirmed")
+                              if decision == REFUSE else f"{caller.origin}: not confirmed",
+                              vi=(f"{caller.origin}: người dùng đã từ chối chữ ký này" if decision == REFUSE
+                                 else f"{caller.origin}: chưa được xác nhận"))
         caller.audit["confirmation"] = CONFIRMED
 
     async def _log_in(self, caller: Caller, key: Key) -> None:

@@ -72,10 +72,11 @@ def verify_digest_signature(certificate_der: bytes, algorithm: str, digest: byte
     try:
         certificate = crypto_x509.load_der_x509_certificate(certificate_der)
     except ValueError:
-        raise SignerError(Code.BAD_REQUEST, "CertBase64 is not a certificate") from None
+        raise SignerError(Code.BAD_REQUEST, "CertBase64 is not a certificate",
+                          vi="CertBase64 không phải là chứng thư số") from None
     chosen = DIGESTS.get(algorithm)
     if chosen is None:
-        raise SignerError(Code.BAD_REQUEST, f"unsupported HashAlg {algorithm}")
+        raise SignerError(Code.BAD_REQUEST, f"unsupported HashAlg {algorithm}", vi=f"không hỗ trợ HashAlg {algorithm}")
     public_key = certificate.public_key()
     try:
         if isinstance(public_key, rsa.RSAPublicKey):
@@ -83,7 +84,7 @@ def verify_digest_signature(certificate_der: bytes, algorithm: str, digest: byte
         elif isinstance(public_key, ec.EllipticCurvePublicKey):
             public_key.verify(signature, digest, ec.ECDSA(Prehashed(chosen)))
         else:
-            raise SignerError(Code.NOT_SUPPORTED, "key type")
+            raise SignerError(Code.NOT_SUPPORTED, "key type", vi="loại khóa")
         valid = True
     except (InvalidSignature, ValueError):
         valid = False

@@ -64,31 +64,36 @@ async def check_signing_certificate(
     revocation = revocation or RevocationSettings()
     name = certificate.subject.native.get("common_name") or certificate.subject.human_friendly
     if moment < certificate.not_valid_before:
-        raise SignerError(Code.CERT_NOT_YET_VALID, f"{name}: valid from {certificate.not_valid_before:%Y-%m-%d}")
+        raise SignerError(Code.CERT_NOT_YET_VALID, f"{name}: valid from {certificate.not_valid_before:%Y-%m-%d}",
+                          vi=f"{name}: có hiệu lực từ ngày {certificate.not_valid_before:%d/%m/%Y}")
     if moment > certificate.not_valid_after:
-        raise SignerError(Code.CERT_EXPIRED, f"{name}: expired on {certificate.not_valid_after:%Y-%m-%d}")
+        raise SignerError(Code.CERT_EXPIRED, f"{name}: expired on {certificate.not_valid_after:%Y-%m-%d}",
+                          vi=f"{name}: hết hạn ngày {certificate.not_valid_after:%d/%m/%Y}")
     usage = set(certificate.key_usage_value.native) if certificate.key_usage_value else set()
     if usage and not usage & SIGNING_USAGES:
-        raise SignerError(Code.CERT_KEY_USAGE, f"{name}: key usage {', '.join(sorted(usage))}")
+        raise SignerError(Code.CERT_KEY_USAGE, f"{name}: key usage {', '.join(sorted(usage))}",
+                          vi=f"{name}: mục đích sử dụng khóa {', '.join(sorted(usage))}")
     if not anchors:
-        raise SignerError(Code.CERT_UNTRUSTED, "no trust anchors are configured ([trust] anchors)")
+        raise SignerError(Code.CERT_UNTRUSTED, "no trust anchors are configured ([trust] anchors)",
+                          vi="chưa cấu hình chứng thư số gốc tin cậy nào ([trust] anchors)")
     # The path to an anchor (pyhanko-certvalidator); revocation is left to ``check_revocation``.
     context = ValidationContext(trust_roots=list(anchors), other_certs=list(chain), allow_fetching=False,
                                 revocation_mode="soft-fail", moment=moment)
     try:
         path = await CertificateValidator(certificate, validation_context=context).async_validate_usage(set())
     except ExpiredError:
-        raise SignerError(Code.CERT_EXPIRED, name) from None
+        raise SignerError(Code.CERT_EXPIRED, name, vi=name) from None
     except NotYetValidError:
-        raise SignerError(Code.CERT_NOT_YET_VALID, name) from None
+        raise SignerError(Code.CERT_NOT_YET_VALID, name, vi=name) from None
     except (PathBuildingError, PathValidationError, InvalidCertificateError) as exc:
-        raise SignerError(Code.CERT_UNTRUSTED, f"{name}: {str(exc)[:160]}") from None
+        raise SignerError(Code.CERT_UNTRUSTED, f"{name}: {str(exc)[:160]}",
+                          vi=f"{name}: lỗi khi kiểm tra chuỗi chứng thư số ({str(exc)[:160]})") from None
     leaf_first = [crypto_x509.load_der_x509_certificate(c.dump()) for c in reversed(list(path))]
     try:
         return await check_revocation(leaf_first, revocation.policy, RevocationStore(revocation.cache_dir), moment)
     except SignerError as error:
         if error.code is Code.REVOCATION_UNKNOWN and responders:
-            raise SignerError(Code.REVOCATION_UNKNOWN, error.detail, responders=responders) from None
+            raise SignerError(Code.REVOCATION_UNKNOWN, error.detail, vi=error.vi, responders=responders) from None
         raise
 
 
@@ -120,5 +125,6 @@ async def verdict(certificate: x509.Certificate, chain: Sequence[x509.Certificat
     if not evidence.complete:
         name = certificate.subject.native.get("common_name") or certificate.subject.human_friendly
         return Verdict("unknown", SignerError(Code.REVOCATION_UNKNOWN, f"{name}: no OCSP or CRL answer (soft-fail)",
+                                              vi=f"{name}: không nhận được trả lời OCSP hoặc CRL (soft-fail)",
                                               responders=responders))
     return Verdict("valid")

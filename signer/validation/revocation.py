@@ -85,12 +85,18 @@ async def check_revocation(chain: Sequence[x509.Certificate], policy: Revocation
                     log.warning("revocation status unknown; signing under soft-fail", certificate=name)
                     complete = False
                     continue
-                spent = f" ({asking.budget.spent()})" if asking.budget.remaining() <= 0 else ""
-                raise SignerError(Code.REVOCATION_UNKNOWN, f"{name}: no OCSP or CRL answer{spent}")
+                over = asking.budget.remaining() <= 0
+                spent = f" ({asking.budget.spent()})" if over else ""
+                spent_vi = (f" (đã dùng hết {asking.budget.seconds:g} giây dành cho việc tải dữ liệu thu hồi)"
+                            if over else "")
+                raise SignerError(Code.REVOCATION_UNKNOWN, f"{name}: no OCSP or CRL answer{spent}",
+                                  vi=f"{name}: không nhận được trả lời OCSP hoặc CRL{spent_vi}")
             if status.revoked_at is not None and status.revoked_at <= moment:
                 reason = f", {status.reason}" if status.reason else ""
                 raise SignerError(Code.CERT_REVOKED,
-                                  f"{name}: revoked on {status.revoked_at:%Y-%m-%d %H:%M} UTC{reason}")
+                                  f"{name}: revoked on {status.revoked_at:%Y-%m-%d %H:%M} UTC{reason}",
+                                  vi=f"{name}: bị thu hồi lúc {status.revoked_at:%H:%M} ngày "
+                                     f"{status.revoked_at:%d/%m/%Y} (giờ UTC){reason}")
             if status.ocsp is not None:
                 ocsps.append(status.ocsp)
             if status.crl is not None and status.crl not in crls:

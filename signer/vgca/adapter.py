@@ -31,14 +31,15 @@ log = get_logger(__name__)
 async def handle(call: Call, frame: str) -> dict[str, Any] | list[dict[str, Any]]:
     handler = HANDLERS.get(call.path)
     if handler is None:
-        return status.failure(SignerError(Code.NOT_FOUND, f"/{call.path}"))
+        return status.failure(SignerError(Code.NOT_FOUND, f"/{call.path}", vi=f"/{call.path}"))
     try:
         return await handler(call, frame)
     except SignerError as error:
         return status.failure(error)
     except Exception:  # a bug must still give the page one well-formed reply
         log.exception("vgca_internal_error", path=call.path)
-        return status.failure(SignerError(Code.INTERNAL_ERROR, "see the daemon's log"))
+        return status.failure(SignerError(Code.INTERNAL_ERROR, "see the daemon's log",
+                                          vi="xem nhật ký của dịch vụ ký số"))
 
 
 async def certificate_info(call: Call, frame: str) -> dict[str, Any]:
@@ -72,7 +73,7 @@ async def licence_request(call: Call, frame: str) -> dict[str, Any]:
 
 
 async def office_not_supported(call: Call, frame: str) -> dict[str, Any]:
-    raise SignerError(Code.NOT_SUPPORTED, "Office (OOXML) documents")
+    raise SignerError(Code.NOT_SUPPORTED, "Office (OOXML) documents", vi="văn bản Office (OOXML)")
 
 
 Handler = Callable[[Call, str], Awaitable[dict[str, Any] | list[dict[str, Any]]]]

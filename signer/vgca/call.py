@@ -66,9 +66,11 @@ def frame_object(frame: str) -> dict[str, Any]:
         value = json.loads(frame)
         json.dumps(value, ensure_ascii=False).encode("utf-8")  # lone surrogates cannot go anywhere
     except (ValueError, RecursionError, UnicodeEncodeError):
-        raise SignerError(Code.BAD_REQUEST, "the frame is not valid JSON text") from None
+        raise SignerError(Code.BAD_REQUEST, "the frame is not valid JSON text",
+                          vi="khung dữ liệu không phải là văn bản JSON hợp lệ") from None
     if not isinstance(value, dict):
-        raise SignerError(Code.BAD_REQUEST, "the frame is not a JSON object")
+        raise SignerError(Code.BAD_REQUEST, "the frame is not a JSON object",
+                          vi="khung dữ liệu không phải là đối tượng JSON")
     return value
 
 
@@ -76,14 +78,15 @@ def base64_field(value: Any, name: str) -> bytes:
     try:
         return base64.b64decode(str(value or ""), validate=True)
     except (binascii.Error, ValueError):
-        raise SignerError(Code.BAD_REQUEST, f"{name} must be base64") from None
+        raise SignerError(Code.BAD_REQUEST, f"{name} must be base64", vi=f"{name} phải được mã hóa base64") from None
 
 
 def credentials(request: dict[str, Any]) -> Credentials:
     found = Credentials(session_id=str(request.get("SessionId") or ""), jwt=str(request.get("JWTToken") or ""))
     for value in (found.session_id, found.jwt):  # they become a cookie and a header: no control characters
         if ";" in value or not (value.isascii() and value.isprintable()):
-            raise SignerError(Code.BAD_REQUEST, "SessionId and JWTToken must be plain ASCII tokens")
+            raise SignerError(Code.BAD_REQUEST, "SessionId and JWTToken must be plain ASCII tokens",
+                              vi="SessionId và JWTToken phải là chuỗi ASCII thuần")
     return found
 
 
@@ -99,16 +102,20 @@ def metadata(request: dict[str, Any], reserved: tuple[str, ...] = ("uploadfile",
     if entries is None:
         return {}
     if not isinstance(entries, list) or len(entries) > METADATA_MAX_ENTRIES:
-        raise SignerError(Code.BAD_REQUEST, f"MetaData must be a list of at most {METADATA_MAX_ENTRIES} entries")
+        raise SignerError(Code.BAD_REQUEST, f"MetaData must be a list of at most {METADATA_MAX_ENTRIES} entries",
+                          vi=f"MetaData phải là danh sách có tối đa {METADATA_MAX_ENTRIES} mục")
     taken = {name.casefold() for name in reserved}
     fields = {}
     for entry in entries:
         if not isinstance(entry, dict):
-            raise SignerError(Code.BAD_REQUEST, 'each MetaData entry is {"Key": ..., "Value": ...}')
+            raise SignerError(Code.BAD_REQUEST, 'each MetaData entry is {"Key": ..., "Value": ...}',
+                              vi='mỗi mục MetaData có dạng {"Key": ..., "Value": ...}')
         key = plain_text(entry.get("Key"), "a MetaData Key", METADATA_KEY_CHARS)
         if not key or key.casefold() in taken:
             raise SignerError(Code.BAD_REQUEST, f"a MetaData Key is empty or names the upload's own field "
-                                                f"({', '.join(reserved)})")
+                                                f"({', '.join(reserved)})",
+                              vi=f"có một Key trong MetaData để trống hoặc trùng tên trường của tệp gửi lên "
+                                 f"({', '.join(reserved)})")
         fields[key] = plain_text(_scalar_text(entry.get("Value")), f"MetaData {key!r}", METADATA_VALUE_CHARS)
     return fields
 
@@ -127,9 +134,11 @@ def plain_text(value: Any, name: str, most: int) -> str:
     """``value`` if it is a string of at most ``most`` characters without control characters
     (CR, LF, NUL, C0, DEL, C1) or line separators; else BAD_REQUEST naming ``name``."""
     if not isinstance(value, str):
-        raise SignerError(Code.BAD_REQUEST, f"{name} must be a string")
+        raise SignerError(Code.BAD_REQUEST, f"{name} must be a string", vi=f"{name} phải là chuỗi ký tự")
     if len(value) > most:
-        raise SignerError(Code.BAD_REQUEST, f"{name} is longer than {most} characters")
+        raise SignerError(Code.BAD_REQUEST, f"{name} is longer than {most} characters",
+                          vi=f"{name} dài quá {most} ký tự")
     if any(unicodedata.category(c) == "Cc" or c in "\u2028\u2029" for c in value):
-        raise SignerError(Code.BAD_REQUEST, f"{name} contains a control character or line break")
+        raise SignerError(Code.BAD_REQUEST, f"{name} contains a control character or line break",
+                          vi=f"{name} chứa ký tự điều khiển hoặc ký tự xuống dòng")
     return value

@@ -38,9 +38,10 @@ async def sign_document(call: Call, frame: str) -> dict[str, Any]:
     source = str(request.get("FileName") or "")
     handler = str(request.get("FileUploadHandler") or "")
     if not source:
-        raise SignerError(Code.NOT_SUPPORTED, "choosing a local file needs the desktop companion")
+        raise SignerError(Code.NOT_SUPPORTED, "choosing a local file needs the desktop companion",
+                          vi="chọn tệp trên máy cần có ứng dụng khay")
     if not handler:
-        raise SignerError(Code.BAD_REQUEST, "FileUploadHandler is missing")
+        raise SignerError(Code.BAD_REQUEST, "FileUploadHandler is missing", vi="thiếu FileUploadHandler")
     profile = DOCUMENT_PROFILES[call.path]
     given = credentials(request)
     fields = metadata(request)
@@ -71,7 +72,8 @@ async def verify_document(call: Call, frame: str) -> dict[str, Any]:
     else:
         source = str(request.get("FileName") or request.get("URL") or "")
         if not source:
-            raise SignerError(Code.BAD_REQUEST, "FileName (URL) or Base64Content is required")
+            raise SignerError(Code.BAD_REQUEST, "FileName (URL) or Base64Content is required",
+                              vi="cần có FileName (URL) hoặc Base64Content")
         async with call.transfers() as transfers:  # in memory, within transfer_max_mb, as Base64Content is
             data = (await transfers.fetch(source, credentials(request))).data
     parts = call.parts

@@ -11,7 +11,7 @@ import asyncio
 from dataclasses import dataclass
 from typing import Any
 
-from ..errors import Code, SignerError
+from ..errors import Code, SignerError, os_reason_vi
 from ..service.batches.journal import Batch
 from ..service.trail import record
 from . import status
@@ -44,7 +44,8 @@ async def sign_files(call: Call, frame: str) -> dict[str, Any]:
     handler = request.get("FileUploadHandler")
     files = request.get("Files")
     if not handler or not isinstance(files, list) or not files or not all(isinstance(f, dict) for f in files):
-        raise SignerError(Code.BAD_REQUEST, "FileUploadHandler and a non-empty Files list are required")
+        raise SignerError(Code.BAD_REQUEST, "FileUploadHandler and a non-empty Files list are required",
+                          vi="cần có FileUploadHandler và danh sách Files không rỗng")
     handler = plain_text(handler, "FileUploadHandler", TEXT_CHARS)
     limits, batches = call.parts.limits, call.parts.batches
     if len(files) > limits.batch_max_files:
@@ -77,7 +78,8 @@ async def sign_files(call: Call, frame: str) -> dict[str, Any]:
 def _entry(entry: dict) -> FileEntry:
     file_id = entry.get("FileID")
     if isinstance(file_id, bool) or not isinstance(file_id, str | int | None):
-        raise SignerError(Code.BAD_REQUEST, "FileID must be a string or a number")
+        raise SignerError(Code.BAD_REQUEST, "FileID must be a string or a number",
+                          vi="FileID phải là chuỗi ký tự hoặc số")
     name = plain_text(entry.get("FileName") or "", "FileName", TEXT_CHARS)
     url = plain_text(entry.get("URL") or name, "URL", TEXT_CHARS)
     fields = {"FileID": plain_text(str(file_id), "FileID", TEXT_CHARS),
@@ -145,7 +147,8 @@ async def _upload(call: Call, transfers: Transfers, gate: asyncio.Semaphore, giv
             try:
                 body = batches.output(batch, index).open("rb")
             except OSError as exc:
-                raise SignerError(Code.FILE_UNREADABLE, f"item {index}: {exc.strerror or exc}") from None
+                raise SignerError(Code.FILE_UNREADABLE, f"item {index}: {exc.strerror or exc}",
+                                  vi=f"văn bản {index}: {os_reason_vi(exc)}") from None
             with body:  # read a chunk at a time as it is sent
                 uploaded = await whole(transfers.upload(handler, given, body, got.filename, got.entry.fields))
     except SignerError as error:

@@ -29,7 +29,7 @@ async def verify_message(call: Call, frame: str) -> dict[str, Any]:
     request = frame_object(frame)
     algorithm = str(request.get("HashAlg") or "SHA256").lower().replace("-", "")
     if algorithm not in HASHES or algorithm == "sha1":
-        raise SignerError(Code.BAD_REQUEST, f"unsupported HashAlg {algorithm}")
+        raise SignerError(Code.BAD_REQUEST, f"unsupported HashAlg {algorithm}", vi=f"không hỗ trợ HashAlg {algorithm}")
     value = base64_field(request.get("HashValue"), "HashValue")
     signature = base64_field(request.get("Signature"), "Signature")
     certificate = base64_field(request.get("CertBase64"), "CertBase64")
@@ -64,7 +64,7 @@ async def sign_json(call: Call, frame: str) -> dict[str, Any]:
     request = frame_object(frame)
     content = request.get("JsonContent")
     if content is None:
-        raise SignerError(Code.BAD_REQUEST, "JsonContent is required")
+        raise SignerError(Code.BAD_REQUEST, "JsonContent is required", vi="cần có JsonContent")
     text = content if isinstance(content, str) else json.dumps(content, ensure_ascii=False, separators=(",", ":"))
     signature = await call.parts.service.sign_cms(call.caller, text.encode("utf-8"), None)
     return status.success(Signature=base64.b64encode(signature.der).decode())
@@ -75,7 +75,7 @@ async def authenticate(call: Call, frame: str) -> dict[str, Any]:
     request = frame_object(frame)
     challenge = str(request.get("Challenge") or request.get("Data") or request.get("Nonce") or "")
     if not challenge:
-        raise SignerError(Code.BAD_REQUEST, "a Challenge is required")
+        raise SignerError(Code.BAD_REQUEST, "a Challenge is required", vi="cần có Challenge")
     statement, signature = await call.parts.service.authenticate(call.caller, challenge, None)
     return status.success(Signature=base64.b64encode(signature.der).decode(),
                           SignedData=base64.b64encode(statement).decode())

@@ -39,11 +39,12 @@ class TooManyFrames(Exception):
 async def vgca_socket(request: web.Request) -> web.StreamResponse:
     limits, caller = request.app[keys.LIMITS], caller_of(request)
     if not request.secure:
-        raise SignerError(Code.NOT_FOUND, "the VGCA protocol is served on the https port (wss://)")
+        raise SignerError(Code.NOT_FOUND, "the VGCA protocol is served on the https port (wss://)",
+                          vi="giao thức VGCA được phục vụ qua cổng https (wss://)")
     socket = web.WebSocketResponse(heartbeat=limits.ws_heartbeat_s, max_msg_size=limits.max_body_bytes,
                                    autoping=False)
     if not socket.can_prepare(request).ok:
-        raise SignerError(Code.BAD_REQUEST, "a WebSocket upgrade is expected")
+        raise SignerError(Code.BAD_REQUEST, "a WebSocket upgrade is expected", vi="cần yêu cầu nâng cấp lên WebSocket")
     await socket.prepare(request)
     control = RateLimiter(limits.vgca_control_frames_per_s, limits.vgca_control_frames_per_s)
     try:
@@ -78,7 +79,8 @@ async def vgca_socket(request: web.Request) -> web.StreamResponse:
                 await socket.close(code=WSCloseCode.POLICY_VIOLATION)
         else:
             caller.outcome = "TIMEOUT"
-            await socket.send_str(json.dumps(status.failure(SignerError(Code.TIMEOUT, "no answer in time")),
+            await socket.send_str(json.dumps(status.failure(SignerError(Code.TIMEOUT, "no answer in time",
+                                                                        vi="không nhận được trả lời kịp thời")),
                                              ensure_ascii=False))
     finally:
         # whatever happened, no work outlives the socket (an upload under way still ends whole)

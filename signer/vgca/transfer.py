@@ -79,7 +79,8 @@ def check_url(url: str, allowed_hosts: Collection[str]) -> str:
     """The URL if it is http(s) on an allowed ``host:port``, else URL_NOT_ALLOWED."""
     target = _host_port(url)
     if target not in allowed_hosts:
-        raise SignerError(Code.URL_NOT_ALLOWED, f"{target} is not the page's document system")
+        raise SignerError(Code.URL_NOT_ALLOWED, f"{target} is not the page's document system",
+                          vi=f"{target} không phải hệ thống quản lý văn bản của trang web")
     return url
 
 
@@ -87,7 +88,7 @@ def _host_port(url: str) -> str:
     try:
         return host_port(url)
     except UrlRefused as refused:
-        raise SignerError(Code.URL_NOT_ALLOWED, str(refused)) from None
+        raise SignerError(Code.URL_NOT_ALLOWED, str(refused), vi=f"địa chỉ bị từ chối: {refused}") from None
 
 
 class Transfers:
@@ -146,7 +147,7 @@ class Transfers:
             response, final_url = await self._get_following_same_host(url, credentials)
             async with response:
                 if response.status != 200:
-                    raise SignerError(Code.DOWNLOAD_FAILED, f"HTTP {response.status}")
+                    raise SignerError(Code.DOWNLOAD_FAILED, f"HTTP {response.status}", vi=f"HTTP {response.status}")
                 declared = response.content_length
                 if declared is not None and declared > self.max_bytes:
                     raise self._too_large()
@@ -154,7 +155,8 @@ class Transfers:
         except SignerError:
             raise
         except (TimeoutError, aiohttp.ClientError) as exc:
-            raise SignerError(Code.DOWNLOAD_FAILED, type(exc).__name__) from None
+            raise SignerError(Code.DOWNLOAD_FAILED, type(exc).__name__,
+                              vi=f"lỗi kết nối: {type(exc).__name__}") from None
 
     def _too_large(self) -> SignerError:
         return SignerError(Code.TOO_LARGE, limit_mb=_mb(self.max_bytes))
@@ -177,13 +179,14 @@ class Transfers:
                 async for chunk in response.content.iter_chunked(64 * 1024):  # read() gives one chunk only
                     reply += chunk
                     if len(reply) > 1024 * 1024:  # a handler's JSON reply is short
-                        raise SignerError(Code.UPLOAD_FAILED, "the upload handler's reply is too long")
+                        raise SignerError(Code.UPLOAD_FAILED, "the upload handler's reply is too long",
+                                          vi="câu trả lời của máy chủ nhận tệp quá dài")
                 if response.status != 200:
-                    raise SignerError(Code.UPLOAD_FAILED, f"HTTP {response.status}")
+                    raise SignerError(Code.UPLOAD_FAILED, f"HTTP {response.status}", vi=f"HTTP {response.status}")
         except SignerError:
             raise
         except (TimeoutError, aiohttp.ClientError) as exc:
-            raise SignerError(Code.UPLOAD_FAILED, type(exc).__name__) from None
+            raise SignerError(Code.UPLOAD_FAILED, type(exc).__name__, vi=f"lỗi kết nối: {type(exc).__name__}") from None
         return _handler_reply(reply, filename)
 
     async def _get_following_same_host(self, url: str, credentials: Credentials):
@@ -198,12 +201,13 @@ class Transfers:
             try:
                 target = urljoin(url, location)
             except ValueError:
-                raise SignerError(Code.URL_NOT_ALLOWED, "malformed redirect") from None
+                raise SignerError(Code.URL_NOT_ALLOWED, "malformed redirect", vi="chuyển hướng sai định dạng") from None
             # credentials go along: a redirect may not change scheme, host or port
             if (urlsplit(target).scheme, _host_port(target)) != origin:
-                raise SignerError(Code.URL_NOT_ALLOWED, "redirect to another scheme, host or port")
+                raise SignerError(Code.URL_NOT_ALLOWED, "redirect to another scheme, host or port",
+                                  vi="chuyển hướng sang giao thức, máy chủ hoặc cổng khác")
             url = check_url(target, self.allowed_hosts)
-        raise SignerError(Code.DOWNLOAD_FAILED, "too many redirects")
+        raise SignerError(Code.DOWNLOAD_FAILED, "too many redirects", vi="chuyển hướng quá nhiều lần")
 
 
 def _handler_reply(body: bytes, filename: str) -> Uploaded:
@@ -211,14 +215,16 @@ def _handler_reply(body: bytes, filename: str) -> Uploaded:
     try:
         reply = json.loads(body)
     except ValueError:
-        raise SignerError(Code.UPLOAD_FAILED, "the upload handler did not answer JSON") from None
+        raise SignerError(Code.UPLOAD_FAILED, "the upload handler did not answer JSON",
+                          vi="máy chủ nhận tệp không trả về JSON") from None
     if not isinstance(reply, dict):
-        raise SignerError(Code.UPLOAD_FAILED, "the upload handler did not answer a JSON object")
+        raise SignerError(Code.UPLOAD_FAILED, "the upload handler did not answer a JSON object",
+                          vi="máy chủ nhận tệp không trả về đối tượng JSON")
     status = reply.get("Status", reply.get("status"))
     ok = status is True or (not isinstance(status, bool) and status in (0, "0"))
     message = str(reply.get("Message") or "")
     if not ok:
-        raise SignerError(Code.UPLOAD_FAILED, message or f"Status {status!r}")
+        raise SignerError(Code.UPLOAD_FAILED, message or f"Status {status!r}", vi=message or f"Status {status!r}")
     return Uploaded(file_name=str(reply.get("FileName") or filename), file_server=reply.get("FileServer"),
                     message=message)
 

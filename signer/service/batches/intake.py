@@ -51,7 +51,8 @@ class Intake:
         size, sha256 = await stream_to_disk(path, chunks, self.share(batch))
         if size == 0:
             path.unlink()
-            raise SignerError(Code.DOCUMENT_INVALID, f"{name or index}: the document is empty")
+            raise SignerError(Code.DOCUMENT_INVALID, f"{name or index}: the document is empty",
+                              vi=f"{name or index}: văn bản rỗng")
         batch.items.append(Item(index=index, name=name or f"{index + 1}.pdf", sha256=sha256, size=size))
 
     def receiving_into(self, batch: Batch, key: int) -> Path:
@@ -65,7 +66,7 @@ class Intake:
         try:
             self._check_room(batch)
             if size == 0:
-                raise SignerError(Code.DOCUMENT_INVALID, f"{name}: the document is empty")
+                raise SignerError(Code.DOCUMENT_INVALID, f"{name}: the document is empty", vi=f"{name}: văn bản rỗng")
             index = len(batch.items)
             os.replace(path, self.journal.input(batch.id, index))
         except BaseException:

@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING
 from policies.limits import Limits
 
 from ...audit import AuditLog
-from ...errors import Code, SignerError
+from ...errors import Code, SignerError, os_reason_vi
 from ...files import write_atomically
 from ...lazy import lazy_import
 from ...logs import get_logger
@@ -90,7 +90,8 @@ class BatchManager:
         """A new batch receiving its documents (``intake``); ``start`` runs it, ``discard`` (or ``drop``) deletes it."""
         unknown = set(options) - set(names("batch"))
         if unknown:
-            raise SignerError(Code.BAD_REQUEST, f"unknown batch option(s): {', '.join(sorted(unknown))}")
+            raise SignerError(Code.BAD_REQUEST, f"unknown batch option(s): {', '.join(sorted(unknown))}",
+                              vi=f"tùy chọn lô không hợp lệ: {', '.join(sorted(unknown))}")
         pdf.signature_level(from_fields(options)[0])  # refuse bad ones now
         batch = Batch(id=self.journal.new_id(), origin=caller.origin, options=dict(options), client=caller.client,
                       transient=transient)
@@ -101,7 +102,8 @@ class BatchManager:
 
     def start(self, batch: Batch) -> None:
         if not batch.items:
-            raise SignerError(Code.BAD_REQUEST, "a batch needs at least one 'file'")
+            raise SignerError(Code.BAD_REQUEST, "a batch needs at least one 'file'",
+                              vi="một lô cần có ít nhất một trường 'file'")
         self.journal.save(batch)
         self._receiving.discard(batch.id)
         self._batches[batch.id] = batch
@@ -128,19 +130,21 @@ class BatchManager:
         """The batch, for the origin that created it only (others learn nothing: 404)."""
         batch = self._batches.get(batch_id)
         if batch is None or batch.origin != caller.origin:
-            raise SignerError(Code.NOT_FOUND, "no such batch")
+            raise SignerError(Code.NOT_FOUND, "no such batch", vi="không có lô này")
         return batch
 
     def output(self, batch: Batch, index: int) -> Path:
         """Where a signed document of the batch is (NOT_FOUND for an item not signed)."""
         if not 0 <= index < len(batch.items):
-            raise SignerError(Code.NOT_FOUND, "no such item")
+            raise SignerError(Code.NOT_FOUND, "no such item", vi="không có văn bản này trong lô")
         item = batch.items[index]
         if item.state != SIGNED:
-            raise SignerError(Code.NOT_FOUND, f"item {index} is {item.state}")
+            raise SignerError(Code.NOT_FOUND, f"item {index} is {item.state}",
+                              vi=f"văn bản {index} đang ở trạng thái {item.state}")
         path = self.journal.output(batch.id, index)
         if item.fetched and not path.exists():
-            raise SignerError(Code.NOT_FOUND, f"item {index} was fetched and is deleted")
+            raise SignerError(Code.NOT_FOUND, f"item {index} was fetched and is deleted",
+                              vi=f"văn bản {index} đã được tải về và đã bị xóa")
         return path
 
     def fetched(self, batch: Batch, index: int) -> None:
@@ -161,7 +165,8 @@ class BatchManager:
         try:
             return await asyncio.to_thread(path.read_bytes)
         except OSError as exc:
-            raise SignerError(Code.FILE_UNREADABLE, f"item {index}: {exc.strerror or exc}") from None
+            raise SignerError(Code.FILE_UNREADABLE, f"item {index}: {exc.strerror or exc}",
+                              vi=f"văn bản {index}: {os_reason_vi(exc)}") from None
 
     def get(self, batch_id: str) -> Batch | None:
         """Any batch, whoever created it: for the official's own companion, not for pages."""
@@ -184,11 +189,13 @@ class BatchManager:
         """Run again the items that failed because the token or the PIN stopped the batch
         (their documents are kept until the batch expires; a cancelled or refused batch keeps none)."""
         if batch.state not in (FAILED, CANCELLED):
-            raise SignerError(Code.BAD_REQUEST, f"the batch is {batch.state}")
+            raise SignerError(Code.BAD_REQUEST, f"the batch is {batch.state}", vi=f"lô đang ở trạng thái {batch.state}")
         again = [item for item in batch.items if item.state == FAILED and keeps_input(batch, item)]
         if not again:
             raise SignerError(Code.BAD_REQUEST, "nothing to run again: a cancelled or refused batch keeps no "
-                                                "document, nor does one past its retention")
+                                                "document, nor does one past its retention",
+                              vi=("không có gì để chạy lại: lô đã hủy hoặc bị từ chối không giữ lại văn bản nào, "
+                                  "lô đã quá thời hạn lưu giữ cũng vậy"))
         for item in again:
             item.state, item.error = PENDING, None
         batch.expires = None
@@ -414,7 +421,8 @@ class BatchManager:
             return prepared
         except SignerError as error:
             if error.code is Code.FILE_UNREADABLE:
-                return SignerError(error.code, f"{item.name}: {error.detail}")
+                return SignerError(error.code, f"{item.name}: {error.detail}",
+                                   vi=f"{item.name}: {error.vi or error.detail}")
             return error
 
     async def _complete(self, batch: Batch, item: Item, checked: CheckedKey, prepared: pdf.PreparedPdf, level: str,

@@ -55,7 +55,7 @@ log = get_logger(__name__)
 
 DIED, LATE, UNSTARTED = "died", "late", "unstarted"  # how an exchange ends besides the worker's answers
 REUSABLE = (OK, REFUSED)  # the worker answered and stays for the next document
-STOPPING = "the daemon is stopping"
+STOPPING, STOPPING_VI = "the daemon is stopping", "dịch vụ ký số đang dừng"
 
 
 class Lane(Enum):
@@ -223,22 +223,24 @@ class DocumentPool:
         if status == OK:
             return value
         if status == REFUSED:
-            code, detail = value
-            raise SignerError(Code(code), detail)
+            code, detail, vi = value
+            raise SignerError(Code(code), detail, vi=vi)
         if job.killed and self._stopping:
-            raise SignerError(Code.BUSY, STOPPING)
+            raise SignerError(Code.BUSY, STOPPING, vi=STOPPING_VI)
         if status == FAILED:
             log.error("document_worker_failed", task=task, traceback=value)
-            raise SignerError(Code.INTERNAL_ERROR, "see the daemon's log")
+            raise SignerError(Code.INTERNAL_ERROR, "see the daemon's log", vi="xem nhật ký của dịch vụ ký số")
         if status == UNSTARTED:  # a broken installation, or a memory budget below what the libraries take
             log.error("document_worker_unstarted", task=task, memory_mb=self.budget.memory_mb)
-            raise SignerError(Code.INTERNAL_ERROR, "a document worker process did not start")
+            raise SignerError(Code.INTERNAL_ERROR, "a document worker process did not start",
+                              vi="không khởi động được tiến trình đọc văn bản")
         if status == LATE:
-            value = f"more than {self.budget.deadline_s:g} s"
+            value = (f"more than {self.budget.deadline_s:g} s", f"quá {self.budget.deadline_s:g} giây")
         elif status == DIED:  # out of memory inside a library, or killed by the system
-            value = "its worker process stopped"
-        log.warning("document_over_budget", task=task, detail=value)
-        raise SignerError(Code.DOCUMENT_TOO_COMPLEX, value)
+            value = ("its worker process stopped", "tiến trình đọc văn bản đã dừng")
+        detail, vi = value  # an overrun's words, in English and Vietnamese
+        log.warning("document_over_budget", task=task, detail=detail)
+        raise SignerError(Code.DOCUMENT_TOO_COMPLEX, detail, vi=vi)
 
     # -- in a thread of the pool ---------------------------------------------------
 
@@ -294,16 +296,18 @@ class DocumentPool:
 
     async def _admit(self, lane: Lane, caller: str | None) -> _Job:
         if self._closed or (self._stopping and lane is Lane.REQUEST):
-            raise SignerError(Code.BUSY, STOPPING)
+            raise SignerError(Code.BUSY, STOPPING, vi=STOPPING_VI)
         if self._can_start(lane):
             return self._occupy(lane, caller)
         if lane is Lane.REQUEST:
             requests = [w for w in self._waiters if w.lane is Lane.REQUEST]
             if len(requests) >= self.queue:
-                raise SignerError(Code.BUSY, f"{self.queue} documents are waiting to be read")
+                raise SignerError(Code.BUSY, f"{self.queue} documents are waiting to be read",
+                                  vi=f"có {self.queue} văn bản đang chờ được đọc")
             if sum(w.caller == caller for w in requests) >= self.queue_per_caller:
                 raise SignerError(Code.BUSY, f"{self.queue_per_caller} of this caller's documents are waiting "
-                                             "to be read")
+                                             "to be read",
+                                  vi=f"có {self.queue_per_caller} văn bản của chương trình gọi này đang chờ được đọc")
         waiter = _Waiter(lane, caller, asyncio.get_running_loop().create_future())
         self._waiters.append(waiter)
         try:
@@ -375,7 +379,7 @@ class DocumentPool:
             if waiter.lane is Lane.REQUEST:
                 self._waiters.remove(waiter)
                 if not waiter.admitted.done():
-                    waiter.admitted.set_exception(SignerError(Code.BUSY, STOPPING))
+                    waiter.admitted.set_exception(SignerError(Code.BUSY, STOPPING, vi=STOPPING_VI))
         for job in list(self._jobs):
             if job.lane is Lane.REQUEST:
                 job.kill()
@@ -388,7 +392,7 @@ class DocumentPool:
             self._idle_timer = None
         for waiter in self._waiters:  # none once the event loop has ended
             if not waiter.admitted.done() and not waiter.admitted.get_loop().is_closed():
-                waiter.admitted.set_exception(SignerError(Code.BUSY, STOPPING))
+                waiter.admitted.set_exception(SignerError(Code.BUSY, STOPPING, vi=STOPPING_VI))
         self._waiters.clear()
         for job in self._jobs:
             job.kill()

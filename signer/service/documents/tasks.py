@@ -20,7 +20,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from ...errors import Code, SignerError
+from ...errors import Code, SignerError, os_reason_vi
 from ...lazy import lazy_import
 
 if TYPE_CHECKING:
@@ -141,7 +141,7 @@ def _document(data: bytes, path: str | None) -> bytes:
     try:
         return Path(path).read_bytes()
     except OSError as exc:
-        raise SignerError(Code.FILE_UNREADABLE, str(exc.strerror or exc)) from None
+        raise SignerError(Code.FILE_UNREADABLE, str(exc.strerror or exc), vi=os_reason_vi(exc)) from None
 
 
 class _PlanPickler(pickle.Pickler):

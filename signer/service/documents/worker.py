@@ -107,14 +107,17 @@ def serve(conn: Connection, budget: Budget, library_log_level: int) -> None:
             return
 
 
-def _overruns(budget: Budget) -> dict[type[BaseException], str]:
-    """What each overrun is called, written before any document (nothing to allocate when memory is out)."""
-    return {OverBudget: f"more than {budget.cpu_s:g} s of processor time",
-            MemoryError: f"more than {budget.memory_mb:g} MB of memory", RecursionError: "nested too deeply"}
+def _overruns(budget: Budget) -> dict[type[BaseException], tuple[str, str]]:
+    """What each overrun is called, in English and Vietnamese, written before any document
+    (nothing to allocate when memory is out)."""
+    return {OverBudget: (f"more than {budget.cpu_s:g} s of processor time",
+                         f"quá {budget.cpu_s:g} giây thời gian xử lý"),
+            MemoryError: (f"more than {budget.memory_mb:g} MB of memory", f"quá {budget.memory_mb:g} MB bộ nhớ"),
+            RecursionError: ("nested too deeply", "lồng nhau quá sâu")}
 
 
-def _run(name: str, arguments: dict[str, Any], body: bytes, cpu_s: float, overruns: dict[type[BaseException], str]
-         ) -> tuple[str, object, bytes | memoryview]:
+def _run(name: str, arguments: dict[str, Any], body: bytes, cpu_s: float,
+         overruns: dict[type[BaseException], tuple[str, str]]) -> tuple[str, object, bytes | memoryview]:
     gc.collect()
     try:
         _arm_cpu(cpu_s)
@@ -129,15 +132,16 @@ def _run(name: str, arguments: dict[str, Any], body: bytes, cpu_s: float, overru
             if not isinstance(exc, SignerError):
                 return FAILED, "".join(traceback.format_exception(exc, limit=-12)), b""
             if exc.code != Code.DOCUMENT_TOO_COMPLEX:
-                return REFUSED, (str(exc.code), exc.detail), b""
+                return REFUSED, (str(exc.code), exc.detail, exc.vi), b""
             # the engine's verdict on an overrun (memory it ran out of, say): the process may be
             # left fragmented or near its limit, so it goes like any other overrun
-            over = exc.detail or "reading it needs more than the budget allows"
+            over = ((exc.detail, exc.vi) if exc.detail else
+                    ("reading it needs more than the budget allows", "đọc văn bản cần nhiều hơn mức cho phép"))
     _lift_memory_limit()  # room for the answer (the document's frames are gone); the process ends after it
     return OVER, over, b""
 
 
-def _overrun(exc: BaseException, overruns: dict[type[BaseException], str]) -> str | None:
+def _overrun(exc: BaseException, overruns: dict[type[BaseException], tuple[str, str]]) -> tuple[str, str] | None:
     """The budget ``exc`` says the document went over, also when a library turned that into
     another error (a read error ``from`` a MemoryError, say)."""
     link: BaseException | None = exc
