@@ -36,7 +36,7 @@ VERDICT = {
 
 def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
     parser = sub.add_parser("certs", parents=[common], help="list signing certificates / liệt kê chứng thư số")
-    parser.add_argument("--json", action="store_true", help="machine-readable output")
+    parser.add_argument("--json", action="store_true", help="machine-readable output / kết quả dạng JSON")
     parser.add_argument("--check", action="store_true",
                         help="also check each certificate now: chain and revocation (OCSP/CRL) / "
                              "kiểm tra ngay tình trạng thu hồi của từng chứng thư số")
