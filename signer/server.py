@@ -19,6 +19,7 @@ from .logs import get_logger
 from .security.connections import ConnectionGuard
 from .security.descriptors import connection_cap, raise_open_files_limit
 from .service.caller import ABSENT
+from .service.enrolling import Enrolment
 
 log = get_logger(__name__)
 
@@ -86,4 +87,5 @@ def _companion_parts(daemon: Daemon) -> CompanionParts:
     return CompanionParts(settings=daemon.settings, limits=daemon.limits, prompts=daemon.prompts,
                           batches=signing.batches, keys=signing.keys, sessions=signing.service.sessions,
                           audit=signing.audit, consent_store=daemon.consent_store, allowlist=daemon.allowlist,
-                          peers=daemon.peers, watch=signing.watch)
+                          peers=daemon.peers, watch=signing.watch,
+                          enrolment=Enrolment(signing.keys, daemon.prompts, signing.audit))

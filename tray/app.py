@@ -59,6 +59,18 @@ class WebviewDialogs:
         if window is not None:
             window.destroy()
 
+    def save_file(self, bridge: DialogBridge, name: str, data: bytes) -> str | None:
+        """The system's save dialog over the bridge's window; the file written where it says."""
+        window = self._windows.get(id(bridge))
+        if window is None:
+            return None
+        chosen = window.create_file_dialog(self.webview.FileDialog.SAVE, save_filename=name)
+        if not chosen:
+            return None
+        path = Path(chosen if isinstance(chosen, str) else chosen[0])  # a path, or a tuple of one (by toolkit)
+        path.write_bytes(data)
+        return str(path)
+
     def _closed(self, bridge: DialogBridge) -> None:
         if self._windows.pop(id(bridge), None) is not None:  # closed by the official, not by us
             bridge.dismissed()

@@ -8,18 +8,24 @@ underscore are not offered to the page.
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 from typing import Any, Protocol
+
+from .channel import ChannelError, DaemonRefused
 
 # the methods the dialogs' scripts call (pywebview exposes them as window.pywebview.api.*)
 METHODS = ("state", "answer", "page", "submit_pin", "cancel", "cancel_batch", "revoke", "tokens", "language",
-           "dismissed", "done")
+           "dismissed", "done", "enrol_tokens", "enroll_request", "save_request", "enroll_import")
 DECISIONS = ("once", "always", "refuse")
 
 
 class Windows(Protocol):
-    """Where the bridge's window closes."""
+    """Where the bridge's window closes, and asks where to save a file."""
 
     def close(self, bridge: DialogBridge) -> None: ...
+
+    def save_file(self, bridge: DialogBridge, name: str, data: bytes) -> str | None:
+        """``data`` written where the official chose, starting from ``name``; the path (None: cancelled)."""
 
 
 class Core(Protocol):
@@ -45,6 +51,12 @@ class Core(Protocol):
 
     def page(self, prompt_id: str, number: int) -> dict[str, Any] | None: ...
 
+    def enrol_tokens(self) -> list[dict[str, Any]]: ...
+
+    def enroll_request(self, token: str, key: str, label: str, subject: dict[str, str]) -> dict[str, Any]: ...
+
+    def enroll_import(self, token: str, name: str, certificate: str, chain: list[dict[str, str]]) -> dict[str, Any]: ...
+
 
 class DialogBridge:
     def __init__(self, core: Core, kind: str, data: dict[str, Any] | None = None) -> None:
@@ -55,6 +67,7 @@ class DialogBridge:
         self._answered = False
         self._result: dict[str, Any] | None = None  # the PIN's outcome, from the daemon
         self._closed: str | None = None  # why the daemon closed the prompt (timeout; a plug-in's "done")
+        self._requests: dict[str, str] = {}  # the settings window's certificate requests (PEM), by token serial
 
     @property
     def kind(self) -> str:
@@ -139,6 +152,38 @@ class DialogBridge:
         """The tokens plugged in now, for the settings window's live list."""
         return self._core.connected_tokens() if self._kind == "settings" else []
 
+    def enrol_tokens(self) -> list[dict[str, Any]]:
+        """The tokens the settings window offers to enrol a certificate on."""
+        return self._core.enrol_tokens() if self._kind == "settings" else []
+
+    def enroll_request(self, token: str, form: dict[str, Any]) -> dict[str, Any]:
+        """A key pair on ``token`` and its request, from the settings window's form (key, label and
+        the subject's fields); the daemon asks the PIN in its own dialog."""
+        if self._kind != "settings" or not isinstance(form, dict):
+            return _NOT_HERE
+        subject = {name: str(form.get(name) or "") for name in SUBJECT}
+        made = _asked(lambda: self._core.enroll_request(str(token), str(form.get("key", "")),
+                                                        str(form.get("label", "")), subject))
+        if "pem" in made:
+            self._requests[str(token)] = made["pem"]
+        return made
+
+    def save_request(self, token: str) -> dict[str, Any]:
+        """The request made last for ``token``, saved where the official chooses."""
+        pem = self._requests.get(str(token))
+        if self._kind != "settings" or pem is None:
+            return _NOT_HERE
+        return {"saved": self._core.dialogs.save_file(self, "yeu-cau-chung-thu.pem", pem.encode("ascii"))}
+
+    def enroll_import(self, token: str, files: list[dict[str, Any]]) -> dict[str, Any]:
+        """The certificate the official chose (the first file, perhaps a bundle with its chain; then
+        chain files), each ``{"name", "data"}`` with data the file's bytes in base64."""
+        if self._kind != "settings" or not isinstance(files, list) or not files:
+            return _NOT_HERE
+        given = [{"name": str(f.get("name", "")), "data": str(f.get("data", ""))} for f in files if isinstance(f, dict)]
+        first, *chain = given or [{"name": "", "data": ""}]
+        return _asked(lambda: self._core.enroll_import(str(token), first["name"], first["data"], chain))
+
     def language(self, code: str) -> str:
         self._core.language = code if code in ("vi", "en") else "vi"
         return self._core.language
@@ -174,3 +219,19 @@ class DialogBridge:
     def _close(self, reason: str) -> None:
         with self._lock:
             self._closed = reason
+
+
+SUBJECT = ("cn", "title", "o", "ou", "l", "st", "email", "uid")  # the enrolment form's subject fields
+_NOT_HERE = {"error": "BAD_REQUEST", "message_en": "not offered in this window",
+             "message_vi": "cửa sổ này không có chức năng đó"}
+
+
+def _asked(ask: Callable[[], dict[str, Any]]) -> dict[str, Any]:
+    """The daemon's answer, or why there is none, in both languages for the page."""
+    try:
+        return ask()
+    except DaemonRefused as refused:
+        return {"error": refused.code, "message_en": refused.message_en, "message_vi": refused.message_vi}
+    except (ChannelError, TimeoutError):
+        return {"error": "DISCONNECTED", "message_en": "The signing service cannot be reached.",
+                "message_vi": "Không kết nối được dịch vụ ký số."}

@@ -17,10 +17,21 @@ from typing import Any
 import aiohttp
 
 Handler = Callable[[dict[str, Any]], Awaitable[None]]
+REPLY_S = 30  # how long a request waits for its reply, unless it says otherwise
 
 
 class ChannelError(Exception):
     """The daemon cannot be reached (not running, or another user's)."""
+
+
+class DaemonRefused(ChannelError):
+    """The daemon answered a request with an error: its code and message in both languages."""
+
+    def __init__(self, code: str, message_en: str, message_vi: str) -> None:
+        super().__init__(message_en or code)
+        self.code = code
+        self.message_en = message_en
+        self.message_vi = message_vi
 
 
 class DaemonChannel:
@@ -73,15 +84,17 @@ class DaemonChannel:
     async def cancel_batch(self, batch_id: str) -> None:
         await self._send({"type": "cancel_batch", "batch": batch_id})
 
-    async def request(self, what: str, **fields: Any) -> Any:
-        """A question for the daemon (status, activity, settings, revoke); its data, or ChannelError."""
+    async def request(self, what: str, *, wait_s: float = REPLY_S, **fields: Any) -> Any:
+        """A question for the daemon (status, activity, settings, revoke, enrolment); its data, or
+        ChannelError (DaemonRefused: the daemon's answer was an error)."""
         request_id = secrets.token_hex(8)
         future = asyncio.get_running_loop().create_future()
         self._replies[request_id] = future
         await self._send({"type": "request", "id": request_id, "what": what, **fields})
-        reply = await asyncio.wait_for(future, 30)
+        reply = await asyncio.wait_for(future, wait_s)
         if "error" in reply:
-            raise ChannelError(reply.get("message_en") or reply["error"])
+            raise DaemonRefused(str(reply["error"]), str(reply.get("message_en") or ""),
+                                str(reply.get("message_vi") or ""))
         return reply.get("data")
 
     async def close(self) -> None:

@@ -21,15 +21,18 @@ from .notices import Notice, TokenList, token_notice
 
 T = TypeVar("T")
 CALL_TIMEOUT_S = 30
+ENROL_TIMEOUT_S = 600  # the official types the PIN, then the token makes a key pair (RSA 3072: a while)
 NOTICES_KEPT = 20
 
 
 class Dialogs(Protocol):
-    """Where dialog windows open."""
+    """Where dialog windows open, and ask where to save a file."""
 
     def open(self, bridge: DialogBridge) -> None: ...
 
     def close(self, bridge: DialogBridge) -> None: ...
+
+    def save_file(self, bridge: DialogBridge, name: str, data: bytes) -> str | None: ...
 
 
 class TrayCore:
@@ -81,11 +84,11 @@ class TrayCore:
                 bridge._close("disconnected")
             self.stopped.set()
 
-    def _call(self, work: Coroutine[Any, Any, T]) -> T:
+    def _call(self, work: Coroutine[Any, Any, T], timeout_s: float = CALL_TIMEOUT_S) -> T:
         if self._loop is None or self.stopped.is_set():
             work.close()
             raise ChannelError("not connected to the signing daemon")
-        return asyncio.run_coroutine_threadsafe(work, self._loop).result(CALL_TIMEOUT_S)
+        return asyncio.run_coroutine_threadsafe(work, self._loop).result(timeout_s)
 
     # -- from the daemon ---------------------------------------------------------------
 
@@ -209,3 +212,21 @@ class TrayCore:
 
     def revoke(self, origin: str) -> bool:
         return bool(self._call(self.channel.request("revoke", origin=origin))["revoked"])
+
+    def enrol_tokens(self) -> list[dict[str, Any]]:
+        """The initialised tokens a certificate can be enrolled on (label, serial, PIN flags)."""
+        return list(self.status().get("tokens", []))
+
+    def enroll_request(self, token: str, key: str, label: str, subject: dict[str, str]) -> dict[str, Any]:
+        """A key pair made on the token and its request (PEM); DaemonRefused says why not."""
+        return self._enrol("enroll_request", token=token, key=key, label=label, subject=subject)
+
+    def enroll_import(self, token: str, name: str, certificate: str, chain: list[dict[str, str]]) -> dict[str, Any]:
+        """The issued certificate (a file's bytes, base64) and its chain loaded next to its key."""
+        return self._enrol("enroll_import", token=token, name=name, certificate=certificate, chain=chain)
+
+    def _enrol(self, what: str, **fields: Any) -> dict[str, Any]:
+        # the daemon's PIN dialog opens meanwhile: the wait is the official's
+        reply: dict[str, Any] = self._call(self.channel.request(what, wait_s=ENROL_TIMEOUT_S, **fields),
+                                           ENROL_TIMEOUT_S)
+        return reply

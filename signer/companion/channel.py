@@ -10,10 +10,11 @@ connect is written to ``companion.json`` beside the secret.
 One WebSocket, JSON messages. The daemon sends ``prompt`` (consent, confirmation, PIN, or
 ``plug_in``: a signature waits for its token), ``closed`` (a prompt ended without an answer),
 ``pin_result``, ``batch`` (progress), ``token`` (a token arrived or left) and ``reply``; the
-companion sends ``answer``, ``request`` (status, activity, origins, settings, revoke, and
-``page``: a page of the document whose block the official places in an open consent prompt)
-and ``cancel_batch``. A newer connection replaces an older one; when the companion quits (its
-connection ends and no newer one replaced it), the tokens log out.
+companion sends ``answer``, ``request`` (status, activity, origins, settings, revoke,
+``page``: a page of the document whose block the official places in an open consent prompt, and
+``enroll_request`` / ``enroll_import``: enrolment from its settings window) and ``cancel_batch``.
+A newer connection replaces an older one; when the companion quits (its connection ends and no
+newer one replaced it), the tokens log out.
 """
 
 from __future__ import annotations
@@ -49,6 +50,7 @@ from ..security.peers import PeerGate
 from ..service.batches.manager import BatchManager
 from ..service.caller import ABSENT
 from ..service.consent import ConsentStore
+from ..service.enrolling import Enrolment
 from ..service.placing import Placing
 from ..service.prompts import (
     ALWAYS,
@@ -64,11 +66,13 @@ from ..service.sessions import LoginSessions
 from ..service.trail import record
 from ..sockets import bound_port
 from ..tls import tls_status
+from .enrolment import enroll_import, enroll_request
 
 log = get_logger(__name__)
 
 SOCKET, SECRET, ADDRESS = "companion.sock", "companion.secret", "companion.json"
 ACTIVITY = 20  # audit lines shown in the tray menu
+ENROLMENT = ("enroll_request", "enroll_import")  # requests that wait for the official (the PIN dialog)
 
 
 @dataclass(frozen=True)
@@ -86,6 +90,7 @@ class CompanionParts:
     allowlist: OriginAllowlist
     peers: PeerGate
     watch: TokenWatch
+    enrolment: Enrolment
 
 
 class CompanionLink:
@@ -97,6 +102,7 @@ class CompanionLink:
         self._waiting: dict[str, asyncio.Future] = {}
         self._placing: dict[str, Placing] = {}  # open questions of where a block goes, by prompt
         self._last_pin: str | None = None
+        self._working: set[asyncio.Task] = set()  # requests answered beside the messages that follow them
 
     @property
     def available(self) -> bool:
@@ -202,10 +208,18 @@ class CompanionLink:
                 future = self._waiting.get(str(data.get("id")))
                 if future is not None and not future.done():
                     future.set_result(data)
+            elif kind == "request" and data.get("what") in ENROLMENT:
+                # its PIN dialog's answer comes over this loop: the request must not hold it
+                task = asyncio.create_task(self._answer(data))
+                self._working.add(task)
+                task.add_done_callback(self._working.discard)
             elif kind == "request":
-                await self.send({"type": "reply", "id": data.get("id"), **await self._reply(data)})
+                await self._answer(data)
             elif kind == "cancel_batch":
                 self._cancel_batch(str(data.get("batch")))
+
+    async def _answer(self, data: dict) -> None:
+        await self.send({"type": "reply", "id": data.get("id"), **await self._reply(data)})
 
     def abandon(self) -> None:
         """Gone with a question open: nobody will answer it."""
@@ -229,6 +243,10 @@ class CompanionLink:
                 return {"data": await placing.page(data.get("page"))}
             if what == "revoke":
                 return {"data": {"revoked": self.parts.consent_store.revoke(str(data.get("origin", "")))}}
+            if what == "enroll_request":
+                return {"data": await enroll_request(self.parts.enrolment, data)}
+            if what == "enroll_import":
+                return {"data": await enroll_import(self.parts.enrolment, data)}
         except SignerError as error:
             return {"error": error.code, "message_en": error.message_en, "message_vi": error.message_vi}
         return {"error": "BAD_REQUEST", "message_en": f"unknown request {what!r}", "message_vi": "yêu cầu không rõ"}

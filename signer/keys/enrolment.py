@@ -93,18 +93,22 @@ def import_certificate(store: KeyStore, token: str | None, certificates: Sequenc
 
 def read_certificates(path: Path) -> list[x509.Certificate]:
     """The certificates in a PEM (one or several) or DER file."""
-    data = read_input(path)
+    return parse_certificates(read_input(path), str(path))
+
+
+def parse_certificates(data: bytes, name: str) -> list[x509.Certificate]:
+    """The certificates in PEM (one or several) or DER ``data``, read from ``name``."""
     blobs = [der for _, _, der in pem.unarmor(data, multiple=True)] if pem.detect(data) else [data]
     try:
         certificates = [x509.Certificate.load(der) for der in blobs]
         for certificate in certificates:
             _ = certificate.native  # parse fully now: a damaged file fails here, not on the token
     except ValueError:
-        raise SignerError(Code.FILE_UNREADABLE, f"{path} is not an X.509 certificate",
-                          vi=f"{path} không phải là chứng thư số X.509") from None
+        raise SignerError(Code.FILE_UNREADABLE, f"{name} is not an X.509 certificate",
+                          vi=f"{name} không phải là chứng thư số X.509") from None
     if not certificates:
-        raise SignerError(Code.FILE_UNREADABLE, f"{path} holds no certificate",
-                          vi=f"{path} không chứa chứng thư số nào")
+        raise SignerError(Code.FILE_UNREADABLE, f"{name} holds no certificate",
+                          vi=f"{name} không chứa chứng thư số nào")
     return certificates
 
 

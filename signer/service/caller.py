@@ -14,6 +14,7 @@ WITH_API_TOKEN = "api-token"  # a local client that presented the API token
 CLI = "cli"  # a command (``signer sign``, ...) run by the daemon's own OS user
 ABSENT = "absent"  # no Origin and no valid API token: a public route, or a refused request
 DEVICE = "device"  # nobody called: a token was plugged in or pulled out
+COMPANION = "companion"  # the desktop companion's own windows (enrolment from its settings window)
 
 
 @dataclass
