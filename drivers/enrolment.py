@@ -105,10 +105,12 @@ class EnrolmentSession:
         except p11.PKCS11Error as exc:
             raise TokenError("TOKEN_ERROR", f"login failed: {type(exc).__name__}",
                              vi=f"đăng nhập token thất bại: {type(exc).__name__}") from None
+        self.module.held_sessions += 1  # a slot watcher restarting the module would close it
 
     def _close(self) -> None:
         session, self._session = self._session, None
         if session is not None:
+            self.module.held_sessions -= 1
             try:
                 session.close()
             except p11.PKCS11Error:

@@ -102,6 +102,8 @@ class Pkcs11Module:
         # Only touched on the worker thread:
         self._sessions: dict[str, pkcs11.Session] = {}
         self._keys: dict[tuple[str, bytes], tuple[pkcs11.types.SignMixin, str, bool]] = {}
+        # sessions opened beside ``_sessions`` (an enrolment's): a watcher's restart waits for them
+        self.held_sessions = 0
         # Serialises PIN prompts and logins (held outside the worker while a PIN is asked).
         self._login_lock = threading.Lock()
         self.signing_s = 0.0  # time the tokens of this module spent signing, for batch statistics
@@ -129,7 +131,7 @@ class Pkcs11Module:
 
     def _poll_tokens(self, reinitialise: bool) -> list[TokenInfo]:
         try:
-            tokens = self._present_tokens(afresh=reinitialise and not self._sessions)
+            tokens = self._present_tokens(afresh=reinitialise and not self._sessions and not self.held_sessions)
             return [self._token_info(token) for token in tokens]
         except p11.PKCS11Error as exc:
             raise TokenError("TOKEN_ERROR", f"listing tokens failed: {type(exc).__name__}",

@@ -12,7 +12,8 @@ function triesNotice(facts) {
 function renderPin(state) {
   const data = state.data;
   document.getElementById("asker").hidden = !data.origin;
-  document.getElementById("origin").textContent = data.origin === "local" ? t("local_client") : (data.origin || "");
+  const askers = { local: "local_client", companion: "companion_client" };
+  document.getElementById("origin").textContent = askers[data.origin] ? t(askers[data.origin]) : (data.origin || "");
   document.getElementById("operation").textContent = data.operation ? t("pin_op_" + data.operation) : "";
   document.getElementById("token").textContent = data.token_label;
   document.getElementById("serial").textContent = data.token_serial;
