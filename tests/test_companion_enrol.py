@@ -57,12 +57,13 @@ class DesktopDialogs(BrowserDialogs):
 
 @dataclass
 class Official:
-    """Types ``pin`` into each PIN dialog the daemon opens, through that dialog's bridge."""
+    """Types ``pin`` into each PIN dialog the daemon opens, through that dialog's bridge (the
+    settings window's call waits meanwhile, and with it the test's browser)."""
 
     dialogs: DesktopDialogs
     pin: str
-    asked: list[dict] = field(default_factory=list)  # each PIN dialog's state when it opened
-    results: list[dict] = field(default_factory=list)  # each one's outcome, as the daemon told it
+    asked: list[DialogBridge] = field(default_factory=list)  # every dialog opened, in order
+    results: list[dict] = field(default_factory=list)  # each PIN's outcome, as the daemon told it
     stop: threading.Event = field(default_factory=threading.Event)
 
     def run(self) -> None:
@@ -71,9 +72,9 @@ class Official:
                 bridge = self.dialogs.opened.get(timeout=0.1)
             except queue.Empty:
                 continue
-            assert bridge.kind == "pin", bridge.kind
-            self.asked.append(bridge.state()["data"])
-            assert bridge.submit_pin(self.pin)
+            self.asked.append(bridge)
+            if bridge.kind != "pin" or not bridge.submit_pin(self.pin):
+                continue  # not a PIN dialog: the test sees it in ``asked``
             while (result := bridge.state()["result"]) is None and not self.stop.wait(0.02):
                 pass
             self.results.append(result or {})
@@ -135,8 +136,14 @@ def test_enrol_from_the_settings_window_then_the_certificate_is_listed(browser, 
         assert pem.startswith("-----BEGIN CERTIFICATE REQUEST-----"), pem
 
         [asked] = official.asked
-        assert (asked["origin"], asked["operation"], asked["token_label"]) == ("companion", "enroll", TOKEN)
-        assert official.results == [{"type": "pin_result", "id": official.results[0]["id"], "ok": True}]
+        assert asked.kind == "pin"
+        assert official.results == [{"type": "pin_result", "id": asked.prompt_id, "ok": True}]
+        pin = show(browser.new_page(), asked)  # the PIN dialog as it was shown, answered by now
+        assert pin.locator("#origin").inner_text() == "Cửa sổ cài đặt ký số trên máy này"
+        assert pin.locator("#operation").inner_text() == "Đăng ký chứng thư số (tạo khóa, nạp chứng thư)"
+        assert (pin.locator("#token").inner_text(), pin.locator("#serial").inner_text()) == (
+            TOKEN, section.get_attribute("data-serial"))
+        pin.close()
 
         section.locator(".save-request").click()
         saved = tmp_path / "yeu-cau-chung-thu.pem"
@@ -157,6 +164,7 @@ def test_enrol_from_the_settings_window_then_the_certificate_is_listed(browser, 
         section.locator(".load-certificate").click()
         settings.wait_for_selector(f"text=Đã nạp chứng thư số hang (mã khóa {key_id}) lên token.",
                                    timeout=GUARD_S * 1000)
+        assert [b.kind for b in official.asked] == ["pin"] * len(official.results), "only PIN dialogs"
         assert all(result["ok"] for result in official.results), official.results
 
     listed = json.loads(signer_cli("certs", "--json", env=fresh.env()).stdout)
@@ -207,7 +215,11 @@ def test_a_wrong_pin_is_shown_with_the_tokens_flags_and_not_retried(browser, fre
         assert refusal.inner_text().startswith("Không thực hiện được (PIN_INCORRECT)")
         [result] = official.results
         assert (result["ok"], result["code"], result["count_low"]) == (False, "PIN_INCORRECT", True), result
-        assert len(official.asked) == 1, "a wrong PIN is not asked again"
+        [asked] = official.asked
+        assert asked.kind == "pin", "a wrong PIN is not asked again"
+        pin = show(browser.new_page(), asked)
+        pin.wait_for_selector("text=Sai mã PIN")
+        assert "Số lần thử còn lại không nhiều." in pin.locator("#status").inner_text()  # the token's count-low flag
         assert section.locator(".request-pem").is_hidden()
     assert private_keys(fresh) == []
     assert [(e["operation"], e["result"]) for e in audit_lines(tmp_path)] == [("enroll.request", "PIN_INCORRECT")]
