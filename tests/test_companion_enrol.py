@@ -7,11 +7,16 @@ by the test CA; the loaded certificate is listed by ``signer certs``.
 What stands in for the desktop: the system's save dialog (``save_file``, pywebview's in the real
 companion) writes to the test's folder; the certificate file is chosen in the page's own file
 input, as the official chooses it.
+
+    SIGNER_SCREENSHOTS=docs/images python -m pytest tests/test_companion_enrol.py
+
+refreshes the user's guide's picture of the enrolment form.
 """
 
 from __future__ import annotations
 
 import json
+import os
 import queue
 import re
 import subprocess
@@ -95,7 +100,7 @@ def enrolling(browser, env: DevEnv, folder: Path, pin: str = PIN) -> Iterator[tu
         core.start()
         assert core.connected.wait(10), core.error
         answering.start()
-        page = browser.new_page(viewport={"width": 680, "height": 900})
+        page = browser.new_page(viewport={"width": 680, "height": 1600})  # the whole form above the footer
         yield show(page, DialogBridge(core, "settings")), official
     finally:
         official.stop.set()
@@ -106,6 +111,7 @@ def enrolling(browser, env: DevEnv, folder: Path, pin: str = PIN) -> Iterator[tu
 
 
 def fill(section, key: str, form: dict[str, str]) -> None:
+    section.locator("summary").click()  # folded until opened
     section.locator("select[name=key]").select_option(key)
     for name, value in form.items():
         section.locator(f"input[name={name}]").fill(value)
@@ -125,7 +131,7 @@ def test_enrol_from_the_settings_window_then_the_certificate_is_listed(browser, 
     with enrolling(browser, fresh, tmp_path) as (settings, official):
         section = settings.locator(".enrol", has_text=TOKEN)
         section.wait_for(timeout=GUARD_S * 1000)
-        assert section.locator("h2").inner_text().startswith(f"Đăng ký chứng thư số trên token {TOKEN}")
+        assert section.locator("summary").inner_text().startswith(f"Đăng ký chứng thư số trên token {TOKEN}")
         fill(section, "rsa2048", FORM)
         section.locator(".create-request").click()
         section.locator(".request-pem").wait_for(state="visible", timeout=GUARD_S * 1000)
@@ -145,6 +151,8 @@ def test_enrol_from_the_settings_window_then_the_certificate_is_listed(browser, 
             TOKEN, section.get_attribute("data-serial"))
         pin.close()
 
+        if os.environ.get("SIGNER_SCREENSHOTS"):
+            section.screenshot(path=str(Path(os.environ["SIGNER_SCREENSHOTS"]) / "companion-enrol.png"))
         section.locator(".save-request").click()
         saved = tmp_path / "yeu-cau-chung-thu.pem"
         settings.wait_for_selector(f"text=Đã lưu: {saved}")
@@ -196,7 +204,7 @@ def test_a_certificate_for_another_key_is_refused_in_both_languages(browser, dev
         settings.locator("#lang").click()
         settings.wait_for_function("document.querySelector('.enrol-status').innerText.startsWith("
                                    "'Not done (KEY_NOT_FOUND)')")
-        assert section.locator("h2").inner_text().startswith(f"Enrol a certificate on token {TOKEN}")
+        assert section.locator("summary").inner_text().startswith(f"Enrol a certificate on token {TOKEN}")
 
     assert json.loads(signer_cli("certs", "--json", env=fresh.env()).stdout) == []
     assert [(e["operation"], e["result"]) for e in audit_lines(tmp_path)] == [

@@ -1,6 +1,6 @@
 "use strict";
-// Settings: the tokens plugged in now (kept up to date as they come and go), enrolment on each
-// initialised one, allowed websites (consent revocable), signature and seal images, local TLS.
+// Settings: the tokens plugged in now (kept up to date as they come and go), allowed websites
+// (consent revocable), signature and seal images, local TLS, and enrolment on each initialised token.
 const TOKENS_EVERY_MS = 1000;
 let redraw = null;
 let tokensShown = [];
@@ -84,7 +84,7 @@ function drawEnrolment(tokens) {
 
 function translateEnrolment() {
   for (const section of document.querySelectorAll(".enrol")) {
-    section.querySelector("h2").textContent = t("enrol_on", { label: section.dataset.label, serial: section.dataset.serial });
+    section.querySelector("summary").textContent = t("enrol_on", { label: section.dataset.label, serial: section.dataset.serial });
     showStatus(section);
   }
   const none = document.querySelector(".enrol-none");
@@ -120,7 +120,7 @@ function base64(buffer) {
 }
 
 function enrolSection(token) {
-  const section = el("section", { class: "enrol" });
+  const section = el("details", { class: "enrol" });  // IT staff's: folded until opened
   Object.assign(section.dataset, { serial: token.serial, label: token.label });
   const keyType = el("select", { name: "key" }, ...KEY_TYPES.map(([value, text]) => el("option", { value }, text)));
   const fields = SUBJECT_FIELDS.map(([name, i18n, extra]) => labelled(i18n, el("input", { name, ...(extra || {}) })));
@@ -169,7 +169,7 @@ function enrolSection(token) {
       load.disabled = false;
     }
   });
-  section.append(el("h2", {}, t("enrol_on", { label: token.label, serial: token.serial })), form, pem,
+  section.append(el("summary", {}, t("enrol_on", { label: token.label, serial: token.serial })), form, pem,
     el("div", { class: "actions" }, save),
     el("div", { class: "fields" }, labelled("certificate_file", certificate), labelled("chain_files", chain)),
     el("div", { class: "actions" }, load), el("div", { class: "enrol-status", role: "status" }));
