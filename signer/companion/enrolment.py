@@ -25,7 +25,8 @@ MAX_CERTIFICATE_BYTES = 1 << 20  # a certificate and its chain are a few kilobyt
 async def enroll_request(enrolment: Enrolment, data: dict) -> dict:
     subject = data.get("subject")
     if not isinstance(subject, dict):
-        raise SignerError(Code.BAD_REQUEST, "the request needs its subject fields")
+        raise SignerError(Code.BAD_REQUEST, "the request needs its subject fields",
+                          vi="yêu cầu thiếu thông tin người được cấp")
     fields = {SUBJECT_FIELDS[name]: _text(subject, name) for name in SUBJECT_FIELDS if subject.get(name)}
     made = await enrolment.request(_token(data), key=_text(data, "key"), label=_text(data, "label"),
                                    subject=Subject(**{"common_name": "", **fields}))
@@ -39,7 +40,8 @@ async def enroll_import(enrolment: Enrolment, data: dict) -> dict:
     ``chain``: more such files."""
     chain = data.get("chain") or []
     if not isinstance(chain, list):
-        raise SignerError(Code.BAD_REQUEST, "'chain' must be a list of files")
+        raise SignerError(Code.BAD_REQUEST, "'chain' must be a list of files",
+                          vi="'chain' phải là danh sách tệp")
     files = [{"name": _text(data, "name"), "data": data.get("certificate")}, *chain]
     certificates = [c for file in files for c in _certificates(file)]
     done = await enrolment.load(_token(data), certificates)
@@ -49,26 +51,28 @@ async def enroll_import(enrolment: Enrolment, data: dict) -> dict:
 
 def _certificates(file: object) -> list[x509.Certificate]:
     if not isinstance(file, dict):
-        raise SignerError(Code.BAD_REQUEST, "a file is given as its name and data")
+        raise SignerError(Code.BAD_REQUEST, "a file is given as its name and data",
+                          vi="mỗi tệp cần có tên và nội dung")
     name = _text(file, "name") or "certificate"
     try:
         blob = base64.b64decode(_text(file, "data"), validate=True)
     except (binascii.Error, ValueError):
-        raise SignerError(Code.BAD_REQUEST, f"{name}: not base64") from None
+        raise SignerError(Code.BAD_REQUEST, f"{name}: not base64", vi=f"{name}: không phải dạng base64") from None
     if len(blob) > MAX_CERTIFICATE_BYTES:
-        raise SignerError(Code.FILE_UNREADABLE, f"{name} is too large for a certificate")
+        raise SignerError(Code.FILE_UNREADABLE, f"{name} is too large for a certificate",
+                          vi=f"{name} quá lớn, không thể là chứng thư số")
     return parse_certificates(blob, name)
 
 
 def _token(data: dict) -> str:
     token = _text(data, "token")
     if not token:
-        raise SignerError(Code.BAD_REQUEST, "name the token (its serial)")
+        raise SignerError(Code.BAD_REQUEST, "name the token (its serial)", vi="hãy chọn token (số sê-ri)")
     return token
 
 
 def _text(data: dict, name: str) -> str:
     value = data.get(name, "")
     if not isinstance(value, str):
-        raise SignerError(Code.BAD_REQUEST, f"'{name}' must be text")
+        raise SignerError(Code.BAD_REQUEST, f"'{name}' must be text", vi=f"'{name}' phải là văn bản")
     return value
