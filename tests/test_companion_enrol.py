@@ -200,10 +200,11 @@ def test_a_certificate_for_another_key_is_refused_in_both_languages(browser, dev
         section.locator(".load-certificate").click()
         refusal = section.locator(".enrol-status .notice.danger")
         refusal.wait_for(timeout=GUARD_S * 1000)
-        assert refusal.inner_text().startswith("Không thực hiện được (KEY_NOT_FOUND): Token không có khóa bí mật")
+        assert refusal.inner_text() == ("Không thực hiện được (KEY_NOT_FOUND): "
+                                        "Token không có khóa bí mật cho chứng thư số này")
         settings.locator("#lang").click()
-        settings.wait_for_function("document.querySelector('.enrol-status').innerText.startsWith("
-                                   "'Not done (KEY_NOT_FOUND)')")
+        settings.wait_for_function("document.querySelector('.enrol-status').innerText === "
+                                   "'Not done (KEY_NOT_FOUND): The token has no private key for this certificate'")
         assert section.locator("summary").inner_text().startswith(f"Enrol a certificate on token {TOKEN}")
 
     assert json.loads(signer_cli("certs", "--json", env=fresh.env()).stdout) == []
