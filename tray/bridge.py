@@ -160,7 +160,7 @@ class DialogBridge:
         """A key pair on ``token`` and its request, from the settings window's form (key, label and
         the subject's fields); the daemon asks the PIN in its own dialog."""
         if self._kind != "settings" or not isinstance(form, dict):
-            return _NOT_HERE
+            return dict(_NOT_HERE)
         subject = {name: str(form.get(name) or "") for name in SUBJECT}
         made = _asked(lambda: self._core.enroll_request(str(token), str(form.get("key", "")),
                                                         str(form.get("label", "")), subject))
@@ -172,14 +172,18 @@ class DialogBridge:
         """The request made last for ``token``, saved where the official chooses."""
         pem = self._requests.get(str(token))
         if self._kind != "settings" or pem is None:
-            return _NOT_HERE
-        return {"saved": self._core.dialogs.save_file(self, "yeu-cau-chung-thu.pem", pem.encode("ascii"))}
+            return dict(_NOT_HERE)
+        try:
+            return {"saved": self._core.dialogs.save_file(self, "yeu-cau-chung-thu.pem", pem.encode("ascii"))}
+        except OSError as exc:
+            return {"error": "OUTPUT_FAILED", "message_en": f"The file cannot be written: {exc.strerror}",
+                    "message_vi": f"Không ghi được tệp: {exc.strerror}"}
 
     def enroll_import(self, token: str, files: list[dict[str, Any]]) -> dict[str, Any]:
         """The certificate the official chose (the first file, perhaps a bundle with its chain; then
         chain files), each ``{"name", "data"}`` with data the file's bytes in base64."""
         if self._kind != "settings" or not isinstance(files, list) or not files:
-            return _NOT_HERE
+            return dict(_NOT_HERE)
         given = [{"name": str(f.get("name", "")), "data": str(f.get("data", ""))} for f in files if isinstance(f, dict)]
         first, *chain = given or [{"name": "", "data": ""}]
         return _asked(lambda: self._core.enroll_import(str(token), first["name"], first["data"], chain))

@@ -59,4 +59,3 @@ class Enrolment:
                     PIN_PURPOSE.reset(purpose)
                 await self.prompts.pin_result(None)
                 return result
-
