@@ -17,6 +17,7 @@ from ..errors import as_signer_error
 from ..keys import KeyStore
 from ..keys.csr import Subject
 from ..keys.enrolment import Imported, NewRequest, import_certificate, request_certificate
+from ..logs import get_logger
 from .caller import COMPANION, Caller
 from .prompts import PIN_PURPOSE, PinPurpose, Prompts
 from .trail import audited
@@ -25,6 +26,7 @@ if TYPE_CHECKING:
     from asn1crypto import x509
 
 T = TypeVar("T")
+log = get_logger(__name__)
 
 REQUEST, IMPORT = "enroll.request", "enroll.import"  # the audit trail's operations
 PIN_OPERATION = "enroll"  # what the PIN dialog says the PIN is for
@@ -54,7 +56,10 @@ class Enrolment:
                     error = as_signer_error(exc)
                     # a refused PIN is the dialog's to show; any other failure came before the PIN or after a good one
                     await self.prompts.pin_result(error if error.code.startswith("PIN_") else None)
-                    raise
+                    if error is exc:
+                        raise
+                    log.error("enrolment_failed", operation=operation, exc_info=exc)
+                    raise error from exc  # the companion is answered, not left waiting
                 finally:
                     PIN_PURPOSE.reset(purpose)
                 await self.prompts.pin_result(None)
