@@ -59,7 +59,8 @@ def sign_request(port: int, folder: Path, result: dict) -> threading.Thread:
 
 
 def audit_lines(folder: Path) -> list[dict]:
-    return [json.loads(line) for line in (folder / "state" / "audit.jsonl").read_text().splitlines()]
+    path = folder / "state" / "audit.jsonl"
+    return [json.loads(line) for line in path.read_text().splitlines()] if path.exists() else []
 
 
 def test_a_signature_waits_for_the_token_plugged_in_then_signs(private_tokens: DevEnv, tmp_path: Path) -> None:
@@ -103,6 +104,39 @@ def test_a_signature_waits_for_the_token_plugged_in_then_signs(private_tokens: D
     assert all(e["origin"] == "device" and e["device"]["source"] == "pkcs11" for e in arrived)
     signed = [e for e in lines if e["operation"] == "POST /v1/sign/pdf"]
     assert [e["result"] for e in signed] == ["OK"]
+
+
+def test_a_token_without_the_certificate_asked_for_does_not_end_the_wait(private_tokens: DevEnv,
+                                                                       tmp_path: Path) -> None:
+    """The clerk's token is plugged in first: the request for the leader's certificate goes on
+    waiting, and signs when the leader's token comes."""
+    config = daemon_config(private_tokens, tmp_path)
+    folders = pull_out(private_tokens, tmp_path / "drawer")
+    leader = next(f for f in folders if b"Token Le Hong Son" in (tmp_path / "drawer" / f.name / "token.object")
+                  .read_bytes())
+    process, port, _ = start(config, private_tokens)
+    plug_in_shown = threading.Event()
+    try:
+        with answering_companion(tmp_path / "state", plug_in=lambda bridge: plug_in_shown.set()):
+            result: dict = {}
+            signing = sign_request(port, tmp_path, result)
+            assert plug_in_shown.wait(GUARD_S)
+            plug_back([f for f in folders if f != leader], tmp_path / "drawer")
+            deadline = time.monotonic() + GUARD_S
+            while not [e for e in audit_lines(tmp_path) if e["operation"] == "token.arrived"]:
+                assert time.monotonic() < deadline, "the clerk's token was seen"
+                time.sleep(0.1)
+            assert "reply" not in result, "still waiting for the leader's token"
+            plug_back([leader], tmp_path / "drawer")
+            signing.join(GUARD_S)
+    finally:
+        process.terminate()
+        process.wait(30)
+    reply = result["reply"]
+    assert reply.status == 200, reply.body
+    out = tmp_path / "signed.pdf"
+    out.write_bytes(reply.body)
+    assert pdfsig(out).count("Signature is Valid.") == 1
 
 
 def test_a_vgca_page_s_signature_waits_for_the_token(private_tokens: DevEnv, docsys: DocumentSystem,  # noqa: F811

@@ -51,19 +51,26 @@ class TokenWaits:
                     try:
                         return await asyncio.to_thread(self.keys.signing_key, selector)
                     except SignerError as error:
-                        if error.code != Code.TOKEN_NOT_PRESENT:
+                        # a token without the certificate asked for (another official's, or the first
+                        # of two plugged in): the wait goes on for the right one
+                        if error.code not in (Code.TOKEN_NOT_PRESENT, Code.CERT_NOT_FOUND):
                             raise
-                    await self._next_arrival(changes, asking, deadline)
+                        found = error
+                    await self._next_arrival(changes, asking, deadline, found)
             finally:
                 asking.cancel()
                 with suppress(asyncio.CancelledError, SignerError, ConnectionError):
                     await asking
 
-    async def _next_arrival(self, changes: asyncio.Queue, asking: asyncio.Future, deadline: float) -> None:
-        """Until something arrives; the official giving up or the wait running out ends it."""
+    async def _next_arrival(self, changes: asyncio.Queue, asking: asyncio.Future, deadline: float,
+                            found: SignerError) -> None:
+        """Until something arrives; the official giving up or the wait running out ends it (with
+        ``found``, what the last look found, when a token without the certificate is plugged in)."""
         while True:
             remaining = deadline - time.monotonic()
             if remaining <= 0:
+                if found.code == Code.CERT_NOT_FOUND:
+                    raise found
                 raise SignerError(Code.TOKEN_NOT_PRESENT, f"no token was plugged in within {self.wait_s:g} s",
                                   vi=f"không có token nào được cắm vào trong {self.wait_s:g} giây")
             getting = asyncio.ensure_future(changes.get())
