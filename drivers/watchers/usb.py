@@ -6,6 +6,9 @@ On Linux udev tells (pyudev); elsewhere pyusb enumerates every ``interval_s``
 
 from __future__ import annotations
 
+import contextlib
+import os
+import select
 import sys
 from collections.abc import Callable, Iterable
 from typing import Any
@@ -41,13 +44,13 @@ def _observation(kind: str, key: str, vendor: int, product: int, initial: bool =
 class UdevUsbWatcher(Threaded):
     name = "usb"
 
-    def __init__(self, *, only_known: bool = True, poll_s: float = 1.0) -> None:
+    def __init__(self, *, only_known: bool = True) -> None:
         import pyudev  # optional: Linux only
 
         super().__init__()
         self._pyudev: Any = pyudev
         self.only_known = only_known
-        self.poll_s = poll_s  # how soon ``stop`` is noticed; udev itself wakes us on events
+        self._wake: tuple[int, int] | None = None  # ``stop`` writes to it: the wait ends at once
 
     def start(self, emit: Callable[[Observation], None]) -> None:
         context = self._pyudev.Context()
@@ -56,13 +59,28 @@ class UdevUsbWatcher(Threaded):
         monitor.start()
         for device in context.list_devices(subsystem="usb", DEVTYPE="usb_device"):
             self._report("arrived", device, emit, initial=True)
-        self._begin(self._run, monitor, emit)
+        self._wake = os.pipe()
+        self._begin(self._run, monitor, self._wake, emit)
 
-    def _run(self, monitor: Any, emit: Callable[[Observation], None]) -> None:
-        while not self._stopped.is_set():
-            device = monitor.poll(timeout=self.poll_s)
-            if device is not None and device.action in ("add", "remove"):
-                self._report("arrived" if device.action == "add" else "left", device, emit)
+    def _run(self, monitor: Any, wake: tuple[int, int], emit: Callable[[Observation], None]) -> None:
+        try:
+            while not self._stopped.is_set():
+                readable, _, _ = select.select([monitor, wake[0]], [], [])  # udev or ``stop``: no polling
+                if monitor not in readable:
+                    continue
+                device = monitor.poll(timeout=0)
+                if device is not None and device.action in ("add", "remove"):
+                    self._report("arrived" if device.action == "add" else "left", device, emit)
+        finally:
+            self._wake = None
+            os.close(wake[0])
+            os.close(wake[1])
+
+    def _interrupt(self) -> None:
+        wake = self._wake
+        if wake is not None:
+            with contextlib.suppress(OSError):  # the thread ended and closed it meanwhile
+                os.write(wake[1], b"x")
 
     def _report(self, kind: str, device: Any, emit: Callable[[Observation], None], initial: bool = False) -> None:
         usb_id = udev_usb_id(device)
