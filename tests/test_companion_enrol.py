@@ -21,6 +21,7 @@ import queue
 import re
 import subprocess
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -172,6 +173,9 @@ def test_enrol_from_the_settings_window_then_the_certificate_is_listed(browser, 
         section.locator(".load-certificate").click()
         settings.wait_for_selector(f"text=Đã nạp chứng thư số hang (mã khóa {key_id}) lên token.",
                                    timeout=GUARD_S * 1000)
+        deadline = time.monotonic() + GUARD_S  # a PIN's outcome reaches the companion on its own message
+        while len(official.results) < len(official.asked) and time.monotonic() < deadline:
+            time.sleep(0.05)
         assert [b.kind for b in official.asked] == ["pin"] * len(official.results), "only PIN dialogs"
         assert all(result["ok"] for result in official.results), official.results
 
