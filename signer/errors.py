@@ -36,6 +36,9 @@ class Code(StrEnum):
     TOKEN_ERROR = "TOKEN_ERROR"
     REMOTE_UNREACHABLE = "REMOTE_UNREACHABLE"
     REMOTE_SERVICE_ERROR = "REMOTE_SERVICE_ERROR"
+    REMOTE_LOGIN_REQUIRED = "REMOTE_LOGIN_REQUIRED"
+    REMOTE_AUTHORISATION_INCORRECT = "REMOTE_AUTHORISATION_INCORRECT"
+    REMOTE_CREDENTIAL_DISABLED = "REMOTE_CREDENTIAL_DISABLED"
     CERT_NOT_FOUND = "CERT_NOT_FOUND"
     CERT_AMBIGUOUS = "CERT_AMBIGUOUS"
     CERT_EXPIRED = "CERT_EXPIRED"
@@ -135,6 +138,15 @@ _KINDS = (
               "Không kết nối được dịch vụ ký số từ xa: {detail}"),
     ErrorKind(Code.REMOTE_SERVICE_ERROR, 502, 5, 4, True, "The remote signing service refused the request: {detail}",
               "Dịch vụ ký số từ xa từ chối yêu cầu: {detail}"),
+    ErrorKind(Code.REMOTE_LOGIN_REQUIRED, 401, 6, 6, True,
+              "Sign in to the remote signing service again (signer remote login): {detail}",
+              "Cần đăng nhập lại dịch vụ ký số từ xa (signer remote login): {detail}"),
+    ErrorKind(Code.REMOTE_AUTHORISATION_INCORRECT, 401, 6, 6, True,
+              "The remote signing service refused the PIN or one-time code: {detail}",
+              "Dịch vụ ký số từ xa không chấp nhận mã PIN hoặc mã OTP: {detail}"),
+    ErrorKind(Code.REMOTE_CREDENTIAL_DISABLED, 403, 5, 5, True,
+              "The remote signing credential is disabled: {detail}",
+              "Chứng thư ký số từ xa đã bị vô hiệu hóa: {detail}"),
     ErrorKind(Code.CERT_NOT_FOUND, 404, 5, 5, True, "Certificate not found: {detail}",
               "Không tìm thấy chứng thư số: {detail}"),
     ErrorKind(Code.CERT_AMBIGUOUS, 409, 5, 5, False, "Several certificates match: {detail}",
