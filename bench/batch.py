@@ -96,7 +96,7 @@ def leader_token(settings) -> tuple[str, str, str, list]:
     from signer.keys import KeyStore
 
     with KeyStore(settings) as store:
-        key = store.signing_key("leader")
+        key = store.token_key("leader")
         token_label = next(t.label for t in store.tokens() if t.serial == key.ref.token_serial)
         return str(key.ref.module), token_label, settings.pin.development_pins[token_label], list(key.chain)
 

@@ -66,7 +66,7 @@ def main() -> None:
 
     settings = load_settings()
     store = KeyStore(settings)
-    key = store.signing_key("leader")
+    key = store.token_key("leader")
     token_label = next(t.label for t in store.tokens() if t.serial == key.ref.token_serial)
     pin = settings.pin.development_pins[token_label]
     module_path = key.ref.module

@@ -97,7 +97,7 @@ def key_store(dev_env: DevEnv):
 
 @pytest.fixture(scope="session")
 def leader_key(key_store):
-    return key_store.signing_key("leader")
+    return key_store.token_key("leader")
 
 
 def signer_cli(*args: str, env: dict[str, str], cwd: Path | None = None, input: str | None = None

@@ -40,7 +40,7 @@ class Counting:
 settings = load_settings()
 pins = Counting(DevelopmentPinSource({"Token Always Auth": sys.argv[3]}, development=True))
 with KeyStore(settings, pins=pins) as store:
-    key = store.signing_key("always")
+    key = store.token_key("always")
     data = Path(sys.argv[1]).read_bytes()
     for n in range(2):
         Path(sys.argv[2] + f".{n}.pdf").write_bytes(asyncio.run(sign_pdf(data, key)).data)

@@ -73,7 +73,7 @@ def test_with_always_allow_each_request_shows_the_confirmation_refused_signs_not
     assert dialog.locator(".document .digest").inner_text() == digest
     assert dialog.locator(".document td").nth(1).inner_text() == "1"  # pages
     assert dialog.locator("#preview").get_attribute("src").startswith("data:image/png;base64,")
-    holder = running.daemon.signing.keys.signing_key(None).certificate.subject.native["common_name"]
+    holder = running.daemon.signing.keys.token_key(None).certificate.subject.native["common_name"]
     assert dialog.locator("#holder").inner_text() == holder
     assert (dialog.locator("#once").inner_text(), dialog.locator("#refuse").inner_text()) == ("Ký", "Từ chối")
     assert dialog.locator("#always").is_hidden(), "a confirmation is never remembered"
@@ -87,7 +87,7 @@ def test_with_always_allow_each_request_shows_the_confirmation_refused_signs_not
     assert (outcome["status"], outcome["code"]) == (403, "CONSENT_DENIED")
     assert companion.dialogs.opened.empty(), "no PIN dialog after a refusal"
     assert not TOKEN_WORK & set(running.token_functions), running.token_functions
-    key = running.daemon.signing.keys.signing_key(None)
+    key = running.daemon.signing.keys.token_key(None)
     assert key.module.worker.run(key.module.key_ready, key.ref) is None, "not logged in"
     [line] = audit_of(running, 1)
     assert (line["result"], line["confirmation"]) == ("CONSENT_DENIED", "refused")
@@ -217,7 +217,7 @@ def sign(running: RunningDaemon) -> None:
 
 
 def wait_logged_out(running: RunningDaemon) -> None:
-    key = running.daemon.signing.keys.signing_key(None)
+    key = running.daemon.signing.keys.token_key(None)
     deadline = time.monotonic() + 60
     while key.module.worker.run(key.module.key_ready, key.ref) is not None:
         assert time.monotonic() < deadline, "the login did not end"

@@ -226,7 +226,7 @@ from signer.keys.csr import Subject
 from signer.keys.enrolment import request_certificate
 
 with KeyStore(load_settings()) as store:
-    key = store.signing_key("hang")
+    key = store.token_key("hang")
     asyncio.run(key.log_in())
     made = request_certificate(store, None, key="p256", label="second", subject=Subject(common_name="Phạm Văn Đức"))
     Path(sys.argv[1]).write_bytes(made.request.dump())

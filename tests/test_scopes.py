@@ -91,7 +91,7 @@ def vgca(daemon: RunningDaemon, path: str, frame: Any) -> dict[str, Any]:
 
 
 def fingerprint(key_store: Any, label: str) -> str:
-    return key_store.signing_key(label).certificate.sha256.hex()
+    return key_store.token_key(label).certificate.sha256.hex()
 
 
 @pytest.fixture
@@ -149,7 +149,7 @@ class Placeholder:
 
 def test_the_document_scope_does_not_sign_a_page_s_own_placeholder(daemon: RunningDaemon, key_store: Any,
                                                                   tmp_path: Path) -> None:
-    leader = key_store.signing_key("leader")
+    leader = key_store.token_key("leader")
     placeholder = Placeholder(leader.certificate)
     text = placeholder.covered.decode("utf-8")  # SignJson signs the text's UTF-8: the same bytes
     daemon.daemon.consent_store.grant(PAGE, ["sign"], leader.certificate.sha256.hex())

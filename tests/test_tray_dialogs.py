@@ -159,7 +159,7 @@ def test_consent_dialog_shows_the_exact_origin_and_document_digests(browser, pag
     assert dialog.locator("#origin").inner_text() == page_server
     assert dialog.locator(".document .digest").inner_text() == digest
     assert dialog.locator(".document td").nth(1).inner_text() == "1"  # pages
-    holder = companion.running.daemon.signing.keys.signing_key(None).certificate.subject.native["common_name"]
+    holder = companion.running.daemon.signing.keys.token_key(None).certificate.subject.native["common_name"]
     assert dialog.locator("#holder").inner_text() == holder
     assert dialog.locator("#preview").get_attribute("src").startswith("data:image/png;base64,")
     assert dialog.locator("#once").inner_text() == "Cho phép lần này"
@@ -179,7 +179,7 @@ def test_refuse_in_the_consent_dialog_gives_consent_denied_to_the_page(browser, 
     assert dialog.locator("#status").inner_text() == "Đã từ chối."
     assert companion.dialogs.opened.empty(), "no PIN dialog after a refusal"
     assert not companion.running.daemon.consent_store.granted(page_server, "sign")
-    key = companion.running.daemon.signing.keys.signing_key(None)
+    key = companion.running.daemon.signing.keys.token_key(None)
     assert key.module.worker.run(key.module.key_ready, key.ref) is None, "no login: only the certificate was read"
 
 

@@ -135,7 +135,7 @@ def test_tray_windows_open_under_xvfb_with_the_qt_backend(dev_env: DevEnv, tmp_p
             assert pin["reply"].code == "USER_CANCELLED", "no PIN typed: cancelled in time, not retried"
             screen.gone(TITLES["pin"])
 
-            key = daemon.daemon.signing.keys.signing_key(None)  # logged in here: the batch needs no PIN dialog
+            key = daemon.daemon.signing.keys.token_key(None)  # logged in here: the batch needs no PIN dialog
             key.module.prepare_key(key.ref, DevelopmentPinSource(daemon.settings.pin.development_pins,
                                                                  development=True))
             body, content_type = upload([(f"cong-van-{i:02d}.pdf", (DOCUMENTS / "reportlab-10-pages.pdf").read_bytes())

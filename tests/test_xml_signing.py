@@ -193,7 +193,7 @@ def test_a_second_enveloped_signature_breaks_the_first(leader_key, key_store, de
     # The enveloped transform removes only its own Signature: the first signer's
     # digest did not cover the second Signature, so both tools report the first broken.
     first = asyncio.run(sign_xml(EDXML, leader_key))
-    second = asyncio.run(sign_xml(first.xml, key_store.signing_key("clerk")))
+    second = asyncio.run(sign_xml(first.xml, key_store.token_key("clerk")))
     path = tmp_path / "twice.xml"
     path.write_bytes(second.xml)
     assert xmlsec_verify(path, dev_env.root_cert, dev_env.interm_cert).returncode != 0  # checks the first

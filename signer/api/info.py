@@ -46,7 +46,7 @@ async def certificates(request: web.Request) -> web.Response:
         raise SignerError(Code.BAD_REQUEST, f"key_usage must be one of {', '.join(sorted(KEY_USAGES))}",
                           vi=f"key_usage phải là một trong các giá trị {', '.join(sorted(KEY_USAGES))}")
     await _consented(request)
-    entries = await asyncio.to_thread(request.app[KEYS].certificates)
+    entries = await request.app[KEYS].certificates()
     return json_reply([e.to_json() for e in entries if usage is None or usage in e.key_usage])
 
 

@@ -9,6 +9,7 @@ bounded by ``[revocation] fetch_budget_s``.
 from __future__ import annotations
 
 import argparse
+import asyncio
 from typing import TYPE_CHECKING
 
 from ..errors import SignerError
@@ -49,8 +50,7 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
 
     trust = Trust.load(settings.trust.anchors, settings.trust.intermediates)
     with KeyStore(settings, trust=trust) as store:
-        entries = store.certificates()
-        verdicts = _verdicts(store, entries, settings, trust) if args.check else None
+        entries, verdicts = asyncio.run(_listing(store, settings, trust, check=args.check))
     if args.json:
         print_json([e.to_json() | {"check": verdicts[e.id].to_json() if verdicts else None} for e in entries])
         return 0
@@ -77,11 +77,15 @@ def _verdict_line(verdict: Verdict) -> str:
     return line
 
 
-def _verdicts(store: KeyStore, entries: list[CertificateEntry], settings: Settings, trust: Trust
-              ) -> dict[str, Verdict]:
-    """Each certificate's verdict by id, checked together (the checks wait on the network)."""
-    import asyncio
+async def _listing(store: KeyStore, settings: Settings, trust: Trust, *, check: bool
+                   ) -> tuple[list[CertificateEntry], dict[str, Verdict] | None]:
+    entries = await store.certificates()
+    return entries, await _verdicts(store, entries, settings, trust) if check else None
 
+
+async def _verdicts(store: KeyStore, entries: list[CertificateEntry], settings: Settings, trust: Trust
+                    ) -> dict[str, Verdict]:
+    """Each certificate's verdict by id, checked together (the checks wait on the network)."""
     from ..validation.presign import Verdict, responders_command, verdict
 
     responders = responders_command(settings)
@@ -89,13 +93,11 @@ def _verdicts(store: KeyStore, entries: list[CertificateEntry], settings: Settin
     keys: dict[str, Key] = {}
     for entry in entries:
         try:
-            keys[entry.id] = store.signing_key(entry.id)  # its chain, as a signature would use it
+            keys[entry.id] = await store.signing_key(entry.id)  # its chain, as a signature would use it
         except SignerError as refusal:
             found[entry.id] = Verdict("unknown", refusal)
 
-    async def check_all() -> list[Verdict]:
-        return await asyncio.gather(*(
-            verdict(key.certificate, key.chain, trust.anchors, revocation=settings.revocation,
-                    responders=responders) for key in keys.values()))
-
-    return found | dict(zip(keys, asyncio.run(check_all()), strict=True))
+    checked = await asyncio.gather(*(
+        verdict(key.certificate, key.chain, trust.anchors, revocation=settings.revocation,
+                responders=responders) for key in keys.values()))
+    return found | dict(zip(keys, checked, strict=True))

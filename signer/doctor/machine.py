@@ -4,6 +4,7 @@ read once for all the token checks."""
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -53,7 +54,7 @@ class Machine:
         if named:
             return list(dict.fromkeys(named))
         try:
-            return [entry.id for entry in keys.certificates()]
+            return [entry.id for entry in asyncio.run(keys.certificates())]
         except SignerError:
             return []
 
@@ -64,6 +65,6 @@ class Machine:
 
 def _key(keys: KeyStore, selector: str) -> Key | SignerError:
     try:
-        return keys.signing_key(selector)
+        return asyncio.run(keys.signing_key(selector))
     except SignerError as error:
         return error

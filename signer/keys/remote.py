@@ -10,10 +10,9 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import time
-from collections.abc import Awaitable, Callable, Coroutine
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Any, TypeVar
+from typing import Protocol, TypeVar
 
 from asn1crypto import x509
 
@@ -73,6 +72,33 @@ class RemoteCredential:
         return self.credential.certificates[0]
 
 
+@dataclass(frozen=True)
+class AuthorisationRequest:
+    """What the official is asked for to authorise a credential's signatures (its ``authMode``
+    explicit): the credential's PIN, a one-time code, or both."""
+
+    service: str  # [[remote]] name
+    credential: str  # the credential's id at the service
+    holder: str  # the certificate's holder, as the dialog names it
+    signatures: int  # how many signatures this authorisation covers
+    pin: bool
+    otp: bool
+    pin_label: str = ""  # the service's own words for them (credentials/info PIN/OTP label)
+    otp_label: str = ""
+
+
+@dataclass(frozen=True)
+class Authorisation:
+    pin: str | None = None
+    otp: str | None = None
+
+
+class Authoriser(Protocol):
+    """Asks the official (the companion's dialog, or a command's terminal); never the page."""
+
+    async def authorise(self, request: AuthorisationRequest) -> Authorisation: ...
+
+
 @dataclass
 class RemoteKey:
     """A credential of a remote service: the engine's ``SigningKey``, and what the signing
@@ -82,6 +108,7 @@ class RemoteKey:
     chain: tuple[x509.Certificate, ...]
     service: RemoteSettings
     credential: Credential
+    authoriser: Authoriser | None = None  # None: nobody can be asked (an explicit credential cannot sign)
     signing_s: float = 0.0  # time spent in the service's signHash calls (for batch statistics)
 
     @property
@@ -141,29 +168,36 @@ class RemoteCredentials:
     services: tuple[RemoteSettings, ...]
     _seen: dict[str, tuple[float, list[RemoteCredential]]] = field(default_factory=dict)
     _failed: dict[str, tuple[float, SignerError]] = field(default_factory=dict)
+    _reading: asyncio.Lock = field(default_factory=asyncio.Lock)
 
-    def read(self) -> tuple[list[RemoteCredential], list[SignerError]]:
-        """Blocking: every service's credentials, and the errors of those that failed."""
+    async def read(self) -> tuple[list[RemoteCredential], list[SignerError]]:
+        """Every service's credentials, and the errors of those that failed."""
         found: list[RemoteCredential] = []
         failures: list[SignerError] = []
-        for service in self.services:
-            seen = self._seen.get(service.name)
-            failed = self._failed.get(service.name)
-            if failed is not None and time.monotonic() - failed[0] < RETRY_S:
-                failures.append(failed[1])
-                continue
-            if seen is None or time.monotonic() - seen[0] > FRESH_S:
+        async with self._reading:  # callers at once wait for one reading and share it
+            for service in self.services:
                 try:
-                    seen = (time.monotonic(), _blocking(_credentials(service)))
+                    found += await self._service(service)
                 except SignerError as error:
-                    log.warning("remote_unavailable", service=service.name, code=error.code, reason=error.detail)
-                    self._failed[service.name] = (time.monotonic(), error)
                     failures.append(error)
-                    continue
-                self._failed.pop(service.name, None)
-                self._seen[service.name] = seen
-            found += seen[1]
         return found, failures
+
+    async def _service(self, service: RemoteSettings) -> list[RemoteCredential]:
+        failed = self._failed.get(service.name)
+        if failed is not None and time.monotonic() - failed[0] < RETRY_S:
+            raise failed[1]
+        seen = self._seen.get(service.name)
+        if seen is not None and time.monotonic() - seen[0] <= FRESH_S:
+            return seen[1]
+        try:
+            credentials = await _credentials(service)
+        except SignerError as error:
+            log.warning("remote_unavailable", service=service.name, code=error.code, reason=error.detail)
+            self._failed[service.name] = (time.monotonic(), error)
+            raise
+        self._failed.pop(service.name, None)
+        self._seen[service.name] = (time.monotonic(), credentials)
+        return credentials
 
 
 async def _credentials(service: RemoteSettings) -> list[RemoteCredential]:
@@ -189,14 +223,3 @@ async def _credentials(service: RemoteSettings) -> list[RemoteCredential]:
 def credential_id(credential: RemoteCredential) -> str:
     """The certificate's id as for a token's (the first 16 hex digits of its SHA-256)."""
     return hashlib.sha256(credential.der).hexdigest()[:16]
-
-
-def _blocking(work: Coroutine[Any, Any, T]) -> T:
-    """Run ``work`` to its end from synchronous code: here when no event loop runs in this
-    thread (the key store is called off the loop), else in a thread of its own."""
-    try:
-        asyncio.get_running_loop()
-    except RuntimeError:
-        return asyncio.run(work)
-    with ThreadPoolExecutor(1) as pool:
-        return pool.submit(asyncio.run, work).result()

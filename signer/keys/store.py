@@ -9,10 +9,12 @@ its own ("csc:<name>"), and signed with through a ``RemoteKey``.
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
-from collections.abc import Collection
+from collections.abc import Callable, Collection
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Any
 
 from asn1crypto import x509
 
@@ -27,7 +29,7 @@ from ..config import Settings
 from ..errors import Code, SignerError
 from ..logs import get_logger
 from .pins import pin_source_from
-from .remote import RemoteCredential, RemoteCredentials, RemoteKey, credential_id, token_of
+from .remote import Authoriser, RemoteCredential, RemoteCredentials, RemoteKey, credential_id, token_of
 from .token import TokenKey, driver_call, key_error
 
 Key = TokenKey | RemoteKey  # what the signing service signs with
@@ -102,9 +104,12 @@ class KeyStore:
     """Every PKCS#11 module found (configured first, then the catalogue's), the tokens and
     certificates across them, and the key for ``--cert LABEL|ID`` with its chain."""
 
-    def __init__(self, settings: Settings, pins: PinSource | None = None, trust: Trust = Trust()) -> None:
+    def __init__(self, settings: Settings, pins: PinSource | None = None, trust: Trust = Trust(),
+                 authoriser: Authoriser | None = None) -> None:
+        """``authoriser``: who authorises a remote credential that asks for a PIN or one-time code."""
         self.settings = settings
         self.pins = pins or pin_source_from(settings)
+        self.authoriser = authoriser
         self.modules: list[Pkcs11Module] = []
         self._certificates_seen: tuple[tuple, list[CertificateEntry]] | None = None
         self._trust_certificates = [*trust.intermediates, *trust.anchors]  # for chains beyond the token's
@@ -146,28 +151,42 @@ class KeyStore:
     def tokens(self) -> list[TokenInfo]:
         return [token for module in self.modules for token in driver_call(module.tokens)]
 
-    def certificates(self) -> list[CertificateEntry]:
-        """Signing (end-entity) certificates on all tokens, then the remote services' (a service
-        that does not answer is left out: ``signing_key`` reports it)."""
-        remote = [entry for entry, _ in self._remote()[0]]
-        return [entry for entry in self._all_certificates() if not is_ca(entry.certificate)] + remote
+    def token_certificates(self) -> list[CertificateEntry]:
+        """Signing (end-entity) certificates on all tokens. Blocking: call it off the event loop."""
+        return [entry for entry in self._all_certificates() if not is_ca(entry.certificate)]
 
-    def signing_key(self, selector: str | None = None) -> Key:
-        """The key for ``selector`` (label, key id or id prefix; None: the configured default).
-        Blocking: call it off the event loop."""
+    async def certificates(self) -> list[CertificateEntry]:
+        """The tokens' signing certificates, then the remote services' (a service that does not
+        answer is left out: ``signing_key`` reports it)."""
+        tokens = await asyncio.to_thread(self.token_certificates)
+        return tokens + [entry for entry, _ in (await self._remote())[0]]
+
+    def token_key(self, selector: str | None = None) -> TokenKey:
+        """The key on a token for ``selector`` (label, key id or id prefix; None: the configured
+        default), remote services left out. Blocking: call it off the event loop."""
+        key = self._rescanned(self._signing_key, selector, [], [])
+        assert isinstance(key, TokenKey)  # no remote credential was offered
+        return key
+
+    async def signing_key(self, selector: str | None = None) -> Key:
+        """The key for ``selector`` among the tokens' and the remote services' certificates."""
+        remote, failed = await self._remote()
+        return await asyncio.to_thread(self._rescanned, self._signing_key, selector, remote, failed)
+
+    def _rescanned(self, find: Callable[..., Key], *args: Any) -> Key:
         try:
-            return self._signing_key(selector)
+            return find(*args)
         except SignerError as error:
             if error.code not in (Code.TOKEN_NOT_PRESENT, Code.CERT_NOT_FOUND):
                 raise
         for module in self.modules:  # a module may have missed the token being plugged back in
             driver_call(module.rescan)
-        return self._signing_key(selector)
+        return find(*args)
 
-    def _signing_key(self, selector: str | None) -> Key:
+    def _signing_key(self, selector: str | None, remote: list[tuple[CertificateEntry, RemoteCredential]],
+                     failed: list[SignerError]) -> Key:
         selector = selector or self.settings.tokens.default_certificate
-        remote, failed = self._remote()
-        entries = [e for e in self._all_certificates() if not is_ca(e.certificate)] + [e for e, _ in remote]
+        entries = self.token_certificates() + [e for e, _ in remote]
         if not entries and failed:
             raise failed[0]
         if not entries:
@@ -186,7 +205,7 @@ class KeyStore:
         if credential is not None:
             chain = build_chain(entry.certificate, [*credential.chain, *self._trust_certificates])
             return RemoteKey(certificate=entry.certificate, chain=chain, service=credential.service,
-                             credential=credential.credential)
+                             credential=credential.credential, authoriser=self.authoriser)
         module = next(m for m in self.modules if str(m.path) == entry.token.module)
         pool = [e.certificate for e in self._all_certificates() if is_ca(e.certificate)]
         pool += self._trust_certificates
@@ -203,10 +222,10 @@ class KeyStore:
             pins=self.pins,
         )
 
-    def _remote(self) -> tuple[list[tuple[CertificateEntry, RemoteCredential]], list[SignerError]]:
+    async def _remote(self) -> tuple[list[tuple[CertificateEntry, RemoteCredential]], list[SignerError]]:
         """The remote services' signing credentials (a CA's are not), each as the entry of its
         service's token, and the errors of the services that did not list theirs."""
-        credentials, failed = self.remote.read()
+        credentials, failed = await self.remote.read()
         return [(CertificateEntry(id=credential_id(c), label=c.credential.id, key_id="", token=token_of(c.service),
                                   certificate=c.certificate), c)
                 for c in credentials if not is_ca(c.certificate)], failed

@@ -29,7 +29,7 @@ class TokenWaits:
     async def key(self, caller: Caller, selector: str | None, operation: str) -> Key:
         """The key for ``selector``, waiting for its token when none is plugged in."""
         try:
-            return await asyncio.to_thread(self.keys.signing_key, selector)
+            return await self.keys.signing_key(selector)
         except SignerError as error:
             if error.code != Code.TOKEN_NOT_PRESENT or not self._can_wait():
                 raise
@@ -49,7 +49,7 @@ class TokenWaits:
             try:
                 while True:
                     try:
-                        return await asyncio.to_thread(self.keys.signing_key, selector)
+                        return await self.keys.signing_key(selector)
                     except SignerError as error:
                         # a token without the certificate asked for (another official's, or the first
                         # of two plugged in): the wait goes on for the right one

@@ -145,7 +145,7 @@ class SigningService:
         """The official's tokens and certificates are for pages the official allowed."""
         async def describe() -> ConsentRequest:
             try:
-                key = await asyncio.to_thread(self.keys.signing_key, None)
+                key = await self.keys.signing_key(None)
                 certificate: CertificateFacts | None = CertificateFacts.of(key.certificate)
             except SignerError:
                 certificate = None  # no token yet: the dialog says so
