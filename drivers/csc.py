@@ -137,10 +137,12 @@ class CscClient:
         )
 
     async def authorize(self, credential_id: str, hashes: Sequence[bytes], *, pin: str | None = None,
-                        otp: str | None = None) -> str:
-        """The SAD for signing exactly ``hashes`` (bound to them, as SCAL 2 requires)."""
-        request: dict[str, Any] = {"credentialID": credential_id, "numSignatures": len(hashes),
-                                   "hash": [_b64s(h) for h in hashes]}
+                        otp: str | None = None, signatures: int | None = None) -> str:
+        """The SAD for signing exactly ``hashes`` (bound to them, as SCAL 2 requires), or, with
+        no hashes, for any ``signatures`` hashes (SCAL 1: hashes not known yet)."""
+        request: dict[str, Any] = {"credentialID": credential_id, "numSignatures": len(hashes) or signatures}
+        if hashes:
+            request["hash"] = [_b64s(h) for h in hashes]
         if pin is not None:
             request["PIN"] = pin
         if otp is not None:

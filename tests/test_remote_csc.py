@@ -88,18 +88,28 @@ def _signer_config(dev_env: DevEnv, folder: Path, url: str) -> Path:
     return config
 
 
+def start_service(pki: Path, port: int, scal: int, log: Path) -> subprocess.Popen:
+    """certomancer-csc serving the test PKI on ``port``, listening; its output in ``log``."""
+    command = [str(Path(sys.executable).parent / "certomancer-csc"), str(pki), str(port), str(scal)]
+    with log.open("ab") as output:
+        process = subprocess.Popen(command, stdout=output, stderr=subprocess.STDOUT, cwd=log.parent)
+    try:
+        _wait_listening(port, process, log)
+    except BaseException:
+        process.terminate()
+        process.wait(timeout=30)
+        raise
+    return process
+
+
 @pytest.fixture(scope="module")
 def remote(dev_env: DevEnv, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Remote]:
     """certomancer-csc on a free loopback port, SCAL 2 (each authorisation bound to its hashes)."""
     folder = tmp_path_factory.mktemp("csc")
     pki = _pki_config(dev_env, folder / "pki")
     port = free_port()
-    command = [str(Path(sys.executable).parent / "certomancer-csc"), str(pki), str(port), "2"]
-    log = folder / "csc.log"
-    with log.open("wb") as output:
-        process = subprocess.Popen(command, stdout=output, stderr=subprocess.STDOUT, cwd=folder)
+    process = start_service(pki, port, 2, folder / "csc.log")
     try:
-        _wait_listening(port, process, log)
         url = f"http://127.0.0.1:{port}"
         yield Remote(url, _signer_config(dev_env, folder, url), folder / "state")
     finally:
@@ -262,7 +272,6 @@ def test_a_cms_signature_with_the_remote_credential(remote: Remote, dev_env: Dev
 
 
 def test_a_small_batch_with_the_remote_credential(remote: Remote, tmp_path: Path) -> None:
-    """Each document its own authorisation and signHash for now (one per batch is still to come)."""
     folder = tmp_path / "in"
     folder.mkdir()
     for index in range(3):

@@ -11,6 +11,7 @@ import asyncio
 import hashlib
 import time
 from collections.abc import Awaitable, Callable
+from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field
 from typing import Protocol, TypeVar
 
@@ -22,6 +23,7 @@ from drivers.tokeninfo import TokenFlags, TokenInfo
 from ..config import RemoteSettings
 from ..errors import Code, SignerError
 from ..logs import get_logger
+from .remote_signing import Gathering
 
 log = get_logger(__name__)
 
@@ -46,11 +48,16 @@ def endpoint(service: RemoteSettings) -> Endpoint:
     return Endpoint(url=service.url, api_version=service.api_version, timeout_s=service.timeout_s)
 
 
+def client(service: RemoteSettings) -> AbstractAsyncContextManager[CscClient]:
+    """A client of ``service`` with a session of its own (closed on leaving)."""
+    return open_client(endpoint(service))
+
+
 async def call(service: RemoteSettings, use: Callable[[CscClient], Awaitable[T]]) -> T:
     """``use`` a client of ``service``; its failures as the signer's errors."""
     try:
-        async with open_client(endpoint(service)) as client:
-            return await use(client)
+        async with client(service) as opened:
+            return await use(opened)
     except RemoteError as exc:
         raise remote_error(service.name, exc) from None
 
@@ -102,14 +109,18 @@ class Authoriser(Protocol):
 @dataclass
 class RemoteKey:
     """A credential of a remote service: the engine's ``SigningKey``, and what the signing
-    service asks of a key (label, queue, login)."""
+    service asks of a key (label, queue, login). Its signatures are gathered into few calls
+    (``remote_signing``)."""
 
     certificate: x509.Certificate
     chain: tuple[x509.Certificate, ...]
     service: RemoteSettings
     credential: Credential
     authoriser: Authoriser | None = None  # None: nobody can be asked (an explicit credential cannot sign)
-    signing_s: float = 0.0  # time spent in the service's signHash calls (for batch statistics)
+    gathering: Gathering = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.gathering = Gathering(self.credential, self.algorithm, lambda: client(self.service), self.authorisation)
 
     @property
     def algorithm(self) -> str:
@@ -129,6 +140,20 @@ class RemoteKey:
         """One queue per service: its signatures go out in order."""
         return PREFIX + self.service.name
 
+    @property
+    def concurrency(self) -> int:
+        """Signatures worth asking for at once: a chunk out, the next one filling."""
+        return 2 * self.gathering.chunk
+
+    @property
+    def signing_s(self) -> float:
+        """Time spent in the service's signHash calls (for batch statistics)."""
+        return self.gathering.signing_s
+
+    def expect(self, count: int) -> None:
+        """A batch of ``count`` signatures begins: one authorisation for them where the service allows."""
+        self.gathering.expect(count)
+
     async def is_logged_in(self) -> bool:
         return True  # each signature carries its own authorisation (the SAD)
 
@@ -138,25 +163,21 @@ class RemoteKey:
     async def log_in(self) -> bool:
         return False
 
-    async def sign_digest(self, digest: bytes, algorithm: str = "sha256") -> bytes:
-        """Authorise exactly this hash, then have the service sign it."""
+    async def authorisation(self, signatures: int) -> Authorisation:
+        """What authorises ``signatures`` signatures: nothing for an implicit credential."""
         if self.credential.auth_mode != IMPLICIT:
             raise SignerError(Code.NOT_SUPPORTED,
                               f"{self.service.name}: credentials authorised by {self.credential.auth_mode} "
                               "(PIN or one-time code) cannot sign yet",
                               vi=f"{self.service.name}: chưa ký được bằng chứng thư cần mã PIN hoặc mã OTP")
+        return Authorisation()
 
-        async def sign(client: CscClient) -> bytes:
-            sad = await client.authorize(self.credential.id, [digest])
-            started = time.monotonic()
-            try:
-                [signature] = await client.sign_hashes(self.credential, sad, [digest],
-                                                       key_algorithm=self.algorithm, digest=algorithm)
-            finally:
-                self.signing_s += time.monotonic() - started
-            return signature
-
-        return await call(self.service, sign)
+    async def sign_digest(self, digest: bytes, algorithm: str = "sha256") -> bytes:
+        """The service's signature of ``digest``, in a chunk with those asked for meanwhile."""
+        try:
+            return await self.gathering.sign(digest, algorithm)
+        except RemoteError as exc:
+            raise remote_error(self.service.name, exc) from None
 
 
 @dataclass

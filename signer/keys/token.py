@@ -63,6 +63,14 @@ class TokenKey:
         return self.ref.token_serial
 
     @property
+    def concurrency(self) -> int:
+        """Signatures worth asking for at once: one at the token, the next ready behind it."""
+        return 2
+
+    def expect(self, count: int) -> None:
+        """A batch begins: a token signs each digest as it comes, nothing to prepare."""
+
+    @property
     def signing_s(self) -> float:
         """Time the token's module has spent signing so far (for batch statistics)."""
         return self.module.signing_s

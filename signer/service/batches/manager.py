@@ -15,7 +15,6 @@ import asyncio
 import time
 from collections import deque
 from collections.abc import AsyncGenerator
-from dataclasses import replace
 from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -24,13 +23,12 @@ from policies.limits import Limits
 
 from ...audit import AuditLog
 from ...errors import Code, SignerError, os_reason_vi
-from ...files import write_atomically
 from ...lazy import lazy_import
 from ...logs import get_logger
 from ..caller import Caller
 from ..documents.pool import DocumentPool
 from ..options import PdfSignOptions, from_fields, names
-from ..placing import OFFICIAL, Placed, Placing, spot_facts
+from ..placing import Placed, Placing, spot_facts
 from ..prompts import DocumentFacts
 from ..signing import CheckedKey, SigningService
 from .intake import Intake
@@ -48,6 +46,7 @@ from .journal import (
 )
 from .progress import Progress, batch_event, item_event
 from .retention import Retention, keeps_input
+from .steps import DocumentSteps, batch_options
 
 if TYPE_CHECKING:  # the document stack is imported with the first batch
     from ...engine import levels, pdf
@@ -57,8 +56,7 @@ else:
 log = get_logger(__name__)
 
 JOURNAL_EVERY_S = 1.0
-LOOKAHEAD = 8  # documents prepared ahead of the token
-IN_FLIGHT = 2  # signed documents being assembled and written while the token signs the next
+LOOKAHEAD = 8  # documents prepared ahead of the key (at least as many as it signs at once)
 PIPELINE_BYTES = 16 * 1024 * 1024  # large documents: fewer at a time in the pipeline (memory stays flat)
 
 
@@ -81,6 +79,7 @@ class BatchManager:
         self.intake = Intake(journal, limits)  # documents arriving: their caller's quota until consent
         self.retention = Retention(journal, limits, self._batches, self._receiving, self._forget)
         self.progress = Progress()
+        self.steps = DocumentSteps(service, journal, pool, self.progress)
         self.watchers = self.progress.watchers  # the desktop companion's progress
         self.stopped_by_token: set[str] = set()  # failed in this run when their token was pulled out
 
@@ -264,7 +263,7 @@ class BatchManager:
         caller = Caller(origin=batch.origin, client=batch.client)
 
         async def documents() -> tuple[DocumentFacts, ...]:
-            await self._count_pages(batch)
+            await self.steps.count_pages(batch)
             return tuple(DocumentFacts(name=i.name, sha256=i.sha256, size=i.size, pages=i.pages)
                          for i in batch.items if i.state == PENDING)
 
@@ -273,15 +272,15 @@ class BatchManager:
             if first is None:
                 return None
             data = await asyncio.to_thread(self.journal.input(batch.id, first.index).read_bytes)
-            return await self.service.pdf_preview(caller, data, self._options(batch), checked.key)
+            return await self.service.pdf_preview(caller, data, batch_options(batch), checked.key)
 
         asking = self.service.can_place(caller)
-        options = self._options(batch, fallback=not asking)
+        options = batch_options(batch, fallback=not asking)
         placing: Placing | None = None
 
         async def to_place() -> Placing | None:
             nonlocal placing
-            placing = await self._first_to_place(batch, caller, options) if asking else None
+            placing = await self.steps.first_to_place(batch, caller, options) if asking else None
             return placing
 
         self._waiting.add(batch.id)
@@ -318,7 +317,9 @@ class BatchManager:
         """A pipeline: the next documents are parsed, placed and hashed (in worker processes)
         while the token signs the current one, and the signed ones are assembled and written
         while it signs the next: the token does not wait for PDF work. ``placed``: where the
-        official put the block, for every document that nothing else places it in."""
+        official put the block, for every document that nothing else places it in. As many
+        documents are signing at once as the key takes (``concurrency``: a token two, a remote
+        service a chunk out and the next filling), told beforehand how many are coming."""
         key = checked.key
         options = self.service.with_certificate_look(options, key)
         tsa = self.service.tsa()
@@ -326,6 +327,8 @@ class BatchManager:
         reserve = pdf.reserve_for(key, level)
         outline = pdf.KeyOutline.of(key)
         todo = [item for item in batch.items if item.state == PENDING]
+        key.expect(sum(not self.steps.signed_before(batch, item) for item in todo))
+        lookahead = max(LOOKAHEAD, key.concurrency)
         ahead: deque[tuple[Item, asyncio.Future]] = deque()
         finishing: deque[tuple[Item, asyncio.Task]] = deque()  # signed, being assembled and written
         audited: set[str] | None = None  # read from the audit log once, when a run finds outputs
@@ -337,10 +340,10 @@ class BatchManager:
 
         try:
             while todo or ahead:
-                while todo and room(ahead, LOOKAHEAD, todo[0].size):
+                while todo and room(ahead, lookahead, todo[0].size):
                     item = todo.pop(0)
-                    ahead.append((item, asyncio.ensure_future(self._prepare(batch, item, outline, options, reserve,
-                                                                            placed))))
+                    steps = self.steps.prepare(batch, item, outline, options, reserve, placed)
+                    ahead.append((item, asyncio.ensure_future(steps)))
                 if batch.id in self._cancelled:
                     break
                 item, preparing = ahead.popleft()
@@ -352,93 +355,28 @@ class BatchManager:
                     self._settle(batch, item, FAILED, prepared.code, checked)
                 else:
                     item.pages = prepared.pages
-                    while not room(finishing, IN_FLIGHT, item.size):
+                    while not room(finishing, key.concurrency, item.size):
                         await finishing.popleft()[1]  # a failure that ends the batch surfaces here
                     finishing.append((item, asyncio.ensure_future(
                         self._complete(batch, item, checked, prepared, level, tsa))))
-                    await asyncio.sleep(0)  # let it reach the token before the next one is taken
+                    await asyncio.sleep(0)  # let it reach the key before the next one is taken
             while finishing:
                 await finishing.popleft()[1]
         finally:
             for _, preparing in ahead:  # cancelled or stopped: work started ahead is dropped
                 preparing.cancel()
             for _, task in finishing:
+                if task.done() and not task.cancelled():
+                    task.exception()  # seen: the first failure already ended the batch
                 task.cancel()
-
-    @staticmethod
-    def _options(batch: Batch, *, fallback: bool = True) -> PdfSignOptions:
-        """``fallback`` False: a block nothing places is ANCHOR_NOT_FOUND (the official will be asked)."""
-        options = from_fields(batch.options)[0]
-        return replace(options, placement=replace(options.placement, fallback=fallback))
-
-    async def _first_to_place(self, batch: Batch, caller: Caller, options: PdfSignOptions) -> Placing | None:
-        """The question for the dialog: the first document whose block nothing places (None: none).
-        Its pages are rendered when the dialog asks for them."""
-        if options.profile is None:
-            return None
-        for item in batch.items:
-            if item.state != PENDING:
-                continue
-            path = self.journal.input(batch.id, item.index)
-            try:
-                item.pages = (await self.pool.inspect_file(path, options)).pages
-                continue
-            except SignerError as error:
-                if error.code is not Code.ANCHOR_NOT_FOUND:
-                    continue  # refused with its own code when it is prepared
-            item.pages = await self.pool.pages(path)
-            return self.service.placing(caller, await asyncio.to_thread(path.read_bytes), item.name,
-                                        options.profile, item.pages)
-        return None
-
-    async def _count_pages(self, batch: Batch) -> None:
-        """For the consent dialog; a document that cannot be read fails now, before consent."""
-        for item in batch.items:
-            if item.state == PENDING and item.pages is None:
-                try:
-                    item.pages = await self.pool.pages(self.journal.input(batch.id, item.index))
-                except SignerError as error:
-                    item.state, item.error = FAILED, error.code
-                    self.progress.publish(batch, item_event(batch, item))
-
-    async def _prepare(self, batch: Batch, item: Item, key: pdf.KeyOutline, options: PdfSignOptions,
-                       reserve: int, placed: Placed | None) -> pdf.PreparedPdf | SignerError | None:
-        """Read, parse, place, add the field and hash, in a worker process (no token call); a
-        block nothing places goes where the official put it (``placed``)."""
-        if self.journal.output(batch.id, item.index).exists():
-            return None
-        path = self.journal.input(batch.id, item.index)
-        try:
-            try:
-                return await self.pool.prepare(path, key, options, reserve)
-            except SignerError as error:
-                if error.code is not Code.ANCHOR_NOT_FOUND or placed is None:
-                    raise
-            pages = item.pages or await self.pool.pages(path)
-            prepared = await self.pool.prepare(path, key, replace(options, placement=placed.request(pages)), reserve)
-            if prepared.spot is not None:
-                prepared.spot = replace(prepared.spot, placed_by=OFFICIAL)
-            return prepared
-        except SignerError as error:
-            if error.code is Code.FILE_UNREADABLE:
-                return SignerError(error.code, f"{item.name}: {error.detail}",
-                                   vi=f"{item.name}: {error.vi or error.detail}")
-            return error
 
     async def _complete(self, batch: Batch, item: Item, checked: CheckedKey, prepared: pdf.PreparedPdf, level: str,
                         tsa: levels.TsaClient | None) -> None:
-        key = checked.key
-        try:
-            signed = await pdf.complete_pdf(prepared, key, level, tsa, checked.evidence)
-            item.repaired_sha256 = signed.repaired_sha256  # damaged: its lossless rewrite was signed
-            await asyncio.to_thread(write_atomically, self.journal.output(batch.id, item.index), signed.data,
-                                    mode=0o600)
-        except SignerError as error:
-            if error.ends_batch:
-                raise
-            self._settle(batch, item, FAILED, error.code, checked)
-            return
-        self._settle(batch, item, SIGNED, None, checked, placement=spot_facts(signed.spot))
+        signed = await self.steps.complete(batch, item, checked, prepared, level, tsa)
+        if isinstance(signed, SignerError):
+            self._settle(batch, item, FAILED, signed.code, checked)
+        else:
+            self._settle(batch, item, SIGNED, None, checked, placement=spot_facts(signed.spot))
 
     def _audited(self, batch: Batch) -> set[str]:
         """The batch's items whose audit line was written before an interruption."""

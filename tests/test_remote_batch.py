@@ -1,0 +1,182 @@
+"""Batches over a network: 100 documents signed by ``certomancer-csc-dummy`` through the real
+daemon, the calls the service receives counted by a loopback proxy in front of it (which also
+puts the service a little way off, so that hashes gather while a call is out). At SCAL 1 one
+authorisation covers as many signatures as the service allows (its ``multisign``); at SCAL 2
+each chunk is authorised with its own hashes. A service stopped mid-batch ends the batch with
+REMOTE_UNREACHABLE; back, the batch resumes and nothing is signed twice."""
+
+from __future__ import annotations
+
+import subprocess
+from collections import Counter
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+from conftest import DOCUMENTS, DevEnv, free_port
+from csc_proxy import Proxy
+from daemon_harness import RunningDaemon
+from http_client import call
+from pdf_checks import assert_pdfsig_all_valid, validate_all
+from test_batches import create, events, wait_final
+from test_remote_csc import CREDENTIAL, SERVICE, _pki_config, _signer_config, start_service
+
+PAGE = "http://127.0.0.1:5192"
+TOTAL = 100
+MULTISIGN = 10  # what certomancer-csc-dummy allows per authorisation
+DELAY_S = 0.2  # the proxy's each way: a call is out long enough for the next hashes to gather
+
+
+@dataclass
+class Service:
+    """certomancer-csc behind the counting proxy; the signer's configuration names the proxy."""
+
+    pki: Path
+    port: int
+    scal: int
+    log: Path
+    proxy: Proxy
+    config: Path
+    process: subprocess.Popen | None = None
+
+    def start(self) -> None:
+        self.process = start_service(self.pki, self.port, self.scal, self.log)
+
+    def stop(self) -> None:
+        assert self.process is not None
+        self.process.terminate()
+        self.process.wait(timeout=60)
+        self.process = None
+
+
+@contextmanager
+def service(dev_env: DevEnv, folder: Path, scal: int) -> Iterator[Service]:
+    port = free_port()
+    with Proxy(f"http://127.0.0.1:{port}", free_port(), DELAY_S, log=folder / "proxy.log") as proxy:
+        running = Service(_pki_config(dev_env, folder / "pki"), port, scal, folder / "csc.log", proxy,
+                          _signer_config(dev_env, folder, proxy.url))
+        running.start()
+        try:
+            yield running
+        finally:
+            if running.process is not None:
+                running.stop()
+
+
+def documents() -> list[tuple[str, bytes]]:
+    data = (DOCUMENTS / "libreoffice.pdf").read_bytes()
+    return [(f"van-ban-{index:03d}.pdf", data) for index in range(TOTAL)]
+
+
+def signing_calls(calls: Counter[str]) -> Counter[str]:
+    return Counter({m: n for m, n in calls.items() if m in ("credentials/authorize", "signatures/signHash")})
+
+
+def assert_all_signed_once(daemon: RunningDaemon, batch_id: str, folder: Path, root: Path) -> None:
+    """Every output valid (pdfsig; pyHanko's validator up to the test root), and by the audit log
+    each item signed exactly once, the line naming the service."""
+    page = {"Origin": PAGE}
+    for index in range(TOTAL):
+        reply = call("GET", f"{daemon.url}/v1/batches/{batch_id}/items/{index}", headers=page)
+        assert reply.status == 200, (index, reply.body)
+        out = folder / f"{index}.pdf"
+        out.write_bytes(reply.body)
+        assert_pdfsig_all_valid(out, 1)
+        (status,) = validate_all(reply.body, root)
+        assert status.bottom_line, status.pretty_print_details()
+    lines = [e for e in daemon.audit_lines() if e["operation"].startswith(f"batch {batch_id} item ")
+             and e["result"] == "OK"]
+    signed = Counter(e["operation"] for e in lines)
+    assert set(signed) == {f"batch {batch_id} item {i}" for i in range(TOTAL)}
+    assert set(signed.values()) == {1}, "every item signed exactly once"
+    assert {e["remote"] for e in lines} == {SERVICE}
+
+
+@pytest.mark.parametrize("scal", [1, 2])
+def test_a_hundred_documents_in_few_calls(dev_env: DevEnv, tmp_path: Path, scal: int) -> None:
+    with service(dev_env, tmp_path, scal) as running, RunningDaemon(
+            running.config, tmp_path / "daemon", allow_origins=(PAGE,), pregranted=(PAGE,),
+            unattended=(PAGE,)) as daemon:
+        before = running.proxy.calls()
+        batch_id = create(daemon.url, documents(), {"Origin": PAGE}, cert=CREDENTIAL, level="B-B")
+        status = wait_final(daemon.url, batch_id, {"Origin": PAGE}, timeout=300)
+        assert (status["state"], status["done"]) == ("done", TOTAL), Counter(i["error"] for i in status["items"])
+        made = signing_calls(running.proxy.calls() - before)
+        assert_all_signed_once(daemon, batch_id, tmp_path, dev_env.root_cert)
+    authorize, sign_hash = made["credentials/authorize"], made["signatures/signHash"]
+    if scal == 1:  # one authorisation per multisign signatures, its SAD reused by every chunk
+        assert authorize == TOTAL // MULTISIGN, made
+    else:  # each chunk its own authorisation, bound to its hashes
+        assert authorize == sign_hash, made
+    assert sign_hash >= TOTAL // MULTISIGN, made
+    assert authorize + sign_hash <= TOTAL // 2, f"{made}: far fewer than two calls per document"
+
+
+def test_a_service_stopped_mid_batch_then_resumed(dev_env: DevEnv, tmp_path: Path) -> None:
+    with service(dev_env, tmp_path, 1) as running, RunningDaemon(
+            running.config, tmp_path / "daemon", allow_origins=(PAGE,), pregranted=(PAGE,),
+            unattended=(PAGE,)) as daemon:
+        page = {"Origin": PAGE}
+        batch_id = create(daemon.url, documents(), page, cert=CREDENTIAL, level="B-B")
+        signed: list[int] = []
+
+        def stop_after_fifteen(event: dict) -> None:
+            if event["event"] == "item" and event["state"] == "signed":
+                signed.append(event["index"])
+                if len(signed) == 15:
+                    running.stop()
+
+        events(daemon.url, batch_id, page, stop_after_fifteen)
+        status = call("GET", f"{daemon.url}/v1/batches/{batch_id}", headers=page).json()
+        states = Counter((i["state"], i["error"]) for i in status["items"])
+        assert status["state"] == "failed", states
+        assert set(states) == {("signed", None), ("failed", "REMOTE_UNREACHABLE")}, states
+        assert 15 <= states[("signed", None)] < TOTAL, states
+
+        running.start()  # the service is back
+        resumed = call("POST", f"{daemon.url}/v1/batches/{batch_id}/resume", headers=page)
+        assert resumed.status == 202, resumed.body
+        status = wait_final(daemon.url, batch_id, page, timeout=300)
+        assert (status["state"], status["done"]) == ("done", TOTAL), Counter(i["error"] for i in status["items"])
+        assert_all_signed_once(daemon, batch_id, tmp_path, dev_env.root_cert)
+
+
+def test_a_lost_answer_is_asked_again_with_the_same_hashes(dev_env: DevEnv, tmp_path: Path) -> None:
+    """The service signs the first chunk but its answer never comes: the chunk is sent once more,
+    the same hashes under the same SAD (at SCAL 2 the service refuses any other), and every
+    document is signed once."""
+    with service(dev_env, tmp_path, 2) as running, RunningDaemon(
+            running.config, tmp_path / "daemon", allow_origins=(PAGE,), pregranted=(PAGE,),
+            unattended=(PAGE,)) as daemon:
+        running.proxy.fault("signatures/signHash", "lose")
+        start = len(running.proxy.log())
+        batch_id = create(daemon.url, documents(), {"Origin": PAGE}, cert=CREDENTIAL, level="B-B")
+        status = wait_final(daemon.url, batch_id, {"Origin": PAGE}, timeout=300)
+        assert (status["state"], status["done"]) == ("done", TOTAL), Counter(i["error"] for i in status["items"])
+        signing = [(m, h) for m, h in running.proxy.log()[start:] if m != "credentials/list"
+                   and m != "credentials/info"]
+        assert_all_signed_once(daemon, batch_id, tmp_path, dev_env.root_cert)
+    (_, authorised), (lost, first), (again, second) = signing[:3]
+    assert (lost, again) == ("signatures/signHash", "signatures/signHash"), signing[:3]
+    assert authorised == first == second, "the same hashes, under the one authorisation"
+    methods = Counter(m for m, _ in signing)
+    assert methods["signatures/signHash"] == methods["credentials/authorize"] + 1, methods
+    assert sum(len(h or ()) for m, h in signing if m == "signatures/signHash") == TOTAL + len(first)
+
+
+def test_an_error_answer_ends_the_batch_and_is_not_retried(dev_env: DevEnv, tmp_path: Path) -> None:
+    with service(dev_env, tmp_path, 2) as running, RunningDaemon(
+            running.config, tmp_path / "daemon", allow_origins=(PAGE,), pregranted=(PAGE,),
+            unattended=(PAGE,)) as daemon:
+        running.proxy.fault("signatures/signHash", "refuse")
+        before = running.proxy.calls()
+        batch_id = create(daemon.url, documents()[:20], {"Origin": PAGE}, cert=CREDENTIAL, level="B-B")
+        status = wait_final(daemon.url, batch_id, {"Origin": PAGE}, timeout=300)
+        made = signing_calls(running.proxy.calls() - before)
+        outputs = list((daemon.settings.server.state_dir / "batches" / batch_id / "outputs").glob("*"))
+    assert status["state"] == "failed"
+    assert {(i["state"], i["error"]) for i in status["items"]} == {("failed", "REMOTE_SERVICE_ERROR")}
+    assert made == Counter({"credentials/authorize": 1, "signatures/signHash": 1}), made
+    assert not outputs, "nothing signed"
