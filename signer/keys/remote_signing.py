@@ -20,19 +20,26 @@ from collections import deque
 from collections.abc import Awaitable, Callable
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, TypeVar
+from typing import Protocol, TypeVar
 
 from drivers.csc import Credential, CscClient, RemoteError
 
 from ..logs import get_logger
 
-if TYPE_CHECKING:
-    from .remote import Authorisation
-
 log = get_logger(__name__)
 
 T = TypeVar("T")
 MAX_CHUNK = 64  # hashes per call whatever the service allows: answers stay small, a failed call costs few
+
+
+class Secrets(Protocol):
+    """What authorises signatures (``remote.Authorisation``): the PIN and one-time code, if any."""
+
+    @property
+    def pin(self) -> str | None: ...
+
+    @property
+    def otp(self) -> str | None: ...
 
 
 @dataclass
@@ -57,7 +64,7 @@ class Gathering:
     credential: Credential
     key_algorithm: str  # "rsa" or "ec"
     connect: Callable[[], AbstractAsyncContextManager[CscClient]]  # a client of the credential's service
-    authorisation: Callable[[int], Awaitable[Authorisation]]  # the PIN / OTP for so many signatures
+    authorisation: Callable[[int], Awaitable[Secrets]]  # the PIN / OTP for so many signatures
     signing_s: float = 0.0  # time spent in signHash calls (for batch statistics)
     _expected: int = 0  # signatures announced and not made yet
     _waiting: deque[Waiting] = field(default_factory=deque)
