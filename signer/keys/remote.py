@@ -1,5 +1,6 @@
 """Keys held by a remote signing service (``[[remote]]``, CSC API v1): its credentials listed as
-certificates of a token of their own, "csc:<name>", and a ``RemoteKey`` that signs through it.
+certificates of a token of their own, "csc:<name>", and a ``RemoteKey`` that signs through it
+(its signatures gathered into few calls: ``remote_signing``).
 
 The service's failures become the signer's errors here: no answer is REMOTE_UNREACHABLE, an
 error answer REMOTE_SERVICE_ERROR, both naming the service.

@@ -315,11 +315,9 @@ class BatchManager:
     async def _sign_items(self, batch: Batch, checked: CheckedKey, options: PdfSignOptions,
                           placed: Placed | None) -> None:
         """A pipeline: the next documents are parsed, placed and hashed (in worker processes)
-        while the token signs the current one, and the signed ones are assembled and written
-        while it signs the next: the token does not wait for PDF work. ``placed``: where the
-        official put the block, for every document that nothing else places it in. As many
-        documents are signing at once as the key takes (``concurrency``: a token two, a remote
-        service a chunk out and the next filling), told beforehand how many are coming."""
+        while the key signs, as many signing at once as it takes (``concurrency``), the signed
+        ones assembled and written meanwhile: the key does not wait for PDF work. ``placed``:
+        where the official put the block, for every document that nothing else places it in."""
         key = checked.key
         options = self.service.with_certificate_look(options, key)
         tsa = self.service.tsa()
