@@ -4,8 +4,9 @@ no answer: the caller's connection is closed without a reply, as a stopped servi
 
     python tests/csc_proxy.py UPSTREAM_URL PORT DELAY_S
 
-``GET /proxy/calls`` answers how many calls of each CSC method it was sent, ``GET /proxy/log``
-each call's method and hashes in order. ``POST /proxy/fault`` ({"method": M, "fault": F})
+``GET /proxy/calls`` answers how many calls of each CSC method it was sent, ``GET /proxy/busy``
+the seconds the service took to answer them (per method, the delays not counted),
+``GET /proxy/log`` each call's method and hashes in order. ``POST /proxy/fault`` ({"method": M, "fault": F})
 spoils the next call of M: "lose" forwards it and loses the answer (the connection closed
 instead), "refuse" answers HTTP 400 ``invalid_request`` without forwarding it. Tests and
 ``bench/remote_batch.py`` run it as its own process (``Proxy``), so that it takes no time
@@ -33,6 +34,7 @@ START_S = 30.0
 
 def serve(upstream: str, port: int, delay_s: float) -> None:
     calls: Counter[str] = Counter()
+    busy: Counter[str] = Counter()
     log: list[tuple[str, list[str] | None]] = []
     faults: dict[str, str] = {}
 
@@ -46,6 +48,7 @@ def serve(upstream: str, port: int, delay_s: float) -> None:
         if fault == "refuse":
             return web.json_response({"error": "invalid_request", "error_description": "refused by the proxy"},
                                      status=400)
+        started = time.monotonic()
         try:
             async with request.app["session"].post(upstream + request.path_qs, data=body,
                                                    headers={"Content-Type": request.content_type}) as answer:
@@ -54,6 +57,7 @@ def serve(upstream: str, port: int, delay_s: float) -> None:
             assert request.transport is not None
             request.transport.abort()  # no answer, as from the stopped service itself
             return web.Response(status=502)  # never sent: the connection is gone
+        busy[method] += time.monotonic() - started
         await asyncio.sleep(delay_s)
         if fault == "lose":
             assert request.transport is not None
@@ -62,6 +66,9 @@ def serve(upstream: str, port: int, delay_s: float) -> None:
 
     async def counted(_: web.Request) -> web.Response:
         return web.json_response(dict(calls))
+
+    async def worked(_: web.Request) -> web.Response:
+        return web.json_response(dict(busy))
 
     async def logged(_: web.Request) -> web.Response:
         return web.json_response(log)
@@ -78,7 +85,8 @@ def serve(upstream: str, port: int, delay_s: float) -> None:
 
     app = web.Application(client_max_size=64 * 1024 * 1024)
     app.cleanup_ctx.append(session)
-    app.add_routes([web.get("/proxy/calls", counted), web.get("/proxy/log", logged), web.post("/proxy/fault", spoil),
+    app.add_routes([web.get("/proxy/calls", counted), web.get("/proxy/log", logged),
+                    web.get("/proxy/busy", worked), web.post("/proxy/fault", spoil),
                     web.post("/{tail:.*}", forward)])
     web.run_app(app, host="127.0.0.1", port=port, print=None, access_log=None)
 
@@ -114,6 +122,10 @@ class Proxy:
 
     def calls(self) -> Counter[str]:
         return Counter(call("GET", f"{self.url}/proxy/calls").json())
+
+    def busy(self) -> Counter[str]:
+        """Seconds the service took to answer each method's calls (the proxy's delays not counted)."""
+        return Counter(call("GET", f"{self.url}/proxy/busy").json())
 
     def log(self) -> list[tuple[str, list[str] | None]]:
         """Each call's method and the hashes it carried (base64), in order."""
