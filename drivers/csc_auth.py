@@ -65,6 +65,7 @@ class Authenticator:
         self.settings = settings
         self._secret = secret  # client secret or basic password, from its file; never logged
         self._tokens: Tokens | None = None
+        self._sent: str | None = None  # the access token last handed out
         self._lock = asyncio.Lock()
         self.renewals = 0  # refreshes and new tokens obtained by this authenticator
 
@@ -87,10 +88,13 @@ class Authenticator:
             return None
         async with self._lock:
             tokens = self.stored()
-            if tokens is not None and not renew and tokens.fresh(MARGIN_S):
+            # a refused token may have been renewed meanwhile (another call, another process)
+            if tokens is not None and tokens.fresh(MARGIN_S) and not (renew and tokens.access_token == self._sent):
+                self._sent = tokens.access_token
                 return tokens.access_token
             tokens = await self._renewed(session, tokens)
             self._keep(tokens)
+            self._sent = tokens.access_token
             return tokens.access_token
 
     async def obtain(self, session: aiohttp.ClientSession) -> Tokens:
