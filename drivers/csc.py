@@ -39,7 +39,6 @@ __all__ = ["MAX_ANSWER", "CscClient", "Credential", "Endpoint", "RemoteError", "
            "open_client"]
 
 CONNECT_S = 10.0
-API_VERSIONS = ("v1", "v2")
 
 HASH_OIDS = {"sha256": "2.16.840.1.101.3.4.2.1", "sha384": "2.16.840.1.101.3.4.2.2", "sha512": "2.16.840.1.101.3.4.2.3"}
 RSA_PKCS1 = "1.2.840.113549.1.1.1"  # rsaEncryption: the digest algorithm comes from hashAlgo
