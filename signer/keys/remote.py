@@ -64,7 +64,8 @@ async def call(service: RemoteSettings, use: Callable[[CscClient], Awaitable[T]]
 
 def token_of(service: RemoteSettings) -> TokenInfo:
     return TokenInfo(module=PREFIX + service.url, slot_id=0, label=PREFIX + service.name,
-                     serial=PREFIX + service.name, manufacturer="", model="CSC API v1", flags=REMOTE_FLAGS)
+                     serial=PREFIX + service.name, manufacturer="", model=f"CSC API {service.api_version}",
+                     flags=REMOTE_FLAGS)
 
 
 @dataclass(frozen=True)
