@@ -2,14 +2,16 @@
 or v2 (2.0.0.x), as ``Endpoint.api_version`` says.
 
 The key stays in the service's HSM; the service signs hashes. What is used, with the sections
-of the specification (1.0.4 / 2.0.0.2) whose JSON it follows: ``info`` (§ 11.1),
+of the specification (1.0.4.0 / 2.0.0.2) whose JSON it follows: ``info`` (§ 11.1),
 ``credentials/list`` (§ 11.4), ``credentials/info`` (§ 11.5: certificate and chain, key
 algorithms, the authorisation mode, ``SCAL``, ``multisign``), ``credentials/authorize`` (§ 11.6:
 the SAD, for ``numSignatures`` hashes, with a PIN or OTP the caller supplies) and
 ``signatures/signHash`` (v1 § 11.9, v2 § 11.10: many hashes per call). What differs in v2:
 ``hashes`` and ``hashAlgorithmOID`` instead of ``hash`` and ``hashAlgo``, the PIN and OTP as
-``authData`` objects, the authorisation mode as ``auth.mode`` instead of ``authMode``. Every
-call is bounded in time and in the size of its answer. The access token, when the service asks
+``authData`` objects, the authorisation mode as ``auth.mode`` instead of ``authMode`` (only
+"explicit" or "oauth2code": a credential that needs nothing from the official is "explicit"
+with no authentication objects), and no pages in ``credentials/list``. Every call is bounded
+in time and in the size of its answer. The access token, when the service asks
 for one, comes from ``drivers.csc_auth``; a call whose token is refused (HTTP 401) is made once
 more with a renewed one.
 
@@ -119,9 +121,9 @@ class CscClient:
                            auth_types=tuple(map(str, answer.get("authType", []))))
 
     async def credential_ids(self) -> list[str]:
-        """Every credential id, following ``nextPageToken``."""
+        """Every credential id, following ``nextPageToken`` (v1; v2 has no pages)."""
         ids: list[str] = []
-        request: dict[str, Any] = {"maxResults": 100}
+        request: dict[str, Any] = {} if self.v2 else {"maxResults": 100}
         while True:
             answer = await self.call("credentials/list", request)
             ids += [str(i) for i in _field(answer, "credentialIDs", list)]
@@ -131,16 +133,14 @@ class CscClient:
             request = {"maxResults": 100, "pageToken": page}
 
     async def credential(self, credential_id: str) -> Credential:
-        request: dict[str, Any] = {"credentialID": credential_id, "certificates": "chain"}
-        if self.v2:
-            request["authInfo"] = True  # v2 sends the auth object only when asked
+        # the PIN and OTP (v1) or auth (v2) objects come only when asked for
+        request: dict[str, Any] = {"credentialID": credential_id, "certificates": "chain", "authInfo": True}
         answer = await self.call("credentials/info", request)
         key = _field(answer, "key", dict)
         certificates = tuple(_b64(c) for c in _field(_field(answer, "cert", dict), "certificates", list))
         if not certificates:
             raise RemoteError(f"credential {credential_id} has no certificate", reached=True)
-        auth = answer.get("auth")
-        mode = auth.get("mode") if self.v2 and isinstance(auth, dict) else answer.get("authMode")
+        mode = _v2_mode(answer.get("auth")) if self.v2 else answer.get("authMode")
         return Credential(
             id=credential_id, certificates=certificates,
             algorithms=tuple(str(a) for a in _field(key, "algo", list)),
@@ -157,9 +157,8 @@ class CscClient:
         secrets = {"PIN": pin, "OTP": otp}
         if self.v2:
             request |= {"hashes": [_b64s(h) for h in hashes], "hashAlgorithmOID": HASH_OIDS[digest]}
-            auth_data = [{"id": name, "value": value} for name, value in secrets.items() if value is not None]
-            if auth_data:
-                request["authData"] = auth_data
+            # sent for every "explicit" credential (the only kind authorised here), empty when it asks nothing
+            request["authData"] = [{"id": name, "value": value} for name, value in secrets.items() if value is not None]
         else:
             request["hash"] = [_b64s(h) for h in hashes]
             request |= {name: value for name, value in secrets.items() if value is not None}
@@ -202,6 +201,15 @@ async def open_client(endpoint: Endpoint, auth: Bearer | None = None) -> AsyncIt
     timeout = aiohttp.ClientTimeout(total=endpoint.timeout_s, connect=CONNECT_S)
     async with aiohttp.ClientSession(timeout=timeout, trust_env=False) as session:
         yield CscClient(endpoint, session, auth)
+
+
+def _v2_mode(auth: object) -> str | None:
+    """The authorisation mode as v1 names it: v2's "explicit" with no authentication objects is
+    what v1 calls "implicit" (nothing is asked of the official)."""
+    if not isinstance(auth, dict):
+        return None
+    mode = auth.get("mode")
+    return "implicit" if mode == "explicit" and not auth.get("objects") else mode
 
 
 def _int(value: object, name: str) -> int:
