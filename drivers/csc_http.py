@@ -31,8 +31,9 @@ class RemoteErrorKind(Enum):
 
 
 # the specification's ``error`` values for a wrong PIN / OTP (v1 credentials/authorize § 11.6;
-# invalid_otp also from signatures/signHash, v1 § 11.9, v2 § 11.10)
-WRONG_SECRET = {"invalid_pin", "invalid_otp"}
+# invalid_otp also from signatures/signHash, v1 § 11.9, v2 § 11.10; v2's authorize names the
+# authData it refuses invalid_authentication_data)
+WRONG_SECRET = {"invalid_pin", "invalid_otp", "invalid_authentication_data"}
 # a refused access token, refresh token, client or basic sign-in (see above)
 SIGN_IN_REFUSED = {"invalid_token", "expired_token", "authentication_error", "invalid_grant", "invalid_client",
                    "unauthorized_client"}
