@@ -1,9 +1,11 @@
-"""Keys held by a remote signing service (``[[remote]]``, CSC API v1): its credentials listed as
-certificates of a token of their own, "csc:<name>", and a ``RemoteKey`` that signs through it
+"""Keys held by a remote signing service (``[[remote]]``, CSC API v1 or v2): its credentials listed
+as certificates of a token of their own, "csc:<name>", and a ``RemoteKey`` that signs through it
 (its signatures gathered into few calls: ``remote_signing``).
 
-The service's failures become the signer's errors here: no answer is REMOTE_UNREACHABLE, an
-error answer REMOTE_SERVICE_ERROR, both naming the service.
+The service's failures become the signer's errors here, naming the service: no answer is
+REMOTE_UNREACHABLE; a sign-in refused even once renewed REMOTE_LOGIN_REQUIRED; a wrong PIN or
+one-time code REMOTE_AUTHORISATION_INCORRECT; a disabled credential REMOTE_CREDENTIAL_DISABLED;
+any other error answer REMOTE_SERVICE_ERROR.
 """
 
 from __future__ import annotations
@@ -18,12 +20,13 @@ from typing import Protocol, TypeVar
 
 from asn1crypto import x509
 
-from drivers.csc import Credential, CscClient, Endpoint, RemoteError, open_client
+from drivers.csc import Credential, CscClient, RemoteError, RemoteErrorKind, open_client
 from drivers.tokeninfo import TokenFlags, TokenInfo
 
 from ..config import RemoteSettings
 from ..errors import Code, SignerError
 from ..logs import get_logger
+from .remote_auth import authenticator, endpoint
 from .remote_signing import Gathering
 
 log = get_logger(__name__)
@@ -39,19 +42,23 @@ REMOTE_FLAGS = TokenFlags(login_required=False, protected_authentication_path=Fa
                           pin_final_try=False, pin_locked=False, initialized=True)
 
 
+ERRORS = {  # the kind of a service's failure -> the signer's code, and what it is in Vietnamese
+    RemoteErrorKind.UNREACHABLE: (Code.REMOTE_UNREACHABLE, "không có trả lời"),
+    RemoteErrorKind.LOGIN_REQUIRED: (Code.REMOTE_LOGIN_REQUIRED, "phiên đăng nhập hết hạn hoặc bị từ chối"),
+    RemoteErrorKind.AUTHORISATION_INCORRECT: (Code.REMOTE_AUTHORISATION_INCORRECT, "mã PIN hoặc mã OTP không đúng"),
+    RemoteErrorKind.CREDENTIAL_DISABLED: (Code.REMOTE_CREDENTIAL_DISABLED, "chứng thư đã bị vô hiệu hóa"),
+    RemoteErrorKind.REFUSED: (Code.REMOTE_SERVICE_ERROR, "trả lời có lỗi"),
+}
+
+
 def remote_error(service: str, exc: RemoteError) -> SignerError:
-    code = Code.REMOTE_SERVICE_ERROR if exc.reached else Code.REMOTE_UNREACHABLE
-    vi = "không có trả lời" if not exc.reached else "trả lời có lỗi"
+    code, vi = ERRORS[exc.kind]
     return SignerError(code, f"{service}: {exc.detail}", vi=f"{service}: {vi} ({exc.detail})")
-
-
-def endpoint(service: RemoteSettings) -> Endpoint:
-    return Endpoint(url=service.url, api_version=service.api_version, timeout_s=service.timeout_s)
 
 
 def client(service: RemoteSettings) -> AbstractAsyncContextManager[CscClient]:
     """A client of ``service`` with a session of its own (closed on leaving)."""
-    return open_client(endpoint(service))
+    return open_client(endpoint(service), authenticator(service))
 
 
 async def call(service: RemoteSettings, use: Callable[[CscClient], Awaitable[T]]) -> T:
@@ -65,7 +72,8 @@ async def call(service: RemoteSettings, use: Callable[[CscClient], Awaitable[T]]
 
 def token_of(service: RemoteSettings) -> TokenInfo:
     return TokenInfo(module=PREFIX + service.url, slot_id=0, label=PREFIX + service.name,
-                     serial=PREFIX + service.name, manufacturer="", model="CSC API v1", flags=REMOTE_FLAGS)
+                     serial=PREFIX + service.name, manufacturer="", model=f"CSC API {service.api_version}",
+                     flags=REMOTE_FLAGS)
 
 
 @dataclass(frozen=True)

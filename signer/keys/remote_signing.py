@@ -163,7 +163,7 @@ class Gathering:
         if self.bound:
             secrets = await self.authorisation(len(hashes))
             sad = await self._once_more(lambda: client.authorize(self.credential.id, hashes, pin=secrets.pin,
-                                                                 otp=secrets.otp))
+                                                                 otp=secrets.otp, digest=chunk[0].algorithm))
         else:
             assert self._sad is not None  # taken with the chunk
             sad = self._sad.value
