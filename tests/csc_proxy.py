@@ -30,6 +30,7 @@ from aiohttp import web
 from http_client import call
 
 START_S = 30.0
+PER_HOP = {"host", "content-length", "connection", "keep-alive", "transfer-encoding"}  # the proxy's own
 
 
 def serve(upstream: str, port: int, delay_s: float) -> None:
@@ -42,7 +43,8 @@ def serve(upstream: str, port: int, delay_s: float) -> None:
         method = request.path.split("/csc/", 1)[-1].split("/", 1)[-1]  # "credentials/authorize"
         calls[method] += 1
         body = await request.read()
-        log.append((method, json.loads(body).get("hash") if body else None))
+        sent = json.loads(body) if body and request.content_type == "application/json" else {}
+        log.append((method, sent.get("hash", sent.get("hashes"))))  # v1 names them "hash", v2 "hashes"
         fault = faults.pop(method, None)
         await asyncio.sleep(delay_s)
         if fault == "refuse":
@@ -50,8 +52,8 @@ def serve(upstream: str, port: int, delay_s: float) -> None:
                                      status=400)
         started = time.monotonic()
         try:
-            async with request.app["session"].post(upstream + request.path_qs, data=body,
-                                                   headers={"Content-Type": request.content_type}) as answer:
+            headers = {k: v for k, v in request.headers.items() if k.lower() not in PER_HOP}
+            async with request.app["session"].post(upstream + request.path_qs, data=body, headers=headers) as answer:
                 data, status, kind = await answer.read(), answer.status, answer.content_type
         except aiohttp.ClientConnectionError:
             assert request.transport is not None

@@ -2,8 +2,9 @@
 daemon, the calls the service receives counted by a loopback proxy in front of it (which also
 puts the service a little way off, so that hashes gather while a call is out). At SCAL 1 one
 authorisation covers as many signatures as the service allows (its ``multisign``); at SCAL 2
-each chunk is authorised with its own hashes. A service stopped mid-batch ends the batch with
-REMOTE_UNREACHABLE; back, the batch resumes and nothing is signed twice."""
+each chunk is authorised with its own hashes. The same through CSC API v2 (tests/csc_v2_server.py).
+A service stopped mid-batch ends the batch with REMOTE_UNREACHABLE; back, the batch resumes and
+nothing is signed twice. A lost answer is asked again with the same hashes; an error answer is not."""
 
 from __future__ import annotations
 
@@ -17,11 +18,14 @@ from pathlib import Path
 import pytest
 from conftest import DOCUMENTS, DevEnv, free_port
 from csc_proxy import Proxy
+from csc_v2_server import start as start_v2
 from daemon_harness import RunningDaemon
 from http_client import call
 from pdf_checks import assert_pdfsig_all_valid, validate_all
 from test_batches import create, events, wait_final
 from test_remote_csc import CREDENTIAL, SERVICE, _pki_config, _signer_config, start_service
+from test_remote_v2 import SERVICE as V2_SERVICE
+from test_remote_v2 import _config, _secret
 
 PAGE = "http://127.0.0.1:5192"
 TOTAL = 100
@@ -74,7 +78,8 @@ def signing_calls(calls: Counter[str]) -> Counter[str]:
     return Counter({m: n for m, n in calls.items() if m in ("credentials/authorize", "signatures/signHash")})
 
 
-def assert_all_signed_once(daemon: RunningDaemon, batch_id: str, folder: Path, root: Path) -> None:
+def assert_all_signed_once(daemon: RunningDaemon, batch_id: str, folder: Path, root: Path,
+                           remote: str = SERVICE) -> None:
     """Every output valid (pdfsig; pyHanko's validator up to the test root), and by the audit log
     each item signed exactly once, the line naming the service."""
     page = {"Origin": PAGE}
@@ -91,7 +96,7 @@ def assert_all_signed_once(daemon: RunningDaemon, batch_id: str, folder: Path, r
     signed = Counter(e["operation"] for e in lines)
     assert set(signed) == {f"batch {batch_id} item {i}" for i in range(TOTAL)}
     assert set(signed.values()) == {1}, "every item signed exactly once"
-    assert {e["remote"] for e in lines} == {SERVICE}
+    assert {e["remote"] for e in lines} == {remote}
 
 
 @pytest.mark.parametrize("scal", [1, 2])
@@ -180,3 +185,24 @@ def test_an_error_answer_ends_the_batch_and_is_not_retried(dev_env: DevEnv, tmp_
     assert {(i["state"], i["error"]) for i in status["items"]} == {("failed", "REMOTE_SERVICE_ERROR")}
     assert made == Counter({"credentials/authorize": 1, "signatures/signHash": 1}), made
     assert not outputs, "nothing signed"
+
+
+@pytest.mark.parametrize("scal", [1, 2])
+def test_a_hundred_documents_with_a_v2_service(dev_env: DevEnv, tmp_path: Path, scal: int) -> None:
+    """The same through CSC API v2, the signer signed in with client credentials; this service
+    counts each SAD's signatures (at SCAL 1) and hashes (at SCAL 2): none is used beyond them."""
+    with start_v2(dev_env.dir / "pki", tmp_path / "v2", free_port(), scal=scal, multisign=MULTISIGN) as v2, \
+            Proxy(v2.url, free_port(), DELAY_S, log=tmp_path / "proxy.log") as proxy:
+        config = _config(dev_env, tmp_path / "signer", proxy.url, "client_credentials", client_id=v2.client_id,
+                         secret_file=str(_secret(tmp_path / "signer", v2.client_secret)))
+        with RunningDaemon(config, tmp_path / "daemon", allow_origins=(PAGE,), pregranted=(PAGE,),
+                           unattended=(PAGE,)) as daemon:
+            before = proxy.calls()
+            batch_id = create(daemon.url, documents(), {"Origin": PAGE}, cert=CREDENTIAL, level="B-B")
+            status = wait_final(daemon.url, batch_id, {"Origin": PAGE}, timeout=300)
+            assert (status["state"], status["done"]) == ("done", TOTAL), Counter(i["error"] for i in status["items"])
+            made = signing_calls(proxy.calls() - before)
+            assert_all_signed_once(daemon, batch_id, tmp_path, dev_env.root_cert, V2_SERVICE)
+    authorize, sign_hash = made["credentials/authorize"], made["signatures/signHash"]
+    assert authorize == (TOTAL // MULTISIGN if scal == 1 else sign_hash), made
+    assert authorize + sign_hash <= TOTAL // 2, f"{made}: far fewer than two calls per document"
