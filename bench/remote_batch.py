@@ -18,8 +18,8 @@ Target (issue 20): ours within 1.2 x (calls x round trip + docs x the service's 
 per hash), the round trip being the proxy's two delays and a call's own cost. The service
 shares this machine's two cores with the daemon and everything else running, so its speed
 changes from one minute to the next: the target is given twice, with the service's cost
-measured directly before the run, and with the time the service took to answer ours' calls
-in the run itself (the proxy times each answer); the second decides. Rounds alternate the
+measured directly before the run, and with the time the service had ours' calls to answer in
+the run itself (the proxy times the answers; calls out at once count once); the second decides. Rounds alternate the
 naive loop and ours; the best naive run and the round of ours nearest its target count.
 Exit status 1 on FAIL.
 
@@ -57,7 +57,7 @@ CALLS_TRIED = 5  # direct signHash calls per size, the best counting
 class Run:
     elapsed: float
     calls: Counter[str]  # the calls ours made, per method
-    busy_s: float  # the time the service took to answer them (the proxy's delays not counted)
+    busy_s: float  # the time the service had one of them to answer (the proxy's delays not counted)
     per_hash: float  # the service's signing time per hash, measured directly before the run
     per_call: float  # its cost of a call, the same way
     multisign: int
@@ -152,7 +152,7 @@ def main() -> int:
                     status = wait_done(url, created.json()["id"], token, 0.02)
                     elapsed = time.perf_counter() - start
                     assert status["done"] == len(documents), status
-                    return Run(elapsed, proxy.calls() - calls, sum((proxy.busy() - busy).values()), *cost)
+                    return Run(elapsed, proxy.calls() - calls, proxy.busy() - busy, *cost)
 
             naive_runs, our_runs = [], []
             for _ in range(args.rounds):
@@ -168,7 +168,7 @@ def main() -> int:
         return 1.2 * (run.count * (2 * delay_s + run.per_call) + args.docs * run.per_hash)
 
     def in_run(run: Run) -> float:
-        """The same with the time the service took to answer ours' calls in the run itself."""
+        """The same with the time the service had ours' calls to answer in the run itself."""
         return 1.2 * (run.count * 2 * delay_s + run.busy_s)
 
     naive_s, naive_calls = min(naive_runs, key=lambda run: run[0])
@@ -183,7 +183,7 @@ def main() -> int:
     for index, run in enumerate(our_runs, 1):
         print(f"round {index}: ours {run.elapsed:.2f} s; the service directly before it: "
               f"{run.per_hash * 1000:.2f} ms per hash + {run.per_call * 1000:.2f} ms per call, target "
-              f"{direct(run):.2f} s; the service's time on ours' calls {run.busy_s:.2f} s, target {in_run(run):.2f} s")
+              f"{direct(run):.2f} s; the service busy with ours' calls {run.busy_s:.2f} s, target {in_run(run):.2f} s")
     print(f"{'naive (POST /v1/sign/pdf each)':<34}{naive_s:>8.2f} s  {sum(naive_calls.values()):>4} calls "
           f"({described(naive_calls)})")
     print(f"{'ours (POST /v1/batches)':<34}{best.elapsed:>8.2f} s  {best.count:>4} calls ({described(best.calls)})")

@@ -4,11 +4,12 @@ no answer: the caller's connection is closed without a reply, as a stopped servi
 
     python tests/csc_proxy.py UPSTREAM_URL PORT DELAY_S
 
-``GET /proxy/calls`` answers how many calls of each CSC method it was sent, ``GET /proxy/busy``
-the seconds the service took to answer them (per method, the delays not counted),
-``GET /proxy/log`` each call's method and hashes in order. ``POST /proxy/fault`` ({"method": M, "fault": F})
-spoils the next call of M: "lose" forwards it and loses the answer (the connection closed
-instead), "refuse" answers HTTP 400 ``invalid_request`` without forwarding it. Tests and
+``GET /proxy/calls`` answers how many calls of each CSC method it was sent; ``GET /proxy/busy``
+the seconds during which the service had at least one of them to answer (the delays not
+counted; calls out at once counted once); ``GET /proxy/log`` each call's method and hashes in
+order. ``POST /proxy/fault`` ({"method": M, "fault": F}) spoils the next call of M: "lose"
+forwards it and loses the answer (the connection closed instead), "refuse" answers HTTP 400
+``invalid_request`` without forwarding it. Tests and
 ``bench/remote_batch.py`` run it as its own process (``Proxy``), so that it takes no time
 from the process being measured.
 """
@@ -33,9 +34,29 @@ START_S = 30.0
 PER_HOP = {"host", "content-length", "connection", "keep-alive", "transfer-encoding"}  # the proxy's own
 
 
+class Busy:
+    """The time during which at least one call is at the service."""
+
+    def __init__(self) -> None:
+        self.total, self.out, self.since = 0.0, 0, 0.0
+
+    def begin(self) -> None:
+        if self.out == 0:
+            self.since = time.monotonic()
+        self.out += 1
+
+    def end(self) -> None:
+        self.out -= 1
+        if self.out == 0:
+            self.total += time.monotonic() - self.since
+
+    def seconds(self) -> float:
+        return self.total + (time.monotonic() - self.since if self.out else 0.0)
+
+
 def serve(upstream: str, port: int, delay_s: float) -> None:
     calls: Counter[str] = Counter()
-    busy: Counter[str] = Counter()
+    busy = Busy()
     log: list[tuple[str, list[str] | None]] = []
     faults: dict[str, str] = {}
 
@@ -50,16 +71,17 @@ def serve(upstream: str, port: int, delay_s: float) -> None:
         if fault == "refuse":
             return web.json_response({"error": "invalid_request", "error_description": "refused by the proxy"},
                                      status=400)
-        started = time.monotonic()
+        busy.begin()
         try:
             headers = {k: v for k, v in request.headers.items() if k.lower() not in PER_HOP}
             async with request.app["session"].post(upstream + request.path_qs, data=body, headers=headers) as answer:
                 data, status, kind = await answer.read(), answer.status, answer.content_type
         except aiohttp.ClientConnectionError:
+            busy.end()
             assert request.transport is not None
             request.transport.abort()  # no answer, as from the stopped service itself
             return web.Response(status=502)  # never sent: the connection is gone
-        busy[method] += time.monotonic() - started
+        busy.end()
         await asyncio.sleep(delay_s)
         if fault == "lose":
             assert request.transport is not None
@@ -70,7 +92,7 @@ def serve(upstream: str, port: int, delay_s: float) -> None:
         return web.json_response(dict(calls))
 
     async def worked(_: web.Request) -> web.Response:
-        return web.json_response(dict(busy))
+        return web.json_response(busy.seconds())
 
     async def logged(_: web.Request) -> web.Response:
         return web.json_response(log)
@@ -125,9 +147,9 @@ class Proxy:
     def calls(self) -> Counter[str]:
         return Counter(call("GET", f"{self.url}/proxy/calls").json())
 
-    def busy(self) -> Counter[str]:
-        """Seconds the service took to answer each method's calls (the proxy's delays not counted)."""
-        return Counter(call("GET", f"{self.url}/proxy/busy").json())
+    def busy(self) -> float:
+        """Seconds the service had calls to answer (the proxy's delays not counted)."""
+        return float(call("GET", f"{self.url}/proxy/busy").json())
 
     def log(self) -> list[tuple[str, list[str] | None]]:
         """Each call's method and the hashes it carried (base64), in order."""
