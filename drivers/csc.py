@@ -2,10 +2,12 @@
 
 The key stays in the service's HSM; the service signs hashes. What is used: ``info``,
 ``credentials/list``, ``credentials/info`` (certificate and chain, key algorithms, ``authMode``,
-``SCAL``, ``multisign``), ``credentials/authorize`` (the SAD, for ``numSignatures`` hashes, with a
-PIN or OTP the caller supplies) and ``signatures/signHash`` (many hashes per call). Every call is
-bounded in time and in the size of its answer. Only unauthenticated services for now: the
-OAuth 2.0 and HTTP basic flows of the specification are not built.
+``SCAL``, ``multisign``, the ``PIN`` / ``OTP`` an explicit credential asks for),
+``credentials/sendOTP`` (an online one-time code), ``credentials/authorize`` (the SAD, for
+``numSignatures`` hashes, with a PIN or OTP the caller supplies) and ``signatures/signHash``
+(many hashes per call). Every call is bounded in time and in the size of its answer. Only
+unauthenticated services for now: the OAuth 2.0 and HTTP basic flows of the specification are
+not built.
 
 pyHanko's ``CSCSigner`` is not used: it is a pyHanko ``Signer`` that hashes the data itself
 and builds the CMS, where the signer's engine hands its keys a digest and wants a raw
@@ -46,12 +48,14 @@ class RemoteError(Exception):
     """A call that failed: ``reached`` False when no answer came (refused, timed out), else the
     service's answer: HTTP ``status`` and the specification's ``error`` / ``error_description``."""
 
-    def __init__(self, detail: str, *, reached: bool, status: int | None = None, error: str | None = None) -> None:
+    def __init__(self, detail: str, *, reached: bool, status: int | None = None, error: str | None = None,
+                 description: str = "") -> None:
         super().__init__(detail)
         self.detail = detail
         self.reached = reached
         self.status = status
         self.error = error
+        self.description = description
 
 
 @dataclass(frozen=True)
@@ -75,6 +79,17 @@ class ServiceInfo:
 
 
 @dataclass(frozen=True)
+class AuthInput:
+    """A PIN or one-time code an explicit credential asks for (``credentials/info``'s ``PIN`` /
+    ``OTP`` objects, spec 1.0.4 § 11.5)."""
+
+    required: bool  # presence "true"; "optional" may be left empty
+    label: str = ""
+    description: str = ""
+    online: bool = False  # an OTP the service sends (credentials/sendOTP first), not one a device shows
+
+
+@dataclass(frozen=True)
 class Credential:
     """One credential as ``credentials/info`` describes it."""
 
@@ -85,6 +100,8 @@ class Credential:
     auth_mode: str  # "implicit", "explicit" or "oauth2code"
     scal: int  # 2: the SAD is bound to the hashes it authorises
     multisign: int  # how many hashes one authorisation may cover
+    pin: AuthInput | None = None  # what an explicit credential asks for (None: not that)
+    otp: AuthInput | None = None
 
     def sign_algorithm(self, key_algorithm: str, digest: str) -> str:
         """The signAlgo to ask for: the one naming the digest, else rsaEncryption with hashAlgo."""
@@ -134,7 +151,12 @@ class CscClient:
             auth_mode=str(answer.get("authMode", "implicit")),
             scal=_int(answer.get("SCAL", 1), "SCAL"),
             multisign=_int(answer.get("multisign", 1), "multisign"),
+            pin=_auth_input(answer.get("PIN")), otp=_auth_input(answer.get("OTP")),
         )
+
+    async def send_otp(self, credential_id: str) -> None:
+        """Has the service send the holder an online one-time code (spec 1.0.4 § 11.7)."""
+        await self.call("credentials/sendOTP", {"credentialID": credential_id})
 
     async def authorize(self, credential_id: str, hashes: Sequence[bytes], *, pin: str | None = None,
                         otp: str | None = None) -> str:
@@ -173,7 +195,7 @@ class CscClient:
             error = str(answer.get("error", "")) if isinstance(answer, dict) else ""
             described = str(answer.get("error_description", "")) if isinstance(answer, dict) else ""
             raise RemoteError(f"{method}: HTTP {status} {error} {described}".strip(), reached=True,
-                              status=status, error=error or None)
+                              status=status, error=error or None, description=described)
         if not isinstance(answer, dict):
             raise RemoteError(f"{method}: the answer is not a JSON object", reached=True, status=status)
         return answer
@@ -208,6 +230,14 @@ def _field(answer: dict[str, Any], name: str, kind: type) -> Any:
     if not isinstance(value, kind):
         raise RemoteError(f"the answer has no {name}", reached=True)
     return value
+
+
+def _auth_input(value: object) -> AuthInput | None:
+    """An absent object, or presence "false": not asked for."""
+    if not isinstance(value, dict) or str(value.get("presence", "false")) == "false":
+        return None
+    return AuthInput(required=str(value["presence"]) == "true", label=str(value.get("label", "")),
+                     description=str(value.get("description", "")), online=value.get("type") == "online")
 
 
 def _int(value: object, name: str) -> int:

@@ -1,14 +1,21 @@
 """Keys held by a remote signing service (``[[remote]]``, CSC API v1): its credentials listed as
 certificates of a token of their own, "csc:<name>", and a ``RemoteKey`` that signs through it.
 
-The service's failures become the signer's errors here: no answer is REMOTE_UNREACHABLE, an
-error answer REMOTE_SERVICE_ERROR, both naming the service.
+The service's failures become the signer's errors here: no answer is REMOTE_UNREACHABLE, a
+refused PIN or one-time code REMOTE_AUTHORISATION_INCORRECT (never retried: a service may lock
+the credential), a disabled credential REMOTE_CREDENTIAL_DISABLED, any other error answer
+REMOTE_SERVICE_ERROR, each naming the service.
+
+A credential whose ``authMode`` is explicit is authorised with its PIN and/or one-time code,
+asked of the official by the ``Authoriser`` (the companion's dialog, or a command's terminal):
+never of the page, and kept only while the signatures they authorise are made.
 """
 
 from __future__ import annotations
 
 import asyncio
 import hashlib
+import re
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -19,6 +26,7 @@ from asn1crypto import x509
 from drivers.csc import Credential, CscClient, Endpoint, RemoteError, open_client
 from drivers.tokeninfo import TokenFlags, TokenInfo
 
+from ..certificates import holder_name
 from ..config import RemoteSettings
 from ..errors import Code, SignerError
 from ..logs import get_logger
@@ -29,7 +37,10 @@ T = TypeVar("T")
 PREFIX = "csc:"  # the token label and queue of a service's credentials
 FRESH_S = 60.0  # how long a service's credential list is reused before it is read again
 RETRY_S = 10.0  # how long a service that failed is not asked again (a token's signature need not wait on it)
-IMPLICIT = "implicit"  # the credential needs no PIN or OTP: the only mode supported yet
+IMPLICIT, EXPLICIT = "implicit", "explicit"  # authMode: nothing asked, or the PIN and/or OTP asked of the official
+WRONG_SECRET = {"invalid_pin", "invalid_otp"}  # credentials/authorize's errors for a refused PIN or OTP
+# spec 1.0.4 gives some as invalid_request, told apart only by their description
+WRONG_SECRET_SAID = re.compile(r"\b(PIN|OTP)\b.*\binvalid\b|\binvalid\b.*\b(PIN|OTP)\b", re.IGNORECASE)
 
 # A service's credentials look like an initialised token that needs no login from us.
 REMOTE_FLAGS = TokenFlags(login_required=False, protected_authentication_path=False, pin_count_low=False,
@@ -37,9 +48,29 @@ REMOTE_FLAGS = TokenFlags(login_required=False, protected_authentication_path=Fa
 
 
 def remote_error(service: str, exc: RemoteError) -> SignerError:
-    code = Code.REMOTE_SERVICE_ERROR if exc.reached else Code.REMOTE_UNREACHABLE
-    vi = "không có trả lời" if not exc.reached else "trả lời có lỗi"
-    return SignerError(code, f"{service}: {exc.detail}", vi=f"{service}: {vi} ({exc.detail})")
+    if not exc.reached:
+        return SignerError(Code.REMOTE_UNREACHABLE, f"{service}: {exc.detail}",
+                           vi=f"{service}: không có trả lời ({exc.detail})")
+    if _wrong_secret(exc):
+        return SignerError(Code.REMOTE_AUTHORISATION_INCORRECT, f"{service}: {exc.detail}",
+                           vi=f"{service}: mã PIN hoặc mã OTP không đúng ({exc.detail})")
+    if exc.error == "invalid_request" and "disabled" in exc.description.lower():
+        return disabled(service, exc.detail)
+    return SignerError(Code.REMOTE_SERVICE_ERROR, f"{service}: {exc.detail}",
+                       vi=f"{service}: trả lời có lỗi ({exc.detail})")
+
+
+def _wrong_secret(exc: RemoteError) -> bool:
+    if exc.error in WRONG_SECRET:
+        return True
+    described = exc.description.lower()
+    return (exc.error == "invalid_request" and "missing" not in described
+            and WRONG_SECRET_SAID.search(exc.description) is not None)
+
+
+def disabled(service: str, credential: str) -> SignerError:
+    return SignerError(Code.REMOTE_CREDENTIAL_DISABLED, f"{service}: {credential}",
+                       vi=f"{service}: chứng thư số {credential} đã bị vô hiệu hóa tại dịch vụ ký số")
 
 
 def endpoint(service: RemoteSettings) -> Endpoint:
@@ -85,12 +116,15 @@ class AuthorisationRequest:
     otp: bool
     pin_label: str = ""  # the service's own words for them (credentials/info PIN/OTP label)
     otp_label: str = ""
+    otp_sent: bool = False  # the service has just sent the code (an online OTP), rather than a device showing it
 
 
 @dataclass(frozen=True)
 class Authorisation:
-    pin: str | None = None
-    otp: str | None = None
+    """The official's answer; never shown (repr) or logged."""
+
+    pin: str | None = field(default=None, repr=False)
+    otp: str | None = field(default=None, repr=False)
 
 
 class Authoriser(Protocol):
@@ -138,16 +172,43 @@ class RemoteKey:
     async def log_in(self) -> bool:
         return False
 
-    async def sign_digest(self, digest: bytes, algorithm: str = "sha256") -> bytes:
-        """Authorise exactly this hash, then have the service sign it."""
-        if self.credential.auth_mode != IMPLICIT:
+    async def authorisation(self, signatures: int) -> Authorisation:
+        """What authorises the next ``signatures`` signatures: nothing for an implicit credential;
+        for an explicit one, its PIN and/or one-time code asked of the official (an online code
+        sent by the service first). The caller keeps the answer only while it signs them."""
+        if not self.credential.enabled:
+            raise disabled(self.service.name, self.credential.id)
+        if self.credential.auth_mode == IMPLICIT:
+            return Authorisation()
+        if self.credential.auth_mode != EXPLICIT:
             raise SignerError(Code.NOT_SUPPORTED,
                               f"{self.service.name}: credentials authorised by {self.credential.auth_mode} "
-                              "(PIN or one-time code) cannot sign yet",
-                              vi=f"{self.service.name}: chưa ký được bằng chứng thư cần mã PIN hoặc mã OTP")
+                              "cannot sign yet",
+                              vi=f"{self.service.name}: chưa ký được bằng chứng thư có cách cấp phép "
+                                 f"{self.credential.auth_mode}")
+        if self.authoriser is None:
+            raise SignerError(Code.PIN_UNAVAILABLE,
+                              f"{self.service.name}: nobody is there to type the PIN or one-time code of "
+                              f"{self.credential.id} (start `signer tray`, or sign at a terminal)",
+                              vi=f"{self.service.name}: không có ai ở máy để nhập mã PIN hoặc mã OTP của "
+                                 f"{self.credential.id} (hãy chạy `signer tray`, hoặc ký tại cửa sổ dòng lệnh)")
+        pin, otp = self.credential.pin, self.credential.otp
+        sent = otp is not None and otp.online
+        if sent:
+            await call(self.service, lambda client: client.send_otp(self.credential.id))
+        return await self.authoriser.authorise(AuthorisationRequest(
+            service=self.service.name, credential=self.credential.id,
+            holder=holder_name(self.certificate) or self.certificate.subject.human_friendly,
+            signatures=signatures, pin=pin is not None, otp=otp is not None,
+            pin_label=pin.label if pin else "", otp_label=otp.label if otp else "", otp_sent=sent))
+
+    async def sign_digest(self, digest: bytes, algorithm: str = "sha256") -> bytes:
+        """Authorise exactly this hash (asking the official when the credential wants it), then
+        have the service sign it."""
+        authorisation = await self.authorisation(1)
 
         async def sign(client: CscClient) -> bytes:
-            sad = await client.authorize(self.credential.id, [digest])
+            sad = await client.authorize(self.credential.id, [digest], pin=authorisation.pin, otp=authorisation.otp)
             started = time.monotonic()
             try:
                 [signature] = await client.sign_hashes(self.credential, sad, [digest],
@@ -157,6 +218,26 @@ class RemoteKey:
             return signature
 
         return await call(self.service, sign)
+
+
+@dataclass(frozen=True)
+class ServiceState:
+    """A service as ``signer tokens`` shows it: a token of its own."""
+
+    name: str
+    url: str
+    api_version: str
+    credentials: int  # its signing credentials listed (a CA's included)
+    error: SignerError | None  # why it could not be listed
+
+    @property
+    def reachable(self) -> bool:
+        return self.error is None or self.error.code != Code.REMOTE_UNREACHABLE
+
+    def to_json(self) -> dict:
+        return {"token": PREFIX + self.name, "name": self.name, "url": self.url, "api_version": self.api_version,
+                "reachable": self.reachable, "credentials": self.credentials,
+                "error": self.error.as_dict() if self.error else None}
 
 
 @dataclass
@@ -181,6 +262,18 @@ class RemoteCredentials:
                 except SignerError as error:
                     failures.append(error)
         return found, failures
+
+    async def states(self) -> list[ServiceState]:
+        """Each service, whether it answered, and how many credentials it listed."""
+        states: list[ServiceState] = []
+        async with self._reading:
+            for service in self.services:
+                try:
+                    credentials, error = len(await self._service(service)), None
+                except SignerError as failed:
+                    credentials, error = 0, failed
+                states.append(ServiceState(service.name, service.url, service.api_version, credentials, error))
+        return states
 
     async def _service(self, service: RemoteSettings) -> list[RemoteCredential]:
         failed = self._failed.get(service.name)
@@ -212,8 +305,6 @@ async def _credentials(service: RemoteSettings) -> list[RemoteCredential]:
                 _ = certificate.native  # parse fully now: a broken certificate is skipped, not fatal later
         except ValueError:
             log.warning("certificate_unreadable", token=PREFIX + service.name, label=credential.id)
-            return None
-        if not credential.enabled:
             return None
         return RemoteCredential(service, credential, certificates[0], tuple(certificates[1:]))
 
