@@ -176,8 +176,6 @@ class RemoteKey:
         """What authorises the next ``signatures`` signatures: nothing for an implicit credential;
         for an explicit one, its PIN and/or one-time code asked of the official (an online code
         sent by the service first). The caller keeps the answer only while it signs them."""
-        if not self.credential.enabled:
-            raise disabled(self.service.name, self.credential.id)
         if self.credential.auth_mode == IMPLICIT:
             return Authorisation()
         if self.credential.auth_mode != EXPLICIT:
