@@ -20,7 +20,7 @@ from .core import TrayCore
 from .notices import Notice
 
 DIALOGS = Path(__file__).parent / "dialogs"
-SIZES = {"consent": (640, 720), "pin": (460, 440), "authorise": (480, 520), "plug_in": (520, 460),
+SIZES = {"consent": (640, 720), "pin": (460, 440), "authorise": (480, 600), "plug_in": (520, 460),
          "progress": (560, 560), "settings": (680, 620)}
 PLACING_SIZE = (760, 940)  # a consent dialog that shows a page to place the block on
 TITLES = {"consent": "Yêu cầu ký số / Signing request", "pin": "Nhập mã PIN / Enter the PIN",
