@@ -83,7 +83,6 @@ class AuthInput:
     """A PIN or one-time code an explicit credential asks for (``credentials/info``'s ``PIN`` /
     ``OTP`` objects, spec 1.0.4 § 11.5)."""
 
-    required: bool  # presence "true"; "optional" may be left empty
     label: str = ""
     description: str = ""
     online: bool = False  # an OTP the service sends (credentials/sendOTP first), not one a device shows
@@ -233,11 +232,11 @@ def _field(answer: dict[str, Any], name: str, kind: type) -> Any:
 
 
 def _auth_input(value: object) -> AuthInput | None:
-    """An absent object, or presence "false": not asked for."""
+    """An absent object, or presence "false": not asked for ("true" or "optional": asked)."""
     if not isinstance(value, dict) or str(value.get("presence", "false")) == "false":
         return None
-    return AuthInput(required=str(value["presence"]) == "true", label=str(value.get("label", "")),
-                     description=str(value.get("description", "")), online=value.get("type") == "online")
+    return AuthInput(label=str(value.get("label", "")), description=str(value.get("description", "")),
+                     online=value.get("type") == "online")
 
 
 def _int(value: object, name: str) -> int:

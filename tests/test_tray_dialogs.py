@@ -368,7 +368,8 @@ def test_remote_authorisation_dialog_sends_the_pin_and_one_time_code(browser, co
     channel, the real dialog, and the answer back to the daemon; the page keeps nothing typed.
     The signatures it authorises are tests/test_remote_authorise.py's."""
     request = AuthorisationRequest(service="ky-tap-trung", credential="cred-leader", holder="Lê Hồng Sơn",
-                                   signatures=3, pin=True, otp=True, pin_label="Mã PIN ký số", otp_sent=True)
+                                   signatures=3, pin=True, otp=True, pin_label="Mã PIN ký số", otp_sent=True,
+                                   otp_description="Mã gửi qua SMS tới số máy ***1234")
     loop = companion.running.daemon.pin_prompts.loop
     assert loop is not None
     asked = asyncio.run_coroutine_threadsafe(companion.running.daemon.prompts.authorise(request), loop)
@@ -378,6 +379,7 @@ def test_remote_authorisation_dialog_sends_the_pin_and_one_time_code(browser, co
     assert page.locator("#pin-label").text_content() == "Mã PIN ký số (Mã PIN)"
     assert page.locator("#otp-label").text_content() == "Mã xác thực một lần (OTP)"
     assert page.locator("#sent").inner_text() == "Dịch vụ ký số vừa gửi mã OTP cho bạn."
+    assert page.locator("#otp-description").inner_text() == "Mã gửi qua SMS tới số máy ***1234"
     page.locator("#lang").click()
     assert page.locator("#signatures").inner_text() == "3 signature(s)"
     page.locator("#pin").fill("246810")
@@ -397,6 +399,7 @@ def test_remote_authorisation_dialog_cancelled_signs_nothing(browser, companion:
     asked = asyncio.run_coroutine_threadsafe(companion.running.daemon.prompts.authorise(request), loop)
     page = show(browser.new_page(), companion.dialogs.next("authorise"))
     assert page.locator("#pin-row").is_hidden() and page.locator("#sent").is_hidden()
+    assert page.locator("#otp-description").is_hidden()
     page.locator("#cancel").click()
     with pytest.raises(SignerError) as cancelled:
         asked.result(30)

@@ -143,14 +143,15 @@ class CompanionLink:
     async def authorise(self, request: AuthorisationRequest, timeout_s: float,
                         purpose: PinPurpose | None = None) -> Authorisation:
         """The dialog asking for a remote credential's PIN and/or one-time code; each asked for
-        must be typed (an optional PIN may stay empty)."""
+        must be typed (left empty: cancelled, as an empty token PIN is)."""
         answer = await self._ask({"kind": "authorise", **authorisation_message(request, purpose)}, timeout_s)
         pin, otp = answer.get("pin"), answer.get("otp")
-        typed = (not request.pin or isinstance(pin, str)) and (not request.otp or (isinstance(otp, str) and otp))
+        typed = all(isinstance(value, str) and value for asked, value in ((request.pin, pin), (request.otp, otp))
+                    if asked)
         if answer.get("cancel") or not typed:
             raise SignerError(Code.USER_CANCELLED, f"{request.service}: the PIN / one-time code dialog was closed",
                               vi=f"{request.service}: hộp thoại nhập mã PIN / mã OTP đã bị đóng")
-        return Authorisation(pin=pin if request.pin and pin else None, otp=otp if request.otp else None)
+        return Authorisation(pin=pin if request.pin else None, otp=otp if request.otp else None)
 
     async def plug_in(self, request: PlugInRequest) -> None:
         """The dialog asking for the token, until cancelled (closed then) or answered (the

@@ -71,16 +71,18 @@ class TerminalAuthoriser:
         if request.otp_sent:
             print("Dịch vụ vừa gửi mã OTP cho bạn / The service has just sent you a one-time code",
                   file=self._out, flush=True)
+        if request.otp_description:
+            print(request.otp_description, file=self._out, flush=True)
         try:
             pin = self._read(_asked("Mã PIN", "PIN", request.pin_label)) if request.pin else None
             otp = self._read(_asked("Mã OTP", "One-time code", request.otp_label)) if request.otp else None
         except (EOFError, KeyboardInterrupt):
             raise SignerError(Code.USER_CANCELLED, f"{request.service}: PIN / one-time code entry cancelled",
                               vi=f"{request.service}: đã hủy nhập mã PIN / mã OTP") from None
-        if request.otp and not otp:
-            raise SignerError(Code.USER_CANCELLED, f"{request.service}: no one-time code typed",
-                              vi=f"{request.service}: chưa nhập mã OTP")
-        return Authorisation(pin=pin or None, otp=otp)
+        if (request.pin and not pin) or (request.otp and not otp):
+            raise SignerError(Code.USER_CANCELLED, f"{request.service}: no PIN or one-time code typed",
+                              vi=f"{request.service}: chưa nhập mã PIN hoặc mã OTP")
+        return Authorisation(pin=pin, otp=otp)
 
 
 def _asked(vi: str, en: str, label: str) -> str:

@@ -117,6 +117,7 @@ class AuthorisationRequest:
     pin_label: str = ""  # the service's own words for them (credentials/info PIN/OTP label)
     otp_label: str = ""
     otp_sent: bool = False  # the service has just sent the code (an online OTP), rather than a device showing it
+    otp_description: str = ""  # the service's words on where the code comes from
 
 
 @dataclass(frozen=True)
@@ -198,7 +199,8 @@ class RemoteKey:
             service=self.service.name, credential=self.credential.id,
             holder=holder_name(self.certificate) or self.certificate.subject.human_friendly,
             signatures=signatures, pin=pin is not None, otp=otp is not None,
-            pin_label=pin.label if pin else "", otp_label=otp.label if otp else "", otp_sent=sent))
+            pin_label=pin.label if pin else "", otp_label=otp.label if otp else "", otp_sent=sent,
+            otp_description=otp.description if otp else ""))
 
     async def sign_digest(self, digest: bytes, algorithm: str = "sha256") -> bytes:
         """Authorise exactly this hash (asking the official when the credential wants it), then

@@ -20,6 +20,9 @@ function renderAuthorise(state) {
   const sent = document.getElementById("sent");
   sent.hidden = !data.otp_sent;
   sent.replaceChildren(notice("info", t("otp_sent")));
+  const described = document.getElementById("otp-description");
+  described.hidden = !(data.otp && data.otp_description);
+  described.textContent = data.otp_description || "";  // the service's own words, as text
   document.getElementById("pin-row").hidden = !data.pin;
   document.getElementById("otp-row").hidden = !data.otp;
   document.getElementById("pin-label").textContent = labelled(data.pin_label, "pin");
