@@ -1,36 +1,47 @@
-"""A client of a remote signing service speaking the Cloud Signature Consortium API v1 (1.0.4).
+"""A client of a remote signing service speaking the Cloud Signature Consortium API, v1 (1.0.4)
+or v2 (2.0.0.x), as ``Endpoint.api_version`` says.
 
-The key stays in the service's HSM; the service signs hashes. What is used: ``info``,
-``credentials/list``, ``credentials/info`` (certificate and chain, key algorithms, ``authMode``,
-``SCAL``, ``multisign``, the ``PIN`` / ``OTP`` an explicit credential asks for),
-``credentials/sendOTP`` (an online one-time code), ``credentials/authorize`` (the SAD, for
-``numSignatures`` hashes, with a PIN or OTP the caller supplies) and ``signatures/signHash``
-(many hashes per call). Every call is bounded in time and in the size of its answer. Only
-unauthenticated services for now: the OAuth 2.0 and HTTP basic flows of the specification are
-not built.
+The key stays in the service's HSM; the service signs hashes. What is used, with the sections
+of the specification (1.0.4 / 2.0.0.2) whose JSON it follows: ``info`` (§ 11.1),
+``credentials/list`` (§ 11.4), ``credentials/info`` (§ 11.5: certificate and chain, key
+algorithms, the authorisation mode, ``SCAL``, ``multisign``, the PIN / OTP an explicit credential
+asks for), ``credentials/sendOTP`` (v1 § 11.7: an online one-time code), ``credentials/authorize``
+(§ 11.6: the SAD, for ``numSignatures`` hashes, with a PIN or OTP the caller supplies) and
+``signatures/signHash`` (v1 § 11.9, v2 § 11.10: many hashes per call). What differs in v2:
+``hashes`` and ``hashAlgorithmOID`` instead of ``hash`` and ``hashAlgo``, the PIN and OTP as
+``authData`` objects, the authorisation mode and its PIN / OTP as ``auth.mode`` and
+``auth.objects`` instead of ``authMode``, ``PIN`` and ``OTP``. Every call is bounded in time and
+in the size of its answer. The access token, when the service asks for one, comes from
+``drivers.csc_auth``; a call whose token is refused (HTTP 401) is made once more with a renewed
+one.
 
-pyHanko's ``CSCSigner`` is not used: it is a pyHanko ``Signer`` that hashes the data itself
-and builds the CMS, where the signer's engine hands its keys a digest and wants a raw
-signature back (``signer.engine.key.SigningKey``); it turns every error answer into a bare
+pyHanko's ``CSCSigner`` is not used: it speaks v1 only; it is a pyHanko ``Signer`` that hashes
+the data itself and builds the CMS, where the signer's engine hands its keys a digest and wants
+a raw signature back (``signer.engine.key.SigningKey``); it turns every error answer into a bare
 ``SigningError`` (``raise_for_status``), losing the service's ``error`` that the signer's codes
 come from; it reads answers unbounded; and importing pyHanko here would load the document
-stack with the key layer. The requests' JSON follows the same specification sections.
+stack with the key layer.
 """
 
 from __future__ import annotations
 
 import base64
 import binascii
-import json
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 import aiohttp
 
-MAX_ANSWER = 8 * 1024 * 1024  # a credential's chain, or the signatures of a large batch
+from .csc_http import MAX_ANSWER, RemoteError, RemoteErrorKind, post
+from .csc_http import field as _field
+
+__all__ = ["MAX_ANSWER", "CscClient", "Credential", "Endpoint", "RemoteError", "RemoteErrorKind", "ServiceInfo",
+           "open_client"]
+
 CONNECT_S = 10.0
+API_VERSIONS = ("v1", "v2")
 
 HASH_OIDS = {"sha256": "2.16.840.1.101.3.4.2.1", "sha384": "2.16.840.1.101.3.4.2.2", "sha512": "2.16.840.1.101.3.4.2.3"}
 RSA_PKCS1 = "1.2.840.113549.1.1.1"  # rsaEncryption: the digest algorithm comes from hashAlgo
@@ -42,20 +53,6 @@ SIGN_OIDS = {  # (key algorithm, digest) -> signAlgo naming both
     ("ec", "sha384"): "1.2.840.10045.4.3.3",
     ("ec", "sha512"): "1.2.840.10045.4.3.4",
 }
-
-
-class RemoteError(Exception):
-    """A call that failed: ``reached`` False when no answer came (refused, timed out), else the
-    service's answer: HTTP ``status`` and the specification's ``error`` / ``error_description``."""
-
-    def __init__(self, detail: str, *, reached: bool, status: int | None = None, error: str | None = None,
-                 description: str = "") -> None:
-        super().__init__(detail)
-        self.detail = detail
-        self.reached = reached
-        self.status = status
-        self.error = error
-        self.description = description
 
 
 @dataclass(frozen=True)
@@ -81,7 +78,7 @@ class ServiceInfo:
 @dataclass(frozen=True)
 class AuthInput:
     """A PIN or one-time code an explicit credential asks for (``credentials/info``'s ``PIN`` /
-    ``OTP`` objects, spec 1.0.4 § 11.5)."""
+    ``OTP`` objects in v1, its ``auth.objects`` in v2; § 11.5)."""
 
     label: str = ""
     description: str = ""
@@ -112,15 +109,26 @@ class Credential:
         raise RemoteError(f"credential {self.id} cannot sign {digest} with {key_algorithm}", reached=True)
 
 
+class Bearer(Protocol):
+    """Where the access token comes from (``drivers.csc_auth.Authenticator``)."""
+
+    async def bearer(self, session: aiohttp.ClientSession, *, renew: bool = False) -> str | None: ...
+
+
 class CscClient:
     """Calls to one service over one HTTP session (see ``open_client``)."""
 
-    def __init__(self, endpoint: Endpoint, session: aiohttp.ClientSession) -> None:
+    def __init__(self, endpoint: Endpoint, session: aiohttp.ClientSession, auth: Bearer | None = None) -> None:
         self.endpoint = endpoint
         self.session = session
+        self.auth = auth
+
+    @property
+    def v2(self) -> bool:
+        return self.endpoint.api_version == "v2"
 
     async def info(self) -> ServiceInfo:
-        answer = await self.call("info", {})
+        answer = await self.call("info", {}, authenticated=False)
         return ServiceInfo(name=str(answer.get("name", "")), specs=str(answer.get("specs", "")),
                            methods=tuple(map(str, answer.get("methods", []))),
                            auth_types=tuple(map(str, answer.get("authType", []))))
@@ -138,19 +146,27 @@ class CscClient:
             request = {"maxResults": 100, "pageToken": page}
 
     async def credential(self, credential_id: str) -> Credential:
-        answer = await self.call("credentials/info", {"credentialID": credential_id, "certificates": "chain"})
+        request: dict[str, Any] = {"credentialID": credential_id, "certificates": "chain"}
+        if self.v2:
+            request["authInfo"] = True  # v2 sends the auth object only when asked
+        answer = await self.call("credentials/info", request)
         key = _field(answer, "key", dict)
         certificates = tuple(_b64(c) for c in _field(_field(answer, "cert", dict), "certificates", list))
         if not certificates:
             raise RemoteError(f"credential {credential_id} has no certificate", reached=True)
+        auth = answer.get("auth")
+        if self.v2 and isinstance(auth, dict):
+            mode, inputs = auth.get("mode"), _v2_inputs(auth)
+        else:
+            mode, inputs = answer.get("authMode"), {name: _auth_input(answer.get(name)) for name in ("PIN", "OTP")}
         return Credential(
             id=credential_id, certificates=certificates,
             algorithms=tuple(str(a) for a in _field(key, "algo", list)),
             enabled=key.get("status", "enabled") == "enabled",
-            auth_mode=str(answer.get("authMode", "implicit")),
+            auth_mode=str(mode or "implicit"),
             scal=_int(answer.get("SCAL", 1), "SCAL"),
             multisign=_int(answer.get("multisign", 1), "multisign"),
-            pin=_auth_input(answer.get("PIN")), otp=_auth_input(answer.get("OTP")),
+            pin=inputs.get("PIN"), otp=inputs.get("OTP"),
         )
 
     async def send_otp(self, credential_id: str) -> None:
@@ -158,77 +174,57 @@ class CscClient:
         await self.call("credentials/sendOTP", {"credentialID": credential_id})
 
     async def authorize(self, credential_id: str, hashes: Sequence[bytes], *, pin: str | None = None,
-                        otp: str | None = None) -> str:
+                        otp: str | None = None, digest: str = "sha256") -> str:
         """The SAD for signing exactly ``hashes`` (bound to them, as SCAL 2 requires)."""
-        request: dict[str, Any] = {"credentialID": credential_id, "numSignatures": len(hashes),
-                                   "hash": [_b64s(h) for h in hashes]}
-        if pin is not None:
-            request["PIN"] = pin
-        if otp is not None:
-            request["OTP"] = otp
+        request: dict[str, Any] = {"credentialID": credential_id, "numSignatures": len(hashes)}
+        secrets = {"PIN": pin, "OTP": otp}
+        if self.v2:
+            request |= {"hashes": [_b64s(h) for h in hashes], "hashAlgorithmOID": HASH_OIDS[digest]}
+            auth_data = [{"id": name, "value": value} for name, value in secrets.items() if value is not None]
+            if auth_data:
+                request["authData"] = auth_data
+        else:
+            request["hash"] = [_b64s(h) for h in hashes]
+            request |= {name: value for name, value in secrets.items() if value is not None}
         return str(_field(await self.call("credentials/authorize", request), "SAD", str))
 
     async def sign_hashes(self, credential: Credential, sad: str, hashes: Sequence[bytes], *,
                           key_algorithm: str, digest: str) -> list[bytes]:
         """Raw signatures of ``hashes`` (DER for ECDSA), in their order, from one call."""
-        request = {"credentialID": credential.id, "SAD": sad, "hash": [_b64s(h) for h in hashes],
-                   "hashAlgo": HASH_OIDS[digest], "signAlgo": credential.sign_algorithm(key_algorithm, digest)}
+        request: dict[str, Any] = {"credentialID": credential.id, "SAD": sad,
+                   "signAlgo": credential.sign_algorithm(key_algorithm, digest)}
+        if self.v2:
+            request |= {"hashes": [_b64s(h) for h in hashes], "hashAlgorithmOID": HASH_OIDS[digest]}
+        else:
+            request |= {"hash": [_b64s(h) for h in hashes], "hashAlgo": HASH_OIDS[digest]}
         signatures = [_b64(s) for s in _field(await self.call("signatures/signHash", request), "signatures", list)]
         if len(signatures) != len(hashes):
             raise RemoteError(f"{len(signatures)} signatures for {len(hashes)} hashes", reached=True)
         return signatures
 
-    async def call(self, method: str, request: dict[str, Any]) -> dict[str, Any]:
-        """POST one method; its JSON answer, or RemoteError."""
+    async def call(self, method: str, request: dict[str, Any], *, authenticated: bool = True) -> dict[str, Any]:
+        """POST one method; its JSON answer, or RemoteError. A refused access token is renewed
+        once and the call made again; refused again, it is LOGIN_REQUIRED."""
         url = self.endpoint.method_url(method)
-        try:
-            async with self.session.post(url, json=request) as response:
-                body = await _bounded(response)
-                status = response.status
-        except (aiohttp.ClientConnectionError, TimeoutError) as exc:
-            raise RemoteError(f"{url}: {type(exc).__name__} {exc}".strip(), reached=False) from None
-        except aiohttp.ClientError as exc:
-            raise RemoteError(f"{url}: {type(exc).__name__} {exc}".strip(), reached=True) from None
-        answer = _json(body)
-        if status >= 400:
-            error = str(answer.get("error", "")) if isinstance(answer, dict) else ""
-            described = str(answer.get("error_description", "")) if isinstance(answer, dict) else ""
-            raise RemoteError(f"{method}: HTTP {status} {error} {described}".strip(), reached=True,
-                              status=status, error=error or None, description=described)
-        if not isinstance(answer, dict):
-            raise RemoteError(f"{method}: the answer is not a JSON object", reached=True, status=status)
-        return answer
+        if self.auth is None or not authenticated:
+            return await post(self.session, url, method, json_body=request)
+        for renew in (False, True):
+            token = await self.auth.bearer(self.session, renew=renew)
+            headers = {"Authorization": f"Bearer {token}"} if token else {}
+            try:
+                return await post(self.session, url, method, json_body=request, headers=headers)
+            except RemoteError as exc:
+                if exc.status != 401 or token is None or renew:
+                    raise
+        raise AssertionError("unreachable")  # the loop returns or raises
 
 
 @asynccontextmanager
-async def open_client(endpoint: Endpoint) -> AsyncIterator[CscClient]:
+async def open_client(endpoint: Endpoint, auth: Bearer | None = None) -> AsyncIterator[CscClient]:
     """A client with its own session, closed on leaving."""
     timeout = aiohttp.ClientTimeout(total=endpoint.timeout_s, connect=CONNECT_S)
     async with aiohttp.ClientSession(timeout=timeout, trust_env=False) as session:
-        yield CscClient(endpoint, session)
-
-
-async def _bounded(response: aiohttp.ClientResponse) -> bytes:
-    body = bytearray()
-    async for chunk in response.content.iter_chunked(65536):
-        body += chunk
-        if len(body) > MAX_ANSWER:
-            raise RemoteError(f"the answer is over {MAX_ANSWER} bytes", reached=True, status=response.status)
-    return bytes(body)
-
-
-def _json(body: bytes) -> Any:
-    try:
-        return json.loads(body) if body else {}
-    except ValueError:
-        return None
-
-
-def _field(answer: dict[str, Any], name: str, kind: type) -> Any:
-    value = answer.get(name)
-    if not isinstance(value, kind):
-        raise RemoteError(f"the answer has no {name}", reached=True)
-    return value
+        yield CscClient(endpoint, session, auth)
 
 
 def _auth_input(value: object) -> AuthInput | None:
@@ -239,6 +235,17 @@ def _auth_input(value: object) -> AuthInput | None:
                      online=value.get("type") == "online")
 
 
+def _v2_inputs(auth: dict[str, Any]) -> dict[str, AuthInput | None]:
+    """v2's ``auth.objects``, by ``id`` (PIN, OTP); a v2 one-time code is one the holder's device shows."""
+    objects = auth.get("objects")
+    inputs: dict[str, AuthInput | None] = {}
+    for item in objects if isinstance(objects, list) else []:
+        if isinstance(item, dict) and str(item.get("id", "")).upper() in ("PIN", "OTP"):
+            inputs[str(item["id"]).upper()] = AuthInput(label=str(item.get("label", "")),
+                                                        description=str(item.get("description", "")))
+    return inputs
+
+
 def _int(value: object, name: str) -> int:
     try:
         return int(str(value))
@@ -247,8 +254,12 @@ def _int(value: object, name: str) -> int:
 
 
 def _b64(value: object) -> bytes:
+    """Standard base64, or base64url (a v2 service may answer either)."""
+    text = str(value)
     try:
-        return base64.b64decode(str(value), validate=True)
+        if "-" in text or "_" in text:
+            return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+        return base64.b64decode(text, validate=True)
     except (binascii.Error, ValueError):
         raise RemoteError("the answer has a value that is not base64", reached=True) from None
 

@@ -5,7 +5,9 @@ the user's configuration is ignored, so a user cannot loosen it.
 A key left out leaves the user's setting in force, except the exceptions to revocation
 checking (``rewrite``, ``no_nonce``, ``fetch_hosts``): a policy with a ``[revocation]`` table
 sets them too (empty unless it lists some). ``[origins] allowed`` (when set) is the whole list
-of web origins that may call the signer.
+of web origins that may call the signer. ``[[remote]]`` tables (when there is at least one)
+are the whole list of remote signing services, with the keys of the user's ``[[remote]]``
+(checked where the user's are: ``signer.config``).
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ from .errors import PolicyError, vietnamese
 from .origins import normalize_origin, origin_list
 from .revocation import REVOCATION_KEYS, TIMESTAMP_KEYS
 
-SECTIONS = {"origins", "trust", "revocation", "timestamp"}
+SECTIONS = {"origins", "trust", "revocation", "timestamp", "remote"}
 # the exceptions to revocation checking (answers fetched elsewhere, without a nonce, from other hosts):
 # a policy with a [revocation] table owns them, so a user cannot loosen the checking it set
 REVOCATION_EXCEPTIONS: dict[str, list[Any]] = {"rewrite": [], "no_nonce": [], "fetch_hosts": []}
@@ -44,6 +46,7 @@ class MachinePolicy:
     intermediates: tuple[Path, ...] | None = None
     revocation: dict[str, Any] = field(default_factory=dict)  # the [revocation] keys it sets
     timestamp: dict[str, Any] = field(default_factory=dict)  # the [timestamp] keys it sets
+    remote: tuple[dict[str, Any], ...] | None = None  # its [[remote]] tables, which replace the user's
 
     def allows(self, origin: str) -> bool:
         """Whether the policy lets ``origin`` be allowed (always, when it lists no origins)."""
@@ -81,6 +84,7 @@ def _parse(raw: dict[str, Any], path: Path) -> MachinePolicy:
         intermediates=_paths(trust["intermediates"], path.parent) if "intermediates" in trust else None,
         revocation=(REVOCATION_EXCEPTIONS | revocation) if revocation else revocation,
         timestamp=timestamp,
+        remote=_tables(raw["remote"]) if "remote" in raw else None,
     )
 
 
@@ -89,6 +93,12 @@ def _only(section: dict[str, Any], allowed: set[str], where: str) -> None:
     if unknown:
         raise PolicyError(f"unknown setting(s) in {where}: {', '.join(sorted(unknown))}",
                           f"thiết lập không xác định trong {where}: {', '.join(sorted(unknown))}")
+
+
+def _tables(value: Any) -> tuple[dict[str, Any], ...]:
+    if not isinstance(value, list) or not all(isinstance(t, dict) for t in value):
+        raise PolicyError("[[remote]] must be an array of tables", "[[remote]] phải là một mảng các bảng")
+    return tuple(value)
 
 
 def _paths(values: Any, base: Path) -> tuple[Path, ...]:

@@ -97,15 +97,31 @@ class CertificateAppearance:
     organisation: str | None = None  # shown as {organisation}; default: from the certificate
 
 
+REMOTE_AUTH = ("none", "basic", "client_credentials", "authorization_code")
+REMOTE_AUTH_KEYS = {  # what each way of signing in may be given
+    "none": (),
+    "basic": ("username", "secret_file"),
+    "client_credentials": ("client_id", "secret_file", "scope", "oauth_url"),
+    "authorization_code": ("client_id", "secret_file", "scope", "oauth_url"),
+}
+REMOTE_TOKENS_FILE = "remote-tokens.json"  # in the state folder: the services' access tokens, 0600
+
+
 @dataclass(frozen=True)
 class RemoteSettings:
     """A remote signing service (Cloud Signature Consortium API) whose credentials sign as tokens do."""
 
     name: str  # shown as the credentials' token, "csc:<name>", and in the audit line
-    url: str  # the part before /csc/v1/
-    api_version: str = "v1"
-    auth: str = "none"  # the service asks no client authentication (OAuth 2.0 and basic: not yet)
+    url: str  # the part before /csc/v1/ (or /csc/v2/)
+    api_version: str = "v1"  # "v1" (1.0.4) or "v2" (2.0.0.x)
+    auth: str = "none"  # one of REMOTE_AUTH: how the signer signs in to the service
     timeout_s: float = 30.0  # each call to the service
+    client_id: str = ""  # OAuth 2.0 client id (client_credentials, authorization_code)
+    secret_file: Path | None = None  # the client secret (OAuth 2.0) or password (basic), alone in a file
+    username: str = ""  # basic
+    scope: str = "service"
+    oauth_url: str = ""  # where oauth2/authorize and oauth2/token are, when not at url
+    token_file: Path | None = None  # where this user's tokens are kept (the state folder's)
 
 
 @dataclass(frozen=True)
@@ -172,6 +188,13 @@ def _with_policy(settings: Settings, raw: dict[str, Any], policy: MachinePolicy)
         raise SignerError(Code.CONFIG_INVALID, f"{policy.path}: {exc}",
                           vi=f"{policy.path}: {vietnamese(exc)}") from None
     tsa_url = timestamp.get("url")
+    remote = settings.remote
+    if policy.remote is not None:
+        try:
+            remote = _remotes(list(policy.remote), policy.path.parent, settings.server.state_dir)
+        except (ValueError, TypeError, AttributeError) as exc:
+            raise SignerError(Code.CONFIG_INVALID, f"{policy.path}: {exc}",
+                              vi=f"{policy.path}: {vietnamese(exc, 'giá trị không hợp lệ')}") from None
     server, consent = settings.server, settings.consent
     if policy.origins is not None:
         server = replace(server, allowed_origins=policy.origins)
@@ -181,7 +204,7 @@ def _with_policy(settings: Settings, raw: dict[str, Any], policy: MachinePolicy)
         anchors=settings.trust.anchors if policy.anchors is None else policy.anchors,
         intermediates=settings.trust.intermediates if policy.intermediates is None else policy.intermediates,
     )
-    return replace(settings, policy=policy, trust=trust, server=server, consent=consent,
+    return replace(settings, policy=policy, trust=trust, server=server, consent=consent, remote=remote,
                    revocation=replace(settings.revocation, policy=checking),
                    timestamp=TimestampSettings(url=str(tsa_url) if tsa_url else None))
 
@@ -271,7 +294,8 @@ def _parse(raw: dict[str, Any], path: Path) -> Settings:
                 for label, entry in looks.items()
             },
             log_level=str(logging.get("level", "warning")).lower(),
-            remote=_remotes(raw.get("remote", [])),
+            remote=_remotes(raw.get("remote", []), base,
+                            _dir(server.get("state_dir"), base, defaults.state_dir)),
         )
     except (ValueError, TypeError, AttributeError) as exc:
         raise SignerError(Code.CONFIG_INVALID, f"{path}: {exc}",
@@ -322,29 +346,71 @@ def _seconds(value: Any, name: str, *, low: float) -> float:
     return float(value)
 
 
-def _remotes(value: Any) -> tuple[RemoteSettings, ...]:
-    """[[remote]] tables: a name each (unique), an https URL (http only on loopback, for tests)."""
+def _remotes(value: Any, base: Path, state_dir: Path) -> tuple[RemoteSettings, ...]:
+    """[[remote]] tables: a name each (unique), an https URL (http only on loopback, for tests),
+    what each way of signing in needs; relative paths from ``base``."""
     if not isinstance(value, list):
         raise ValueError("[[remote]] must be an array of tables")
     remotes = []
     for entry in value:
-        _only(entry, {"name", "url", "api_version", "auth", "timeout_s"}, "[[remote]]")
+        if not isinstance(entry, dict):
+            raise ValueError("[[remote]] must be an array of tables")
+        _only(entry, {"name", "url", "api_version", "auth", "timeout_s", "client_id", "secret_file", "username",
+                      "scope", "oauth_url"}, "[[remote]]")
         name, url = str(entry.get("name", "")), str(entry.get("url", ""))
         if not name or any(c in name for c in " /:"):
             raise ValueError(f"[[remote]] name must be a word without spaces, '/' or ':', not {name!r}")
-        parsed = urlsplit(url)
-        if not (parsed.scheme == "https" or (parsed.scheme == "http" and parsed.hostname in LOOPBACK_NAMES)):
-            raise ValueError(f"[[remote]] {name}: url must be https:// (http:// only on loopback), not {url!r}")
-        if entry.get("api_version", "v1") != "v1":
-            raise ValueError(f"[[remote]] {name}: api_version must be 'v1' (the only one supported yet)")
-        if entry.get("auth", "none") != "none":
-            raise ValueError(f"[[remote]] {name}: auth must be 'none' (OAuth 2.0 and basic are not supported yet)")
+        _service_url(url, f"[[remote]] {name}: url")
+        oauth_url = str(entry.get("oauth_url", ""))
+        if oauth_url:
+            _service_url(oauth_url, f"[[remote]] {name}: oauth_url")
+        api_version = entry.get("api_version", "v1")
+        if api_version not in ("v1", "v2"):
+            raise ValueError(f"[[remote]] {name}: api_version must be 'v1' or 'v2', not {api_version!r}")
+        auth = entry.get("auth", "none")
+        if auth not in REMOTE_AUTH:
+            raise ValueError(f"[[remote]] {name}: auth must be one of {', '.join(map(repr, REMOTE_AUTH))}, "
+                             f"not {auth!r}")
+        needs = {"basic": ("username", "secret_file"), "client_credentials": ("client_id", "secret_file"),
+                 "authorization_code": ("client_id",)}.get(auth, ())
+        missing = [key for key in needs if not entry.get(key)]
+        if missing:
+            raise ValueError(f"[[remote]] {name}: auth = {auth!r} needs {' and '.join(missing)}")
+        unused = sorted(set(entry) & set(REMOTE_AUTH_KEYS["authorization_code"] + REMOTE_AUTH_KEYS["basic"])
+                        - set(REMOTE_AUTH_KEYS[auth]))
+        if unused:
+            raise ValueError(f"[[remote]] {name}: {', '.join(unused)} not used with auth = {auth!r}")
+        secret_file = _path(entry.get("secret_file"), base, None)
+        if secret_file is not None:
+            secret_file_checked(secret_file, f"[[remote]] {name}: secret_file")
         timeout_s = _seconds(entry.get("timeout_s", RemoteSettings.timeout_s), f"[[remote]] {name} timeout_s", low=1.0)
-        remotes.append(RemoteSettings(name=name, url=url.rstrip("/"), timeout_s=timeout_s))
+        remotes.append(RemoteSettings(
+            name=name, url=url.rstrip("/"), api_version=api_version, auth=auth, timeout_s=timeout_s,
+            client_id=str(entry.get("client_id", "")), secret_file=secret_file,
+            username=str(entry.get("username", "")), scope=str(entry.get("scope", "service")),
+            oauth_url=oauth_url.rstrip("/"), token_file=state_dir / REMOTE_TOKENS_FILE))
     names = [r.name for r in remotes]
     if len(set(names)) != len(names):
         raise ValueError("[[remote]] names must differ")
     return tuple(remotes)
+
+
+def _service_url(url: str, what: str) -> None:
+    parsed = urlsplit(url)
+    if not (parsed.scheme == "https" or (parsed.scheme == "http" and parsed.hostname in LOOPBACK_NAMES)):
+        raise ValueError(f"{what} must be https:// (http:// only on loopback), not {url!r}")
+
+
+def secret_file_checked(path: Path, what: str) -> Path:
+    """A file holding a secret: it must exist, and no one but its owner (and group, for a
+    machine-wide service) may read it, nor anyone but its owner write it."""
+    try:
+        mode = path.stat().st_mode
+    except OSError as exc:
+        raise ValueError(f"{what} {path}: {exc.strerror or exc}") from None
+    if os.name == "posix" and mode & 0o027:
+        raise ValueError(f"{what} {path} can be read or changed by other users (chmod 600 it)")
+    return path
 
 
 def _channel(value: object) -> str:

@@ -202,8 +202,8 @@ def test_the_client_signs_many_hashes_in_one_call(remote: Remote) -> None:
 
 @pytest.mark.parametrize(("table", "says"), [
     ('name = "x"\nurl = "http://ky.example.gov.vn"', "https://"),
-    ('name = "x"\nurl = "https://ky.example.gov.vn"\nauth = "oauth2"', "not supported yet"),
-    ('name = "x"\nurl = "https://ky.example.gov.vn"\napi_version = "v2"', "'v1'"),
+    ('name = "x"\nurl = "https://ky.example.gov.vn"\nauth = "oauth2"', "auth must be one of"),
+    ('name = "x"\nurl = "https://ky.example.gov.vn"\napi_version = "v3"', "'v1' or 'v2'"),
     ('name = "a b"\nurl = "https://ky.example.gov.vn"', "name"),
     ('name = "x"\nurl = "https://ky.example.gov.vn"\nclient_id = "c"', "client_id"),
 ])

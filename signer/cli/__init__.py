@@ -21,6 +21,7 @@ from . import (
     origins,
     pin,
     preview,
+    remote,
     serve,
     sign,
     sign_batch,
@@ -32,7 +33,7 @@ from . import (
 )
 
 COMMANDS = (serve, tokens, certs, sign, sign_batch, sign_cms, verify, preview, origins, audit, tls, tray,
-            browsers, enroll, pin, doctor)
+            browsers, enroll, pin, doctor, remote)
 
 
 class _Version(argparse.Action):

@@ -1,21 +1,20 @@
-"""Keys held by a remote signing service (``[[remote]]``, CSC API v1): its credentials listed as
-certificates of a token of their own, "csc:<name>", and a ``RemoteKey`` that signs through it.
+"""Keys held by a remote signing service (``[[remote]]``, CSC API v1 or v2): its credentials listed
+as certificates of a token of their own, "csc:<name>", and a ``RemoteKey`` that signs through it.
 
-The service's failures become the signer's errors here: no answer is REMOTE_UNREACHABLE, a
-refused PIN or one-time code REMOTE_AUTHORISATION_INCORRECT (never retried: a service may lock
-the credential), a disabled credential REMOTE_CREDENTIAL_DISABLED, any other error answer
-REMOTE_SERVICE_ERROR, each naming the service.
+The service's failures become the signer's errors here, naming the service: no answer is
+REMOTE_UNREACHABLE; a sign-in refused even once renewed REMOTE_LOGIN_REQUIRED; a wrong PIN or
+one-time code REMOTE_AUTHORISATION_INCORRECT (never retried: a service may lock the credential);
+a disabled credential REMOTE_CREDENTIAL_DISABLED; any other error answer REMOTE_SERVICE_ERROR.
 
-A credential whose ``authMode`` is explicit is authorised with its PIN and/or one-time code,
-asked of the official by the ``Authoriser`` (the companion's dialog, or a command's terminal):
-never of the page, and kept only while the signatures they authorise are made.
+A credential whose authorisation mode is explicit is authorised with its PIN and/or one-time
+code, asked of the official by the ``Authoriser`` (the companion's dialog, or a command's
+terminal): never of the page, and kept only while the signatures they authorise are made.
 """
 
 from __future__ import annotations
 
 import asyncio
 import hashlib
-import re
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -23,13 +22,14 @@ from typing import Protocol, TypeVar
 
 from asn1crypto import x509
 
-from drivers.csc import Credential, CscClient, Endpoint, RemoteError, open_client
+from drivers.csc import Credential, CscClient, RemoteError, RemoteErrorKind, open_client
 from drivers.tokeninfo import TokenFlags, TokenInfo
 
 from ..certificates import holder_name
 from ..config import RemoteSettings
 from ..errors import Code, SignerError
 from ..logs import get_logger
+from .remote_auth import authenticator, endpoint
 
 log = get_logger(__name__)
 
@@ -38,34 +38,24 @@ PREFIX = "csc:"  # the token label and queue of a service's credentials
 FRESH_S = 60.0  # how long a service's credential list is reused before it is read again
 RETRY_S = 10.0  # how long a service that failed is not asked again (a token's signature need not wait on it)
 IMPLICIT, EXPLICIT = "implicit", "explicit"  # authMode: nothing asked, or the PIN and/or OTP asked of the official
-WRONG_SECRET = {"invalid_pin", "invalid_otp"}  # credentials/authorize's errors for a refused PIN or OTP
-# spec 1.0.4 gives some as invalid_request, told apart only by their description
-WRONG_SECRET_SAID = re.compile(r"\b(PIN|OTP)\b.*\binvalid\b|\binvalid\b.*\b(PIN|OTP)\b", re.IGNORECASE)
 
 # A service's credentials look like an initialised token that needs no login from us.
 REMOTE_FLAGS = TokenFlags(login_required=False, protected_authentication_path=False, pin_count_low=False,
                           pin_final_try=False, pin_locked=False, initialized=True)
 
 
+ERRORS = {  # the kind of a service's failure -> the signer's code, and what it is in Vietnamese
+    RemoteErrorKind.UNREACHABLE: (Code.REMOTE_UNREACHABLE, "không có trả lời"),
+    RemoteErrorKind.LOGIN_REQUIRED: (Code.REMOTE_LOGIN_REQUIRED, "phiên đăng nhập hết hạn hoặc bị từ chối"),
+    RemoteErrorKind.AUTHORISATION_INCORRECT: (Code.REMOTE_AUTHORISATION_INCORRECT, "mã PIN hoặc mã OTP không đúng"),
+    RemoteErrorKind.CREDENTIAL_DISABLED: (Code.REMOTE_CREDENTIAL_DISABLED, "chứng thư đã bị vô hiệu hóa"),
+    RemoteErrorKind.REFUSED: (Code.REMOTE_SERVICE_ERROR, "trả lời có lỗi"),
+}
+
+
 def remote_error(service: str, exc: RemoteError) -> SignerError:
-    if not exc.reached:
-        return SignerError(Code.REMOTE_UNREACHABLE, f"{service}: {exc.detail}",
-                           vi=f"{service}: không có trả lời ({exc.detail})")
-    if _wrong_secret(exc):
-        return SignerError(Code.REMOTE_AUTHORISATION_INCORRECT, f"{service}: {exc.detail}",
-                           vi=f"{service}: mã PIN hoặc mã OTP không đúng ({exc.detail})")
-    if exc.error == "invalid_request" and "disabled" in exc.description.lower():
-        return disabled(service, exc.detail)
-    return SignerError(Code.REMOTE_SERVICE_ERROR, f"{service}: {exc.detail}",
-                       vi=f"{service}: trả lời có lỗi ({exc.detail})")
-
-
-def _wrong_secret(exc: RemoteError) -> bool:
-    if exc.error in WRONG_SECRET:
-        return True
-    described = exc.description.lower()
-    return (exc.error == "invalid_request" and "missing" not in described
-            and WRONG_SECRET_SAID.search(exc.description) is not None)
+    code, vi = ERRORS[exc.kind]
+    return SignerError(code, f"{service}: {exc.detail}", vi=f"{service}: {vi} ({exc.detail})")
 
 
 def disabled(service: str, credential: str) -> SignerError:
@@ -73,14 +63,10 @@ def disabled(service: str, credential: str) -> SignerError:
                        vi=f"{service}: chứng thư số {credential} đã bị vô hiệu hóa tại dịch vụ ký số")
 
 
-def endpoint(service: RemoteSettings) -> Endpoint:
-    return Endpoint(url=service.url, api_version=service.api_version, timeout_s=service.timeout_s)
-
-
 async def call(service: RemoteSettings, use: Callable[[CscClient], Awaitable[T]]) -> T:
     """``use`` a client of ``service``; its failures as the signer's errors."""
     try:
-        async with open_client(endpoint(service)) as client:
+        async with open_client(endpoint(service), authenticator(service)) as client:
             return await use(client)
     except RemoteError as exc:
         raise remote_error(service.name, exc) from None
@@ -88,7 +74,8 @@ async def call(service: RemoteSettings, use: Callable[[CscClient], Awaitable[T]]
 
 def token_of(service: RemoteSettings) -> TokenInfo:
     return TokenInfo(module=PREFIX + service.url, slot_id=0, label=PREFIX + service.name,
-                     serial=PREFIX + service.name, manufacturer="", model="CSC API v1", flags=REMOTE_FLAGS)
+                     serial=PREFIX + service.name, manufacturer="",
+                     model=f"CSC API {service.api_version}", flags=REMOTE_FLAGS)
 
 
 @dataclass(frozen=True)
@@ -208,7 +195,8 @@ class RemoteKey:
         authorisation = await self.authorisation(1)
 
         async def sign(client: CscClient) -> bytes:
-            sad = await client.authorize(self.credential.id, [digest], pin=authorisation.pin, otp=authorisation.otp)
+            sad = await client.authorize(self.credential.id, [digest], pin=authorisation.pin, otp=authorisation.otp,
+                                         digest=algorithm)
             started = time.monotonic()
             try:
                 [signature] = await client.sign_hashes(self.credential, sad, [digest],
