@@ -8,6 +8,8 @@ refused by name. The service is ``tests/csc_v2_server.py`` (CSC API v2, keys in 
 from __future__ import annotations
 
 import base64
+import os
+import signal
 import sys
 import threading
 import time
@@ -171,18 +173,31 @@ def test_signer_sign_asks_the_pin_and_one_time_code_at_its_terminal(
     out = tmp_path / "signed.pdf"
     terminal = Terminal([sys.executable, "-m", "signer", "sign", str(DOCUMENTS / "libreoffice.pdf"), "-o", str(out),
                          "--profile", "approved", "--cert", CLERK], _env(config))
-    asked = terminal.expect("Mã PIN / PIN: ")
-    assert f"Dịch vụ ký số / Signing service: {SERVICE}" in asked
-    assert f"Chứng thư số / Certificate: {HOLDER} ({CLERK}), 1 chữ ký / signature(s)" in asked
-    terminal.type(PIN)
-    terminal.expect("Mã OTP / One-time code: ")
-    terminal.type(OTP)
-    code, transcript = terminal.finish()
+    try:
+        asked = terminal.expect("Mã PIN / PIN: ")
+        assert f"Dịch vụ ký số / Signing service: {SERVICE}" in asked
+        assert f"Chứng thư số / Certificate: {HOLDER} ({CLERK}), 1 chữ ký / signature(s)" in asked
+        terminal.type(PIN)
+        assert terminal.expect("Mã OTP / One-time code: ").endswith("Mã OTP / One-time code: ")
+        terminal.type(OTP)
+        code, transcript = terminal.finish()
+    finally:
+        _end(terminal)
     assert code == 0, transcript
     assert PIN not in transcript and OTP not in transcript, "typed without echo"
     assert_pdfsig_all_valid(out, 1)
     line = AuditLog(tmp_path / "config" / "state" / "audit.jsonl").read()[-1]
     assert (line.operation, line.result, line.remote) == ("cli sign", "OK", SERVICE)
+
+
+def _end(terminal: Terminal) -> None:
+    """A command a failed expectation left waiting at its prompt is ended, not left behind."""
+    try:
+        if os.waitpid(terminal.pid, os.WNOHANG) == (0, 0):
+            os.kill(terminal.pid, signal.SIGKILL)
+            os.waitpid(terminal.pid, 0)
+    except ChildProcessError:
+        pass  # finished and reaped
 
 
 def test_a_disabled_credential_is_refused_by_name(service: RunningV2, dev_env: DevEnv, tmp_path: Path) -> None:

@@ -22,7 +22,7 @@ from typing import Protocol, TypeVar
 
 from asn1crypto import x509
 
-from drivers.csc import Credential, CscClient, RemoteError, RemoteErrorKind, open_client
+from drivers.csc import AuthInput, Credential, CscClient, RemoteError, RemoteErrorKind, open_client
 from drivers.tokeninfo import TokenFlags, TokenInfo
 
 from ..certificates import holder_name
@@ -186,7 +186,7 @@ class RemoteKey:
             service=self.service.name, credential=self.credential.id,
             holder=holder_name(self.certificate) or self.certificate.subject.human_friendly,
             signatures=signatures, pin=pin is not None, otp=otp is not None,
-            pin_label=pin.label if pin else "", otp_label=otp.label if otp else "", otp_sent=sent,
+            pin_label=_own(pin, "PIN"), otp_label=_own(otp, "OTP"), otp_sent=sent,
             otp_description=otp.description if otp else ""))
 
     async def sign_digest(self, digest: bytes, algorithm: str = "sha256") -> bytes:
@@ -206,6 +206,11 @@ class RemoteKey:
             return signature
 
         return await call(self.service, sign)
+
+
+def _own(asked: AuthInput | None, name: str) -> str:
+    """The service's label for a PIN or OTP, unless it only repeats the name the dialog gives it."""
+    return asked.label if asked is not None and asked.label.strip().upper() != name else ""
 
 
 @dataclass(frozen=True)
