@@ -190,6 +190,40 @@ def test_signer_sign_asks_the_pin_and_one_time_code_at_its_terminal(
     assert (line.operation, line.result, line.remote) == ("cli sign", "OK", SERVICE)
 
 
+def test_serve_interactive_asks_at_the_daemon_s_terminal(service: RunningV2, dev_env: DevEnv,
+                                                         tmp_path: Path) -> None:
+    """No companion: ``signer serve --interactive`` asks on its own terminal, without echo."""
+    config = _client_credentials(dev_env, tmp_path / "config", service)
+    port = free_port()
+    page = "http://127.0.0.1:3000"  # the development configuration's consented, unattended origin
+    daemon = Terminal([sys.executable, "-m", "signer", "serve", "--interactive", "--no-tls", "--port", str(port)],
+                      _env(config))
+    replies: list[Any] = []
+    try:
+        assert "127.0.0.1" in daemon.expect(f"{port}"), "the daemon did not say where it listens"
+        asking = threading.Thread(target=lambda: replies.append(call(
+            "POST", f"http://127.0.0.1:{port}/v1/sign/pdf?cert={CLERK}",
+            headers={"Origin": page, "Content-Type": "application/pdf"},
+            body=(DOCUMENTS / "libreoffice.pdf").read_bytes())))
+        asking.start()
+        asked = daemon.expect("Mã PIN / PIN: ")
+        assert f"Trang web / Website: {page}" in asked and f"{HOLDER} ({CLERK})" in asked, asked
+        daemon.type(PIN)
+        daemon.expect("Mã OTP / One-time code: ")
+        daemon.type(OTP)
+        asking.join(60)
+        os.kill(daemon.pid, signal.SIGTERM)
+        _, transcript = daemon.finish()
+    finally:
+        _end(daemon)
+    (reply,) = replies
+    assert reply.status == 200, reply.body
+    out = tmp_path / "signed.pdf"
+    out.write_bytes(reply.body)
+    assert_pdfsig_all_valid(out, 1)
+    assert PIN not in transcript and OTP not in transcript, "typed without echo"
+
+
 def _end(terminal: Terminal) -> None:
     """A command a failed expectation left waiting at its prompt is ended, not left behind."""
     try:
