@@ -2,7 +2,7 @@
 or v2 (2.0.0.x), as ``Endpoint.api_version`` says.
 
 The key stays in the service's HSM; the service signs hashes. What is used, with the sections
-of the specification (1.0.4 / 2.0.0.2) whose JSON it follows: ``info`` (§ 11.1),
+of the specification (1.0.4.0 / 2.0.0.2) whose JSON it follows: ``info`` (§ 11.1),
 ``credentials/list`` (§ 11.4), ``credentials/info`` (§ 11.5: certificate and chain, key
 algorithms, the authorisation mode, ``SCAL``, ``multisign``, the PIN / OTP an explicit credential
 asks for), ``credentials/sendOTP`` (v1 § 11.7: an online one-time code), ``credentials/authorize``
@@ -10,10 +10,11 @@ asks for), ``credentials/sendOTP`` (v1 § 11.7: an online one-time code), ``cred
 ``signatures/signHash`` (v1 § 11.9, v2 § 11.10: many hashes per call). What differs in v2:
 ``hashes`` and ``hashAlgorithmOID`` instead of ``hash`` and ``hashAlgo``, the PIN and OTP as
 ``authData`` objects, the authorisation mode and its PIN / OTP as ``auth.mode`` and
-``auth.objects`` instead of ``authMode``, ``PIN`` and ``OTP``. Every call is bounded in time and
-in the size of its answer. The access token, when the service asks for one, comes from
-``drivers.csc_auth``; a call whose token is refused (HTTP 401) is made once more with a renewed
-one.
+``auth.objects`` instead of ``authMode``, ``PIN`` and ``OTP`` (only "explicit" or "oauth2code": a
+credential that needs nothing from the official is "explicit" with no authentication objects),
+and no pages in ``credentials/list``. Every call is bounded in time and in the size of its
+answer. The access token, when the service asks for one, comes from ``drivers.csc_auth``; a call
+whose token is refused (HTTP 401) is made once more with a renewed one.
 
 pyHanko's ``CSCSigner`` is not used: it speaks v1 only; it is a pyHanko ``Signer`` that hashes
 the data itself and builds the CMS, where the signer's engine hands its keys a digest and wants
@@ -41,7 +42,6 @@ __all__ = ["MAX_ANSWER", "CscClient", "Credential", "Endpoint", "RemoteError", "
            "open_client"]
 
 CONNECT_S = 10.0
-API_VERSIONS = ("v1", "v2")
 
 HASH_OIDS = {"sha256": "2.16.840.1.101.3.4.2.1", "sha384": "2.16.840.1.101.3.4.2.2", "sha512": "2.16.840.1.101.3.4.2.3"}
 RSA_PKCS1 = "1.2.840.113549.1.1.1"  # rsaEncryption: the digest algorithm comes from hashAlgo
@@ -134,9 +134,9 @@ class CscClient:
                            auth_types=tuple(map(str, answer.get("authType", []))))
 
     async def credential_ids(self) -> list[str]:
-        """Every credential id, following ``nextPageToken``."""
+        """Every credential id, following ``nextPageToken`` (v1; v2 has no pages)."""
         ids: list[str] = []
-        request: dict[str, Any] = {"maxResults": 100}
+        request: dict[str, Any] = {} if self.v2 else {"maxResults": 100}
         while True:
             answer = await self.call("credentials/list", request)
             ids += [str(i) for i in _field(answer, "credentialIDs", list)]
@@ -146,17 +146,16 @@ class CscClient:
             request = {"maxResults": 100, "pageToken": page}
 
     async def credential(self, credential_id: str) -> Credential:
-        request: dict[str, Any] = {"credentialID": credential_id, "certificates": "chain"}
-        if self.v2:
-            request["authInfo"] = True  # v2 sends the auth object only when asked
+        # the PIN and OTP (v1) or auth (v2) objects come only when asked for
+        request: dict[str, Any] = {"credentialID": credential_id, "certificates": "chain", "authInfo": True}
         answer = await self.call("credentials/info", request)
         key = _field(answer, "key", dict)
         certificates = tuple(_b64(c) for c in _field(_field(answer, "cert", dict), "certificates", list))
         if not certificates:
             raise RemoteError(f"credential {credential_id} has no certificate", reached=True)
         auth = answer.get("auth")
-        if self.v2 and isinstance(auth, dict):
-            mode, inputs = auth.get("mode"), _v2_inputs(auth)
+        if self.v2:
+            mode, inputs = _v2_mode(auth), _v2_inputs(auth)
         else:
             mode, inputs = answer.get("authMode"), {name: _auth_input(answer.get(name)) for name in ("PIN", "OTP")}
         return Credential(
@@ -180,9 +179,8 @@ class CscClient:
         secrets = {"PIN": pin, "OTP": otp}
         if self.v2:
             request |= {"hashes": [_b64s(h) for h in hashes], "hashAlgorithmOID": HASH_OIDS[digest]}
-            auth_data = [{"id": name, "value": value} for name, value in secrets.items() if value is not None]
-            if auth_data:
-                request["authData"] = auth_data
+            # sent for every "explicit" credential (the only kind authorised here), empty when it asks nothing
+            request["authData"] = [{"id": name, "value": value} for name, value in secrets.items() if value is not None]
         else:
             request["hash"] = [_b64s(h) for h in hashes]
             request |= {name: value for name, value in secrets.items() if value is not None}
@@ -235,9 +233,18 @@ def _auth_input(value: object) -> AuthInput | None:
                      online=value.get("type") == "online")
 
 
-def _v2_inputs(auth: dict[str, Any]) -> dict[str, AuthInput | None]:
+def _v2_mode(auth: object) -> str | None:
+    """The authorisation mode as v1 names it: v2's "explicit" with no authentication objects is
+    what v1 calls "implicit" (nothing is asked of the official)."""
+    if not isinstance(auth, dict):
+        return None
+    mode = auth.get("mode")
+    return "implicit" if mode == "explicit" and not auth.get("objects") else mode
+
+
+def _v2_inputs(auth: object) -> dict[str, AuthInput | None]:
     """v2's ``auth.objects``, by ``id`` (PIN, OTP); a v2 one-time code is one the holder's device shows."""
-    objects = auth.get("objects")
+    objects = auth.get("objects") if isinstance(auth, dict) else None
     inputs: dict[str, AuthInput | None] = {}
     for item in objects if isinstance(objects, list) else []:
         if isinstance(item, dict) and str(item.get("id", "")).upper() in ("PIN", "OTP"):

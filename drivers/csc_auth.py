@@ -2,13 +2,14 @@
 ``Authorization: Bearer`` with every call, obtained, kept and renewed here.
 
 - ``client_credentials``: OAuth 2.0 client credentials grant (RFC 6749 § 4.4) at the service's
-  ``oauth2/token`` (CSC API 2.0.0.2 § 8.3.3), the client id and secret in the form.
+  ``oauth2/token`` (CSC API 1.0.4.0 § 8.3.3, 2.0.0.2 § 8.4.4), the client id and secret in the
+  form.
 - ``authorization_code``: OAuth 2.0 authorization code grant (RFC 6749 § 4.1) with PKCE S256
-  (RFC 7636): the system browser opens ``oauth2/authorize`` (CSC API 2.0.0.2 § 8.3.2), the
+  (RFC 7636): the system browser opens ``oauth2/authorize`` (v1 § 8.3.2, v2 § 8.4.2), the
   service redirects to a one-shot listener on 127.0.0.1 (RFC 8252 § 7.3), whose ``state`` must
   be ours; the code is exchanged at ``oauth2/token``. Only the person can do this
   (``signer remote login``): when its tokens can no longer be renewed, LOGIN_REQUIRED.
-- ``basic``: HTTP basic at ``auth/login`` (CSC API 1.0.4 and 2.0.0.2 § 11.2), ``rememberMe`` so
+- ``basic``: HTTP basic at ``auth/login`` (CSC API 1.0.4.0 and 2.0.0.2 § 11.2), ``rememberMe`` so
   that a refresh token comes back; renewed by ``auth/login`` with ``refresh_token``.
 
 Tokens are renewed before they expire (``MARGIN_S``) with the refresh token (RFC 6749 § 6),
@@ -53,7 +54,7 @@ class AuthSettings:
     oauth_url: str = ""  # where oauth2/authorize and oauth2/token are (default: the service's URL)
     client_id: str = ""
     username: str = ""  # basic
-    scope: str = "service"  # the CSC scope asked for (2.0.0.2 § 8.3.2: "service" or "credential")
+    scope: str = "service"  # the CSC scope asked for (v1 § 8.3.2, v2 § 8.4.2: "service" or "credential")
     store: TokenStore | None = None  # None: tokens kept in memory only
 
 
@@ -65,6 +66,7 @@ class Authenticator:
         self.settings = settings
         self._secret = secret  # client secret or basic password, from its file; never logged
         self._tokens: Tokens | None = None
+        self._sent: str | None = None  # the access token last handed out
         self._lock = asyncio.Lock()
         self.renewals = 0  # refreshes and new tokens obtained by this authenticator
 
@@ -87,10 +89,13 @@ class Authenticator:
             return None
         async with self._lock:
             tokens = self.stored()
-            if tokens is not None and not renew and tokens.fresh(MARGIN_S):
+            # a refused token may have been renewed meanwhile (another call, another process)
+            if tokens is not None and tokens.fresh(MARGIN_S) and not (renew and tokens.access_token == self._sent):
+                self._sent = tokens.access_token
                 return tokens.access_token
             tokens = await self._renewed(session, tokens)
             self._keep(tokens)
+            self._sent = tokens.access_token
             return tokens.access_token
 
     async def obtain(self, session: aiohttp.ClientSession) -> Tokens:

@@ -2,10 +2,13 @@
 one POST, its answer bounded in size, and the failures as one ``RemoteError`` whose ``kind``
 says what the signer can do about it.
 
-The error answers are those of the specification (CSC API 1.0.4 and 2.0.0.2, each method's
-error table): a JSON object with ``error`` and ``error_description``; the bearer token's
-failure as RFC 6750 § 3.1 (HTTP 401, ``invalid_token``); the OAuth 2.0 token endpoint's as
-RFC 6749 § 5.2 (``invalid_grant``, ``invalid_client``).
+The error answers are those of the specification (CSC API 1.0.4.0 § 10.1 and each method's
+error table; 2.0.0.2 the same): a JSON object with ``error`` and ``error_description``; a
+refused access token is HTTP 401 with ``invalid_token`` or ``expired_token`` (the common error
+table; RFC 6750 § 3.1); a failed ``auth/login`` is ``authentication_error`` (v1 and v2 § 11.2);
+the OAuth 2.0 token endpoint (v1 § 8.3.3, v2 § 8.4.4) refuses a code or refresh token with
+``invalid_grant``, and a generic OAuth 2.0 server a client with ``invalid_client`` (RFC 6749
+§ 5.2).
 """
 
 from __future__ import annotations
@@ -28,12 +31,15 @@ class RemoteErrorKind(Enum):
     REFUSED = "refused"  # any other error answer
 
 
-# the specification's ``error`` values for a wrong PIN / OTP (credentials/authorize)
-WRONG_SECRET = {"invalid_pin", "invalid_otp"}
+# the specification's ``error`` values for a wrong PIN / OTP (v1 credentials/authorize § 11.6;
+# invalid_otp also from signatures/signHash, v1 § 11.9, v2 § 11.10; v2's authorize names the
+# authData it refuses invalid_authentication_data)
+WRONG_SECRET = {"invalid_pin", "invalid_otp", "invalid_authentication_data"}
 # API 1.0.4 words some of them as ``invalid_request``, told apart only by the description
 WRONG_SECRET_SAID = re.compile(r"\b(PIN|OTP)\b.*\binvalid\b|\binvalid\b.*\b(PIN|OTP)\b", re.IGNORECASE)
-# a refused access token (RFC 6750) or refresh token / client (RFC 6749 § 5.2)
-SIGN_IN_REFUSED = {"invalid_token", "invalid_grant", "invalid_client", "unauthorized_client"}
+# a refused access token, refresh token, client or basic sign-in (see above)
+SIGN_IN_REFUSED = {"invalid_token", "expired_token", "authentication_error", "invalid_grant", "invalid_client",
+                   "unauthorized_client"}
 
 
 def kind_of(*, reached: bool, status: int | None, error: str | None, description: str = "") -> RemoteErrorKind:

@@ -1,6 +1,7 @@
 """The access and refresh tokens of remote signing services, kept per user in one JSON file
 readable by its owner only (0600), replaced whole (a temporary file, then a rename) so that a
-reader never sees half of it.
+reader never sees half of it. Changes are made under a lock file, so the daemon and a command
+renewing tokens at once do not lose each other's entries.
 
 An entry is kept for a service name and URL together: a service moved to another URL gets no
 token meant for the old one.
@@ -11,8 +12,10 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import sys
 import tempfile
 import time
+from collections.abc import Iterator
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -51,17 +54,35 @@ class TokenStore:
             return None
 
     def save(self, service: str, tokens: Tokens) -> None:
-        entries = self._read()
-        entries[service] = asdict(tokens)
-        self._write(entries)
+        with self._changing():
+            entries = self._read()
+            entries[service] = asdict(tokens)
+            self._write(entries)
 
     def forget(self, service: str) -> bool:
         """Drop the service's tokens; whether there were any."""
-        entries = self._read()
-        if entries.pop(service, None) is None:
-            return False
-        self._write(entries)
-        return True
+        with self._changing():
+            entries = self._read()
+            if entries.pop(service, None) is None:
+                return False
+            self._write(entries)
+            return True
+
+    @contextlib.contextmanager
+    def _changing(self) -> Iterator[None]:
+        """Held while the file is read, changed and replaced: one process at a time."""
+        self.path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        fd = os.open(self.path.with_name(f".{self.path.name}.lock"), os.O_RDWR | os.O_CREAT, FILE_MODE)
+        try:
+            if sys.platform == "win32":
+                import msvcrt
+                msvcrt.locking(fd, msvcrt.LK_LOCK, 1)
+            else:
+                import fcntl
+                fcntl.flock(fd, fcntl.LOCK_EX)
+            yield  # the lock goes with the descriptor
+        finally:
+            os.close(fd)
 
     def _read(self) -> dict[str, Any]:
         try:

@@ -4,19 +4,22 @@ own, the test PKI's leader, clerk and revoked keys loaded), signing through pyth
 
 It follows the specification's JSON for what it serves, and refuses what the specification
 refuses:
-- ``oauth2/authorize`` (§ 8.3.2): a small HTML sign-in form; the code only with PKCE S256 and a
-  loopback ``redirect_uri``; ``oauth2/token`` (§ 8.3.3): the ``authorization_code`` (verifier
+- ``oauth2/authorize`` (§ 8.4.2): a small HTML sign-in form; the code only with PKCE S256 and a
+  loopback ``redirect_uri``; ``oauth2/token`` (§ 8.4.4): the ``authorization_code`` (verifier
   checked), ``client_credentials`` and ``refresh_token`` grants (RFC 6749 §§ 4.1, 4.4, 6);
 - ``auth/login`` (§ 11.2): HTTP basic, ``rememberMe`` giving a refresh token, or a
   ``refresh_token`` alone;
 - ``info`` (§ 11.1, unauthenticated), ``credentials/list`` (§ 11.4), ``credentials/info``
-  (§ 11.5), ``credentials/authorize`` (§ 11.6: ``authData`` PIN/OTP for an explicit credential,
-  ``hashes`` bound to the SAD at SCAL 2, ``numSignatures`` up to ``multisign``),
-  ``signatures/signHash`` (§ 11.10): every call but ``info`` needs a live bearer token, else
-  HTTP 401 ``invalid_token`` (RFC 6750 § 3.1).
+  (§ 11.5: ``auth`` with ``authInfo``), ``credentials/authorize`` (§ 11.6: ``authData`` PIN/OTP
+  for a credential that asks for them, ``hashes`` bound to the SAD at SCAL 2, ``numSignatures``
+  up to ``multisign``), ``signatures/signHash`` (§ 11.10): every call but ``info`` needs a live
+  bearer token, else HTTP 401 ``invalid_token`` (unknown) or ``expired_token`` (the common
+  error table of § 10; RFC 6750 § 3.1).
+Each refusal carries the ``error`` and ``error_description`` of the method's error table.
 
-Credentials: ``gov-test/leader`` (implicit), ``gov-test/clerk`` (explicit: the PIN and/or OTP
-the test chose), ``gov-test/revoked`` (its key disabled). For the tests, ``GET /test/counters``
+Credentials: ``gov-test/leader`` (needs nothing: v2 ``auth.mode`` "explicit" with no
+authentication objects), ``gov-test/clerk`` (the PIN and/or OTP the test chose),
+``gov-test/revoked`` (its key disabled). For the tests, ``GET /test/counters``
 counts what happened and ``POST /test/expire`` (``?refresh=1``: refresh tokens too) makes the
 tokens issued so far invalid at once.
 
@@ -103,9 +106,10 @@ def start(pki: Path, folder: Path, port: int, *, token_lifetime_s: int = 3600, s
     env = _softhsm(pki, folder)
     chain = [_der(pki / "certs" / f"{name}.cert.pem") for name in ("interm", "root")]
     credentials = [
-        {"id": "gov-test/leader", "label": "leader", "mode": "implicit", "enabled": True},
-        {"id": "gov-test/clerk", "label": "clerk", "mode": "explicit", "enabled": True},
-        {"id": "gov-test/revoked", "label": "revoked", "mode": "implicit", "enabled": False},
+        # "asks": whether the official gives the PIN and/or OTP (both are v2 "explicit")
+        {"id": "gov-test/leader", "label": "leader", "asks": False, "enabled": True},
+        {"id": "gov-test/clerk", "label": "clerk", "asks": True, "enabled": True},
+        {"id": "gov-test/revoked", "label": "revoked", "asks": False, "enabled": False},
     ]
     for credential in credentials:
         certificate = _der(pki / "certs" / f"{credential['label']}.cert.pem")
@@ -231,7 +235,9 @@ def error(status: int, name: str, description: str = "") -> Any:
     from aiohttp import web
 
     body = {"error": name} | ({"error_description": description} if description else {})
-    headers = {"WWW-Authenticate": f'Bearer error="{name}"'} if name == "invalid_token" else None
+    # RFC 6750 § 3.1 has one error for any unusable token, invalid_token
+    headers = {"WWW-Authenticate": 'Bearer error="invalid_token"'} if name in ("invalid_token", "expired_token") \
+        else None
     return web.json_response(body, status=status, headers=headers)
 
 
@@ -240,8 +246,11 @@ def bearer_only(handler: Any) -> Any:
         state: State = request.app["state"]
         scheme, _, access = request.headers.get("Authorization", "").partition(" ")
         if scheme != "Bearer" or state.access.get(access, 0.0) <= time.time():
+            if scheme == "Bearer" and access in state.access:
+                state.counters["expired_token"] += 1
+                return error(401, "expired_token", "The access or refresh token is expired or has been revoked")
             state.counters["invalid_token"] += 1
-            return error(401, "invalid_token", "The access token is not valid")
+            return error(401, "invalid_token", "The token provided is not a valid OAuth access or refresh token")
         try:
             body = await request.json()
         except ValueError:
@@ -250,7 +259,7 @@ def bearer_only(handler: Any) -> Any:
         try:
             return await handler(state, body if isinstance(body, dict) else {})
         except ValueError:  # a hash that is not base64
-            return error(400, "invalid_request", "Invalid parameter hashes")
+            return error(400, "invalid_request", "Invalid Base64 hash string parameter")
 
     return checked
 
@@ -262,7 +271,7 @@ async def info(request: Any) -> Any:
     return web.json_response({
         "specs": "2.0.0.2", "name": "CSC v2 test service", "logo": f"{base}/logo.png", "region": "VN", "lang": "vi",
         "description": "Dịch vụ ký số từ xa thử nghiệm", "authType": ["basic", "oauth2client", "oauth2code"],
-        "oauth2": base, "oauth2Issuer": base,
+        "oauth2": base,  # or oauth2Issuer, never both (§ 11.1)
         "methods": ["auth/login", "credentials/list", "credentials/info", "credentials/authorize",
                     "signatures/signHash", "oauth2/authorize", "oauth2/token"],
         "signAlgorithms": {"algos": list(SIGN_ALGOS)},
@@ -278,10 +287,20 @@ async def authorize_page(request: Any) -> Any:
     if query.get("client_id") not in state.config["clients"] or redirect.scheme != "http" or \
             redirect.hostname not in ("127.0.0.1", "localhost", "::1"):
         return web.Response(status=400, text="unknown client or redirect_uri")
-    if query.get("response_type") != "code" or query.get("code_challenge_method") != "S256" or \
-            not query.get("code_challenge"):
-        return web.Response(status=400, text="response_type=code and PKCE S256 are required")
+    if query.get("response_type") != "code":
+        raise _back(query, "unsupported_response_type", "response_type must be code")
+    if query.get("code_challenge_method") != "S256" or not query.get("code_challenge"):
+        raise _back(query, "invalid_request", "PKCE with S256 is required")
     return web.Response(content_type="text/html", text=_form(dict(query), ""))
+
+
+def _back(query: Any, name: str, description: str) -> Any:
+    """A refused authorization request, told to the client at its (checked) redirect_uri."""
+    from aiohttp import web
+
+    answer = {"error": name, "error_description": description} | \
+        ({"state": query["state"]} if "state" in query else {})
+    return web.HTTPFound(f"{query['redirect_uri']}?{urlencode(answer)}")
 
 
 def _form(query: dict[str, str], message: str) -> str:
@@ -317,25 +336,32 @@ async def token(request: Any) -> Any:
     grant = form.get("grant_type", "")
     state.counters[f"oauth2/token:{grant}"] += 1
     client, secret = form.get("client_id", ""), form.get("client_secret")
-    if client not in state.config["clients"] or (secret is not None and state.config["clients"][client] != secret):
-        return error(401, "invalid_client")
+    if not client:
+        return error(400, "invalid_request", "Missing parameter client_id")
+    if client not in state.config["clients"]:
+        return error(400, "invalid_request", "Invalid parameter client_id")
+    if secret is not None and state.config["clients"][client] != secret:
+        return error(400, "invalid_request", "Invalid parameter client_secret")
     if grant == "client_credentials":
         if secret is None:
-            return error(401, "invalid_client", "a client secret is required")
+            return error(400, "invalid_request", "Client authorization required")
         return web.json_response(state.tokens(refresh=False))  # RFC 6749 § 4.4.3: no refresh token
     if grant == "refresh_token":
         if form.get("refresh_token") not in state.refresh:
-            return error(400, "invalid_grant", "The refresh token is not valid")
+            return error(400, "invalid_grant", "Invalid parameter refresh_token")
         return web.json_response(state.tokens(refresh=False))
     if grant == "authorization_code":
         issued = state.codes.pop(form.get("code", ""), None)
         verifier = form.get("code_verifier", "")
         challenge = base64.urlsafe_b64encode(hashlib.sha256(verifier.encode()).digest()).decode().rstrip("=")
         if issued is None or issued["expires"] < time.time() or issued["client_id"] != client or \
-                issued["redirect_uri"] != form.get("redirect_uri") or issued["challenge"] != challenge:
-            return error(400, "invalid_grant", "The authorization code is not valid")
+                issued["challenge"] != challenge:
+            return error(400, "invalid_grant", "Authorization code is invalid or expired")
+        if issued["redirect_uri"] != form.get("redirect_uri"):
+            return error(400, "invalid_grant",
+                         "redirect_uri parameter does not match redirect_uri parameter of authorization request")
         return web.json_response(state.tokens(refresh=True))
-    return error(400, "unsupported_grant_type")
+    return error(400, "invalid_request", f"{'Invalid' if grant else 'Missing'} parameter grant_type")
 
 
 async def login(request: Any) -> Any:
@@ -349,16 +375,21 @@ async def login(request: Any) -> Any:
     if body.get("refresh_token"):
         state.counters["auth/login:refresh"] += 1
         if body["refresh_token"] not in state.refresh:
-            return error(400, "invalid_grant", "The refresh token is not valid")
+            return error(400, "invalid_request", "Invalid refresh_token")
         return web.json_response(state.tokens(refresh=False))
     state.counters["auth/login"] += 1
     scheme, _, encoded = request.headers.get("Authorization", "").partition(" ")
     try:
-        user, _, password = base64.b64decode(encoded).decode().partition(":")
+        decoded = base64.b64decode(encoded, validate=True).decode() if scheme == "Basic" else None
     except ValueError:
-        user, password = "", ""
-    if scheme != "Basic" or state.config["users"].get(user) != password:
-        return error(401, "invalid_request", "Invalid username or password")
+        decoded = None
+    if decoded is None:
+        return error(401, "invalid_request", "Malformed authentication parameter")
+    user, colon, password = decoded.partition(":")
+    if not colon:
+        return error(400, "invalid_request", "Malformed username-password")
+    if state.config["users"].get(user) != password:
+        return error(400, "authentication_error", "An error occurred during authentication process")
     return web.json_response(state.tokens(refresh=bool(body.get("rememberMe"))))
 
 
@@ -399,11 +430,11 @@ async def credentials_info(state: State, body: dict[str, Any]) -> Any:
 
 
 def _auth(state: State, credential: dict[str, Any]) -> dict[str, Any]:
-    if credential["mode"] == "implicit":
-        return {"mode": "implicit"}
+    """v2 has no "implicit": a credential that asks nothing is "explicit" with no objects."""
     objects = [{"type": "Password", "id": name, "format": "N", "label": name}
-               for name in ("PIN", "OTP") if state.config[name.lower()] is not None]
-    return {"mode": "explicit", "expression": " AND ".join(o["id"] for o in objects), "objects": objects}
+               for name in ("PIN", "OTP") if credential["asks"] and state.config[name.lower()] is not None]
+    expression = {"expression": " AND ".join(o["id"] for o in objects)} if objects else {}
+    return {"mode": "explicit", **expression, "objects": objects}
 
 
 async def credentials_authorize(state: State, body: dict[str, Any]) -> Any:
@@ -413,16 +444,20 @@ async def credentials_authorize(state: State, body: dict[str, Any]) -> Any:
     if credential is None:
         return error(400, "invalid_request", "Invalid parameter credentialID")
     if not credential["enabled"]:
-        return error(400, "invalid_request", "The credential is disabled")
+        return error(400, "invalid_request", "The credential identified by credentialID is disabled")
     count = body.get("numSignatures")
-    if not isinstance(count, int) or isinstance(count, bool) or not 1 <= count <= state.config["multisign"]:
-        return error(400, "invalid_request", "Invalid parameter numSignatures")
+    if not isinstance(count, int) or isinstance(count, bool):
+        return error(400, "invalid_request", "Missing (or invalid type) integer parameter numSignatures")
+    if count < 1:
+        return error(400, "invalid_request", "Invalid value for parameter numSignatures")
+    if count > state.config["multisign"]:
+        return error(400, "invalid_request", "Numbers of signatures is too high")
     hashes = body.get("hashes")
     if state.config["scal"] == 2 and (not isinstance(hashes, list) or len(hashes) != count):
         return error(400, "invalid_request", "Missing (or invalid type) parameter hashes")
     if hashes is not None and body.get("hashAlgorithmOID") not in HASH_OIDS:
         return error(400, "invalid_request", "Invalid parameter hashAlgorithmOID")
-    if credential["mode"] == "explicit":
+    if credential["asks"]:
         given = {str(a.get("id")): a.get("value") for a in body.get("authData", []) if isinstance(a, dict)}
         for name in ("PIN", "OTP"):
             wanted = state.config[name.lower()]
@@ -443,15 +478,22 @@ async def sign_hash(state: State, body: dict[str, Any]) -> Any:
     if credential is None:
         return error(400, "invalid_request", "Invalid parameter credentialID")
     sad = state.sads.get(str(body.get("SAD")))
-    if sad is None or sad.credential != credential["id"] or sad.expires < time.time():
+    if sad is None or sad.credential != credential["id"]:
         return error(400, "invalid_request", "Invalid parameter SAD")
+    if sad.expires < time.time():
+        return error(400, "invalid_request", "SAD expired")
     hashes = body.get("hashes")
-    if not isinstance(hashes, list) or not hashes:
-        return error(400, "invalid_request", "Missing (or invalid type) parameter hashes")
-    digest = HASH_OIDS.get(str(body.get("hashAlgorithmOID")))
+    if not isinstance(hashes, list):
+        return error(400, "invalid_request", "Missing (or invalid type) array parameter hashes")
+    if not hashes:
+        return error(400, "invalid_request", "Empty hash array")
     algo = str(body.get("signAlgo"))
-    if algo not in SIGN_ALGOS or digest is None or SIGN_ALGOS[algo] not in (None, digest):
-        return error(400, "invalid_request", "Invalid parameter signAlgo or hashAlgorithmOID")
+    if algo not in SIGN_ALGOS:
+        return error(400, "invalid_request", "Invalid parameter signAlgo")
+    # hashAlgorithmOID counts only when signAlgo does not name the digest (rsaEncryption); else it is ignored
+    digest = SIGN_ALGOS[algo] or HASH_OIDS.get(str(body.get("hashAlgorithmOID")))
+    if digest is None:
+        return error(400, "invalid_request", "Invalid parameter hashAlgorithmOID")
     values = [_unb64(h) for h in hashes]
     if len(values) > sad.remaining:
         return error(400, "invalid_request", "More hashes than the SAD authorises")

@@ -126,6 +126,8 @@ def test_no_policy_file_changes_nothing(tmp_path: Path) -> None:
     ('[revocation]\ncache_dir = "/tmp"\n', "cache_dir"),
     ('[revocation]\npolicy = "never"\n', "revocation policy must be one of"),
     ("[origins\n", "policy.toml"),
+    ("remote = 1\n", "[[remote]] must be an array of tables"),
+    ('[[remote]]\nname = "hanoi"\nurl = "http://ky.hanoi.gov.vn"\n', "url must be https://"),
 ])
 def test_a_broken_policy_is_refused(tmp_path: Path, text: str, named: str) -> None:
     policy = write(tmp_path / "policy.toml", text)
@@ -186,3 +188,22 @@ def test_without_the_flag_the_policy_still_caps_the_browser_policies(tmp_path: P
     assert not root.exists()
     with pytest.raises(SystemExit):  # the machine policy's list is the whole list: nothing to add to it
         build_parser().parse_args(["browsers", "policies", "--write", "--machine-policy", "--allow-origin", CITY])
+
+
+def test_the_policy_remote_services_replace_the_users(tmp_path: Path) -> None:
+    """IT staff configure the service for every user; each user keeps their own tokens."""
+    user = write(tmp_path / "signer.toml", '[[remote]]\nname = "mine"\nurl = "https://mine.example.gov.vn"\n')
+    secret = write(tmp_path / "csc-secret", "s3cret")
+    secret.chmod(0o640)  # readable by the users' group, not by others
+    policy = write(tmp_path / "policy.toml", '[[remote]]\nname = "hanoi"\nurl = "https://ky.hanoi.gov.vn"\n'
+                   'api_version = "v2"\nauth = "client_credentials"\nclient_id = "vn-token-signer"\n'
+                   'secret_file = "csc-secret"\n')
+    settings = load_settings(user, policy_file=policy)
+    assert [(r.name, r.api_version, r.auth, r.client_id, r.secret_file) for r in settings.remote] == [
+        ("hanoi", "v2", "client_credentials", "vn-token-signer", secret)]
+    assert settings.remote[0].token_file == settings.server.state_dir / "remote-tokens.json"
+    secret.chmod(0o644)
+    with pytest.raises(SignerError) as caught:
+        load_settings(user, policy_file=policy)
+    assert caught.value.code == "CONFIG_INVALID" and "other users" in caught.value.detail
+    assert str(policy) in caught.value.detail

@@ -14,7 +14,11 @@ import stat
 import sys
 from collections.abc import Iterator
 from pathlib import Path
+from urllib.error import HTTPError, URLError
+from urllib.parse import parse_qs, urlsplit
+from urllib.request import urlopen
 
+import aiohttp
 import pytest
 from conftest import DOCUMENTS, DevEnv, free_port, signer_cli
 from cryptography import x509 as pyca_x509
@@ -170,7 +174,7 @@ def test_a_token_about_to_expire_is_renewed_before_use(dev_env: DevEnv, tmp_path
             assert code == 0, said
         counted = short.counters()
     assert counted["auth/login"] == 1 and counted["auth/login:refresh"] >= 1
-    assert counted.get("invalid_token", 0) == 0
+    assert counted.get("invalid_token", 0) == counted.get("expired_token", 0) == 0
 
 
 def test_a_stopped_service_is_unreachable(dev_env: DevEnv, tmp_path: Path) -> None:
@@ -368,6 +372,63 @@ def test_a_token_refused_after_renewal_is_login_required(service: RunningV2) -> 
     assert auth.renewals == 2  # the first token, then one renewal
 
 
+def test_the_browser_answer_must_carry_our_state(service: RunningV2) -> None:
+    """A redirect with another state (a forged answer) ends the sign-in without using its code,
+    and the listener answers once: it is gone after that."""
+    endpoint, _ = _client(service)
+    auth = Authenticator(endpoint, AuthSettings(kind="authorization_code", service=SERVICE,
+                                                client_id=service.client_id))
+    redirects: list[str] = []
+
+    def forged(url: str) -> None:
+        query = parse_qs(urlsplit(url).query)
+        assert query["code_challenge_method"] == ["S256"] and len(query["code_challenge"][0]) == 43
+        redirects.append(query["redirect_uri"][0])
+        with pytest.raises(HTTPError) as refused:
+            urlopen(f"{redirects[0]}?code=stolen&state=not-ours", timeout=10)
+        assert refused.value.code == 400
+
+    async def sign_in() -> RemoteError:
+        async with aiohttp.ClientSession() as session:
+            try:
+                await auth.browser_login(session, forged, wait_s=60)
+            except RemoteError as refused:
+                return refused
+        raise AssertionError("a forged answer signed in")
+
+    before = service.counters().get("oauth2/token:authorization_code", 0)
+    refused = asyncio.run(sign_in())
+    assert refused.kind is RemoteErrorKind.REFUSED and "state" in refused.detail
+    assert service.counters().get("oauth2/token:authorization_code", 0) == before  # the code never sent
+    with pytest.raises(URLError):
+        urlopen(f"{redirects[0]}?code=late&state=any", timeout=10)
+
+
+def test_scal_1_with_multisign_signs_several_hashes_per_authorisation(dev_env: DevEnv, tmp_path: Path) -> None:
+    digests = [hashlib.sha256(f"văn bản {i}".encode()).digest() for i in range(4)]
+    with start(dev_env.dir / "pki", tmp_path, free_port(), scal=1, multisign=3) as several:
+        endpoint, auth = _client(several)
+
+        async def session() -> tuple[Credential, list[bytes], RemoteError]:
+            async with open_client(endpoint, auth) as client:
+                leader = await client.credential(LEADER)
+                sad = await client.authorize(LEADER, digests[:3])
+                signed = await client.sign_hashes(leader, sad, digests[:3], key_algorithm="rsa", digest="sha256")
+                try:  # the authorisation covered three signatures: a fourth is refused
+                    await client.sign_hashes(leader, sad, digests[3:], key_algorithm="rsa", digest="sha256")
+                except RemoteError as refused:
+                    return leader, signed, refused
+            raise AssertionError("a SAD signed more than it authorised")
+
+        leader, signed, refused = asyncio.run(session())
+        assert several.counters()["signatures/signHash"] == 2
+    assert (leader.scal, leader.multisign) == (1, 3)
+    public_key = pyca_x509.load_der_x509_certificate(leader.certificates[0]).public_key()
+    for digest, signature in zip(digests, signed, strict=False):
+        public_key.verify(signature, digest, padding.PKCS1v15(), Prehashed(hashes.SHA256()))  # type: ignore[union-attr]
+    assert len(signed) == 3 and refused.status == 400
+
+
 @pytest.mark.parametrize(("table", "says"), [
     ('auth = "client_credentials"', "needs client_id and secret_file"),
     ('auth = "basic"\nusername = "u"', "needs secret_file"),
@@ -398,19 +459,3 @@ def test_a_secret_file_others_can_read_is_refused(tmp_path: Path) -> None:
     with pytest.raises(SignerError) as refused:
         load_settings(config, policy_file=tmp_path / "no-policy.toml")
     assert refused.value.code == "CONFIG_INVALID" and "other users" in refused.value.detail
-
-
-def test_the_machine_policy_services_replace_the_users(tmp_path: Path) -> None:
-    config = tmp_path / "signer.toml"
-    config.write_text('[[remote]]\nname = "mine"\nurl = "https://mine.example.gov.vn"\n')
-    policy = tmp_path / "policy.toml"
-    policy.write_text('[[remote]]\nname = "hanoi"\nurl = "https://ky.hanoi.gov.vn"\napi_version = "v2"\n'
-                      'auth = "authorization_code"\nclient_id = "vn-token-signer"\n')
-    settings = load_settings(config, policy_file=policy)
-    assert [(r.name, r.api_version, r.auth, r.client_id) for r in settings.remote] == [
-        ("hanoi", "v2", "authorization_code", "vn-token-signer")]
-    assert settings.remote[0].token_file == settings.server.state_dir / "remote-tokens.json"
-    policy.write_text('[[remote]]\nname = "hanoi"\nurl = "http://ky.hanoi.gov.vn"\n')
-    with pytest.raises(SignerError) as refused:
-        load_settings(config, policy_file=policy)
-    assert refused.value.code == "CONFIG_INVALID" and str(policy) in refused.value.detail

@@ -9,7 +9,6 @@ bounded by ``[revocation] fetch_budget_s``.
 from __future__ import annotations
 
 import argparse
-import asyncio
 from typing import TYPE_CHECKING
 
 from ..errors import SignerError
@@ -45,6 +44,8 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
 
 
 def run(args: argparse.Namespace, settings: Settings) -> int:
+    import asyncio
+
     from ..certificates import Trust
     from ..keys import KeyStore
 
@@ -86,6 +87,8 @@ async def _listing(store: KeyStore, settings: Settings, trust: Trust, *, check: 
 async def _verdicts(store: KeyStore, entries: list[CertificateEntry], settings: Settings, trust: Trust
                     ) -> dict[str, Verdict]:
     """Each certificate's verdict by id, checked together (the checks wait on the network)."""
+    import asyncio
+
     from ..validation.presign import Verdict, responders_command, verdict
 
     responders = responders_command(settings)

@@ -74,8 +74,8 @@ async def call(service: RemoteSettings, use: Callable[[CscClient], Awaitable[T]]
 
 def token_of(service: RemoteSettings) -> TokenInfo:
     return TokenInfo(module=PREFIX + service.url, slot_id=0, label=PREFIX + service.name,
-                     serial=PREFIX + service.name, manufacturer="",
-                     model=f"CSC API {service.api_version}", flags=REMOTE_FLAGS)
+                     serial=PREFIX + service.name, manufacturer="", model=f"CSC API {service.api_version}",
+                     flags=REMOTE_FLAGS)
 
 
 @dataclass(frozen=True)
@@ -164,8 +164,9 @@ class RemoteKey:
         """What authorises the next ``signatures`` signatures: nothing for an implicit credential;
         for an explicit one, its PIN and/or one-time code asked of the official (an online code
         sent by the service first). The caller keeps the answer only while it signs them."""
-        if self.credential.auth_mode == IMPLICIT:
-            return Authorisation()
+        pin, otp = self.credential.pin, self.credential.otp
+        if self.credential.auth_mode == IMPLICIT or (self.credential.auth_mode == EXPLICIT and not (pin or otp)):
+            return Authorisation()  # nothing to type (v1 PIN and OTP presence "false")
         if self.credential.auth_mode != EXPLICIT:
             raise SignerError(Code.NOT_SUPPORTED,
                               f"{self.service.name}: credentials authorised by {self.credential.auth_mode} "
@@ -178,7 +179,6 @@ class RemoteKey:
                               f"{self.credential.id} (start `signer tray`, or sign at a terminal)",
                               vi=f"{self.service.name}: không có ai ở máy để nhập mã PIN hoặc mã OTP của "
                                  f"{self.credential.id} (hãy chạy `signer tray`, hoặc ký tại cửa sổ dòng lệnh)")
-        pin, otp = self.credential.pin, self.credential.otp
         sent = otp is not None and otp.online
         if sent:
             await call(self.service, lambda client: client.send_otp(self.credential.id))
