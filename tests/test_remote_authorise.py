@@ -22,10 +22,12 @@ import structlog
 from conftest import DOCUMENTS, DevEnv, free_port, signer_cli
 from csc_v2_server import RunningV2, start
 from daemon_harness import RunningDaemon
+from docsys import DocumentSystem, Running
 from http_client import call
 from pdf_checks import assert_pdfsig_all_valid
 from pty_terminal import Terminal
 from test_remote_v2 import _client_credentials, _env
+from test_vgca import document_frame, vgca
 
 from drivers.csc import RemoteError
 from signer.audit import AuditLog
@@ -139,6 +141,29 @@ def test_the_companion_authorises_an_explicit_credential_and_the_page_cannot(
     assert (line.result, line.remote, line.origin) == ("OK", SERVICE, PAGE)
     for secret in (PIN, OTP):
         assert secret not in audit and secret not in repr(logged)
+
+
+def test_a_vgca_page_s_pin_and_otp_are_not_read(service: RunningV2, dev_env: DevEnv, tmp_path: Path) -> None:
+    """A VGCA SignApproved frame carrying its own (wrong) PIN and OTP: the official is asked in the
+    dialog all the same, and only what the official typed reaches the service."""
+    config = _client_credentials(dev_env, tmp_path / "config", service)
+    text = config.read_text()
+    assert 'default_certificate = "gov-test/leader"' in text
+    config.write_text(text.replace('default_certificate = "gov-test/leader"', f'default_certificate = "{CLERK}"'))
+    official = Official(PIN, OTP)
+    before = _counted(service, "wrong PIN", "wrong OTP", "signatures")
+    with Running(DocumentSystem()) as docsys, RunningDaemon(
+            config, tmp_path / "daemon", allow_origins=(docsys.url,), pregranted=(docsys.url,),
+            unattended=(docsys.url,)) as daemon, Companion(daemon, official):
+        reply = vgca(daemon, "SignApproved", document_frame(docsys, PIN="00000000", OTP="000000", Pin="00000000"),
+                     origin=docsys.url)
+        assert reply["Status"] == 0, reply
+        (upload,) = docsys.uploads
+    out = tmp_path / "uploaded.pdf"
+    out.write_bytes(upload.data)
+    assert_pdfsig_all_valid(out, 1)
+    assert [(s["credential"], s["origin"]) for s in official.shown] == [(CLERK, docsys.url)]
+    assert _counted(service, "wrong PIN", "wrong OTP", "signatures") == (before[0], before[1], before[2] + 1)
 
 
 def test_a_wrong_one_time_code_is_refused_once_and_nothing_is_signed(
