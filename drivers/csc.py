@@ -4,16 +4,17 @@ or v2 (2.0.0.x), as ``Endpoint.api_version`` says.
 The key stays in the service's HSM; the service signs hashes. What is used, with the sections
 of the specification (1.0.4.0 / 2.0.0.2) whose JSON it follows: ``info`` (§ 11.1),
 ``credentials/list`` (§ 11.4), ``credentials/info`` (§ 11.5: certificate and chain, key
-algorithms, the authorisation mode, ``SCAL``, ``multisign``), ``credentials/authorize`` (§ 11.6:
-the SAD, for ``numSignatures`` hashes, with a PIN or OTP the caller supplies) and
+algorithms, the authorisation mode, ``SCAL``, ``multisign``, the PIN / OTP an explicit credential
+asks for), ``credentials/sendOTP`` (v1 § 11.7: an online one-time code), ``credentials/authorize``
+(§ 11.6: the SAD, for ``numSignatures`` hashes, with a PIN or OTP the caller supplies) and
 ``signatures/signHash`` (v1 § 11.9, v2 § 11.10: many hashes per call). What differs in v2:
 ``hashes`` and ``hashAlgorithmOID`` instead of ``hash`` and ``hashAlgo``, the PIN and OTP as
-``authData`` objects, the authorisation mode as ``auth.mode`` instead of ``authMode`` (only
-"explicit" or "oauth2code": a credential that needs nothing from the official is "explicit"
-with no authentication objects), and no pages in ``credentials/list``. Every call is bounded
-in time and in the size of its answer. The access token, when the service asks
-for one, comes from ``drivers.csc_auth``; a call whose token is refused (HTTP 401) is made once
-more with a renewed one.
+``authData`` objects, the authorisation mode and its PIN / OTP as ``auth.mode`` and
+``auth.objects`` instead of ``authMode``, ``PIN`` and ``OTP`` (only "explicit" or "oauth2code": a
+credential that needs nothing from the official is "explicit" with no authentication objects),
+and no pages in ``credentials/list``. Every call is bounded in time and in the size of its
+answer. The access token, when the service asks for one, comes from ``drivers.csc_auth``; a call
+whose token is refused (HTTP 401) is made once more with a renewed one.
 
 pyHanko's ``CSCSigner`` is not used: it speaks v1 only; it is a pyHanko ``Signer`` that hashes
 the data itself and builds the CMS, where the signer's engine hands its keys a digest and wants
@@ -75,6 +76,16 @@ class ServiceInfo:
 
 
 @dataclass(frozen=True)
+class AuthInput:
+    """A PIN or one-time code an explicit credential asks for (``credentials/info``'s ``PIN`` /
+    ``OTP`` objects in v1, its ``auth.objects`` in v2; § 11.5)."""
+
+    label: str = ""
+    description: str = ""
+    online: bool = False  # an OTP the service sends (credentials/sendOTP first), not one a device shows
+
+
+@dataclass(frozen=True)
 class Credential:
     """One credential as ``credentials/info`` describes it."""
 
@@ -85,6 +96,8 @@ class Credential:
     auth_mode: str  # "implicit", "explicit" or "oauth2code"
     scal: int  # 2: the SAD is bound to the hashes it authorises
     multisign: int  # how many hashes one authorisation may cover
+    pin: AuthInput | None = None  # what an explicit credential asks for (None: not that)
+    otp: AuthInput | None = None
 
     def sign_algorithm(self, key_algorithm: str, digest: str) -> str:
         """The signAlgo to ask for: the one naming the digest, else rsaEncryption with hashAlgo."""
@@ -140,7 +153,11 @@ class CscClient:
         certificates = tuple(_b64(c) for c in _field(_field(answer, "cert", dict), "certificates", list))
         if not certificates:
             raise RemoteError(f"credential {credential_id} has no certificate", reached=True)
-        mode = _v2_mode(answer.get("auth")) if self.v2 else answer.get("authMode")
+        auth = answer.get("auth")
+        if self.v2:
+            mode, inputs = _v2_mode(auth), _v2_inputs(auth)
+        else:
+            mode, inputs = answer.get("authMode"), {name: _auth_input(answer.get(name)) for name in ("PIN", "OTP")}
         return Credential(
             id=credential_id, certificates=certificates,
             algorithms=tuple(str(a) for a in _field(key, "algo", list)),
@@ -148,7 +165,12 @@ class CscClient:
             auth_mode=str(mode or "implicit"),
             scal=_int(answer.get("SCAL", 1), "SCAL"),
             multisign=_int(answer.get("multisign", 1), "multisign"),
+            pin=inputs.get("PIN"), otp=inputs.get("OTP"),
         )
+
+    async def send_otp(self, credential_id: str) -> None:
+        """Has the service send the holder an online one-time code (spec 1.0.4 § 11.7)."""
+        await self.call("credentials/sendOTP", {"credentialID": credential_id})
 
     async def authorize(self, credential_id: str, hashes: Sequence[bytes], *, pin: str | None = None,
                         otp: str | None = None, digest: str = "sha256", signatures: int | None = None) -> str:
@@ -206,6 +228,14 @@ async def open_client(endpoint: Endpoint, auth: Bearer | None = None) -> AsyncIt
         yield CscClient(endpoint, session, auth)
 
 
+def _auth_input(value: object) -> AuthInput | None:
+    """An absent object, or presence "false": not asked for ("true" or "optional": asked)."""
+    if not isinstance(value, dict) or str(value.get("presence", "false")) == "false":
+        return None
+    return AuthInput(label=str(value.get("label", "")), description=str(value.get("description", "")),
+                     online=value.get("type") == "online")
+
+
 def _v2_mode(auth: object) -> str | None:
     """The authorisation mode as v1 names it: v2's "explicit" with no authentication objects is
     what v1 calls "implicit" (nothing is asked of the official)."""
@@ -213,6 +243,17 @@ def _v2_mode(auth: object) -> str | None:
         return None
     mode = auth.get("mode")
     return "implicit" if mode == "explicit" and not auth.get("objects") else mode
+
+
+def _v2_inputs(auth: object) -> dict[str, AuthInput | None]:
+    """v2's ``auth.objects``, by ``id`` (PIN, OTP); a v2 one-time code is one the holder's device shows."""
+    objects = auth.get("objects") if isinstance(auth, dict) else None
+    inputs: dict[str, AuthInput | None] = {}
+    for item in objects if isinstance(objects, list) else []:
+        if isinstance(item, dict) and str(item.get("id", "")).upper() in ("PIN", "OTP"):
+            inputs[str(item["id"]).upper()] = AuthInput(label=str(item.get("label", "")),
+                                                        description=str(item.get("description", "")))
+    return inputs
 
 
 def _int(value: object, name: str) -> int:

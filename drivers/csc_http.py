@@ -14,6 +14,7 @@ the OAuth 2.0 token endpoint (v1 § 8.3.3, v2 § 8.4.4) refuses a code or refres
 from __future__ import annotations
 
 import json
+import re
 from enum import Enum
 from typing import Any
 
@@ -34,6 +35,8 @@ class RemoteErrorKind(Enum):
 # invalid_otp also from signatures/signHash, v1 § 11.9, v2 § 11.10; v2's authorize names the
 # authData it refuses invalid_authentication_data)
 WRONG_SECRET = {"invalid_pin", "invalid_otp", "invalid_authentication_data"}
+# API 1.0.4 words some of them as ``invalid_request``, told apart only by the description
+WRONG_SECRET_SAID = re.compile(r"\b(PIN|OTP)\b.*\binvalid\b|\binvalid\b.*\b(PIN|OTP)\b", re.IGNORECASE)
 # a refused access token, refresh token, client or basic sign-in (see above)
 SIGN_IN_REFUSED = {"invalid_token", "expired_token", "authentication_error", "invalid_grant", "invalid_client",
                    "unauthorized_client"}
@@ -42,7 +45,8 @@ SIGN_IN_REFUSED = {"invalid_token", "expired_token", "authentication_error", "in
 def kind_of(*, reached: bool, status: int | None, error: str | None, description: str = "") -> RemoteErrorKind:
     if not reached:
         return RemoteErrorKind.UNREACHABLE
-    if error in WRONG_SECRET:
+    if error in WRONG_SECRET or (error == "invalid_request" and "missing" not in description.lower()
+                                 and WRONG_SECRET_SAID.search(description)):
         return RemoteErrorKind.AUTHORISATION_INCORRECT
     if status == 401 or error in SIGN_IN_REFUSED:
         return RemoteErrorKind.LOGIN_REQUIRED

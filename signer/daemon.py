@@ -18,6 +18,7 @@ from .engine import budget
 from .errors import Code, SignerError
 from .keys import KeyStore
 from .keys.pins import PinSource, pin_source_from
+from .keys.remote import Authoriser
 from .keys.watch import TokenWatch
 from .logs import configure_logging, is_configured
 from .security.auth import ApiToken
@@ -56,13 +57,14 @@ class Signing:
 
 
 def signing_parts(settings: Settings, pins: PinSource, prompts: Prompts, consent: ConsentBroker | None,
-                  limits: Limits) -> Signing:
+                  limits: Limits, authoriser: Authoriser | None) -> Signing:
+    """``authoriser``: who types a remote credential's PIN and one-time code (None: nobody)."""
     state = settings.server.state_dir
     read = budget.ReadBudget.of(limits)
     budget.configure(read)  # what reading one document may cost, in this process (and its workers, below)
     audit = AuditLog(state / "audit.jsonl", Retention(limits.audit_max_bytes, limits.audit_keep_files))
     trust = Trust.load(settings.trust.anchors, settings.trust.intermediates)  # read once per run
-    keys = KeyStore(settings, pins, trust)
+    keys = KeyStore(settings, pins, trust, authoriser)
     watch = TokenWatch(keys, settings.tokens.watch, settings.tokens.poll_s)  # started by the daemon, or a first wait
     documents = DocumentPool(Budget(limits.document_cpu_s, limits.document_memory_mb, limits.document_deadline_s, read),
                              workers=limits.document_workers, batch_workers=limits.batch_workers,
@@ -75,13 +77,15 @@ def signing_parts(settings: Settings, pins: PinSource, prompts: Prompts, consent
     return Signing(settings, limits, audit, trust, keys, service, batches, documents, watch)
 
 
-def local_signing(settings: Settings, console: PlugInAsker | None = None) -> Signing:
+def local_signing(settings: Settings, console: PlugInAsker | None = None,
+                  authoriser: Authoriser | None = None) -> Signing:
     """For a command on this machine: PINs from the terminal (or the development PINs), no
     browser to ask consent of, the same audit trail and batch journal as the daemon;
-    ``console`` tells the official to plug the token in (None: a missing token fails at once)."""
+    ``console`` tells the official to plug the token in (None: a missing token fails at once);
+    ``authoriser`` asks a remote credential's PIN and one-time code (the command's terminal)."""
     limits = _limits(settings)
     return signing_parts(settings, pin_source_from(settings), Prompts(settings.consent.timeout_s, console=console),
-                         None, limits)
+                         None, limits, authoriser)
 
 
 class Daemon:
@@ -110,7 +114,8 @@ class Daemon:
                                 self.prompts, Backoff(self.limits.consent_backoff_s, self.limits.consent_backoff_max_s))
         if pins is None:
             pins = pin_source_from(settings) if settings.pin.source == "development" else self.pin_prompts
-        self.signing = signing_parts(settings, pins, self.prompts, consent, self.limits)
+        # a remote credential's PIN and one-time code: the companion's dialog, or the terminal
+        self.signing = signing_parts(settings, pins, self.prompts, consent, self.limits, self.prompts)
         self.api_token = ApiToken(settings.server.api_token_file)
         self.rate = RateLimiter(self.limits.rate_per_second, self.limits.rate_burst)
         self.peer_rate = RateLimiter(self.limits.peer_rate_per_second, self.limits.peer_rate_burst)

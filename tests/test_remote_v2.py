@@ -27,10 +27,12 @@ from cryptography.hazmat.primitives.asymmetric import padding
 from cryptography.hazmat.primitives.asymmetric.utils import Prehashed
 from csc_v2_server import RunningV2, start
 from daemon_harness import RunningDaemon
+from docsys import DocumentSystem, Running
 from http_client import call
 from pdf_checks import assert_pdfsig_all_valid, validate_all
 from test_browser import ARGS, CHROMIUM
 from test_remote_csc import _signer_config
+from test_vgca import document_frame, vgca
 
 from drivers.csc import Credential, Endpoint, RemoteError, RemoteErrorKind, open_client
 from drivers.csc_auth import Authenticator, AuthSettings
@@ -283,6 +285,26 @@ def test_the_daemon_signs_with_the_v2_credential(service: RunningV2, dev_env: De
         assert_pdfsig_all_valid(out, 1)
         line = AuditLog(daemon.settings.server.state_dir / "audit.jsonl").read()[-1]
         assert (line.result, line.remote) == ("OK", SERVICE)
+
+
+def test_a_vgca_sign_approved_call_with_the_v2_credential(service: RunningV2, dev_env: DevEnv,
+                                                          tmp_path: Path) -> None:
+    """A page's SignApproved over wss://, as with a token and with the v1 service: downloaded,
+    signed by the v2 service's key (the default certificate), uploaded back."""
+    config = _client_credentials(dev_env, tmp_path, service)
+    with Running(DocumentSystem()) as docsys, RunningDaemon(
+            config, tmp_path / "daemon", allow_origins=(docsys.url,), pregranted=(docsys.url,),
+            unattended=(docsys.url,)) as daemon:
+        reply = vgca(daemon, "SignApproved", document_frame(docsys), origin=docsys.url)
+        assert reply["Status"] == 0, reply
+        (upload,) = docsys.uploads
+        out = tmp_path / "uploaded.pdf"
+        out.write_bytes(upload.data)
+        assert_pdfsig_all_valid(out, 1)
+        (status,) = validate_all(upload.data, dev_env.root_cert)
+        assert status.bottom_line, status.pretty_print_details()
+        line = AuditLog(daemon.settings.server.state_dir / "audit.jsonl").read()[-1]
+        assert (line.result, line.remote, line.origin) == ("OK", SERVICE, docsys.url)
 
 
 def _client(service: RunningV2) -> tuple[Endpoint, Authenticator]:

@@ -58,7 +58,8 @@ def test_unknown_card_is_listed_with_its_atr(pcscd: int, cli) -> None:
         listed = cli("tokens", "--json")
         assert listed.returncode == 0, listed.stderr
         result = json.loads(listed.stdout)
-        assert set(result) == {"tokens", "modules_missing", "unknown", "not_available"}
+        assert set(result) == {"tokens", "remote", "modules_missing", "unknown", "not_available"}
+        assert result["remote"] == []  # no [[remote]] service configured
         assert "pcsc" not in result["not_available"]
         assert {t["label"] for t in result["tokens"] if t["flags"]["initialized"]} == {
             "Token Le Hong Son", "Token VP UBND Ha Noi"}

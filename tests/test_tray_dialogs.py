@@ -5,12 +5,18 @@ the companion (pin source "terminal") and no pre-granted origin. The companion's
 (``tray.core.TrayCore``) connects over the real Unix-socket channel; its dialogs open here
 as Chromium pages (the real HTML/JS) with the same bridge object pywebview would be given,
 bound as ``window.tray_<name>``. A second page, from an allowed origin, makes the request.
+
+    SIGNER_SCREENSHOTS=docs/images python -m pytest tests/test_tray_dialogs.py -k remote_authorisation
+
+refreshes the user's guide's picture of the remote authorisation dialog.
 """
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import hashlib
+import os
 import queue
 import subprocess
 import sys
@@ -34,7 +40,9 @@ from test_browser import ARGS, CHROMIUM
 
 from drivers.pins import PINPAD, PinRequest, pin_source_for
 from drivers.tokeninfo import TokenFlags
-from signer.service.prompts import pin_message
+from signer.errors import SignerError
+from signer.keys.remote import Authorisation, AuthorisationRequest
+from signer.service.prompts import PIN_PURPOSE, PinPurpose, pin_message
 from tray.app import dialog_page
 from tray.bridge import METHODS, DialogBridge
 from tray.core import TrayCore
@@ -358,6 +366,57 @@ def test_pin_dialog_for_a_pinpad_reader_asks_for_the_keypad_and_sends_no_pin(bro
     page.locator("#ok").click()
     asking.join(10)
     assert answered["pin"] is PINPAD, "the driver logs in with the reader's keypad"
+
+
+def test_remote_authorisation_dialog_sends_the_pin_and_one_time_code(browser, companion: Companion) -> None:
+    """The daemon's question for a remote credential (its Authoriser, ``Prompts``) over the real
+    channel, the real dialog, and the answer back to the daemon; the page keeps nothing typed.
+    The signatures it authorises are tests/test_remote_authorise.py's."""
+    request = AuthorisationRequest(service="ky-tap-trung", credential="cred-leader", holder="Lê Hồng Sơn",
+                                   signatures=3, pin=True, otp=True, pin_label="Mã PIN ký số", otp_sent=True,
+                                   otp_description="Mã gửi qua SMS tới số máy ***1234")
+    loop = companion.running.daemon.pin_prompts.loop
+    assert loop is not None
+
+    async def for_a_signature() -> Authorisation:  # as the signing service asks: naming the site
+        PIN_PURPOSE.set(PinPurpose("https://vanban.hanoi.gov.vn", "batch"))
+        return await companion.running.daemon.prompts.authorise(request)
+
+    asked = asyncio.run_coroutine_threadsafe(for_a_signature(), loop)
+    page = show(browser.new_page(), companion.dialogs.next("authorise"))
+    assert page.locator("#origin").inner_text() == "https://vanban.hanoi.gov.vn"
+    assert [page.locator(f"#{field}").inner_text() for field in ("service", "holder", "credential", "signatures")] == [
+        "ky-tap-trung", "Lê Hồng Sơn", "cred-leader", "3 chữ ký"]
+    assert page.locator("#pin-label").text_content() == "Mã PIN ký số (Mã PIN)"
+    assert page.locator("#otp-label").text_content() == "Mã xác thực một lần (OTP)"
+    assert page.locator("#sent").inner_text() == "Dịch vụ ký số vừa gửi mã OTP cho bạn."
+    assert page.locator("#otp-description").inner_text() == "Mã gửi qua SMS tới số máy ***1234"
+    if os.environ.get("SIGNER_SCREENSHOTS"):  # the user's guide's picture of this dialog
+        page.screenshot(path=str(Path(os.environ["SIGNER_SCREENSHOTS"]) / "companion-authorise.png"), full_page=True)
+    page.locator("#lang").click()
+    assert page.locator("#signatures").inner_text() == "3 signature(s)"
+    page.locator("#pin").fill("246810")
+    page.locator("#otp").fill("135790")
+    page.locator("#ok").click()
+    answer = asked.result(30)
+    assert (answer.pin, answer.otp) == ("246810", "135790")
+    assert "246810" not in repr(answer) and "135790" not in repr(answer)
+    assert page.locator("#pin").input_value() == "" and page.locator("#otp").input_value() == ""
+
+
+def test_remote_authorisation_dialog_cancelled_signs_nothing(browser, companion: Companion) -> None:
+    request = AuthorisationRequest(service="ky-tap-trung", credential="cred-leader", holder="Lê Hồng Sơn",
+                                   signatures=1, pin=False, otp=True)
+    loop = companion.running.daemon.pin_prompts.loop
+    assert loop is not None
+    asked = asyncio.run_coroutine_threadsafe(companion.running.daemon.prompts.authorise(request), loop)
+    page = show(browser.new_page(), companion.dialogs.next("authorise"))
+    assert page.locator("#pin-row").is_hidden() and page.locator("#sent").is_hidden()
+    assert page.locator("#otp-description").is_hidden()
+    page.locator("#cancel").click()
+    with pytest.raises(SignerError) as cancelled:
+        asked.result(30)
+    assert cancelled.value.code == "USER_CANCELLED"
 
 
 def test_progress_dialog_follows_a_real_batch_and_its_cancel_button_cancels(browser, page_server: str,

@@ -20,10 +20,11 @@ from .core import TrayCore
 from .notices import Notice
 
 DIALOGS = Path(__file__).parent / "dialogs"
-SIZES = {"consent": (640, 720), "pin": (460, 440), "plug_in": (520, 460), "progress": (560, 560),
-         "settings": (680, 620)}
+SIZES = {"consent": (640, 720), "pin": (460, 440), "authorise": (480, 600), "plug_in": (520, 460),
+         "progress": (560, 560), "settings": (680, 620)}
 PLACING_SIZE = (760, 940)  # a consent dialog that shows a page to place the block on
 TITLES = {"consent": "Yêu cầu ký số / Signing request", "pin": "Nhập mã PIN / Enter the PIN",
+          "authorise": "Cấp phép ký từ xa / Authorise remote signing",
           "plug_in": "Cắm USB token / Plug in the token", "progress": "Tiến độ ký lô / Batch progress",
           "settings": "Cài đặt ký số / Signing settings"}
 PAGES = {"plug_in": "plugin"}  # a prompt kind whose page is named otherwise

@@ -14,8 +14,8 @@ from typing import Any, Protocol
 from .channel import ChannelError, DaemonRefused
 
 # the methods the dialogs' scripts call (pywebview exposes them as window.pywebview.api.*)
-METHODS = ("state", "answer", "page", "submit_pin", "cancel", "cancel_batch", "revoke", "tokens", "language",
-           "dismissed", "done", "enrol_tokens", "enroll_request", "save_request", "enroll_import")
+METHODS = ("state", "answer", "page", "submit_pin", "submit_authorisation", "cancel", "cancel_batch", "revoke",
+           "tokens", "language", "dismissed", "done", "enrol_tokens", "enroll_request", "save_request", "enroll_import")
 DECISIONS = ("once", "always", "refuse")
 
 
@@ -61,7 +61,7 @@ class Core(Protocol):
 class DialogBridge:
     def __init__(self, core: Core, kind: str, data: dict[str, Any] | None = None) -> None:
         self._core = core
-        self._kind = kind  # consent, pin, plug_in, progress, settings
+        self._kind = kind  # consent, pin, authorise, plug_in, progress, settings
         self._data = data or {}
         self._lock = threading.Lock()
         self._answered = False
@@ -130,9 +130,18 @@ class DialogBridge:
         del pin
         return True
 
+    def submit_authorisation(self, pin: str | None = None, otp: str | None = None) -> bool:
+        """A remote credential's PIN and/or one-time code, to the daemon at once, not kept here."""
+        if self._kind != "authorise" or not all(isinstance(v, str | None) for v in (pin, otp)) or not self._claim():
+            return False
+        self._core.answer(self._data["id"], pin=pin if self._data.get("pin") else None,
+                          otp=otp if self._data.get("otp") else None)
+        del pin, otp
+        return True
+
     def cancel(self) -> bool:
         """A PIN dialog's Cancel; a plug-in dialog's "stop waiting"; a consent's refusal."""
-        if self._kind in ("pin", "plug_in") and self._claim():
+        if self._kind in ("pin", "authorise", "plug_in") and self._claim():
             self._core.answer(self._data["id"], cancel=True)
             return True
         if self._kind == "consent":
@@ -195,7 +204,7 @@ class DialogBridge:
     def dismissed(self) -> None:
         """The window was closed: an unanswered consent is a refusal, a PIN a cancellation, and
         the official stopped waiting for the token."""
-        if self._kind in ("consent", "pin", "plug_in"):
+        if self._kind in ("consent", "pin", "authorise", "plug_in"):
             self.cancel()
 
     def done(self) -> None:

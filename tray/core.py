@@ -171,7 +171,7 @@ class TrayCore:
 
     def answer(self, prompt_id: str, **fields: Any) -> None:
         bridge = self._prompts.get(prompt_id)
-        if bridge is not None and (bridge.kind == "consent" or fields.get("cancel")):
+        if bridge is not None and (bridge.kind in ("consent", "authorise") or fields.get("cancel")):
             self._prompts.pop(prompt_id, None)  # a PIN's stays until its outcome arrives
         self._call(self.channel.answer(prompt_id, **fields))
 

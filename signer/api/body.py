@@ -16,7 +16,7 @@ log = get_logger(__name__)
 
 FIELD_LIMIT = 64 * 1024  # option fields are short texts
 MAX_FIELDS = 32
-PIN_FIELDS = {"pin", "user_pin", "userpin", "password", "matkhau", "ma_pin"}
+PIN_FIELDS = {"pin", "user_pin", "userpin", "password", "matkhau", "ma_pin", "otp", "ma_otp"}  # nor a one-time code
 
 
 @dataclass

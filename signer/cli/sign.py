@@ -29,7 +29,7 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
 def run(args: argparse.Namespace, settings: Settings) -> int:
     import asyncio
 
-    from ..companion.terminal import terminal_plug_in
+    from ..companion.terminal import TerminalAuthoriser, terminal_plug_in
     from ..daemon import local_signing
     from ..files import read_input, write_atomically
     from ..service.caller import CLI, Caller
@@ -37,7 +37,7 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
 
     options, cert = from_arguments(args)
     data = read_input(args.input)
-    signing = local_signing(settings, terminal_plug_in())
+    signing = local_signing(settings, terminal_plug_in(), TerminalAuthoriser())
     try:
         with audited(signing.audit, Caller(origin=None, client=CLI), "cli sign") as caller:
             with announce_waits():

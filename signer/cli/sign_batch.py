@@ -65,12 +65,13 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
 
 
 async def _sign(settings: Settings, paths: list[Path], options: dict[str, str], outdir: Path, *, show: bool) -> dict:
-    from ..companion.terminal import terminal_plug_in
+    from ..companion.terminal import TerminalAuthoriser, terminal_plug_in
     from ..daemon import local_signing
     from ..files import write_atomically
     from ..service.caller import CLI, Caller
 
-    signing = local_signing(settings, terminal_plug_in())  # a command asks for the PIN on its terminal
+    # a command asks for the PIN (and a remote credential's one-time code) on its terminal
+    signing = local_signing(settings, terminal_plug_in(), TerminalAuthoriser())
     try:
         manager = signing.batches
         batch = manager.begin(Caller(origin=None, client=CLI), options)

@@ -26,14 +26,14 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
 def run(args: argparse.Namespace, settings: Settings) -> int:
     import asyncio
 
-    from ..companion.terminal import terminal_plug_in
+    from ..companion.terminal import TerminalAuthoriser, terminal_plug_in
     from ..daemon import local_signing
     from ..files import read_input, write_atomically
     from ..service.caller import CLI, Caller
     from ..service.trail import audited
 
     data = read_input(args.input)
-    signing = local_signing(settings, terminal_plug_in())
+    signing = local_signing(settings, terminal_plug_in(), TerminalAuthoriser())
     try:
         with audited(signing.audit, Caller(origin=None, client=CLI), "cli sign-cms") as caller:
             with announce_waits():

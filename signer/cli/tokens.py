@@ -1,5 +1,6 @@
-"""``signer tokens``: the tokens connected, with their PIN state, then the devices and cards
-plugged in that no module serves: known models whose module is missing (and what to install),
+"""``signer tokens``: the tokens connected, with their PIN state, then the remote signing
+services (``[[remote]]``), each as a token of its own, and whether it answers, then the devices
+and cards plugged in that no module serves: known models whose module is missing (and what to install),
 and those not in the catalogue (USB id, ATR) for IT staff to add; ``--drivers``: the token
 models the catalogue knows, whether their module is installed here, and what to install."""
 
@@ -28,6 +29,7 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
 
 
 def run(args: argparse.Namespace, settings: Settings) -> int:
+    import asyncio
     from dataclasses import asdict
 
     from ..keys import KeyStore, connected_devices
@@ -36,22 +38,31 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
         return _drivers(json_output=args.json)
     with KeyStore(settings) as store:
         tokens = store.tokens()
+        services = asyncio.run(store.remote.states())
     connected = connected_devices()
     if args.json:
         print_json({
             "tokens": [asdict(t) for t in tokens],
+            "remote": [s.to_json() for s in services],
             "modules_missing": [asdict(d) for d in connected.modules_missing],
             "unknown": [asdict(d) for d in connected.unknown],
             "not_available": connected.not_available,  # "usb" / "pcsc": why it could not be looked at
         })
         return 0
-    if not tokens:
+    if not tokens and not services:
         print("Không có token nào. / No token connected.")
     for t in tokens:
         state = [name.replace("_", " ") for name, on in asdict(t.flags).items() if on]
         print(f"{t.label or '(chưa khởi tạo / not initialised)'}  serial {t.serial or '-'}")
         print(f"    {t.manufacturer} {t.model}, module {t.module}")
         print(f"    {', '.join(state) or '-'}")
+    for s in services:
+        print(f"csc:{s.name}  {printable(s.url)}  (CSC API {s.api_version})")
+        if s.error is None:
+            print(f"    trả lời / answers, {s.credentials} chứng thư số / credential(s)")
+        else:
+            answer = "trả lời có lỗi / answers with an error" if s.reachable else "không trả lời / does not answer"
+            print(f"    {answer}: {s.error.code} {printable(s.error.detail)}")
     print_connected(connected)
     return 0
 

@@ -7,8 +7,9 @@ process of another OS user is refused first (``signer.security.peers``). A reque
 that carries an ``Origin`` (a browser) is refused whatever else it carries. Where to
 connect is written to ``companion.json`` beside the secret.
 
-One WebSocket, JSON messages. The daemon sends ``prompt`` (consent, confirmation, PIN, or
-``plug_in``: a signature waits for its token), ``closed`` (a prompt ended without an answer),
+One WebSocket, JSON messages. The daemon sends ``prompt`` (consent, confirmation, PIN,
+``authorise``: a remote credential's PIN and/or one-time code, or ``plug_in``: a signature
+waits for its token), ``closed`` (a prompt ended without an answer),
 ``pin_result``, ``batch`` (progress), ``token`` (a token arrived or left) and ``reply``; the
 companion sends ``answer``, ``request`` (status, activity, origins, settings, revoke,
 ``page``: a page of the document whose block the official places in an open consent prompt, and
@@ -44,6 +45,7 @@ from ..errors import Code, SignerError
 from ..files import write_atomically
 from ..keys import KeyStore
 from ..keys.pins import PINPAD, Pin, PinRequest
+from ..keys.remote import Authorisation, AuthorisationRequest
 from ..keys.watch import TokenWatch
 from ..logs import get_logger
 from ..security.peers import PeerGate
@@ -60,6 +62,7 @@ from ..service.prompts import (
     PinPurpose,
     PlugInRequest,
     Prompts,
+    authorisation_message,
     pin_message,
 )
 from ..service.sessions import LoginSessions
@@ -136,6 +139,19 @@ class CompanionLink:
         if not isinstance(pin, str) or not pin:
             raise SignerError(Code.USER_CANCELLED, "no PIN typed")
         return pin
+
+    async def authorise(self, request: AuthorisationRequest, timeout_s: float,
+                        purpose: PinPurpose | None = None) -> Authorisation:
+        """The dialog asking for a remote credential's PIN and/or one-time code; each asked for
+        must be typed (left empty: cancelled, as an empty token PIN is)."""
+        answer = await self._ask({"kind": "authorise", **authorisation_message(request, purpose)}, timeout_s)
+        pin, otp = answer.get("pin"), answer.get("otp")
+        typed = all(isinstance(value, str) and value for asked, value in ((request.pin, pin), (request.otp, otp))
+                    if asked)
+        if answer.get("cancel") or not typed:
+            raise SignerError(Code.USER_CANCELLED, f"{request.service}: the PIN / one-time code dialog was closed",
+                              vi=f"{request.service}: hộp thoại nhập mã PIN / mã OTP đã bị đóng")
+        return Authorisation(pin=pin if request.pin else None, otp=otp if request.otp else None)
 
     async def plug_in(self, request: PlugInRequest) -> None:
         """The dialog asking for the token, until cancelled (closed then) or answered (the

@@ -1,15 +1,19 @@
-"""``signer serve --interactive``: consent and PIN asked on the daemon's own terminal."""
+"""``signer serve --interactive``: consent, PIN and a remote credential's authorisation asked on
+the daemon's own terminal; a signing command's terminal (the token plugged in, the remote
+credential's PIN and one-time code)."""
 
 from __future__ import annotations
 
 import asyncio
+import getpass
 import sys
 import threading
 from collections.abc import Callable
 from typing import TextIO
 
 from ..errors import Code, SignerError
-from ..keys.pins import PINPAD, Pin, PinRequest, TerminalPinSource
+from ..keys.pins import PINPAD, Pin, PinRequest, TerminalPinSource, has_terminal
+from ..keys.remote import Authorisation, AuthorisationRequest
 from ..service.placing import Placing
 from ..service.prompts import ALWAYS, CONFIRM, ONCE, REFUSE, ConsentRequest, PinPurpose, PlugInRequest
 from ..service.repaired import NOTE_EN as REPAIRED_EN
@@ -43,12 +47,55 @@ def terminal_plug_in() -> TerminalPlugIn | None:
     return TerminalPlugIn() if sys.stdin.isatty() and sys.stderr.isatty() else None
 
 
+class TerminalAuthoriser:
+    """A remote credential's PIN and one-time code typed at the terminal, echo off: a signing
+    command's ``Authoriser``."""
+
+    def __init__(self, read: Callable[[str], str] = getpass.getpass, out: TextIO = sys.stderr,
+                 interactive: Callable[[], bool] = has_terminal) -> None:
+        self._read = read
+        self._out = out
+        self._interactive = interactive
+
+    async def authorise(self, request: AuthorisationRequest) -> Authorisation:
+        return await asyncio.to_thread(self.ask, request)
+
+    def ask(self, request: AuthorisationRequest) -> Authorisation:
+        if not self._interactive():
+            raise SignerError(Code.PIN_UNAVAILABLE,
+                              f"{request.service}: no terminal to ask for the PIN or one-time code",
+                              vi=f"{request.service}: không có cửa sổ dòng lệnh để hỏi mã PIN hoặc mã OTP")
+        print(f"Dịch vụ ký số / Signing service: {request.service}\n"
+              f"Chứng thư số / Certificate: {request.holder} ({request.credential}), "
+              f"{request.signatures} chữ ký / signature(s)", file=self._out, flush=True)
+        if request.otp_sent:
+            print("Dịch vụ vừa gửi mã OTP cho bạn / The service has just sent you a one-time code",
+                  file=self._out, flush=True)
+        if request.otp_description:
+            print(request.otp_description, file=self._out, flush=True)
+        try:
+            pin = self._read(_asked("Mã PIN", "PIN", request.pin_label)) if request.pin else None
+            otp = self._read(_asked("Mã OTP", "One-time code", request.otp_label)) if request.otp else None
+        except (EOFError, KeyboardInterrupt):
+            raise SignerError(Code.USER_CANCELLED, f"{request.service}: PIN / one-time code entry cancelled",
+                              vi=f"{request.service}: đã hủy nhập mã PIN / mã OTP") from None
+        if (request.pin and not pin) or (request.otp and not otp):
+            raise SignerError(Code.USER_CANCELLED, f"{request.service}: no PIN or one-time code typed",
+                              vi=f"{request.service}: chưa nhập mã PIN hoặc mã OTP")
+        return Authorisation(pin=pin, otp=otp)
+
+
+def _asked(vi: str, en: str, label: str) -> str:
+    return f"{vi} / {en}{f' ({label})' if label else ''}: "
+
+
 class TerminalAsker:
     def __init__(self, read: Callable[[str], str] = input, out: TextIO = sys.stderr,
-                 pins: TerminalPinSource | None = None) -> None:
+                 pins: TerminalPinSource | None = None, authoriser: TerminalAuthoriser | None = None) -> None:
         self._read = read
         self._out = out
         self._pins = pins or TerminalPinSource(out=out)
+        self._authoriser = authoriser or TerminalAuthoriser(out=out)
         self._one_at_a_time = threading.Lock()
 
     @property
@@ -67,6 +114,14 @@ class TerminalAsker:
             return await asyncio.wait_for(asyncio.to_thread(self._ask_pin, request, purpose), timeout_s)
         except TimeoutError:
             raise SignerError(Code.USER_CANCELLED, "no PIN typed in time") from None
+
+    async def authorise(self, request: AuthorisationRequest, timeout_s: float,
+                        purpose: PinPurpose | None = None) -> Authorisation:
+        try:
+            return await asyncio.wait_for(asyncio.to_thread(self._ask_authorisation, request, purpose), timeout_s)
+        except TimeoutError:
+            raise SignerError(Code.USER_CANCELLED, f"{request.service}: no PIN or one-time code typed in time",
+                              vi=f"{request.service}: không nhập mã PIN hoặc mã OTP kịp thời gian") from None
 
     async def plug_in(self, request: PlugInRequest) -> None:
         await TerminalPlugIn(self._out).plug_in(request)
@@ -120,6 +175,13 @@ class TerminalAsker:
         except ValueError:
             return False
         return placing.answer({"page": page, "rect": [x, y, x + width, y + height]})
+
+    def _ask_authorisation(self, request: AuthorisationRequest, purpose: PinPurpose | None) -> Authorisation:
+        with self._one_at_a_time:
+            if purpose is not None:
+                print(f"Trang web / Website: {purpose.origin}  Thao tác / Operation: {purpose.operation}",
+                      file=self._out)
+            return self._authoriser.ask(request)
 
     def _ask_pin(self, request: PinRequest, purpose: PinPurpose | None) -> Pin:
         with self._one_at_a_time:

@@ -4,8 +4,12 @@ as certificates of a token of their own, "csc:<name>", and a ``RemoteKey`` that 
 
 The service's failures become the signer's errors here, naming the service: no answer is
 REMOTE_UNREACHABLE; a sign-in refused even once renewed REMOTE_LOGIN_REQUIRED; a wrong PIN or
-one-time code REMOTE_AUTHORISATION_INCORRECT; a disabled credential REMOTE_CREDENTIAL_DISABLED;
-any other error answer REMOTE_SERVICE_ERROR.
+one-time code REMOTE_AUTHORISATION_INCORRECT (never retried: a service may lock the credential);
+a disabled credential REMOTE_CREDENTIAL_DISABLED; any other error answer REMOTE_SERVICE_ERROR.
+
+A credential whose authorisation mode is explicit is authorised with its PIN and/or one-time
+code, asked of the official by the ``Authoriser`` (the companion's dialog, or a command's
+terminal): never of the page, and kept only while the signatures they authorise are made.
 """
 
 from __future__ import annotations
@@ -20,9 +24,10 @@ from typing import Protocol, TypeVar
 
 from asn1crypto import x509
 
-from drivers.csc import Credential, CscClient, RemoteError, RemoteErrorKind, open_client
+from drivers.csc import AuthInput, Credential, CscClient, RemoteError, RemoteErrorKind, open_client
 from drivers.tokeninfo import TokenFlags, TokenInfo
 
+from ..certificates import holder_name
 from ..config import RemoteSettings
 from ..errors import Code, SignerError
 from ..logs import get_logger
@@ -35,7 +40,7 @@ T = TypeVar("T")
 PREFIX = "csc:"  # the token label and queue of a service's credentials
 FRESH_S = 60.0  # how long a service's credential list is reused before it is read again
 RETRY_S = 10.0  # how long a service that failed is not asked again (a token's signature need not wait on it)
-IMPLICIT = "implicit"  # the credential needs no PIN or OTP: the only mode supported yet
+IMPLICIT, EXPLICIT = "implicit", "explicit"  # authMode: nothing asked, or the PIN and/or OTP asked of the official
 
 # A service's credentials look like an initialised token that needs no login from us.
 REMOTE_FLAGS = TokenFlags(login_required=False, protected_authentication_path=False, pin_count_low=False,
@@ -59,6 +64,11 @@ def remote_error(service: str, exc: RemoteError) -> SignerError:
 def client(service: RemoteSettings) -> AbstractAsyncContextManager[CscClient]:
     """A client of ``service`` with a session of its own (closed on leaving)."""
     return open_client(endpoint(service), authenticator(service))
+
+
+def disabled(service: str, credential: str) -> SignerError:
+    return SignerError(Code.REMOTE_CREDENTIAL_DISABLED, f"{service}: {credential}",
+                       vi=f"{service}: chứng thư số {credential} đã bị vô hiệu hóa tại dịch vụ ký số")
 
 
 async def call(service: RemoteSettings, use: Callable[[CscClient], Awaitable[T]]) -> T:
@@ -101,12 +111,16 @@ class AuthorisationRequest:
     otp: bool
     pin_label: str = ""  # the service's own words for them (credentials/info PIN/OTP label)
     otp_label: str = ""
+    otp_sent: bool = False  # the service has just sent the code (an online OTP), rather than a device showing it
+    otp_description: str = ""  # the service's words on where the code comes from
 
 
 @dataclass(frozen=True)
 class Authorisation:
-    pin: str | None = None
-    otp: str | None = None
+    """The official's answer; never shown (repr) or logged."""
+
+    pin: str | None = field(default=None, repr=False)
+    otp: str | None = field(default=None, repr=False)
 
 
 class Authoriser(Protocol):
@@ -173,13 +187,33 @@ class RemoteKey:
         return False
 
     async def authorisation(self, signatures: int) -> Authorisation:
-        """What authorises ``signatures`` signatures: nothing for an implicit credential."""
-        if self.credential.auth_mode != IMPLICIT:
+        """What authorises the next ``signatures`` signatures: nothing for an implicit credential;
+        for an explicit one, its PIN and/or one-time code asked of the official (an online code
+        sent by the service first). The caller keeps the answer only while it signs them."""
+        pin, otp = self.credential.pin, self.credential.otp
+        if self.credential.auth_mode == IMPLICIT or (self.credential.auth_mode == EXPLICIT and not (pin or otp)):
+            return Authorisation()  # nothing to type (v1 PIN and OTP presence "false")
+        if self.credential.auth_mode != EXPLICIT:
             raise SignerError(Code.NOT_SUPPORTED,
                               f"{self.service.name}: credentials authorised by {self.credential.auth_mode} "
-                              "(PIN or one-time code) cannot sign yet",
-                              vi=f"{self.service.name}: chưa ký được bằng chứng thư cần mã PIN hoặc mã OTP")
-        return Authorisation()
+                              "cannot sign yet",
+                              vi=f"{self.service.name}: chưa ký được bằng chứng thư có cách cấp phép "
+                                 f"{self.credential.auth_mode}")
+        if self.authoriser is None:
+            raise SignerError(Code.PIN_UNAVAILABLE,
+                              f"{self.service.name}: nobody is there to type the PIN or one-time code of "
+                              f"{self.credential.id} (start `signer tray`, or sign at a terminal)",
+                              vi=f"{self.service.name}: không có ai ở máy để nhập mã PIN hoặc mã OTP của "
+                                 f"{self.credential.id} (hãy chạy `signer tray`, hoặc ký tại cửa sổ dòng lệnh)")
+        sent = otp is not None and otp.online
+        if sent:
+            await call(self.service, lambda client: client.send_otp(self.credential.id))
+        return await self.authoriser.authorise(AuthorisationRequest(
+            service=self.service.name, credential=self.credential.id,
+            holder=holder_name(self.certificate) or self.certificate.subject.human_friendly,
+            signatures=signatures, pin=pin is not None, otp=otp is not None,
+            pin_label=_own(pin, "PIN"), otp_label=_own(otp, "OTP"), otp_sent=sent,
+            otp_description=otp.description if otp else ""))
 
     async def sign_digest(self, digest: bytes, algorithm: str = "sha256") -> bytes:
         """The service's signature of ``digest``, in a chunk with those asked for meanwhile."""
@@ -187,6 +221,31 @@ class RemoteKey:
             return await self.gathering.sign(digest, algorithm)
         except RemoteError as exc:
             raise remote_error(self.service.name, exc) from None
+
+
+def _own(asked: AuthInput | None, name: str) -> str:
+    """The service's label for a PIN or OTP, unless it only repeats the name the dialog gives it."""
+    return asked.label if asked is not None and asked.label.strip().upper() != name else ""
+
+
+@dataclass(frozen=True)
+class ServiceState:
+    """A service as ``signer tokens`` shows it: a token of its own."""
+
+    name: str
+    url: str
+    api_version: str
+    credentials: int  # its signing credentials listed (a CA's included)
+    error: SignerError | None  # why it could not be listed
+
+    @property
+    def reachable(self) -> bool:
+        return self.error is None or self.error.code != Code.REMOTE_UNREACHABLE
+
+    def to_json(self) -> dict:
+        return {"token": PREFIX + self.name, "name": self.name, "url": self.url, "api_version": self.api_version,
+                "reachable": self.reachable, "credentials": self.credentials,
+                "error": self.error.as_dict() if self.error else None}
 
 
 @dataclass
@@ -211,6 +270,18 @@ class RemoteCredentials:
                 except SignerError as error:
                     failures.append(error)
         return found, failures
+
+    async def states(self) -> list[ServiceState]:
+        """Each service, whether it answered, and how many credentials it listed."""
+        states: list[ServiceState] = []
+        async with self._reading:
+            for service in self.services:
+                try:
+                    credentials, error = len(await self._service(service)), None
+                except SignerError as failed:
+                    credentials, error = 0, failed
+                states.append(ServiceState(service.name, service.url, service.api_version, credentials, error))
+        return states
 
     async def _service(self, service: RemoteSettings) -> list[RemoteCredential]:
         failed = self._failed.get(service.name)
@@ -242,8 +313,6 @@ async def _credentials(service: RemoteSettings) -> list[RemoteCredential]:
                 _ = certificate.native  # parse fully now: a broken certificate is skipped, not fatal later
         except ValueError:
             log.warning("certificate_unreadable", token=PREFIX + service.name, label=credential.id)
-            return None
-        if not credential.enabled:
             return None
         return RemoteCredential(service, credential, certificates[0], tuple(certificates[1:]))
 

@@ -6,7 +6,9 @@ not two per document.
 Authorisation: a batch says how many signatures are coming (``expect``). With SCAL 1 one
 ``credentials/authorize`` covers as many of them as the service allows (``multisign``) and its
 SAD serves every chunk; the next one is asked for while the chunk that uses it up is out. With
-SCAL 2 (the SAD bound to its hashes) each chunk is authorised with its own hashes. A call whose answer never came
+SCAL 2 (the SAD bound to its hashes) each chunk is authorised with its own hashes. The official
+is asked once for a credential's PIN, for every signature coming (kept in this object only while
+it signs); a one-time code is asked for each authorisation. A call whose answer never came
 (refused, reset, timed out) is made once more, with the same hashes and the same SAD; an error
 answer is not retried. A failure fails every signature waiting and every one asked for after
 it: a batch ends on it, and its next run (resume) signs with a key of its own.
@@ -72,6 +74,7 @@ class Gathering:
     _next: asyncio.Task[Sad] | None = None  # SCAL 1: the SAD after this one, asked for while a chunk is out
     _sender: asyncio.Task | None = None
     _failed: Exception | None = None
+    _secrets: Secrets | None = None  # a PIN alone, asked once for the batch
 
     @property
     def bound(self) -> bool:
@@ -152,8 +155,17 @@ class Gathering:
         """How many signatures a new SAD covers: those still coming beyond ``sent``, at most ``multisign``."""
         return min(max(1, self.credential.multisign), max(self._expected - sent, len(self._waiting), 1))
 
+    async def _secrets_for(self, count: int) -> Secrets:
+        """What authorises ``count`` signatures: a PIN alone is asked once for all those coming."""
+        if self._secrets is not None:
+            return self._secrets
+        if self.credential.otp is not None:
+            return await self.authorisation(count)  # a one-time code: asked again for each authorisation
+        self._secrets = await self.authorisation(max(count, self._expected))
+        return self._secrets
+
     async def _authorised(self, client: CscClient, count: int) -> Sad:
-        secrets = await self.authorisation(count)
+        secrets = await self._secrets_for(count)
         value = await self._once_more(lambda: client.authorize(self.credential.id, [], pin=secrets.pin,
                                                                otp=secrets.otp, signatures=count))
         return Sad(value, count)
@@ -161,7 +173,7 @@ class Gathering:
     async def _sign_chunk(self, client: CscClient, chunk: list[Waiting]) -> list[bytes]:
         hashes = [w.digest for w in chunk]
         if self.bound:
-            secrets = await self.authorisation(len(hashes))
+            secrets = await self._secrets_for(len(hashes))
             sad = await self._once_more(lambda: client.authorize(self.credential.id, hashes, pin=secrets.pin,
                                                                  otp=secrets.otp, digest=chunk[0].algorithm))
         else:
@@ -190,7 +202,7 @@ class Gathering:
     def _fail(self, chunk: list[Waiting], exc: Exception) -> None:
         """The chunk's signatures, every one waiting and every one asked for later fail."""
         self._failed = exc
-        self._sad = None
+        self._sad = self._secrets = None
         if self._next is not None:
             self._next.cancel()  # its outcome does not matter now
             self._next.add_done_callback(lambda task: task.cancelled() or task.exception())

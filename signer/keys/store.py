@@ -29,7 +29,7 @@ from ..config import Settings
 from ..errors import Code, SignerError
 from ..logs import get_logger
 from .pins import pin_source_from
-from .remote import Authoriser, RemoteCredential, RemoteCredentials, RemoteKey, credential_id, token_of
+from .remote import Authoriser, RemoteCredential, RemoteCredentials, RemoteKey, credential_id, disabled, token_of
 from .token import TokenKey, driver_call, key_error
 
 Key = TokenKey | RemoteKey  # what the signing service signs with
@@ -157,9 +157,10 @@ class KeyStore:
 
     async def certificates(self) -> list[CertificateEntry]:
         """The tokens' signing certificates, then the remote services' (a service that does not
-        answer is left out: ``signing_key`` reports it)."""
+        answer is left out: ``signing_key`` reports it; so is a disabled credential, which
+        ``signing_key`` refuses by name)."""
         tokens = await asyncio.to_thread(self.token_certificates)
-        return tokens + [entry for entry, _ in (await self._remote())[0]]
+        return tokens + [entry for entry, c in (await self._remote())[0] if c.credential.enabled]
 
     def token_key(self, selector: str | None = None) -> TokenKey:
         """The key on a token for ``selector`` (label, key id or id prefix; None: the configured
@@ -202,6 +203,8 @@ class KeyStore:
                 raise
             raise failed[0] from None  # it may be the service's that did not answer
         credential = next((c for e, c in remote if e is entry), None)
+        if credential is not None and not credential.credential.enabled:  # said before its certificate is checked
+            raise disabled(credential.service.name, credential.credential.id)
         if credential is not None:
             chain = build_chain(entry.certificate, [*credential.chain, *self._trust_certificates])
             return RemoteKey(certificate=entry.certificate, chain=chain, service=credential.service,

@@ -18,6 +18,7 @@ from asn1crypto import x509
 
 from ..errors import Code, SignerError
 from ..keys.pins import Pin, PinRequest, pin_refused, tries_warning
+from ..keys.remote import Authorisation, AuthorisationRequest
 from .placing import Placing
 
 ONCE, ALWAYS, REFUSE = "once", "always", "refuse"
@@ -161,6 +162,10 @@ class Asker(PlugInAsker, Protocol):
 
     async def pin_result(self, error: SignerError | None) -> None: ...
 
+    async def authorise(self, request: AuthorisationRequest, timeout_s: float,
+                        purpose: PinPurpose | None = None) -> Authorisation:
+        """A remote credential's PIN and/or one-time code, typed by the official."""
+
 
 class Prompts:
     """The daemon's way to ask: the companion when one is connected, else the terminal when
@@ -214,6 +219,23 @@ class Prompts:
             if asker is not None and asker.available:
                 await asker.pin_result(error)
                 return
+
+    async def authorise(self, request: AuthorisationRequest) -> Authorisation:
+        """The remote credential's ``Authoriser`` in the daemon: the companion, else the terminal."""
+        asker = self._asker()
+        if asker is None:
+            raise SignerError(Code.PIN_UNAVAILABLE,
+                              f"{request.service}: no desktop companion is running to ask for the PIN or one-time "
+                              "code (start `signer tray`)",
+                              vi=f"{request.service}: không có ứng dụng khay đang chạy để hỏi mã PIN hoặc mã OTP "
+                                 "(hãy chạy `signer tray`)")
+        return await asker.authorise(request, self.timeout_s, PIN_PURPOSE.get())
+
+
+def authorisation_message(request: AuthorisationRequest, purpose: PinPurpose | None = None) -> dict:
+    """A remote credential's authorisation as the dialog shows it (nothing secret in it)."""
+    return {"origin": purpose.origin if purpose else None, "operation": purpose.operation if purpose else None,
+            **asdict(request)}
 
 
 class PromptPinSource:
