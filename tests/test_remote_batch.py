@@ -4,7 +4,8 @@ puts the service a little way off, so that hashes gather while a call is out). A
 authorisation covers as many signatures as the service allows (its ``multisign``); at SCAL 2
 each chunk is authorised with its own hashes. The same through CSC API v2 (tests/csc_v2_server.py).
 A service stopped mid-batch ends the batch with REMOTE_UNREACHABLE; back, the batch resumes and
-nothing is signed twice. A lost answer is asked again with the same hashes; an error answer is not."""
+nothing is signed twice. A lost answer is asked again with the same hashes; an error answer is not.
+An explicit credential's batch asks the official once per authorisation, not per document."""
 
 from __future__ import annotations
 
@@ -23,9 +24,10 @@ from daemon_harness import RunningDaemon
 from http_client import call
 from pdf_checks import assert_pdfsig_all_valid, validate_all
 from test_batches import create, events, wait_final
+from test_remote_authorise import CLERK, OTP, PIN, Companion, Official
 from test_remote_csc import CREDENTIAL, SERVICE, _pki_config, _signer_config, start_service
 from test_remote_v2 import SERVICE as V2_SERVICE
-from test_remote_v2 import _config, _secret
+from test_remote_v2 import _client_credentials, _config, _secret
 
 PAGE = "http://127.0.0.1:5192"
 TOTAL = 100
@@ -206,3 +208,22 @@ def test_a_hundred_documents_with_a_v2_service(dev_env: DevEnv, tmp_path: Path, 
     authorize, sign_hash = made["credentials/authorize"], made["signatures/signHash"]
     assert authorize == (TOTAL // MULTISIGN if scal == 1 else sign_hash), made
     assert authorize + sign_hash <= TOTAL // 2, f"{made}: far fewer than two calls per document"
+
+
+def test_an_explicit_credential_s_batch_asks_once_per_authorisation(dev_env: DevEnv, tmp_path: Path) -> None:
+    """A credential that asks for its PIN and a one-time code, at SCAL 1: the official answers one
+    dialog per authorisation, each for as many signatures as the service allows (its multisign),
+    not one per document."""
+    total = 2 * MULTISIGN
+    official = Official(PIN, OTP)
+    with start_v2(dev_env.dir / "pki", tmp_path / "v2", free_port(), scal=1, multisign=MULTISIGN, pin=PIN,
+                  otp=OTP) as v2:
+        config = _client_credentials(dev_env, tmp_path / "config", v2)
+        with RunningDaemon(config, tmp_path / "daemon", allow_origins=(PAGE,), pregranted=(PAGE,),
+                           unattended=(PAGE,)) as daemon, Companion(daemon, official):
+            batch_id = create(daemon.url, documents()[:total], {"Origin": PAGE}, cert=CLERK, level="B-B")
+            status = wait_final(daemon.url, batch_id, {"Origin": PAGE}, timeout=300)
+        counted = v2.counters()
+    assert (status["state"], status["done"]) == ("done", total), Counter(i["error"] for i in status["items"])
+    assert [(shown["credential"], shown["signatures"]) for shown in official.shown] == [(CLERK, MULTISIGN)] * 2
+    assert (counted["credentials/authorize"], counted["signatures"]) == (2, total), counted
