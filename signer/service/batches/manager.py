@@ -5,9 +5,9 @@ listener (Server-Sent Events). A batch interrupted by a stop or a crash resumes 
 daemon starts again: an item whose output exists is not signed again.
 
 Before consent, a caller's documents take at most ``batch_max_mb`` on disk, all its batches
-together (those receiving and those waiting for consent: ``intake``).
-What stays on disk afterwards is ``retention``'s; a transient batch (VGCA SignFiles) is
-deleted when its call ends."""
+together (those receiving and those waiting for consent: ``intake``). What stays on disk
+afterwards is ``retention``'s; a transient batch (VGCA SignFiles) is deleted when its call ends.
+The per-document steps are in ``steps``."""
 
 from __future__ import annotations
 
