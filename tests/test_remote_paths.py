@@ -205,3 +205,40 @@ def test_the_pre_sign_check_refuses_a_remote_certificate_that_may_not_sign(
     assert not out.exists()
     line = AuditLog(remote.state / "audit.jsonl").read()[-1]
     assert (line.operation, line.result, line.remote) == ("cli sign", code, SERVICE)
+
+
+def test_profiles_and_levels_with_remote_credentials(remote: Remote, tmp_path: Path) -> None:  # noqa: F811
+    """The Decree 30 chain of a document signed by the service's keys only, at the levels that
+    add time-stamps and validation data: approved by the leader (B-LT), commented (B-T), issued
+    with the clerk's seal (B-LTA), then certified as a copy; every signature valid after each step
+    (pdfsig), and the signer's own verification passes every one of them."""
+    clerk = CREDENTIAL.replace("leader", "clerk")
+    images = Path(__file__).resolve().parents[1] / "fixtures" / "images"
+    config = tmp_path / "signer.toml"  # the service's credentials given their looks, by label as a token's
+    config.write_text(remote.config.read_text() + (
+        f'\n[appearance."{CREDENTIAL}"]\nsignature_image = "{images / "leader-signature.png"}"\n'
+        f'\n[appearance."{clerk}"]\nseal_image = "{images / "clerk-seal.png"}"\n'
+        'organisation = "Ủy ban nhân dân Thành phố Hà Nội"\n'))
+    env = {**_env(remote), "SIGNER_CONFIG": str(config)}
+    steps = [("approved", CREDENTIAL, "B-LT", ()), ("comment", CREDENTIAL, "B-T", ("--comment", "Đồng ý")),
+             ("issued", clerk, "B-LTA", ("--doc-number", "12/QĐ-UBND")), ("copy", clerk, "B-T", ())]
+    source = DOCUMENTS / "libreoffice.pdf"
+    for count, (profile, credential, level, extra) in enumerate(steps, start=1):
+        out = tmp_path / f"{count}-{profile}.pdf"
+        done = signer_cli("sign", str(source), "-o", str(out), "--profile", profile, "--cert", credential,
+                          "--level", level, *extra, env=env)
+        assert done.returncode == 0, done.stderr
+        assert_pdfsig_all_valid(out, count)
+        source = out
+    verified = signer_cli("verify", str(source), "--json", env=env)
+    assert verified.returncode == 0, verified.stderr
+    report = json.loads(verified.stdout)
+    levels = [(s["signer"], s["level"], s["indication"]) for s in report["signatures"]]
+    # the issued step's document time-stamp covers the three before it; the copy's B-T signature
+    # finds its chain's validation data in the store that step left
+    assert levels == [("Lê Hồng Sơn", "B-LTA", "TOTAL-PASSED")] * 2 + [
+        ("Văn phòng UBND Thành phố Hà Nội", "B-LTA", "TOTAL-PASSED"),
+        ("Văn phòng UBND Thành phố Hà Nội", "B-LT", "TOTAL-PASSED")], report
+    assert report["passed"] is True
+    lines = [line for line in AuditLog(remote.state / "audit.jsonl").read() if line.operation == "cli sign"][-4:]
+    assert [(line.result, line.remote) for line in lines] == [("OK", SERVICE)] * 4

@@ -1,6 +1,6 @@
 """What the engine needs of a key: its certificate and chain, and a signature over a digest.
 
-Keys on PKCS#11 tokens implement it today (``signer.keys``), remote keys later; the
+Keys on PKCS#11 tokens and keys of remote signing services implement it (``signer.keys``); the
 engine knows nothing of tokens, PINs or drivers.
 """
 
