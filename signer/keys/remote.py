@@ -31,6 +31,7 @@ from ..certificates import holder_name
 from ..config import RemoteSettings
 from ..errors import Code, SignerError
 from ..logs import get_logger
+from .certified import CertificateFacts
 from .remote_auth import authenticator, endpoint
 from .remote_signing import Gathering
 
@@ -130,7 +131,7 @@ class Authoriser(Protocol):
 
 
 @dataclass
-class RemoteKey:
+class RemoteKey(CertificateFacts):
     """A credential of a remote service: the engine's ``SigningKey``, and what the signing
     service asks of a key (label, queue, login). Its signatures are gathered into few calls
     (``remote_signing``)."""
@@ -144,15 +145,6 @@ class RemoteKey:
 
     def __post_init__(self) -> None:
         self.gathering = Gathering(self.credential, self.algorithm, lambda: client(self.service), self.authorisation)
-
-    @property
-    def algorithm(self) -> str:
-        return self.certificate.public_key.algorithm  # "rsa" or "ec"
-
-    @property
-    def signature_size(self) -> int:
-        bits = self.certificate.public_key.bit_size
-        return (bits + 7) // 8 if self.algorithm == "rsa" else 2 * ((bits + 7) // 8) + 9
 
     @property
     def label(self) -> str:

@@ -15,6 +15,7 @@ from drivers.tokeninfo import KeyRef
 from drivers.tokens import Pkcs11Module
 
 from ..errors import Code, SignerError
+from .certified import CertificateFacts
 
 T = TypeVar("T")
 
@@ -34,7 +35,7 @@ def driver_call(fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
 
 
 @dataclass
-class TokenKey:
+class TokenKey(CertificateFacts):
     """A certificate with its chain, and the token key that signs for it."""
 
     certificate: x509.Certificate
@@ -42,16 +43,6 @@ class TokenKey:
     ref: KeyRef
     module: Pkcs11Module
     pins: PinSource
-
-    @property
-    def algorithm(self) -> str:
-        return self.certificate.public_key.algorithm  # "rsa" or "ec"
-
-    @property
-    def signature_size(self) -> int:
-        """Upper bound of a raw signature's DER size, for reserving space."""
-        bits = self.certificate.public_key.bit_size
-        return (bits + 7) // 8 if self.algorithm == "rsa" else 2 * ((bits + 7) // 8) + 9
 
     @property
     def label(self) -> str:
