@@ -255,25 +255,30 @@ class RemoteCredentials:
         """Every service's credentials, and the errors of those that failed."""
         found: list[RemoteCredential] = []
         failures: list[SignerError] = []
-        async with self._reading:  # callers at once wait for one reading and share it
-            for service in self.services:
-                try:
-                    found += await self._service(service)
-                except SignerError as error:
-                    failures.append(error)
+        for _, listed in await self._each():
+            if isinstance(listed, SignerError):
+                failures.append(listed)
+            else:
+                found += listed
         return found, failures
 
     async def states(self) -> list[ServiceState]:
         """Each service, whether it answered, and how many credentials it listed."""
-        states: list[ServiceState] = []
-        async with self._reading:
+        return [ServiceState(service.name, service.url, service.api_version,
+                             0 if isinstance(listed, SignerError) else len(listed),
+                             listed if isinstance(listed, SignerError) else None)
+                for service, listed in await self._each()]
+
+    async def _each(self) -> list[tuple[RemoteSettings, list[RemoteCredential] | SignerError]]:
+        """Each service's credentials, or why it could not list them."""
+        results: list[tuple[RemoteSettings, list[RemoteCredential] | SignerError]] = []
+        async with self._reading:  # callers at once wait for one reading and share it
             for service in self.services:
                 try:
-                    credentials, error = len(await self._service(service)), None
-                except SignerError as failed:
-                    credentials, error = 0, failed
-                states.append(ServiceState(service.name, service.url, service.api_version, credentials, error))
-        return states
+                    results.append((service, await self._service(service)))
+                except SignerError as error:
+                    results.append((service, error))
+        return results
 
     async def _service(self, service: RemoteSettings) -> list[RemoteCredential]:
         failed = self._failed.get(service.name)
