@@ -414,8 +414,10 @@ def test_remote_authorisation_dialog_cancelled_signs_nothing(browser, companion:
     assert page.locator("#pin-row").is_hidden() and page.locator("#sent").is_hidden()
     assert page.locator("#otp-description").is_hidden()
     page.locator("#cancel").click()
+    # the page's bridge calls run while Playwright is called: wait in the page, not on the answer
+    page.wait_for_selector("#status >> text=Đã hủy.")
     with pytest.raises(SignerError) as cancelled:
-        asked.result(30)
+        asked.result(10)  # well before the prompt's own time runs out (a timeout is USER_CANCELLED too)
     assert cancelled.value.code == "USER_CANCELLED"
 
 
