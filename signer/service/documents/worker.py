@@ -14,6 +14,7 @@ document), so large bytes cross the pipe without a pickled copy."""
 
 from __future__ import annotations
 
+import ctypes
 import gc
 import logging
 import math
@@ -21,6 +22,7 @@ import multiprocessing
 import multiprocessing.connection
 import os
 import signal
+import sys
 import threading
 import traceback
 from dataclasses import dataclass
@@ -77,6 +79,7 @@ def serve(conn: Connection, budget: Budget, library_log_level: int) -> None:
     logging.getLogger("pyhanko").setLevel(library_log_level)
     if hasattr(os, "nice"):
         os.nice(10)  # the daemon's own work (and the token's) comes first on a busy machine
+    _one_malloc_arena()
     threading.Thread(target=_exit_with_daemon, daemon=True).start()
     _limit_memory(budget.memory_mb)
     configure(budget.read)  # a spawned process starts from the packaged limits: the configured ones apply
@@ -157,6 +160,7 @@ def _overrun(exc: BaseException, overruns: dict[type[BaseException], tuple[str, 
 
 
 _armed = False
+_M_ARENA_MAX = -8  # mallopt(3)
 
 
 def _arm_cpu(cpu_s: float) -> None:
@@ -191,6 +195,19 @@ def _limit_memory(memory_mb: float) -> None:
     try:
         resource.setrlimit(resource.RLIMIT_DATA, (soft if hard == resource.RLIM_INFINITY else min(soft, hard), hard))
     except (ValueError, OSError):  # a system that refuses it keeps the wall-clock bound
+        pass
+
+
+def _one_malloc_arena() -> None:
+    """glibc: every thread allocates from the one heap. With a second arena, an allocation the
+    memory limit refuses is retried in it, the arena's growth refused in turn, at the cost of a
+    few system calls each: a document over the limit then creeps on for minutes instead of
+    failing at once with MemoryError."""
+    if not sys.platform.startswith("linux"):
+        return
+    try:
+        ctypes.CDLL(None).mallopt(_M_ARENA_MAX, 1)
+    except (OSError, AttributeError):  # a libc without mallopt does not retry so either
         pass
 
 
